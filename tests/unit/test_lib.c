@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "lib/kv.h"
+#include "tap.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <yajl/yajl_tree.h>
+
+static void test_errors(void)
+{
+	struct kv_err *err = NULL;
+	int r = kv_err_make(&err, ENOENT, "open %s", "config.json");
+	is_int(r, -ENOENT, "kv_err_make returns -errno");
+	is_str(err->msg, "open config.json: No such file or directory", "message has strerror");
+	kv_err_make(&err, EPERM, "second");
+	is_int(err->errnum, ENOENT, "the first error is kept");
+	kv_err_wrap(&err, "create container %s", "c1");
+	is_str(err->msg, "create container c1: open config.json: No such file or directory",
+	       "wrap prefixes context");
+	kv_err_free(err);
+	err = NULL;
+	is_int(kv_err_make(&err, 0, "plain"), -1, "errnum 0 returns -1");
+	is_str(err->msg, "plain", "no strerror for errnum 0");
+	kv_err_free(err);
+	is_str(kv_errno_name(ENOENT), "ENOENT", "errno name");
+	is_int(kv_errno_from_name("EACCES"), EACCES, "errno from name");
+	is_int(kv_errno_from_name("nope"), 0, "unknown errno name");
+}
+
+static void test_json(void)
+{
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	kv_json_map_open(j);
+	kv_json_kstr(j, "a", "x\"y");
+	kv_json_kint(j, "n", -3);
+	kv_json_key(j, "big");
+	kv_json_uint(j, 18446744073709551615ull);
+	kv_json_key(j, "l");
+	kv_json_array_open(j);
+	kv_json_bool(j, true);
+	kv_json_null(j);
+	kv_json_array_close(j);
+	kv_json_map_close(j);
+	const char *out;
+	size_t len;
+	struct kv_err *err = NULL;
+	ok(kv_json_finish(j, &out, &len, &err) == 0, "balanced document finishes");
+	is_str(out, "{\"a\":\"x\\\"y\",\"n\":-3,\"big\":18446744073709551615,\"l\":[true,null]}",
+	       "writer output");
+
+	cleanup_json struct kv_json *bad = kv_json_new(false);
+	kv_json_map_open(bad);
+	kv_json_kstr(bad, "a", "b");
+	ok(kv_json_finish(bad, &out, &len, &err) < 0, "unbalanced document is refused");
+	ok(err && strstr(err->msg, "unbalanced"), "error says unbalanced");
+	kv_err_free(err);
+	err = NULL;
+
+	cleanup_json struct kv_json *bad2 = kv_json_new(false);
+	kv_json_map_open(bad2);
+	kv_json_int(bad2, 1);
+	kv_json_map_close(bad2);
+	ok(kv_json_finish(bad2, &out, &len, &err) < 0, "non-string key is refused");
+	kv_err_free(err);
+	err = NULL;
+
+	cleanup_json struct kv_json *bad3 = kv_json_new(false);
+	kv_json_str(bad3, "\xff\xfe");
+	ok(kv_json_finish(bad3, &out, &len, &err) < 0, "invalid UTF-8 is refused");
+	kv_err_free(err);
+	err = NULL;
+
+	cleanup_yajl_val struct yajl_val_s *v = kv_json_parse("{\"k\": [1,2", "t.json", &err);
+	ok(v == NULL && err && strstr(err->msg, "t.json: invalid JSON"), "parse error names file");
+	kv_err_free(err);
+	err = NULL;
+	cleanup_yajl_val struct yajl_val_s *v2 = kv_json_parse("{\"k\": 1}", "t.json", &err);
+	const char *path[] = { "k", NULL };
+	yajl_val k = yajl_tree_get(v2, path, yajl_t_number);
+	ok(k && YAJL_GET_INTEGER(k) == 1, "parse reads a value");
+}
+
+static void test_files(void)
+{
+	char dir[] = "/tmp/kvlibtestXXXXXX";
+	ok(mkdtemp(dir) != NULL, "mkdtemp");
+	cleanup_free char *deep = kv_asprintf("%s/a/b/c", dir);
+	struct kv_err *err = NULL;
+	ok(kv_mkdir_p(deep, 0700, &err) == 0, "mkdir -p");
+	cleanup_free char *f = kv_asprintf("%s/a/state.json", dir);
+	ok(kv_write_file_atomic(f, "hello", 5, 0600, &err) == 0, "atomic write");
+	char *buf = NULL;
+	size_t n;
+	ok(kv_read_file(f, 100, &buf, &n, &err) == 0 && n == 5 && strcmp(buf, "hello") == 0,
+	   "read back");
+	free(buf);
+	ok(kv_read_file(f, 3, &buf, &n, &err) == -EFBIG, "size limit enforced");
+	kv_err_free(err);
+	err = NULL;
+	struct stat st;
+	ok(stat(f, &st) == 0 && (st.st_mode & 0777) == 0600, "mode kept");
+	cleanup_free char *cmd = kv_asprintf("rm -rf %s", dir);
+	ok(system(cmd) == 0, "cleanup");
+}
+
+static void test_sizes(void)
+{
+	uint64_t v = 0;
+	ok(kv_parse_size("256M", &v) == 0 && v == 256ull << 20, "256M");
+	ok(kv_parse_size("1G", &v) == 0 && v == 1ull << 30, "1G");
+	ok(kv_parse_size("4096", &v) == 0 && v == 4096, "plain bytes");
+	ok(kv_parse_size("2KiB", &v) == 0 && v == 2048, "KiB suffix");
+	ok(kv_parse_size("12X", &v) < 0, "bad suffix refused");
+	ok(kv_parse_size("-1", &v) < 0, "negative refused");
+	ok(kv_parse_size("99999999999999999999G", &v) < 0, "overflow refused");
+	struct kv_ratelimit rl = KV_RATELIMIT_INIT(60000, 2);
+	int n = 0;
+	for (int i = 0; i < 10; i++)
+		n += kv_ratelimit_ok(&rl);
+	is_int(n, 2, "rate limit passes the burst only");
+}
+
+int main(void)
+{
+	test_errors();
+	test_json();
+	test_files();
+	test_sizes();
+	return tap_done();
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * virtio-mmio (version 2, "modern") devices: the transport (mmio.c), the
+ * split virtqueue (queue.c) and one file per device model. The VMM core
+ * creates each device, registers its window on the MMIO bus and adds
+ * `virtio_mmio.device=<size>@<base>:<gsi>` to the kernel command line.
+ *
+ * Contract with the VMM core (vmm/vm.c and friends):
+ *  - A device is created with injected guest memory, an irq sink and the
+ *    event loop; it never calls KVM.
+ *  - virtio_mmio_bus_dev() gives the struct bus_dev to register.
+ *  - The transport serialises register accesses with its own lock; device
+ *    work may run on the vCPU thread (notify) or the event-loop thread.
+ *  - If the core has an ioeventfd for QueueNotify, it calls
+ *    virtio_mmio_notify(dev, queue) from the loop instead of a bus write.
+ */
+#ifndef KV_VMM_VIRTIO_H
+#define KV_VMM_VIRTIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/kv.h"
+#include "vmm/bus.h"
+#include "vmm/mem.h"
+
+#define VIRTIO_MMIO_WINDOW 0x200
+
+struct virtio_mmio;
+
+struct virtio_env {
+	struct gm *gm;
+	struct irq_sink irq;
+	unsigned gsi;
+	struct evloop *loop;
+};
+
+/* Devices. Each returns NULL with *err set on failure. */
+struct virtio_mmio *virtio_rng_new(const struct virtio_env *env, struct kv_err **err) KV_WUR;
+/* path: a raw image file; ro: read-only. */
+struct virtio_mmio *virtio_blk_new(const struct virtio_env *env, const char *path, bool ro,
+				   struct kv_err **err) KV_WUR;
+/*
+ * pmem: the VMM core maps the file (shared read-only, or private COW when
+ * !ro) into guest physical memory at `gpa` with a KVM memslot and tells the
+ * device where it lives; the device reports start/size in its config space
+ * and completes flush requests (msync for shared writable mappings).
+ */
+struct virtio_mmio *virtio_pmem_new(const struct virtio_env *env, uint64_t gpa, uint64_t size,
+				    void *hva, bool shared_writable, struct kv_err **err) KV_WUR;
+/*
+ * vsock in user space, hybrid scheme (architecture.md): `uds` is the host
+ * socket path; host->guest: connect to uds, "CONNECT <port>\n" -> "OK <hostport>\n";
+ * guest->host port P: the device connects to "<uds>_<P>".
+ */
+struct virtio_mmio *virtio_vsock_new(const struct virtio_env *env, uint64_t guest_cid,
+				     const char *uds, struct kv_err **err) KV_WUR;
+
+struct bus_dev virtio_mmio_bus_dev(struct virtio_mmio *dev, uint64_t base);
+void virtio_mmio_notify(struct virtio_mmio *dev, unsigned queue);
+/* Device-specific events (blk capacity change, vsock transport reset). */
+int virtio_blk_resize(struct virtio_mmio *dev, struct kv_err **err) KV_WUR;
+int virtio_vsock_reset_transport(struct virtio_mmio *dev, struct kv_err **err) KV_WUR;
+void virtio_mmio_free(struct virtio_mmio *dev);
+
+#endif
