@@ -63,4 +63,33 @@ int virtio_blk_resize(struct virtio_mmio *dev, struct kv_err **err) KV_WUR;
 int virtio_vsock_reset_transport(struct virtio_mmio *dev, struct kv_err **err) KV_WUR;
 void virtio_mmio_free(struct virtio_mmio *dev);
 
+/*
+ * Snapshot support. The transport and queue state of one device; the
+ * device-specific parts are rebuilt (blk re-stats its file, vsock resets its
+ * transport). virtio_mmio_restore() validates the state like guest input
+ * (snapshot files are untrusted): device id, status bits, features offered,
+ * queue sizes and ring addresses; nothing changes unless all of it passes.
+ * Then virtio_mmio_process_pending() re-kicks every ready queue (requests the
+ * driver made before the snapshot) and re-raises a pending interrupt.
+ */
+#define VIRTIO_MMIO_STATE_QUEUES 4
+struct virtio_mmio_queue_state {
+	uint64_t desc, avail, used;
+	uint16_t num, last_avail, used_idx;
+	uint8_t ready, reserved;
+};
+struct virtio_mmio_state {
+	uint32_t device_id, status, isr, config_gen;
+	uint32_t queue_sel, dev_feat_sel, drv_feat_sel, nqueues;
+	uint64_t driver_features;
+	struct virtio_mmio_queue_state q[VIRTIO_MMIO_STATE_QUEUES];
+};
+void virtio_mmio_save(struct virtio_mmio *dev, struct virtio_mmio_state *st);
+int virtio_mmio_restore(struct virtio_mmio *dev, const struct virtio_mmio_state *st,
+			struct kv_err **err) KV_WUR;
+void virtio_mmio_process_pending(struct virtio_mmio *dev);
+/* The device's name ("virtio-blk", ...) and virtio device id. */
+const char *virtio_mmio_name(const struct virtio_mmio *dev);
+uint32_t virtio_mmio_device_id(const struct virtio_mmio *dev);
+
 #endif
