@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 
 #include "vmm/evloop.h"
 #include "vmm/machine.h"
@@ -26,6 +27,33 @@
 static void machine_power_stop(void *ctx, int status, const char *why)
 {
 	machine_stop(ctx, status, "%s (status %d)", why, status);
+}
+
+static void machine_panic_timeout(void *ctx, uint32_t events)
+{
+	struct machine *m = ctx;
+	machine_stop(m, VMM_EXIT_PANIC, "guest kernel panicked and did not reset within %d s",
+		     VMM_PANIC_GRACE_S);
+}
+
+/* The guest's panic notifier wrote to the exit port: its reset follows. */
+static void machine_power_panic(void *ctx)
+{
+	struct machine *m = ctx;
+	atomic_store(&m->panicked, true);
+	struct itimerspec t = {.it_value = {.tv_sec = VMM_PANIC_GRACE_S}};
+	if (timerfd_settime(m->panic_timer_fd, 0, &t, NULL) < 0)
+		machine_stop(m, VMM_EXIT_PANIC, "guest kernel panicked");
+}
+
+static int devices_panic_timer_setup(struct machine *m, struct kv_err **err)
+{
+	m->panic_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (m->panic_timer_fd < 0)
+		return kv_err_make(err, errno, "timerfd");
+	if (evloop_add(m->loop, m->panic_timer_fd, EPOLLIN, machine_panic_timeout, m) < 0)
+		return kv_err_make(err, errno, "watch timerfd");
+	return 0;
 }
 
 static int devices_pio_register(struct machine *m, struct bus_dev d, struct kv_err **err)
@@ -45,7 +73,9 @@ static int devices_legacy_setup(struct machine *m, struct kv_err **err)
 	serial_init(&m->serial, irq, LAYOUT_SERIAL_IRQ, console_out, &m->console);
 	if (vm_irqfd_add(&m->vm, LAYOUT_SERIAL_IRQ, err) < 0)
 		return -1;
-	m->power = (struct power){machine_power_stop, m};
+	m->power = (struct power){machine_power_stop, machine_power_panic, m};
+	if (devices_panic_timer_setup(m, err) < 0)
+		return -1;
 	if (devices_pio_register(m, serial_bus_dev(&m->serial, LAYOUT_SERIAL_PORT), err) < 0 ||
 	    devices_pio_register(m, power_exit_bus_dev(&m->power), err) < 0 ||
 	    devices_pio_register(m, power_i8042_data_bus_dev(&m->power), err) < 0 ||
@@ -220,6 +250,8 @@ static void devices_cmdline_defaults(struct machine *m)
 	boot_cmdline_default(&m->cmdline, "reboot=k");
 	boot_cmdline_default(&m->cmdline, "panic=-1");
 	boot_cmdline_default(&m->cmdline, "8250.nr_uarts=1");
+	/* The kvrun guest kernel reports power-off and panic on this port. */
+	boot_cmdline_default(&m->cmdline, "kvrun.exit=0x501");
 	if (m->pvm)
 		for (const char *const *p = pvm_cmdline_params(); *p; p++)
 			boot_cmdline_default(&m->cmdline, *p);

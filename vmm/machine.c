@@ -45,6 +45,11 @@ void machine_stop(struct machine *m, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(m->why, sizeof(m->why), fmt, ap);
 	va_end(ap);
+	if (status == VMM_EXIT_RESET && atomic_load(&m->panicked)) {
+		m->exit_status = VMM_EXIT_PANIC;
+		snprintf(m->why, sizeof(m->why),
+			 "guest kernel panicked (the console has the message)");
+	}
 	atomic_store(&m->stopping, true);
 	for (unsigned i = 0; i < m->ncpus; i++)
 		vcpu_kick(&m->vcpus[i]);
@@ -348,6 +353,8 @@ static void machine_destroy(struct machine *m)
 		close(m->signal_fd);
 	if (m->stats_fd >= 0)
 		close(m->stats_fd);
+	if (m->panic_timer_fd >= 0)
+		close(m->panic_timer_fd);
 	evloop_free(m->loop);
 	pthread_mutex_destroy(&m->lock);
 	pthread_cond_destroy(&m->cond);
@@ -361,6 +368,7 @@ int vmm_run(const struct vmm_config *cfg, int *exit_status, struct kv_err **err)
 	m->t_start_ns = kv_now_ns();
 	m->signal_fd = -1;
 	m->stats_fd = -1;
+	m->panic_timer_fd = -1;
 	m->ram.fd = -1;
 	vm_init(&m->vm);
 	pthread_mutex_init(&m->lock, NULL);

@@ -65,6 +65,8 @@ struct machine {
 	pthread_cond_t cond;
 	atomic_bool stopping;
 	atomic_bool pause_req;
+	atomic_bool panicked; /* the guest reported a panic: its reset means VMM_EXIT_PANIC */
+	int panic_timer_fd;
 	unsigned paused; /* vCPUs parked in machine_vcpu_gate() */
 	int exit_status;
 	char why[MACHINE_WHY_MAX];

@@ -16,7 +16,14 @@ static void power_exit_write(void *ctx, uint64_t off, const void *data, unsigned
 {
 	struct power *p = ctx;
 	uint8_t code = *(const uint8_t *)data; /* little endian: the low byte */
-	p->stop(p->ctx, code, "guest powered off through the exit device");
+	switch (code) {
+	case VMM_EXIT_PORT_POWEROFF: p->stop(p->ctx, VMM_EXIT_POWEROFF, "guest powered off"); break;
+	case VMM_EXIT_PORT_PANIC:
+		if (p->panic)
+			p->panic(p->ctx);
+		break;
+	default: p->stop(p->ctx, code, "guest reported its exit status"); break;
+	}
 }
 
 static void power_i8042_read(void *ctx, uint64_t off, void *data, unsigned len)
@@ -31,7 +38,7 @@ static void power_i8042_cmd_write(void *ctx, uint64_t off, const void *data, uns
 {
 	struct power *p = ctx;
 	if (*(const uint8_t *)data == I8042_CMD_RESET)
-		p->stop(p->ctx, VMM_EXIT_RESET, "guest reset (i8042 reset command)");
+		p->stop(p->ctx, VMM_EXIT_RESET, "guest reset (i8042 reset)");
 }
 
 struct bus_dev power_exit_bus_dev(struct power *p)

@@ -3,7 +3,7 @@
  * How the guest ends the VM (see vmm.h): the kvrun exit device (port
  * VMM_EXIT_PORT: the byte written is the exit status) and the i8042
  * controller's reset command (0xfe to port 0x64, Linux `reboot=k`).
- * Both are pure bus devices that call `stop`.
+ * Both are pure bus devices that call `stop` (or `panic`, see vmm.h).
  */
 #ifndef KV_VMM_POWER_H
 #define KV_VMM_POWER_H
@@ -16,6 +16,8 @@
 struct power {
 	/* status: VMM_EXIT_* or the guest's byte; why: a fixed string. */
 	void (*stop)(void *ctx, int status, const char *why);
+	/* The guest reported a panic (exit port value 1); a reset follows. */
+	void (*panic)(void *ctx);
 	void *ctx;
 };
 

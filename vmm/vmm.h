@@ -5,16 +5,20 @@
  *
  * Guest-visible ABI that the guest side (agent, test init) relies on:
  *
- *  - Exit device: an 8-bit OUT to port VMM_EXIT_PORT (0x501) powers the VM
- *    off; kvrun-vmm then exits with the byte written as its status (0 = the
- *    guest powered off cleanly). The guest writes it just before calling
- *    reboot(RB_POWER_OFF): a kernel without ACPI has no other way to tell the
- *    host it is done (it would only halt).
- *  - Reset: writing 0xfe to the i8042 command port 0x64 (kernel `reboot=k`),
- *    a triple fault (KVM_EXIT_SHUTDOWN) or a KVM reset system event stops the
- *    VM with status VMM_EXIT_RESET. The VMM adds `panic=-1` to the command
- *    line, so a guest panic reboots at once and ends up here: the console
- *    (file) holds the panic message.
+ *  - Exit device: port VMM_EXIT_PORT (0x501), one byte out. The VMM adds
+ *    `kvrun.exit=0x501` to the command line; the kvrun guest kernel then
+ *    writes 0 there on power-off and 1 from its last panic notifier (a
+ *    kernel without ACPI has no other way to say either). The agent or an
+ *    init may also write a status of its own.
+ *      0        power-off: kvrun-vmm exits 0 at once.
+ *      1        panic: recorded; the VM stops at the reset that `panic=-1`
+ *               (added by the VMM) performs once the console is flushed, or
+ *               after VMM_PANIC_GRACE_S, and kvrun-vmm exits VMM_EXIT_PANIC.
+ *      2..255   kvrun-vmm exits with that status at once (guests should use
+ *               16 and above, below are the VMM's own statuses).
+ *  - Reset: 0xfe to the i8042 command port 0x64 (`reboot=k`, added by the
+ *    VMM), a triple fault (KVM_EXIT_SHUTDOWN) or a KVM reset event stops the
+ *    VM with VMM_EXIT_RESET (or VMM_EXIT_PANIC after a panic report).
  *  - Console: an 8250 UART at I/O port 0x3f8, IRQ 4 (`console=ttyS0`).
  *  - virtio-mmio devices at VMM_VIRTIO_MMIO_BASE + i * 0x1000, GSI 5 + i,
  *    declared with `virtio_mmio.device=` on the kernel command line.
@@ -38,8 +42,15 @@
 enum {
 	VMM_EXIT_POWEROFF = 0, /* guest wrote 0 to the exit port */
 	VMM_EXIT_ERROR = 1,    /* the VMM failed: setup, KVM error, unhandled guest fault */
-	VMM_EXIT_RESET = 2,    /* guest reset: reboot, panic (panic=-1), triple fault */
+	VMM_EXIT_RESET = 2,    /* guest reset (reboot, triple fault) without a panic report */
+	VMM_EXIT_PANIC = 3,    /* guest kernel panicked (reported through the exit port) */
 };
+
+/* Exit-port values with a meaning of their own. */
+#define VMM_EXIT_PORT_POWEROFF 0
+#define VMM_EXIT_PORT_PANIC    1
+/* After a panic report, how long the guest has to flush its console and reset. */
+#define VMM_PANIC_GRACE_S 30
 
 #define VMM_MAX_DISKS 8
 #define VMM_MAX_CPUS  64

@@ -8,6 +8,7 @@
  *     fwait (the PVM fixups), print PAYLOAD-OK, exit 0 via port 0x501
  *   e  exit with status 7          r  i8042 reset (0xfe to port 0x64)
  *   t  triple fault                h  halt forever (API tests)
+ *   k  report a panic (1 to port 0x501), then i8042 reset
  *   c  echo console input until 'q', then exit 0
  */
 	.code64
@@ -36,6 +37,8 @@ _start:
 	je	mode_halt
 	cmp	$'c', %al
 	je	mode_echo
+	cmp	$'k', %al
+	je	mode_panic
 
 mode_print:
 	/* IDT with a #BP handler at vector 3. */
@@ -63,6 +66,12 @@ mode_exit7:
 	mov	$7, %al
 	jmp	exit_al
 
+mode_panic:
+	lea	msg_panic(%rip), %rdi
+	call	puts
+	mov	$1, %al
+	mov	$0x501, %dx
+	out	%al, %dx
 mode_reset:
 	mov	$0xfe, %al
 	out	%al, $0x64
@@ -160,6 +169,7 @@ msg_bp:		.asciz "PAYLOAD-BP\n"
 msg_ok:		.asciz "PAYLOAD-OK\n"
 msg_halt:	.asciz "PAYLOAD-HALT\n"
 msg_echo:	.asciz "PAYLOAD-ECHO\n"
+msg_panic:	.asciz "PAYLOAD-PANIC\n"
 str_key:	.asciz "payload="
 	.balign 16
 idtr:	.word	16 * 4 - 1
