@@ -42,12 +42,13 @@ static inline void vqb_mem_free(struct vqb_mem *m)
 	free(m->buf);
 }
 
-/* Bump allocator for guest buffers. */
+/* Bump allocator for guest buffers (zeroed). */
 static inline uint64_t vqb_alloc(struct vqb_mem *m, uint64_t len, uint64_t align)
 {
 	uint64_t a = (m->next + align - 1) & ~(align - 1);
 	assert(a + len <= m->base + m->size);
 	m->next = a + len;
+	memset(m->buf + (a - m->base), 0, len);
 	return a;
 }
 

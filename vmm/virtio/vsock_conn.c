@@ -290,6 +290,7 @@ static bool vsock_conn_maybe_done(struct virtio_vsock *v, struct vsock_conn *c)
 /* Write the ring to the host socket. Returns false when the connection died. */
 static bool vsock_conn_flush_host(struct virtio_vsock *v, struct vsock_conn *c)
 {
+	bool progress = false;
 	while (c->buf_len) {
 		uint32_t first = VSOCK_CONN_BUF - c->buf_head;
 		if (first > c->buf_len)
@@ -305,8 +306,12 @@ static bool vsock_conn_flush_host(struct virtio_vsock *v, struct vsock_conn *c)
 		c->buf_head = (c->buf_head + r) % VSOCK_CONN_BUF;
 		c->buf_len -= r;
 		c->fwd_cnt += r;
+		progress = true;
 	}
 	vsock_conn_credit_check(c);
+	/* The host was slow and caught up: the guest may be waiting for this space. */
+	if (progress && !c->buf_len && c->fwd_cnt != c->last_fwd_cnt_sent)
+		c->pending |= CONN_TX_CREDIT_UPDATE;
 	return !vsock_conn_maybe_done(v, c);
 }
 
