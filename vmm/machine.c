@@ -15,8 +15,10 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
 
 #include "vmm/api.h"
@@ -119,9 +121,39 @@ uint64_t machine_exits_total(struct machine *m)
 {
 	uint64_t n = 0;
 	for (unsigned i = 0; i < m->ncpus; i++)
-		for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++)
-			n += __atomic_load_n(&m->vcpus[i].exits[r], __ATOMIC_RELAXED);
+		n += vcpu_exits_total(&m->vcpus[i]);
 	return n;
+}
+
+/* PVM: kick the vCPUs that made no exit since the last tick (see pvm.h). */
+static void machine_pvm_probe_tick(void *ctx, uint32_t events)
+{
+	struct machine *m = ctx;
+	uint64_t ticks;
+	if (read(m->probe_timer_fd, &ticks, sizeof(ticks)) != sizeof(ticks) || machine_paused(m))
+		return;
+	for (unsigned i = 0; i < m->ncpus; i++) {
+		struct vcpu *v = &m->vcpus[i];
+		uint64_t n = vcpu_exits_total(v);
+		if (n == v->probe_seen) {
+			__atomic_store_n(&v->probe_req, 1, __ATOMIC_SEQ_CST);
+			vcpu_kick(v);
+		}
+		v->probe_seen = n;
+	}
+}
+
+static int machine_pvm_probe_setup(struct machine *m, struct kv_err **err)
+{
+	m->probe_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (m->probe_timer_fd < 0)
+		return kv_err_make(err, errno, "timerfd");
+	struct itimerspec t = {.it_interval = {0, PVM_PROBE_MS * 1000000L},
+			       .it_value = {0, PVM_PROBE_MS * 1000000L}};
+	if (timerfd_settime(m->probe_timer_fd, 0, &t, NULL) < 0 ||
+	    evloop_add(m->loop, m->probe_timer_fd, EPOLLIN, machine_pvm_probe_tick, m) < 0)
+		return kv_err_make(err, errno, "PVM probe timer");
+	return 0;
 }
 
 /* ------------------------------------------------------------ building */
@@ -232,6 +264,8 @@ static int machine_build(struct machine *m, struct kv_err **err)
 		return -1;
 	if (console_input_start(&m->console, &m->serial, m->loop, err) < 0)
 		return -1;
+	if (m->pvm && machine_pvm_probe_setup(m, err) < 0)
+		return -1;
 	if (cfg->api_sock) {
 		m->api = api_start(m, cfg->api_sock, err);
 		if (!m->api)
@@ -269,6 +303,20 @@ static void machine_vcpus_join(struct machine *m)
 			pthread_join(m->vcpus[i].thread, NULL);
 }
 
+/* Where each vCPU stopped: for a VM that hangs and is stopped from outside. */
+static void machine_vcpus_log(struct machine *m)
+{
+	if (!kv_log_enabled(KV_LOG_DEBUG))
+		return;
+	for (unsigned i = 0; i < m->ncpus; i++) {
+		struct kvm_regs r;
+		if (m->vcpus[i].fd >= 0 && ioctl(m->vcpus[i].fd, KVM_GET_REGS, &r) == 0)
+			kv_debug("vcpu %u: stopped at RIP 0x%llx RSP 0x%llx RFLAGS 0x%llx", i,
+				 (unsigned long long)r.rip, (unsigned long long)r.rsp,
+				 (unsigned long long)r.rflags);
+	}
+}
+
 static int machine_run(struct machine *m, struct kv_err **err)
 {
 	const struct vmm_config *cfg = m->cfg;
@@ -289,6 +337,7 @@ static int machine_run(struct machine *m, struct kv_err **err)
 		kv_err_free(lerr);
 	}
 	machine_vcpus_join(m);
+	machine_vcpus_log(m);
 	return 0;
 }
 
@@ -355,6 +404,8 @@ static void machine_destroy(struct machine *m)
 		close(m->stats_fd);
 	if (m->panic_timer_fd >= 0)
 		close(m->panic_timer_fd);
+	if (m->probe_timer_fd >= 0)
+		close(m->probe_timer_fd);
 	evloop_free(m->loop);
 	pthread_mutex_destroy(&m->lock);
 	pthread_cond_destroy(&m->cond);
@@ -369,6 +420,7 @@ int vmm_run(const struct vmm_config *cfg, int *exit_status, struct kv_err **err)
 	m->signal_fd = -1;
 	m->stats_fd = -1;
 	m->panic_timer_fd = -1;
+	m->probe_timer_fd = -1;
 	m->ram.fd = -1;
 	vm_init(&m->vm);
 	pthread_mutex_init(&m->lock, NULL);

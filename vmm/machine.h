@@ -67,7 +67,8 @@ struct machine {
 	atomic_bool pause_req;
 	atomic_bool panicked; /* the guest reported a panic: its reset means VMM_EXIT_PANIC */
 	int panic_timer_fd;
-	unsigned paused; /* vCPUs parked in machine_vcpu_gate() */
+	int probe_timer_fd; /* PVM hang probe */
+	unsigned paused;    /* vCPUs parked in machine_vcpu_gate() */
 	int exit_status;
 	char why[MACHINE_WHY_MAX];
 	uint64_t t_start_ns;

@@ -321,6 +321,30 @@ static bool vcpu_outcome_apply(struct vcpu *v, const struct vcpu_outcome *o)
 	}
 }
 
+uint64_t vcpu_exits_total(struct vcpu *v)
+{
+	uint64_t n = 0;
+	for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++)
+		n += __atomic_load_n(&v->exits[r], __ATOMIC_RELAXED);
+	return n;
+}
+
+/* Kicked by the PVM hang probe: a VMCALL that never completes? */
+static void vcpu_pvm_probe(struct vcpu *v)
+{
+	if (!__atomic_exchange_n(&v->probe_req, 0, __ATOMIC_SEQ_CST))
+		return;
+	struct kv_err *err = NULL;
+	int r = pvm_hang_probe(v->fd, &v->m->ram.gm, &err);
+	if (r > 0) {
+		v->fixups++;
+		kv_debug("vcpu %u: PVM fixup: VMCALL completed with -ENOSYS", v->index);
+	} else if (r < 0) {
+		kv_warn("vcpu %u: %s", v->index, err->msg);
+		kv_err_free(err);
+	}
+}
+
 static void vcpu_loop(struct vcpu *v)
 {
 	struct machine *m = v->m;
@@ -331,13 +355,18 @@ static void vcpu_loop(struct vcpu *v)
 		int r = ioctl(v->fd, KVM_RUN, 0);
 		if (r < 0) {
 			__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				if (m->pvm)
+					vcpu_pvm_probe(v);
 				continue;
+			}
 			machine_stop(m, VMM_EXIT_ERROR, "vcpu %u: KVM_RUN: %s", v->index,
 				     strerror(errno));
 			return;
 		}
-		v->exits[v->run->exit_reason < VCPU_EXIT_REASONS ? v->run->exit_reason : 0]++;
+		__atomic_fetch_add(
+		    &v->exits[v->run->exit_reason < VCPU_EXIT_REASONS ? v->run->exit_reason : 0], 1,
+		    __ATOMIC_RELAXED);
 		vcpu_exit_handle(v->run, v->run_size, &m->vm.pio, &m->vm.mmio, &o);
 		if (!vcpu_outcome_apply(v, &o))
 			return;

@@ -33,6 +33,9 @@ struct vcpu {
 	/* Written by the vCPU's own thread only; read after join or racily for stats. */
 	uint64_t exits[VCPU_EXIT_REASONS];
 	uint64_t fixups;
+	/* PVM hang probe: the loop's view of the exit count, and the request. */
+	uint64_t probe_seen;
+	int probe_req;
 };
 
 enum vcpu_action {
@@ -66,6 +69,8 @@ int vcpu_boot_regs_set(struct vcpu *v, uint64_t entry, uint64_t zero_page,
 		       struct kv_err **err) KV_WUR;
 /* Thread body: runs until the machine stops. */
 void *vcpu_thread_main(void *arg);
+/* Total exits of this vCPU (a racy read from another thread is fine). */
+uint64_t vcpu_exits_total(struct vcpu *v);
 /* Make a running KVM_RUN return (immediate_exit + signal). */
 void vcpu_kick(struct vcpu *v);
 /* Install the kick signal's handler (once per process). */

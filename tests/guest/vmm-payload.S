@@ -9,6 +9,7 @@
  *   e  exit with status 7          r  i8042 reset (0xfe to port 0x64)
  *   t  triple fault                h  halt forever (API tests)
  *   k  report a panic (1 to port 0x501), then i8042 reset
+ *   u  print CPUID leaves 1, 7 and 0x40000001 (eax ebx ecx edx, hex), exit 0
  *   c  echo console input until 'q', then exit 0
  */
 	.code64
@@ -39,6 +40,8 @@ _start:
 	je	mode_echo
 	cmp	$'k', %al
 	je	mode_panic
+	cmp	$'u', %al
+	je	mode_cpuid
 
 mode_print:
 	/* IDT with a #BP handler at vector 3. */
@@ -65,6 +68,38 @@ mode_print:
 mode_exit7:
 	mov	$7, %al
 	jmp	exit_al
+
+mode_cpuid:
+	lea	msg_cpuid(%rip), %rdi
+	call	puts
+	mov	$1, %edi
+	call	print_cpuid
+	mov	$7, %edi
+	call	print_cpuid
+	mov	$0x40000001, %edi
+	call	print_cpuid
+	lea	msg_nl(%rip), %rdi
+	call	puts
+	xor	%eax, %eax
+	jmp	exit_al
+
+/* Print CPUID leaf edi, subleaf 0: eax ebx ecx edx. */
+print_cpuid:
+	mov	%edi, %eax
+	xor	%ecx, %ecx
+	cpuid
+	mov	%edx, %r12d
+	mov	%ecx, %r13d
+	mov	%ebx, %r14d
+	mov	%eax, %edi
+	call	puthex32
+	mov	%r14d, %edi
+	call	puthex32
+	mov	%r13d, %edi
+	call	puthex32
+	mov	%r12d, %edi
+	call	puthex32
+	ret
 
 mode_panic:
 	lea	msg_panic(%rip), %rdi
@@ -151,6 +186,24 @@ puts:
 	jmp	puts
 1:	ret
 
+/* Print edi as 8 hex digits and a space. */
+puthex32:
+	mov	%edi, %esi
+	mov	$8, %ecx
+1:	rol	$4, %esi
+	mov	%esi, %ebx
+	and	$0xf, %ebx
+	lea	hexdigits(%rip), %rax
+	movb	(%rax,%rbx), %bl
+	push	%rcx
+	call	putc
+	pop	%rcx
+	dec	%ecx
+	jnz	1b
+	mov	$' ', %bl
+	call	putc
+	ret
+
 /* Print bl once the transmitter is empty. */
 putc:
 	mov	$0x3fd, %dx
@@ -171,6 +224,8 @@ msg_halt:	.asciz "PAYLOAD-HALT\n"
 msg_echo:	.asciz "PAYLOAD-ECHO\n"
 msg_panic:	.asciz "PAYLOAD-PANIC\n"
 str_key:	.asciz "payload="
+msg_cpuid:	.asciz "PAYLOAD-CPUID "
+hexdigits:	.ascii "0123456789abcdef"
 	.balign 16
 idtr:	.word	16 * 4 - 1
 	.quad	0
