@@ -455,6 +455,11 @@ int agent_run(const struct agent_config *cfg)
 		kv_err_free(e);
 	}
 	agent_gc(&a);
+	if (a.cgroup_root) {
+		/* Leave the host's hierarchy as it was (fails harmlessly if in use). */
+		cleanup_free char *parent = kv_asprintf("%s/%s", a.cgroup_root, cfg->cgroup_parent);
+		(void)rmdir(parent);
+	}
 	return 0;
 }
 
