@@ -303,6 +303,12 @@ int kv_msg_decode(const char *payload, size_t len, struct kv_msg *msg, int64_t *
 		msg->event = event->u.string;
 		return 0;
 	}
+	yajl_val error0 = kv_jget(tree, "error");
+	if (YAJL_IS_NULL(id) && error0 && !op) {
+		msg->id_null = true;
+		msg->id = KV_AGENT_ID_MAX;
+		return msg_decode_response(msg, NULL, error0, err);
+	}
 	if (msg_decode_id(id, &msg->id, err) < 0)
 		return -EINVAL;
 	*bad_id = (int64_t)msg->id;

@@ -120,6 +120,7 @@ struct kv_msg {
 	enum kv_msg_kind kind;
 	struct yajl_val_s *tree;
 	uint64_t id;			/* requests and responses */
+	bool id_null;			/* an error answer to an unattributable frame */
 	const char *op;			/* requests */
 	struct yajl_val_s *params;	/* requests: an object, or NULL */
 	struct yajl_val_s *result;	/* responses: the result, or NULL */

@@ -260,6 +260,11 @@ static void attach_and_relay(struct kv_agent_client *c, yajl_val result, const c
 		call_or_fail(c, KV_OP_START, target, &r);
 	}
 	if (o->resize && pty >= 0) {
+		/* Resize once the process has shown its first line, so that the
+		 * line tells the initial size and a later one the new size. */
+		char ch;
+		while (read(pty, &ch, 1) == 1 && kv_write_all(1, &ch, 1) == 1 && ch != '\n')
+			;
 		unsigned rows = 0, cols = 0;
 		sscanf(o->resize, "%ux%u", &rows, &cols);
 		cleanup_free char *params = kv_asprintf("%.*s,\"rows\":%u,\"cols\":%u}",

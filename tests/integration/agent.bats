@@ -102,9 +102,9 @@ cgroup_dir() {
 	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sleep","100"]'
 	run -0 create_ctr c-exec "$BATS_TEST_TMPDIR/c.json"
 	run -0 agent_client call start '{"container":"c-exec"}'
-	run -0 agent_client exec c-exec e1 '{"args":["sh","-c","hostname; ps -o pid,args | grep -c sleep; echo $$"],"env":["PATH=/bin"],"cwd":"/"}'
+	run -0 agent_client exec c-exec e1 '{"args":["sh","-c","hostname; cat /proc/1/comm; readlink /proc/self/ns/mnt"],"env":["PATH=/bin"],"cwd":"/"}'
 	[ "${lines[0]}" = kvtest ]
-	[ "${lines[1]}" = 2 ] # sleep (pid 1) and the grep line itself
+	[ "${lines[1]}" = sleep ] # pid 1 of the container's pid namespace
 	run -7 agent_client exec c-exec e2 '{"args":["sh","-c","exit 7"],"cwd":"/"}'
 	run ! agent_client exec c-exec e2 '{"args":["true"],"cwd":"/"}'
 	[[ "$output" == EEXIST:* ]]
@@ -222,8 +222,8 @@ cgroup_dir() {
 
 @test "agent: maskedPaths hide files and directories; readonlyPaths are read-only" {
 	make_config "$BATS_TEST_TMPDIR/c.json" \
-		'.process.args=["sh","-c","wc -c < /proc/kcore; ls /etc | wc -l; touch /tmp/x 2>&1; echo rc=$?; touch /dev/shm/y && echo shm-ok"]' \
-		'.linux.maskedPaths=["/proc/kcore","/etc","/does/not/exist"]' \
+		'.process.args=["sh","-c","wc -c < /proc/cmdline; ls /etc | wc -l; touch /tmp/x 2>&1; echo rc=$?; touch /dev/shm/y && echo shm-ok"]' \
+		'.linux.maskedPaths=["/proc/cmdline","/etc","/does/not/exist"]' \
 		'.linux.readonlyPaths=["/tmp","/nope"]'
 	run -0 agent_client run c-mask "$BATS_TEST_TMPDIR/c.json"
 	[ "${lines[0]}" = 0 ]

@@ -100,7 +100,7 @@ JSON
 
 # args_json "sh" "-c" "..." -> a JSON array
 args_json() {
-	jq -cn '$ARGS.positional' --args "$@"
+	printf '%s\n' "$@" | jq -Rcn '[inputs]'
 }
 
 # run_ctr ID ARGS... : run a container with these args, default config.
