@@ -24,7 +24,10 @@ static int cap_last(void)
 	return last_cap;
 }
 
-void caps_init(void) { (void)cap_last(); }
+void caps_init(void)
+{
+	(void)cap_last();
+}
 
 int caps_drop_bounding(const struct kv_process *p, struct kv_err **err)
 {
@@ -35,7 +38,8 @@ int caps_drop_bounding(const struct kv_process *p, struct kv_err **err)
 		if (p->caps[KV_CAP_BOUNDING] & (1ull << c))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
-			return kv_err_make(err, errno, "drop capability %d from the bounding set", c);
+			return kv_err_make(err, errno, "drop capability %d from the bounding set",
+					   c);
 	}
 	return 0;
 }

@@ -66,7 +66,7 @@ static void cg_enable_controllers(struct agent *a, const char *parent)
 		return;
 	}
 	char want[128] = "";
-	static const char *const ctl[] = { "cpu", "cpuset", "memory", "pids" };
+	static const char *const ctl[] = {"cpu", "cpuset", "memory", "pids"};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(ctl); i++) {
 		cleanup_free char *pat = kv_asprintf("%s", ctl[i]);
 		for (char *s = avail; (s = strstr(s, pat)); s++)
@@ -79,7 +79,7 @@ static void cg_enable_controllers(struct agent *a, const char *parent)
 	}
 	if (!want[0])
 		return;
-	const char *dirs[] = { a->cgroup_root, parent };
+	const char *dirs[] = {a->cgroup_root, parent};
 	for (size_t i = 0; i < 2; i++) {
 		cleanup_close int fd = open(dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd >= 0 && cg_write(fd, "cgroup.subtree_control", want, "cgroup", &err) < 0) {
@@ -113,7 +113,8 @@ static int cg_limits(struct container *c, struct kv_err **err)
 			return -1;
 	}
 	if (r->cpu_shares) {
-		unsigned long long w = 1 + ((r->cpu_shares < 2 ? 2 : r->cpu_shares) - 2) * 9999 / 262142;
+		unsigned long long w =
+		    1 + ((r->cpu_shares < 2 ? 2 : r->cpu_shares) - 2) * 9999 / 262142;
 		snprintf(v, sizeof(v), "%llu", w);
 		if (cg_write(fd, "cpu.weight", v, "linux.resources.cpu.shares", err) < 0)
 			return -1;
@@ -127,11 +128,11 @@ static int cg_limits(struct container *c, struct kv_err **err)
 		if (cg_write(fd, "cpu.max", v, "linux.resources.cpu.quota", err) < 0)
 			return -1;
 	}
-	if (r->cpus && *r->cpus && cg_write(fd, "cpuset.cpus", r->cpus, "linux.resources.cpu.cpus",
-					    err) < 0)
+	if (r->cpus && *r->cpus &&
+	    cg_write(fd, "cpuset.cpus", r->cpus, "linux.resources.cpu.cpus", err) < 0)
 		return -1;
-	if (r->mems && *r->mems && cg_write(fd, "cpuset.mems", r->mems, "linux.resources.cpu.mems",
-					    err) < 0)
+	if (r->mems && *r->mems &&
+	    cg_write(fd, "cpuset.mems", r->mems, "linux.resources.cpu.mems", err) < 0)
 		return -1;
 	if (r->pids_limit) {
 		if (r->pids_limit < 0)
@@ -215,8 +216,8 @@ static int cg_read(struct container *c, const char *file, char *buf, size_t size
 int cgroup_freeze(struct container *c, bool frozen, struct kv_err **err)
 {
 	if (c->cgroup_fd < 0)
-		return kv_err_make(err, ENOTSUP, "%s %s: no cgroup v2 hierarchy", frozen ? "pause" : "resume",
-				   c->id);
+		return kv_err_make(err, ENOTSUP, "%s %s: no cgroup v2 hierarchy",
+				   frozen ? "pause" : "resume", c->id);
 	if (cg_write(c->cgroup_fd, "cgroup.freeze", frozen ? "1" : "0", "cgroup.freeze", err) < 0)
 		return -1;
 	/* Answer once the kernel says so: every task stopped (or running again). */
@@ -266,8 +267,7 @@ static void stat_keys(struct container *c, const char *file, const char *const *
 	}
 }
 
-static void single_value(struct container *c, const char *file, const char *key,
-			 struct kv_json *j)
+static void single_value(struct container *c, const char *file, const char *key, struct kv_json *j)
 {
 	char buf[64];
 	if (cg_read(c, file, buf, sizeof(buf)) < 0)
@@ -281,9 +281,9 @@ static void single_value(struct container *c, const char *file, const char *key,
 
 void cgroup_stats(struct container *c, struct kv_json *j)
 {
-	static const char *const cpu[] = { "usage_usec", "user_usec", "system_usec",
-					   "nr_throttled", NULL };
-	static const char *const mem[] = { "anon", "file", "shmem", "pgfault", "pgmajfault", NULL };
+	static const char *const cpu[] = {"usage_usec", "user_usec", "system_usec", "nr_throttled",
+					  NULL};
+	static const char *const mem[] = {"anon", "file", "shmem", "pgfault", "pgmajfault", NULL};
 	kv_json_key(j, "cgroup");
 	kv_json_map_open(j);
 	if (c->cgroup_fd >= 0) {

@@ -29,7 +29,7 @@ static int sync_fd = -1;
 /* Report a failure to the parent and end. `step` names what was being done. */
 __attribute__((noreturn)) static void child_fail(struct kv_err *err, const char *step)
 {
-	struct sync_msg m = { .type = SYNC_ERROR };
+	struct sync_msg m = {.type = SYNC_ERROR};
 	m.errnum = err && err->errnum ? err->errnum : EINVAL;
 	snprintf(m.text, sizeof(m.text), "%s: %s", step, err ? err->msg : "failed");
 	if (sync_fd >= 0)
@@ -40,8 +40,8 @@ __attribute__((noreturn)) static void child_fail(struct kv_err *err, const char 
 static void child_send(struct sync_msg *m, int fd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { m, sizeof(*m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {m, sizeof(*m)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	if (fd >= 0) {
 		memset(cbuf, 0, sizeof(cbuf));
 		mh.msg_control = cbuf;
@@ -103,12 +103,12 @@ static void child_join(struct child_args *ca)
 	close(ca->join_pidfd);
 	if (!(flags & CLONE_NEWPID))
 		return;
-	struct clone_args cl = { .flags = CLONE_PARENT, .exit_signal = 0 };
+	struct clone_args cl = {.flags = CLONE_PARENT, .exit_signal = 0};
 	pid_t pid = syscall(SYS_clone3, &cl, sizeof(cl));
 	if (pid < 0)
 		child_fail((kv_err_make(&err, errno, "clone into the pid namespace"), err), "exec");
 	if (pid > 0) {
-		struct sync_msg m = { .type = SYNC_PID, .pid = pid };
+		struct sync_msg m = {.type = SYNC_PID, .pid = pid};
 		child_send(&m, -1);
 		_exit(0);
 	}
@@ -117,8 +117,8 @@ static void child_join(struct child_args *ca)
 /* Namespaces the spec names by path (a pod's shared uts/ipc/net...). */
 static void child_join_paths(const struct kv_spec *s)
 {
-	static const int types[KV_NS_COUNT] = { CLONE_NEWPID, CLONE_NEWNS, CLONE_NEWUTS,
-						CLONE_NEWIPC, CLONE_NEWCGROUP, CLONE_NEWNET };
+	static const int types[KV_NS_COUNT] = {CLONE_NEWPID, CLONE_NEWNS,     CLONE_NEWUTS,
+					       CLONE_NEWIPC, CLONE_NEWCGROUP, CLONE_NEWNET};
 	struct kv_err *err = NULL;
 	for (int i = 0; i < KV_NS_COUNT; i++) {
 		if (!s->ns_paths[i])
@@ -138,8 +138,7 @@ static int child_pty(const struct kv_process *p)
 	struct kv_err *err = NULL;
 	int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (master < 0)
-		child_fail((kv_err_make(&err, errno, "open /dev/ptmx (is /dev/pts mounted?)"),
-			    err),
+		child_fail((kv_err_make(&err, errno, "open /dev/ptmx (is /dev/pts mounted?)"), err),
 			   "process.terminal");
 	int unlock = 0;
 	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
@@ -148,7 +147,7 @@ static int child_pty(const struct kv_process *p)
 	if (slave < 0)
 		child_fail((kv_err_make(&err, errno, "open pty peer"), err), "process.terminal");
 	if (p->rows || p->cols) {
-		struct winsize ws = { .ws_row = p->rows, .ws_col = p->cols };
+		struct winsize ws = {.ws_row = p->rows, .ws_col = p->cols};
 		ioctl(slave, TIOCSWINSZ, &ws);
 	}
 	if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
@@ -187,10 +186,9 @@ static void child_process_limits(const struct kv_process *p)
 	struct kv_err *err = NULL;
 	for (size_t i = 0; i < p->nrlimits; i++)
 		if (setrlimit(p->rlimits[i].resource, &p->rlimits[i].limit) < 0)
-			child_fail((kv_err_make(&err, errno, "setrlimit %d",
-						p->rlimits[i].resource),
-				    err),
-				   "process.rlimits");
+			child_fail(
+			    (kv_err_make(&err, errno, "setrlimit %d", p->rlimits[i].resource), err),
+			    "process.rlimits");
 }
 
 /* Credentials and capabilities, then no_new_privs. */
@@ -230,8 +228,8 @@ __attribute__((noreturn)) static void child_exec(struct child_args *ca)
 	extern char **environ;
 	environ = p->env;
 	if (!getenv("PATH") && !strchr(p->args[0], '/'))
-		environ = (char *[]){ "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-				      NULL };
+		environ = (char *[]){
+		    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 	execvpe(p->args[0], p->args, p->env);
 	child_fail((kv_err_make(&err, errno, "exec %s", p->args[0]), err), "process.args");
 }
@@ -269,7 +267,7 @@ void child_main(struct child_args *ca)
 	child_process_limits(p);
 	if (chdir(p->cwd) < 0)
 		child_fail((kv_err_make(&err, errno, "chdir %s", p->cwd), err), "process.cwd");
-	struct sync_msg m = { .type = SYNC_READY };
+	struct sync_msg m = {.type = SYNC_READY};
 	child_send(&m, master);
 	if (master >= 0)
 		close(master);

@@ -26,7 +26,7 @@ struct kv_agent_client {
 
 static int unix_connect(const char *path, struct kv_err **err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return kv_err_make(err, ENAMETOOLONG, "agent socket path %s", path);
 	strcpy(sa.sun_path, path);
@@ -80,8 +80,8 @@ int kv_agent_connect_port(const char *addr, unsigned port, struct kv_err **err)
 	if (read_line(fd, line, sizeof(line), err) < 0)
 		return kv_err_wrap(err, "hybrid vsock %s port %u", addr + 7, port);
 	if (strncmp(line, "OK ", 3) != 0)
-		return kv_err_make(err, ECONNREFUSED, "hybrid vsock %s port %u: %s", addr + 7,
-				   port, line);
+		return kv_err_make(err, ECONNREFUSED, "hybrid vsock %s port %u: %s", addr + 7, port,
+				   line);
 	return steal_fd(fd);
 }
 
@@ -111,8 +111,14 @@ void kv_agent_client_free(struct kv_agent_client *c)
 	free(c);
 }
 
-int kv_agent_client_fd(const struct kv_agent_client *c) { return c->fd; }
-void kv_agent_client_set_timeout(struct kv_agent_client *c, int ms) { c->timeout_ms = ms; }
+int kv_agent_client_fd(const struct kv_agent_client *c)
+{
+	return c->fd;
+}
+void kv_agent_client_set_timeout(struct kv_agent_client *c, int ms)
+{
+	c->timeout_ms = ms;
+}
 
 int kv_agent_client_send_raw(struct kv_agent_client *c, const void *buf, size_t len,
 			     struct kv_err **err)
@@ -126,7 +132,7 @@ int kv_agent_client_send_raw(struct kv_agent_client *c, const void *buf, size_t 
 static int client_read_msg(struct kv_agent_client *c, struct kv_msg *msg, struct kv_err **err)
 {
 	if (c->timeout_ms > 0) {
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		struct pollfd p = {.fd = c->fd, .events = POLLIN};
 		int r;
 		do
 			r = poll(&p, 1, c->timeout_ms);
@@ -200,8 +206,8 @@ static int client_send_request(struct kv_agent_client *c, uint64_t id, const cha
 		return kv_err_make(err, EINVAL, "request op %s: invalid", op);
 	/* Splice the caller's text in as-is: it was just checked to be an object. */
 	cleanup_free char *text =
-		kv_asprintf("{\"id\":%llu,\"op\":\"%s\",\"params\":%s}", (unsigned long long)id,
-			    op, params_json ? params_json : "{}");
+	    kv_asprintf("{\"id\":%llu,\"op\":\"%s\",\"params\":%s}", (unsigned long long)id, op,
+			params_json ? params_json : "{}");
 	return kv_frame_write(c->fd, text, strlen(text), err);
 }
 
@@ -243,7 +249,7 @@ int kv_agent_client_call(struct kv_agent_client *c, const char *op, const char *
 int kv_agent_client_hello(struct kv_agent_client *c, struct kv_err **err)
 {
 	cleanup_free char *params = kv_asprintf("{\"version\":%d}", KV_AGENT_PROTO_VERSION);
-	cleanup_msg struct kv_msg resp = { 0 };
+	cleanup_msg struct kv_msg resp = {0};
 	if (kv_agent_client_call(c, KV_OP_VERSION, params, &resp, err) < 0)
 		return -1;
 	long long v;
@@ -257,8 +263,8 @@ int kv_agent_client_hello(struct kv_agent_client *c, struct kv_err **err)
 
 int kv_agent_stream_open(const char *addr, const char *token, struct kv_err **err)
 {
-	if (strlen(token) != KV_AGENT_TOKEN_LEN || strspn(token, "0123456789abcdef") !=
-								  KV_AGENT_TOKEN_LEN)
+	if (strlen(token) != KV_AGENT_TOKEN_LEN ||
+	    strspn(token, "0123456789abcdef") != KV_AGENT_TOKEN_LEN)
 		return kv_err_make(err, EINVAL, "stream token: want %d hex digits",
 				   KV_AGENT_TOKEN_LEN);
 	cleanup_close int fd = kv_agent_connect_port(addr, KV_AGENT_DATA_PORT, err);

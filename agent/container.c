@@ -124,7 +124,7 @@ static void pending_answer_err(struct agent *a, struct proc *p, int errnum, cons
 	struct waiter *w = steal_ptr(p->pending);
 	if (!w)
 		return;
-	struct kv_err e = { .errnum = errnum, .msg = (char *)msg };
+	struct kv_err e = {.errnum = errnum, .msg = (char *)msg};
 	agent_reply_error(a, w->conn_serial, w->id, &e);
 	free(w);
 }
@@ -253,9 +253,7 @@ static void proc_sync_msg(struct agent *a, struct proc *p, struct sync_msg *m, i
 {
 	m->text[sizeof(m->text) - 1] = '\0';
 	switch (m->type) {
-	case SYNC_PID:
-		proc_set_pid(a, p, m->pid);
-		break;
+	case SYNC_PID: proc_set_pid(a, p, m->pid); break;
 	case SYNC_READY:
 		if (fd >= 0)
 			stdio_set_pty(a, p, fd);
@@ -269,14 +267,13 @@ static void proc_sync_msg(struct agent *a, struct proc *p, struct sync_msg *m, i
 		break;
 	case SYNC_ERROR: {
 		cleanup_free char *msg =
-			kv_asprintf("%s %s: %s", p->pending_op ? p->pending_op : "process",
-				    p->exec_id ? p->exec_id : p->ctr->id, m->text);
+		    kv_asprintf("%s %s: %s", p->pending_op ? p->pending_op : "process",
+				p->exec_id ? p->exec_id : p->ctr->id, m->text);
 		pending_answer_err(a, p, m->errnum ? m->errnum : EINVAL, msg);
 		proc_setup_failed(a, p);
 		return;
 	}
-	default:
-		kv_warn("container %s: unexpected setup message %u", p->ctr->id, m->type);
+	default: kv_warn("container %s: unexpected setup message %u", p->ctr->id, m->type);
 	}
 	if (fd >= 0)
 		close(fd);
@@ -291,10 +288,10 @@ static void proc_sync_eof(struct agent *a, struct proc *p)
 	if (p->state == PROC_SETUP) {
 		proc_reap_now(p);
 		cleanup_free char *msg = kv_asprintf(
-			"%s %s: process died during setup (%s %d)", p->pending_op,
-			p->exec_id ? p->exec_id : p->ctr->id,
-			WIFSIGNALED(p->status) ? "signal" : "exit status",
-			WIFSIGNALED(p->status) ? WTERMSIG(p->status) : WEXITSTATUS(p->status));
+		    "%s %s: process died during setup (%s %d)", p->pending_op,
+		    p->exec_id ? p->exec_id : p->ctr->id,
+		    WIFSIGNALED(p->status) ? "signal" : "exit status",
+		    WIFSIGNALED(p->status) ? WTERMSIG(p->status) : WEXITSTATUS(p->status));
 		pending_answer_err(a, p, ECHILD, msg);
 		proc_setup_failed(a, p);
 		return;
@@ -307,11 +304,11 @@ static void proc_sync_eof(struct agent *a, struct proc *p)
 static void proc_sync_cb(struct agent *a, struct ev_src *src, uint32_t events)
 {
 	struct proc *p = container_of(src, struct proc, sync);
-	struct sync_msg m = { 0 };
+	struct sync_msg m = {0};
 	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { &m, sizeof(m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
+	struct iovec iov = {&m, sizeof(m)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	ssize_t r = recvmsg(src->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -334,7 +331,7 @@ static void proc_sync_cb(struct agent *a, struct ev_src *src, uint32_t events)
 /* clone3 into the namespaces (init only) and the container's cgroup. */
 static pid_t proc_clone(struct container *c, bool is_init, int *pidfd)
 {
-	struct clone_args ca = { 0 };
+	struct clone_args ca = {0};
 	ca.flags = CLONE_PIDFD | (is_init ? (uint64_t)c->spec->ns_flags : 0);
 	ca.pidfd = (uint64_t)(uintptr_t)pidfd;
 	ca.exit_signal = SIGCHLD;
@@ -345,20 +342,24 @@ static pid_t proc_clone(struct container *c, bool is_init, int *pidfd)
 	return syscall(SYS_clone3, &ca, sizeof(ca));
 }
 
-static int proc_spawn(struct agent *a, struct container *c, struct proc *p,
-		      struct kv_process *spec, bool want_stdin, struct kv_err **err)
+static int proc_spawn(struct agent *a, struct container *c, struct proc *p, struct kv_process *spec,
+		      bool want_stdin, struct kv_err **err)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return kv_err_make(err, errno, "socketpair");
-	int child_fds[3] = { -1, -1, -1 };
+	int child_fds[3] = {-1, -1, -1};
 	if (stdio_prepare(a, p, want_stdin, spec->terminal, child_fds, err) < 0) {
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
 	}
-	struct child_args ca = { .a = a, .ctr = c, .proc = spec, .is_init = p == c->init,
-				 .sync_fd = sv[1], .join_pidfd = -1 };
+	struct child_args ca = {.a = a,
+				.ctr = c,
+				.proc = spec,
+				.is_init = p == c->init,
+				.sync_fd = sv[1],
+				.join_pidfd = -1};
 	memcpy(ca.stdio, child_fds, sizeof(child_fds));
 	if (p != c->init)
 		ca.join_pidfd = c->init->pidfd;
@@ -460,10 +461,12 @@ static void proc_setup_failed(struct agent *a, struct proc *p)
 static int container_check_spec(struct kv_spec *s, struct kv_err **err)
 {
 	if (!(s->ns_flags & CLONE_NEWNS))
-		return kv_err_make(err, EINVAL, "linux.namespaces: a mount namespace is required "
+		return kv_err_make(err, EINVAL,
+				   "linux.namespaces: a mount namespace is required "
 				   "(the agent's own is the VM's)");
 	if (s->ns_paths[KV_NS_PID] || s->ns_paths[KV_NS_MOUNT])
-		return kv_err_make(err, ENOTSUP, "linux.namespaces: joining a pid or mount "
+		return kv_err_make(err, ENOTSUP,
+				   "linux.namespaces: joining a pid or mount "
 				   "namespace by path is not supported");
 	if (!s->rootfs.type)
 		return kv_err_make(err, EINVAL, "root.path: missing (and no rootfs source)");
@@ -485,9 +488,9 @@ int container_create(struct agent *a, const char *id, yajl_val params, uint64_t 
 	if (!c->spec || kv_rootfs_decode(kv_jget(params, "rootfs"), c->spec, err) < 0 ||
 	    container_check_spec(c->spec, err) < 0)
 		goto fail;
-	if (c->spec->seccomp && agent_seccomp_compile(c->spec->seccomp,
-						      c->spec->process.no_new_privs, &c->seccomp,
-						      err) < 0)
+	if (c->spec->seccomp &&
+	    agent_seccomp_compile(c->spec->seccomp, c->spec->process.no_new_privs, &c->seccomp,
+				  err) < 0)
 		goto fail;
 	if (cgroup_create(a, c, err) < 0)
 		goto fail;
@@ -519,7 +522,7 @@ int container_start(struct agent *a, struct container *c, uint64_t serial, uint6
 	if (p->state != PROC_CREATED)
 		return kv_err_make(err, EBUSY, "start %s: container is %s, not created", c->id,
 				   proc_state_name(c, p));
-	struct sync_msg m = { .type = SYNC_START };
+	struct sync_msg m = {.type = SYNC_START};
 	if (send(p->sync.fd, &m, sizeof(m), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		return kv_err_make(err, errno, "start %s: release the process", c->id);
 	p->state = PROC_STARTING;
@@ -579,7 +582,8 @@ int container_signal(struct agent *a, struct container *c, struct proc *p, int s
 	for (struct proc *q = all ? c->procs : p; q; q = all ? q->next : NULL) {
 		if (q->state == PROC_EXITED || q->pidfd < 0) {
 			if (!all)
-				return kv_err_make(err, ESRCH, "kill %s: process has exited", c->id);
+				return kv_err_make(err, ESRCH, "kill %s: process has exited",
+						   c->id);
 			continue;
 		}
 		if (syscall(SYS_pidfd_send_signal, q->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
@@ -600,7 +604,8 @@ int container_delete(struct agent *a, struct container *c, bool force, struct kv
 {
 	if (container_alive(c)) {
 		if (!force)
-			return kv_err_make(err, EBUSY, "delete %s: still running (use force)", c->id);
+			return kv_err_make(err, EBUSY, "delete %s: still running (use force)",
+					   c->id);
 		cleanup_err struct kv_err *e = NULL;
 		/* A frozen task still dies of SIGKILL in v2, but thaw for the others. */
 		if (c->paused && cgroup_freeze(c, false, &e) < 0)

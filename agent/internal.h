@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 struct agent;
 struct yajl_val_s;
@@ -90,8 +90,8 @@ struct pending_data {
 	struct pending_data *next;
 };
 
-int stdio_prepare(struct agent *a, struct proc *p, bool want_stdin, bool terminal,
-		  int child_fds[3], struct kv_err **err) KV_WUR;
+int stdio_prepare(struct agent *a, struct proc *p, bool want_stdin, bool terminal, int child_fds[3],
+		  struct kv_err **err) KV_WUR;
 void stdio_set_pty(struct agent *a, struct proc *p, int master);
 void stdio_close(struct agent *a, struct proc *p);
 void stdio_free(struct agent *a, struct proc *p);
@@ -110,11 +110,11 @@ struct proc {
 	pid_t pid;
 	int pidfd;
 	enum proc_state state;
-	int status; /* wait status once exited */
+	int status;	    /* wait status once exited */
 	struct ev_src sync; /* the child's setup channel */
 	struct stream *streams[STREAM_NKINDS];
-	struct waiter *waiters;	 /* "wait" requests */
-	struct waiter *pending;	 /* the create/start/exec request in flight */
+	struct waiter *waiters; /* "wait" requests */
+	struct waiter *pending; /* the create/start/exec request in flight */
 	const char *pending_op;
 	struct kv_process *spec; /* exec processes own theirs */
 	struct proc *next;	 /* in the container */
@@ -127,7 +127,7 @@ struct container {
 	struct kv_spec *spec;
 	struct proc *init;
 	struct proc *procs; /* init and execs */
-	char *cgroup;	   /* absolute path, or NULL without cgroups */
+	char *cgroup;	    /* absolute path, or NULL without cgroups */
 	int cgroup_fd;
 	struct ev_src oom; /* memory.events, for OOM notifications */
 	uint64_t oom_kills;
@@ -167,8 +167,8 @@ int container_create(struct agent *a, const char *id, struct yajl_val_s *params,
 		     uint64_t req_id, struct kv_err **err) KV_WUR;
 int container_start(struct agent *a, struct container *c, uint64_t serial, uint64_t req_id,
 		    struct kv_err **err) KV_WUR;
-int container_exec(struct agent *a, struct container *c, struct yajl_val_s *params,
-		   uint64_t serial, uint64_t req_id, struct kv_err **err) KV_WUR;
+int container_exec(struct agent *a, struct container *c, struct yajl_val_s *params, uint64_t serial,
+		   uint64_t req_id, struct kv_err **err) KV_WUR;
 int container_wait(struct proc *p, uint64_t serial, uint64_t req_id);
 int container_delete(struct agent *a, struct container *c, bool force, struct kv_err **err) KV_WUR;
 int container_signal(struct agent *a, struct container *c, struct proc *p, int sig, bool all,

@@ -24,7 +24,7 @@
 
 int ev_add(struct agent *a, struct ev_src *s, uint32_t events)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = s };
+	struct epoll_event ev = {.events = events, .data.ptr = s};
 	if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0)
 		return -errno;
 	s->registered = true;
@@ -36,7 +36,7 @@ void ev_mod(struct agent *a, struct ev_src *s, uint32_t events)
 {
 	if (s->fd < 0 || !s->registered || s->events == events)
 		return;
-	struct epoll_event ev = { .events = events, .data.ptr = s };
+	struct epoll_event ev = {.events = events, .data.ptr = s};
 	if (epoll_ctl(a->epfd, EPOLL_CTL_MOD, s->fd, &ev) == 0)
 		s->events = events;
 }
@@ -157,7 +157,7 @@ void agent_broadcast(struct agent *a, struct kv_json *j)
 
 static void conn_handle_frame(struct agent *a, struct conn *c, char *frame, size_t len)
 {
-	cleanup_msg struct kv_msg m = { 0 };
+	cleanup_msg struct kv_msg m = {0};
 	cleanup_err struct kv_err *err = NULL;
 	int64_t bad_id;
 	if (kv_msg_decode(frame, len, &m, &bad_id, &err) < 0) {
@@ -189,7 +189,7 @@ static void conn_read(struct agent *a, struct conn *c)
 		char *frame = NULL;
 		cleanup_err struct kv_err *err = NULL;
 		enum kv_frame_status st =
-			kv_frame_feed(&c->rd, buf + off, r - off, &used, &frame, &flen, &err);
+		    kv_frame_feed(&c->rd, buf + off, r - off, &used, &frame, &flen, &err);
 		off += used;
 		if (st == KV_FRAME_BAD)
 			agent_reply_error(a, c->serial, -1, err);
@@ -262,7 +262,7 @@ static void data_accept_cb(struct agent *a, struct ev_src *src, uint32_t events)
 
 static int listen_unix(const char *path, struct kv_err **err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return kv_err_make(err, ENAMETOOLONG, "listen %s", path);
 	strcpy(sa.sun_path, path);
@@ -277,8 +277,8 @@ static int listen_unix(const char *path, struct kv_err **err)
 
 static int listen_vsock(unsigned port, struct kv_err **err)
 {
-	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_port = port,
-				  .svm_cid = VMADDR_CID_ANY };
+	struct sockaddr_vm sa = {
+	    .svm_family = AF_VSOCK, .svm_port = port, .svm_cid = VMADDR_CID_ANY};
 	cleanup_close int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return kv_err_make(err, errno, "vsock socket");
@@ -296,7 +296,8 @@ static int agent_listen(struct agent *a, struct kv_err **err)
 		a->data_listen.fd = a->ctl_listen.fd < 0 ? -1 : listen_unix(data, err);
 	} else if (strcmp(l, "vsock") == 0) {
 		a->ctl_listen.fd = listen_vsock(KV_AGENT_PORT, err);
-		a->data_listen.fd = a->ctl_listen.fd < 0 ? -1 : listen_vsock(KV_AGENT_DATA_PORT, err);
+		a->data_listen.fd =
+		    a->ctl_listen.fd < 0 ? -1 : listen_vsock(KV_AGENT_DATA_PORT, err);
 	} else {
 		return kv_err_make(err, EINVAL, "--listen %s: want vsock or unix:PATH", l);
 	}
@@ -419,7 +420,7 @@ static void agent_drain_conns(struct agent *a)
 
 int agent_run(const struct agent_config *cfg)
 {
-	struct agent a = { .cfg = *cfg, .epfd = -1, .devnull = -1 };
+	struct agent a = {.cfg = *cfg, .epfd = -1, .devnull = -1};
 	a.ctl_listen.fd = a.data_listen.fd = a.sigfd.fd = -1;
 	cleanup_err struct kv_err *err = NULL;
 	if (agent_setup(&a, &err) < 0) {
@@ -477,15 +478,15 @@ static void usage(void)
 int agent_parse_args(int argc, char **argv, struct agent_config *cfg)
 {
 	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' },
-		{ "init", no_argument, NULL, 'i' },
-		{ "poweroff-on-exit", no_argument, NULL, 'p' },
-		{ "state-dir", required_argument, NULL, 's' },
-		{ "cgroup-root", required_argument, NULL, 'c' },
-		{ "cgroup-parent", required_argument, NULL, 'g' },
-		{ "log-level", required_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"listen", required_argument, NULL, 'l'},
+	    {"init", no_argument, NULL, 'i'},
+	    {"poweroff-on-exit", no_argument, NULL, 'p'},
+	    {"state-dir", required_argument, NULL, 's'},
+	    {"cgroup-root", required_argument, NULL, 'c'},
+	    {"cgroup-parent", required_argument, NULL, 'g'},
+	    {"log-level", required_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->listen = "vsock";
@@ -505,8 +506,8 @@ int agent_parse_args(int argc, char **argv, struct agent_config *cfg)
 		case 'c': cfg->cgroup_root = optarg; break;
 		case 'g': cfg->cgroup_parent = optarg; break;
 		case 'v':
-			level = strcmp(optarg, "debug") == 0	 ? KV_LOG_DEBUG
-				: strcmp(optarg, "warn") == 0	 ? KV_LOG_WARN
+			level = strcmp(optarg, "debug") == 0   ? KV_LOG_DEBUG
+				: strcmp(optarg, "warn") == 0  ? KV_LOG_WARN
 				: strcmp(optarg, "error") == 0 ? KV_LOG_ERROR
 							       : KV_LOG_INFO;
 			break;

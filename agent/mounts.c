@@ -19,15 +19,16 @@
 
 #define ERR(e, ...) kv_err_make(err, (e), __VA_ARGS__)
 
-static int mount_block(const char *dev, const char *target, const char *fstype,
-		       const char *options, unsigned long extra, struct kv_err **err)
+static int mount_block(const char *dev, const char *target, const char *fstype, const char *options,
+		       unsigned long extra, struct kv_err **err)
 {
 	unsigned long set = extra, clear = 0, prop = 0;
 	bool bind = false, rec = false;
 	cleanup_free char *data = kv_malloc0(options ? strlen(options) + 1 : 1);
 	cleanup_free char *opts = kv_strdup(options ? options : "");
 	size_t dlen = 0;
-	for (char *save = NULL, *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+	for (char *save = NULL, *o = strtok_r(opts, ",", &save); o;
+	     o = strtok_r(NULL, ",", &save)) {
 		if (kv_mount_option(o, &set, &clear, &prop, &bind, &rec))
 			continue;
 		dlen += sprintf(data + dlen, "%s%s", dlen ? "," : "", o);
@@ -68,11 +69,11 @@ static int rootfs_overlay(const struct kv_rootfs *r, const char *mnt, char **roo
 	cleanup_free char *upper = kv_asprintf("%s/upper", updir);
 	cleanup_free char *work = kv_asprintf("%s/work", updir);
 	*root = kv_asprintf("%s/root", mnt);
-	if ((mkdir(upper, 0755) < 0 && errno != EEXIST) || (mkdir(work, 0755) < 0 && errno != EEXIST) ||
-	    mkdir(*root, 0755) < 0)
+	if ((mkdir(upper, 0755) < 0 && errno != EEXIST) ||
+	    (mkdir(work, 0755) < 0 && errno != EEXIST) || mkdir(*root, 0755) < 0)
 		return ERR(errno, "mkdir overlay directories in %s", mnt);
 	cleanup_free char *data =
-		kv_asprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+	    kv_asprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
 	if (mount("overlay", *root, "overlay", 0, data) < 0)
 		return ERR(errno, "mount overlay (%s)", data);
 	return 0;
@@ -100,9 +101,9 @@ static int rootfs_mount(const struct kv_rootfs *r, const char *state_dir, char *
 		if (mount(r->tag, mnt, "virtiofs", 0, r->options) < 0)
 			return ERR(errno, "mount virtiofs %s", r->tag);
 	} else {
-		cleanup_free char *data = kv_asprintf("trans=virtio,version=9p2000.L,cache=mmap%s%s",
-						      r->options ? "," : "",
-						      r->options ? r->options : "");
+		cleanup_free char *data =
+		    kv_asprintf("trans=virtio,version=9p2000.L,cache=mmap%s%s",
+				r->options ? "," : "", r->options ? r->options : "");
 		if (mount(r->tag, mnt, "9p", 0, data) < 0)
 			return ERR(errno, "mount 9p %s", r->tag);
 	}
@@ -149,8 +150,8 @@ static int make_target(const char *dest, bool file, struct kv_err **err)
 
 static int spec_mount_bind(const struct kv_mount *m, int tree, struct kv_err **err)
 {
-	int r = syscall(SYS_move_mount, tree, "", AT_FDCWD, m->destination,
-			MOVE_MOUNT_F_EMPTY_PATH);
+	int r =
+	    syscall(SYS_move_mount, tree, "", AT_FDCWD, m->destination, MOVE_MOUNT_F_EMPTY_PATH);
 	if (r < 0 && errno == ENOENT) {
 		struct stat st;
 		if (fstat(tree, &st) < 0)
@@ -201,19 +202,20 @@ static int dev_populate(struct kv_err **err)
 		const char *path;
 		unsigned major, minor;
 	} devs[] = {
-		{ "/dev/null", 1, 3 },	 { "/dev/zero", 1, 5 }, { "/dev/full", 1, 7 },
-		{ "/dev/random", 1, 8 }, { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
+	    {"/dev/null", 1, 3},   {"/dev/zero", 1, 5},	   {"/dev/full", 1, 7},
+	    {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0},
 	};
 	static const struct {
 		const char *target, *link;
 	} links[] = {
-		{ "/proc/self/fd", "/dev/fd" },	   { "/proc/self/fd/0", "/dev/stdin" },
-		{ "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" },
-		{ "pts/ptmx", "/dev/ptmx" },
+	    {"/proc/self/fd", "/dev/fd"},	{"/proc/self/fd/0", "/dev/stdin"},
+	    {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
+	    {"pts/ptmx", "/dev/ptmx"},
 	};
 	mode_t old = umask(0);
 	for (size_t i = 0; i < KV_ARRAY_SIZE(devs); i++)
-		if (mknod(devs[i].path, S_IFCHR | 0666, makedev(devs[i].major, devs[i].minor)) < 0 &&
+		if (mknod(devs[i].path, S_IFCHR | 0666, makedev(devs[i].major, devs[i].minor)) <
+			0 &&
 		    errno != EEXIST) {
 			umask(old);
 			return ERR(errno, "mknod %s", devs[i].path);
@@ -256,7 +258,8 @@ static int open_bind_sources(const struct kv_spec *s, int *trees, struct kv_err 
 		trees[i] = -1;
 		if (!m->bind)
 			continue;
-		unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->recursive ? AT_RECURSIVE : 0);
+		unsigned flags =
+		    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->recursive ? AT_RECURSIVE : 0);
 		trees[i] = syscall(SYS_open_tree, AT_FDCWD, m->source, flags);
 		if (trees[i] < 0)
 			return ERR(errno, "mounts[%zu].source: open %s", i, m->source);
@@ -283,7 +286,8 @@ int mounts_setup_rootfs(const struct kv_spec *s, const char *state_dir, struct k
 			return kv_err_wrap(err, "mounts[%zu]", i);
 		if (trees[i] >= 0)
 			close(trees[i]);
-		if (!m->bind && strcmp(m->destination, "/dev") == 0 && strcmp(m->type, "tmpfs") == 0)
+		if (!m->bind && strcmp(m->destination, "/dev") == 0 &&
+		    strcmp(m->type, "tmpfs") == 0)
 			dev_tmpfs = true;
 	}
 	if (dev_tmpfs && dev_populate(err) < 0)
@@ -293,8 +297,7 @@ int mounts_setup_rootfs(const struct kv_spec *s, const char *state_dir, struct k
 
 int mounts_finish_rootfs(const struct kv_spec *s, struct kv_err **err)
 {
-	if (s->root_readonly &&
-	    mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+	if (s->root_readonly && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
 		return ERR(errno, "remount / read-only");
 	if (s->rootfs_propagation && mount(NULL, "/", NULL, s->rootfs_propagation, NULL) < 0)
 		return ERR(errno, "linux.rootfsPropagation");

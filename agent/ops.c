@@ -328,29 +328,29 @@ static const struct {
 	const char *name;
 	op_fn fn;
 } ops[] = {
-	{ KV_OP_VERSION, op_version },
-	{ KV_OP_PING, op_ping },
-	{ KV_OP_CREATE, op_create },
-	{ KV_OP_START, op_start },
-	{ KV_OP_EXEC, op_exec },
-	{ KV_OP_WAIT, op_wait },
-	{ KV_OP_KILL, op_kill },
-	{ KV_OP_DELETE, op_delete },
-	{ KV_OP_STATE, op_state },
-	{ KV_OP_PAUSE, op_pause },
-	{ KV_OP_RESUME, op_resume },
-	{ KV_OP_STATS, op_stats },
-	{ KV_OP_RESIZE, op_resize },
-	{ KV_OP_CLOSE_STDIN, op_close_stdin },
-	{ KV_OP_SET_HOSTNAME, op_set_hostname },
-	{ KV_OP_SET_TIME, op_set_time },
-	{ KV_OP_ADD_ENTROPY, op_add_entropy },
-	{ KV_OP_POWEROFF, op_poweroff },
+    {KV_OP_VERSION, op_version},
+    {KV_OP_PING, op_ping},
+    {KV_OP_CREATE, op_create},
+    {KV_OP_START, op_start},
+    {KV_OP_EXEC, op_exec},
+    {KV_OP_WAIT, op_wait},
+    {KV_OP_KILL, op_kill},
+    {KV_OP_DELETE, op_delete},
+    {KV_OP_STATE, op_state},
+    {KV_OP_PAUSE, op_pause},
+    {KV_OP_RESUME, op_resume},
+    {KV_OP_STATS, op_stats},
+    {KV_OP_RESIZE, op_resize},
+    {KV_OP_CLOSE_STDIN, op_close_stdin},
+    {KV_OP_SET_HOSTNAME, op_set_hostname},
+    {KV_OP_SET_TIME, op_set_time},
+    {KV_OP_ADD_ENTROPY, op_add_entropy},
+    {KV_OP_POWEROFF, op_poweroff},
 };
 
 void agent_dispatch(struct agent *a, struct conn *c, struct kv_msg *m)
 {
-	struct req r = { .a = a, .c = c, .id = m->id, .params = m->params };
+	struct req r = {.a = a, .c = c, .id = m->id, .params = m->params};
 	cleanup_err struct kv_err *err = NULL;
 	op_fn fn = NULL;
 	for (size_t i = 0; i < KV_ARRAY_SIZE(ops); i++)

@@ -22,22 +22,22 @@ int pid1_mount_basics(struct kv_err **err)
 		unsigned long flags;
 		const char *data;
 	} m[] = {
-		{ "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL },
-		{ "sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL },
-		{ "devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755" },
-		{ "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "gid=5,mode=620,ptmxmode=666" },
-		{ "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777" },
-		{ "tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755" },
-		{ "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777" },
-		{ "cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL },
+	    {"proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+	    {"sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+	    {"devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755"},
+	    {"devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "gid=5,mode=620,ptmxmode=666"},
+	    {"tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
+	    {"tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"},
+	    {"tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
+	    {"cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
 	};
 	int first = 0;
 	for (size_t i = 0; i < KV_ARRAY_SIZE(m); i++) {
 		/* /dev/pts and /dev/shm live in the devtmpfs just mounted. */
 		if (strncmp(m[i].dir, "/dev/", 5) == 0)
 			(void)mkdir(m[i].dir, 0755);
-		if (mount(m[i].src, m[i].dir, m[i].type, m[i].flags, m[i].data) < 0 && errno != EBUSY &&
-		    !first)
+		if (mount(m[i].src, m[i].dir, m[i].type, m[i].flags, m[i].data) < 0 &&
+		    errno != EBUSY && !first)
 			first = kv_err_make(err, errno, "mount %s on %s", m[i].type, m[i].dir);
 	}
 	return first;
@@ -47,7 +47,7 @@ int pid1_set_time(long long sec, long long nsec, struct kv_err **err)
 {
 	if (sec < 0 || nsec < 0 || nsec >= 1000000000)
 		return kv_err_make(err, EINVAL, "set_time: sec >= 0, nsec in 0..999999999");
-	struct timespec ts = { .tv_sec = sec, .tv_nsec = nsec };
+	struct timespec ts = {.tv_sec = sec, .tv_nsec = nsec};
 	if (clock_settime(CLOCK_REALTIME, &ts) < 0)
 		return kv_err_make(err, errno, "set_time: clock_settime");
 	return 0;
@@ -81,7 +81,8 @@ static ssize_t b64_decode(const char *in, uint8_t *out, size_t max)
 		if (v[0] < 0 || v[1] < 0 || v[2] == -1 || v[3] == -1 ||
 		    ((v[2] == -2 || v[3] == -2) && i + 4 != n) || (v[2] == -2 && v[3] != -2))
 			return -1;
-		uint32_t x = v[0] << 18 | v[1] << 12 | (v[2] < 0 ? 0 : v[2]) << 6 | (v[3] < 0 ? 0 : v[3]);
+		uint32_t x =
+		    v[0] << 18 | v[1] << 12 | (v[2] < 0 ? 0 : v[2]) << 6 | (v[3] < 0 ? 0 : v[3]);
 		size_t k = v[2] < 0 ? 1 : v[3] < 0 ? 2 : 3;
 		if (o + k > max)
 			return -1;
@@ -123,8 +124,8 @@ int pid1_add_entropy(const char *b64, long long credit_bits, struct kv_err **err
 
 void pid1_meminfo(struct kv_json *j)
 {
-	static const char *const keys[] = { "MemTotal", "MemFree", "MemAvailable", "Buffers",
-					    "Cached", "Shmem" };
+	static const char *const keys[] = {"MemTotal", "MemFree", "MemAvailable",
+					   "Buffers",  "Cached",  "Shmem"};
 	char buf[4096];
 	cleanup_close int fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
 	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;

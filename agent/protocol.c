@@ -12,7 +12,10 @@
 
 /* ------------------------------------------------------------- framing */
 
-void kv_frame_reader_init(struct kv_frame_reader *r) { memset(r, 0, sizeof(*r)); }
+void kv_frame_reader_init(struct kv_frame_reader *r)
+{
+	memset(r, 0, sizeof(*r));
+}
 
 void kv_frame_reader_reset(struct kv_frame_reader *r)
 {
@@ -112,7 +115,7 @@ int kv_frame_write(int fd, const char *payload, size_t len, struct kv_err **err)
 	uint8_t hdr[KV_AGENT_FRAME_HDR];
 	if (kv_frame_header(hdr, len, err) < 0)
 		return -EMSGSIZE;
-	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)payload, len } };
+	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)payload, len}};
 	size_t total = sizeof(hdr) + len, done = 0;
 	while (done < total) {
 		ssize_t w = writev(fd, iov, 2);
@@ -206,7 +209,7 @@ void kv_msg_free(struct kv_msg *msg)
  */
 static bool has_duplicate_keys(yajl_val obj)
 {
-	static const char *const known[] = { "id", "op", "params", "event", "result", "error" };
+	static const char *const known[] = {"id", "op", "params", "event", "result", "error"};
 	for (size_t k = 0; k < KV_ARRAY_SIZE(known); k++) {
 		int seen = 0;
 		for (size_t i = 0; i < obj->u.object.len; i++)
@@ -282,7 +285,8 @@ int kv_msg_decode(const char *payload, size_t len, struct kv_msg *msg, int64_t *
 	memset(msg, 0, sizeof(*msg));
 	*bad_id = -1;
 	if (len == 0 || len > KV_AGENT_FRAME_MAX || memchr(payload, '\0', len))
-		return kv_err_make(err, EINVAL, "agent frame: payload must be JSON text without NUL");
+		return kv_err_make(err, EINVAL,
+				   "agent frame: payload must be JSON text without NUL");
 	if (nesting_too_deep(payload, len))
 		return kv_err_make(err, EINVAL, "agent frame: nested deeper than %d levels",
 				   KV_AGENT_JSON_DEPTH);
@@ -400,7 +404,8 @@ char *kv_msg_error(int64_t id, int code, const char *message, size_t *len)
 	if (kv_json_finish(j, &out, len, &e) < 0) {
 		/* Cannot happen with sanitized input; answer something valid. */
 		kv_err_free(e);
-		const char *fallback = "{\"id\":null,\"error\":{\"code\":\"EIO\",\"message\":\"\"}}";
+		const char *fallback =
+		    "{\"id\":null,\"error\":{\"code\":\"EIO\",\"message\":\"\"}}";
 		*len = strlen(fallback);
 		return kv_strdup(fallback);
 	}

@@ -33,38 +33,38 @@
 #include <stdint.h>
 
 #define KV_AGENT_PROTO_VERSION 1
-#define KV_AGENT_PORT 1024
-#define KV_AGENT_DATA_PORT 1025
-#define KV_AGENT_FRAME_MAX (1u << 20)
-#define KV_AGENT_FRAME_HDR 4
+#define KV_AGENT_PORT	       1024
+#define KV_AGENT_DATA_PORT     1025
+#define KV_AGENT_FRAME_MAX     (1u << 20)
+#define KV_AGENT_FRAME_HDR     4
 /* Stream tokens: 32 lowercase hex digits. */
 #define KV_AGENT_TOKEN_LEN 32
 /* The largest id a JSON number carries exactly (2^53). */
 #define KV_AGENT_ID_MAX (1ull << 53)
 
 /* Operations. */
-#define KV_OP_VERSION "version"
-#define KV_OP_PING "ping"
-#define KV_OP_CREATE "create"
-#define KV_OP_START "start"
-#define KV_OP_EXEC "exec"
-#define KV_OP_WAIT "wait"
-#define KV_OP_KILL "kill"
-#define KV_OP_DELETE "delete"
-#define KV_OP_STATE "state"
-#define KV_OP_PAUSE "pause"
-#define KV_OP_RESUME "resume"
-#define KV_OP_STATS "stats"
-#define KV_OP_RESIZE "resize"
-#define KV_OP_CLOSE_STDIN "close_stdin"
+#define KV_OP_VERSION	   "version"
+#define KV_OP_PING	   "ping"
+#define KV_OP_CREATE	   "create"
+#define KV_OP_START	   "start"
+#define KV_OP_EXEC	   "exec"
+#define KV_OP_WAIT	   "wait"
+#define KV_OP_KILL	   "kill"
+#define KV_OP_DELETE	   "delete"
+#define KV_OP_STATE	   "state"
+#define KV_OP_PAUSE	   "pause"
+#define KV_OP_RESUME	   "resume"
+#define KV_OP_STATS	   "stats"
+#define KV_OP_RESIZE	   "resize"
+#define KV_OP_CLOSE_STDIN  "close_stdin"
 #define KV_OP_SET_HOSTNAME "set_hostname"
-#define KV_OP_SET_TIME "set_time"
-#define KV_OP_ADD_ENTROPY "add_entropy"
-#define KV_OP_POWEROFF "poweroff"
+#define KV_OP_SET_TIME	   "set_time"
+#define KV_OP_ADD_ENTROPY  "add_entropy"
+#define KV_OP_POWEROFF	   "poweroff"
 
 /* Events. */
 #define KV_EV_EXIT "exit"
-#define KV_EV_OOM "oom"
+#define KV_EV_OOM  "oom"
 
 /* ------------------------------------------------------------- framing */
 
@@ -77,10 +77,10 @@
 struct kv_frame_reader {
 	uint8_t hdr[KV_AGENT_FRAME_HDR];
 	size_t hdr_got;
-	uint32_t want;	/* payload length of the current frame */
-	uint32_t got;	/* payload bytes received so far */
-	bool discard;	/* skipping an oversized payload */
-	char *buf;	/* want + 1 bytes (NUL-terminated when complete) */
+	uint32_t want; /* payload length of the current frame */
+	uint32_t got;  /* payload bytes received so far */
+	bool discard;  /* skipping an oversized payload */
+	char *buf;     /* want + 1 bytes (NUL-terminated when complete) */
 };
 
 enum kv_frame_status {
@@ -119,14 +119,14 @@ enum kv_msg_kind { KV_MSG_REQUEST, KV_MSG_RESPONSE, KV_MSG_EVENT };
 struct kv_msg {
 	enum kv_msg_kind kind;
 	struct yajl_val_s *tree;
-	uint64_t id;			/* requests and responses */
-	bool id_null;			/* an error answer to an unattributable frame */
-	const char *op;			/* requests */
-	struct yajl_val_s *params;	/* requests: an object, or NULL */
-	struct yajl_val_s *result;	/* responses: the result, or NULL */
-	int err_code;			/* responses: errno value of error.code */
-	const char *err_message;	/* responses: error.message */
-	const char *event;		/* events: the event name */
+	uint64_t id;		   /* requests and responses */
+	bool id_null;		   /* an error answer to an unattributable frame */
+	const char *op;		   /* requests */
+	struct yajl_val_s *params; /* requests: an object, or NULL */
+	struct yajl_val_s *result; /* responses: the result, or NULL */
+	int err_code;		   /* responses: errno value of error.code */
+	const char *err_message;   /* responses: error.message */
+	const char *event;	   /* events: the event name */
 };
 
 /*
@@ -136,7 +136,10 @@ struct kv_msg {
 int kv_msg_decode(const char *payload, size_t len, struct kv_msg *msg, int64_t *bad_id,
 		  struct kv_err **err) KV_WUR;
 void kv_msg_free(struct kv_msg *msg);
-static inline void kv_msg_freep(struct kv_msg *m) { kv_msg_free(m); }
+static inline void kv_msg_freep(struct kv_msg *m)
+{
+	kv_msg_free(m);
+}
 #define cleanup_msg __attribute__((cleanup(kv_msg_freep)))
 
 /*

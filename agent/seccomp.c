@@ -14,33 +14,35 @@ static const struct {
 	const char *name;
 	uint32_t action; /* ERRNO/TRACE get their data later */
 } actions[] = {
-	{ "SCMP_ACT_KILL", SCMP_ACT_KILL_THREAD },
-	{ "SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD },
-	{ "SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS },
-	{ "SCMP_ACT_TRAP", SCMP_ACT_TRAP },
-	{ "SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0) },
-	{ "SCMP_ACT_TRACE", SCMP_ACT_TRACE(0) },
-	{ "SCMP_ACT_ALLOW", SCMP_ACT_ALLOW },
-	{ "SCMP_ACT_LOG", SCMP_ACT_LOG },
+    {"SCMP_ACT_KILL", SCMP_ACT_KILL_THREAD},
+    {"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD},
+    {"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS},
+    {"SCMP_ACT_TRAP", SCMP_ACT_TRAP},
+    {"SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0)},
+    {"SCMP_ACT_TRACE", SCMP_ACT_TRACE(0)},
+    {"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW},
+    {"SCMP_ACT_LOG", SCMP_ACT_LOG},
 };
 
 static const struct {
 	const char *name;
 	enum scmp_compare op;
 } compare_ops[] = {
-	{ "SCMP_CMP_NE", SCMP_CMP_NE }, { "SCMP_CMP_LT", SCMP_CMP_LT },
-	{ "SCMP_CMP_LE", SCMP_CMP_LE }, { "SCMP_CMP_EQ", SCMP_CMP_EQ },
-	{ "SCMP_CMP_GE", SCMP_CMP_GE }, { "SCMP_CMP_GT", SCMP_CMP_GT },
-	{ "SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ },
+    {"SCMP_CMP_NE", SCMP_CMP_NE},
+    {"SCMP_CMP_LT", SCMP_CMP_LT},
+    {"SCMP_CMP_LE", SCMP_CMP_LE},
+    {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+    {"SCMP_CMP_GE", SCMP_CMP_GE},
+    {"SCMP_CMP_GT", SCMP_CMP_GT},
+    {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
 };
 
 static const struct {
 	const char *name;
 	const char *libname;
 } arch_names[] = {
-	{ "SCMP_ARCH_X86", "x86" },	    { "SCMP_ARCH_X86_64", "x86_64" },
-	{ "SCMP_ARCH_X32", "x32" },	    { "SCMP_ARCH_ARM", "arm" },
-	{ "SCMP_ARCH_AARCH64", "aarch64" }, { "SCMP_ARCH_RISCV64", "riscv64" },
+    {"SCMP_ARCH_X86", "x86"}, {"SCMP_ARCH_X86_64", "x86_64"},	{"SCMP_ARCH_X32", "x32"},
+    {"SCMP_ARCH_ARM", "arm"}, {"SCMP_ARCH_AARCH64", "aarch64"}, {"SCMP_ARCH_RISCV64", "riscv64"},
 };
 
 static int decode_action(yajl_val v, const char *what, yajl_val errno_ret, uint32_t *out,
@@ -69,8 +71,7 @@ static int decode_action(yajl_val v, const char *what, yajl_val errno_ret, uint3
 	return 0;
 }
 
-static int decode_arg(yajl_val v, const char *path, struct kv_seccomp_arg *a,
-		      struct kv_err **err)
+static int decode_arg(yajl_val v, const char *path, struct kv_seccomp_arg *a, struct kv_err **err)
 {
 	long long idx;
 	if (!kv_jint(v, "index", &idx) || idx < 0 || idx > 5)
@@ -144,12 +145,12 @@ static int decode_header(yajl_val v, struct kv_seccomp *s, struct kv_err **err)
 			while (k < KV_ARRAY_SIZE(arch_names) && strcmp(arch_names[k].name, name))
 				k++;
 			uint32_t arch = k < KV_ARRAY_SIZE(arch_names)
-						? seccomp_arch_resolve_name(arch_names[k].libname)
-						: 0;
+					    ? seccomp_arch_resolve_name(arch_names[k].libname)
+					    : 0;
 			if (!arch)
 				return kv_err_make(err, EINVAL,
-						   "linux.seccomp.architectures[%zu]: unknown %s", i,
-						   name);
+						   "linux.seccomp.architectures[%zu]: unknown %s",
+						   i, name);
 			s->arches[s->narches++] = arch;
 		}
 	} else if (a && !YAJL_IS_NULL(a)) {
@@ -205,14 +206,13 @@ void kv_seccomp_free(struct kv_seccomp *s)
 	free(s);
 }
 
-static int add_rule(scmp_filter_ctx ctx, const struct kv_seccomp *s, size_t n,
-		    struct kv_err **err)
+static int add_rule(scmp_filter_ctx ctx, const struct kv_seccomp *s, size_t n, struct kv_err **err)
 {
 	const struct kv_seccomp_rule *r = &s->rules[n];
 	struct scmp_arg_cmp cmps[6];
 	for (size_t i = 0; i < r->nargs; i++)
-		cmps[i] = (struct scmp_arg_cmp){ r->args[i].index, r->args[i].op, r->args[i].value,
-						 r->args[i].value_two };
+		cmps[i] = (struct scmp_arg_cmp){r->args[i].index, r->args[i].op, r->args[i].value,
+						r->args[i].value_two};
 	if (r->action == s->default_action)
 		return 0; /* libseccomp refuses rules equal to the default */
 	for (size_t i = 0; i < r->nsyscalls; i++) {

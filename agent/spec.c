@@ -19,8 +19,7 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static int want_type(yajl_val v, bool ok, const char *path, const char *what,
-		     struct kv_err **err)
+static int want_type(yajl_val v, bool ok, const char *path, const char *what, struct kv_err **err)
 {
 	if (!ok)
 		return kv_err_make(err, EINVAL, "%s: must be %s", path, what);
@@ -29,8 +28,7 @@ static int want_type(yajl_val v, bool ok, const char *path, const char *what,
 }
 
 /* Optional string; *out stays NULL when absent or null. */
-static int get_str(yajl_val obj, const char *key, const char *path, char **out,
-		   struct kv_err **err)
+static int get_str(yajl_val obj, const char *key, const char *path, char **out, struct kv_err **err)
 {
 	yajl_val v = kv_jget(obj, key);
 	if (!v || YAJL_IS_NULL(v))
@@ -41,11 +39,9 @@ static int get_str(yajl_val obj, const char *key, const char *path, char **out,
 	return 0;
 }
 
-static int get_u64(yajl_val v, const char *path, uint64_t max, uint64_t *out,
-		   struct kv_err **err)
+static int get_u64(yajl_val v, const char *path, uint64_t max, uint64_t *out, struct kv_err **err)
 {
-	if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0 ||
-	    (uint64_t)YAJL_GET_INTEGER(v) > max) {
+	if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0 || (uint64_t)YAJL_GET_INTEGER(v) > max) {
 		/* yajl keeps integers beyond long long only as a string. */
 		if (YAJL_IS_NUMBER(v) && !YAJL_IS_INTEGER(v) && !YAJL_IS_DOUBLE(v)) {
 			char *end;
@@ -135,18 +131,25 @@ static const struct {
 	const char *name;
 	int resource;
 } rlimit_names[] = {
-	{ "RLIMIT_AS", RLIMIT_AS },	     { "RLIMIT_CORE", RLIMIT_CORE },
-	{ "RLIMIT_CPU", RLIMIT_CPU },	     { "RLIMIT_DATA", RLIMIT_DATA },
-	{ "RLIMIT_FSIZE", RLIMIT_FSIZE },    { "RLIMIT_LOCKS", RLIMIT_LOCKS },
-	{ "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK }, { "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE },
-	{ "RLIMIT_NICE", RLIMIT_NICE },	     { "RLIMIT_NOFILE", RLIMIT_NOFILE },
-	{ "RLIMIT_NPROC", RLIMIT_NPROC },    { "RLIMIT_RSS", RLIMIT_RSS },
-	{ "RLIMIT_RTPRIO", RLIMIT_RTPRIO },  { "RLIMIT_RTTIME", RLIMIT_RTTIME },
-	{ "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING }, { "RLIMIT_STACK", RLIMIT_STACK },
+    {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_CORE", RLIMIT_CORE},
+    {"RLIMIT_CPU", RLIMIT_CPU},
+    {"RLIMIT_DATA", RLIMIT_DATA},
+    {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+    {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},
+    {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_STACK", RLIMIT_STACK},
 };
 
-static int decode_rlimits(yajl_val v, const char *path, struct kv_process *p,
-			  struct kv_err **err)
+static int decode_rlimits(yajl_val v, const char *path, struct kv_process *p, struct kv_err **err)
 {
 	if (!v || YAJL_IS_NULL(v))
 		return 0;
@@ -201,8 +204,8 @@ int kv_cap_from_name(const char *name)
 
 static int decode_caps(yajl_val v, const char *path, struct kv_process *p, struct kv_err **err)
 {
-	static const char *const sets[KV_CAP_NSETS] = { "bounding", "effective", "inheritable",
-							"permitted", "ambient" };
+	static const char *const sets[KV_CAP_NSETS] = {"bounding", "effective", "inheritable",
+						       "permitted", "ambient"};
 	if (!v || YAJL_IS_NULL(v))
 		return 0;
 	if (!YAJL_IS_OBJECT(v))
@@ -219,10 +222,10 @@ static int decode_caps(yajl_val v, const char *path, struct kv_process *p, struc
 			yajl_val e = a->u.array.values[i];
 			int c = YAJL_IS_STRING(e) ? kv_cap_from_name(e->u.string) : -1;
 			if (c < 0)
-				return kv_err_make(err, EINVAL,
-						   "%s.capabilities.%s[%zu]: unknown capability %s",
-						   path, sets[s], i,
-						   YAJL_IS_STRING(e) ? e->u.string : "(not a string)");
+				return kv_err_make(
+				    err, EINVAL, "%s.capabilities.%s[%zu]: unknown capability %s",
+				    path, sets[s], i,
+				    YAJL_IS_STRING(e) ? e->u.string : "(not a string)");
 			p->caps[s] |= 1ull << c;
 		}
 	}
@@ -286,8 +289,7 @@ static int decode_env(yajl_val v, const char *path, struct kv_process *p, struct
 	return 0;
 }
 
-static int decode_console(yajl_val v, const char *path, struct kv_process *p,
-			  struct kv_err **err)
+static int decode_console(yajl_val v, const char *path, struct kv_process *p, struct kv_err **err)
 {
 	if (!v || YAJL_IS_NULL(v))
 		return 0;
@@ -361,43 +363,39 @@ static const struct {
 	const char *name;
 	unsigned long set, clear;
 } mount_flags[] = {
-	{ "ro", MS_RDONLY, 0 },
-	{ "rw", 0, MS_RDONLY },
-	{ "nosuid", MS_NOSUID, 0 },
-	{ "suid", 0, MS_NOSUID },
-	{ "nodev", MS_NODEV, 0 },
-	{ "dev", 0, MS_NODEV },
-	{ "noexec", MS_NOEXEC, 0 },
-	{ "exec", 0, MS_NOEXEC },
-	{ "sync", MS_SYNCHRONOUS, 0 },
-	{ "async", 0, MS_SYNCHRONOUS },
-	{ "dirsync", MS_DIRSYNC, 0 },
-	{ "remount", MS_REMOUNT, 0 },
-	{ "mand", MS_MANDLOCK, 0 },
-	{ "nomand", 0, MS_MANDLOCK },
-	{ "atime", 0, MS_NOATIME },
-	{ "noatime", MS_NOATIME, 0 },
-	{ "diratime", 0, MS_NODIRATIME },
-	{ "nodiratime", MS_NODIRATIME, 0 },
-	{ "relatime", MS_RELATIME, 0 },
-	{ "norelatime", 0, MS_RELATIME },
-	{ "strictatime", MS_STRICTATIME, 0 },
-	{ "nostrictatime", 0, MS_STRICTATIME },
-	{ "defaults", 0, 0 },
+    {"ro", MS_RDONLY, 0},
+    {"rw", 0, MS_RDONLY},
+    {"nosuid", MS_NOSUID, 0},
+    {"suid", 0, MS_NOSUID},
+    {"nodev", MS_NODEV, 0},
+    {"dev", 0, MS_NODEV},
+    {"noexec", MS_NOEXEC, 0},
+    {"exec", 0, MS_NOEXEC},
+    {"sync", MS_SYNCHRONOUS, 0},
+    {"async", 0, MS_SYNCHRONOUS},
+    {"dirsync", MS_DIRSYNC, 0},
+    {"remount", MS_REMOUNT, 0},
+    {"mand", MS_MANDLOCK, 0},
+    {"nomand", 0, MS_MANDLOCK},
+    {"atime", 0, MS_NOATIME},
+    {"noatime", MS_NOATIME, 0},
+    {"diratime", 0, MS_NODIRATIME},
+    {"nodiratime", MS_NODIRATIME, 0},
+    {"relatime", MS_RELATIME, 0},
+    {"norelatime", 0, MS_RELATIME},
+    {"strictatime", MS_STRICTATIME, 0},
+    {"nostrictatime", 0, MS_STRICTATIME},
+    {"defaults", 0, 0},
 };
 
 static const struct {
 	const char *name;
 	unsigned long flags;
 } propagation_names[] = {
-	{ "private", MS_PRIVATE },
-	{ "rprivate", MS_PRIVATE | MS_REC },
-	{ "shared", MS_SHARED },
-	{ "rshared", MS_SHARED | MS_REC },
-	{ "slave", MS_SLAVE },
-	{ "rslave", MS_SLAVE | MS_REC },
-	{ "unbindable", MS_UNBINDABLE },
-	{ "runbindable", MS_UNBINDABLE | MS_REC },
+    {"private", MS_PRIVATE},	   {"rprivate", MS_PRIVATE | MS_REC},
+    {"shared", MS_SHARED},	   {"rshared", MS_SHARED | MS_REC},
+    {"slave", MS_SLAVE},	   {"rslave", MS_SLAVE | MS_REC},
+    {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
 };
 
 bool kv_mount_option(const char *opt, unsigned long *set, unsigned long *clear,
@@ -480,8 +478,10 @@ static int decode_mount(yajl_val v, size_t i, struct kv_mount *m, struct kv_err 
 		return kv_err_make(err, EINVAL, "%s.type: missing (and not a bind mount)", path);
 	if (m->bind) {
 		if (!m->source || m->source[0] != '/')
-			return kv_err_make(err, EINVAL, "%s.source: a bind mount needs an absolute "
-					   "source", path);
+			return kv_err_make(err, EINVAL,
+					   "%s.source: a bind mount needs an absolute "
+					   "source",
+					   path);
 		m->remount_ro = m->flags & MS_RDONLY;
 	}
 	if (!m->source)
@@ -512,9 +512,9 @@ static const struct {
 	const char *name;
 	int flag, index;
 } ns_names[] = {
-	{ "pid", CLONE_NEWPID, KV_NS_PID },	 { "mount", CLONE_NEWNS, KV_NS_MOUNT },
-	{ "uts", CLONE_NEWUTS, KV_NS_UTS },	 { "ipc", CLONE_NEWIPC, KV_NS_IPC },
-	{ "cgroup", CLONE_NEWCGROUP, KV_NS_CGROUP }, { "network", CLONE_NEWNET, KV_NS_NET },
+    {"pid", CLONE_NEWPID, KV_NS_PID},	       {"mount", CLONE_NEWNS, KV_NS_MOUNT},
+    {"uts", CLONE_NEWUTS, KV_NS_UTS},	       {"ipc", CLONE_NEWIPC, KV_NS_IPC},
+    {"cgroup", CLONE_NEWCGROUP, KV_NS_CGROUP}, {"network", CLONE_NEWNET, KV_NS_NET},
 };
 
 static int decode_namespaces(yajl_val v, struct kv_spec *s, struct kv_err **err)
@@ -530,15 +530,15 @@ static int decode_namespaces(yajl_val v, struct kv_spec *s, struct kv_err **err)
 		while (type && k < KV_ARRAY_SIZE(ns_names) && strcmp(ns_names[k].name, type))
 			k++;
 		if (!type || k == KV_ARRAY_SIZE(ns_names))
-			return kv_err_make(err, type && strcmp(type, "user") == 0 ? ENOTSUP : EINVAL,
-					   "linux.namespaces[%zu].type: %s %s", i,
-					   type ? "unsupported namespace" : "missing",
-					   type ? type : "");
+			return kv_err_make(
+			    err, type && strcmp(type, "user") == 0 ? ENOTSUP : EINVAL,
+			    "linux.namespaces[%zu].type: %s %s", i,
+			    type ? "unsupported namespace" : "missing", type ? type : "");
 		const char *p = kv_jstr(e, "path");
 		if (p && *p) {
 			if (!is_abs_clean(p))
-				return kv_err_make(err, EINVAL,
-						   "linux.namespaces[%zu].path: must be absolute", i);
+				return kv_err_make(
+				    err, EINVAL, "linux.namespaces[%zu].path: must be absolute", i);
 			free(s->ns_paths[ns_names[k].index]);
 			s->ns_paths[ns_names[k].index] = kv_strdup(p);
 		} else {
@@ -563,8 +563,8 @@ static int decode_resources(yajl_val v, struct kv_spec *s, struct kv_err **err)
 	    get_i64(x, "linux.resources.memory.limit", -1, INT64_MAX, &r->memory_limit, err) < 0)
 		return -EINVAL;
 	if ((x = kv_jget(mem, "reservation")) &&
-	    get_i64(x, "linux.resources.memory.reservation", -1, INT64_MAX,
-		    &r->memory_reservation, err) < 0)
+	    get_i64(x, "linux.resources.memory.reservation", -1, INT64_MAX, &r->memory_reservation,
+		    err) < 0)
 		return -EINVAL;
 	if ((x = kv_jget(mem, "swap")) &&
 	    get_i64(x, "linux.resources.memory.swap", -1, INT64_MAX, &r->memory_swap, err) < 0)
@@ -638,8 +638,8 @@ static int decode_linux(yajl_val v, struct kv_spec *s, struct kv_err **err)
 		return -EINVAL;
 	if (get_strv(kv_jget(v, "maskedPaths"), "linux.maskedPaths", false, &s->masked_paths,
 		     &s->nmasked, err) < 0 ||
-	    get_strv(kv_jget(v, "readonlyPaths"), "linux.readonlyPaths", false,
-		     &s->readonly_paths, &s->nreadonly, err) < 0)
+	    get_strv(kv_jget(v, "readonlyPaths"), "linux.readonlyPaths", false, &s->readonly_paths,
+		     &s->nreadonly, err) < 0)
 		return -EINVAL;
 	for (size_t i = 0; i < s->nmasked; i++)
 		if (!is_abs_clean(s->masked_paths[i]))
@@ -736,9 +736,9 @@ int kv_rootfs_decode(yajl_val v, struct kv_spec *s, struct kv_err **err)
 	} else if (strcmp(t, "overlay") == 0) {
 		return decode_layers(v, r, err);
 	} else {
-		return kv_err_make(err, EINVAL,
-				   "rootfs.type: unknown %s (want dir, block, virtiofs, 9p, overlay)",
-				   t);
+		return kv_err_make(
+		    err, EINVAL, "rootfs.type: unknown %s (want dir, block, virtiofs, 9p, overlay)",
+		    t);
 	}
 	if (r->options && strpbrk(r->options, "\n"))
 		return BAD("rootfs.options", "invalid");

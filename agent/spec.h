@@ -30,8 +30,14 @@ struct kv_rlimit {
 	struct rlimit limit;
 };
 
-enum kv_cap_set { KV_CAP_BOUNDING, KV_CAP_EFFECTIVE, KV_CAP_INHERITABLE, KV_CAP_PERMITTED,
-		  KV_CAP_AMBIENT, KV_CAP_NSETS };
+enum kv_cap_set {
+	KV_CAP_BOUNDING,
+	KV_CAP_EFFECTIVE,
+	KV_CAP_INHERITABLE,
+	KV_CAP_PERMITTED,
+	KV_CAP_AMBIENT,
+	KV_CAP_NSETS
+};
 
 struct kv_process {
 	char **args; /* NULL-terminated */
@@ -125,7 +131,7 @@ struct kv_spec {
 	size_t nmasked;
 	char **readonly_paths;
 	size_t nreadonly;
-	int ns_flags; /* CLONE_NEW* to create */
+	int ns_flags;	   /* CLONE_NEW* to create */
 	char *ns_paths[8]; /* joined namespaces, by enum kv_ns_index */
 	unsigned long rootfs_propagation;
 	char *cgroups_path;
@@ -136,8 +142,15 @@ struct kv_spec {
 	struct kv_seccomp *seccomp;
 };
 
-enum kv_ns_index { KV_NS_PID, KV_NS_MOUNT, KV_NS_UTS, KV_NS_IPC, KV_NS_CGROUP, KV_NS_NET,
-		   KV_NS_COUNT };
+enum kv_ns_index {
+	KV_NS_PID,
+	KV_NS_MOUNT,
+	KV_NS_UTS,
+	KV_NS_IPC,
+	KV_NS_CGROUP,
+	KV_NS_NET,
+	KV_NS_COUNT
+};
 
 /*
  * Decode the OCI config subset. Errors name the JSON path and what is wrong:
@@ -151,7 +164,10 @@ int kv_process_decode(struct yajl_val_s *v, const char *path, struct kv_process 
 		      struct kv_err **err) KV_WUR;
 void kv_process_clear(struct kv_process *p);
 void kv_spec_free(struct kv_spec *s);
-static inline void kv_spec_freep(struct kv_spec **s) { kv_spec_free(*s); }
+static inline void kv_spec_freep(struct kv_spec **s)
+{
+	kv_spec_free(*s);
+}
 #define cleanup_spec __attribute__((cleanup(kv_spec_freep)))
 
 /* Capability name ("CAP_SYS_ADMIN") to number; -1 when unknown. */

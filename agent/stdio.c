@@ -19,14 +19,14 @@
 
 #define RELAY_BUF (64u << 10)
 /* Chunks moved per wakeup before yielding to the other streams. */
-#define RELAY_BURST 16
+#define RELAY_BURST	 16
 #define PENDING_DATA_MAX 256
 
 static void stream_pump(struct agent *a, struct stream *s);
 static void stream_end_cb(struct agent *a, struct ev_src *src, uint32_t events);
 static void stream_conn_cb(struct agent *a, struct ev_src *src, uint32_t events);
 
-static const char *const kind_names[STREAM_NKINDS] = { "stdin", "stdout", "stderr", "pty" };
+static const char *const kind_names[STREAM_NKINDS] = {"stdin", "stdout", "stderr", "pty"};
 
 void agent_token(char out[KV_AGENT_TOKEN_LEN + 1])
 {
@@ -78,8 +78,8 @@ static int pipe_for(struct agent *a, struct proc *p, enum stream_kind kind, int 
 	return 0;
 }
 
-int stdio_prepare(struct agent *a, struct proc *p, bool want_stdin, bool terminal,
-		  int child_fds[3], struct kv_err **err)
+int stdio_prepare(struct agent *a, struct proc *p, bool want_stdin, bool terminal, int child_fds[3],
+		  struct kv_err **err)
 {
 	if (terminal) {
 		/* The child opens the pty inside the container and sends the master. */
@@ -189,8 +189,9 @@ static bool relay_step(struct relay *r, int from, int to, bool from_is_sock, boo
 		}
 	}
 	if (r->len > 0 && to >= 0) {
-		ssize_t n = to_is_sock ? send(to, r->buf + r->off, r->len, MSG_DONTWAIT | MSG_NOSIGNAL)
-				       : write(to, r->buf + r->off, r->len);
+		ssize_t n = to_is_sock
+				? send(to, r->buf + r->off, r->len, MSG_DONTWAIT | MSG_NOSIGNAL)
+				: write(to, r->buf + r->off, r->len);
 		if (n > 0) {
 			r->off += n;
 			r->len -= n;
@@ -210,11 +211,11 @@ static void stream_pump(struct agent *a, struct stream *s)
 	for (int i = 0; i < RELAY_BURST; i++) {
 		bool conn_broken = false, end_broken = false, progress = false;
 		if (s->out.enabled)
-			progress |= relay_step(&s->out, s->end.fd, s->conn.fd, false, true,
-					       &conn_broken);
+			progress |=
+			    relay_step(&s->out, s->end.fd, s->conn.fd, false, true, &conn_broken);
 		if (s->in.enabled)
-			progress |= relay_step(&s->in, s->conn.fd, s->end.fd, true, false,
-					       &end_broken);
+			progress |=
+			    relay_step(&s->in, s->conn.fd, s->end.fd, true, false, &end_broken);
 		if (conn_broken) {
 			/* The host went away: the writer gets EPIPE, like a closed pipe. */
 			ev_close(a, &s->conn);
@@ -281,7 +282,7 @@ int stdio_resize(struct proc *p, unsigned rows, unsigned cols, struct kv_err **e
 	struct stream *s = p->streams[STREAM_PTY];
 	if (!s || s->end.fd < 0)
 		return kv_err_make(err, ENOTTY, "resize: the process has no terminal");
-	struct winsize ws = { .ws_row = rows, .ws_col = cols };
+	struct winsize ws = {.ws_row = rows, .ws_col = cols};
 	if (ioctl(s->end.fd, TIOCSWINSZ, &ws) < 0)
 		return kv_err_make(err, errno, "resize: TIOCSWINSZ");
 	return 0;

@@ -87,7 +87,7 @@ static int cmd_call(int argc, char **argv)
 	if (argc < 1)
 		return 2;
 	cleanup_agent_client struct kv_agent_client *c = connect_agent();
-	cleanup_msg struct kv_msg resp = { 0 };
+	cleanup_msg struct kv_msg resp = {0};
 	struct kv_err *err = NULL;
 	if (kv_agent_client_call(c, argv[0], argc > 1 ? argv[1] : NULL, &resp, &err) < 0)
 		fail(err);
@@ -98,7 +98,7 @@ static int cmd_call(int argc, char **argv)
 /* Print whatever single frame comes back (an error answer is expected). */
 static int answer_raw(struct kv_agent_client *c)
 {
-	cleanup_msg struct kv_msg m = { 0 };
+	cleanup_msg struct kv_msg m = {0};
 	struct kv_err *err = NULL;
 	int r = kv_agent_client_next(c, &m, &err);
 	if (r < 0)
@@ -146,7 +146,7 @@ static int cmd_events(int argc, char **argv)
 	int n = argc > 0 ? atoi(argv[0]) : 1;
 	cleanup_agent_client struct kv_agent_client *c = connect_agent();
 	for (int i = 0; i < n; i++) {
-		cleanup_msg struct kv_msg ev = { 0 };
+		cleanup_msg struct kv_msg ev = {0};
 		struct kv_err *err = NULL;
 		int r = kv_agent_client_next_event(c, &ev, &err);
 		if (r < 0)
@@ -180,7 +180,7 @@ static void relay(struct pump *p, size_t n)
 				continue;
 			if (p[i].from != 0)
 				outputs_open = true;
-			pf[np] = (struct pollfd){ .fd = p[i].from, .events = POLLIN };
+			pf[np] = (struct pollfd){.fd = p[i].from, .events = POLLIN};
 			idx[np++] = i;
 		}
 		if (!outputs_open)
@@ -256,7 +256,7 @@ static void attach_and_relay(struct kv_agent_client *c, yajl_val result, const c
 	int out = open_stream(stdio, "stdout"), errs = open_stream(stdio, "stderr");
 	int in = open_stream(stdio, "stdin");
 	if (start) {
-		cleanup_msg struct kv_msg r = { 0 };
+		cleanup_msg struct kv_msg r = {0};
 		call_or_fail(c, KV_OP_START, target, &r);
 	}
 	if (o->resize && pty >= 0) {
@@ -267,24 +267,24 @@ static void attach_and_relay(struct kv_agent_client *c, yajl_val result, const c
 			;
 		unsigned rows = 0, cols = 0;
 		sscanf(o->resize, "%ux%u", &rows, &cols);
-		cleanup_free char *params = kv_asprintf("%.*s,\"rows\":%u,\"cols\":%u}",
-							(int)strlen(target) - 1, target, rows, cols);
-		cleanup_msg struct kv_msg r = { 0 };
+		cleanup_free char *params = kv_asprintf(
+		    "%.*s,\"rows\":%u,\"cols\":%u}", (int)strlen(target) - 1, target, rows, cols);
+		cleanup_msg struct kv_msg r = {0};
 		call_or_fail(c, KV_OP_RESIZE, params, &r);
 	}
 	if (pty >= 0) {
-		p[n++] = (struct pump){ pty, 1, false, false };
+		p[n++] = (struct pump){pty, 1, false, false};
 		if (o->want_stdin)
-			p[n++] = (struct pump){ 0, pty, false, false };
+			p[n++] = (struct pump){0, pty, false, false};
 	}
 	if (out >= 0)
-		p[n++] = (struct pump){ out, 1, false, false };
+		p[n++] = (struct pump){out, 1, false, false};
 	if (errs >= 0)
-		p[n++] = (struct pump){ errs, 2, false, false };
+		p[n++] = (struct pump){errs, 2, false, false};
 	if (in >= 0)
-		p[n++] = (struct pump){ 0, in, true, false };
+		p[n++] = (struct pump){0, in, true, false};
 	relay(p, n);
-	int fds[] = { pty, out, errs, in };
+	int fds[] = {pty, out, errs, in};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -293,7 +293,7 @@ static void attach_and_relay(struct kv_agent_client *c, yajl_val result, const c
 /* Wait for the process and turn its status into ours (128+signal). */
 static int wait_status(struct kv_agent_client *c, const char *target)
 {
-	cleanup_msg struct kv_msg r = { 0 };
+	cleanup_msg struct kv_msg r = {0};
 	call_or_fail(c, KV_OP_WAIT, target, &r);
 	long long st = 125, sig;
 	kv_jint(r.result, "status", &st);
@@ -308,7 +308,7 @@ static int cmd_run(int argc, char **argv)
 	if (argc < 2)
 		return 2;
 	const char *id = argv[0];
-	struct run_opts o = { 0 };
+	struct run_opts o = {0};
 	parse_opts(argc - 2, argv + 2, &o);
 	struct kv_err *err = NULL;
 	cleanup_free char *config = NULL;
@@ -318,16 +318,16 @@ static int cmd_run(int argc, char **argv)
 	if (kv_agent_client_hello(c, &err) < 0)
 		fail(err);
 	cleanup_free char *params =
-		kv_asprintf("{\"container\":\"%s\",\"stdin\":%s,\"spec\":%s%s%s}", id,
-			    o.want_stdin ? "true" : "false", config, o.rootfs ? ",\"rootfs\":" : "",
-			    o.rootfs ? o.rootfs : "");
-	cleanup_msg struct kv_msg created = { 0 };
+	    kv_asprintf("{\"container\":\"%s\",\"stdin\":%s,\"spec\":%s%s%s}", id,
+			o.want_stdin ? "true" : "false", config, o.rootfs ? ",\"rootfs\":" : "",
+			o.rootfs ? o.rootfs : "");
+	cleanup_msg struct kv_msg created = {0};
 	call_or_fail(c, KV_OP_CREATE, params, &created);
 	cleanup_free char *target = kv_asprintf("{\"container\":\"%s\"}", id);
 	attach_and_relay(c, created.result, target, &o, true);
 	int st = wait_status(c, target);
 	if (!o.keep) {
-		cleanup_msg struct kv_msg r = { 0 };
+		cleanup_msg struct kv_msg r = {0};
 		call_or_fail(c, KV_OP_DELETE, target, &r);
 	}
 	return st;
@@ -337,16 +337,16 @@ static int cmd_exec(int argc, char **argv)
 {
 	if (argc < 3)
 		return 2;
-	struct run_opts o = { 0 };
+	struct run_opts o = {0};
 	parse_opts(argc - 3, argv + 3, &o);
 	cleanup_agent_client struct kv_agent_client *c = connect_agent();
-	cleanup_free char *params = kv_asprintf(
-		"{\"container\":\"%s\",\"exec_id\":\"%s\",\"stdin\":%s,\"process\":%s}", argv[0],
-		argv[1], o.want_stdin ? "true" : "false", argv[2]);
-	cleanup_msg struct kv_msg r = { 0 };
+	cleanup_free char *params =
+	    kv_asprintf("{\"container\":\"%s\",\"exec_id\":\"%s\",\"stdin\":%s,\"process\":%s}",
+			argv[0], argv[1], o.want_stdin ? "true" : "false", argv[2]);
+	cleanup_msg struct kv_msg r = {0};
 	call_or_fail(c, KV_OP_EXEC, params, &r);
 	cleanup_free char *target =
-		kv_asprintf("{\"container\":\"%s\",\"exec_id\":\"%s\"}", argv[0], argv[1]);
+	    kv_asprintf("{\"container\":\"%s\",\"exec_id\":\"%s\"}", argv[0], argv[1]);
 	attach_and_relay(c, r.result, target, &o, false);
 	return wait_status(c, target);
 }
@@ -359,7 +359,7 @@ static int cmd_stream(int argc, char **argv)
 	int fd = kv_agent_stream_open(addr, argv[0], &err);
 	if (fd < 0)
 		fail(err);
-	struct pump p[2] = { { fd, 1, false, false }, { 0, fd, true, false } };
+	struct pump p[2] = {{fd, 1, false, false}, {0, fd, true, false}};
 	relay(p, 2);
 	close(fd);
 	return 0;
@@ -368,7 +368,8 @@ static int cmd_stream(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: agent-client ADDR call|raw|rawbytes|stream|run|exec|events ...\n");
+		fprintf(stderr,
+			"usage: agent-client ADDR call|raw|rawbytes|stream|run|exec|events ...\n");
 		return 2;
 	}
 	addr = argv[1];
