@@ -378,6 +378,14 @@ static int proc_spawn(struct agent *a, struct container *c, struct proc *p, stru
 	}
 	p->pid = pid;
 	p->pidfd = pidfd;
+	if (p != c->init && (c->spec->ns_flags & CLONE_NEWPID)) {
+		/* An intermediate: the process's pid comes with SYNC_PID. Until
+		 * then no pid is ours, so the reaper cannot mistake the
+		 * intermediate's exit for the process's. */
+		p->pid = 0;
+		close(pidfd);
+		p->pidfd = -1;
+	}
 	p->sync.fd = sv[0];
 	p->sync.cb = proc_sync_cb;
 	if (ev_add(a, &p->sync, EPOLLIN) < 0)
