@@ -21,6 +21,7 @@ static void decode_frame(const char *frame, size_t len)
 			(void)s->rootfs.type;
 		kv_spec_free(s);
 		kv_err_free(e2);
+		e2 = NULL;
 		struct kv_process p;
 		if (kv_process_decode(kv_jget(m.params, "process"), "process", &p, &e2) < 0)
 			kv_err_free(e2);
