@@ -16,3 +16,9 @@ $(BUILD)/kvrun-agent: $(BUILD)/obj/agent/main.o $(BUILD)/libagent.a $(BUILD)/lib
 	$(CC) -static -o $@ $(BUILD)/obj/agent/main.o $(BUILD)/libagent.a $(BUILD)/libagentproto.a \
 		$(BUILD)/libkv.a $(AGENT_STATIC_LIBS)
 -include $(BUILD)/obj/agent/main.d
+
+# Syscalls the agent makes from a create request to the container's first
+# instruction (strace -f); each one is emulated guest kernel code on PVM.
+agent-syscalls: $(BUILD)/kvrun-agent $(BUILD)/tests/agent-client $(AGENT_FIXTURE)
+	tests/agent-syscalls $(BUILD)
+.PHONY: agent-syscalls

@@ -140,7 +140,7 @@ static int make_target(const char *dest, bool file, struct kv_err **err)
 			return -1;
 	}
 	if (!file)
-		return kv_mkdir_p(dest, 0755, err);
+		return mkdir(dest, 0755) == 0 || errno == EEXIST ? 0 : kv_mkdir_p(dest, 0755, err);
 	int fd = open(dest, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return ERR(errno, "create %s", dest);
@@ -170,8 +170,28 @@ static int spec_mount_bind(const struct kv_mount *m, int tree, struct kv_err **e
 	return 0;
 }
 
-static int spec_mount_one(const struct kv_mount *m, int tree, struct kv_err **err)
+/*
+ * True when dest's parent directory is a tmpfs this setup mounted a moment
+ * ago: it is empty, so mkdir first instead of a mount that must fail.
+ */
+static bool parent_is_fresh_tmpfs(const struct kv_spec *s, size_t n)
 {
+	const char *dest = s->mounts[n].destination, *slash = strrchr(dest, '/');
+	size_t plen = slash ? (size_t)(slash - dest) : 0;
+	for (size_t i = 0; i < n && plen; i++) {
+		const struct kv_mount *m = &s->mounts[i];
+		if (!m->bind && strcmp(m->type, "tmpfs") == 0 && strlen(m->destination) == plen &&
+		    strncmp(m->destination, dest, plen) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int spec_mount_one(const struct kv_mount *m, int tree, bool fresh_parent,
+			  struct kv_err **err)
+{
+	if (fresh_parent && mkdir(m->destination, 0755) < 0 && errno != EEXIST)
+		return ERR(errno, "mkdir %s", m->destination);
 	if (m->bind) {
 		if (spec_mount_bind(m, tree, err) < 0)
 			return -1;
@@ -282,7 +302,7 @@ int mounts_setup_rootfs(const struct kv_spec *s, const char *state_dir, struct k
 	bool dev_tmpfs = false;
 	for (size_t i = 0; i < s->nmounts; i++) {
 		const struct kv_mount *m = &s->mounts[i];
-		if (spec_mount_one(m, trees[i], err) < 0)
+		if (spec_mount_one(m, trees[i], parent_is_fresh_tmpfs(s, i), err) < 0)
 			return kv_err_wrap(err, "mounts[%zu]", i);
 		if (trees[i] >= 0)
 			close(trees[i]);

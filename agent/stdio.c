@@ -28,18 +28,34 @@ static void stream_conn_cb(struct agent *a, struct ev_src *src, uint32_t events)
 
 static const char *const kind_names[STREAM_NKINDS] = {"stdin", "stdout", "stderr", "pty"};
 
+/*
+ * Random hex tokens. One getrandom() fills a pool for several streams: a
+ * syscall saved per stream on the create path.
+ */
 void agent_token(char out[KV_AGENT_TOKEN_LEN + 1])
 {
+	static uint8_t pool[4 * KV_AGENT_TOKEN_LEN / 2];
+	static size_t avail;
 	static uint64_t counter;
-	uint8_t raw[KV_AGENT_TOKEN_LEN / 2];
-	if (getrandom(raw, sizeof(raw), GRND_NONBLOCK) != (ssize_t)sizeof(raw)) {
-		/* Early boot without a seeded CRNG: still unique, less secret. */
-		uint64_t t = kv_now_ns() ^ ((uint64_t)getpid() << 32), n = ++counter;
-		memcpy(raw, &t, 8);
-		memcpy(raw + 8, &n, 8);
+	const size_t n = KV_AGENT_TOKEN_LEN / 2;
+	if (avail < n) {
+		if (getrandom(pool, sizeof(pool), GRND_NONBLOCK) != (ssize_t)sizeof(pool)) {
+			/* Early boot without a seeded CRNG: still unique, less secret. */
+			for (size_t i = 0; i + 16 <= sizeof(pool); i += 16) {
+				uint64_t t = kv_now_ns() ^ ((uint64_t)getpid() << 32),
+					 c = ++counter;
+				memcpy(pool + i, &t, 8);
+				memcpy(pool + i + 8, &c, 8);
+			}
+		}
+		avail = sizeof(pool);
 	}
-	for (size_t i = 0; i < sizeof(raw); i++)
+	const uint8_t *raw = pool + sizeof(pool) - avail;
+	for (size_t i = 0; i < n; i++)
 		sprintf(out + 2 * i, "%02x", raw[i]);
+	/* Used bytes are wiped: a token is never handed out twice. */
+	memset(pool + sizeof(pool) - avail, 0, n);
+	avail -= n;
 }
 
 static struct stream *stream_new(struct agent *a, struct proc *p, enum stream_kind kind, int end)

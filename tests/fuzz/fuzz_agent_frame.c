@@ -47,7 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t n = size - off < chunk ? size - off : chunk, used = 0, flen = 0;
 		char *frame = NULL;
 		struct kv_err *err = NULL;
-		enum kv_frame_status st = kv_frame_feed(&r, data + off, n, &used, &frame, &flen, &err);
+		enum kv_frame_status st =
+		    kv_frame_feed(&r, data + off, n, &used, &frame, &flen, &err);
 		kv_err_free(err);
 		off += used;
 		if (st == KV_FRAME_READY) {
