@@ -58,3 +58,20 @@ teardown() {
 	run ! kill -0 "$(cat "$WORK/pid")"
 	rm -f "$WORK/pid"
 }
+
+@test "agent: --poweroff-on-exit ends the agent after the last container, events delivered" {
+	start_agent --poweroff-on-exit
+	make_config "$WORK/c.json" '.process.args=["sh","-c","exit 4"]'
+	agent_client events 1 >"$WORK/ev" &
+	evpid=$!
+	sleep 0.2
+	params=$(jq -c -n --slurpfile s "$WORK/c.json" '{container:"only",spec:$s[0]}')
+	run -0 agent_client call create "$params"
+	run -0 agent_client call start '{"container":"only"}'
+	upid=$(cat "$AGENT_DIR/unshare.pid")
+	for _ in $(seq 100); do kill -0 "$upid" 2>/dev/null || break; sleep 0.05; done
+	run ! kill -0 "$upid"
+	wait "$evpid" || true
+	[ "$(jq -r .exit_code "$WORK/ev")" = 4 ]
+	stop_agent
+}
