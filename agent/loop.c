@@ -232,9 +232,32 @@ static void conns_gc(struct agent *a)
 	}
 }
 
+/*
+ * Accept a connection. On vsock only the host (CID 2) may talk to the agent:
+ * a container process reaching the port through a loopback transport must
+ * not drive PID 1.
+ */
+static int agent_accept(struct agent *a, int lfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (ss.ss_family == AF_VSOCK && ((struct sockaddr_vm *)&ss)->svm_cid != VMADDR_CID_HOST) {
+		static struct kv_ratelimit rl = KV_RATELIMIT_INIT(10000, 5);
+		if (kv_ratelimit_ok(&rl))
+			kv_warn("refused a vsock connection from CID %u",
+				((struct sockaddr_vm *)&ss)->svm_cid);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static void ctl_accept_cb(struct agent *a, struct ev_src *src, uint32_t events)
 {
-	int fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fd = agent_accept(a, src->fd);
 	if (fd < 0)
 		return;
 	struct conn *c = kv_malloc0(sizeof(*c));
@@ -253,7 +276,7 @@ static void ctl_accept_cb(struct agent *a, struct ev_src *src, uint32_t events)
 
 static void data_accept_cb(struct agent *a, struct ev_src *src, uint32_t events)
 {
-	int fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fd = agent_accept(a, src->fd);
 	if (fd >= 0)
 		stdio_data_accept(a, fd);
 }

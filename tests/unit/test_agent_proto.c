@@ -4,6 +4,8 @@
 #include "tap.h"
 
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <yajl/yajl_tree.h>
 
 static void hdr(uint8_t *b, uint32_t n)
@@ -240,6 +242,79 @@ static void test_client_roundtrip(void)
 	kv_err_free(err);
 }
 
+/*
+ * A fake VMM on a hybrid vsock socket: it expects "CONNECT 1024", answers
+ * "OK", then plays the agent: an event first, a stray answer, the real one.
+ */
+static void fake_vmm(int lfd)
+{
+	int fd = accept(lfd, NULL, NULL);
+	char line[32] = "";
+	size_t n = 0;
+	while (n + 1 < sizeof(line) && read(fd, line + n, 1) == 1 && line[n] != '\n')
+		n++;
+	if (strncmp(line, "CONNECT 1024", 12) != 0)
+		_exit(3);
+	if (write(fd, "OK 7\n", 5) != 5)
+		_exit(4);
+	char *req;
+	size_t len;
+	struct kv_err *err = NULL;
+	if (kv_frame_read(fd, &req, &len, &err) != 1 || !strstr(req, "\"op\":\"ping\""))
+		_exit(5);
+	const char *frames[] = {"{\"event\":\"exit\",\"container\":\"c\",\"status\":3}",
+				"{\"id\":99,\"result\":{}}", "{\"id\":1,\"result\":{\"pid\":1}}"};
+	for (size_t i = 0; i < 3; i++)
+		if (kv_frame_write(fd, frames[i], strlen(frames[i]), &err) < 0)
+			_exit(6);
+	_exit(0);
+}
+
+static void test_client_hvsock(void)
+{
+	char path[] = "/tmp/kv-test-hvsock-XXXXXX";
+	if (!mkdtemp(path)) {
+		skip("mkdtemp failed");
+		return;
+	}
+	char *sock = kv_asprintf("%s/vsock.sock", path);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	strcpy(sa.sun_path, sock);
+	int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ok(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 1) == 0,
+	   "fake VMM listens");
+	pid_t pid = fork();
+	if (pid == 0)
+		fake_vmm(lfd);
+	close(lfd);
+	char *addr = kv_asprintf("hvsock:%s", sock);
+	struct kv_err *err = NULL;
+	struct kv_agent_client *c = kv_agent_client_connect(addr, &err);
+	ok(c != NULL, "hybrid vsock CONNECT/OK handshake");
+	struct kv_msg resp = {0};
+	long long pidv = 0;
+	ok(c && kv_agent_client_call(c, "ping", NULL, &resp, &err) == 0 &&
+	       kv_jint(resp.result, "pid", &pidv) && pidv == 1,
+	   "the answer with our id is returned, the stray one skipped");
+	kv_msg_free(&resp);
+	struct kv_msg ev = {0};
+	ok(c && kv_agent_client_next_event(c, &ev, &err) == 1 && ev.kind == KV_MSG_EVENT &&
+	       strcmp(ev.event, "exit") == 0,
+	   "the event that came first was queued");
+	kv_msg_free(&ev);
+	kv_agent_client_free(c);
+	int st = -1;
+	waitpid(pid, &st, 0);
+	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : 100, 0, "fake VMM saw what it expected");
+	ok(kv_agent_client_connect("tcp:1.2.3.4", &err) == NULL && err && err->errnum == EINVAL,
+	   "an unknown address form is refused");
+	kv_err_free(err);
+	unlink(sock);
+	rmdir(path);
+	free(sock);
+	free(addr);
+}
+
 int main(void)
 {
 	test_framing();
@@ -247,5 +322,6 @@ int main(void)
 	test_messages();
 	test_builders();
 	test_client_roundtrip();
+	test_client_hvsock();
 	return tap_done();
 }
