@@ -170,7 +170,7 @@ static void state_one(struct container *c, struct kv_json *j)
 {
 	kv_json_map_open(j);
 	kv_json_kstr(j, "container", c->id);
-	kv_json_kstr(j, "status", proc_state_name(c, c->init));
+	kv_json_kstr(j, "state", proc_state_name(c, c->init));
 	kv_json_kint(j, "pid", c->init->pid);
 	if (c->init->state == PROC_EXITED)
 		proc_exit_json(c->init, j);
@@ -184,7 +184,7 @@ static void state_one(struct container *c, struct kv_json *j)
 		kv_json_map_open(j);
 		kv_json_kstr(j, "exec_id", p->exec_id);
 		kv_json_kint(j, "pid", p->pid);
-		kv_json_kstr(j, "status", proc_state_name(c, p));
+		kv_json_kstr(j, "state", proc_state_name(c, p));
 		if (p->state == PROC_EXITED)
 			proc_exit_json(p, j);
 		kv_json_map_close(j);
@@ -222,7 +222,7 @@ static int op_freeze(struct req *r, struct kv_json *j, bool frozen, struct kv_er
 	if (cgroup_freeze(c, frozen, err) < 0)
 		return -1;
 	kv_json_map_open(j);
-	kv_json_kstr(j, "status", proc_state_name(c, c->init));
+	kv_json_kstr(j, "state", proc_state_name(c, c->init));
 	kv_json_map_close(j);
 	return 0;
 }

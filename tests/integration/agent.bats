@@ -108,9 +108,19 @@ cgroup_dir() {
 	run -7 agent_client exec c-exec e2 '{"args":["sh","-c","exit 7"],"cwd":"/"}'
 	run ! agent_client exec c-exec e2 '{"args":["true"],"cwd":"/"}'
 	[[ "$output" == EEXIST:* ]]
-	run -0 agent_client call kill '{"container":"c-exec","signal":"KILL"}'
+	# An exec with a terminal gets a pty in the container's own devpts.
+	run -0 agent_client exec c-exec e3 '{"args":["tty"],"cwd":"/","terminal":true}' </dev/null
+	[ "$(tr -d '\r' <<<"$output")" = /dev/pts/0 ]
+	# A background exec, then signal all: every process of the container goes.
+	run -0 agent_client call exec '{"container":"c-exec","exec_id":"bg","process":{"args":["sleep","200"],"cwd":"/"}}'
+	run -0 agent_client call kill '{"container":"c-exec","signal":"KILL","all":true}'
+	run -0 agent_client call wait '{"container":"c-exec","exec_id":"bg"}'
+	[ "$(jq -r .signal_name <<<"$output")" = KILL ]
 	run -0 agent_client call wait '{"container":"c-exec"}'
 	[ "$(jq -r .signal_name <<<"$output")" = KILL ]
+	run -0 agent_client call state '{"container":"c-exec"}'
+	[ "$(jq -r .state <<<"$output")" = stopped ]
+	[ "$(jq -r '.execs | length' <<<"$output")" = 4 ]
 	run -0 agent_client call delete '{"container":"c-exec"}'
 }
 
@@ -125,7 +135,7 @@ cgroup_dir() {
 	run -0 agent_client call kill '{"container":"c-sig","signal":"SIGUSR1"}'
 	for _ in $(seq 100); do grep -q usr1 "$BATS_TEST_TMPDIR/out" && break; sleep 0.05; done
 	run -0 agent_client call state '{"container":"c-sig"}'
-	[ "$(jq -r .status <<<"$output")" = running ]
+	[ "$(jq -r .state <<<"$output")" = running ]
 	run -0 agent_client call kill '{"container":"c-sig","signal":15}'
 	run -0 agent_client call wait '{"container":"c-sig"}'
 	[ "$(jq -r .exit_code <<<"$output")" = 42 ]
@@ -320,12 +330,12 @@ cgroup_dir() {
 	run -0 create_ctr c-pause "$BATS_TEST_TMPDIR/c.json"
 	run -0 agent_client call start '{"container":"c-pause"}'
 	run -0 agent_client call pause '{"container":"c-pause"}'
-	[ "$(jq -r .status <<<"$output")" = paused ]
+	[ "$(jq -r .state <<<"$output")" = paused ]
 	grep -qx 'frozen 1' "$(cgroup_dir c-pause)/cgroup.events"
 	run -0 agent_client call state '{"container":"c-pause"}'
-	[ "$(jq -r .status <<<"$output")" = paused ]
+	[ "$(jq -r .state <<<"$output")" = paused ]
 	run -0 agent_client call resume '{"container":"c-pause"}'
-	[ "$(jq -r .status <<<"$output")" = running ]
+	[ "$(jq -r .state <<<"$output")" = running ]
 	grep -qx 'frozen 0' "$(cgroup_dir c-pause)/cgroup.events"
 	run -0 agent_client call stats '{"container":"c-pause"}'
 	[ "$(jq -r '.meminfo.MemTotal > 0' <<<"$output")" = true ]
