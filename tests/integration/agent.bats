@@ -428,3 +428,19 @@ cgroup_dir() {
 	run ! agent_client call set_time '{"sec":-1}'
 	[[ "$output" == EINVAL:* ]]
 }
+
+@test "agent: orphans are reaped (no zombies under the agent)" {
+	# No pid namespace: the daemonized sleeps are reparented to the agent.
+	make_config "$BATS_TEST_TMPDIR/c.json" \
+		'.process.args=["sh","-c","(sleep 0.2 &) ; (sleep 0.3 &) ; exit 0"]' \
+		'.linux.namespaces=[{"type":"mount"},{"type":"uts"}]'
+	run -0 agent_client run c-orphans "$BATS_TEST_TMPDIR/c.json"
+	sleep 0.8
+	agent=$(pgrep -P "$(cat "$AGENT_DIR/unshare.pid")")
+	zombies=0
+	for st in /proc/[0-9]*/stat; do
+		read -r _ _ state ppid _ <"$st" 2>/dev/null || continue
+		[ "$ppid" = "$agent" ] && [ "$state" = Z ] && zombies=$((zombies + 1))
+	done
+	[ "$zombies" = 0 ]
+}
