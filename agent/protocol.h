@@ -42,7 +42,38 @@
 /* The largest id a JSON number carries exactly (2^53). */
 #define KV_AGENT_ID_MAX (1ull << 53)
 
-/* Operations. */
+/*
+ * Operations (params -> result). "container" names a container, "exec_id"
+ * one of its exec'd processes (absent: the container's init).
+ *
+ *   version   {version}                    -> {version, agent, init, cgroups}
+ *   ping      {}                           -> {pid}
+ *   create    {container, spec: OCI config subset, rootfs?: {type: dir|block|
+ *              virtiofs|9p|overlay, ...}, stdin?: bool}
+ *                                          -> {container, pid, stdio: {stdin?, stdout,
+ *                                              stderr} or {pty}}  (tokens)
+ *             answered once the process is set up and blocked before exec
+ *   start     {container}                  -> {container, pid, stdio}, once exec'd
+ *   exec      {container, exec_id, process: OCI process, stdin?}
+ *                                          -> {container, exec_id, pid, stdio}, once exec'd
+ *   wait      {container, exec_id?}        -> {exit_code, status} or
+ *                                             {signal, signal_name, status: 128+signal}
+ *   kill      {container, exec_id?, signal: number or "TERM"/"SIGTERM", all?}
+ *   delete    {container, force?}          (EBUSY while running unless force)
+ *   state     {container?}                 -> {container, state: creating|created|
+ *                                             running|paused|stopped, pid, execs[]...}
+ *   pause / resume {container}             -> {state}  (cgroup v2 freeze)
+ *   stats     {container?}                 -> {cgroup: {cpu, memory, pids}, meminfo}
+ *   resize    {container, exec_id?, rows, cols}
+ *   close_stdin {container, exec_id?}      (for transports without half-close)
+ *   set_hostname {hostname}  set_time {sec, nsec}
+ *   add_entropy {data: base64 (<= 512 bytes), credit_bits?}  (reseeds the CRNG)
+ *   poweroff  {}
+ *
+ * Events: {"event":"exit", container, exec_id?, pid, exit_code|signal,
+ * status} and {"event":"oom", container, oom_kills}, sent to every control
+ * connection.
+ */
 #define KV_OP_VERSION	   "version"
 #define KV_OP_PING	   "ping"
 #define KV_OP_CREATE	   "create"
