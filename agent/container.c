@@ -179,13 +179,26 @@ static void proc_free(struct agent *a, struct proc *p)
 }
 
 /* Wait for a child we know is exiting (it reported an error). */
-static void proc_reap_now(struct proc *p)
+static void proc_exited(struct agent *a, struct proc *p, int status);
+
+/*
+ * Wait for a child we know is exiting (it reported a setup error, or was
+ * just sent SIGKILL). A process that had run is announced like any exit.
+ */
+static void proc_reap_now(struct agent *a, struct proc *p, bool announce)
 {
 	if (p->state == PROC_EXITED || p->pid <= 0)
 		return;
-	int st;
-	while (waitpid(p->pid, &st, __WALL) < 0 && errno == EINTR)
+	int st = 0;
+	pid_t r;
+	while ((r = waitpid(p->pid, &st, __WALL)) < 0 && errno == EINTR)
 		;
+	if (r < 0)
+		st = SIGKILL; /* already reaped elsewhere: report it as killed */
+	if (announce) {
+		proc_exited(a, p, st);
+		return;
+	}
 	p->status = st;
 	p->state = PROC_EXITED;
 }
@@ -286,7 +299,7 @@ static void proc_sync_eof(struct agent *a, struct proc *p)
 	if (!p->pending)
 		return;
 	if (p->state == PROC_SETUP) {
-		proc_reap_now(p);
+		proc_reap_now(a, p, false);
 		cleanup_free char *msg = kv_asprintf(
 		    "%s %s: process died during setup (%s %d)", p->pending_op,
 		    p->exec_id ? p->exec_id : p->ctr->id,
@@ -459,7 +472,7 @@ void agent_gc(struct agent *a)
 /* A process whose setup failed leaves nothing behind. */
 static void proc_setup_failed(struct agent *a, struct proc *p)
 {
-	proc_reap_now(p);
+	proc_reap_now(a, p, false);
 	if (p == p->ctr->init)
 		container_bury(a, p->ctr);
 	else
@@ -624,7 +637,8 @@ int container_delete(struct agent *a, struct container *c, bool force, struct kv
 			if (p->state != PROC_EXITED) {
 				if (p->pidfd >= 0)
 					syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
-				proc_reap_now(p);
+				proc_reap_now(a, p, true);
+				pending_answer_err(a, p, ECANCELED, "the container was deleted");
 			}
 	}
 	container_bury(a, c);

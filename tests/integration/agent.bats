@@ -444,3 +444,18 @@ cgroup_dir() {
 	done
 	[ "$zombies" = 0 ]
 }
+
+@test "agent: a forced delete answers pending waits with the kill" {
+	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sleep","100"]'
+	run -0 create_ctr c-del "$BATS_TEST_TMPDIR/c.json"
+	run -0 agent_client call start '{"container":"c-del"}'
+	agent_client call wait '{"container":"c-del"}' >"$BATS_TEST_TMPDIR/w" &
+	wpid=$!
+	sleep 0.2
+	run ! agent_client call delete '{"container":"c-del"}'
+	[[ "$output" == EBUSY:* ]]
+	run -0 agent_client call delete '{"container":"c-del","force":true}'
+	wait "$wpid"
+	[ "$(jq -r .signal_name "$BATS_TEST_TMPDIR/w")" = KILL ]
+	[ ! -d "$(cgroup_dir c-del)" ]
+}
