@@ -229,6 +229,7 @@ void cgroup_oom_cb(struct agent *a, struct ev_src *src, uint32_t events);
 
 /* pid1.c */
 int pid1_mount_basics(struct kv_err **err) KV_WUR;
+int pid1_loopback_up(struct kv_err **err) KV_WUR;
 int pid1_set_time(long long sec, long long nsec, struct kv_err **err) KV_WUR;
 int pid1_add_entropy(const char *b64, long long credit_bits, struct kv_err **err) KV_WUR;
 void pid1_poweroff(struct agent *a);

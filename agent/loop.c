@@ -387,8 +387,17 @@ static int agent_setup(struct agent *a, struct kv_err **err)
 {
 	umask(022);
 	caps_init();
-	if (a->cfg.init && pid1_mount_basics(err) < 0)
-		kv_log_err(*err); /* keep going: a VM without /sys still runs */
+	if (a->cfg.init) {
+		/* Keep going on failure: a VM without /sys or lo still runs. */
+		struct kv_err *e = NULL;
+		if (pid1_mount_basics(&e) < 0)
+			kv_log_err(e);
+		kv_err_free(e);
+		e = NULL;
+		if (pid1_loopback_up(&e) < 0)
+			kv_log_err(e);
+		kv_err_free(e);
+	}
 	if (agent_std_fds(a, err) < 0)
 		return -1;
 	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)

@@ -9,7 +9,9 @@
 #include <fcntl.h>
 #include <linux/random.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
@@ -41,6 +43,24 @@ int pid1_mount_basics(struct kv_err **err)
 			first = kv_err_make(err, errno, "mount %s on %s", m[i].type, m[i].dir);
 	}
 	return first;
+}
+
+/* A fresh VM's loopback is down; every pod expects localhost to work. */
+int pid1_loopback_up(struct kv_err **err)
+{
+	cleanup_close int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return kv_err_make(err, errno, "loopback: socket");
+	struct ifreq ifr = {0};
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		return kv_err_make(err, errno, "loopback: get flags");
+	if (ifr.ifr_flags & IFF_UP)
+		return 0;
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		return kv_err_make(err, errno, "loopback: set up");
+	return 0;
 }
 
 int pid1_set_time(long long sec, long long nsec, struct kv_err **err)

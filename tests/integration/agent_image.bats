@@ -35,7 +35,7 @@ teardown() {
 
 @test "guest image: the agent boots as PID 1 (init mode), answers, powers off" {
 	# In a non-initial pid namespace, reboot(POWER_OFF) ends the namespace's init.
-	unshare -m -p -f --propagation private sh -c "
+	unshare -m -p -f -n --propagation private sh -c "
 		mount -o ro,loop '$IMAGE' '$WORK/root' || exit 99
 		mount --bind '$WORK/sock' '$WORK/root/mnt'
 		exec chroot '$WORK/root' /sbin/init --init --listen unix:/mnt/agent.sock" \
