@@ -6,6 +6,7 @@
 #include "agent/internal.h"
 
 #include <signal.h>
+#include <sys/mount.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <yajl/yajl_tree.h>
@@ -316,6 +317,32 @@ static int op_add_entropy(struct req *r, struct kv_json *j, struct kv_err **err)
 	return 0;
 }
 
+/* A shared directory (virtiofs or 9p tag) at <state>/shared/<tag>: the
+ * source of bind mounts and of "dir" rootfs paths in the guest. */
+static int op_mount_shared(struct req *r, struct kv_json *j, struct kv_err **err)
+{
+	const char *tag = kv_jstr(r->params, "tag"), *type = kv_jstr(r->params, "type");
+	size_t n = tag ? strlen(tag) : 0;
+	if (n == 0 || n > 36 ||
+	    strspn(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			"0123456789_.-") != n ||
+	    tag[0] == '.')
+		return kv_err_make(err, EINVAL, "tag: must be 1..36 of [A-Za-z0-9_.-]");
+	if (!type || (strcmp(type, "virtiofs") && strcmp(type, "9p")))
+		return kv_err_make(err, EINVAL, "type: must be virtiofs or 9p");
+	cleanup_free char *path = kv_asprintf("%s/shared/%s", r->a->cfg.state_dir, tag);
+	if (kv_mkdir_p(path, 0755, err) < 0)
+		return -1;
+	const char *data =
+	    strcmp(type, "9p") == 0 ? "trans=virtio,version=9p2000.L,cache=mmap" : NULL;
+	if (mount(tag, path, type, MS_NOSUID | MS_NODEV, data) < 0 && errno != EBUSY)
+		return kv_err_make(err, errno, "mount %s %s on %s", type, tag, path);
+	kv_json_map_open(j);
+	kv_json_kstr(j, "path", path);
+	kv_json_map_close(j);
+	return 0;
+}
+
 static int op_poweroff(struct req *r, struct kv_json *j, struct kv_err **err)
 {
 	r->a->quit = true;
@@ -345,6 +372,7 @@ static const struct {
     {KV_OP_SET_HOSTNAME, op_set_hostname},
     {KV_OP_SET_TIME, op_set_time},
     {KV_OP_ADD_ENTROPY, op_add_entropy},
+    {KV_OP_MOUNT_SHARED, op_mount_shared},
     {KV_OP_POWEROFF, op_poweroff},
 };
 

@@ -68,6 +68,8 @@
  *   close_stdin {container, exec_id?}      (for transports without half-close)
  *   set_hostname {hostname}  set_time {sec, nsec}
  *   add_entropy {data: base64 (<= 512 bytes), credit_bits?}  (reseeds the CRNG)
+ *   mount_shared {tag, type: virtiofs|9p} -> {path}  (bind sources live there)
+ *   mount_shared {tag, type: virtiofs|9p} -> {path}  (bind sources live there)
  *   poweroff  {}
  *
  * Events: {"event":"exit", container, exec_id?, pid, exit_code|signal,
@@ -91,6 +93,7 @@
 #define KV_OP_SET_HOSTNAME "set_hostname"
 #define KV_OP_SET_TIME	   "set_time"
 #define KV_OP_ADD_ENTROPY  "add_entropy"
+#define KV_OP_MOUNT_SHARED "mount_shared"
 #define KV_OP_POWEROFF	   "poweroff"
 
 /* Events. */

@@ -427,6 +427,10 @@ cgroup_dir() {
 	[[ "$output" == EINVAL:* ]]
 	run ! agent_client call set_time '{"sec":-1}'
 	[[ "$output" == EINVAL:* ]]
+	run ! agent_client call mount_shared '{"tag":"../etc","type":"virtiofs"}'
+	[[ "$output" == EINVAL:*"tag:"* ]]
+	run ! agent_client call mount_shared '{"tag":"share0","type":"nfs"}'
+	[[ "$output" == EINVAL:*"type:"* ]]
 }
 
 @test "agent: orphans are reaped (no zombies under the agent)" {
