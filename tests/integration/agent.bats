@@ -463,3 +463,21 @@ cgroup_dir() {
 	[ "$(jq -r .signal_name "$BATS_TEST_TMPDIR/w")" = KILL ]
 	[ ! -d "$(cgroup_dir c-del)" ]
 }
+
+@test "agent: create leaves the process blocked before exec; start releases it" {
+	mkdir -p "$BATS_TEST_TMPDIR/mark"
+	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["touch","/mark/ran"]' \
+		".mounts += [{\"destination\":\"/mark\",\"type\":\"bind\",\"source\":\"$BATS_TEST_TMPDIR/mark\",\"options\":[\"rbind\"]}]"
+	run -0 create_ctr c-barrier "$BATS_TEST_TMPDIR/c.json"
+	run -0 agent_client call state '{"container":"c-barrier"}'
+	[ "$(jq -r .state <<<"$output")" = created ]
+	sleep 0.3
+	[ ! -e "$BATS_TEST_TMPDIR/mark/ran" ]
+	run -0 agent_client call start '{"container":"c-barrier"}'
+	run -0 agent_client call wait '{"container":"c-barrier"}'
+	[ "$(jq -r .exit_code <<<"$output")" = 0 ]
+	[ -e "$BATS_TEST_TMPDIR/mark/ran" ]
+	run ! agent_client call start '{"container":"c-barrier"}'
+	[[ "$output" == EBUSY:* ]]
+	run -0 agent_client call delete '{"container":"c-barrier"}'
+}
