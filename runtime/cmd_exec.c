@@ -79,7 +79,15 @@ static int parse_exec_flags(int argc, char **argv, struct exec_flags *f)
 		case X_PIDFILE: f->o.pid_file = optarg; break;
 		case X_NNP: f->nnp = true; break;
 		case 'c': push(&f->caps, &f->n_caps, optarg); break;
-		case X_PRESERVE: f->o.preserve_fds = atoi(optarg); break;
+		case X_PRESERVE: {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (!*optarg || *end || n < 0 || n > 1024)
+				return cli_usage_error("exec", "invalid --preserve-fds value: %s",
+						       optarg);
+			f->o.preserve_fds = (int)n;
+			break;
+		}
 		case X_IGNORE_PAUSED: f->ignore_paused = true; break;
 		case X_LABEL:
 		case X_APPARMOR:

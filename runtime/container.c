@@ -81,11 +81,28 @@ bool pid_alive(pid_t pid, uint64_t start_time)
 	return start_time == 0 || now == start_time;
 }
 
+/*
+ * A create in progress holds an exclusive flock on the state directory
+ * until it is done. A "creating" container whose directory nobody holds
+ * was abandoned by a create that died (killed by a timeout, say).
+ */
+static bool create_abandoned(const struct container *c)
+{
+	if (c->lock_fd >= 0)
+		return true; /* we hold it: no create can be running */
+	cleanup_close int fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	return flock(fd, LOCK_SH | LOCK_NB) == 0; /* released by the close */
+}
+
 void container_refresh(struct container *c)
 {
 	const struct oci_state *st = c->st;
 	c->status = st->status;
 	c->pid = st->pid;
+	if (st->status == OCI_STATUS_CREATING && create_abandoned(c))
+		c->status = OCI_STATUS_STOPPED;
 	if (st->status == OCI_STATUS_STOPPED || (st->pid > 0 && !pid_alive(st->pid, st->pid_start)))
 		c->status = OCI_STATUS_STOPPED;
 	if (c->status == OCI_STATUS_STOPPED)

@@ -7,7 +7,9 @@
 #include "runtime/runtime.h"
 #include "tap.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -198,6 +200,25 @@ static void test_delete(void)
 	   "delete of a stopped container");
 }
 
+static void test_abandoned_create(void)
+{
+	fake_container("half1", OCI_STATUS_CREATING, 0, true);
+	cleanup_free char *dir = container_dir(root, "half1");
+	cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	struct kv_err *err = NULL;
+	ok(fd >= 0 && flock(fd, LOCK_EX) == 0, "a create holds the directory lock");
+	cleanup_container struct container *c = NULL;
+	ok(container_load(root, "half1", &c, &err) == 0 && c->status == OCI_STATUS_CREATING,
+	   "creating while the create holds its lock");
+	close(steal_fd(fd));
+	cleanup_container struct container *c2 = NULL;
+	ok(container_load(root, "half1", &c2, &err) == 0 && c2->status == OCI_STATUS_STOPPED,
+	   "stopped once the create is gone (it died half way)");
+	ok(runtime_delete(&g, "half1", false, &err) == 0 && !exists("half1"),
+	   "an abandoned create is deleted without --force");
+	kv_err_free(err);
+}
+
 static void test_corrupt(void)
 {
 	cleanup_free char *dir = container_dir(root, "bad");
@@ -230,6 +251,7 @@ int main(void)
 	test_create();
 	test_status();
 	test_delete();
+	test_abandoned_create();
 	test_corrupt();
 	cleanup_free char *cmd = kv_asprintf("rm -rf %s", tmp);
 	if (system(cmd) != 0)
