@@ -74,6 +74,42 @@ static int check_terminal(struct create_ctx *x, struct kv_err **err)
 	return 0;
 }
 
+static bool is_bind(const struct oci_mount *m)
+{
+	if (m->type && strcmp(m->type, "bind") == 0)
+		return true;
+	for (size_t i = 0; i < m->options.n; i++)
+		if (strcmp(m->options.v[i], "bind") == 0 || strcmp(m->options.v[i], "rbind") == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A bind mount's source is a host path the VM will share: check it now, so
+ * a missing volume is a clear error at create rather than a failure inside
+ * the guest. Relative sources are relative to the bundle, as in runc.
+ */
+static int check_bind_sources(struct create_ctx *x, struct kv_err **err)
+{
+	for (size_t i = 0; i < x->cfg->n_mounts; i++) {
+		const struct oci_mount *m = &x->cfg->mounts[i];
+		if (!is_bind(m))
+			continue;
+		if (!m->source || !*m->source)
+			return err_plain(err, EINVAL,
+					 "%s: mounts[%zu].source: required for a bind mount",
+					 x->config_path, i);
+		cleanup_free char *src = m->source[0] == '/'
+					     ? kv_strdup(m->source)
+					     : kv_asprintf("%s/%s", x->bundle, m->source);
+		struct stat sb;
+		if (stat(src, &sb) < 0)
+			return kv_err_make(err, errno, "%s: mounts[%zu].source: %s", x->config_path,
+					   i, src);
+	}
+	return 0;
+}
+
 static int load_bundle(struct create_ctx *x, struct kv_err **err)
 {
 	const char *b = x->o->bundle && *x->o->bundle ? x->o->bundle : ".";
@@ -97,7 +133,7 @@ static int load_bundle(struct create_ctx *x, struct kv_err **err)
 		return -1;
 	const char *rp = x->cfg->root->path;
 	x->rootfs = rp[0] == '/' ? kv_strdup(rp) : kv_asprintf("%s/%s", x->bundle, rp);
-	if (check_dir("rootfs", x->rootfs, err) < 0)
+	if (check_dir("rootfs", x->rootfs, err) < 0 || check_bind_sources(x, err) < 0)
 		return -1;
 	return check_terminal(x, err);
 }

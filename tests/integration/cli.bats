@@ -212,6 +212,18 @@ function teardown() {
 	[[ "$output" == *"cannot allocate tty if kvrun will detach without setting console socket"* ]]
 }
 
+@test "create checks bind mount sources on the host" {
+	update_config '.mounts += [{"destination":"/data","type":"bind","source":"/nonexistent/vol","options":["rbind","ro"]}]'
+	kvrun -1 create c1
+	[[ "$output" == *"$BUNDLE/config.json: mounts[7].source: /nonexistent/vol: No such file or directory"* ]]
+	update_config '.mounts[7].source = "rel-vol"'
+	kvrun -1 create c1
+	[[ "$output" == *"mounts[7].source: $BUNDLE/rel-vol: No such file or directory"* ]]
+	mkdir "$BUNDLE/rel-vol"
+	kvrun -1 create c1
+	[[ "$output" == *"the microVM backend is not built yet"* ]]
+}
+
 @test "create of a valid bundle stops at the microVM backend seam, leaving no state" {
 	kvrun -1 create --pid-file "$BUNDLE/pid" c1
 	[[ "$output" == *"the microVM backend is not built yet"* ]]

@@ -234,6 +234,25 @@ static void test_agent_json(void)
 	ok(back->n_mounts == 1 && back->root->readonly, "mounts and root");
 }
 
+static void test_agent_joined_userns(void)
+{
+	/* Found by the fuzzer: mappings belong to a new user namespace only. */
+	cleanup_free char *text = q("{'ociVersion':'1.0.2','process':{'args':['sh'],'cwd':'/'},"
+				    "'root':{'path':'r'},'linux':{'namespaces':[{'type':'user',"
+				    "'path':'/proc/1/ns/user'}],'uidMappings':[{'containerID':0,"
+				    "'hostID':1000,'size':1}]}}");
+	struct kv_err *err = NULL;
+	cleanup_oci_config struct oci_config *cfg = NULL;
+	cleanup_free char *out = NULL;
+	cleanup_oci_config struct oci_config *back = NULL;
+	ok(oci_config_parse(text, strlen(text), "config.json", &cfg, &err) == 0 &&
+	       oci_config_to_agent_string(cfg, &out, &err) == 0 &&
+	       oci_config_parse(out, strlen(out), "agent", &back, &err) == 0,
+	   "a joined user namespace serializes to a valid agent config");
+	ok(back && back->linux_->n_uid_mappings == 0, "  without its mappings");
+	kv_err_free(err);
+}
+
 int main(void)
 {
 	test_time();
@@ -242,5 +261,6 @@ int main(void)
 	test_state_corrupt();
 	test_runc_shape();
 	test_agent_json();
+	test_agent_joined_userns();
 	return tap_done();
 }
