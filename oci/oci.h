@@ -251,7 +251,8 @@ struct oci_config {
 };
 
 /*
- * Parse and validate a whole config.json text. `what` names the document in
+ * Parse and validate a whole config.json text (NUL-terminated at `len`, as
+ * kv_read_file leaves it; a NUL before `len` is refused). `what` names the document in
  * errors ("config.json"), whose messages then read
  * "<what>: process.args: must be a non-empty array".
  */

@@ -194,7 +194,10 @@ static int exec_process(struct container *c, const struct exec_flags *f, char **
 	if (build_from_flags(f, cfg->process, args, nargs, j, err) < 0 ||
 	    kv_json_finish(j, &out_text, &len, err) < 0)
 		return -1;
-	return oci_process_parse(out_text, len, "exec process", out, err);
+	text = strndup(out_text, len); /* the parser wants a NUL at len */
+	if (!text)
+		abort();
+	return oci_process_parse(text, len, "exec process", out, err);
 }
 
 static int do_exec(struct kvrun_globals *g, struct exec_flags *f, int argc, char **argv)

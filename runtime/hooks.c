@@ -138,6 +138,8 @@ int runtime_hook_run(const struct oci_hook *h, const char *state_json, struct kv
 		return kv_err_make(err, errno, "fork for hook %s", h->path);
 	if (pid == 0)
 		hook_exec(h, in, out, errfd);
+	/* Also here, so the group exists before any timeout can target it. */
+	(void)setpgid(pid, pid);
 	int status = 0;
 	int w = wait_child(pid, h->timeout, &status);
 	if (w < 0)
