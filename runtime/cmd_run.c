@@ -3,6 +3,16 @@
  * unless detached wait and exit with the container's status. */
 #include "runtime/runtime.h"
 
+/* runc destroys what run created, on failure and after a foreground run. */
+static void discard(const struct kvrun_globals *g, const char *id)
+{
+	struct kv_err *err = NULL;
+	if (runtime_delete(g, id, true, &err) < 0) {
+		kv_warn("%s", err->msg);
+		kv_err_free(err);
+	}
+}
+
 KVRUN_CMD(run)
 {
 	struct create_opts o = {0};
@@ -20,20 +30,10 @@ KVRUN_CMD(run)
 	if (runtime_start(g, id, &err) < 0 ||
 	    (!o.detach && (container_load(g->root, id, &c, &err) < 0 ||
 			   runtime_backend_wait(c, &status, &err) < 0))) {
-		/* runc destroys what it created when run fails. */
-		struct kv_err *e2 = NULL;
-		if (runtime_delete(g, id, true, &e2) < 0) {
-			kv_warn("%s", e2->msg);
-			kv_err_free(e2);
-		}
+		discard(g, id);
 		return cli_fail(err);
 	}
-	if (!o.detach) {
-		struct kv_err *e2 = NULL;
-		if (runtime_delete(g, id, true, &e2) < 0) {
-			kv_warn("%s", e2->msg);
-			kv_err_free(e2);
-		}
-	}
+	if (!o.detach)
+		discard(g, id);
 	return status;
 }
