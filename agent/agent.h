@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kvrun-agent: the guest's PID 1. It owns the VM, builds and runs the
+ * container processes from the OCI spec the host sends, and speaks the agent
+ * protocol (agent/protocol.h) on vsock. This is the agent library's one
+ * public header; agent/main.c is a thin program around it.
+ */
+#ifndef KV_AGENT_H
+#define KV_AGENT_H
+
+#include "lib/kv.h"
+
+struct agent_config {
+	/* "vsock" (ports KV_AGENT_PORT and KV_AGENT_DATA_PORT), or "unix:PATH"
+	 * (control at PATH, stdio streams at PATH_1025) for tests on a host. */
+	const char *listen;
+	/* PID 1 duties: mount /proc, /sys, /dev, cgroup2...; power off on exit. */
+	bool init;
+	/* Power off (or, not being PID 1, exit) once the last container's
+	 * processes have exited: a single-container VM. */
+	bool poweroff_on_exit;
+	/* Where per-container scratch mounts go (default /run/kvrun). */
+	const char *state_dir;
+	/* A cgroup2 mount for containers (default: detect). "none" disables. */
+	const char *cgroup_root;
+	/* The directory under cgroup_root holding the containers (default kvrun). */
+	const char *cgroup_parent;
+};
+
+/* Parse argv; on a usage error print it and return -1. */
+int agent_parse_args(int argc, char **argv, struct agent_config *cfg);
+/* Run until poweroff (or, in host mode, SIGTERM/SIGINT). Returns the exit
+ * status for main(). As PID 1 it does not return. */
+int agent_run(const struct agent_config *cfg);
+
+#endif

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's private structures, shared by the files of agent/. Other
+ * directories use agent/agent.h (the program) or agent/protocol.h.
+ */
+#ifndef KV_AGENT_INTERNAL_H
+#define KV_AGENT_INTERNAL_H
+
+#include "agent/agent.h"
+#include "agent/protocol.h"
+#include "agent/spec.h"
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+struct agent;
+struct yajl_val_s;
+
+/* One file descriptor in the event loop; the callback finds its owner with
+ * container_of. */
+struct ev_src {
+	int fd;
+	uint32_t events; /* current epoll interest */
+	bool registered;
+	void (*cb)(struct agent *a, struct ev_src *src, uint32_t events);
+};
+
+int ev_add(struct agent *a, struct ev_src *s, uint32_t events);
+void ev_mod(struct agent *a, struct ev_src *s, uint32_t events);
+/* Deregister and close. */
+void ev_close(struct agent *a, struct ev_src *s);
+
+/* ---------------------------------------------------- control connections */
+
+struct conn {
+	struct ev_src src;
+	uint64_t serial; /* stable name for deferred answers */
+	struct kv_frame_reader rd;
+	char *out;
+	size_t out_len, out_off, out_cap;
+	bool dead;
+	struct conn *next;
+};
+
+/* A deferred answer: the request waits for a process to reach a state. */
+struct waiter {
+	uint64_t conn_serial;
+	uint64_t id;
+	struct waiter *next;
+};
+
+/* Send a frame; false when the connection was dropped (overflow). */
+void conn_send(struct agent *a, struct conn *c, const char *frame, size_t len);
+struct conn *conn_find(struct agent *a, uint64_t serial);
+void agent_reply_error(struct agent *a, uint64_t serial, int64_t id, const struct kv_err *err);
+void agent_reply_json(struct agent *a, uint64_t serial, struct kv_json *j);
+void agent_broadcast(struct agent *a, struct kv_json *j);
+
+/* --------------------------------------------------------------- stdio */
+
+enum stream_kind { STREAM_STDIN, STREAM_STDOUT, STREAM_STDERR, STREAM_PTY, STREAM_NKINDS };
+
+/* Bytes copied one way, with a bounded buffer: back-pressure, not growth. */
+struct relay {
+	char *buf;
+	size_t off, len;
+	bool eof;     /* the source ended; finish writing and close */
+	bool enabled; /* this direction exists */
+};
+
+struct stream {
+	enum stream_kind kind;
+	char token[KV_AGENT_TOKEN_LEN + 1];
+	struct ev_src end;  /* agent's end: pipe, or the pty master */
+	struct ev_src conn; /* the host's data connection, once attached */
+	bool attached;
+	struct relay out; /* end -> conn */
+	struct relay in;  /* conn -> end */
+	struct proc *proc;
+	struct stream *next; /* agent-wide list, for token lookup */
+};
+
+/* A data connection whose token line has not arrived yet. */
+struct pending_data {
+	struct ev_src src;
+	char line[KV_AGENT_TOKEN_LEN + 1];
+	size_t got;
+	struct pending_data *next;
+};
+
+int stdio_prepare(struct agent *a, struct proc *p, bool want_stdin, bool terminal, int child_fds[3],
+		  struct kv_err **err) KV_WUR;
+void stdio_set_pty(struct agent *a, struct proc *p, int master);
+void stdio_close(struct agent *a, struct proc *p);
+void stdio_free(struct agent *a, struct proc *p);
+int stdio_resize(struct proc *p, unsigned rows, unsigned cols, struct kv_err **err) KV_WUR;
+void stdio_close_stdin(struct agent *a, struct proc *p);
+void stdio_data_accept(struct agent *a, int fd);
+void stdio_result(struct proc *p, struct kv_json *j);
+
+/* ----------------------------------------------------------- processes */
+
+enum proc_state { PROC_SETUP, PROC_CREATED, PROC_STARTING, PROC_RUNNING, PROC_EXITED };
+
+struct proc {
+	struct container *ctr;
+	char *exec_id; /* NULL for the container's init */
+	pid_t pid;
+	int pidfd;
+	enum proc_state state;
+	int status;	    /* wait status once exited */
+	struct ev_src sync; /* the child's setup channel */
+	struct stream *streams[STREAM_NKINDS];
+	struct waiter *waiters; /* "wait" requests */
+	struct waiter *pending; /* the create/start/exec request in flight */
+	const char *pending_op;
+	struct kv_process *spec; /* exec processes own theirs */
+	struct proc *next;	 /* in the container */
+};
+
+/* --------------------------------------------------------- containers */
+
+struct container {
+	char *id;
+	struct kv_spec *spec;
+	struct proc *init;
+	struct proc *procs; /* init and execs */
+	char *cgroup;	    /* absolute path, or NULL without cgroups */
+	int cgroup_fd;
+	struct ev_src oom; /* memory.events, for OOM notifications */
+	uint64_t oom_kills;
+	bool paused;
+	void *seccomp; /* compiled filter (scmp_filter_ctx) */
+	struct container *next;
+};
+
+/* ---------------------------------------------------------------- agent */
+
+struct agent {
+	struct agent_config cfg;
+	int epfd;
+	struct ev_src sigfd;
+	struct ev_src ctl_listen, data_listen;
+	struct conn *conns;
+	uint64_t next_serial;
+	struct stream *streams;
+	struct pending_data *pending_data;
+	struct container *containers;
+	int devnull;
+	char *cgroup_root; /* cgroup2 mount used for containers, or NULL */
+	bool quit;
+	bool had_container;
+	/* Closed but not yet freed: the current epoll batch may still name them. */
+	struct container *dead_containers;
+	struct proc *dead_procs;
+};
+
+/* ops.c */
+void agent_dispatch(struct agent *a, struct conn *c, struct kv_msg *m);
+
+/* container.c */
+struct container *container_find(struct agent *a, const char *id);
+struct proc *proc_find(struct container *c, const char *exec_id);
+int container_create(struct agent *a, const char *id, struct yajl_val_s *params, uint64_t serial,
+		     uint64_t req_id, struct kv_err **err) KV_WUR;
+int container_start(struct agent *a, struct container *c, uint64_t serial, uint64_t req_id,
+		    struct kv_err **err) KV_WUR;
+int container_exec(struct agent *a, struct container *c, struct yajl_val_s *params, uint64_t serial,
+		   uint64_t req_id, struct kv_err **err) KV_WUR;
+int container_wait(struct proc *p, uint64_t serial, uint64_t req_id);
+int container_delete(struct agent *a, struct container *c, bool force, struct kv_err **err) KV_WUR;
+int container_signal(struct agent *a, struct container *c, struct proc *p, int sig, bool all,
+		     struct kv_err **err) KV_WUR;
+void container_reap(struct agent *a);
+/* Free what was closed during the last batch of events. */
+void agent_gc(struct agent *a);
+void proc_result(struct proc *p, struct kv_json *j);
+const char *proc_state_name(const struct container *c, const struct proc *p);
+void proc_exit_json(const struct proc *p, struct kv_json *j);
+
+/* child.c: runs in the cloned process; never returns. */
+struct child_args {
+	struct agent *a;
+	struct container *ctr;
+	struct kv_process *proc;
+	bool is_init;
+	int sync_fd;
+	int stdio[3];
+	int join_pidfd; /* exec: the init's pidfd to setns into, else -1 */
+};
+__attribute__((noreturn)) void child_main(struct child_args *ca);
+
+/* Messages on the setup channel (SOCK_SEQPACKET). */
+enum sync_type { SYNC_READY = 1, SYNC_ERROR = 2, SYNC_PID = 3, SYNC_START = 4 };
+struct sync_msg {
+	uint32_t type;
+	int32_t errnum;
+	int32_t pid;
+	char text[500];
+};
+
+/* mounts.c (child side) */
+int mounts_setup_rootfs(const struct kv_spec *s, const char *state_dir, struct kv_err **err);
+int mounts_finish_rootfs(const struct kv_spec *s, struct kv_err **err);
+
+/* caps.c (child side) */
+int caps_drop_bounding(const struct kv_process *p, struct kv_err **err);
+int caps_apply(const struct kv_process *p, struct kv_err **err);
+void caps_init(void);
+
+/* seccomp.c */
+int kv_seccomp_decode(struct yajl_val_s *v, struct kv_seccomp **out, struct kv_err **err);
+void kv_seccomp_free(struct kv_seccomp *s);
+int agent_seccomp_compile(const struct kv_seccomp *s, bool no_new_privs, void **out,
+			  struct kv_err **err) KV_WUR;
+void agent_seccomp_release(void *ctx);
+int agent_seccomp_load(void *ctx);
+
+/* cgroup.c */
+char *cgroup_detect_root(const char *configured);
+int cgroup_create(struct agent *a, struct container *c, struct kv_err **err) KV_WUR;
+void cgroup_destroy(struct agent *a, struct container *c);
+int cgroup_freeze(struct container *c, bool frozen, struct kv_err **err) KV_WUR;
+int cgroup_kill_all(struct container *c, int sig, struct kv_err **err) KV_WUR;
+void cgroup_stats(struct container *c, struct kv_json *j);
+void cgroup_oom_cb(struct agent *a, struct ev_src *src, uint32_t events);
+
+/* pid1.c */
+int pid1_mount_basics(struct kv_err **err) KV_WUR;
+int pid1_loopback_up(struct kv_err **err) KV_WUR;
+int pid1_set_time(long long sec, long long nsec, struct kv_err **err) KV_WUR;
+int pid1_add_entropy(const char *b64, long long credit_bits, struct kv_err **err) KV_WUR;
+void pid1_poweroff(struct agent *a);
+void pid1_meminfo(struct kv_json *j);
+
+/* Random hex token for streams. */
+void agent_token(char out[KV_AGENT_TOKEN_LEN + 1]);
+
+#endif

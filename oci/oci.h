@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * oci/ — the OCI runtime-spec config (config.json) as typed structs, its
+ * validation, a serializer of the container-relevant subset for the guest
+ * agent, and kvrun's own per-container state.json. This is the module's one
+ * public header.
+ *
+ * Parsing: config.json is untrusted. It is size-limited, nesting-limited,
+ * parsed with yajl_tree and validated field by field; an error names the
+ * JSON path and the problem ("linux.namespaces[2].type: unknown namespace
+ * \"foo\""). Unknown fields are ignored, as the runtime-spec requires.
+ * JSON null counts as absent (Go's decoder, which runc uses, does the same).
+ *
+ * Ownership: everything hanging off a struct oci_config is owned by it and
+ * freed by oci_config_free().
+ */
+#ifndef KV_OCI_H
+#define KV_OCI_H
+
+#include "lib/kv.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* The newest runtime-spec version kvrun writes and claims (features, spec). */
+#define OCI_SPEC_VERSION     "1.1.0"
+#define OCI_SPEC_VERSION_MIN "1.0.0"
+/* config.json larger than this is refused: no legitimate one comes close. */
+#define OCI_CONFIG_MAX_SIZE (4u << 20)
+/* Deeper JSON nesting is refused before parsing (the spec needs about 8). */
+#define OCI_JSON_MAX_DEPTH 64
+
+/* ------------------------------------------------------------- config */
+
+struct oci_strv {
+	char **v; /* NULL-terminated when n > 0 */
+	size_t n;
+};
+
+struct oci_kv {
+	char *key, *value;
+};
+
+struct oci_map {
+	struct oci_kv *v;
+	size_t n;
+};
+
+struct oci_user {
+	uint32_t uid, gid;
+	bool has_umask;
+	uint32_t umask;
+	uint32_t *additional_gids;
+	size_t n_additional_gids;
+	char *username; /* accepted; Windows only in the spec */
+};
+
+enum oci_cap_set {
+	OCI_CAP_BOUNDING,
+	OCI_CAP_EFFECTIVE,
+	OCI_CAP_INHERITABLE,
+	OCI_CAP_PERMITTED,
+	OCI_CAP_AMBIENT,
+	OCI_CAP_SET_COUNT
+};
+
+struct oci_capabilities {
+	bool present[OCI_CAP_SET_COUNT];
+	struct oci_strv set[OCI_CAP_SET_COUNT]; /* names as given, "CAP_..." */
+};
+
+struct oci_rlimit {
+	char *type;   /* "RLIMIT_NOFILE" */
+	int resource; /* RLIMIT_NOFILE */
+	uint64_t hard, soft;
+};
+
+struct oci_process {
+	bool terminal;
+	bool has_console_size;
+	uint32_t console_height, console_width;
+	struct oci_user user;
+	struct oci_strv args;
+	struct oci_strv env;
+	char *cwd;
+	struct oci_capabilities *capabilities; /* NULL when absent */
+	struct oci_rlimit *rlimits;
+	size_t n_rlimits;
+	bool no_new_privileges;
+	char *apparmor_profile; /* accepted, not applied (no AppArmor in the guest) */
+	char *selinux_label;	/* accepted, not applied */
+	bool has_oom_score_adj;
+	int oom_score_adj;
+};
+
+struct oci_root {
+	char *path;
+	bool readonly;
+};
+
+struct oci_mount {
+	char *destination;
+	char *type;   /* may be NULL */
+	char *source; /* may be NULL */
+	struct oci_strv options;
+};
+
+enum oci_hook_kind {
+	OCI_HOOK_PRESTART,
+	OCI_HOOK_CREATE_RUNTIME,
+	OCI_HOOK_CREATE_CONTAINER,
+	OCI_HOOK_START_CONTAINER,
+	OCI_HOOK_POSTSTART,
+	OCI_HOOK_POSTSTOP,
+	OCI_HOOK_KIND_COUNT
+};
+
+struct oci_hook {
+	char *path;
+	struct oci_strv args;
+	struct oci_strv env;
+	int timeout; /* seconds; 0 = none */
+};
+
+struct oci_hooks {
+	struct oci_hook *list[OCI_HOOK_KIND_COUNT];
+	size_t n[OCI_HOOK_KIND_COUNT];
+};
+
+enum oci_ns_type {
+	OCI_NS_PID,
+	OCI_NS_NETWORK,
+	OCI_NS_MOUNT,
+	OCI_NS_IPC,
+	OCI_NS_UTS,
+	OCI_NS_USER,
+	OCI_NS_CGROUP,
+	OCI_NS_TIME,
+	OCI_NS_COUNT
+};
+
+struct oci_namespace {
+	enum oci_ns_type type;
+	char *path; /* NULL: create a new one */
+};
+
+struct oci_idmap {
+	uint32_t container_id, host_id, size;
+};
+
+struct oci_device_rule {
+	bool allow;
+	char type; /* 'a', 'b', 'c'; 'a' when absent */
+	bool has_major, has_minor;
+	int64_t major, minor; /* -1 or absent: wildcard */
+	char *access;	      /* subset of "rwm"; NULL when absent */
+};
+
+/* Every field optional: has_* tells whether config.json set it. */
+struct oci_resources {
+	bool has_memory_limit, has_memory_reservation, has_memory_swap, has_memory_swappiness;
+	int64_t memory_limit, memory_reservation, memory_swap;
+	uint64_t memory_swappiness;
+	bool has_cpu_shares, has_cpu_quota, has_cpu_period;
+	uint64_t cpu_shares, cpu_period;
+	int64_t cpu_quota;
+	char *cpu_cpus, *cpu_mems;
+	bool has_pids_limit;
+	int64_t pids_limit;
+	bool has_blkio_weight;
+	uint16_t blkio_weight; /* blockIO is accepted; only weight is kept */
+	struct oci_device_rule *devices;
+	size_t n_devices;
+};
+
+enum oci_seccomp_cmp {
+	OCI_SCMP_CMP_NE,
+	OCI_SCMP_CMP_LT,
+	OCI_SCMP_CMP_LE,
+	OCI_SCMP_CMP_EQ,
+	OCI_SCMP_CMP_GE,
+	OCI_SCMP_CMP_GT,
+	OCI_SCMP_CMP_MASKED_EQ,
+};
+
+struct oci_seccomp_arg {
+	uint32_t index;
+	uint64_t value, value_two;
+	char *op; /* "SCMP_CMP_EQ" */
+};
+
+struct oci_seccomp_syscall {
+	struct oci_strv names;
+	char *action; /* "SCMP_ACT_ERRNO" */
+	bool has_errno_ret;
+	uint32_t errno_ret;
+	struct oci_seccomp_arg *args;
+	size_t n_args;
+};
+
+struct oci_seccomp {
+	char *default_action;
+	bool has_default_errno_ret;
+	uint32_t default_errno_ret;
+	struct oci_strv architectures;
+	struct oci_strv flags;
+	struct oci_seccomp_syscall *syscalls;
+	size_t n_syscalls;
+};
+
+struct oci_device {
+	char *path;
+	char type; /* 'c', 'b', 'u', 'p' */
+	int64_t major, minor;
+	bool has_file_mode, has_uid, has_gid;
+	uint32_t file_mode, uid, gid;
+};
+
+struct oci_linux {
+	struct oci_namespace *namespaces;
+	size_t n_namespaces;
+	struct oci_idmap *uid_mappings, *gid_mappings;
+	size_t n_uid_mappings, n_gid_mappings;
+	struct oci_resources *resources; /* NULL when absent */
+	char *cgroups_path;
+	struct oci_map sysctl;
+	struct oci_seccomp *seccomp; /* NULL when absent */
+	struct oci_strv masked_paths, readonly_paths;
+	struct oci_device *devices;
+	size_t n_devices;
+	char *rootfs_propagation;
+	char *mount_label;
+};
+
+struct oci_alloc; /* private: the allocations a config owns */
+
+struct oci_config {
+	char *oci_version;
+	struct oci_process *process; /* NULL only in partial documents */
+	struct oci_root *root;
+	char *hostname, *domainname;
+	struct oci_mount *mounts;
+	size_t n_mounts;
+	struct oci_hooks hooks;
+	struct oci_map annotations;
+	/* "linux" is a predefined macro under -std=gnu11, hence the underscore. */
+	struct oci_linux *linux_;
+	struct oci_alloc *owned;
+};
+
+/*
+ * Parse and validate a whole config.json text (NUL-terminated at `len`, as
+ * kv_read_file leaves it; a NUL before `len` is refused). `what` names the document in
+ * errors ("config.json"), whose messages then read
+ * "<what>: process.args: must be a non-empty array".
+ */
+int oci_config_parse(const char *text, size_t len, const char *what, struct oci_config **out,
+		     struct kv_err **err) KV_WUR;
+/* Read (size-limited) and parse a file; errors name the path. */
+int oci_config_load(const char *path, struct oci_config **out, struct kv_err **err) KV_WUR;
+void oci_config_free(struct oci_config *cfg);
+static inline void oci_config_freep(struct oci_config **c)
+{
+	oci_config_free(*c);
+}
+#define cleanup_oci_config __attribute__((cleanup(oci_config_freep)))
+
+/*
+ * Partial documents, parsed with the same rules and messages:
+ * a process.json (`kvrun exec --process`) fills only cfg->process; a
+ * resources document (`kvrun update -r`) fills only cfg->linux_->resources.
+ */
+int oci_process_parse(const char *text, size_t len, const char *what, struct oci_config **out,
+		      struct kv_err **err) KV_WUR;
+int oci_resources_parse(const char *text, size_t len, const char *what, struct oci_config **out,
+			struct kv_err **err) KV_WUR;
+
+/*
+ * The container-relevant subset, for the guest agent: ociVersion, process,
+ * root, hostname, domainname, mounts, and linux without host-only fields
+ * (namespace paths, cgroupsPath, mountLabel). Hooks, annotations and
+ * AppArmor/SELinux labels stay on the host. The output is itself a valid
+ * config.json, so the agent can read it with oci_config_parse().
+ */
+int oci_config_to_agent_json(const struct oci_config *cfg, struct kv_json *j,
+			     struct kv_err **err) KV_WUR;
+/* The same, as a malloc'd compact string. */
+int oci_config_to_agent_string(const struct oci_config *cfg, char **out,
+			       struct kv_err **err) KV_WUR;
+/* Write a process object in config.json shape (also used for exec). */
+void oci_process_to_json(const struct oci_process *p, struct kv_json *j);
+void oci_resources_to_json(const struct oci_resources *r, struct kv_json *j);
+
+/* Names and lookups. */
+const char *oci_ns_name(enum oci_ns_type t);
+int oci_ns_from_name(const char *name); /* -1 when unknown */
+const char *oci_hook_name(enum oci_hook_kind k);
+const char *oci_cap_set_name(enum oci_cap_set s);
+extern const char *const oci_capability_names[]; /* index = capability number */
+extern const size_t oci_capability_count;
+extern const char *const oci_seccomp_actions[];
+extern const size_t oci_seccomp_action_count;
+extern const char *const oci_seccomp_operators[];
+extern const size_t oci_seccomp_operator_count;
+extern const char *const oci_seccomp_archs[]; /* what an x86_64 guest runs */
+extern const size_t oci_seccomp_arch_count;
+extern const char *const oci_seccomp_flags[];
+extern const size_t oci_seccomp_flag_count;
+extern const char *const oci_mount_options[];
+extern const size_t oci_mount_option_count;
+int oci_capability_from_name(const char *name); /* -1 when unknown */
+
+/* --------------------------------------------------------------- state */
+
+enum oci_status {
+	OCI_STATUS_CREATING,
+	OCI_STATUS_CREATED,
+	OCI_STATUS_RUNNING,
+	OCI_STATUS_PAUSED,
+	OCI_STATUS_STOPPED,
+};
+const char *oci_status_name(enum oci_status s);
+int oci_status_from_name(const char *name); /* -1 when unknown */
+
+/*
+ * kvrun's bookkeeping for one container, <root>/<id>/state.json. Written
+ * atomically; read back with every field checked.
+ */
+#define OCI_STATE_VERSION 1
+struct oci_state {
+	char *id;
+	char *oci_version;	/* of the config.json it was created from */
+	char *bundle;		/* absolute */
+	char *rootfs;		/* absolute */
+	enum oci_status status; /* as last recorded; liveness is checked apart */
+	pid_t pid;		/* the kvrun-shim of the init process; 0 = none */
+	uint64_t pid_start;	/* /proc/<pid>/stat starttime: guards against pid reuse */
+	struct timespec created;
+	char *sandbox_id; /* the VM it lives in (its own id for a sandbox) */
+	struct oci_map annotations;
+};
+void oci_state_free(struct oci_state *st);
+static inline void oci_state_freep(struct oci_state **s)
+{
+	oci_state_free(*s);
+}
+#define cleanup_oci_state __attribute__((cleanup(oci_state_freep)))
+
+int oci_state_save(const char *path, const struct oci_state *st, struct kv_err **err) KV_WUR;
+int oci_state_load(const char *path, struct oci_state **out, struct kv_err **err) KV_WUR;
+int oci_state_parse(const char *text, size_t len, const char *what, struct oci_state **out,
+		    struct kv_err **err) KV_WUR;
+
+/*
+ * runc's `state` / `list --format json` object, field for field:
+ * ociVersion, id, pid, status, bundle, rootfs, created, annotations (only
+ * when non-empty), owner. `status` and `pid` are the live values.
+ */
+void oci_state_to_runc_json(const struct oci_state *st, enum oci_status status, pid_t pid,
+			    const char *owner, struct kv_json *j);
+/* The runtime-spec state given to hooks on stdin: ociVersion, id, status,
+ * pid (when > 0), bundle, annotations (when non-empty). */
+void oci_state_to_spec_json(const struct oci_state *st, enum oci_status status, pid_t pid,
+			    struct kv_json *j);
+
+/* RFC 3339 with nanoseconds, UTC, trailing zeros trimmed (Go's RFC3339Nano). */
+void oci_time_format(const struct timespec *ts, char buf[64]);
+int oci_time_parse(const char *s, struct timespec *out); /* -1 when malformed */
+
+/* ------------------------------------------------------------- helpers */
+
+/*
+ * Re-indent compact JSON the way Go's json.MarshalIndent does (the output
+ * runc prints): one member per line, `"key": value`, empty {} and [] kept
+ * together, no trailing newline. Returns a malloc'd string.
+ */
+char *oci_json_indent(const char *compact, size_t len, const char *indent);
+/* Refuse nesting deeper than max before handing text to yajl_tree (whose
+ * free is recursive). 0 when fine, -1 otherwise. */
+int oci_json_check_depth(const char *text, size_t len, unsigned max);
+
+#endif

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kvrun events [--stats] [--interval duration] <container-id>: the
+ * statistics come from the guest (backend). */
+#include "runtime/runtime.h"
+
+#include <getopt.h>
+#include <string.h>
+
+enum { OPT_STATS = 256, OPT_INTERVAL };
+
+static const struct option events_opts[] = {
+    {"stats", no_argument, NULL, OPT_STATS},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* A Go duration ("5s", "1m30s", "250ms") in milliseconds; -1 if malformed. */
+static long long parse_duration_ms(const char *s)
+{
+	static const struct {
+		const char *unit;
+		double ms;
+	} units[] = {{"ns", 1e-6}, {"us", 1e-3}, {"ms", 1}, {"s", 1e3}, {"m", 6e4}, {"h", 3.6e6}};
+	double total = 0;
+	if (!*s)
+		return -1;
+	while (*s) {
+		char *end;
+		double v = strtod(s, &end);
+		if (end == s || v < 0)
+			return -1;
+		size_t best = 0, blen = 0;
+		for (size_t i = 0; i < KV_ARRAY_SIZE(units); i++) {
+			size_t l = strlen(units[i].unit);
+			if (strncmp(end, units[i].unit, l) == 0 && l > blen) {
+				best = i;
+				blen = l;
+			}
+		}
+		if (!blen)
+			return -1;
+		total += v * units[best].ms;
+		s = end + blen;
+	}
+	return total > 1e12 ? -1 : (long long)total;
+}
+
+KVRUN_CMD(events)
+{
+	bool stats = false;
+	long long interval_ms = 5000;
+	int c;
+	while ((c = getopt_long(argc, argv, "+h", events_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_STATS: stats = true; break;
+		case OPT_INTERVAL:
+			interval_ms = parse_duration_ms(optarg);
+			if (interval_ms <= 0)
+				return cli_usage_error("events", "invalid --interval: %s", optarg);
+			break;
+		case 'h': cli_print_cmd_help("events"); return 0;
+		default: return cli_usage_error("events", "invalid flag");
+		}
+	}
+	if (cli_exact_args("events", argc - optind, 1))
+		return 1;
+	struct kv_err *err = NULL;
+	cleanup_container struct container *ct = NULL;
+	if (container_load(g->root, argv[optind], &ct, &err) < 0)
+		return cli_fail(err);
+	if (ct->status == OCI_STATUS_STOPPED)
+		return cli_failf("container with id %s is not running", ct->id);
+	kv_debug("events for %s: stats=%d interval=%lldms", ct->id, stats, interval_ms);
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	if (runtime_backend_stats(ct, j, &err) < 0)
+		return cli_fail(err);
+	return 0;
+}

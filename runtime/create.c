@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `kvrun create`: validate the id, the bundle and config.json completely,
+ * claim <root>/<id> with mkdir (atomic: a second create of the same id
+ * fails there), record the config and the state, then hand over to the
+ * microVM backend (runtime_sandbox_start). Any failure after the mkdir
+ * removes the directory again, so a failed create leaves nothing behind.
+ */
+#include "runtime/runtime.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+struct create_ctx {
+	const struct kvrun_globals *g;
+	const char *id;
+	const struct create_opts *o;
+	char *bundle, *config_path, *config_text, *rootfs, *dir;
+	size_t config_len;
+	struct oci_config *cfg;
+	struct oci_state *st;
+	int dir_fd;
+	bool dir_created;
+};
+
+static void create_ctx_release(struct create_ctx *x)
+{
+	free(x->bundle);
+	free(x->config_path);
+	free(x->config_text);
+	free(x->rootfs);
+	free(x->dir);
+	oci_config_free(x->cfg);
+	oci_state_free(x->st);
+	if (x->dir_fd >= 0)
+		close(x->dir_fd);
+}
+
+static int check_dir(const char *what, const char *path, struct kv_err **err)
+{
+	struct stat sb;
+	if (stat(path, &sb) < 0)
+		return kv_err_make(err, errno, "%s %s", what, path);
+	if (!S_ISDIR(sb.st_mode))
+		return err_plain(err, ENOTDIR, "%s %s: not a directory", what, path);
+	return 0;
+}
+
+static int check_terminal(struct create_ctx *x, struct kv_err **err)
+{
+	/* runc's rules, in its words. */
+	bool tty = x->cfg->process->terminal;
+	if (tty && x->o->detach && !x->o->console_socket)
+		return err_plain(err, EINVAL,
+				 "cannot allocate tty if kvrun will detach without setting "
+				 "console socket");
+	if (!tty && x->o->console_socket)
+		return err_plain(err, EINVAL,
+				 "cannot use console socket if kvrun will not detach or "
+				 "allocate tty");
+	if (x->o->console_socket) {
+		struct stat sb;
+		if (stat(x->o->console_socket, &sb) < 0)
+			return kv_err_make(err, errno, "console socket %s", x->o->console_socket);
+		if (!S_ISSOCK(sb.st_mode))
+			return err_plain(err, ENOTSOCK, "console socket %s: not a socket",
+					 x->o->console_socket);
+	}
+	if (x->o->preserve_fds < 0)
+		return err_plain(err, EINVAL, "--preserve-fds must not be negative");
+	return 0;
+}
+
+static bool is_bind(const struct oci_mount *m)
+{
+	if (m->type && strcmp(m->type, "bind") == 0)
+		return true;
+	for (size_t i = 0; i < m->options.n; i++)
+		if (strcmp(m->options.v[i], "bind") == 0 || strcmp(m->options.v[i], "rbind") == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A bind mount's source is a host path the VM will share: check it now, so
+ * a missing volume is a clear error at create rather than a failure inside
+ * the guest. Relative sources are relative to the bundle, as in runc.
+ */
+static int check_bind_sources(struct create_ctx *x, struct kv_err **err)
+{
+	for (size_t i = 0; i < x->cfg->n_mounts; i++) {
+		const struct oci_mount *m = &x->cfg->mounts[i];
+		if (!is_bind(m))
+			continue;
+		if (!m->source || !*m->source)
+			return err_plain(err, EINVAL,
+					 "%s: mounts[%zu].source: required for a bind mount",
+					 x->config_path, i);
+		cleanup_free char *src = m->source[0] == '/'
+					     ? kv_strdup(m->source)
+					     : kv_asprintf("%s/%s", x->bundle, m->source);
+		struct stat sb;
+		if (stat(src, &sb) < 0)
+			return kv_err_make(err, errno, "%s: mounts[%zu].source: %s", x->config_path,
+					   i, src);
+	}
+	return 0;
+}
+
+static int load_bundle(struct create_ctx *x, struct kv_err **err)
+{
+	const char *b = x->o->bundle && *x->o->bundle ? x->o->bundle : ".";
+	char real[PATH_MAX];
+	if (!realpath(b, real))
+		return kv_err_make(err, errno, "bundle %s", b);
+	if (check_dir("bundle", real, err) < 0)
+		return -1;
+	x->bundle = kv_strdup(real);
+	x->config_path = kv_asprintf("%s/config.json", x->bundle);
+	struct kv_err *e = NULL;
+	if (kv_read_file(x->config_path, OCI_CONFIG_MAX_SIZE, &x->config_text, &x->config_len, &e) <
+	    0) {
+		if (e->errnum != ENOENT)
+			return err_pass(err, e);
+		kv_err_free(e);
+		return err_plain(err, ENOENT, "JSON specification file %s not found",
+				 x->config_path);
+	}
+	if (oci_config_parse(x->config_text, x->config_len, x->config_path, &x->cfg, err) < 0)
+		return -1;
+	const char *rp = x->cfg->root->path;
+	x->rootfs = rp[0] == '/' ? kv_strdup(rp) : kv_asprintf("%s/%s", x->bundle, rp);
+	if (check_dir("rootfs", x->rootfs, err) < 0 || check_bind_sources(x, err) < 0)
+		return -1;
+	return check_terminal(x, err);
+}
+
+static const char *annotation(const struct oci_config *cfg, const char *key)
+{
+	for (size_t i = 0; i < cfg->annotations.n; i++)
+		if (strcmp(cfg->annotations.v[i].key, key) == 0)
+			return cfg->annotations.v[i].value;
+	return NULL;
+}
+
+/*
+ * Which VM a container lives in. containerd's CRI and CRI-O say so in
+ * annotations; a pod's sandbox (pause) container and anything without
+ * them get a VM of their own.
+ */
+static const char *sandbox_of(const struct oci_config *cfg, const char *id)
+{
+	const char *type = annotation(cfg, "io.kubernetes.cri.container-type");
+	const char *sb = annotation(cfg, "io.kubernetes.cri.sandbox-id");
+	if (!type) {
+		type = annotation(cfg, "io.kubernetes.cri-o.ContainerType");
+		sb = annotation(cfg, "io.kubernetes.cri-o.SandboxID");
+	}
+	if (type && strcmp(type, "container") == 0 && sb && *sb &&
+	    container_id_validate(sb, NULL) == 0)
+		return sb;
+	return id;
+}
+
+static int claim_dir(struct create_ctx *x, struct kv_err **err)
+{
+	if (kv_mkdir_p(x->g->root, 0700, err) < 0)
+		return -1;
+	x->dir = container_dir(x->g->root, x->id);
+	if (mkdir(x->dir, 0711) < 0) {
+		if (errno == EEXIST)
+			return err_plain(err, EEXIST, "container with id exists: %s", x->id);
+		return kv_err_make(err, errno, "mkdir %s", x->dir);
+	}
+	x->dir_created = true;
+	x->dir_fd = open(x->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (x->dir_fd < 0 || flock(x->dir_fd, LOCK_EX) < 0)
+		return kv_err_make(err, errno, "lock %s", x->dir);
+	return 0;
+}
+
+static int record(struct create_ctx *x, struct kv_err **err)
+{
+	cleanup_free char *snap = kv_asprintf("%s/config.json", x->dir);
+	if (kv_write_file_atomic(snap, x->config_text, x->config_len, 0600, err) < 0)
+		return -1;
+	struct oci_state *st = kv_malloc0(sizeof(*st));
+	x->st = st;
+	st->id = kv_strdup(x->id);
+	st->oci_version = kv_strdup(x->cfg->oci_version);
+	st->bundle = kv_strdup(x->bundle);
+	st->rootfs = kv_strdup(x->rootfs);
+	st->sandbox_id = kv_strdup(sandbox_of(x->cfg, x->id));
+	st->status = OCI_STATUS_CREATING;
+	clock_gettime(CLOCK_REALTIME, &st->created);
+	const struct oci_map *a = &x->cfg->annotations;
+	st->annotations.v = kv_malloc0(a->n * sizeof(*a->v));
+	for (size_t i = 0; i < a->n; i++) {
+		st->annotations.v[i].key = kv_strdup(a->v[i].key);
+		st->annotations.v[i].value = kv_strdup(a->v[i].value);
+	}
+	st->annotations.n = a->n;
+	cleanup_free char *path = kv_asprintf("%s/state.json", x->dir);
+	return oci_state_save(path, st, err);
+}
+
+static int create_run_hooks(const struct runtime_sandbox_req *req, enum oci_hook_kind kind,
+			    pid_t pid, struct kv_err **err)
+{
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	oci_state_to_spec_json(req->st, OCI_STATUS_CREATING, pid, j);
+	const char *text;
+	size_t len;
+	if (kv_json_finish(j, &text, &len, err) < 0)
+		return -1;
+	cleanup_free char *state = strndup(text, len);
+	return runtime_hooks_run(&req->cfg->hooks, kind, state, err);
+}
+
+static int write_pid_file(const char *path, pid_t pid, struct kv_err **err)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
+	return kv_write_file_atomic(path, buf, (size_t)n, 0644, err);
+}
+
+static int start_sandbox(struct create_ctx *x, struct kv_err **err)
+{
+	struct runtime_sandbox_req req = {
+	    .g = x->g,
+	    .id = x->id,
+	    .state_dir = x->dir,
+	    .cfg = x->cfg,
+	    .st = x->st,
+	    .console_socket = x->o->console_socket,
+	    .preserve_fds = x->o->preserve_fds,
+	    .no_pivot = x->o->no_pivot,
+	    .no_new_keyring = x->o->no_new_keyring,
+	    .run_hooks = create_run_hooks,
+	};
+	struct runtime_sandbox_result res = {0};
+	if (runtime_sandbox_start(&req, &res, err) < 0)
+		return -1;
+	x->st->pid = res.pid;
+	x->st->pid_start = res.pid_start;
+	x->st->status = OCI_STATUS_CREATED;
+	cleanup_free char *path = kv_asprintf("%s/state.json", x->dir);
+	if (oci_state_save(path, x->st, err) < 0)
+		return -1;
+	if (x->o->pid_file && write_pid_file(x->o->pid_file, res.pid, err) < 0)
+		return -1;
+	return 0;
+}
+
+int runtime_create(const struct kvrun_globals *g, const char *id, const struct create_opts *o,
+		   struct kv_err **err)
+{
+	struct create_ctx x = {.g = g, .id = id, .o = o, .dir_fd = -1};
+	cleanup_free char *dir = NULL;
+	int r = -1;
+	if (container_id_validate(id, err) < 0)
+		goto out;
+	dir = container_dir(g->root, id);
+	if (access(dir, F_OK) == 0) {
+		r = err_plain(err, EEXIST, "container with id exists: %s", id);
+		goto out;
+	}
+	if (load_bundle(&x, err) < 0 || claim_dir(&x, err) < 0 || record(&x, err) < 0 ||
+	    start_sandbox(&x, err) < 0)
+		goto out;
+	r = 0;
+out:
+	if (r < 0 && x.dir_created) {
+		struct kv_err *e = NULL;
+		if (container_remove_dir(x.dir, &e) < 0) {
+			kv_warn("%s", e->msg);
+			kv_err_free(e);
+		}
+	}
+	create_ctx_release(&x);
+	return r;
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Helpers for kvrun's bats tests, in the shape of runc's tests/integration/
+# helpers.bash: a bundle per test, a `kvrun` wrapper that runs the binary
+# against a private --root and shows command, status and output when a test
+# fails, and a teardown that fails the test if it left container state.
+
+bats_require_minimum_version 1.5.0
+
+INTEGRATION_ROOT=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
+REPO_ROOT=$(readlink -f "$INTEGRATION_ROOT/../..")
+KVRUN="${KVRUN:-$REPO_ROOT/build/kvrun}"
+# Built by `make fixtures` (runtime/module.mk) from the host's busybox.
+BUSYBOX_ROOTFS="${BUSYBOX_ROOTFS:-$REPO_ROOT/build/fixtures/busybox-bundle-rootfs}"
+
+# kvrun [-N|!] args...: `run` the binary with the test's --root. A leading
+# -N or ! is handed to bats' run (expected status). The command, its status
+# and its output go to stderr, which bats prints only when the test fails.
+function kvrun() {
+	local expect=()
+	if [[ "${1:-}" =~ ^(-[0-9]+|!)$ ]]; then
+		expect=("$1")
+		shift
+	fi
+	local rc=0
+	run "${expect[@]}" __kvrun "$@" || rc=$?
+	echo "kvrun $* (status=$status):" >&2
+	printf '%s\n' "$output" >&2
+	return "$rc"
+}
+
+# The binary itself, without bats' run (for pipes and $(...)).
+function __kvrun() {
+	"$KVRUN" --root "$KVRUN_ROOT" "$@"
+}
+
+# Skip, with the reason, unless a requirement holds.
+function requires() {
+	local req
+	for req in "$@"; do
+		case "$req" in
+		root) [ "$(id -u)" -eq 0 ] || skip "test requires root" ;;
+		runc) command -v runc >/dev/null || skip "test requires runc (to compare with)" ;;
+		jq) command -v jq >/dev/null || skip "test requires jq" ;;
+		busybox)
+			[ -e "$BUSYBOX_ROOTFS/bin/busybox" ] ||
+				skip "busybox fixture not built: run make fixtures (needs busybox-static)"
+			;;
+		*) fail "requires: unknown requirement $req" ;;
+		esac
+	done
+}
+
+function fail() {
+	echo "$@" >&2
+	return 1
+}
+
+# A fresh --root and bundle (busybox rootfs, kvrun's default spec with no
+# terminal) for each test. Without the fixture the rootfs is an empty
+# directory, which is enough for tests that run nothing in it; tests that
+# do say `requires busybox`.
+function setup_bundle() {
+	[ -x "$KVRUN" ] || skip "kvrun not built: run make"
+	KVRUN_ROOT=$(mktemp -d "$BATS_RUN_TMPDIR/root.XXXXXX")
+	BUNDLE=$(mktemp -d "$BATS_RUN_TMPDIR/bundle.XXXXXX")
+	export KVRUN_ROOT BUNDLE
+	if [ -e "$BUSYBOX_ROOTFS/bin/busybox" ]; then
+		cp -a "$BUSYBOX_ROOTFS" "$BUNDLE/rootfs"
+	else
+		mkdir "$BUNDLE/rootfs"
+	fi
+	"$KVRUN" spec --bundle "$BUNDLE"
+	update_config '.process.terminal = false'
+	cd "$BUNDLE" || return 1
+}
+
+# Fails the test if any container state was left behind, then cleans up.
+function teardown_bundle() {
+	cd "$INTEGRATION_ROOT" || true
+	local left=""
+	if [ -n "${KVRUN_ROOT:-}" ] && [ -d "$KVRUN_ROOT" ]; then
+		left=$(find "$KVRUN_ROOT" -mindepth 1 -maxdepth 1 -printf '%f ')
+	fi
+	[ -n "${BUNDLE:-}" ] && rm -rf "$BUNDLE"
+	[ -n "${KVRUN_ROOT:-}" ] && rm -rf "$KVRUN_ROOT"
+	unset BUNDLE KVRUN_ROOT
+	if [ -n "$left" ]; then
+		fail "state left behind under --root: $left"
+	fi
+}
+
+# update_config 'jq filter' [bundle]: edit config.json in place.
+function update_config() {
+	local cfg="${2:-$BUNDLE}/config.json"
+	jq "$1" "$cfg" >"$cfg.new" && mv "$cfg.new" "$cfg"
+}
+
+# /proc/<pid>/stat starttime (field 22), which kvrun records against pid reuse.
+function pid_start_time() {
+	sed 's/.*) //' "/proc/$1/stat" | awk '{ print $20 }'
+}
+
+# fake_container id status pid: the state a backend would leave, written by
+# hand, so the CLI's state machine can be tested before the VM exists.
+function fake_container() {
+	local id="$1" status="$2" pid="$3" start=0
+	[ "$pid" -gt 0 ] && start=$(pid_start_time "$pid")
+	mkdir -p "$KVRUN_ROOT/$id"
+	cp "$BUNDLE/config.json" "$KVRUN_ROOT/$id/config.json"
+	printf '{"kvrunState":1,"id":"%s","ociVersion":"1.1.0","bundle":"%s","rootfs":"%s/rootfs","status":"%s","pid":%d,"pidStartTime":%s,"created":"2024-01-02T03:04:05.123456789Z","sandboxId":"%s","annotations":{}}' \
+		"$id" "$BUNDLE" "$BUNDLE" "$status" "$pid" "$start" "$id" >"$KVRUN_ROOT/$id/state.json"
+}

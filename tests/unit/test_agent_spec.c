@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* OCI subset decoding: good specs decode; each bad field's error names it. */
+#include "agent/spec.h"
+#include "tap.h"
+
+#include <sched.h>
+#include <sys/mount.h>
+#include <yajl/yajl_tree.h>
+
+#define PROC_OK "\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\"}"
+
+static struct kv_spec *decode(const char *text, char **msg)
+{
+	struct kv_err *err = NULL;
+	*msg = NULL;
+	yajl_val v = kv_json_parse(text, "spec", &err);
+	struct kv_spec *s = v ? kv_spec_decode(v, &err) : NULL;
+	if (s && kv_rootfs_decode(NULL, s, &err) < 0) {
+		kv_spec_free(s);
+		s = NULL;
+	}
+	if (err)
+		*msg = kv_strdup(err->msg);
+	kv_err_free(err);
+	if (v)
+		yajl_tree_free(v);
+	return s;
+}
+
+static void bad(const char *text, const char *want)
+{
+	char *msg;
+	struct kv_spec *s = decode(text, &msg);
+	ok(!s && msg && strstr(msg, want), "error names the field: %s", msg ? msg : "(accepted)");
+	kv_spec_free(s);
+	free(msg);
+}
+
+static void test_good(void)
+{
+	char *msg;
+	struct kv_spec *s = decode(
+	    "{\"process\":{\"args\":[\"sh\",\"-c\",\"x\"],\"env\":[\"A=1\"],\"cwd\":\"/tmp\","
+	    "\"terminal\":true,\"consoleSize\":{\"height\":24,\"width\":80},"
+	    "\"user\":{\"uid\":1000,\"gid\":1001,\"umask\":18,\"additionalGids\":[5,6]},"
+	    "\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"soft\":10,\"hard\":20}],"
+	    "\"capabilities\":{\"bounding\":[\"CAP_KILL\",\"CAP_CHOWN\"],\"ambient\":[]},"
+	    "\"noNewPrivileges\":true,\"oomScoreAdj\":-500},"
+	    "\"root\":{\"path\":\"/r\",\"readonly\":true},\"hostname\":\"h\","
+	    "\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+	    "{\"destination\":\"/d\",\"type\":\"bind\",\"source\":\"/s\","
+	    "\"options\":[\"rbind\",\"ro\",\"nosuid\",\"rprivate\"]},"
+	    "{\"destination\":\"/t\",\"type\":\"tmpfs\",\"options\":[\"mode=755\",\"size=1m\"]}],"
+	    "\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"mount\"},{\"type\":\"uts\"},"
+	    "{\"type\":\"ipc\",\"path\":\"/proc/1/ns/ipc\"}],"
+	    "\"maskedPaths\":[\"/proc/kcore\"],\"readonlyPaths\":[\"/proc/sys\"],"
+	    "\"resources\":{\"memory\":{\"limit\":1048576},\"pids\":{\"limit\":0}},"
+	    "\"sysctl\":{\"kernel.msgmax\":\"1\"},"
+	    "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"read\","
+	    "\"no_such_syscall\"],\"action\":\"SCMP_ACT_ALLOW\"}]}}}",
+	    &msg);
+	ok(s != NULL, "a full spec decodes (%s)", msg ? msg : "ok");
+	free(msg);
+	if (!s)
+		return;
+	is_str(s->process.args[2], "x", "args");
+	is_int(s->process.uid, 1000, "uid");
+	is_int(s->process.ngids, 2, "additionalGids");
+	is_int(s->process.umask, 18, "umask");
+	is_int(s->process.rows, 24, "consoleSize.height");
+	is_int(s->process.rlimits[0].limit.rlim_max, 20, "rlimit hard");
+	ok(s->process.caps[KV_CAP_BOUNDING] == ((1ull << 5) | 1ull), "bounding set bits");
+	ok(s->process.has_oom_score_adj && s->process.oom_score_adj == -500, "oomScoreAdj");
+	is_int(s->nmounts, 3, "mounts");
+	ok(s->mounts[1].bind && s->mounts[1].recursive && s->mounts[1].remount_ro &&
+	       (s->mounts[1].flags & MS_NOSUID) &&
+	       s->mounts[1].propagation == (MS_PRIVATE | MS_REC),
+	   "bind mount options");
+	is_str(s->mounts[2].data, "mode=755,size=1m", "filesystem data options");
+	ok(s->ns_flags == (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS), "namespaces to create");
+	is_str(s->ns_paths[KV_NS_IPC], "/proc/1/ns/ipc", "namespace joined by path");
+	is_int(s->res.memory_limit, 1048576, "memory limit");
+	is_int(s->res.pids_limit, -1, "pids limit 0 means unlimited");
+	is_str(s->rootfs.type, "dir", "rootfs defaults to root.path");
+	ok(s->seccomp && s->seccomp->nrules == 1 && s->seccomp->rules[0].nsyscalls == 1,
+	   "seccomp: an unknown syscall name is skipped");
+	kv_spec_free(s);
+}
+
+static void test_bad(void)
+{
+	bad("[]", "spec: must be an object");
+	bad("{}", "process: must be an object");
+	bad("{\"process\":{\"args\":[]}}", "process.args: must be a non-empty array");
+	bad("{\"process\":{\"args\":\"sh\"}}", "process.args: must be a non-empty array");
+	bad("{\"process\":{\"args\":[\"sh\",3]}}", "process.args[1]: must be a string");
+	bad("{\"process\":{\"args\":[\"\"]}}", "process.args[0]: must not be empty");
+	bad("{\"process\":{\"args\":[\"sh\"],\"env\":[\"NOEQUALS\"]}}",
+	    "process.env[0]: must be NAME=VALUE");
+	bad("{\"process\":{\"args\":[\"sh\"],\"cwd\":\"rel\"}}",
+	    "process.cwd: must be an absolute");
+	bad("{\"process\":{\"args\":[\"sh\"],\"cwd\":\"/a/../b\"}}", "process.cwd");
+	bad("{\"process\":{\"args\":[\"sh\"],\"user\":{\"uid\":-1}}}", "process.user.uid");
+	bad("{\"process\":{\"args\":[\"sh\"],\"user\":{\"uid\":4294967295}}}", "process.user.uid");
+	bad("{\"process\":{\"args\":[\"sh\"],\"user\":{\"umask\":512}}}", "process.user.umask");
+	bad("{\"process\":{\"args\":[\"sh\"],\"user\":{\"additionalGids\":[1,\"x\"]}}}",
+	    "process.user.additionalGids[1]");
+	bad("{\"process\":{\"args\":[\"sh\"],\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"soft\":9,"
+	    "\"hard\":1}]}}",
+	    "process.rlimits[0]: soft exceeds hard");
+	bad("{\"process\":{\"args\":[\"sh\"],\"rlimits\":[{\"type\":\"RLIMIT_X\"}]}}",
+	    "process.rlimits[0].type: unknown rlimit RLIMIT_X");
+	bad("{\"process\":{\"args\":[\"sh\"],\"capabilities\":{\"effective\":[\"CAP_KILL\","
+	    "\"CAP_FLY\"]}}}",
+	    "process.capabilities.effective[1]: unknown capability CAP_FLY");
+	bad("{\"process\":{\"args\":[\"sh\"],\"oomScoreAdj\":1001}}", "process.oomScoreAdj");
+	bad("{" PROC_OK ",\"mounts\":{}}", "mounts: must be an array");
+	bad("{" PROC_OK ",\"mounts\":[{\"type\":\"proc\"}]}", "mounts[0].destination");
+	bad("{" PROC_OK ",\"mounts\":[{\"destination\":\"/x\"}]}", "mounts[0].type: missing");
+	bad("{" PROC_OK ",\"mounts\":[{\"destination\":\"/x\",\"type\":\"bind\"}]}",
+	    "mounts[0].source: a bind mount needs an absolute source");
+	bad("{" PROC_OK ",\"mounts\":[{\"destination\":\"/x\",\"type\":\"tmpfs\","
+	    "\"options\":[\"a,b\"]}]}",
+	    "mounts[0].options[0]: must not contain a comma");
+	bad("{" PROC_OK ",\"mounts\":[{\"destination\":\"/../etc\",\"type\":\"tmpfs\"}]}",
+	    "mounts[0].destination");
+	bad("{" PROC_OK ",\"linux\":{\"namespaces\":[{\"type\":\"time\"}]}}",
+	    "linux.namespaces[0].type: unsupported namespace time");
+	bad("{" PROC_OK ",\"linux\":{\"namespaces\":[{\"type\":\"user\"}]}}",
+	    "linux.namespaces[0].type");
+	bad("{" PROC_OK ",\"hostname\":\"h\",\"linux\":{\"namespaces\":[{\"type\":\"mount\"}]}}",
+	    "hostname: needs a uts namespace");
+	bad("{" PROC_OK ",\"linux\":{\"resources\":{\"memory\":{\"limit\":\"1G\"}}}}",
+	    "linux.resources.memory.limit");
+	bad("{" PROC_OK ",\"linux\":{\"resources\":{\"cpu\":{\"shares\":999999}}}}",
+	    "linux.resources.cpu.shares");
+	bad("{" PROC_OK ",\"linux\":{\"sysctl\":{\"../../x\":\"1\"}}}", "linux.sysctl.../../x");
+	bad("{" PROC_OK ",\"linux\":{\"sysctl\":{\"kernel.x\":1}}}",
+	    "linux.sysctl.kernel.x: must be a string");
+	bad("{" PROC_OK ",\"linux\":{\"maskedPaths\":[\"rel\"]}}", "linux.maskedPaths[0]");
+	bad("{" PROC_OK ",\"linux\":{\"rootfsPropagation\":\"weird\"}}", "linux.rootfsPropagation");
+	bad("{" PROC_OK ",\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_NOPE\"}}}",
+	    "linux.seccomp.defaultAction: unknown action SCMP_ACT_NOPE");
+	bad("{" PROC_OK ",\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
+	    "\"architectures\":[\"SCMP_ARCH_PDP11\"]}}}",
+	    "linux.seccomp.architectures[0]: unknown SCMP_ARCH_PDP11");
+	bad("{" PROC_OK ",\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
+	    "\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":5000}]}"
+	    "}}",
+	    "linux.seccomp.syscalls[0].action: errnoRet must be in 0..4095");
+	bad("{" PROC_OK ",\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
+	    "\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{"
+	    "\"index\":"
+	    "9,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}}}",
+	    "linux.seccomp.syscalls[0].args[0].index: must be in 0..5");
+	bad("{" PROC_OK ",\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
+	    "\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{"
+	    "\"index\":"
+	    "0,\"value\":1,\"op\":\"SCMP_CMP_ABOUT\"}]}]}}}",
+	    "linux.seccomp.syscalls[0].args[0].op: unknown operator");
+}
+
+static void test_rootfs(void)
+{
+	struct kv_err *err = NULL;
+	const char *cases[][2] = {
+	    {"{\"type\":\"floppy\"}", "rootfs.type: unknown floppy"},
+	    {"{\"type\":\"block\",\"device\":\"/dev/pmem1\"}", "block needs"},
+	    {"{\"type\":\"virtiofs\"}", "rootfs.tag"},
+	    {"{\"type\":\"overlay\",\"layers\":[]}", "rootfs.layers"},
+	    {"{\"type\":\"overlay\",\"layers\":[{\"device\":\"/dev/pmem1\",\"path\":\"/x\"}]}",
+	     "rootfs.layers[0]: needs exactly one of device, path"},
+	};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(cases); i++) {
+		struct kv_spec s = {0};
+		yajl_val v = kv_json_parse(cases[i][0], "rootfs", &err);
+		int r = kv_rootfs_decode(v, &s, &err);
+		ok(r < 0 && err && strstr(err->msg, cases[i][1]), "rootfs error: %s",
+		   err ? err->msg : "(accepted)");
+		kv_err_free(err);
+		err = NULL;
+		yajl_tree_free(v);
+		struct kv_spec *heap = kv_malloc0(sizeof(*heap));
+		*heap = s;
+		kv_spec_free(heap);
+	}
+	struct kv_spec s = {0};
+	yajl_val v = kv_json_parse("{\"type\":\"overlay\",\"layers\":[{\"device\":\"/dev/pmem1\","
+				   "\"fstype\":\"erofs\",\"options\":\"dax\"},{\"path\":\"/l\"}]}",
+				   "rootfs", &err);
+	ok(kv_rootfs_decode(v, &s, &err) == 0 && s.rootfs.nlayers == 2, "overlay rootfs decodes");
+	yajl_tree_free(v);
+	struct kv_spec *heap = kv_malloc0(sizeof(*heap));
+	*heap = s;
+	kv_spec_free(heap);
+}
+
+int main(void)
+{
+	test_good();
+	test_bad();
+	test_rootfs();
+	return tap_done();
+}
