@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -777,6 +778,33 @@ static void test_request_timeout(void)
 	guest_down(&g);
 }
 
+static void test_fd_exhaustion(void)
+{
+	struct guest g;
+	struct pkt p;
+	guest_up(&g, GUEST_CID);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int probe = dup(0); /* the lowest free fd: accept4 would get this one */
+	close(probe);
+	struct rlimit old, low;
+	getrlimit(RLIMIT_NOFILE, &old);
+	low = old;
+	low.rlim_cur = probe;
+	ok(setrlimit(RLIMIT_NOFILE, &low) == 0, "fd limit lowered to %d", probe);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", uds);
+	ok(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "host connects (backlog)");
+	ok(write(fd, "CONNECT 1024\n", 13) == 13, "and asks for port 1024");
+	pump();
+	ok(!guest_recv(&g, &p), "accept fails with EMFILE: nothing for the guest, no spin");
+	setrlimit(RLIMIT_NOFILE, &old);
+	pump_wait(100);
+	ok(guest_recv(&g, &p) && p.h.op == VSOCK_OP_REQUEST && p.h.dst_port == 1024,
+	   "fds back: the paused listener resumes on the timer and the REQUEST goes out");
+	close(fd);
+	guest_down(&g);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -797,6 +825,7 @@ int main(void)
 	test_transport_reset();
 	test_device_reset();
 	test_request_timeout();
+	test_fd_exhaustion();
 	char cmd[200];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)

@@ -284,9 +284,9 @@ static void vsock_reset(struct virtio_mmio *dev)
 
 /* ------------------------------------------------------------ host side */
 
-void vsock_set_deadline(struct virtio_vsock *v, struct vsock_conn *c, unsigned ms)
+/* A periodic tick while connections have deadlines or the listener is paused. */
+static void vsock_timer_arm(struct virtio_vsock *v)
 {
-	c->deadline_ms = kv_now_ms() + (v->timeout_scale_ms ? v->timeout_scale_ms : ms);
 	if (v->timer_armed)
 		return;
 	uint64_t tick_ms = v->timeout_scale_ms ? 10 : 1000;
@@ -296,12 +296,42 @@ void vsock_set_deadline(struct virtio_vsock *v, struct vsock_conn *c, unsigned m
 		v->timer_armed = true;
 }
 
+void vsock_set_deadline(struct virtio_vsock *v, struct vsock_conn *c, unsigned ms)
+{
+	c->deadline_ms = kv_now_ms() + (v->timeout_scale_ms ? v->timeout_scale_ms : ms);
+	vsock_timer_arm(v);
+}
+
+static int vsock_listen_events(struct virtio_vsock *v, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.u64 = VSOCK_EP_LISTEN};
+	return epoll_ctl(v->epfd, EPOLL_CTL_MOD, v->listen_fd, &ev);
+}
+
+void vsock_listen_pause(struct virtio_vsock *v)
+{
+	if (v->accepting && vsock_listen_events(v, 0) == 0)
+		v->accepting = false;
+	vsock_timer_arm(v);
+}
+
+void vsock_listen_resume(struct virtio_vsock *v)
+{
+	if (v->accepting || v->listen_fd < 0 || v->nconns >= VSOCK_MAX_CONNS)
+		return;
+	if (vsock_listen_events(v, EPOLLIN) == 0)
+		v->accepting = true;
+}
+
 static void vsock_timer(struct virtio_vsock *v)
 {
 	uint64_t ticks;
 	if (read(v->timer_fd, &ticks, sizeof(ticks)) < 0)
 		return;
 	vsock_conn_timeouts(v);
+	vsock_listen_resume(v);
+	if (!v->accepting)
+		return;
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
 		if (v->conns[i] && v->conns[i]->deadline_ms)
 			return;

@@ -157,6 +157,9 @@ void vsock_queue_rst(struct virtio_vsock *v, uint32_t local, uint32_t peer);
 void vsock_schedule(struct virtio_vsock *v, struct vsock_conn *c);
 void vsock_unschedule(struct virtio_vsock *v, struct vsock_conn *c);
 void vsock_set_deadline(struct virtio_vsock *v, struct vsock_conn *c, unsigned ms);
+/* Stop accepting host connections (no fds or slots left); retried on each timer tick. */
+void vsock_listen_pause(struct virtio_vsock *v);
+void vsock_listen_resume(struct virtio_vsock *v);
 void vsock_hdr_write(const struct vsock_hdr *h, uint8_t out[VSOCK_HDR_SIZE]);
 /* Tests: every timeout becomes `ms` (0 restores the real ones). */
 void virtio_vsock_set_timeout_for_test(struct virtio_mmio *dev, unsigned ms);

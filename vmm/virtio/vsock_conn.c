@@ -69,8 +69,6 @@ struct vsock_conn *vsock_conn_new(struct virtio_vsock *v, int fd, enum vsock_con
 	return c;
 }
 
-static void vsock_listen_resume(struct virtio_vsock *v);
-
 void vsock_conn_kill(struct virtio_vsock *v, struct vsock_conn *c, bool rst)
 {
 	if (rst && c->guest_knows)
@@ -538,35 +536,23 @@ void vsock_conn_host_event(struct virtio_vsock *v, struct vsock_conn *c, uint32_
 	vsock_conn_update(v, c);
 }
 
-static void vsock_listen_resume(struct virtio_vsock *v)
-{
-	if (v->accepting || v->listen_fd < 0 || v->nconns >= VSOCK_MAX_CONNS)
-		return;
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = VSOCK_EP_LISTEN};
-	if (epoll_ctl(v->epfd, EPOLL_CTL_MOD, v->listen_fd, &ev) == 0)
-		v->accepting = true;
-}
-
 void vsock_accept(struct virtio_vsock *v)
 {
 	for (;;) {
-		int fd = accept4(v->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		cleanup_close int fd =
+		    accept4(v->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
 			continue;
 		if (fd < 0 && errno == EAGAIN)
 			return;
-		struct vsock_conn *c = fd >= 0 ? vsock_conn_new(v, fd, CONN_HOST_LINE) : NULL;
-		if (!c) {
-			/* Out of fds or slots: stop listening until a connection closes. */
+		if (fd < 0 || v->nconns >= VSOCK_MAX_CONNS) {
+			/* Out of fds or slots: a level-triggered listener would spin; pause it. */
 			virtio_warn(&v->mmio, "host connection refused: %s",
 				    fd < 0 ? strerror(errno) : "too many connections");
-			if (fd >= 0)
-				close(fd);
-			struct epoll_event ev = {.events = 0, .data.u64 = VSOCK_EP_LISTEN};
-			if (epoll_ctl(v->epfd, EPOLL_CTL_MOD, v->listen_fd, &ev) == 0)
-				v->accepting = false;
+			vsock_listen_pause(v);
 			return;
 		}
+		struct vsock_conn *c = vsock_conn_new(v, steal_fd(fd), CONN_HOST_LINE);
 		vsock_set_deadline(v, c, VSOCK_LINE_TIMEOUT_MS);
 		vsock_conn_update(v, c);
 	}
