@@ -137,6 +137,8 @@ static int cli_mem_parse(const char *s, uint64_t *out, struct kv_err **err)
 	bool plain = len && s[len - 1] >= '0' && s[len - 1] <= '9';
 	if (kv_parse_size(s, &v) < 0)
 		return kv_err_make(err, EINVAL, "--mem: cannot parse '%s'", s);
+	if (plain && v > (CLI_MAX_MEM >> 20))
+		return kv_err_make(err, EINVAL, "--mem: %s is out of range", s);
 	if (plain)
 		v <<= 20; /* QEMU's convention: a plain number is MiB */
 	v = (v + CLI_MEM_ALIGN - 1) & ~(CLI_MEM_ALIGN - 1);
