@@ -13,6 +13,16 @@
  *    work may run on the vCPU thread (notify) or the event-loop thread.
  *  - If the core has an ioeventfd for QueueNotify, it calls
  *    virtio_mmio_notify(dev, queue) from the loop instead of a bus write.
+ *  - Interrupts: the device sets InterruptStatus and calls irq.raise(gsi)
+ *    for every notification the driver asked for (edge semantics; the
+ *    driver's ACK clears the status). EVENT_IDX and INDIRECT_DESC are
+ *    offered; VERSION_1 is required.
+ *  - Only virtio-vsock uses the loop: one epoll fd for all its host
+ *    sockets, added in virtio_vsock_new() and removed in virtio_mmio_free().
+ *    Free devices after the loop stopped (a callback may be under way).
+ *  - Guest mistakes never stop the VMM: a malformed chain is completed with
+ *    length 0 (or an error status), a corrupt ring sets
+ *    DEVICE_NEEDS_RESET; warnings are rate-limited.
  */
 #ifndef KV_VMM_VIRTIO_H
 #define KV_VMM_VIRTIO_H
@@ -51,7 +61,9 @@ struct virtio_mmio *virtio_pmem_new(const struct virtio_env *env, uint64_t gpa, 
 /*
  * vsock in user space, hybrid scheme (architecture.md): `uds` is the host
  * socket path; host->guest: connect to uds, "CONNECT <port>\n" -> "OK <hostport>\n";
- * guest->host port P: the device connects to "<uds>_<P>".
+ * guest->host port P: the device connects to "<uds>_<P>". The device creates
+ * `uds` (replacing a stale socket, never another kind of file) and removes
+ * it when freed. guest_cid: 3 .. 2^32-2. env->loop is required.
  */
 struct virtio_mmio *virtio_vsock_new(const struct virtio_env *env, uint64_t guest_cid,
 				     const char *uds, struct kv_err **err) KV_WUR;
