@@ -518,7 +518,9 @@ void vsock_conn_host_event(struct virtio_vsock *v, struct vsock_conn *c, uint32_
 		c->in_epoll = false;
 		c->host_hup = true;
 		c->host_readable = !c->host_eof;
-		if (c->host_eof) {
+		/* Nothing more will be read (EOF seen, or the guest takes no more data). */
+		if (c->host_eof || (c->guest_shut & VSOCK_SHUTDOWN_RCV)) {
+			c->host_readable = false;
 			c->pending |= CONN_TX_SHUTDOWN;
 			c->shutdown_flags = VSOCK_SHUTDOWN_BOTH;
 			vsock_set_deadline(v, c, VSOCK_CLOSE_TIMEOUT_MS);
