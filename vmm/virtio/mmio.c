@@ -30,20 +30,36 @@ void virtio_mmio_init(struct virtio_mmio *dev, const struct virtio_env *env, con
 	dev->env = *env;
 	dev->config = config;
 	dev->rl = (struct kv_ratelimit)KV_RATELIMIT_INIT(5000, 10);
+	dev->rl_debug = (struct kv_ratelimit)KV_RATELIMIT_INIT(1000, 50);
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		dev->vq[i].gm = env->gm;
 }
 
-void virtio_warn(struct virtio_mmio *dev, const char *fmt, ...)
+KV_PRINTF(4, 0)
+static void virtio_vlog(struct virtio_mmio *dev, enum kv_log_level level, struct kv_ratelimit *rl,
+			const char *fmt, va_list ap)
 {
-	if (!kv_ratelimit_ok(&dev->rl))
+	if (!kv_log_enabled(level) || !kv_ratelimit_ok(rl))
 		return;
 	char buf[256];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	kv_log(level, "%s: %s", dev->name, buf);
+}
+
+void virtio_warn(struct virtio_mmio *dev, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	virtio_vlog(dev, KV_LOG_WARN, &dev->rl, fmt, ap);
 	va_end(ap);
-	kv_warn("%s: %s", dev->name, buf);
+}
+
+void virtio_debug(struct virtio_mmio *dev, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	virtio_vlog(dev, KV_LOG_DEBUG, &dev->rl_debug, fmt, ap);
+	va_end(ap);
 }
 
 static void virtio_raise(struct virtio_mmio *dev, uint32_t bit)

@@ -112,7 +112,7 @@ struct virtio_mmio {
 	bool driver_features_bad; /* the driver wrote bits in a page past 1 */
 	uint32_t signal_pending;  /* queues with completions not yet signalled */
 	struct virtq vq[VIRTIO_MAX_QUEUES];
-	struct kv_ratelimit rl;
+	struct kv_ratelimit rl, rl_debug;
 };
 
 void virtio_mmio_init(struct virtio_mmio *dev, const struct virtio_env *env, const char *name,
@@ -153,6 +153,8 @@ void virtio_config_changed(struct virtio_mmio *dev);
 void virtio_needs_reset(struct virtio_mmio *dev);
 /* Rate-limited warning naming the device; for anything a guest can trigger. */
 void virtio_warn(struct virtio_mmio *dev, const char *fmt, ...) KV_PRINTF(2, 3);
+/* The same at debug level (normal events a guest can cause in bulk: refused connects). */
+void virtio_debug(struct virtio_mmio *dev, const char *fmt, ...) KV_PRINTF(2, 3);
 
 /* Little-endian config space helpers. */
 static inline void virtio_put_le16(uint8_t *p, uint16_t v)

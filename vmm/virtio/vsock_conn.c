@@ -181,7 +181,7 @@ static uint32_t vsock_conn_read_host(struct virtio_vsock *v, struct vsock_conn *
 	if (errno == EAGAIN) {
 		c->host_readable = false;
 	} else {
-		kv_debug("virtio-vsock: port %u: read: %s", c->local_port, strerror(errno));
+		virtio_debug(&v->mmio, "port %u: read: %s", c->local_port, strerror(errno));
 		vsock_conn_kill(v, c, true);
 		*killed = true;
 	}
@@ -343,8 +343,8 @@ static bool vsock_conn_write_host(struct virtio_vsock *v, struct vsock_conn *c,
 		unsigned n = vq_chain_iov(ch, false, off, len, iov, VQ_MAX_SEGS, &got);
 		ssize_t r = vsock_send(c->fd, iov, n);
 		if (r < 0) {
-			kv_debug("virtio-vsock: port %u: write: %s", c->local_port,
-				 strerror(errno));
+			virtio_debug(&v->mmio, "port %u: write: %s", c->local_port,
+				     strerror(errno));
 			vsock_conn_kill(v, c, true);
 			return false;
 		}
@@ -426,8 +426,8 @@ void vsock_conn_guest_request(struct virtio_vsock *v, const struct vsock_hdr *h)
 	if (n > 0 && (size_t)n < sizeof(sa.sun_path) && v->nconns < VSOCK_MAX_CONNS)
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		kv_debug("virtio-vsock: guest port %u -> host port %u refused: %s", h->src_port,
-			 h->dst_port, fd < 0 ? "no slot" : strerror(errno));
+		virtio_debug(&v->mmio, "guest port %u -> host port %u refused: %s", h->src_port,
+			     h->dst_port, fd < 0 ? "no slot" : strerror(errno));
 		vsock_queue_rst(v, h->dst_port, h->src_port);
 		return;
 	}
@@ -566,8 +566,8 @@ void vsock_conn_timeouts(struct virtio_vsock *v)
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
 		struct vsock_conn *c = v->conns[i];
 		if (c && c->deadline_ms && now >= c->deadline_ms) {
-			kv_debug("virtio-vsock: port %u->%u timed out", c->local_port,
-				 c->peer_port);
+			virtio_debug(&v->mmio, "port %u->%u timed out", c->local_port,
+				     c->peer_port);
 			vsock_conn_kill(v, c, true);
 		}
 	}
