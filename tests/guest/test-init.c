@@ -29,7 +29,10 @@
  *               host left (from-host.txt, hostdir/), then create, write, read,
  *               rename, link, symlink, chmod, chown, truncate, list and delete
  *               under guest/, write big.bin (3 MiB pattern) and mmap.bin (through
- *               a shared mapping); the host checks what is left
+ *               a shared mapping); the host checks what is left. For the tags
+ *               in kvrun.fswait, print KVRUN-TEST-FS-WAIT <tag> and wait (up
+ *               to 120 s) for <mnt>/host-checked: the host looks at the
+ *               running VMM meanwhile
  *   fs-ro       mount kvrun.fsro: reads work, every change is EROFS
  *   fs-file     mount kvrun.fsfile (a single-file share of file kvrun.fsfilename),
  *               bind-mount the file elsewhere (Docker's /etc/hosts) and append
@@ -492,6 +495,25 @@ static void fs_workload(struct fsck *c, const char *mnt)
 	fsck_step(c, statfs(mnt, &sf) == 0 && sf.f_bsize > 0, "statfs");
 }
 
+/*
+ * Let the host look at the running VMM (its DAX mappings) before we go on:
+ * say so on the console, then wait for the host's answer in the share.
+ */
+static void fs_host_handshake(struct fsck *c, const char *tag, const char *mnt)
+{
+	char p[300];
+	struct stat st;
+	snprintf(p, sizeof(p), "%s/host-checked", mnt);
+	say("KVRUN-TEST-FS-WAIT %s", tag);
+	bool seen = false;
+	for (int i = 0; i < 600 && !seen; i++) {
+		seen = stat(p, &st) == 0;
+		if (!seen)
+			usleep(200000);
+	}
+	fsck_step(c, seen, "host handshake %s", p);
+}
+
 static bool fs_in_list(const char *list, const char *tag)
 {
 	size_t n = strlen(tag);
@@ -503,9 +525,10 @@ static bool fs_in_list(const char *list, const char *tag)
 
 static void check_fs(void)
 {
-	char tags[256], dax_tags[256];
+	char tags[256], dax_tags[256], wait_tags[256];
 	snprintf(tags, sizeof(tags), "%s", arg("fstags", "fs"));
 	snprintf(dax_tags, sizeof(dax_tags), "%s", arg("fsdax", ""));
+	snprintf(wait_tags, sizeof(wait_tags), "%s", arg("fswait", ""));
 	for (char *save = NULL, *t = strtok_r(tags, ",", &save); t;
 	     t = strtok_r(NULL, ",", &save)) {
 		struct fsck c = {.ok = true};
@@ -518,6 +541,8 @@ static void check_fs(void)
 		}
 		fsck_step(&c, fs_mount_has(mnt, "dax") == dax, "dax in /proc/mounts");
 		fs_workload(&c, mnt);
+		if (fs_in_list(wait_tags, t))
+			fs_host_handshake(&c, t, mnt);
 		/* Leave it mounted: fsbench may use it; power-off syncs. */
 		result(name, c.ok, "dax=%s steps=%d %s", dax ? "yes" : "no", c.steps, c.why);
 	}

@@ -110,6 +110,7 @@ struct fuse_server {
 	bool synthetic_root; /* the root lists the named shares */
 	int proc_fd;	     /* /proc/self/fd, to re-open O_PATH fds */
 	struct fuse_dax dax;
+	uint64_t dax_maps, dax_unmaps; /* SETUPMAPPING / REMOVEMAPPING ranges served */
 
 	bool initialized;
 	uint32_t minor; /* negotiated protocol minor */

@@ -75,6 +75,7 @@ int fuse_op_setupmapping(struct fuse_req *r)
 		fuse_dax_reserve(s, in.moffset, in.len);
 		return e;
 	}
+	s->dax_maps++;
 	return fuse_reply(r, NULL, 0);
 }
 
@@ -101,6 +102,7 @@ int fuse_op_removemapping(struct fuse_req *r)
 		int e = fuse_dax_reserve(s, one.moffset, one.len);
 		if (e < 0)
 			return e;
+		s->dax_unmaps++;
 	}
 	return fuse_reply(r, NULL, 0);
 }

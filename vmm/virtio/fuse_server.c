@@ -368,8 +368,12 @@ void fuse_server_reset(struct fuse_server *s)
 void fuse_server_destroy(struct fuse_server *s)
 {
 	fuse_tables_free(s);
-	if (s->dax.hva)
+	if (s->dax.hva) {
+		kv_debug("virtio-fs dax: %llu DAX mappings set up, %llu removed (tag %s)",
+			 (unsigned long long)s->dax_maps, (unsigned long long)s->dax_unmaps,
+			 s->tag ? s->tag : "?");
 		fuse_dax_unmap_all(s);
+	}
 	for (unsigned i = 0; i < FUSE_SHARES_MAX; i++) {
 		if (s->shares[i].fd >= 0)
 			close(s->shares[i].fd);
