@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-static char *err_vformat(const char *fmt, va_list ap)
+KV_PRINTF(1, 0) static char *err_vformat(const char *fmt, va_list ap)
 {
 	char *s = NULL;
 	if (vasprintf(&s, fmt, ap) < 0)
@@ -59,16 +59,22 @@ static const struct {
 	int num;
 	const char *name;
 } errno_names[] = {
-#define E(x) { x, #x }
-	E(EPERM),  E(ENOENT),	E(ESRCH),     E(EINTR),	    E(EIO),	E(ENXIO),     E(E2BIG),
-	E(ENOEXEC), E(EBADF),	E(ECHILD),    E(EAGAIN),    E(ENOMEM),	E(EACCES),    E(EFAULT),
-	E(EBUSY),  E(EEXIST),	E(EXDEV),     E(ENODEV),    E(ENOTDIR), E(EISDIR),    E(EINVAL),
-	E(ENFILE), E(EMFILE),	E(ENOTTY),    E(EFBIG),	    E(ENOSPC),	E(ESPIPE),    E(EROFS),
-	E(EMLINK), E(EPIPE),	E(ERANGE),    E(EDEADLK),   E(ENAMETOOLONG), E(ENOSYS), E(ENOTEMPTY),
-	E(ELOOP),  E(ENOTSUP),	E(EPROTO),    E(EBADMSG),   E(EOVERFLOW), E(EILSEQ),  E(ENOTSOCK),
-	E(EMSGSIZE), E(EPROTONOSUPPORT), E(EADDRINUSE), E(ECONNRESET), E(ECONNREFUSED),
-	E(ETIMEDOUT), E(ENOTCONN), E(ECANCELED), E(EOWNERDEAD), E(ENOMSG), E(ENODATA),
-	E(ESTALE), E(EALREADY), E(EINPROGRESS), E(ENOTRECOVERABLE),
+#define E(x)                                                                                       \
+	{                                                                                          \
+		x, #x                                                                              \
+	}
+    E(EPERM),	    E(ENOENT),		E(ESRCH),	 E(EINTR),	     E(EIO),
+    E(ENXIO),	    E(E2BIG),		E(ENOEXEC),	 E(EBADF),	     E(ECHILD),
+    E(EAGAIN),	    E(ENOMEM),		E(EACCES),	 E(EFAULT),	     E(EBUSY),
+    E(EEXIST),	    E(EXDEV),		E(ENODEV),	 E(ENOTDIR),	     E(EISDIR),
+    E(EINVAL),	    E(ENFILE),		E(EMFILE),	 E(ENOTTY),	     E(EFBIG),
+    E(ENOSPC),	    E(ESPIPE),		E(EROFS),	 E(EMLINK),	     E(EPIPE),
+    E(ERANGE),	    E(EDEADLK),		E(ENAMETOOLONG), E(ENOSYS),	     E(ENOTEMPTY),
+    E(ELOOP),	    E(ENOTSUP),		E(EPROTO),	 E(EBADMSG),	     E(EOVERFLOW),
+    E(EILSEQ),	    E(ENOTSOCK),	E(EMSGSIZE),	 E(EPROTONOSUPPORT), E(EADDRINUSE),
+    E(ECONNRESET),  E(ECONNREFUSED),	E(ETIMEDOUT),	 E(ENOTCONN),	     E(ECANCELED),
+    E(EOWNERDEAD),  E(ENOMSG),		E(ENODATA),	 E(ESTALE),	     E(EALREADY),
+    E(EINPROGRESS), E(ENOTRECOVERABLE),
 #undef E
 };
 

@@ -51,10 +51,22 @@ static void note(struct kv_json *j, yajl_gen_status s)
 		j->first_bad = s;
 }
 
-void kv_json_map_open(struct kv_json *j) { note(j, yajl_gen_map_open(j->g)); }
-void kv_json_map_close(struct kv_json *j) { note(j, yajl_gen_map_close(j->g)); }
-void kv_json_array_open(struct kv_json *j) { note(j, yajl_gen_array_open(j->g)); }
-void kv_json_array_close(struct kv_json *j) { note(j, yajl_gen_array_close(j->g)); }
+void kv_json_map_open(struct kv_json *j)
+{
+	note(j, yajl_gen_map_open(j->g));
+}
+void kv_json_map_close(struct kv_json *j)
+{
+	note(j, yajl_gen_map_close(j->g));
+}
+void kv_json_array_open(struct kv_json *j)
+{
+	note(j, yajl_gen_array_open(j->g));
+}
+void kv_json_array_close(struct kv_json *j)
+{
+	note(j, yajl_gen_array_close(j->g));
+}
 void kv_json_strn(struct kv_json *j, const char *s, size_t n)
 {
 	note(j, yajl_gen_string(j->g, (const unsigned char *)s, n));
@@ -66,8 +78,14 @@ void kv_json_str(struct kv_json *j, const char *s)
 	else
 		kv_json_strn(j, s, strlen(s));
 }
-void kv_json_key(struct kv_json *j, const char *key) { kv_json_str(j, key); }
-void kv_json_int(struct kv_json *j, long long v) { note(j, yajl_gen_integer(j->g, v)); }
+void kv_json_key(struct kv_json *j, const char *key)
+{
+	kv_json_str(j, key);
+}
+void kv_json_int(struct kv_json *j, long long v)
+{
+	note(j, yajl_gen_integer(j->g, v));
+}
 void kv_json_uint(struct kv_json *j, unsigned long long v)
 {
 	/* yajl_gen_integer takes long long; larger values go through number. */
@@ -75,8 +93,14 @@ void kv_json_uint(struct kv_json *j, unsigned long long v)
 	int n = snprintf(buf, sizeof(buf), "%llu", v);
 	note(j, yajl_gen_number(j->g, buf, n));
 }
-void kv_json_bool(struct kv_json *j, bool v) { note(j, yajl_gen_bool(j->g, v)); }
-void kv_json_null(struct kv_json *j) { note(j, yajl_gen_null(j->g)); }
+void kv_json_bool(struct kv_json *j, bool v)
+{
+	note(j, yajl_gen_bool(j->g, v));
+}
+void kv_json_null(struct kv_json *j)
+{
+	note(j, yajl_gen_null(j->g));
+}
 void kv_json_kstr(struct kv_json *j, const char *key, const char *s)
 {
 	kv_json_key(j, key);
@@ -121,7 +145,8 @@ struct yajl_val_s *kv_json_parse(const char *text, const char *what, struct kv_e
 		char *nl = strchr(ebuf, '\n');
 		if (nl)
 			*nl = '\0';
-		kv_err_make(err, EINVAL, "%s: invalid JSON: %s", what, ebuf[0] ? ebuf : "parse error");
+		kv_err_make(err, EINVAL, "%s: invalid JSON: %s", what,
+			    ebuf[0] ? ebuf : "parse error");
 		return NULL;
 	}
 	return v;

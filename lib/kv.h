@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define KV_WUR __attribute__((warn_unused_result))
-#define KV_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define KV_WUR		 __attribute__((warn_unused_result))
+#define KV_PRINTF(a, b)	 __attribute__((format(printf, a, b)))
 #define KV_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---------------------------------------------------------------- errors */
@@ -28,8 +28,8 @@
  * -(errno) (or -1 when errno is 0), so `return kv_err_make(...)` reads well.
  */
 struct kv_err {
-	int errnum;  /* errno value, 0 when not an OS error */
-	char *msg;   /* full message, context prefixes included */
+	int errnum; /* errno value, 0 when not an OS error */
+	char *msg;  /* full message, context prefixes included */
 };
 
 int kv_err_make(struct kv_err **err, int errnum, const char *fmt, ...) KV_PRINTF(3, 4);
@@ -43,7 +43,10 @@ int kv_errno_from_name(const char *name);
 
 /* --------------------------------------------------------------- cleanup */
 
-static inline void kv_freep(void *p) { free(*(void **)p); }
+static inline void kv_freep(void *p)
+{
+	free(*(void **)p);
+}
 static inline void kv_closep(int *fd)
 {
 	if (*fd >= 0) {
@@ -57,12 +60,15 @@ static inline void kv_fclosep(FILE **f)
 	if (*f)
 		fclose(*f);
 }
-static inline void kv_err_freep(struct kv_err **e) { kv_err_free(*e); }
+static inline void kv_err_freep(struct kv_err **e)
+{
+	kv_err_free(*e);
+}
 
-#define cleanup_free __attribute__((cleanup(kv_freep)))
-#define cleanup_close __attribute__((cleanup(kv_closep)))
+#define cleanup_free   __attribute__((cleanup(kv_freep)))
+#define cleanup_close  __attribute__((cleanup(kv_closep)))
 #define cleanup_fclose __attribute__((cleanup(kv_fclosep)))
-#define cleanup_err __attribute__((cleanup(kv_err_freep)))
+#define cleanup_err    __attribute__((cleanup(kv_err_freep)))
 
 /* Hand ownership on: returns the value and clears the variable. */
 #define steal_ptr(p)                                                                               \
@@ -104,10 +110,10 @@ enum kv_log_level { KV_LOG_ERROR, KV_LOG_WARN, KV_LOG_INFO, KV_LOG_DEBUG };
 enum kv_log_format { KV_LOG_TEXT, KV_LOG_JSON };
 
 /* Defaults: stderr, text, INFO. path NULL keeps stderr. */
-int kv_log_init(const char *prog, const char *path, enum kv_log_format fmt,
-		enum kv_log_level level, struct kv_err **err) KV_WUR;
+int kv_log_init(const char *prog, const char *path, enum kv_log_format fmt, enum kv_log_level level,
+		struct kv_err **err) KV_WUR;
 void kv_log(enum kv_log_level level, const char *fmt, ...) KV_PRINTF(2, 3);
-void kv_vlog(enum kv_log_level level, const char *fmt, va_list ap);
+void kv_vlog(enum kv_log_level level, const char *fmt, va_list ap) KV_PRINTF(2, 0);
 bool kv_log_enabled(enum kv_log_level level);
 /* Log an error object at ERROR level. */
 void kv_log_err(const struct kv_err *err);
@@ -120,19 +126,22 @@ struct kv_ratelimit {
 	uint64_t window_start_ms;
 	unsigned interval_ms, burst, printed, missed;
 };
-#define KV_RATELIMIT_INIT(ms, n) { 0, (ms), (n), 0, 0 }
+#define KV_RATELIMIT_INIT(ms, n)                                                                   \
+	{                                                                                          \
+		0, (ms), (n), 0, 0                                                                 \
+	}
 bool kv_ratelimit_ok(struct kv_ratelimit *rl);
 
 #define kv_error(...) kv_log(KV_LOG_ERROR, __VA_ARGS__)
-#define kv_warn(...) kv_log(KV_LOG_WARN, __VA_ARGS__)
-#define kv_info(...) kv_log(KV_LOG_INFO, __VA_ARGS__)
+#define kv_warn(...)  kv_log(KV_LOG_WARN, __VA_ARGS__)
+#define kv_info(...)  kv_log(KV_LOG_INFO, __VA_ARGS__)
 #define kv_debug(...)                                                                              \
 	do {                                                                                       \
 		if (kv_log_enabled(KV_LOG_DEBUG))                                                  \
 			kv_log(KV_LOG_DEBUG, __VA_ARGS__);                                         \
 	} while (0)
 
-uint64_t kv_now_ms(void);  /* CLOCK_MONOTONIC */
+uint64_t kv_now_ms(void); /* CLOCK_MONOTONIC */
 uint64_t kv_now_ns(void);
 
 /* ------------------------------------------------------------------ json */
@@ -146,7 +155,10 @@ uint64_t kv_now_ns(void);
 struct kv_json;
 struct kv_json *kv_json_new(bool pretty);
 void kv_json_free(struct kv_json *j);
-static inline void kv_json_freep(struct kv_json **j) { kv_json_free(*j); }
+static inline void kv_json_freep(struct kv_json **j)
+{
+	kv_json_free(*j);
+}
 #define cleanup_json __attribute__((cleanup(kv_json_freep)))
 
 void kv_json_map_open(struct kv_json *j);
@@ -154,7 +166,7 @@ void kv_json_map_close(struct kv_json *j);
 void kv_json_array_open(struct kv_json *j);
 void kv_json_array_close(struct kv_json *j);
 void kv_json_key(struct kv_json *j, const char *key);
-void kv_json_str(struct kv_json *j, const char *s);      /* NULL writes null */
+void kv_json_str(struct kv_json *j, const char *s); /* NULL writes null */
 void kv_json_strn(struct kv_json *j, const char *s, size_t n);
 void kv_json_int(struct kv_json *j, long long v);
 void kv_json_uint(struct kv_json *j, unsigned long long v);

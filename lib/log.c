@@ -14,12 +14,12 @@ static struct {
 	int fd;
 	enum kv_log_format fmt;
 	enum kv_log_level level;
-} log_cfg = { "kvrun", 2, KV_LOG_TEXT, KV_LOG_INFO };
+} log_cfg = {"kvrun", 2, KV_LOG_TEXT, KV_LOG_INFO};
 
-static const char *const level_names[] = { "error", "warning", "info", "debug" };
+static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
-int kv_log_init(const char *prog, const char *path, enum kv_log_format fmt,
-		enum kv_log_level level, struct kv_err **err)
+int kv_log_init(const char *prog, const char *path, enum kv_log_format fmt, enum kv_log_level level,
+		struct kv_err **err)
 {
 	if (prog)
 		log_cfg.prog = prog;
@@ -36,7 +36,10 @@ int kv_log_init(const char *prog, const char *path, enum kv_log_format fmt,
 	return 0;
 }
 
-bool kv_log_enabled(enum kv_log_level level) { return level <= log_cfg.level; }
+bool kv_log_enabled(enum kv_log_level level)
+{
+	return level <= log_cfg.level;
+}
 
 void kv_vlog(enum kv_log_level level, const char *fmt, va_list ap)
 {
@@ -72,7 +75,9 @@ void kv_vlog(enum kv_log_level level, const char *fmt, va_list ap)
 		line = kv_asprintf("%.*s\n", (int)len, out);
 	} else if (log_cfg.fd == 2) {
 		line = kv_asprintf("%s: %s%s\n", log_cfg.prog,
-				   level == KV_LOG_ERROR ? "" : level == KV_LOG_WARN ? "warning: " : "",
+				   level == KV_LOG_ERROR  ? ""
+				   : level == KV_LOG_WARN ? "warning: "
+							  : "",
 				   msg);
 	} else {
 		line = kv_asprintf("%s %s[%d] %s: %s\n", when, log_cfg.prog, (int)getpid(),

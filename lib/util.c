@@ -81,7 +81,8 @@ int kv_read_file(const char *path, size_t max, char **out, size_t *len, struct k
 	for (;;) {
 		if (n + 1 >= cap) {
 			if (cap > max)
-				return kv_err_make(err, EFBIG, "%s: larger than %zu bytes", path, max);
+				return kv_err_make(err, EFBIG, "%s: larger than %zu bytes", path,
+						   max);
 			cap *= 2;
 			char *nb = realloc(buf, cap);
 			if (!nb)
@@ -159,9 +160,21 @@ int kv_parse_size(const char *s, uint64_t *out)
 	unsigned shift = 0;
 	switch (*end) {
 	case '\0': break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
 	default: return -1;
 	}
 	if (*end == 'i' || *end == 'B')
@@ -183,4 +196,7 @@ uint64_t kv_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-uint64_t kv_now_ms(void) { return kv_now_ns() / 1000000ull; }
+uint64_t kv_now_ms(void)
+{
+	return kv_now_ns() / 1000000ull;
+}

@@ -165,8 +165,8 @@ static void check_blk(void)
 	static const char msg[] = "KVRUN-BLK-WRITTEN\n";
 	char back[sizeof(msg)] = "";
 	int fd = open("/dev/vda", O_RDWR | O_SYNC);
-	bool wrote = fd >= 0 && pwrite(fd, msg, sizeof(msg) - 1, 4096) == sizeof(msg) - 1 &&
-		     fsync(fd) == 0;
+	bool wrote =
+	    fd >= 0 && pwrite(fd, msg, sizeof(msg) - 1, 4096) == sizeof(msg) - 1 && fsync(fd) == 0;
 	if (fd >= 0) {
 		/* Drop the page cache copy so the read goes to the device. */
 		(void)!posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
@@ -180,7 +180,7 @@ static void check_blk(void)
 
 static int vsock_io_timeout(int fd, int ms)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	return poll(&p, 1, ms);
 }
 
@@ -188,8 +188,8 @@ static bool vsock_echo_out(char *detail, size_t dsz)
 {
 	int port = atoi(arg("vsockport", "1234"));
 	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
-	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_HOST,
-				 .svm_port = port };
+	struct sockaddr_vm a = {
+	    .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_HOST, .svm_port = port};
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		snprintf(detail, dsz, "connect host:%d: %s", port, strerror(errno));
 		if (fd >= 0)
@@ -216,8 +216,8 @@ static bool vsock_echo_in(char *detail, size_t dsz)
 {
 	int port = atoi(arg("vsocklisten", "1235"));
 	int l = socket(AF_VSOCK, SOCK_STREAM, 0);
-	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
-				 .svm_port = port };
+	struct sockaddr_vm a = {
+	    .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
 	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0) {
 		snprintf(detail, dsz, "listen %d: %s", port, strerror(errno));
 		return false;
@@ -263,8 +263,7 @@ static void check_syscalls(void)
 		_exit(42);
 	}
 	int st = 0;
-	bool ok = pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
-		  WEXITSTATUS(st) == 42;
+	bool ok = pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 42;
 	result("syscalls", ok, "fork/wait status=%d", st);
 }
 
@@ -306,9 +305,9 @@ static const struct {
 	const char *name;
 	void (*fn)(void);
 } checks[] = {
-	{ "cpus", check_cpus },	   { "rng", check_rng },	   { "pmem", check_pmem },
-	{ "blk", check_blk },	   { "vsock", check_vsock },	   { "syscalls", check_syscalls },
-	{ "sleep", check_sleep },
+    {"cpus", check_cpus},   {"rng", check_rng},	    {"pmem", check_pmem},
+    {"blk", check_blk},	    {"vsock", check_vsock}, {"syscalls", check_syscalls},
+    {"sleep", check_sleep},
 };
 
 static void run_check(const char *name)

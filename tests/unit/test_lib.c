@@ -75,7 +75,7 @@ static void test_json(void)
 	kv_err_free(err);
 	err = NULL;
 	cleanup_yajl_val struct yajl_val_s *v2 = kv_json_parse("{\"k\": 1}", "t.json", &err);
-	const char *path[] = { "k", NULL };
+	const char *path[] = {"k", NULL};
 	yajl_val k = yajl_tree_get(v2, path, yajl_t_number);
 	ok(k && YAJL_GET_INTEGER(k) == 1, "parse reads a value");
 }
