@@ -60,7 +60,7 @@ boot_all_devices() {
 	local d=$BATS_FILE_TMPDIR/all
 	mkdir -p "$d/pmemroot"
 	echo "hello from pmem" > "$d/pmemroot/hello.txt"
-	mkfs.ext4 -q -F -b 4096 -L kvrunpmem -d "$d/pmemroot" "$d/pmem.img" 16M
+	mkfs.ext4 -q -F -b 4096 -L kvrunpmem -d "$d/pmemroot" "$d/pmem.img" 16M > /dev/null
 	printf 'KVRUN-BLK-TEST\n' > "$d/blk.img"
 	truncate -s 1M "$d/blk.img"
 	local uds=$d/vsock.sock
@@ -68,13 +68,13 @@ boot_all_devices() {
 	echo $! > "$d/echo.pid"
 	python3 "$HOST_PY" vsock-client "$uds" 1235 "$d/console.log" > "$d/client.log" 2>&1 &
 	echo $! > "$d/client.pid"
-	local start end
+	local start end rc=0
 	start=$(date +%s.%N)
 	timeout "$BOOT_TIMEOUT" "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 256M --cpus 2 \
 		--cmdline "kvrun.test=cpus,rng,pmem,blk,vsock kvrun.cpus=2 kvrun.pmemfile=hello.txt kvrun.pmemexpect=hello" \
 		--console "$d/console.log" --pmem "$d/pmem.img,ro" --blk "$d/blk.img" \
-		--vsock "$uds" --stats "$d/stats.json" > "$d/vmm.log" 2>&1
-	echo $? > "$d/status"
+		--vsock "$uds" --stats "$d/stats.json" > "$d/vmm.log" 2>&1 || rc=$?
+	echo $rc > "$d/status"
 	end=$(date +%s.%N)
 	echo "$start $end" > "$d/times"
 	kill "$(cat "$d/echo.pid")" "$(cat "$d/client.pid")" 2>/dev/null || true
@@ -84,9 +84,10 @@ boot_all_devices() {
 boot_panic() {
 	local d=$BATS_FILE_TMPDIR/panic
 	mkdir -p "$d"
+	local rc=0
 	timeout "$BOOT_TIMEOUT" "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 128M \
-		--cmdline "kvrun.test=panic" --no-rng --console "$d/console.log" > "$d/vmm.log" 2>&1
-	echo $? > "$d/status"
+		--cmdline "kvrun.test=panic" --no-rng --console "$d/console.log" > "$d/vmm.log" 2>&1 || rc=$?
+	echo $rc > "$d/status"
 }
 
 setup_file() {

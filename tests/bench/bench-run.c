@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * bench-run: run one VMM, time it and measure it the same way for every
+ * VMM. Usage: bench-run MARKER MEMBYTES -- cmd args...
+ * The command's stdout must carry the guest console. Prints, one per line:
+ *   exec_ns        CLOCK_MONOTONIC just before execve (compare with the
+ *                  probe's first_run_ns)
+ *   marker_ns      when MARKER appeared on the console (0 if never)
+ *   exit_ns, status
+ *   rss_kb, pss_kb the VMM's memory when the marker appeared, mappings of
+ *                  MEMBYTES or more (guest RAM) excluded
+ *   rss_all_kb     everything, guest RAM included
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static unsigned long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Sum Rss/Pss over /proc/pid/smaps, leaving out mappings >= min_size. */
+static void smaps_sum(pid_t pid, unsigned long long min_size, unsigned long long *rss,
+		      unsigned long long *pss, unsigned long long *rss_all)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	FILE *f = fopen(path, "r");
+	*rss = *pss = *rss_all = 0;
+	if (!f)
+		return;
+	unsigned long long size = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long a, b, v;
+		if (sscanf(line, "%llx-%llx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			size = b - a;
+			continue;
+		}
+		if (sscanf(line, "Rss: %llu kB", &v) == 1) {
+			*rss_all += v;
+			if (size < min_size)
+				*rss += v;
+		} else if (sscanf(line, "Pss: %llu kB", &v) == 1 && size < min_size) {
+			*pss += v;
+		}
+	}
+	fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 5 || strcmp(argv[3], "--") != 0) {
+		fprintf(stderr, "usage: bench-run MARKER MEMBYTES -- cmd args...\n");
+		return 2;
+	}
+	const char *marker = argv[1];
+	unsigned long long mem = strtoull(argv[2], NULL, 0);
+	int p[2];
+	if (pipe(p) < 0)
+		return 2;
+	unsigned long long t_exec = now_ns();
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		execvp(argv[4], argv + 4);
+		_exit(127);
+	}
+	close(p[1]);
+	FILE *in = fdopen(p[0], "r");
+	char line[4096];
+	unsigned long long t_marker = 0, rss = 0, pss = 0, rss_all = 0;
+	while (fgets(line, sizeof(line), in)) {
+		if (!t_marker && strstr(line, marker)) {
+			t_marker = now_ns();
+			smaps_sum(pid, mem, &rss, &pss, &rss_all);
+		}
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	unsigned long long t_exit = now_ns();
+	printf("exec_ns %llu\nmarker_ns %llu\nexit_ns %llu\nstatus %d\n", t_exec, t_marker, t_exit,
+	       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	printf("rss_kb %llu\npss_kb %llu\nrss_all_kb %llu\n", rss, pss, rss_all);
+	return 0;
+}
