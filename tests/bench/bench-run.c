@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench-run: run one VMM, time it and measure it the same way for every
- * VMM. Usage: bench-run MARKER MEMBYTES -- cmd args...
+ * VMM. Usage: bench-run MARKER MEMBYTES PRELOAD -- cmd args...
+ * PRELOAD (the probe) goes into the VMM's LD_PRELOAD only, not ours.
  * The command's stdout must carry the guest console. Prints, one per line:
  *   exec_ns        CLOCK_MONOTONIC just before execve (compare with the
  *                  probe's first_run_ns)
@@ -57,10 +58,11 @@ static void smaps_sum(pid_t pid, unsigned long long min_size, unsigned long long
 
 int main(int argc, char **argv)
 {
-	if (argc < 5 || strcmp(argv[3], "--") != 0) {
-		fprintf(stderr, "usage: bench-run MARKER MEMBYTES -- cmd args...\n");
+	if (argc < 6 || strcmp(argv[4], "--") != 0) {
+		fprintf(stderr, "usage: bench-run MARKER MEMBYTES PRELOAD -- cmd args...\n");
 		return 2;
 	}
+	const char *preload = argv[3];
 	const char *marker = argv[1];
 	unsigned long long mem = strtoull(argv[2], NULL, 0);
 	int p[2];
@@ -72,7 +74,8 @@ int main(int argc, char **argv)
 		dup2(p[1], 1);
 		close(p[0]);
 		close(p[1]);
-		execvp(argv[4], argv + 4);
+		setenv("LD_PRELOAD", preload, 1);
+		execvp(argv[5], argv + 5);
 		_exit(127);
 	}
 	close(p[1]);

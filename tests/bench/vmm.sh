@@ -37,7 +37,7 @@ trap 'rm -rf "$work"' EXIT
 run_one() { # name out -- cmd...
 	local name=$1 out=$2
 	shift 3
-	KVM_PROBE_OUT=$out.probe LD_PRELOAD=$probe "$runner" "$marker" "$memb" -- "$@" \
+	KVM_PROBE_OUT=$out.probe "$runner" "$marker" "$memb" "$probe" -- "$@" \
 		< /dev/null > "$out" 2> "$out.err"
 	cat "$out.probe" >> "$out"
 	local st

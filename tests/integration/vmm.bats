@@ -218,26 +218,30 @@ start_halted() {
 	fail "VMM did not come up: $(cat "$BATS_TEST_TMPDIR/vmm.log")"
 }
 
+# api OP [status]: kvrun-vmm --api-call (the library's client) against $API.
 api() {
-	run -0 python3 "$HOST_PY" api "$API" "$1"
-	echo "api $1 -> $output" >&2
+	run "-${2:-0}" "$VMM" --api-call "$API" "$1"
+	echo "api $1 -> ($status) $output" >&2
 }
 
 @test "API: status, pause, resume, shutdown" {
 	needs_kvm
 	start_halted
-	api '{"op":"status"}'
+	api status
 	[[ "$output" == *'"state":"running"'* ]]
 	[[ "$output" == *"\"pid\":$VMM_PID"* ]]
-	api '{"op":"pause"}'
+	api pause
 	[[ "$output" == *'"state":"paused"'* ]]
-	api '{"op":"status"}'
+	api status
 	[[ "$output" == *'"state":"paused"'* ]]
-	api '{"op":"resume"}'
+	api resume
 	[[ "$output" == *'"state":"running"'* ]]
-	api '{"op":"bogus"}'
-	[[ "$output" == *'"ok":false'* ]]
-	api '{"op":"shutdown"}'
+	api bogus 1
+	[[ "$output" == *'"ok":false'*EINVAL* ]]
+	# The raw protocol, one JSON object per line, from another client.
+	run -0 python3 "$HOST_PY" api "$API" '{"op":"status"}'
+	[[ "$output" == *'"ok":true'* ]]
+	api shutdown
 	local rc=0
 	wait "$VMM_PID" || rc=$?
 	[ "$rc" -eq 0 ]
