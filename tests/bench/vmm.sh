@@ -37,7 +37,10 @@ trap 'rm -rf "$work"' EXIT
 run_one() { # name out -- cmd...
 	local name=$1 out=$2
 	shift 3
-	KVM_PROBE_OUT=$out.probe "$runner" "$marker" "$memb" "$probe" -- "$@" \
+	# Guest RAM that kvrun-vmm maps in pieces (its memfd, the kernel and
+	# initrd mapped into it) is guest memory too; QEMU maps neither file.
+	KVM_PROBE_OUT=$out.probe "$runner" "$marker" "$memb" "$probe" \
+		memfd:kvrun-guest-ram "$kernel" "$initrd" -- "$@" \
 		< /dev/null > "$out" 2> "$out.err"
 	cat "$out.probe" >> "$out"
 	local st
