@@ -57,7 +57,8 @@ static void smaps_sum(pid_t pid, unsigned long long min_size, unsigned long long
 	int guest = 0;
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long long a, b, v;
-		if (sscanf(line, "%llx-%llx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+		if (sscanf(line, "%llx-%llx ", &a, &b) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
 			guest = smaps_is_guest(line, b - a, min_size);
 			continue;
 		}
@@ -78,7 +79,8 @@ int main(int argc, char **argv)
 	while (dd < argc && strcmp(argv[dd], "--") != 0)
 		dd++;
 	if (dd + 1 >= argc) {
-		fprintf(stderr, "usage: bench-run MARKER MEMBYTES PRELOAD [GUESTMAP...] -- cmd...\n");
+		fprintf(stderr,
+			"usage: bench-run MARKER MEMBYTES PRELOAD [GUESTMAP...] -- cmd...\n");
 		return 2;
 	}
 	const char *preload = argv[3];
