@@ -15,6 +15,7 @@ enum {
 	OPT_INITRD,
 	OPT_CMDLINE,
 	OPT_MEM,
+	OPT_MEM_FILE,
 	OPT_CPUS,
 	OPT_CONSOLE,
 	OPT_PMEM,
@@ -39,6 +40,7 @@ static const struct option cli_options[] = {
     {"initrd", required_argument, NULL, OPT_INITRD},
     {"cmdline", required_argument, NULL, OPT_CMDLINE},
     {"mem", required_argument, NULL, OPT_MEM},
+    {"mem-file", required_argument, NULL, OPT_MEM_FILE},
     {"cpus", required_argument, NULL, OPT_CPUS},
     {"console", required_argument, NULL, OPT_CONSOLE},
     {"pmem", required_argument, NULL, OPT_PMEM},
@@ -203,6 +205,15 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 	case OPT_INITRD: cfg->initrd = arg; return 0;
 	case OPT_CMDLINE: cfg->cmdline = arg; return 0;
 	case OPT_MEM: return cli_mem_parse(arg, &cfg->mem, err);
+	case OPT_MEM_FILE: {
+		char *comma = strrchr(arg, ',');
+		if (comma && strcmp(comma, ",shared") == 0) {
+			*comma = '\0';
+			cfg->mem_shared = true;
+		}
+		cfg->mem_path = arg;
+		return 0;
+	}
 	case OPT_CPUS:
 		if (cli_uint_parse("cpus", arg, VMM_MAX_CPUS, &u, err) < 0)
 			return -1;

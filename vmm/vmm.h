@@ -75,6 +75,10 @@ struct vmm_config {
 	const char *initrd;  /* optional */
 	const char *cmdline; /* user part; the VMM appends devices and defaults */
 	uint64_t mem;	     /* bytes */
+	/* Guest RAM from this file (>= mem bytes) instead of a fresh memfd:
+	 * MAP_PRIVATE (copy on write, a template's memory) unless mem_shared. */
+	const char *mem_path;
+	bool mem_shared;
 	unsigned cpus;
 	enum vmm_console_kind console;
 	const char *console_path;
