@@ -160,7 +160,11 @@ static int machine_pvm_probe_setup(struct machine *m, struct kv_err **err)
 
 static int machine_ram_setup(struct machine *m, struct kv_err **err)
 {
-	if (ram_create(&m->ram, m->cfg->mem, err) < 0)
+	const struct vmm_config *cfg = m->cfg;
+	int ret = cfg->mem_path ? ram_create_from_file(&m->ram, cfg->mem_path, cfg->mem,
+						       !cfg->mem_shared, err)
+				: ram_create(&m->ram, cfg->mem, err);
+	if (ret < 0)
 		return -1;
 	for (unsigned i = 0; i < m->ram.gm.n; i++) {
 		const struct gm_region *r = &m->ram.gm.r[i];

@@ -276,13 +276,31 @@ void vcpu_kick(struct vcpu *v)
 }
 
 /* An instruction the emulator could not run: a known PVM fixup, or stop. */
+/* The bytes at RIP from guest memory, when the exit did not carry them. */
+static unsigned vcpu_insn_fetch(struct vcpu *v, uint64_t rip, uint8_t *buf, unsigned max)
+{
+	struct kvm_translation t = {.linear_address = rip};
+	if (ioctl(v->fd, KVM_TRANSLATE, &t) < 0 || !t.valid)
+		return 0;
+	unsigned n = 4096 - (t.physical_address & 4095); /* stay within the page */
+	if (n > max)
+		n = max;
+	const uint8_t *p = gm_ptr(&v->m->ram.gm, t.physical_address, n);
+	if (!p)
+		return 0;
+	memcpy(buf, p, n);
+	return n;
+}
+
 static bool vcpu_emulation_error_handle(struct vcpu *v)
 {
 	struct machine *m = v->m;
 	uint8_t insn[X86_INSN_MAX];
-	unsigned n = vcpu_insn_bytes(v->run, insn, sizeof(insn));
 	struct kvm_regs regs = {0};
 	(void)ioctl(v->fd, KVM_GET_REGS, &regs);
+	unsigned n = vcpu_insn_bytes(v->run, insn, sizeof(insn));
+	if (n == 0)
+		n = vcpu_insn_fetch(v, regs.rip, insn, sizeof(insn));
 	if (m->pvm) {
 		unsigned len;
 		enum pvm_fixup f = pvm_fixup_classify(insn, n, &len);
