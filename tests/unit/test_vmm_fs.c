@@ -9,6 +9,7 @@
 #include "tap.h"
 #include "fs_helpers.h"
 
+#include <sys/resource.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
@@ -351,6 +352,37 @@ static void test_batch_forget(void)
 	fs_close_dev(&d);
 }
 
+/* Last: it lowers this process's fd limit for good. */
+static void test_table_limits(void)
+{
+	char p[256];
+	path_of(p, sizeof(p), "many");
+	ok(mkdir(p, 0755) == 0, "host: many/");
+	for (int i = 0; i < 600; i++) {
+		snprintf(p, sizeof(p), "%s/many/f%d", exp_dir, i);
+		close(open(p, O_WRONLY | O_CREAT, 0644));
+	}
+	struct rlimit rl = {700, 700};
+	ok(setrlimit(RLIMIT_NOFILE, &rl) == 0, "RLIMIT_NOFILE 700");
+	struct fsdev d;
+	ok(open_export(&d, false, false), "export up: tables sized from the fd limit");
+	struct fuse_entry_out dir, e;
+	is_int(fs_lookup(&d, 1, "many", &dir), 0, "LOOKUP many");
+	int first_err = 0, n = 0;
+	for (int i = 0; i < 600 && !first_err; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "f%d", i);
+		first_err = fs_lookup(&d, dir.nodeid, name, &e);
+		n += first_err == 0;
+	}
+	is_int(first_err, -ENFILE, "the inode table fills up: ENFILE");
+	ok(n >= 300 && n < 600, "after %d inodes (the fd limit's half)", n);
+	fs_forget(&d, e.nodeid, 1);
+	fs_forget(&d, dir.nodeid, 1);
+	is_int(fs_getattr(&d, 1, NULL), 0, "the device still serves");
+	fs_close_dev(&d);
+}
+
 int main(void)
 {
 	struct kv_err *lerr = NULL;
@@ -363,6 +395,7 @@ int main(void)
 	test_symlinks_out();
 	test_special_nodes();
 	test_batch_forget();
+	test_table_limits();
 	fs_test_cleanup();
 	return tap_done();
 }

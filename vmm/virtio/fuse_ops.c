@@ -265,8 +265,9 @@ static int fuse_setattr_size(struct fuse_server *s, struct fuse_inode *ino,
 	if (in->size > INT64_MAX)
 		return -EFBIG;
 	struct fuse_handle *h = in->valid & FATTR_FH ? fuse_handle_get(s, in->fh, false) : NULL;
-	if (h && fuse_handle_inode(s, h) == ino)
-		return ftruncate(h->fd, in->size) < 0 ? -errno : 0;
+	/* The guest's handle if it is of this inode and open for writing, else our own fd. */
+	if (h && fuse_handle_inode(s, h) == ino && ftruncate(h->fd, in->size) == 0)
+		return 0;
 	cleanup_close int fd = fuse_inode_open(s, ino, O_WRONLY | O_NONBLOCK);
 	if (fd < 0)
 		return fd;
