@@ -28,8 +28,9 @@
  *               at /mnt/<tag> (-o dax for the tags in kvrun.fsdax), read what the
  *               host left (from-host.txt, hostdir/), then create, write, read,
  *               rename, link, symlink, chmod, chown, truncate, list and delete
- *               under guest/, write big.bin (3 MiB pattern) and mmap.bin (through
- *               a shared mapping); the host checks what is left. For the tags
+ *               under guest/, check permissions as other users (forked children),
+ *               write big.bin (3 MiB pattern) and mmap.bin (through a shared
+ *               mapping); the host checks what is left. For the tags
  *               in kvrun.fswait, print KVRUN-TEST-FS-WAIT <tag> and wait (up
  *               to 120 s) for <mnt>/host-checked: the host looks at the
  *               running VMM meanwhile
@@ -477,6 +478,49 @@ static void fs_namespace_ops(struct fsck *c, const char *mnt)
 	fsck_step(c, mkdir(p, 0700) == 0 && rmdir(p) == 0 && stat(p, &st) < 0, "mkdir and rmdir");
 }
 
+/* In a child with uid/gid: 0 when open(path, flags) succeeds, else its errno. */
+static int fs_open_as(uid_t uid, gid_t gid, const char *path, int flags)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (setgid(gid) < 0 || setuid(uid) < 0)
+			_exit(255);
+		int fd = open(path, flags, 0644);
+		_exit(fd < 0 ? errno : 0);
+	}
+	int st = -1;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 254;
+}
+
+/*
+ * Permissions as the host has them (the guest checks them on the attributes
+ * the host reports): another user may read the host's 0644 file but not
+ * write it, nor create in the 0755 root; the owner of a 0604 file may write
+ * it, a stranger not.
+ */
+static void fs_permissions(struct fsck *c, const char *mnt)
+{
+	char host[300], perm[300], newf[300];
+	snprintf(host, sizeof(host), "%s/from-host.txt", mnt);
+	snprintf(perm, sizeof(perm), "%s/perm.txt", mnt);
+	snprintf(newf, sizeof(newf), "%s/user-file", mnt);
+	int e;
+	e = fs_open_as(1000, 1000, host, O_RDONLY);
+	fsck_step(c, e == 0, "uid 1000 reads 0644 (%d)", e);
+	e = fs_open_as(1000, 1000, host, O_WRONLY);
+	fsck_step(c, e == EACCES, "uid 1000 may not write 0644 root:root (%d)", e);
+	e = fs_open_as(1000, 1000, newf, O_WRONLY | O_CREAT);
+	fsck_step(c, e == EACCES, "uid 1000 may not create in 0755 root:root (%d)", e);
+	fsck_step(c, fs_write_file(perm, "p\n", 2, 0604) && chown(perm, 1234, 5678) == 0,
+		  "perm.txt 0604 1234:5678");
+	e = fs_open_as(1234, 5678, perm, O_WRONLY);
+	fsck_step(c, e == 0, "the owner writes its 0604 file (%d)", e);
+	e = fs_open_as(1000, 1000, perm, O_WRONLY);
+	fsck_step(c, e == EACCES, "a stranger may not (%d)", e);
+	fsck_step(c, unlink(perm) == 0, "unlink perm.txt");
+}
+
 static void fs_workload(struct fsck *c, const char *mnt)
 {
 	char p[300], buf[256];
@@ -488,6 +532,7 @@ static void fs_workload(struct fsck *c, const char *mnt)
 	int entries = fs_count_entries(p);
 	fsck_step(c, entries == 3, "list hostdir (%d entries, want 3)", entries);
 	fs_namespace_ops(c, mnt);
+	fs_permissions(c, mnt);
 	snprintf(p, sizeof(p), "%s/big.bin", mnt);
 	fs_big_file(c, p);
 	snprintf(p, sizeof(p), "%s/mmap.bin", mnt);

@@ -109,7 +109,7 @@ fs_boot() {
 	echo "# boot with 5 virtio-fs devices to power-off: $(echo "$end - $start" | bc) s" >&3
 }
 
-@test "vmm fs: guest reads, creates, writes, renames, links, chmods, truncates, lists, deletes (no DAX)" {
+@test "vmm fs: guest reads, creates, writes, renames, links, chmods, chowns, truncates, lists, deletes; host permissions hold (no DAX)" {
 	fs_boot
 	grep -q '^KVRUN-TEST fs:plain PASS dax=no' "$D/console.log"
 }
