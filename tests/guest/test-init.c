@@ -521,6 +521,37 @@ static void fs_permissions(struct fsck *c, const char *mnt)
 	fsck_step(c, unlink(perm) == 0, "unlink perm.txt");
 }
 
+/* rename2(EXCHANGE), fallocate, SEEK_DATA and copy_file_range, through the guest kernel. */
+static void fs_more_ops(struct fsck *c, const char *mnt)
+{
+	char a[300], b[300], d[300], buf[64];
+	snprintf(a, sizeof(a), "%s/guest/a.txt", mnt);
+	snprintf(b, sizeof(b), "%s/guest/b.txt", mnt);
+	snprintf(d, sizeof(d), "%s/guest/copy.txt", mnt);
+	fsck_step(c, fs_write_file(a, "AAAA", 4, 0644) && fs_write_file(b, "BB", 2, 0644),
+		  "a.txt, b.txt");
+	fsck_step(c,
+		  renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0 &&
+		      fs_read_file(a, buf, sizeof(buf)) == 2 && strcmp(buf, "BB") == 0,
+		  "rename2 RENAME_EXCHANGE");
+	int fd = open(b, O_RDWR);
+	fsck_step(c, fd >= 0 && fallocate(fd, 0, 0, 1 << 20) == 0, "fallocate 1 MiB");
+	struct stat st;
+	fsck_step(c, fd >= 0 && fstat(fd, &st) == 0 && st.st_size == 1 << 20, "size 1 MiB");
+	fsck_step(c, fd >= 0 && lseek(fd, 0, SEEK_DATA) == 0, "SEEK_DATA");
+	int out = open(d, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	loff_t off_in = 0, off_out = 0;
+	fsck_step(c, fd >= 0 && out >= 0 && copy_file_range(fd, &off_in, out, &off_out, 4, 0) == 4,
+		  "copy_file_range");
+	if (out >= 0)
+		close(out);
+	if (fd >= 0)
+		close(fd);
+	fsck_step(c, fs_read_file(d, buf, sizeof(buf)) == 4 && strcmp(buf, "AAAA") == 0,
+		  "copied bytes");
+	fsck_step(c, unlink(a) == 0 && unlink(b) == 0 && unlink(d) == 0, "clean up");
+}
+
 static void fs_workload(struct fsck *c, const char *mnt)
 {
 	char p[300], buf[256];
@@ -532,6 +563,7 @@ static void fs_workload(struct fsck *c, const char *mnt)
 	int entries = fs_count_entries(p);
 	fsck_step(c, entries == 3, "list hostdir (%d entries, want 3)", entries);
 	fs_namespace_ops(c, mnt);
+	fs_more_ops(c, mnt);
 	fs_permissions(c, mnt);
 	snprintf(p, sizeof(p), "%s/big.bin", mnt);
 	fs_big_file(c, p);
@@ -557,7 +589,10 @@ static void fs_host_handshake(struct fsck *c, const char *tag, const char *mnt)
 		if (!seen)
 			usleep(200000);
 	}
-	fsck_step(c, seen, "host handshake %s", p);
+	char buf[32];
+	fsck_step(c,
+		  seen && fs_read_file(p, buf, sizeof(buf)) == 8 && strcmp(buf, "checked\n") == 0,
+		  "host handshake %s (a file the host wrote while we run)", p);
 }
 
 static bool fs_in_list(const char *list, const char *tag)

@@ -51,7 +51,7 @@ dax_handshake() {
 		if grep -q '^KVRUN-TEST-FS-WAIT dax' "$d/console.log" 2>/dev/null; then
 			grep -F "$d/dax/" "/proc/$pid/maps" > "$d/dax-maps" || true
 			grep -F "$d/plain/" "/proc/$pid/maps" > "$d/plain-maps" || true
-			echo checked > "$d/dax/host-checked"
+			echo checked > "$d/dax/host-checked" # the guest reads it back
 			return 0
 		fi
 		sleep 0.2
