@@ -51,6 +51,10 @@ dax_handshake() {
 		if grep -q '^KVRUN-TEST-FS-WAIT dax' "$d/console.log" 2>/dev/null; then
 			grep -F "$d/dax/" "/proc/$pid/maps" > "$d/dax-maps" || true
 			grep -F "$d/plain/" "/proc/$pid/maps" > "$d/plain-maps" || true
+			local t
+			for t in /proc/"$pid"/task/*; do
+				echo "$(cat "$t/comm") $(awk '$1 == "CapEff:" || $1 == "CapBnd:" || $1 == "Seccomp:" { printf "%s ", $2 }' "$t/status")"
+			done > "$d/threads"
 			echo checked > "$d/dax/host-checked" # the guest reads it back
 			return 0
 		fi
@@ -155,6 +159,17 @@ EOF
 @test "vmm fs: the host sees what the guest did (DAX)" {
 	fs_boot
 	check_host_results dax
+}
+
+@test "vmm fs: each device's worker keeps only its file capabilities, under seccomp; other threads none" {
+	fs_boot
+	echo "thread CapEff CapBnd Seccomp:" >&2
+	cat "$D/threads" >&2
+	# CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID MKNOD
+	local want=000000000800001f
+	[ "$(grep -c '^vfs-' "$D/threads")" -eq 5 ]
+	! grep '^vfs-' "$D/threads" | grep -v " $want $want 2 \$"
+	! grep -v '^vfs-' "$D/threads" | grep -v " 0000000000000000 0000000000000000 2 \$"
 }
 
 @test "vmm fs: a read-only share: reads work, every change is EROFS, the host is unchanged" {
