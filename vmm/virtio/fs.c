@@ -234,7 +234,7 @@ static int fs_worker_start(struct virtio_fs *fs, struct kv_err **err)
 		return kv_err_make(err, e, "virtio-fs %s: worker thread", fs->tag);
 	fs->thread_started = true;
 	char name[16];
-	snprintf(name, sizeof(name), "vfs-%s", fs->tag); /* ps, /proc/PID/task: "vfs-TAG" */
+	snprintf(name, sizeof(name), "vfs-%.11s", fs->tag); /* ps, /proc/PID/task: "vfs-TAG" */
 	pthread_setname_np(fs->thread, name);
 	pthread_mutex_lock(&fs->wlock);
 	while (fs->confined == 0)
