@@ -20,11 +20,26 @@
 
 /* ------------------------------------------------------------ helpers */
 
+/*
+ * One checked name beneath dirfd. Where openat2 is missing (ENOSYS: an old
+ * kernel, or an outer container's seccomp profile), plain openat with
+ * O_NOFOLLOW is as confined for a single component that is not "." or ".."
+ * and has no '/' (fuse_arg_str), which is all this is ever given.
+ */
 int fuse_openat_beneath(int dirfd, const char *name, int flags, mode_t mode)
 {
-	struct open_how how = {
-	    .flags = (uint64_t)(flags | O_CLOEXEC), .mode = mode, .resolve = FUSE_RESOLVE};
-	int fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+	static bool no_openat2;
+	if (!__atomic_load_n(&no_openat2, __ATOMIC_RELAXED)) {
+		struct open_how how = {
+		    .flags = (uint64_t)(flags | O_CLOEXEC), .mode = mode, .resolve = FUSE_RESOLVE};
+		int fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+		if (fd >= 0 || errno != ENOSYS)
+			return fd < 0 ? -errno : fd;
+		__atomic_store_n(&no_openat2, true, __ATOMIC_RELAXED);
+	}
+	if (strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EINVAL;
+	int fd = openat(dirfd, name, flags | O_CLOEXEC | O_NOFOLLOW, mode);
 	return fd < 0 ? -errno : fd;
 }
 
