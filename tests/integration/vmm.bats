@@ -198,6 +198,13 @@ all_devices_result() {
 	grep -q PAYLOAD-PANIC "$BATS_TEST_TMPDIR/con.log"
 }
 
+@test "payload: a guest halted with interrupts off counts as powered off" {
+	needs_kvm
+	payload -0 --cmdline payload=x --log-level debug
+	[[ "$output" == *"PAYLOAD-HALT"* ]]
+	[[ "$output" == *"halted with interrupts off"* ]]
+}
+
 @test "payload: console input reaches the guest" {
 	needs_kvm
 	run -0 bash -c "printf 'hello-input q' | timeout 60 '$VMM' --kernel '$PAYLOAD' --mem 32M --no-rng --cmdline payload=c"
