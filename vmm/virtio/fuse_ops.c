@@ -493,9 +493,14 @@ int fuse_op_link(struct fuse_req *r)
 		return -EPERM;
 	if (old->share != parent->share)
 		return -EXDEV;
-	/* The inode itself (a symlink stays a symlink): AT_EMPTY_PATH, else the magic link. */
+	/*
+	 * The inode itself: AT_EMPTY_PATH (CAP_DAC_READ_SEARCH, kept by the
+	 * worker), else through its magic link, which lands on exactly that
+	 * inode. Never the magic link for a symlink: there a linkat that
+	 * followed one more link would reach the symlink's target.
+	 */
 	if (linkat(old->fd, "", parent->fd, name, AT_EMPTY_PATH) < 0) {
-		if (errno != ENOENT && errno != EPERM)
+		if ((errno != ENOENT && errno != EPERM) || old->type == S_IFLNK)
 			return -errno;
 		char proc[16];
 		snprintf(proc, sizeof(proc), "%d", old->fd);
