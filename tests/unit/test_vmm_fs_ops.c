@@ -204,6 +204,48 @@ static void test_files(void)
 	fs_close_dev(&d);
 }
 
+/* Ownership details: setuid kept across the chown, setgid directories' groups. */
+static void test_ownership(void)
+{
+	if (!is_root) {
+		skip("ownership needs CAP_CHOWN (not root)");
+		return;
+	}
+	struct fsdev d;
+	ok(open_export(&d, false, false), "export up");
+	d.uid = 1234;
+	d.gid = 5678;
+	struct fs_created c;
+	struct stat st;
+	is_int(fs_create(&d, 1, "suid", O_WRONLY, 04755, &c), 0, "CREATE 04755 as 1234:5678");
+	is_int(c.e.attr.mode, S_IFREG | 04755, "entry: 04755 (chown took it, it was put back)");
+	ok(host_stat("suid", &st) == 0 && st.st_mode == (S_IFREG | 04755) && st.st_uid == 1234,
+	   "host: 04755 1234");
+	fs_release(&d, c.e.nodeid, c.o.fh, false);
+	char p[256];
+	path_of(p, sizeof(p), "sgid");
+	ok(mkdir(p, 0775) == 0 && chown(p, 0, 4242) == 0 && chmod(p, 02775) == 0,
+	   "host: sgid/ 02775 group 4242");
+	struct fuse_entry_out sg, sub;
+	is_int(fs_lookup(&d, 1, "sgid", &sg), 0, "LOOKUP sgid");
+	is_int(fs_mkdir(&d, sg.nodeid, "sub", 0755, &sub), 0, "MKDIR sgid/sub as 1234:5678");
+	is_int(sub.attr.gid, 4242, "the group is the directory's");
+	is_int(sub.attr.mode, S_IFDIR | 02755, "and the new directory is setgid too");
+	is_int(sub.attr.uid, 1234, "owned by the requester");
+	is_int(fs_create(&d, sg.nodeid, "f", O_WRONLY, 0640, &c), 0, "CREATE sgid/f");
+	is_int(c.e.attr.gid, 4242, "a file there: the directory's group");
+	fs_release(&d, c.e.nodeid, c.o.fh, false);
+	d.uid = d.gid = 0;
+	is_int(fs_create(&d, 1, "rootfile", O_WRONLY, 0600, &c), 0, "CREATE as root: no chown");
+	ok(c.e.attr.uid == 0 && c.e.attr.mode == (S_IFREG | 0600), "root's 0600");
+	fs_release(&d, c.e.nodeid, c.o.fh, false);
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/suid' '%s/sgid' '%s/rootfile'", exp_dir, exp_dir,
+		 exp_dir);
+	ok(system(cmd) == 0, "cleaned up");
+	fs_close_dev(&d);
+}
+
 static void test_readdir(bool plus)
 {
 	struct fsdev d;
@@ -481,6 +523,7 @@ int main(void)
 		return 1;
 	fs_test_setup();
 	test_files();
+	test_ownership();
 	test_readdir(false);
 	test_readdir(true);
 	test_read_only();

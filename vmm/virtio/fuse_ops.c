@@ -381,22 +381,26 @@ int fuse_new_entry(struct fuse_req *r, struct fuse_inode *parent, const char *na
 	struct fuse_inode *ino = fuse_inode_get(s, e->nodeid);
 	bool sgid_dir = pst.st_mode & S_ISGID;
 	gid_t gid = sgid_dir ? (gid_t)-1 : r->in.gid;
-	/* EPERM: an unprivileged VMM keeps its own ids. */
-	if (fchownat(ino->fd, "", r->in.uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 &&
-	    errno != EPERM) {
-		ret = -errno;
-		fuse_inode_unref(s, ino, 1);
-		return ret;
+	/* Skipped when we created it as the requester already (root in the guest, often). */
+	if (e->attr.uid != r->in.uid || (gid != (gid_t)-1 && e->attr.gid != gid)) {
+		/* EPERM: an unprivileged VMM keeps its own ids. */
+		if (fchownat(ino->fd, "", r->in.uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
+			0 &&
+		    errno != EPERM) {
+			ret = -errno;
+			fuse_inode_unref(s, ino, 1);
+			return ret;
+		}
+		/* chown takes setuid/setgid bits off files: look again before the mode. */
+		if (fuse_inode_stat(s, ino, &st) == 0)
+			fuse_fill_attr(&e->attr, &st);
 	}
 	mode_t want = mode & 07777;
 	if (ino->type == S_IFDIR && sgid_dir)
 		want |= S_ISGID;
-	if (fuse_inode_stat(s, ino, &st) < 0)
-		return 0; /* the entry keeps the attributes of the lookup */
-	if (ino->type != S_IFLNK && (st.st_mode & 07777) != want &&
-	    fuse_setattr_mode(s, ino, want) == 0 && fuse_inode_stat(s, ino, &st) < 0)
-		return 0;
-	fuse_fill_attr(&e->attr, &st);
+	if (ino->type != S_IFLNK && (e->attr.mode & 07777) != want &&
+	    fuse_setattr_mode(s, ino, want) == 0 && fuse_inode_stat(s, ino, &st) == 0)
+		fuse_fill_attr(&e->attr, &st);
 	return 0;
 }
 
