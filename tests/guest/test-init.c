@@ -37,6 +37,8 @@
  *   fs-ro       mount kvrun.fsro: reads work, every change is EROFS
  *   fs-file     mount kvrun.fsfile (a single-file share of file kvrun.fsfilename),
  *               bind-mount the file elsewhere (Docker's /etc/hosts) and append
+ *   fs-binds    mount kvrun.fsbinds (named shares vol, conf (ro), hosts): bind
+ *               vol elsewhere and write, conf refuses writes, hosts appends
  *   fs-escape   mount kvrun.fsescape and try to get out: "..", symlinks out
  *               (relative, absolute, kvrun.fsoutside swapped in during lookups),
  *               hard links across, device nodes; none may reach the host
@@ -681,6 +683,45 @@ static void check_fs_file(void)
 	result("fs-file", c.ok, "steps=%d %s", c.steps, c.why);
 }
 
+/*
+ * Named shares of one tag (the runtime's bind mounts through one device):
+ * the root lists them; vol (rw dir) is bind-mounted and written through,
+ * conf (ro dir) refuses writes, hosts (rw file) takes an append.
+ */
+static void check_fs_binds(void)
+{
+	struct fsck c = {.ok = true};
+	char mnt[128], p[300], buf[64];
+	char tag[64];
+	snprintf(tag, sizeof(tag), "%s", arg("fsbinds", "binds"));
+	if (fsck_step(&c, fs_mount(tag, false, mnt, sizeof(mnt)), "mount")) {
+		int n = fs_count_entries(mnt);
+		fsck_step(&c, n == 3, "three shares in the root (%d)", n);
+		snprintf(p, sizeof(p), "%s/vol", mnt);
+		fsck_step(&c,
+			  mkdir("/vol-target", 0755) == 0 &&
+			      mount(p, "/vol-target", NULL, MS_BIND, NULL) == 0,
+			  "bind-mount vol");
+		fsck_step(&c, fs_write_file("/vol-target/from-guest", "vol\n", 4, 0644),
+			  "write into the bound volume");
+		snprintf(p, sizeof(p), "%s/conf/setting", mnt);
+		fsck_step(&c, fs_read_file(p, buf, sizeof(buf)) > 0 && strcmp(buf, "on\n") == 0,
+			  "read conf/setting");
+		fsck_step(&c, open(p, O_WRONLY) < 0 && errno == EROFS, "conf is read-only");
+		snprintf(p, sizeof(p), "%s/hosts", mnt);
+		int fd = open(p, O_WRONLY | O_APPEND);
+		fsck_step(&c, fd >= 0 && write(fd, "10.0.0.3 binds\n", 15) == 15,
+			  "append to hosts");
+		if (fd >= 0)
+			close(fd);
+		snprintf(p, sizeof(p), "%s/vol/../conf/setting", mnt);
+		fsck_step(&c, fs_read_file(p, buf, sizeof(buf)) > 0,
+			  "'..' between shares, guest-side");
+		umount("/vol-target");
+	}
+	result("fs-binds", c.ok, "steps=%d %s", c.steps, c.why);
+}
+
 /* Read path; true unless it yields the host's secret. */
 static bool fs_not_secret(const char *path)
 {
@@ -886,6 +927,7 @@ static const struct {
     {"sleep", check_sleep},	    {"fs", check_fs},
     {"fs-ro", check_fs_ro},	    {"fs-file", check_fs_file},
     {"fs-escape", check_fs_escape}, {"fsbench", check_fsbench},
+    {"fs-binds", check_fs_binds},
 };
 
 static void run_check(const char *name)
