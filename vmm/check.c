@@ -126,6 +126,36 @@ static void check_kvm_caps(int fd, vmm_check_report_fn report, void *ctx, int *f
 		(*failed)++;
 }
 
+/* The capabilities say what KVM offers; creating a VM says it lets us. */
+static void check_kvm_create_vm(int fd, vmm_check_report_fn report, void *ctx, int *failed)
+{
+	char msg[CHECK_MSG_MAX];
+	int vm;
+	do
+		vm = ioctl(fd, KVM_CREATE_VM, 0);
+	while (vm < 0 && errno == EINTR);
+	if (vm < 0) {
+		snprintf(
+		    msg, sizeof(msg),
+		    "KVM_CREATE_VM failed (%s): another hypervisor may hold VT-x/AMD-V, or the "
+		    "host is out of memory",
+		    strerror(errno));
+		report(ctx, "create VM", false, msg);
+		(*failed)++;
+		return;
+	}
+	int vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+	if (vcpu < 0) {
+		snprintf(msg, sizeof(msg), "KVM_CREATE_VCPU failed (%s)", strerror(errno));
+		report(ctx, "create VM", false, msg);
+		(*failed)++;
+	} else {
+		report(ctx, "create VM", true, "a VM with one vCPU was created and destroyed");
+		close(vcpu);
+	}
+	close(vm);
+}
+
 int vmm_host_check(vmm_check_report_fn report, void *ctx)
 {
 	int failed = 0;
@@ -133,6 +163,7 @@ int vmm_host_check(vmm_check_report_fn report, void *ctx)
 	int fd = check_kvm_open(report, ctx, &failed);
 	if (fd >= 0) {
 		check_kvm_caps(fd, report, ctx, &failed);
+		check_kvm_create_vm(fd, report, ctx, &failed);
 		close(fd);
 	}
 	return failed;
