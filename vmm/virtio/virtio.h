@@ -13,6 +13,16 @@
  *    work may run on the vCPU thread (notify) or the event-loop thread.
  *  - If the core has an ioeventfd for QueueNotify, it calls
  *    virtio_mmio_notify(dev, queue) from the loop instead of a bus write.
+ *  - Interrupts: the device sets InterruptStatus and calls irq.raise(gsi)
+ *    for every notification the driver asked for (edge semantics; the
+ *    driver's ACK clears the status). EVENT_IDX and INDIRECT_DESC are
+ *    offered; VERSION_1 is required.
+ *  - Only virtio-vsock uses the loop: one epoll fd for all its host
+ *    sockets, added in virtio_vsock_new() and removed in virtio_mmio_free().
+ *    Free devices after the loop stopped (a callback may be under way).
+ *  - Guest mistakes never stop the VMM: a malformed chain is completed with
+ *    length 0 (or an error status), a corrupt ring sets
+ *    DEVICE_NEEDS_RESET; warnings are rate-limited.
  */
 #ifndef KV_VMM_VIRTIO_H
 #define KV_VMM_VIRTIO_H
@@ -51,7 +61,9 @@ struct virtio_mmio *virtio_pmem_new(const struct virtio_env *env, uint64_t gpa, 
 /*
  * vsock in user space, hybrid scheme (architecture.md): `uds` is the host
  * socket path; host->guest: connect to uds, "CONNECT <port>\n" -> "OK <hostport>\n";
- * guest->host port P: the device connects to "<uds>_<P>".
+ * guest->host port P: the device connects to "<uds>_<P>". The device creates
+ * `uds` (replacing a stale socket, never another kind of file) and removes
+ * it when freed. guest_cid: 3 .. 2^32-2. env->loop is required.
  */
 struct virtio_mmio *virtio_vsock_new(const struct virtio_env *env, uint64_t guest_cid,
 				     const char *uds, struct kv_err **err) KV_WUR;
@@ -62,5 +74,34 @@ void virtio_mmio_notify(struct virtio_mmio *dev, unsigned queue);
 int virtio_blk_resize(struct virtio_mmio *dev, struct kv_err **err) KV_WUR;
 int virtio_vsock_reset_transport(struct virtio_mmio *dev, struct kv_err **err) KV_WUR;
 void virtio_mmio_free(struct virtio_mmio *dev);
+
+/*
+ * Snapshot support. The transport and queue state of one device; the
+ * device-specific parts are rebuilt (blk re-stats its file, vsock resets its
+ * transport). virtio_mmio_restore() validates the state like guest input
+ * (snapshot files are untrusted): device id, status bits, features offered,
+ * queue sizes and ring addresses; nothing changes unless all of it passes.
+ * Then virtio_mmio_process_pending() re-kicks every ready queue (requests the
+ * driver made before the snapshot) and re-raises a pending interrupt.
+ */
+#define VIRTIO_MMIO_STATE_QUEUES 4
+struct virtio_mmio_queue_state {
+	uint64_t desc, avail, used;
+	uint16_t num, last_avail, used_idx;
+	uint8_t ready, reserved;
+};
+struct virtio_mmio_state {
+	uint32_t device_id, status, isr, config_gen;
+	uint32_t queue_sel, dev_feat_sel, drv_feat_sel, nqueues;
+	uint64_t driver_features;
+	struct virtio_mmio_queue_state q[VIRTIO_MMIO_STATE_QUEUES];
+};
+void virtio_mmio_save(struct virtio_mmio *dev, struct virtio_mmio_state *st);
+int virtio_mmio_restore(struct virtio_mmio *dev, const struct virtio_mmio_state *st,
+			struct kv_err **err) KV_WUR;
+void virtio_mmio_process_pending(struct virtio_mmio *dev);
+/* The device's name ("virtio-blk", ...) and virtio device id. */
+const char *virtio_mmio_name(const struct virtio_mmio *dev);
+uint32_t virtio_mmio_device_id(const struct virtio_mmio *dev);
 
 #endif

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The JSON control socket; see api.h for the protocol. */
+#include "vmm/api.h"
+
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <yajl/yajl_tree.h>
+
+#include "vmm/evloop.h"
+#include "vmm/machine.h"
+
+struct api_conn {
+	struct api *api;
+	int fd;
+	size_t len;
+	char buf[API_MAX_REQUEST];
+};
+
+struct api {
+	struct machine *m;
+	int fd;
+	char *path;
+	struct api_conn *conns[API_MAX_CONNS];
+};
+
+static char *api_json_done(struct kv_json *j)
+{
+	const char *out;
+	size_t len;
+	struct kv_err *err = NULL;
+	if (kv_json_finish(j, &out, &len, &err) < 0) {
+		kv_err_free(err);
+		return kv_strdup(
+		    "{\"ok\":false,\"error\":{\"code\":\"EIO\",\"message\":\"json\"}}");
+	}
+	return kv_asprintf("%.*s", (int)len, out);
+}
+
+static char *api_error(int errnum, const char *msg)
+{
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	kv_json_map_open(j);
+	kv_json_kbool(j, "ok", false);
+	kv_json_key(j, "error");
+	kv_json_map_open(j);
+	kv_json_kstr(j, "code", kv_errno_name(errnum));
+	kv_json_kstr(j, "message", msg);
+	kv_json_map_close(j);
+	kv_json_map_close(j);
+	return api_json_done(j);
+}
+
+static const char *api_state(struct machine *m)
+{
+	if (atomic_load(&m->stopping))
+		return "stopping";
+	return machine_paused(m) ? "paused" : "running";
+}
+
+static char *api_status(struct machine *m, bool full)
+{
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	kv_json_map_open(j);
+	kv_json_kbool(j, "ok", true);
+	kv_json_kstr(j, "state", api_state(m));
+	if (full) {
+		kv_json_kint(j, "pid", getpid());
+		kv_json_kint(j, "vcpus", m->ncpus);
+		kv_json_key(j, "mem");
+		kv_json_uint(j, m->cfg->mem);
+		kv_json_kbool(j, "pvm", m->pvm);
+		kv_json_key(j, "uptime_ms");
+		kv_json_uint(j, (kv_now_ns() - m->t_start_ns) / 1000000);
+		kv_json_key(j, "exits");
+		kv_json_uint(j, machine_exits_total(m));
+		kv_json_kstr(j, "version", VMM_VERSION);
+	}
+	kv_json_map_close(j);
+	return api_json_done(j);
+}
+
+static char *api_op_run(struct machine *m, const char *op)
+{
+	if (strcmp(op, "status") == 0)
+		return api_status(m, true);
+	if (strcmp(op, "pause") == 0) {
+		struct kv_err *err = NULL;
+		if (machine_pause(m, &err) < 0) {
+			char *r = api_error(err->errnum, err->msg);
+			kv_err_free(err);
+			return r;
+		}
+		return api_status(m, false);
+	}
+	if (strcmp(op, "resume") == 0) {
+		machine_resume(m);
+		return api_status(m, false);
+	}
+	if (strcmp(op, "shutdown") == 0) {
+		machine_stop(m, VMM_EXIT_POWEROFF, "shutdown requested through the API");
+		return api_status(m, false);
+	}
+	return api_error(EINVAL, "unknown op (status, pause, resume, shutdown)");
+}
+
+char *api_request_handle(struct machine *m, const char *line, size_t len)
+{
+	if (len >= API_MAX_REQUEST)
+		return api_error(EMSGSIZE, "request too long");
+	char text[API_MAX_REQUEST];
+	memcpy(text, line, len);
+	text[len] = '\0';
+	struct kv_err *err = NULL;
+	cleanup_yajl_val yajl_val v = kv_json_parse(text, "API request", &err);
+	if (!v) {
+		char *r = api_error(EINVAL, err->msg);
+		kv_err_free(err);
+		return r;
+	}
+	const char *path[] = {"op", NULL};
+	yajl_val op = yajl_tree_get(v, path, yajl_t_string);
+	if (!YAJL_IS_OBJECT(v) || !op)
+		return api_error(EINVAL, "request must be an object with a string \"op\"");
+	return api_op_run(m, YAJL_GET_STRING(op));
+}
+
+static void api_conn_close(struct api_conn *c)
+{
+	struct api *a = c->api;
+	for (unsigned i = 0; i < API_MAX_CONNS; i++)
+		if (a->conns[i] == c)
+			a->conns[i] = NULL;
+	(void)evloop_del(a->m->loop, c->fd);
+	close(c->fd);
+	free(c);
+}
+
+static bool api_conn_reply(struct api_conn *c, const char *line, size_t len)
+{
+	cleanup_free char *resp = api_request_handle(c->api->m, line, len);
+	size_t rl = strlen(resp);
+	resp[rl] = '\n'; /* replaces the NUL: send rl + 1 bytes */
+	ssize_t w = send(c->fd, resp, rl + 1, MSG_NOSIGNAL);
+	resp[rl] = '\0';
+	return w == (ssize_t)(rl + 1);
+}
+
+static void api_conn_ready(void *ctx, uint32_t events)
+{
+	struct api_conn *c = ctx;
+	ssize_t r = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r <= 0) {
+		api_conn_close(c);
+		return;
+	}
+	c->len += r;
+	char *nl;
+	while ((nl = memchr(c->buf, '\n', c->len))) {
+		size_t ll = nl - c->buf;
+		if (!api_conn_reply(c, c->buf, ll)) {
+			api_conn_close(c);
+			return;
+		}
+		memmove(c->buf, nl + 1, c->len - ll - 1);
+		c->len -= ll + 1;
+	}
+	if (c->len == sizeof(c->buf)) {
+		cleanup_free char *e = api_error(EMSGSIZE, "request too long");
+		(void)send(c->fd, e, strlen(e), MSG_NOSIGNAL);
+		api_conn_close(c);
+	}
+}
+
+static void api_accept_ready(void *ctx, uint32_t events)
+{
+	struct api *a = ctx;
+	int fd = accept4(a->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	for (unsigned i = 0; i < API_MAX_CONNS; i++) {
+		if (a->conns[i])
+			continue;
+		struct api_conn *c = kv_malloc0(sizeof(*c));
+		c->api = a;
+		c->fd = fd;
+		if (evloop_add(a->m->loop, fd, EPOLLIN, api_conn_ready, c) < 0) {
+			free(c);
+			break;
+		}
+		a->conns[i] = c;
+		return;
+	}
+	close(fd); /* too many clients */
+}
+
+static int api_listen(const char *path, struct kv_err **err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return kv_err_make(err, ENAMETOOLONG, "API socket %s", path);
+	strcpy(sa.sun_path, path);
+	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return kv_err_make(err, errno, "API socket");
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path); /* a stale socket from an earlier run */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return kv_err_make(err, errno, "API socket: bind %s", path);
+	(void)chmod(path, 0600);
+	if (listen(fd, API_MAX_CONNS) < 0)
+		return kv_err_make(err, errno, "API socket: listen %s", path);
+	return steal_fd(fd);
+}
+
+struct api *api_start(struct machine *m, const char *path, struct kv_err **err)
+{
+	int fd = api_listen(path, err);
+	if (fd < 0)
+		return NULL;
+	struct api *a = kv_malloc0(sizeof(*a));
+	a->m = m;
+	a->fd = fd;
+	a->path = kv_strdup(path);
+	if (evloop_add(m->loop, fd, EPOLLIN, api_accept_ready, a) < 0) {
+		kv_err_make(err, errno, "API socket: watch");
+		api_stop(a);
+		return NULL;
+	}
+	return a;
+}
+
+void api_stop(struct api *a)
+{
+	if (!a)
+		return;
+	for (unsigned i = 0; i < API_MAX_CONNS; i++)
+		if (a->conns[i])
+			api_conn_close(a->conns[i]);
+	(void)evloop_del(a->m->loop, a->fd);
+	close(a->fd);
+	unlink(a->path);
+	free(a->path);
+	free(a);
+}

@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kvrun-vmm's command line. */
+#include <getopt.h>
+#include <string.h>
+
+#include "vmm/vmm.h"
+
+#define CLI_DEFAULT_MEM (256ULL << 20)
+#define CLI_MAX_MEM	(1ULL << 40)
+#define CLI_MEM_ALIGN	(2ULL << 20)
+#define CLI_DEFAULT_CID 3
+
+enum {
+	OPT_KERNEL = 256,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_MEM,
+	OPT_CPUS,
+	OPT_CONSOLE,
+	OPT_PMEM,
+	OPT_BLK,
+	OPT_VSOCK,
+	OPT_VSOCK_CID,
+	OPT_NO_RNG,
+	OPT_API,
+	OPT_STATS,
+	OPT_PVM,
+	OPT_SECCOMP,
+	OPT_NO_SANDBOX,
+	OPT_LOG_LEVEL,
+	OPT_CHECK,
+	OPT_VERSION,
+	OPT_HELP,
+};
+
+static const struct option cli_options[] = {
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"initrd", required_argument, NULL, OPT_INITRD},
+    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+    {"mem", required_argument, NULL, OPT_MEM},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"console", required_argument, NULL, OPT_CONSOLE},
+    {"pmem", required_argument, NULL, OPT_PMEM},
+    {"blk", required_argument, NULL, OPT_BLK},
+    {"vsock", required_argument, NULL, OPT_VSOCK},
+    {"vsock-cid", required_argument, NULL, OPT_VSOCK_CID},
+    {"no-rng", no_argument, NULL, OPT_NO_RNG},
+    {"api", required_argument, NULL, OPT_API},
+    {"stats", required_argument, NULL, OPT_STATS},
+    {"pvm", required_argument, NULL, OPT_PVM},
+    {"seccomp", required_argument, NULL, OPT_SECCOMP},
+    {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"check", no_argument, NULL, OPT_CHECK},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+void vmm_config_init(struct vmm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mem = CLI_DEFAULT_MEM;
+	cfg->cpus = 1;
+	cfg->console = VMM_CONSOLE_STDIO;
+	cfg->vsock_cid = CLI_DEFAULT_CID;
+	cfg->rng = true;
+	cfg->pvm = VMM_PVM_AUTO;
+	cfg->seccomp = VMM_SECCOMP_KILL;
+	cfg->drop_caps = true;
+	cfg->pdeathsig = true;
+}
+
+void vmm_cli_usage(FILE *out)
+{
+	fprintf(
+	    out,
+	    "Usage: kvrun-vmm --kernel PATH [options]\n"
+	    "       kvrun-vmm --check | --version | --help\n"
+	    "\n"
+	    "Boot a Linux kernel in a KVM microVM (no firmware) and run it until the guest\n"
+	    "powers off. Exit status: the byte the guest wrote to the exit port (0x%x;\n"
+	    "0 = clean power-off), %d when the guest reset or panicked, %d on a VMM error.\n"
+	    "\n"
+	    "  --kernel PATH        vmlinux (ELF64) or bzImage (boot protocol >= 2.10)\n"
+	    "  --initrd PATH        initial ramdisk\n"
+	    "  --cmdline STR        kernel command line; the VMM appends console=ttyS0\n"
+	    "                       reboot=k panic=-1 8250.nr_uarts=1 (unless given), the\n"
+	    "                       virtio_mmio.device= entries and, on PVM hosts, noxsave\n"
+	    "  --mem SIZE           guest RAM (plain number: MiB; K/M/G suffixes), default 256M\n"
+	    "  --cpus N             vCPUs (one thread each), default 1\n"
+	    "  --console stdio|pty|none|PATH\n"
+	    "                       8250 console: stdout/stdin (default), a new pty, nothing,\n"
+	    "                       or a file (a tty path is also read)\n"
+	    "  --pmem PATH[,ro]     virtio-pmem disk (DAX-capable), repeatable\n"
+	    "  --blk PATH[,ro]      virtio-blk disk, repeatable\n"
+	    "  --vsock UDS          virtio-vsock, hybrid: host side is the Unix socket UDS\n"
+	    "  --vsock-cid N        guest CID (default %d)\n"
+	    "  --no-rng             no virtio-rng device\n"
+	    "  --api SOCK           JSON control socket (status, pause, resume, shutdown)\n"
+	    "  --stats PATH         write run statistics (JSON) at exit\n"
+	    "  --pvm auto|on|off    PVM compatibility mode (default: auto-detect)\n"
+	    "  --seccomp kill|trap|off  seccomp allow-lists after setup (default kill;\n"
+	    "                       trap reports the offending syscall)\n"
+	    "  --no-sandbox         no seccomp, keep capabilities (debugging)\n"
+	    "  --log-level error|warn|info|debug\n"
+	    "  --check              check this host for KVM and exit\n"
+	    "  --version, --help\n",
+	    VMM_EXIT_PORT, VMM_EXIT_RESET, VMM_EXIT_ERROR, CLI_DEFAULT_CID);
+}
+
+static int cli_disk_parse(struct vmm_disk *disks, unsigned *n, const char *opt, char *arg,
+			  struct kv_err **err)
+{
+	if (*n >= VMM_MAX_DISKS)
+		return kv_err_make(err, E2BIG, "--%s: at most %d", opt, VMM_MAX_DISKS);
+	bool ro = false;
+	char *comma = strrchr(arg, ',');
+	if (comma && strcmp(comma, ",ro") == 0) {
+		*comma = '\0';
+		ro = true;
+	} else if (comma && strcmp(comma, ",rw") == 0) {
+		*comma = '\0';
+	}
+	if (!*arg)
+		return kv_err_make(err, EINVAL, "--%s: empty path", opt);
+	disks[*n].path = arg;
+	disks[*n].ro = ro;
+	(*n)++;
+	return 0;
+}
+
+static int cli_mem_parse(const char *s, uint64_t *out, struct kv_err **err)
+{
+	uint64_t v;
+	size_t len = strlen(s);
+	bool plain = len && s[len - 1] >= '0' && s[len - 1] <= '9';
+	if (kv_parse_size(s, &v) < 0)
+		return kv_err_make(err, EINVAL, "--mem: cannot parse '%s'", s);
+	if (plain && v > (CLI_MAX_MEM >> 20))
+		return kv_err_make(err, EINVAL, "--mem: %s is out of range", s);
+	if (plain)
+		v <<= 20; /* QEMU's convention: a plain number is MiB */
+	v = (v + CLI_MEM_ALIGN - 1) & ~(CLI_MEM_ALIGN - 1);
+	if (v == 0 || v > CLI_MAX_MEM)
+		return kv_err_make(err, EINVAL, "--mem: %s is out of range", s);
+	*out = v;
+	return 0;
+}
+
+static int cli_uint_parse(const char *opt, const char *s, unsigned long long max,
+			  unsigned long long *out, struct kv_err **err)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || v > max)
+		return kv_err_make(err, EINVAL, "--%s: '%s' is not a number up to %llu", opt, s,
+				   max);
+	*out = v;
+	return 0;
+}
+
+static int cli_console_parse(struct vmm_config *cfg, const char *arg, struct kv_err **err)
+{
+	if (strcmp(arg, "stdio") == 0)
+		cfg->console = VMM_CONSOLE_STDIO;
+	else if (strcmp(arg, "pty") == 0)
+		cfg->console = VMM_CONSOLE_PTY;
+	else if (strcmp(arg, "none") == 0)
+		cfg->console = VMM_CONSOLE_NONE;
+	else if (*arg) {
+		cfg->console = VMM_CONSOLE_FILE;
+		cfg->console_path = arg;
+	} else
+		return kv_err_make(err, EINVAL, "--console: empty");
+	return 0;
+}
+
+static int cli_enum_parse(const char *opt, const char *arg, const char *const *names, int *out,
+			  struct kv_err **err)
+{
+	for (int i = 0; names[i]; i++)
+		if (strcmp(arg, names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	return kv_err_make(err, EINVAL, "--%s: unknown value '%s'", opt, arg);
+}
+
+static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_cli_action *action,
+			    struct kv_err **err)
+{
+	static const char *const pvm_names[] = {"auto", "on", "off", NULL};
+	static const char *const seccomp_names[] = {"kill", "trap", "off", NULL};
+	static const char *const level_names[] = {"error", "warn", "info", "debug", NULL};
+	unsigned long long u;
+	int e = 0;
+	switch (c) {
+	case OPT_KERNEL: cfg->kernel = arg; return 0;
+	case OPT_INITRD: cfg->initrd = arg; return 0;
+	case OPT_CMDLINE: cfg->cmdline = arg; return 0;
+	case OPT_MEM: return cli_mem_parse(arg, &cfg->mem, err);
+	case OPT_CPUS:
+		if (cli_uint_parse("cpus", arg, VMM_MAX_CPUS, &u, err) < 0)
+			return -1;
+		if (u == 0)
+			return kv_err_make(err, EINVAL, "--cpus: at least 1");
+		cfg->cpus = u;
+		return 0;
+	case OPT_CONSOLE: return cli_console_parse(cfg, arg, err);
+	case OPT_PMEM: return cli_disk_parse(cfg->pmem, &cfg->n_pmem, "pmem", arg, err);
+	case OPT_BLK: return cli_disk_parse(cfg->blk, &cfg->n_blk, "blk", arg, err);
+	case OPT_VSOCK: cfg->vsock_uds = arg; return 0;
+	case OPT_VSOCK_CID:
+		if (cli_uint_parse("vsock-cid", arg, UINT32_MAX - 1, &u, err) < 0)
+			return -1;
+		if (u < 3)
+			return kv_err_make(err, EINVAL, "--vsock-cid: CIDs 0-2 are reserved");
+		cfg->vsock_cid = u;
+		return 0;
+	case OPT_NO_RNG: cfg->rng = false; return 0;
+	case OPT_API: cfg->api_sock = arg; return 0;
+	case OPT_STATS: cfg->stats_path = arg; return 0;
+	case OPT_PVM:
+		if (cli_enum_parse("pvm", arg, pvm_names, &e, err) < 0)
+			return -1;
+		cfg->pvm = e;
+		return 0;
+	case OPT_SECCOMP:
+		if (cli_enum_parse("seccomp", arg, seccomp_names, &e, err) < 0)
+			return -1;
+		cfg->seccomp = e;
+		return 0;
+	case OPT_NO_SANDBOX:
+		cfg->seccomp = VMM_SECCOMP_OFF;
+		cfg->drop_caps = false;
+		return 0;
+	case OPT_LOG_LEVEL:
+		if (cli_enum_parse("log-level", arg, level_names, &e, err) < 0)
+			return -1;
+		return kv_log_init("kvrun-vmm", NULL, KV_LOG_TEXT, e, err);
+	case OPT_CHECK: *action = VMM_CLI_CHECK; return 0;
+	case OPT_VERSION: *action = VMM_CLI_VERSION; return 0;
+	case OPT_HELP: *action = VMM_CLI_HELP; return 0;
+	default: return kv_err_make(err, EINVAL, "unknown option (see --help)");
+	}
+}
+
+int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_action *action,
+		  struct kv_err **err)
+{
+	*action = VMM_CLI_RUN;
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "", cli_options, NULL)) != -1) {
+		if (c == '?' || c == ':')
+			return kv_err_make(err, EINVAL, "bad option '%s' (see --help)",
+					   argv[optind - 1]);
+		if (cli_option_apply(cfg, c, optarg, action, err) < 0)
+			return -1;
+		if (*action != VMM_CLI_RUN)
+			return 0;
+	}
+	if (optind < argc)
+		return kv_err_make(err, EINVAL, "unexpected argument '%s' (see --help)",
+				   argv[optind]);
+	if (!cfg->kernel)
+		return kv_err_make(err, EINVAL, "--kernel is required (see --help)");
+	return 0;
+}

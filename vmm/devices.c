@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The machine's devices: the 8250 console, the exit device and i8042, and
+ * the virtio-mmio devices, each given a window, a GSI (with an irqfd), an
+ * ioeventfd per queue (QueueNotify completes in the kernel, the device runs
+ * on the event loop) and its `virtio_mmio.device=` entry on the command line.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+
+#include "vmm/evloop.h"
+#include "vmm/machine.h"
+#include "vmm/virtio/virtio.h"
+#include "vmm/x86/boot.h"
+#include "vmm/x86/layout.h"
+#include "vmm/x86/pvm.h"
+
+#define VIRTIO_MMIO_QUEUE_NOTIFY_OFF 0x50
+#define PAGE_4K			     4096ULL
+
+#define ALIGN_UP(x, a) (((x) + (a)-1) & ~((uint64_t)(a)-1))
+
+static void machine_power_stop(void *ctx, int status, const char *why)
+{
+	machine_stop(ctx, status, "%s (status %d)", why, status);
+}
+
+static void machine_panic_timeout(void *ctx, uint32_t events)
+{
+	struct machine *m = ctx;
+	machine_stop(m, VMM_EXIT_PANIC, "guest kernel panicked and did not reset within %d s",
+		     VMM_PANIC_GRACE_S);
+}
+
+/* The guest's panic notifier wrote to the exit port: its reset follows. */
+static void machine_power_panic(void *ctx)
+{
+	struct machine *m = ctx;
+	atomic_store(&m->panicked, true);
+	struct itimerspec t = {.it_value = {.tv_sec = VMM_PANIC_GRACE_S}};
+	if (timerfd_settime(m->panic_timer_fd, 0, &t, NULL) < 0)
+		machine_stop(m, VMM_EXIT_PANIC, "guest kernel panicked");
+}
+
+static int devices_panic_timer_setup(struct machine *m, struct kv_err **err)
+{
+	m->panic_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (m->panic_timer_fd < 0)
+		return kv_err_make(err, errno, "timerfd");
+	if (evloop_add(m->loop, m->panic_timer_fd, EPOLLIN, machine_panic_timeout, m) < 0)
+		return kv_err_make(err, errno, "watch timerfd");
+	return 0;
+}
+
+static int devices_pio_register(struct machine *m, struct bus_dev d, struct kv_err **err)
+{
+	if (bus_register(&m->vm.pio, &d) < 0)
+		return kv_err_make(err, EEXIST, "I/O port 0x%llx: cannot register %s",
+				   (unsigned long long)d.base, d.name);
+	return 0;
+}
+
+static int devices_legacy_setup(struct machine *m, struct kv_err **err)
+{
+	const struct vmm_config *cfg = m->cfg;
+	if (console_open(&m->console, cfg->console, cfg->console_path, err) < 0)
+		return -1;
+	struct irq_sink irq = {vm_irq_raise, &m->vm};
+	serial_init(&m->serial, irq, LAYOUT_SERIAL_IRQ, console_out, &m->console);
+	if (vm_irqfd_add(&m->vm, LAYOUT_SERIAL_IRQ, err) < 0)
+		return -1;
+	m->power = (struct power){machine_power_stop, machine_power_panic, m};
+	if (devices_panic_timer_setup(m, err) < 0)
+		return -1;
+	if (devices_pio_register(m, serial_bus_dev(&m->serial, LAYOUT_SERIAL_PORT), err) < 0 ||
+	    devices_pio_register(m, power_exit_bus_dev(&m->power), err) < 0 ||
+	    devices_pio_register(m, power_i8042_data_bus_dev(&m->power), err) < 0 ||
+	    devices_pio_register(m, power_i8042_cmd_bus_dev(&m->power), err) < 0)
+		return -1;
+	return 0;
+}
+
+static void devices_ioevent_ready(void *ctx, uint32_t events)
+{
+	struct machine_ioevent *ev = ctx;
+	uint64_t n;
+	if (read(ev->fd, &n, sizeof(n)) != sizeof(n))
+		return;
+	virtio_mmio_notify(ev->dev, ev->queue);
+}
+
+static int devices_ioeventfds_add(struct machine *m, struct virtio_mmio *dev, uint64_t base,
+				  unsigned nqueues, struct kv_err **err)
+{
+	for (unsigned q = 0; q < nqueues; q++) {
+		if (m->nioev >= MACHINE_MAX_IOEVENTFDS)
+			return kv_err_make(err, ENOSPC, "virtio: too many queues");
+		int fd = vm_ioeventfd_add(&m->vm, base + VIRTIO_MMIO_QUEUE_NOTIFY_OFF, q, err);
+		if (fd < 0)
+			return -1;
+		struct machine_ioevent *ev = &m->ioev[m->nioev++];
+		*ev = (struct machine_ioevent){dev, q, fd};
+		if (evloop_add(m->loop, fd, EPOLLIN, devices_ioevent_ready, ev) < 0)
+			return kv_err_make(err, errno, "virtio: watch ioeventfd");
+	}
+	return 0;
+}
+
+static void devices_env(struct machine *m, struct virtio_env *env)
+{
+	env->gm = &m->ram.gm;
+	env->irq = (struct irq_sink){vm_irq_raise, &m->vm};
+	env->gsi = LAYOUT_VIRTIO_GSI + m->nvirtio;
+	env->loop = m->loop;
+}
+
+/* Give a new device its window, GSI, ioeventfds and command line entry. */
+static int devices_virtio_attach(struct machine *m, struct virtio_mmio *dev, unsigned nqueues,
+				 struct kv_err **err)
+{
+	unsigned i = m->nvirtio;
+	m->virtio[m->nvirtio++] = dev; /* owned by the machine from here on */
+	uint64_t base = LAYOUT_VIRTIO_BASE + i * LAYOUT_VIRTIO_STEP;
+	unsigned gsi = LAYOUT_VIRTIO_GSI + i;
+	struct bus_dev bd = virtio_mmio_bus_dev(dev, base);
+	if (bus_register(&m->vm.mmio, &bd) < 0)
+		return kv_err_make(err, EEXIST, "virtio: cannot register %s at 0x%llx", bd.name,
+				   (unsigned long long)base);
+	if (vm_irqfd_add(&m->vm, gsi, err) < 0)
+		return -1;
+	if (devices_ioeventfds_add(m, dev, base, nqueues, err) < 0)
+		return -1;
+	char param[96];
+	snprintf(param, sizeof(param), "virtio_mmio.device=%llu@0x%llx:%u",
+		 (unsigned long long)bd.size, (unsigned long long)base, gsi);
+	boot_cmdline_append(&m->cmdline, param);
+	return 0;
+}
+
+static bool devices_slot_free(struct machine *m, struct kv_err **err)
+{
+	if (m->nvirtio >= MACHINE_MAX_VIRTIO || LAYOUT_VIRTIO_GSI + m->nvirtio >= VM_MAX_GSI) {
+		kv_err_make(err, ENOSPC, "virtio: no GSI left for another device");
+		return false;
+	}
+	return true;
+}
+
+/* Map a pmem file: the file's pages, then anonymous zeroes up to 2 MiB. */
+static void *devices_pmem_map(int fd, uint64_t file_size, uint64_t size, bool ro,
+			      struct kv_err **err)
+{
+	int prot = PROT_READ | (ro ? 0 : PROT_WRITE);
+	void *base = mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED) {
+		kv_err_make(err, errno, "mmap %llu bytes", (unsigned long long)size);
+		return NULL;
+	}
+	void *p = mmap(base, ALIGN_UP(file_size, PAGE_4K), prot, MAP_SHARED | MAP_FIXED, fd, 0);
+	if (p == MAP_FAILED) {
+		kv_err_make(err, errno, "mmap");
+		munmap(base, size);
+		return NULL;
+	}
+	return base;
+}
+
+static uint64_t devices_pmem_next_gpa(struct machine *m)
+{
+	uint64_t top = LAYOUT_HIGH_RAM;
+	for (unsigned i = 0; i < m->ram.gm.n; i++)
+		if (m->ram.gm.r[i].gpa + m->ram.gm.r[i].size > top)
+			top = m->ram.gm.r[i].gpa + m->ram.gm.r[i].size;
+	for (unsigned i = 0; i < m->npmem; i++)
+		if (m->pmem[i].gpa + m->pmem[i].size > top)
+			top = m->pmem[i].gpa + m->pmem[i].size;
+	return ALIGN_UP(top, LAYOUT_PMEM_ALIGN);
+}
+
+static int devices_pmem_add(struct machine *m, const struct vmm_disk *d, struct kv_err **err)
+{
+	cleanup_close int fd = open(d->path, (d->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0)
+		return kv_err_make(err, errno, "pmem: open %s", d->path);
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+		return kv_err_make(err, EINVAL, "pmem: %s is not a non-empty regular file",
+				   d->path);
+	uint64_t size = ALIGN_UP((uint64_t)st.st_size, LAYOUT_PMEM_SIZE_ALIGN);
+	void *hva = devices_pmem_map(fd, st.st_size, size, d->ro, err);
+	if (!hva)
+		return kv_err_wrap(err, "pmem %s", d->path);
+	uint64_t gpa = devices_pmem_next_gpa(m);
+	struct machine_pmem *pm = &m->pmem[m->npmem++];
+	*pm = (struct machine_pmem){hva, gpa, size};
+	/* Read-only: a read-only memslot; guest writes become MMIO exits we drop. */
+	if (vm_memslot_add(&m->vm, pm->gpa, size, hva, d->ro, err) < 0)
+		return kv_err_wrap(err, "pmem %s", d->path);
+	struct virtio_env env;
+	devices_env(m, &env);
+	struct virtio_mmio *dev = virtio_pmem_new(&env, pm->gpa, size, hva, !d->ro, err);
+	if (!dev)
+		return kv_err_wrap(err, "pmem %s", d->path);
+	return devices_virtio_attach(m, dev, 1, err);
+}
+
+static int devices_virtio_setup(struct machine *m, struct kv_err **err)
+{
+	const struct vmm_config *cfg = m->cfg;
+	struct virtio_env env;
+	struct virtio_mmio *dev;
+	for (unsigned i = 0; i < cfg->n_pmem; i++)
+		if (!devices_slot_free(m, err) || devices_pmem_add(m, &cfg->pmem[i], err) < 0)
+			return -1;
+	for (unsigned i = 0; i < cfg->n_blk; i++) {
+		if (!devices_slot_free(m, err))
+			return -1;
+		devices_env(m, &env);
+		dev = virtio_blk_new(&env, cfg->blk[i].path, cfg->blk[i].ro, err);
+		if (!dev || devices_virtio_attach(m, dev, 1, err) < 0)
+			return kv_err_wrap(err, "blk %s", cfg->blk[i].path);
+	}
+	if (cfg->vsock_uds) {
+		if (!devices_slot_free(m, err))
+			return -1;
+		devices_env(m, &env);
+		dev = virtio_vsock_new(&env, cfg->vsock_cid, cfg->vsock_uds, err);
+		if (!dev || devices_virtio_attach(m, dev, 3, err) < 0)
+			return kv_err_wrap(err, "vsock %s", cfg->vsock_uds);
+	}
+	if (cfg->rng) {
+		if (!devices_slot_free(m, err))
+			return -1;
+		devices_env(m, &env);
+		dev = virtio_rng_new(&env, err);
+		if (!dev || devices_virtio_attach(m, dev, 1, err) < 0)
+			return kv_err_wrap(err, "rng");
+	}
+	return 0;
+}
+
+static void devices_cmdline_defaults(struct machine *m)
+{
+	m->cmdline = kv_strdup(m->cfg->cmdline ? m->cfg->cmdline : "");
+	boot_cmdline_default(&m->cmdline, "console=ttyS0");
+	boot_cmdline_default(&m->cmdline, "reboot=k");
+	boot_cmdline_default(&m->cmdline, "panic=-1");
+	boot_cmdline_default(&m->cmdline, "8250.nr_uarts=1");
+	/* The kvrun guest kernel reports power-off and panic on this port. */
+	boot_cmdline_default(&m->cmdline, "kvrun.exit=0x501");
+	if (m->pvm)
+		for (const char *const *p = pvm_cmdline_params(); *p; p++)
+			boot_cmdline_default(&m->cmdline, *p);
+}
+
+int machine_devices_setup(struct machine *m, struct kv_err **err)
+{
+	devices_cmdline_defaults(m);
+	if (devices_legacy_setup(m, err) < 0)
+		return -1;
+	return devices_virtio_setup(m, err);
+}
+
+void machine_devices_teardown(struct machine *m)
+{
+	for (unsigned i = 0; i < m->nioev; i++)
+		close(m->ioev[i].fd);
+	m->nioev = 0;
+	for (unsigned i = 0; i < m->nvirtio; i++)
+		virtio_mmio_free(m->virtio[i]);
+	m->nvirtio = 0;
+	for (unsigned i = 0; i < m->npmem; i++)
+		munmap(m->pmem[i].hva, m->pmem[i].size);
+	m->npmem = 0;
+	console_close(&m->console);
+	serial_destroy(&m->serial);
+	free(m->cmdline);
+	m->cmdline = NULL;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kvrun-vmm: parse the command line, then hand over to libvmm. */
+#include <signal.h>
+#include <sys/prctl.h>
+
+#include "vmm/vmm.h"
+
+/* No VM outlives its owner: die with the parent (architecture.md). */
+static int main_pdeathsig_set(void)
+{
+	pid_t parent = getppid();
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return -1;
+	/* The parent may have died before the prctl: then we were reparented. */
+	return getppid() == parent ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct vmm_config cfg;
+	enum vmm_cli_action action;
+	cleanup_err struct kv_err *err = NULL;
+	if (kv_log_init("kvrun-vmm", NULL, KV_LOG_TEXT, KV_LOG_INFO, NULL) < 0)
+		return VMM_EXIT_ERROR;
+	vmm_config_init(&cfg);
+	if (vmm_cli_parse(&cfg, argc, argv, &action, &err) < 0) {
+		kv_log_err(err);
+		return VMM_EXIT_ERROR;
+	}
+	switch (action) {
+	case VMM_CLI_HELP: vmm_cli_usage(stdout); return 0;
+	case VMM_CLI_VERSION: printf("kvrun-vmm %s\n", VMM_VERSION); return 0;
+	case VMM_CLI_CHECK: return vmm_host_check_print(stdout) ? 1 : 0;
+	default: break;
+	}
+	if (cfg.pdeathsig && main_pdeathsig_set() < 0) {
+		kv_error("parent exited before the VM started");
+		return VMM_EXIT_ERROR;
+	}
+	int status;
+	if (vmm_run(&cfg, &status, &err) < 0) {
+		kv_log_err(err);
+		return VMM_EXIT_ERROR;
+	}
+	return status;
+}

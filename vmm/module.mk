@@ -1,0 +1,24 @@
+# vmm/: kvrun-vmm, the KVM microVM monitor. libvmm.a holds everything but
+# main.c (the virtio device models in vmm/virtio/ included); vmm/vmm.h is its
+# one public header.
+MODULES += vmm
+vmm_SRCS := $(sort $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/x86/*.c vmm/virtio/*.c)))
+vmm_LIBS := vmm kv
+$(eval $(call module_lib,vmm,$(vmm_SRCS)))
+
+PROGRAMS += $(BUILD)/kvrun-vmm
+INSTALL_BIN += $(BUILD)/kvrun-vmm
+
+$(BUILD)/kvrun-vmm: $(BUILD)/obj/vmm/main.o $(BUILD)/libvmm.a $(BUILD)/libkv.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HOST_LIBS)
+-include $(BUILD)/obj/vmm/main.d
+
+# A tiny 64-bit guest (no kernel needed) for fast integration tests of the
+# boot path, the console, the exit device and the PVM fixups.
+VMM_PAYLOAD := $(BUILD)/tests/vmm-payload.elf
+all: $(VMM_PAYLOAD)
+$(VMM_PAYLOAD): tests/guest/vmm-payload.S
+	@mkdir -p $(@D)
+	$(CC) -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-Ttext=0x1000000 -Wl,-e,_start \
+		-o $@ $<

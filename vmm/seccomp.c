@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * seccomp allow-lists, one per thread category, loaded by each thread
+ * itself after setup (filters are per thread; none is synchronised across
+ * threads). Anything not listed kills the process (or, with --seccomp=trap,
+ * reports the syscall number and exits). What stays allowed is what the
+ * event loop, the device models and the vCPU loop do on already-open fds:
+ * no open, no exec, no clone; sockets only AF_UNIX (hybrid vsock); ioctl
+ * only the requests listed.
+ */
+#include <linux/kvm.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <termios.h>
+
+#include "vmm/sandbox.h"
+
+/* Both categories. */
+static const int seccomp_common[] = {
+    SCMP_SYS(read),
+    SCMP_SYS(write),
+    SCMP_SYS(readv),
+    SCMP_SYS(writev),
+    SCMP_SYS(pread64),
+    SCMP_SYS(pwrite64),
+    SCMP_SYS(preadv),
+    SCMP_SYS(pwritev),
+    SCMP_SYS(preadv2),
+    SCMP_SYS(pwritev2),
+    SCMP_SYS(close),
+    SCMP_SYS(fstat),
+    SCMP_SYS(newfstatat),
+    SCMP_SYS(lseek),
+    SCMP_SYS(fsync),
+    SCMP_SYS(fdatasync),
+    SCMP_SYS(fallocate),
+    SCMP_SYS(msync),
+    SCMP_SYS(madvise),
+    SCMP_SYS(mmap),
+    SCMP_SYS(munmap),
+    SCMP_SYS(mremap),
+    SCMP_SYS(mprotect),
+    SCMP_SYS(brk),
+    SCMP_SYS(futex),
+    SCMP_SYS(clock_gettime),
+    SCMP_SYS(clock_nanosleep),
+    SCMP_SYS(nanosleep),
+    SCMP_SYS(gettid),
+    SCMP_SYS(getpid),
+    SCMP_SYS(tgkill),
+    SCMP_SYS(rt_sigprocmask),
+    SCMP_SYS(rt_sigreturn),
+    SCMP_SYS(exit),
+    SCMP_SYS(exit_group),
+    SCMP_SYS(getrandom),
+    SCMP_SYS(sendmsg),
+    SCMP_SYS(recvmsg),
+    SCMP_SYS(sendto),
+    SCMP_SYS(recvfrom),
+    SCMP_SYS(connect),
+    SCMP_SYS(shutdown),
+    SCMP_SYS(getsockopt),
+    SCMP_SYS(setsockopt),
+    SCMP_SYS(getsockname),
+    SCMP_SYS(getpeername),
+    SCMP_SYS(epoll_ctl),
+    SCMP_SYS(epoll_wait),
+    SCMP_SYS(epoll_pwait),
+    SCMP_SYS(eventfd2),
+    SCMP_SYS(timerfd_create),
+    SCMP_SYS(timerfd_settime),
+    SCMP_SYS(timerfd_gettime),
+    SCMP_SYS(fcntl),
+    SCMP_SYS(restart_syscall),
+    SCMP_SYS(sched_yield),
+    SCMP_SYS(poll),
+    SCMP_SYS(ppoll),
+    SCMP_SYS(splice),
+    SCMP_SYS(ftruncate),
+};
+
+/* The event loop thread only. */
+static const int seccomp_main[] = {
+    SCMP_SYS(accept4),
+    SCMP_SYS(unlink), /* the API socket, at exit */
+    SCMP_SYS(unlinkat),
+};
+
+static const unsigned long seccomp_ioctl_common[] = {
+    FIONBIO, FIONREAD, TCGETS, TCSETS, KVM_IRQ_LINE,
+};
+
+static const unsigned long seccomp_ioctl_vcpu[] = {
+    KVM_RUN,	   KVM_GET_REGS,	KVM_SET_REGS,	     KVM_GET_SREGS,
+    KVM_SET_SREGS, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_TRANSLATE,
+    KVM_GET_MSRS,
+};
+
+static void seccomp_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	char msg[96];
+	int n =
+	    snprintf(msg, sizeof(msg), "kvrun-vmm: seccomp: syscall %d is not on the allow-list\n",
+		     si->si_syscall);
+	if (n > 0)
+		(void)!write(STDERR_FILENO, msg, n);
+	_exit(VMM_EXIT_ERROR);
+}
+
+static int seccomp_rules_add(scmp_filter_ctx ctx, const int *nrs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nrs[i], 0) < 0)
+			return -1;
+	return 0;
+}
+
+static int seccomp_ioctls_add(scmp_filter_ctx ctx, const unsigned long *reqs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, reqs[i])) < 0)
+			return -1;
+	return 0;
+}
+
+static int seccomp_build(scmp_filter_ctx ctx, enum sandbox_thread kind)
+{
+	if (seccomp_rules_add(ctx, seccomp_common, KV_ARRAY_SIZE(seccomp_common)) < 0 ||
+	    seccomp_ioctls_add(ctx, seccomp_ioctl_common, KV_ARRAY_SIZE(seccomp_ioctl_common)) < 0)
+		return -1;
+	/* New sockets: AF_UNIX only (hybrid vsock dials <uds>_<port>). */
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+			     SCMP_A0(SCMP_CMP_EQ, AF_UNIX)) < 0)
+		return -1;
+	if (kind == SANDBOX_MAIN)
+		return seccomp_rules_add(ctx, seccomp_main, KV_ARRAY_SIZE(seccomp_main));
+	return seccomp_ioctls_add(ctx, seccomp_ioctl_vcpu, KV_ARRAY_SIZE(seccomp_ioctl_vcpu));
+}
+
+int sandbox_seccomp_load(enum sandbox_thread kind, enum vmm_seccomp_mode mode, struct kv_err **err)
+{
+	if (mode == VMM_SECCOMP_OFF)
+		return 0;
+	if (mode == VMM_SECCOMP_TRAP) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = seccomp_sigsys;
+		sa.sa_flags = SA_SIGINFO;
+		sigaction(SIGSYS, &sa, NULL);
+	}
+	uint32_t def = mode == VMM_SECCOMP_TRAP ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS;
+	scmp_filter_ctx ctx = seccomp_init(def);
+	if (!ctx)
+		return kv_err_make(err, ENOMEM, "seccomp_init");
+	int r = seccomp_build(ctx, kind);
+	if (r == 0)
+		r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (r < 0)
+		return kv_err_make(err, -r, "seccomp: load the %s filter",
+				   kind == SANDBOX_MAIN ? "event loop" : "vCPU");
+	return 0;
+}

@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vCPU setup, run loop and exit handling. */
+#include "vmm/vcpu.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "vmm/machine.h"
+#include "vmm/vm.h"
+#include "vmm/x86/cpuid.h"
+#include "vmm/x86/pvm.h"
+#include "vmm/x86/regs.h"
+
+#define VCPU_KICK_SIGNAL SIGUSR1
+#define X86_INSN_MAX	 15
+
+static struct kv_ratelimit vcpu_unclaimed_rl = KV_RATELIMIT_INIT(5000, 10);
+
+const char *vcpu_exit_reason_name(unsigned reason)
+{
+	static const char *const names[] = {
+	    [KVM_EXIT_UNKNOWN] = "unknown",
+	    [KVM_EXIT_EXCEPTION] = "exception",
+	    [KVM_EXIT_IO] = "io",
+	    [KVM_EXIT_HYPERCALL] = "hypercall",
+	    [KVM_EXIT_DEBUG] = "debug",
+	    [KVM_EXIT_HLT] = "hlt",
+	    [KVM_EXIT_MMIO] = "mmio",
+	    [KVM_EXIT_IRQ_WINDOW_OPEN] = "irq_window_open",
+	    [KVM_EXIT_SHUTDOWN] = "shutdown",
+	    [KVM_EXIT_FAIL_ENTRY] = "fail_entry",
+	    [KVM_EXIT_INTR] = "intr",
+	    [KVM_EXIT_NMI] = "nmi",
+	    [KVM_EXIT_INTERNAL_ERROR] = "internal_error",
+	    [KVM_EXIT_SYSTEM_EVENT] = "system_event",
+	    [KVM_EXIT_IOAPIC_EOI] = "ioapic_eoi",
+	    [KVM_EXIT_X86_RDMSR] = "rdmsr",
+	    [KVM_EXIT_X86_WRMSR] = "wrmsr",
+	};
+	if (reason < KV_ARRAY_SIZE(names) && names[reason])
+		return names[reason];
+	return "other";
+}
+
+/* ------------------------------------------------------------ exit handling */
+
+static void vcpu_io_handle(struct kvm_run *run, size_t run_size, struct bus *pio,
+			   struct vcpu_outcome *out)
+{
+	unsigned size = run->io.size, count = run->io.count;
+	uint64_t off = run->io.data_offset;
+	if ((size != 1 && size != 2 && size != 4) || off > run_size ||
+	    (uint64_t)size * count > run_size - off) {
+		out->action = VCPU_FATAL;
+		snprintf(out->msg, sizeof(out->msg), "bad I/O exit: port 0x%x size %u count %u",
+			 run->io.port, size, count);
+		return;
+	}
+	uint8_t *data = (uint8_t *)run + off;
+	for (unsigned i = 0; i < count; i++, data += size) {
+		bool hit = run->io.direction == KVM_EXIT_IO_OUT
+			       ? bus_write(pio, run->io.port, data, size)
+			       : bus_read(pio, run->io.port, data, size);
+		if (!hit && kv_log_enabled(KV_LOG_DEBUG) && kv_ratelimit_ok(&vcpu_unclaimed_rl))
+			kv_debug("vcpu: unclaimed port %s 0x%x size %u",
+				 run->io.direction == KVM_EXIT_IO_OUT ? "write" : "read",
+				 run->io.port, size);
+	}
+}
+
+static void vcpu_mmio_handle(struct kvm_run *run, struct bus *mmio, struct vcpu_outcome *out)
+{
+	unsigned len = run->mmio.len;
+	if (len == 0 || len > sizeof(run->mmio.data)) {
+		out->action = VCPU_FATAL;
+		snprintf(out->msg, sizeof(out->msg), "bad MMIO exit: length %u", len);
+		return;
+	}
+	bool hit = run->mmio.is_write ? bus_write(mmio, run->mmio.phys_addr, run->mmio.data, len)
+				      : bus_read(mmio, run->mmio.phys_addr, run->mmio.data, len);
+	if (!hit && kv_ratelimit_ok(&vcpu_unclaimed_rl))
+		kv_debug("vcpu: unclaimed MMIO %s 0x%llx len %u",
+			 run->mmio.is_write ? "write" : "read",
+			 (unsigned long long)run->mmio.phys_addr, len);
+}
+
+static void vcpu_system_event_handle(struct kvm_run *run, struct vcpu_outcome *out)
+{
+	switch (run->system_event.type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN: out->action = VCPU_POWEROFF; break;
+	case KVM_SYSTEM_EVENT_RESET: out->action = VCPU_RESET; break;
+	case KVM_SYSTEM_EVENT_CRASH:
+		out->action = VCPU_FATAL;
+		snprintf(out->msg, sizeof(out->msg), "guest crashed (KVM crash event)");
+		break;
+	default:
+		out->action = VCPU_FATAL;
+		snprintf(out->msg, sizeof(out->msg), "unexpected KVM system event %u",
+			 run->system_event.type);
+		break;
+	}
+}
+
+void vcpu_exit_handle(struct kvm_run *run, size_t run_size, struct bus *pio, struct bus *mmio,
+		      struct vcpu_outcome *out)
+{
+	out->action = VCPU_CONTINUE;
+	out->msg[0] = '\0';
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO: vcpu_io_handle(run, run_size, pio, out); break;
+	case KVM_EXIT_MMIO: vcpu_mmio_handle(run, mmio, out); break;
+	case KVM_EXIT_INTR:
+	case KVM_EXIT_IRQ_WINDOW_OPEN: break;
+	case KVM_EXIT_HLT: break; /* only without an in-kernel LAPIC */
+	case KVM_EXIT_SHUTDOWN: out->action = VCPU_RESET; break;
+	case KVM_EXIT_SYSTEM_EVENT: vcpu_system_event_handle(run, out); break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
+			out->action = VCPU_EMULATION_ERROR;
+			break;
+		}
+		out->action = VCPU_FATAL;
+		snprintf(out->msg, sizeof(out->msg), "KVM internal error, suberror %u",
+			 run->internal.suberror);
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		out->action = VCPU_FATAL;
+		snprintf(out->msg, sizeof(out->msg), "KVM entry failed, hardware reason 0x%llx",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		break;
+	default:
+		out->action = VCPU_FATAL;
+		snprintf(out->msg, sizeof(out->msg), "unhandled KVM exit %u (%s)", run->exit_reason,
+			 vcpu_exit_reason_name(run->exit_reason));
+		break;
+	}
+}
+
+unsigned vcpu_insn_bytes(const struct kvm_run *run, uint8_t *buf, unsigned max)
+{
+	if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR ||
+	    run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION ||
+	    run->emulation_failure.ndata < 3 ||
+	    !(run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES))
+		return 0;
+	unsigned n = run->emulation_failure.insn_size;
+	if (n > X86_INSN_MAX)
+		n = X86_INSN_MAX;
+	if (n > max)
+		n = max;
+	memcpy(buf, run->emulation_failure.insn_bytes, n);
+	return n;
+}
+
+void vcpu_internal_error_format(const struct kvm_run *run, uint64_t rip, const uint8_t *insn,
+				unsigned n, char *buf, size_t len)
+{
+	int w = snprintf(
+	    buf, len, "KVM internal error (suberror %u%s) at RIP 0x%llx: ", run->internal.suberror,
+	    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? ", instruction not emulated"
+								   : "",
+	    (unsigned long long)rip);
+	if (n == 0 && w > 0 && (size_t)w < len)
+		snprintf(buf + w, len - w, "instruction bytes unknown");
+	for (unsigned i = 0; i < n && w > 0 && (size_t)w < len; i++)
+		w += snprintf(buf + w, len - w, "%s%02x", i ? " " : "bytes ", insn[i]);
+}
+
+/* -------------------------------------------------------------- setup */
+
+int vcpu_create(struct vcpu *v, struct vm *vm, unsigned index, struct kv_err **err)
+{
+	memset(v, 0, sizeof(*v));
+	v->index = index;
+	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
+	if (v->fd < 0)
+		return kv_err_make(err, errno, "KVM_CREATE_VCPU %u", index);
+	v->run_size = vm->run_size;
+	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		v->run = NULL;
+		return kv_err_make(err, errno, "vcpu %u: mmap kvm_run", index);
+	}
+	return 0;
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+	if (v->run)
+		munmap(v->run, v->run_size);
+	if (v->fd > 0)
+		close(v->fd);
+	v->run = NULL;
+	v->fd = -1;
+}
+
+static int vcpu_msrs_set(struct vcpu *v, struct kv_err **err)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[REGS_MSR_MAX];
+	} msrs;
+	memset(&msrs, 0, sizeof(msrs));
+	msrs.hdr.nmsrs = regs_msrs_fill(msrs.e);
+	int r = ioctl(v->fd, KVM_SET_MSRS, &msrs);
+	if (r < 0)
+		return kv_err_make(err, errno, "vcpu %u: KVM_SET_MSRS", v->index);
+	if ((unsigned)r < msrs.hdr.nmsrs)
+		kv_warn("vcpu %u: KVM_SET_MSRS: MSR 0x%x refused, continuing", v->index,
+			msrs.e[r].index);
+	return 0;
+}
+
+int vcpu_arch_setup(struct vcpu *v, struct vm *vm, unsigned ncpus, bool pvm, struct kv_err **err)
+{
+	cleanup_free struct kvm_cpuid2 *c = cpuid_supported_get(vm->kvm_fd, err);
+	if (!c)
+		return -1;
+	struct cpuid_opts o = {.cpu = v->index, .ncpus = ncpus, .tsc_deadline = vm->tsc_deadline};
+	cpuid_filter(c, &o);
+	if (pvm)
+		pvm_cpuid_filter(c);
+	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
+		return kv_err_make(err, errno, "vcpu %u: KVM_SET_CPUID2", v->index);
+	if (vcpu_msrs_set(v, err) < 0)
+		return -1;
+	struct kvm_fpu fpu;
+	regs_fpu_fill(&fpu);
+	if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
+		return kv_err_make(err, errno, "vcpu %u: KVM_SET_FPU", v->index);
+	return 0;
+}
+
+int vcpu_boot_regs_set(struct vcpu *v, uint64_t entry, uint64_t zero_page, struct kv_err **err)
+{
+	struct kvm_sregs sregs;
+	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		return kv_err_make(err, errno, "vcpu %u: KVM_GET_SREGS", v->index);
+	regs_sregs_fill(&sregs);
+	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0)
+		return kv_err_make(err, errno, "vcpu %u: KVM_SET_SREGS", v->index);
+	struct kvm_regs regs;
+	regs_regs_fill(&regs, entry, zero_page);
+	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+		return kv_err_make(err, errno, "vcpu %u: KVM_SET_REGS", v->index);
+	return 0;
+}
+
+/* -------------------------------------------------------------- running */
+
+static void vcpu_kick_handler(int sig)
+{
+	(void)sig;
+}
+
+int vcpu_signals_init(struct kv_err **err)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = vcpu_kick_handler; /* no SA_RESTART: KVM_RUN must return EINTR */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
+		return kv_err_make(err, errno, "sigaction");
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	if (!v->run || !v->thread_started)
+		return;
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+}
+
+/* An instruction the emulator could not run: a known PVM fixup, or stop. */
+static bool vcpu_emulation_error_handle(struct vcpu *v)
+{
+	struct machine *m = v->m;
+	uint8_t insn[X86_INSN_MAX];
+	unsigned n = vcpu_insn_bytes(v->run, insn, sizeof(insn));
+	struct kvm_regs regs = {0};
+	(void)ioctl(v->fd, KVM_GET_REGS, &regs);
+	if (m->pvm) {
+		unsigned len;
+		enum pvm_fixup f = pvm_fixup_classify(insn, n, &len);
+		struct kv_err *err = NULL;
+		if (f != PVM_FIXUP_NONE && pvm_fixup_apply(v->fd, f, len, &err) == 0) {
+			v->fixups++;
+			kv_debug("vcpu %u: PVM fixup %s at RIP 0x%llx", v->index, pvm_fixup_name(f),
+				 (unsigned long long)regs.rip);
+			return true;
+		}
+		if (err) {
+			machine_stop(m, VMM_EXIT_ERROR, "vcpu %u: %s", v->index, err->msg);
+			kv_err_free(err);
+			return false;
+		}
+	}
+	char msg[VCPU_MSG_MAX];
+	vcpu_internal_error_format(v->run, regs.rip, insn, n, msg, sizeof(msg));
+	machine_stop(m, VMM_EXIT_ERROR, "vcpu %u: %s", v->index, msg);
+	return false;
+}
+
+static bool vcpu_outcome_apply(struct vcpu *v, const struct vcpu_outcome *o)
+{
+	switch (o->action) {
+	case VCPU_CONTINUE: return true;
+	case VCPU_RESET:
+		machine_stop(v->m, VMM_EXIT_RESET, "guest reset (vcpu %u: %s)", v->index,
+			     vcpu_exit_reason_name(v->run->exit_reason));
+		return false;
+	case VCPU_POWEROFF:
+		machine_stop(v->m, VMM_EXIT_POWEROFF, "guest powered off (KVM system event)");
+		return false;
+	case VCPU_EMULATION_ERROR: return vcpu_emulation_error_handle(v);
+	default: machine_stop(v->m, VMM_EXIT_ERROR, "vcpu %u: %s", v->index, o->msg); return false;
+	}
+}
+
+uint64_t vcpu_exits_total(struct vcpu *v)
+{
+	uint64_t n = 0;
+	for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++)
+		n += __atomic_load_n(&v->exits[r], __ATOMIC_RELAXED);
+	return n;
+}
+
+/* Kicked by the PVM hang probe: a VMCALL that never completes? */
+static void vcpu_pvm_probe(struct vcpu *v)
+{
+	if (!__atomic_exchange_n(&v->probe_req, 0, __ATOMIC_SEQ_CST))
+		return;
+	struct kv_err *err = NULL;
+	int r = pvm_hang_probe(v->fd, &v->m->ram.gm, &err);
+	if (r > 0) {
+		v->fixups++;
+		kv_debug("vcpu %u: PVM fixup: VMCALL completed with -ENOSYS", v->index);
+	} else if (r < 0) {
+		kv_warn("vcpu %u: %s", v->index, err->msg);
+		kv_err_free(err);
+	}
+}
+
+static void vcpu_loop(struct vcpu *v)
+{
+	struct machine *m = v->m;
+	struct vcpu_outcome o;
+	while (machine_vcpu_gate(m)) {
+		if (v->index == 0 && atomic_load(&m->t_first_run_ns) == 0)
+			atomic_store(&m->t_first_run_ns, kv_now_ns());
+		int r = ioctl(v->fd, KVM_RUN, 0);
+		if (r < 0) {
+			__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+			if (errno == EINTR || errno == EAGAIN) {
+				if (m->pvm)
+					vcpu_pvm_probe(v);
+				continue;
+			}
+			machine_stop(m, VMM_EXIT_ERROR, "vcpu %u: KVM_RUN: %s", v->index,
+				     strerror(errno));
+			return;
+		}
+		__atomic_fetch_add(
+		    &v->exits[v->run->exit_reason < VCPU_EXIT_REASONS ? v->run->exit_reason : 0], 1,
+		    __ATOMIC_RELAXED);
+		vcpu_exit_handle(v->run, v->run_size, &m->vm.pio, &m->vm.mmio, &o);
+		if (!vcpu_outcome_apply(v, &o))
+			return;
+	}
+}
+
+void *vcpu_thread_main(void *arg)
+{
+	struct vcpu *v = arg;
+	char name[16];
+	snprintf(name, sizeof(name), "vcpu%u", v->index);
+	pthread_setname_np(pthread_self(), name);
+	struct kv_err *err = NULL;
+	if (machine_vcpu_confine(v->m, &err) < 0) {
+		machine_stop(v->m, VMM_EXIT_ERROR, "vcpu %u: %s", v->index, err->msg);
+		kv_err_free(err);
+		return NULL;
+	}
+	vcpu_loop(v);
+	return NULL;
+}

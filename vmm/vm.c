@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* KVM VM-level ioctls. */
+#include "vmm/vm.h"
+
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+
+#include "vmm/x86/layout.h"
+
+#define KVM_API_VERSION_EXPECTED 12
+
+int vm_check_extension(struct vm *vm, long cap)
+{
+	int r = ioctl(vm->vm_fd >= 0 ? vm->vm_fd : vm->kvm_fd, KVM_CHECK_EXTENSION, cap);
+	return r < 0 ? 0 : r;
+}
+
+static int vm_irqchip_create(struct vm *vm, struct kv_err **err)
+{
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS_ADDR) < 0)
+		kv_debug("vm: KVM_SET_TSS_ADDR: %s (ignored)", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return kv_err_make(err, errno, "KVM_CREATE_IRQCHIP");
+	/* The PIT: Linux calibrates against it and checks IRQ 0 through the IOAPIC.
+	 * Port 0x61 (speaker) is answered in the kernel. */
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return kv_err_make(err, errno, "KVM_CREATE_PIT2");
+	return 0;
+}
+
+void vm_init(struct vm *vm)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = vm->vm_fd = -1;
+	for (unsigned i = 0; i < VM_MAX_GSI; i++)
+		vm->irqfd[i] = -1;
+}
+
+int vm_create(struct vm *vm, struct kv_err **err)
+{
+	vm_init(vm);
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0)
+		return kv_err_make(err, errno, "open /dev/kvm (run kvrun-vmm --check)");
+	int v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (v != KVM_API_VERSION_EXPECTED)
+		return kv_err_make(err, EINVAL, "/dev/kvm: API version %d, expected %d", v,
+				   KVM_API_VERSION_EXPECTED);
+	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size < (int)sizeof(struct kvm_run))
+		return kv_err_make(err, errno, "KVM_GET_VCPU_MMAP_SIZE");
+	do
+		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	while (vm->vm_fd < 0 && errno == EINTR);
+	if (vm->vm_fd < 0)
+		return kv_err_make(err, errno, "KVM_CREATE_VM");
+	vm->readonly_mem = vm_check_extension(vm, KVM_CAP_READONLY_MEM) > 0;
+	vm->tsc_deadline = vm_check_extension(vm, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	return vm_irqchip_create(vm, err);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (unsigned i = 0; i < VM_MAX_GSI; i++)
+		if (vm->irqfd[i] >= 0)
+			close(vm->irqfd[i]);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->vm_fd = vm->kvm_fd = -1;
+}
+
+int vm_memslot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *hva, bool readonly,
+		   struct kv_err **err)
+{
+	if (vm->nslots >= VM_MAX_SLOTS)
+		return kv_err_make(err, ENOSPC, "KVM memslots: all %u in use", VM_MAX_SLOTS);
+	if (readonly && !vm->readonly_mem)
+		return kv_err_make(err, ENOTSUP, "KVM memslot: read-only memory not supported");
+	struct kvm_userspace_memory_region r = {
+	    .slot = vm->nslots,
+	    .flags = readonly ? KVM_MEM_READONLY : 0,
+	    .guest_phys_addr = gpa,
+	    .memory_size = size,
+	    .userspace_addr = (uintptr_t)hva,
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return kv_err_make(err, errno, "KVM_SET_USER_MEMORY_REGION 0x%llx+0x%llx",
+				   (unsigned long long)gpa, (unsigned long long)size);
+	vm->nslots++;
+	return 0;
+}
+
+int vm_irqfd_add(struct vm *vm, unsigned gsi, struct kv_err **err)
+{
+	if (gsi >= VM_MAX_GSI)
+		return kv_err_make(err, EINVAL, "irqfd: GSI %u out of range", gsi);
+	if (vm->irqfd[gsi] >= 0)
+		return 0;
+	cleanup_close int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return kv_err_make(err, errno, "irqfd: eventfd");
+	struct kvm_irqfd req = {.fd = (uint32_t)fd, .gsi = gsi};
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0)
+		return kv_err_make(err, errno, "KVM_IRQFD gsi %u", gsi);
+	vm->irqfd[gsi] = steal_fd(fd);
+	return 0;
+}
+
+void vm_irq_raise(void *ctx, unsigned gsi)
+{
+	struct vm *vm = ctx;
+	if (gsi < VM_MAX_GSI && vm->irqfd[gsi] >= 0) {
+		uint64_t one = 1;
+		if (write(vm->irqfd[gsi], &one, sizeof(one)) == sizeof(one) || errno == EAGAIN)
+			return;
+	}
+	/* An edge: assert, then deassert. */
+	struct kvm_irq_level l = {.irq = gsi, .level = 1};
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) == 0) {
+		l.level = 0;
+		(void)ioctl(vm->vm_fd, KVM_IRQ_LINE, &l);
+	}
+}
+
+int vm_ioeventfd_add(struct vm *vm, uint64_t addr, uint32_t data, struct kv_err **err)
+{
+	cleanup_close int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return kv_err_make(err, errno, "ioeventfd: eventfd");
+	struct kvm_ioeventfd req = {
+	    .datamatch = data,
+	    .addr = addr,
+	    .len = 4,
+	    .fd = fd,
+	    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &req) < 0)
+		return kv_err_make(err, errno, "KVM_IOEVENTFD 0x%llx", (unsigned long long)addr);
+	return steal_fd(fd);
+}

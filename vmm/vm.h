@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The KVM VM: /dev/kvm, the VM fd, memslots, the in-kernel irqchip (PIC,
+ * IOAPIC, LAPICs) and PIT, the interrupt sink devices raise (irqfd per GSI,
+ * else KVM_IRQ_LINE), ioeventfds. The thin layer between pure setup code and
+ * the ioctls.
+ */
+#ifndef KV_VMM_VM_H
+#define KV_VMM_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/kv.h"
+#include "vmm/bus.h"
+
+#define VM_MAX_GSI   24
+#define VM_MAX_SLOTS 32
+
+struct vm {
+	int kvm_fd, vm_fd;
+	int run_size; /* KVM_GET_VCPU_MMAP_SIZE */
+	unsigned nslots;
+	bool readonly_mem;     /* KVM_CAP_READONLY_MEM */
+	bool tsc_deadline;     /* KVM_CAP_TSC_DEADLINE_TIMER */
+	int irqfd[VM_MAX_GSI]; /* -1: use KVM_IRQ_LINE */
+	struct bus pio, mmio;
+};
+
+/* Empty VM (no fds): vm_destroy() is then a no-op. */
+void vm_init(struct vm *vm);
+int vm_create(struct vm *vm, struct kv_err **err) KV_WUR;
+void vm_destroy(struct vm *vm);
+int vm_memslot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *hva, bool readonly,
+		   struct kv_err **err) KV_WUR;
+/* An irqfd for gsi (edge: KVM pulses the line on every eventfd write). */
+int vm_irqfd_add(struct vm *vm, unsigned gsi, struct kv_err **err) KV_WUR;
+/* irq_sink.raise with ctx = struct vm *. */
+void vm_irq_raise(void *ctx, unsigned gsi);
+/* An ioeventfd on a 4-byte MMIO write of `data` at addr; returns the eventfd. */
+int vm_ioeventfd_add(struct vm *vm, uint64_t addr, uint32_t data, struct kv_err **err) KV_WUR;
+int vm_check_extension(struct vm *vm, long cap);
+
+#endif

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kvrun-vmm: the firmware-less KVM microVM monitor. This is the one public
+ * header of vmm/ (libvmm.a); other directories use the VMM only through it.
+ *
+ * Guest-visible ABI that the guest side (agent, test init) relies on:
+ *
+ *  - Exit device: port VMM_EXIT_PORT (0x501), one byte out. The VMM adds
+ *    `kvrun.exit=0x501` to the command line; the kvrun guest kernel then
+ *    writes 0 there on power-off and 1 from its last panic notifier (a
+ *    kernel without ACPI has no other way to say either). The agent or an
+ *    init may also write a status of its own.
+ *      0        power-off: kvrun-vmm exits 0 at once.
+ *      1        panic: recorded; the VM stops at the reset that `panic=-1`
+ *               (added by the VMM) performs once the console is flushed, or
+ *               after VMM_PANIC_GRACE_S, and kvrun-vmm exits VMM_EXIT_PANIC.
+ *      2..255   kvrun-vmm exits with that status at once (guests should use
+ *               16 and above, below are the VMM's own statuses).
+ *  - Reset: 0xfe to the i8042 command port 0x64 (`reboot=k`, added by the
+ *    VMM), a triple fault (KVM_EXIT_SHUTDOWN) or a KVM reset event stops the
+ *    VM with VMM_EXIT_RESET (or VMM_EXIT_PANIC after a panic report).
+ *  - Console: an 8250 UART at I/O port 0x3f8, IRQ 4 (`console=ttyS0`).
+ *  - virtio-mmio devices at VMM_VIRTIO_MMIO_BASE + i * 0x1000, GSI 5 + i,
+ *    declared with `virtio_mmio.device=` on the kernel command line.
+ */
+#ifndef KV_VMM_H
+#define KV_VMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lib/kv.h"
+
+#define VMM_VERSION "0.1.0"
+
+/* Guest ABI (see above). */
+#define VMM_EXIT_PORT	     0x501
+#define VMM_VIRTIO_MMIO_BASE 0xd0000000ULL
+
+/* kvrun-vmm exit statuses that are not a byte the guest wrote. */
+enum {
+	VMM_EXIT_POWEROFF = 0, /* guest wrote 0 to the exit port */
+	VMM_EXIT_ERROR = 1,    /* the VMM failed: setup, KVM error, unhandled guest fault */
+	VMM_EXIT_RESET = 2,    /* guest reset (reboot, triple fault) without a panic report */
+	VMM_EXIT_PANIC = 3,    /* guest kernel panicked (reported through the exit port) */
+};
+
+/* Exit-port values with a meaning of their own. */
+#define VMM_EXIT_PORT_POWEROFF 0
+#define VMM_EXIT_PORT_PANIC    1
+/* After a panic report, how long the guest has to flush its console and reset. */
+#define VMM_PANIC_GRACE_S 30
+
+#define VMM_MAX_DISKS 8
+#define VMM_MAX_CPUS  64
+
+struct vmm_disk {
+	const char *path;
+	bool ro;
+};
+
+enum vmm_console_kind {
+	VMM_CONSOLE_STDIO, /* output on stdout, input from stdin */
+	VMM_CONSOLE_FILE,  /* output to a file (a tty path is also read for input) */
+	VMM_CONSOLE_PTY,   /* a new pty; its path is printed on stderr */
+	VMM_CONSOLE_NONE,
+};
+
+enum vmm_pvm_mode { VMM_PVM_AUTO, VMM_PVM_ON, VMM_PVM_OFF };
+enum vmm_seccomp_mode { VMM_SECCOMP_KILL, VMM_SECCOMP_TRAP, VMM_SECCOMP_OFF };
+
+struct vmm_config {
+	const char *kernel;  /* vmlinux (ELF64) or bzImage (boot protocol >= 2.10) */
+	const char *initrd;  /* optional */
+	const char *cmdline; /* user part; the VMM appends devices and defaults */
+	uint64_t mem;	     /* bytes */
+	unsigned cpus;
+	enum vmm_console_kind console;
+	const char *console_path;
+	struct vmm_disk pmem[VMM_MAX_DISKS];
+	unsigned n_pmem;
+	struct vmm_disk blk[VMM_MAX_DISKS];
+	unsigned n_blk;
+	const char *vsock_uds; /* hybrid vsock host socket, or NULL */
+	uint64_t vsock_cid;
+	bool rng;		/* virtio-rng (on by default) */
+	const char *api_sock;	/* control socket, or NULL */
+	const char *stats_path; /* write run statistics (JSON) here at exit */
+	enum vmm_pvm_mode pvm;
+	enum vmm_seccomp_mode seccomp;
+	bool drop_caps;
+	bool pdeathsig;
+};
+
+/* Defaults: 256 MiB, 1 vCPU, stdio console, rng on, sandbox on. */
+void vmm_config_init(struct vmm_config *cfg);
+
+/* What main() should do after parsing the command line. */
+enum vmm_cli_action { VMM_CLI_RUN, VMM_CLI_HELP, VMM_CLI_VERSION, VMM_CLI_CHECK };
+/* Parse argv into cfg (argv strings are borrowed). Errors name the option. */
+int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_action *action,
+		  struct kv_err **err) KV_WUR;
+void vmm_cli_usage(FILE *out);
+
+/*
+ * Boot the VM described by cfg and run it until the guest powers off or
+ * resets, the API asks for shutdown, or an error stops it. *exit_status is
+ * the status kvrun-vmm should exit with (see VMM_EXIT_*). Returns 0 when the
+ * VM ran and stopped for a guest reason; negative with *err when the VMM
+ * itself failed (*exit_status is then VMM_EXIT_ERROR).
+ */
+int vmm_run(const struct vmm_config *cfg, int *exit_status, struct kv_err **err) KV_WUR;
+
+/*
+ * Host check (kvrun-vmm --check, reused by `kvrun check`): /dev/kvm access,
+ * hardware virtualization or PVM, the KVM capabilities the VMM needs. Calls
+ * `report` once per item with a one-line, actionable message; returns the
+ * number of failed items.
+ */
+typedef void (*vmm_check_report_fn)(void *ctx, const char *item, bool ok, const char *message);
+int vmm_host_check(vmm_check_report_fn report, void *ctx);
+/* The same, printed as "ok|FAIL item: message" lines. */
+int vmm_host_check_print(FILE *out);
+
+/* True when /dev/kvm is provided by PVM (kvm_pvm loaded, no vmx/svm flag). */
+bool vmm_pvm_detect(void);
+
+#endif
