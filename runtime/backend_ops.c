@@ -214,9 +214,13 @@ int runtime_backend_stats(struct container *c, struct kv_json *j, struct kv_err 
 	kv_json_map_open(j);
 	kv_json_key(j, "usage");
 	kv_json_map_open(j);
-	kv_json_kint(j, "usage", jnum(cg, "memory", "current"));
-	long long limit = jnum(cg, "memory", "max"), total = 0;
+	long long limit = jnum(cg, "memory", "max"), total = 0, avail = 0;
 	kv_jint(mi, "MemTotal", &total);
+	kv_jint(mi, "MemAvailable", &avail);
+	/* Without a memory limit the agent enables no memory controller: the
+	 * VM's own use is the container's then. */
+	bool cg_mem = kv_jget(kv_jget(cg, "memory"), "current") != NULL;
+	kv_json_kint(j, "usage", cg_mem ? jnum(cg, "memory", "current") : total - avail);
 	kv_json_kint(j, "limit", limit > 0 ? limit : total);
 	kv_json_map_close(j);
 	kv_json_map_close(j);
