@@ -248,3 +248,54 @@ void api_stop(struct api *a)
 	free(a->path);
 	free(a);
 }
+
+static int api_client_connect(const char *sock, struct kv_err **err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(sock) >= sizeof(sa.sun_path))
+		return kv_err_make(err, ENAMETOOLONG, "API socket %s", sock);
+	strcpy(sa.sun_path, sock);
+	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return kv_err_make(err, errno, "API socket");
+	struct timeval tv = {.tv_sec = 10};
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return kv_err_make(err, errno, "connect to the VMM API %s", sock);
+	return steal_fd(fd);
+}
+
+int vmm_api_call(const char *sock, const char *op, char **response, struct kv_err **err)
+{
+	*response = NULL;
+	cleanup_close int fd = api_client_connect(sock, err);
+	if (fd < 0)
+		return -1;
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	kv_json_map_open(j);
+	kv_json_kstr(j, "op", op);
+	kv_json_map_close(j);
+	const char *req;
+	size_t len;
+	if (kv_json_finish(j, &req, &len, err) < 0)
+		return -1;
+	if (kv_write_all(fd, req, len) != (ssize_t)len || kv_write_all(fd, "\n", 1) != 1)
+		return kv_err_make(err, errno, "send to the VMM API %s", sock);
+	char buf[API_MAX_REQUEST];
+	size_t n = 0;
+	while (n < sizeof(buf) - 1 && !memchr(buf, '\n', n)) {
+		ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return kv_err_make(err, r < 0 ? errno : EPIPE, "read from the VMM API %s",
+					   sock);
+		n += r;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	*response = kv_strdup(buf);
+	if (!strstr(buf, "\"ok\":true"))
+		return kv_err_make(err, 0, "VMM API %s: %s", op, buf);
+	return 0;
+}

@@ -15,6 +15,7 @@ enum {
 	OPT_INITRD,
 	OPT_CMDLINE,
 	OPT_MEM,
+	OPT_MEM_FILE,
 	OPT_CPUS,
 	OPT_CONSOLE,
 	OPT_PMEM,
@@ -29,6 +30,7 @@ enum {
 	OPT_NO_SANDBOX,
 	OPT_LOG_LEVEL,
 	OPT_CHECK,
+	OPT_API_CALL,
 	OPT_VERSION,
 	OPT_HELP,
 };
@@ -38,6 +40,7 @@ static const struct option cli_options[] = {
     {"initrd", required_argument, NULL, OPT_INITRD},
     {"cmdline", required_argument, NULL, OPT_CMDLINE},
     {"mem", required_argument, NULL, OPT_MEM},
+    {"mem-file", required_argument, NULL, OPT_MEM_FILE},
     {"cpus", required_argument, NULL, OPT_CPUS},
     {"console", required_argument, NULL, OPT_CONSOLE},
     {"pmem", required_argument, NULL, OPT_PMEM},
@@ -52,6 +55,7 @@ static const struct option cli_options[] = {
     {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"check", no_argument, NULL, OPT_CHECK},
+    {"api-call", required_argument, NULL, OPT_API_CALL},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -201,6 +205,15 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 	case OPT_INITRD: cfg->initrd = arg; return 0;
 	case OPT_CMDLINE: cfg->cmdline = arg; return 0;
 	case OPT_MEM: return cli_mem_parse(arg, &cfg->mem, err);
+	case OPT_MEM_FILE: {
+		char *comma = strrchr(arg, ',');
+		if (comma && strcmp(comma, ",shared") == 0) {
+			*comma = '\0';
+			cfg->mem_shared = true;
+		}
+		cfg->mem_path = arg;
+		return 0;
+	}
 	case OPT_CPUS:
 		if (cli_uint_parse("cpus", arg, VMM_MAX_CPUS, &u, err) < 0)
 			return -1;
@@ -241,6 +254,10 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 			return -1;
 		return kv_log_init("kvrun-vmm", NULL, KV_LOG_TEXT, e, err);
 	case OPT_CHECK: *action = VMM_CLI_CHECK; return 0;
+	case OPT_API_CALL:
+		cfg->api_call_sock = arg;
+		*action = VMM_CLI_API_CALL;
+		return 0;
 	case OPT_VERSION: *action = VMM_CLI_VERSION; return 0;
 	case OPT_HELP: *action = VMM_CLI_HELP; return 0;
 	default: return kv_err_make(err, EINVAL, "unknown option (see --help)");
@@ -260,6 +277,12 @@ int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_ac
 					   argv[optind - 1]);
 		if (cli_option_apply(cfg, c, optarg, action, err) < 0)
 			return -1;
+		if (*action == VMM_CLI_API_CALL) {
+			if (optind >= argc)
+				return kv_err_make(err, EINVAL, "--api-call SOCK OP: OP missing");
+			cfg->api_call_op = argv[optind];
+			return 0;
+		}
 		if (*action != VMM_CLI_RUN)
 			return 0;
 	}

@@ -31,6 +31,15 @@ int main(int argc, char **argv)
 	case VMM_CLI_HELP: vmm_cli_usage(stdout); return 0;
 	case VMM_CLI_VERSION: printf("kvrun-vmm %s\n", VMM_VERSION); return 0;
 	case VMM_CLI_CHECK: return vmm_host_check_print(stdout) ? 1 : 0;
+	case VMM_CLI_API_CALL: {
+		cleanup_free char *resp = NULL;
+		int r = vmm_api_call(cfg.api_call_sock, cfg.api_call_op, &resp, &err);
+		if (resp)
+			printf("%s\n", resp);
+		if (r < 0 && !resp)
+			kv_log_err(err);
+		return r < 0 ? VMM_EXIT_ERROR : 0;
+	}
 	default: break;
 	}
 	if (cfg.pdeathsig && main_pdeathsig_set() < 0) {

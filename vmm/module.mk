@@ -22,3 +22,14 @@ $(VMM_PAYLOAD): tests/guest/vmm-payload.S
 	@mkdir -p $(@D)
 	$(CC) -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-Ttext=0x1000000 -Wl,-e,_start \
 		-o $@ $<
+
+# Benchmark tools (tests/bench/vmm.sh): the same probe and launcher for
+# kvrun-vmm and QEMU.
+VMM_BENCH_TOOLS := $(BUILD)/tests/bench/kvm-probe.so $(BUILD)/tests/bench/bench-run
+all: $(VMM_BENCH_TOOLS)
+$(BUILD)/tests/bench/kvm-probe.so: tests/bench/kvm-probe.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
+$(BUILD)/tests/bench/bench-run: tests/bench/bench-run.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<

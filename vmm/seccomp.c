@@ -89,14 +89,15 @@ static const int seccomp_main[] = {
     SCMP_SYS(unlinkat),
 };
 
+/* KVM_GET_REGS: the loop logs where each vCPU stopped (debug), after join. */
 static const unsigned long seccomp_ioctl_common[] = {
-    FIONBIO, FIONREAD, TCGETS, TCSETS, KVM_IRQ_LINE,
+    FIONBIO, FIONREAD, TCGETS, TCSETS, KVM_IRQ_LINE, KVM_GET_REGS,
 };
 
 static const unsigned long seccomp_ioctl_vcpu[] = {
     KVM_RUN,	   KVM_GET_REGS,	KVM_SET_REGS,	     KVM_GET_SREGS,
     KVM_SET_SREGS, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_TRANSLATE,
-    KVM_GET_MSRS,
+    KVM_GET_MSRS,  KVM_GET_MP_STATE,
 };
 
 static void seccomp_sigsys(int sig, siginfo_t *si, void *uc)

@@ -16,6 +16,8 @@
  *               after VMM_PANIC_GRACE_S, and kvrun-vmm exits VMM_EXIT_PANIC.
  *      2..255   kvrun-vmm exits with that status at once (guests should use
  *               16 and above, below are the VMM's own statuses).
+ *  - Halt: when every vCPU is halted with interrupts off (a kernel without
+ *    the exit port powering off or halting), the VM stops with status 0.
  *  - Reset: 0xfe to the i8042 command port 0x64 (`reboot=k`, added by the
  *    VMM), a triple fault (KVM_EXIT_SHUTDOWN) or a KVM reset event stops the
  *    VM with VMM_EXIT_RESET (or VMM_EXIT_PANIC after a panic report).
@@ -40,7 +42,7 @@
 
 /* kvrun-vmm exit statuses that are not a byte the guest wrote. */
 enum {
-	VMM_EXIT_POWEROFF = 0, /* guest wrote 0 to the exit port */
+	VMM_EXIT_POWEROFF = 0, /* guest wrote 0 to the exit port, or halted for good */
 	VMM_EXIT_ERROR = 1,    /* the VMM failed: setup, KVM error, unhandled guest fault */
 	VMM_EXIT_RESET = 2,    /* guest reset (reboot, triple fault) without a panic report */
 	VMM_EXIT_PANIC = 3,    /* guest kernel panicked (reported through the exit port) */
@@ -75,6 +77,10 @@ struct vmm_config {
 	const char *initrd;  /* optional */
 	const char *cmdline; /* user part; the VMM appends devices and defaults */
 	uint64_t mem;	     /* bytes */
+	/* Guest RAM from this file (>= mem bytes) instead of a fresh memfd:
+	 * MAP_PRIVATE (copy on write, a template's memory) unless mem_shared. */
+	const char *mem_path;
+	bool mem_shared;
 	unsigned cpus;
 	enum vmm_console_kind console;
 	const char *console_path;
@@ -91,13 +97,15 @@ struct vmm_config {
 	enum vmm_seccomp_mode seccomp;
 	bool drop_caps;
 	bool pdeathsig;
+	/* --api-call SOCK OP: be a client of a running VMM instead. */
+	const char *api_call_sock, *api_call_op;
 };
 
 /* Defaults: 256 MiB, 1 vCPU, stdio console, rng on, sandbox on. */
 void vmm_config_init(struct vmm_config *cfg);
 
 /* What main() should do after parsing the command line. */
-enum vmm_cli_action { VMM_CLI_RUN, VMM_CLI_HELP, VMM_CLI_VERSION, VMM_CLI_CHECK };
+enum vmm_cli_action { VMM_CLI_RUN, VMM_CLI_HELP, VMM_CLI_VERSION, VMM_CLI_CHECK, VMM_CLI_API_CALL };
 /* Parse argv into cfg (argv strings are borrowed). Errors name the option. */
 int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_action *action,
 		  struct kv_err **err) KV_WUR;
@@ -122,6 +130,14 @@ typedef void (*vmm_check_report_fn)(void *ctx, const char *item, bool ok, const 
 int vmm_host_check(vmm_check_report_fn report, void *ctx);
 /* The same, printed as "ok|FAIL item: message" lines. */
 int vmm_host_check_print(FILE *out);
+
+/*
+ * Control API client (the protocol is in vmm/api.h): send {"op":OP} to the
+ * VMM listening on sock and return its one-line JSON response (malloc'd).
+ * Fails when the socket cannot be reached or the answer is not "ok":true
+ * (*response is set either way when an answer came).
+ */
+int vmm_api_call(const char *sock, const char *op, char **response, struct kv_err **err) KV_WUR;
 
 /* True when /dev/kvm is provided by PVM (kvm_pvm loaded, no vmx/svm flag). */
 bool vmm_pvm_detect(void);

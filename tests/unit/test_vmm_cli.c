@@ -66,6 +66,11 @@ int main(void)
 	ok(parse(&cfg, &a, &err, "--help", NULL) == 0 && a == VMM_CLI_HELP, "--help");
 	ok(parse(&cfg, &a, &err, "--check", NULL) == 0 && a == VMM_CLI_CHECK, "--check");
 
+	ok(parse(&cfg, &a, &err, "--api-call", "/run/vmm.sock", "pause", NULL) == 0 &&
+	       a == VMM_CLI_API_CALL && strcmp(cfg.api_call_sock, "/run/vmm.sock") == 0 &&
+	       strcmp(cfg.api_call_op, "pause") == 0,
+	   "--api-call SOCK OP");
+	ok(parse(&cfg, &a, &err, "--api-call", "/run/vmm.sock", NULL) < 0, "--api-call without OP");
 	ok(parse(&cfg, &a, &err, NULL) < 0 && strstr(err->msg, "--kernel"), "no --kernel: error");
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "--cpus", "0", NULL) < 0, "--cpus 0 refused");
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "--cpus", "x", NULL) < 0 &&

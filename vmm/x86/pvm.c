@@ -70,26 +70,25 @@ bool vmm_pvm_detect(void)
 
 /*
  * On this PVM the CPUID a guest sees is not only what KVM_SET_CPUID2 says:
- * the host's own feature bits show through (POPCNT, XSAVE, AVX, RDRAND...
- * even when the table clears them), so hiding features takes the kernel's
- * own switches. Each entry names an instruction family the emulator cannot
- * execute in guest kernel mode, or a CR4 feature it does not implement:
+ * the host's own feature bits show through (POPCNT, XSAVE, SMAP... even when
+ * the table clears them), so hiding features takes the kernel's own
+ * switches. The list is rootfs-tools/guest/pvm.cmdline's (QEMU-based tests
+ * read that file):
+ *   kvrun.pvm          the guest kernel's PVM switch (no INT3 self-test, no
+ *                      FWAIT in fpu__drop: fewer fixups needed)
  *   noxsave            xsave/xrstor(s) in FPU init and context switch
- *   smap, smep         clac/stac on every kernel entry; CR4 bits
- *   popcnt, abm        hweight via alternatives; lzcnt
- *   cx16               cmpxchg16b (SLUB's cmpxchg_double)
- *   rdrand, rdseed     early entropy
- *   fsgsbase, rdpid    context switch, vDSO/entry
- *   pcid, invpcid      TLB flushing
- *   clflushopt, clwb   pmem/DAX cache flushing
- *   pku, umip          CR4 features
- *   the rest           AVX/AES/SHA/BMI encodings some paths pick when present
+ *   clearcpuid=        cmpxchg16b (SLUB), clac/stac (SMAP on every entry),
+ *                      popcnt (hweight), CR4 features (smep, pku, umip,
+ *                      fsgsbase, pcid), rdpid, invpcid, rdrand/rdseed. Linux
+ *                      6.1 copies it into a 128-byte buffer: keep it short.
+ *   mitigations=off    no speculation workarounds: every emulated instruction
+ *                      counts
  */
 static const char *const pvm_params[] = {
+    "kvrun.pvm",
     "noxsave",
-    "clearcpuid=smap,smep,pku,umip,popcnt,abm,bmi1,bmi2,movbe,avx,avx2,avx512f,rdrand,rdseed,"
-    "rdpid,fsgsbase,erms,fsrm,clflushopt,clwb,invpcid,pcid,xsaves,xsavec,xsaveopt,sha_ni,aes,"
-    "pclmulqdq,f16c,fma,sse4_2,cx16",
+    "clearcpuid=cx16,smap,smep,popcnt,pku,umip,fsgsbase,rdpid,invpcid,pcid,rdrand,rdseed",
+    "mitigations=off",
     NULL,
 };
 
