@@ -20,7 +20,7 @@
 #define FS_MEM_BASE 0x100000ull
 #define FS_MEM_SIZE (8u << 20)
 #define FS_QSIZE    64
-#define FS_REQ_MAX  (96u << 10)
+#define FS_REQ_MAX  (288u << 10)
 
 static struct vqb_mem fs_mem;
 static struct irq_count fs_irqs;
@@ -305,7 +305,7 @@ static inline void fs_forget(struct fsdev *d, uint64_t node, uint64_t n)
  * reach. export: hello.txt, sub/inner.txt, escape -> ../outside,
  * abs -> <top>/outside, fifo.
  */
-static char top[] = "/tmp/kvrun-fs-XXXXXX";
+static char top[96] = "/tmp/kvrun-fs-XXXXXX";
 static char exp_dir[128], outside[128];
 static bool is_root;
 
