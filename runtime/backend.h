@@ -26,6 +26,7 @@ struct vm_conf {
 	unsigned boot_timeout_s;
 	unsigned pod_slots;	/* spare pmem devices of a pod sandbox */
 	uint64_t pod_slot_size; /* bytes each */
+	uint64_t rootfs_dax;	/* DAX window of the rootfs share; 0: none */
 	bool debug;		/* shims log at debug level */
 	char *path;		/* the file read, or NULL when none existed */
 };
@@ -49,14 +50,25 @@ int vm_size(const struct vm_conf *vc, const struct oci_config *cfg, unsigned *cp
 /* --------------------------------------------------------- rootfs */
 
 /*
- * Pack root.path (and the bind mount sources) into read-only erofs images
- * under the state directory, and produce the agent's view: `spec` (the
- * config subset without the bind mounts, which are in the images) and
- * `rootfs` (an overlay of the images under a tmpfs upper). `first_dev` is
- * the guest pmem index the first image will have.
+ * How the container's root filesystem and bind mounts reach the guest, and
+ * the agent's view of them: `spec_json` (the config subset, bind sources
+ * rewritten to guest paths) and `rootfs_json` (the create request's rootfs).
+ *
+ * shared (a VM of its own, or a pod's sandbox): virtio-fs. root.path is the
+ * share "rootfs" (read-write, DAX), each bind source an entry b<i> of the
+ * share "binds", which the agent mounts (mount_shared) before the create.
+ * Otherwise (a container joining a pod's VM, which cannot take a new device
+ * yet): root.path and the bind sources are packed into read-only erofs
+ * images under the state directory, stacked under a tmpfs in the guest;
+ * rootfs_agent_json() then names the pmem devices they got.
  */
 struct rootfs_plan {
-	char *images[2]; /* rootfs.erofs, binds.erofs (NULL when no binds) */
+	bool shared;
+	char **fs_args; /* shared: kvrun-vmm --fs values */
+	size_t n_fs;
+	bool mount_binds;    /* shared: the agent must mount the "binds" share */
+	uint64_t dax_window; /* shared: DAX window of the rootfs share, 0 = none */
+	char *images[2];     /* not shared: rootfs.erofs, binds.erofs (or NULL) */
 	size_t n_images;
 	char *spec_json;
 	char *rootfs_json;
@@ -64,6 +76,7 @@ struct rootfs_plan {
 void rootfs_plan_free(struct rootfs_plan *p);
 int rootfs_prepare(const char *state_dir, const struct oci_config *cfg, const char *rootfs,
 		   const char *bundle, struct rootfs_plan *p, struct kv_err **err) KV_WUR;
+/* Not shared: the overlay of the images, which got guest pmem devs[i]. */
 int rootfs_agent_json(struct rootfs_plan *p, const unsigned *devs, struct kv_err **err) KV_WUR;
 
 /* Pod slots: spare pmem files of a sandbox VM that its members' images are

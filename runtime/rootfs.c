@@ -1,18 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Container root filesystems for the microVM, interim design (until the
- * virtio-fs device lands): root.path is packed into a read-only erofs image
- * under the state directory and attached through virtio-pmem; the agent
- * stacks a tmpfs upper on it with overlayfs. Writes stay in the guest and
- * are lost with it; they do not reach root.path on the host.
+ * Container root filesystems and bind mounts for the microVM.
  *
- * Bind mounts (volumes, /etc/hosts, /etc/resolv.conf, ...) are copied into
- * a second image, each source at its destination path, and stay bind mounts
- * whose source is that image's mount in the guest: the agent mounts overlay
- * layer i at AGENT_LAYER_DIR/l<i> before it opens bind sources (see
- * agent/mounts.c), so the bind's options (ro, ...) still apply and a bind
- * under a tmpfs (/dev/termination-log) works. They are snapshots taken at
- * create time. Other mounts must be ones the agent makes itself.
+ * A container with a VM of its own (or a pod's sandbox) gets them through
+ * virtio-fs: root.path is the share "rootfs", read-write, so writes land in
+ * that directory on the host; each bind source (volumes, Docker's
+ * /etc/hosts and /etc/resolv.conf, a file or a directory) is the entry b<i>
+ * of the share "binds", which the agent mounts at AGENT_SHARED_DIR/binds
+ * before the create, and the spec's bind mount takes its source from there,
+ * with its options (ro applies, and the share entry is read-only too).
+ *
+ * A container that joins a pod's VM cannot get a new device (no hotplug
+ * yet): its root.path is packed into a read-only erofs image under the
+ * state directory, written into one of the VM's spare pmem slots, and
+ * stacked under a tmpfs with overlayfs, so its writes stay in the VM; its
+ * bind sources are copied into a second image and bind-mounted from that
+ * layer's mount (the agent mounts overlay layer i at AGENT_LAYER_DIR/l<i>
+ * before it opens bind sources, see agent/mounts.c): snapshots taken at
+ * create time.
+ *
+ * Either way, other mounts must be ones the agent makes itself.
  */
 #include "runtime/backend.h"
 
@@ -29,12 +36,19 @@ extern char **environ;
 #define AGENT_LAYER_DIR "/run/kvrun/mnt"
 /* The layer index of the binds image: right above the root image. */
 #define BINDS_LAYER 1
+/* Where the agent's mount_shared puts a share (agent/ops.c). */
+#define AGENT_SHARED_DIR "/run/kvrun/shared"
+#define ROOTFS_TAG	 "rootfs"
+#define BINDS_TAG	 "binds"
 
 static const char *const agent_mount_types[] = {"proc",	  "sysfs",  "tmpfs",   "devpts",
 						"mqueue", "cgroup", "cgroup2", NULL};
 
 void rootfs_plan_free(struct rootfs_plan *p)
 {
+	for (size_t i = 0; i < p->n_fs; i++)
+		free(p->fs_args[i]);
+	free(p->fs_args);
 	for (size_t i = 0; i < KV_ARRAY_SIZE(p->images); i++)
 		free(p->images[i]);
 	free(p->spec_json);
@@ -142,11 +156,59 @@ static int stage_bind(const char *state_dir, const char *staging, const struct o
 struct prep {
 	const char *state_dir, *bundle;
 	const struct oci_config *cfg;
+	struct rootfs_plan *p;
 	struct oci_mount *mounts; /* what the agent gets */
 	size_t n;
 	char **owned; /* rewritten sources */
 	char *staging;
 };
+
+static void fs_arg(struct rootfs_plan *p, char *arg)
+{
+	p->fs_args = realloc(p->fs_args, (p->n_fs + 1) * sizeof(char *));
+	if (!p->fs_args)
+		abort();
+	p->fs_args[p->n_fs++] = arg;
+}
+
+/* kvrun-vmm reads options off the end of --fs values: no commas in paths. */
+static int share_path_ok(const char *what, const char *path, struct kv_err **err)
+{
+	if (strchr(path, ','))
+		return err_plain(err, EINVAL, "%s %s: a path with a comma cannot be shared yet",
+				 what, path);
+	return 0;
+}
+
+static bool mount_ro(const struct oci_mount *m)
+{
+	for (size_t i = 0; i < m->options.n; i++)
+		if (strcmp(m->options.v[i], "ro") == 0)
+			return true;
+	return false;
+}
+
+/* A bind source as the entry b<i> of the "binds" share. */
+static int share_bind(struct prep *x, size_t i, const char *src, struct kv_err **err)
+{
+	const struct oci_mount *m = &x->cfg->mounts[i];
+	struct stat sb;
+	if (stat(src, &sb) < 0)
+		return kv_err_make(err, errno, "mounts[%zu]: bind source %s", i, src);
+	if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
+		return err_plain(err, ENOTSUP,
+				 "mounts[%zu]: bind source %s is not a file or a directory: it "
+				 "cannot be shared with the microVM",
+				 i, src);
+	if (share_path_ok("bind source", src, err) < 0)
+		return -1;
+	fs_arg(x->p, kv_asprintf("%s/b%zu=%s,%s", BINDS_TAG, i, src, mount_ro(m) ? "ro" : "rw"));
+	x->p->mount_binds = true;
+	struct oci_mount *out = &x->mounts[x->n++];
+	*out = *m;
+	out->source = x->owned[i] = kv_asprintf("%s/%s/b%zu", AGENT_SHARED_DIR, BINDS_TAG, i);
+	return 0;
+}
 
 static int prep_mount(struct prep *x, size_t i, struct kv_err **err)
 {
@@ -159,6 +221,8 @@ static int prep_mount(struct prep *x, size_t i, struct kv_err **err)
 	}
 	cleanup_free char *src =
 	    m->source[0] == '/' ? kv_strdup(m->source) : kv_asprintf("%s/%s", x->bundle, m->source);
+	if (x->p->shared)
+		return share_bind(x, i, src, err);
 	if (!x->staging) {
 		x->staging = kv_asprintf("%s/binds.staging", x->state_dir);
 		if (mkdir(x->staging, 0755) < 0)
@@ -187,11 +251,33 @@ static void remove_staging(const char *staging)
 	unlink(log);
 }
 
-static int prep_run(struct prep *x, const char *rootfs, struct rootfs_plan *p, struct kv_err **err)
+static int share_rootfs(struct rootfs_plan *p, const char *rootfs, struct kv_err **err)
 {
-	for (size_t i = 0; i < x->cfg->n_mounts; i++)
-		if (prep_mount(x, i, err) < 0)
-			return -1;
+	if (share_path_ok("root.path", rootfs, err) < 0)
+		return -1;
+	cleanup_free char *dax =
+	    p->dax_window ? kv_asprintf(",dax=%lluM", (unsigned long long)(p->dax_window >> 20))
+			  : kv_strdup("");
+	fs_arg(p, kv_asprintf("%s=%s,rw%s", ROOTFS_TAG, rootfs, dax));
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	kv_json_map_open(j);
+	kv_json_kstr(j, "type", "virtiofs");
+	kv_json_kstr(j, "tag", ROOTFS_TAG);
+	if (p->dax_window)
+		kv_json_kstr(j, "options", "dax");
+	kv_json_map_close(j);
+	const char *out;
+	size_t len;
+	if (kv_json_finish(j, &out, &len, err) < 0)
+		return -1;
+	p->rootfs_json = strndup(out, len);
+	return 0;
+}
+
+/* root.path as an erofs image, and the binds staged so far as another. */
+static int pack_images(struct prep *x, const char *rootfs, struct rootfs_plan *p,
+		       struct kv_err **err)
+{
 	p->images[0] = kv_asprintf("%s/rootfs.erofs", x->state_dir);
 	p->n_images = 1;
 	if (mkfs_erofs(x->state_dir, p->images[0], rootfs, err) < 0)
@@ -202,6 +288,16 @@ static int prep_run(struct prep *x, const char *rootfs, struct rootfs_plan *p, s
 		if (mkfs_erofs(x->state_dir, p->images[1], x->staging, err) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+static int prep_run(struct prep *x, const char *rootfs, struct rootfs_plan *p, struct kv_err **err)
+{
+	for (size_t i = 0; i < x->cfg->n_mounts; i++)
+		if (prep_mount(x, i, err) < 0)
+			return -1;
+	if (p->shared ? share_rootfs(p, rootfs, err) < 0 : pack_images(x, rootfs, p, err) < 0)
+		return -1;
 	struct oci_config view = *x->cfg;
 	view.mounts = x->mounts;
 	view.n_mounts = x->n;
@@ -211,7 +307,7 @@ static int prep_run(struct prep *x, const char *rootfs, struct rootfs_plan *p, s
 int rootfs_prepare(const char *state_dir, const struct oci_config *cfg, const char *rootfs,
 		   const char *bundle, struct rootfs_plan *p, struct kv_err **err)
 {
-	struct prep x = {.state_dir = state_dir, .bundle = bundle, .cfg = cfg};
+	struct prep x = {.state_dir = state_dir, .bundle = bundle, .cfg = cfg, .p = p};
 	x.mounts = kv_malloc0((cfg->n_mounts + 1) * sizeof(*x.mounts));
 	x.owned = kv_malloc0((cfg->n_mounts + 1) * sizeof(char *));
 	int r = prep_run(&x, rootfs, p, err);

@@ -110,10 +110,9 @@ static void vmm_argv(struct start_ctx *x, struct kv_json *j, unsigned cpus, uint
 			       "--log-level",	"warn",	    "--cmdline",   cmdline};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(fixed); i++)
 		kv_json_str(j, fixed[i]);
-	for (size_t i = 0; i < x->plan.n_images; i++) {
-		cleanup_free char *a = kv_asprintf("%s,ro", x->plan.images[i]);
-		kv_json_str(j, "--pmem");
-		kv_json_str(j, a);
+	for (size_t i = 0; i < x->plan.n_fs; i++) {
+		kv_json_str(j, "--fs");
+		kv_json_str(j, x->plan.fs_args[i]);
 	}
 	for (unsigned i = 0; is_pod_sandbox(x->req->cfg) && i < vc->pod_slots; i++) {
 		cleanup_free char *a = kv_asprintf("%s/slot%u.img,ro", x->sbdir, i);
@@ -136,6 +135,12 @@ static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, st
 	kv_json_kstr(j, "container", x->name);
 	kv_json_kstr(j, "body", x->plan.spec_json);
 	kv_json_kstr(j, "rootfs", x->plan.rootfs_json);
+	if (x->plan.mount_binds) {
+		kv_json_key(j, "mount_shared");
+		kv_json_array_open(j);
+		kv_json_str(j, "binds");
+		kv_json_array_close(j);
+	}
 	kv_json_kbool(j, "terminal", req->cfg->process->terminal);
 	if (req->console_socket)
 		kv_json_kstr(j, "console_socket", req->console_socket);
@@ -149,26 +154,28 @@ static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, st
 	return strndup(out, len);
 }
 
-/* Where the container's images go: pmem 1 and 2 of its own VM, or slots. */
-static int place_images(struct start_ctx *x, unsigned *cpus, uint64_t *mem, struct kv_err **err)
+/*
+ * The root filesystem: shares of the container's own VM (virtio-fs), or,
+ * joining a pod's VM, images written into its spare pmem slots (pmem0 is
+ * the guest OS image, the slots come right after it).
+ */
+static int place_rootfs(struct start_ctx *x, unsigned *cpus, uint64_t *mem, struct kv_err **err)
 {
 	const struct runtime_sandbox_req *req = x->req;
+	x->plan.shared = x->owner;
+	x->plan.dax_window = x->vc->rootfs_dax;
 	if (rootfs_prepare(req->state_dir, req->cfg, req->st->rootfs, req->st->bundle, &x->plan,
 			   err) < 0)
 		return -1;
 	if (x->owner) {
-		x->devs[0] = 1;
-		x->devs[1] = 2;
 		if (vm_size(x->vc, req->cfg, cpus, mem, err) < 0)
 			return -1;
-		if (is_pod_sandbox(req->cfg) &&
-		    slots_create(x->sbdir, x->vc->pod_slots, x->vc->pod_slot_size,
-				 1 + (unsigned)x->plan.n_images, err) < 0)
-			return -1;
-	} else if (slots_take(x->sbdir, req->id, x->plan.images, x->plan.n_images, x->devs, err) <
-		   0) {
-		return kv_err_wrap(err, "join the VM of sandbox %s", req->st->sandbox_id);
+		if (!is_pod_sandbox(req->cfg))
+			return 0;
+		return slots_create(x->sbdir, x->vc->pod_slots, x->vc->pod_slot_size, 1, err);
 	}
+	if (slots_take(x->sbdir, req->id, x->plan.images, x->plan.n_images, x->devs, err) < 0)
+		return kv_err_wrap(err, "join the VM of sandbox %s", req->st->sandbox_id);
 	return rootfs_agent_json(&x->plan, x->devs, err);
 }
 
@@ -238,7 +245,7 @@ static int sandbox_start(struct start_ctx *x, struct runtime_sandbox_result *res
 				 x->vc->path ? x->vc->path : KVRUN_CONFIG_PATH);
 	unsigned cpus = 0;
 	uint64_t mem = 0;
-	if (place_images(x, &cpus, &mem, err) < 0)
+	if (place_rootfs(x, &cpus, &mem, err) < 0)
 		return -1;
 	kv_debug("container %s: %s VM %s (%u vCPUs, %llu MiB)", req->id,
 		 x->owner ? "new" : "joining", x->sbdir, cpus, (unsigned long long)(mem >> 20));

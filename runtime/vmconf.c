@@ -81,6 +81,18 @@ static int conf_str(yajl_val root, const char *key, const char *file, char **out
 	return 0;
 }
 
+/* A size, or 0 / "0" to turn DAX off. */
+static int conf_dax(yajl_val root, const char *file, uint64_t *out, struct kv_err **err)
+{
+	yajl_val v = kv_jget(root, "rootfs_dax");
+	if (v && ((YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) == 0) ||
+		  (YAJL_IS_STRING(v) && strcmp(v->u.string, "0") == 0))) {
+		*out = 0;
+		return 0;
+	}
+	return conf_size(root, "rootfs_dax", file, out, err);
+}
+
 static int conf_parse(struct vm_conf *c, const char *file, const char *text, struct kv_err **err)
 {
 	cleanup_yajl_val yajl_val root = kv_json_parse(text, file, err);
@@ -103,7 +115,8 @@ static int conf_parse(struct vm_conf *c, const char *file, const char *text, str
 	    conf_size(root, "min_memory", file, &c->min_memory, err) < 0 ||
 	    conf_uint(root, "boot_timeout", file, 3600, &c->boot_timeout_s, err) < 0 ||
 	    conf_uint(root, "pod_slots", file, 5, &c->pod_slots, err) < 0 ||
-	    conf_size(root, "pod_slot_size", file, &c->pod_slot_size, err) < 0)
+	    conf_size(root, "pod_slot_size", file, &c->pod_slot_size, err) < 0 ||
+	    conf_dax(root, file, &c->rootfs_dax, err) < 0)
 		return -1;
 	if (c->cpus == 0 || c->boot_timeout_s == 0)
 		return err_plain(err, EINVAL, "%s: cpus and boot_timeout must be at least 1", file);
@@ -145,7 +158,8 @@ int vm_conf_load(struct vm_conf **out, struct kv_err **err)
 			      .min_memory = 128 * MIB,
 			      .boot_timeout_s = 300,
 			      .pod_slots = 4,
-			      .pod_slot_size = 256 * MIB};
+			      .pod_slot_size = 256 * MIB,
+			      .rootfs_dax = 256 * MIB};
 	const char *path = getenv("KVRUN_CONFIG");
 	if (!path || !*path)
 		path = KVRUN_CONFIG_PATH;

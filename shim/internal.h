@@ -24,6 +24,7 @@ struct shim_req {
 	char *console_socket;
 	long long boot_timeout_ms;
 	bool set_time;
+	char **shares; /* NULL-terminated tags to mount_shared first, or NULL */
 };
 
 void shim_req_free(struct shim_req *r);

@@ -23,6 +23,9 @@ void shim_req_free(struct shim_req *r)
 	free(r->body);
 	free(r->rootfs);
 	free(r->console_socket);
+	for (char **a = r->shares; a && *a; a++)
+		free(*a);
+	free(r->shares);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -32,22 +35,43 @@ static char *dup_str(yajl_val root, const char *key)
 	return s ? kv_strdup(s) : NULL;
 }
 
-static int parse_argv(yajl_val root, struct shim_req *r, struct kv_err **err)
+/* A JSON array of strings as a NULL-terminated vector (absent: NULL). */
+static int parse_strv(yajl_val root, const char *key, char ***out, struct kv_err **err)
 {
-	yajl_val v = kv_jget(root, "vmm_argv");
-	if (!r->owner)
+	yajl_val v = kv_jget(root, key);
+	if (!v)
 		return 0;
-	if (!v || !YAJL_IS_ARRAY(v) || v->u.array.len == 0 || v->u.array.len > 256)
-		return kv_err_make(err, EINVAL, "shim request: vmm_argv: want 1..256 strings");
-	r->vmm_argv = kv_malloc0((v->u.array.len + 1) * sizeof(char *));
+	if (!YAJL_IS_ARRAY(v) || v->u.array.len > 256)
+		return kv_err_make(err, EINVAL, "shim request: %s: want up to 256 strings", key);
+	*out = kv_malloc0((v->u.array.len + 1) * sizeof(char *));
 	for (size_t i = 0; i < v->u.array.len; i++) {
 		yajl_val a = v->u.array.values[i];
 		if (!YAJL_IS_STRING(a))
-			return kv_err_make(err, EINVAL, "shim request: vmm_argv[%zu]: not a string",
+			return kv_err_make(err, EINVAL, "shim request: %s[%zu]: not a string", key,
 					   i);
-		r->vmm_argv[i] = kv_strdup(a->u.string);
+		(*out)[i] = kv_strdup(a->u.string);
 	}
 	return 0;
+}
+
+static int parse_argv(yajl_val root, struct shim_req *r, struct kv_err **err)
+{
+	if (!r->owner)
+		return 0;
+	if (parse_strv(root, "vmm_argv", &r->vmm_argv, err) < 0)
+		return -1;
+	if (!r->vmm_argv || !r->vmm_argv[0])
+		return kv_err_make(err, EINVAL, "shim request: vmm_argv: want 1..256 strings");
+	return 0;
+}
+
+/* Names spliced into agent requests: the agent's own rules, nothing to escape. */
+static bool name_ok(const char *s)
+{
+	static const char ok[] =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
+	size_t n = strlen(s);
+	return n > 0 && n <= 64 && s[strspn(s, ok)] == '\0';
 }
 
 int shim_req_parse(const char *text, struct shim_req *r, struct kv_err **err)
@@ -79,6 +103,14 @@ int shim_req_parse(const char *text, struct shim_req *r, struct kv_err **err)
 		return kv_err_make(err, EINVAL, "shim request: exec wants exec_id and no VM");
 	if (r->boot_timeout_ms <= 0)
 		return kv_err_make(err, EINVAL, "shim request: boot_timeout_ms: must be positive");
+	if (!name_ok(r->container) || (r->exec_id && !name_ok(r->exec_id)))
+		return kv_err_make(err, EINVAL,
+				   "shim request: container, exec_id: 1..64 of [A-Za-z0-9_.-]");
+	if (parse_strv(root, "mount_shared", &r->shares, err) < 0)
+		return -1;
+	for (char **t = r->shares; t && *t; t++)
+		if (!name_ok(*t))
+			return kv_err_make(err, EINVAL, "shim request: mount_shared: bad tag");
 	return parse_argv(root, r, err);
 }
 

@@ -122,6 +122,18 @@ static void agent_set_time(struct shim *s)
 		kv_warn("set the guest's clock: %s", e->msg);
 }
 
+/* Shares (virtio-fs tags) the container's bind mounts come from. */
+static int agent_mount_shares(struct shim *s, struct kv_err **err)
+{
+	for (char **t = s->req.shares; t && *t; t++) {
+		cleanup_free char *p = kv_asprintf("{\"tag\":\"%s\",\"type\":\"virtiofs\"}", *t);
+		cleanup_msg struct kv_msg resp = {0};
+		if (kv_agent_client_call(s->agent, KV_OP_MOUNT_SHARED, p, &resp, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int shim_agent_connect(struct shim *s, struct kv_err **err)
 {
 	s->addr = shim_agent_addr(s->req.sandbox_dir, err);
@@ -132,7 +144,7 @@ int shim_agent_connect(struct shim *s, struct kv_err **err)
 			return -1;
 		if (s->req.set_time)
 			agent_set_time(s);
-		return 0;
+		return agent_mount_shares(s, err);
 	}
 	s->agent = kv_agent_client_connect(s->addr, err);
 	if (!s->agent)

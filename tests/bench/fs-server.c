@@ -36,12 +36,14 @@ static void report(const char *name, double rate, const char *unit, double nativ
 	else
 		printf("%-24s %12.1f %-9s\n", name, rate, unit);
 	size_t n = strlen(json);
-	snprintf(json + n, sizeof(json) - n, "%s\"%s\":{\"rate\":%.1f,\"unit\":\"%s\",\"native\":%.1f,"
-		 "\"ratio\":%.3f}", n > 1 ? "," : "", name, rate, unit, native, ratio);
+	snprintf(json + n, sizeof(json) - n,
+		 "%s\"%s\":{\"rate\":%.1f,\"unit\":\"%s\",\"native\":%.1f,"
+		 "\"ratio\":%.3f}",
+		 n > 1 ? "," : "", name, rate, unit, native, ratio);
 }
 
 /* Run body repeatedly for `secs`; returns calls per second. */
-#define RATE(...)                                                                                 \
+#define RATE(...)                                                                                  \
 	({                                                                                         \
 		double _t0 = now(), _t;                                                            \
 		unsigned long _n = 0;                                                              \
@@ -112,7 +114,8 @@ static void bench_create(void)
 			struct fuse_read_in in = {.fh = fh, .offset = off, .size = 4096};
 			freq_add(&rq, &in, sizeof(in));
 			uint32_t got;
-			if (fs_call(&dev, FUSE_READDIR, d.nodeid, &rq, buf, sizeof(buf), &got) || !got)
+			if (fs_call(&dev, FUSE_READDIR, d.nodeid, &rq, buf, sizeof(buf), &got) ||
+			    !got)
 				break;
 			for (uint32_t pos = 0; pos < got; entries++) {
 				struct fuse_dirent de;

@@ -121,7 +121,7 @@ function ctr_said() {
 	python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$BUNDLE/sock"
 	update_config '.mounts += [{"destination": "/sock", "type": "bind", "source": "'"$BUNDLE"'/sock", "options": ["bind"]}]'
 	kvrun -1 create c1
-	[[ "$output" == *"mounts[7]: bind source $BUNDLE/sock is not a file or a directory"* ]]
+	[[ "$output" == *"mounts[7]: bind source $BUNDLE/sock is not a file or a directory: it cannot be shared with the microVM"* ]]
 	update_config 'del(.mounts[7])'
 	kvrun -1 create --preserve-fds 2 c1
 	[[ "$output" == *"--preserve-fds: file descriptors cannot be passed into a microVM"* ]]

@@ -33,13 +33,17 @@ function vmm_count() {
 	kvrun_detached -0 run -d pod1
 	member_bundle "$BUNDLE/app" '{"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "pod1"}'
 	member_bundle "$BUNDLE/crio" '{"io.kubernetes.cri-o.ContainerType": "container", "io.kubernetes.cri-o.SandboxID": "pod1"}'
+	# A member's bind mount (its VM cannot take a new share: a copy, see README).
+	echo pod-volume >"$BUNDLE/podfile"
+	update_config '.mounts += [{"destination": "/etc/podfile", "type": "bind", "source": "'"$BUNDLE"'/podfile", "options": ["rbind", "ro"]}]' "$BUNDLE/app"
 	kvrun_detached -0 create --bundle "$BUNDLE/app" app
 	kvrun -0 start app
 	kvrun_detached -0 run -d --bundle "$BUNDLE/crio" crio
 	# One VM for the three; each container has its own root filesystem.
 	[ "$(vmm_count)" -eq 1 ]
-	kvrun -0 exec app cat /marker
-	[ "$output" = app ]
+	kvrun -0 exec app cat /marker /etc/podfile
+	[ "${lines[0]}" = app ]
+	[ "${lines[1]}" = pod-volume ]
 	kvrun -0 exec crio cat /marker
 	[ "$output" = crio ]
 	kvrun ! exec pod1 cat /marker

@@ -29,13 +29,13 @@ function teardown() {
 	kvrun -1 state c1
 }
 
-@test "run: the guest's kernel, linux.resources sizing, bind mounts, exit 3" {
+@test "run: the guest's kernel, linux.resources sizing, rootfs and bind mounts shared, exit 3" {
 	local cpus=2
 	[ "$(nproc)" -ge 2 ] || cpus=1
 	mkdir "$BUNDLE/vol"
 	echo from-the-host >"$BUNDLE/vol/greeting"
 	echo "10.9.8.7 testhost" >"$BUNDLE/hosts"
-	update_config '.process.args = ["sh", "-c", "uname -r; grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo; cat /data/greeting; grep testhost /etc/hosts; echo x >/data/new || echo read-only; echo y >/new && cat /new; exit 3"]
+	update_config '.process.args = ["sh", "-c", "uname -r; grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo; cat /data/greeting; grep testhost /etc/hosts; echo x >/data/new || echo read-only; echo y >/new && cat /new; echo 10.1.1.1 added >>/etc/hosts; exit 3"]
 		| .root.readonly = false
 		| .linux.resources.cpu = {"quota": '$((cpus * 100000))', "period": 100000}
 		| .linux.resources.memory = {"limit": 134217728}
@@ -54,8 +54,11 @@ function teardown() {
 	[[ "${lines[4]}" == "10.9.8.7 testhost" ]]
 	[[ "$output" == *read-only* ]]
 	[ "${lines[-1]}" = y ]
-	# Interim rootfs (no virtio-fs yet): the container's writes stay in the VM.
-	[ ! -e "$BUNDLE/rootfs/new" ]
+	# virtio-fs: the container's writes land in root.path and in a rw bind
+	# source on the host; a ro bind stays untouched.
+	[ "$(cat "$BUNDLE/rootfs/new")" = y ]
+	grep -q '10.1.1.1 added' "$BUNDLE/hosts"
+	[ ! -e "$BUNDLE/vol/new" ]
 }
 
 @test "run: a container killed by SIGKILL gives 137; nothing is left" {
