@@ -69,8 +69,10 @@ function teardown() {
 	local rpid=$!
 	wait_for 300 status_is c1 running
 	kvrun -0 kill c1 KILL
-	run wait "$rpid"
-	[ "$status" -eq 137 ]
+	local rc=0
+	wait "$rpid" || rc=$?
+	cat "$BUNDLE/run.out" >&2
+	[ "$rc" -eq 137 ]
 	[ -z "$(kvrun_procs_wait)" ]
 	[ -z "$(ls -A "$KVRUN_ROOT")" ]
 }
