@@ -21,8 +21,8 @@ setup() {
 @test "guest kernel boots under QEMU microvm to the test init and powers off" {
 	console=$BATS_TEST_TMPDIR/console.log
 	start=$(date +%s%N)
-	run timeout 300 env CONSOLE="$console" "$ROOT/tests/guest/qemu-boot" -c 2 \
-		"$GUEST/vmlinux" "$GUEST/test-initramfs.cpio" kvrun.test=cpus,syscalls kvrun.cpus=2
+	run timeout 300 env CONSOLE="$console" "$ROOT/tests/guest/qemu-boot" \
+		"$GUEST/vmlinux" "$GUEST/test-initramfs.cpio" kvrun.test=cpus,syscalls kvrun.cpus=1
 	end=$(date +%s%N)
 	echo "qemu exit status $status; console:"
 	cat "$console"
