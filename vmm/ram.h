@@ -4,6 +4,10 @@
  * 3 GiB, and from 4 GiB for the rest). Backed by a memfd (MAP_SHARED, the
  * default), or by a file mapped MAP_PRIVATE (a snapshot's memory file: the
  * clone shares every page it never writes) or MAP_SHARED.
+ *
+ * The guest's memory is what the mapping (base) shows, not necessarily what
+ * the backing fd holds: direct boot maps the kernel and initrd files over
+ * parts of it, MAP_PRIVATE (x86/boot.c). Save guest memory from the mapping.
  */
 #ifndef KV_VMM_RAM_H
 #define KV_VMM_RAM_H

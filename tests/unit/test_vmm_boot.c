@@ -117,6 +117,42 @@ static void elf_expect_error(const char *what, struct elf_img img, const char *n
 	fake_gm_free(&gm);
 }
 
+/* A big segment is mapped from the file, not copied: same bytes, private. */
+static void test_elf_mapped(void)
+{
+	const size_t seg = 512 * 1024 + 100, off = 0x1000;
+	size_t len = off + seg;
+	uint8_t *file = kv_malloc0(len);
+	struct elf_img img = elf_make();
+	img.ph[0].p_offset = off;
+	img.ph[0].p_filesz = seg;
+	img.ph[0].p_memsz = seg + 0x5000;
+	img.eh.e_phnum = 1;
+	memcpy(file, &img, sizeof(img.eh) + sizeof(img.ph));
+	for (size_t i = off; i < len; i++)
+		file[i] = (uint8_t)(i * 13 + 1);
+	int fd = temp_file(file, len);
+	struct gm gm = fake_gm();
+	uint8_t *ram = gm_ptr(&gm, 0x1000000, seg + 0x5000);
+	memset(ram, 0, seg + 0x5000);
+	struct boot_kernel k;
+	struct kv_err *err = NULL;
+	ok(boot_kernel_load(&gm, fd, &k, &err) == 0, "big ELF segment: loads");
+	ok(memcmp(ram, file + off, seg) == 0, "big ELF segment: bytes in RAM (mapped + read tail)");
+	bool zero = true;
+	for (size_t i = seg; i < seg + 0x5000; i++)
+		zero &= ram[i] == 0;
+	ok(zero, "big ELF segment: bss after the file part reads zero");
+	ram[4096] ^= 0xff;
+	uint8_t b;
+	ok(pread(fd, &b, 1, off + 4096) == 1 && b == file[off + 4096],
+	   "guest writes stay private (copy on write), the file is unchanged");
+	close(fd);
+	free(file);
+	kv_err_free(err);
+	fake_gm_free(&gm);
+}
+
 static void test_elf_errors(void)
 {
 	struct elf_img img;
@@ -357,6 +393,7 @@ static void test_mptable(void)
 int main(void)
 {
 	test_elf();
+	test_elf_mapped();
 	test_elf_errors();
 	test_bzimage();
 	test_initrd_and_zero_page();

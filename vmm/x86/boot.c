@@ -10,6 +10,7 @@
 
 #include <elf.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "vmm/x86/layout.h"
@@ -19,6 +20,9 @@
 #define BZ_ENTRY64_OFF	 0x200 /* startup_64 of the compressed kernel */
 #define BZ_SETUP_HDR_END 0x202 /* + byte at 0x201: end of the setup header */
 #define PAGE_SIZE_4K	 4096
+#define ALIGN_UP(x, a)	 (((x) + (a)-1) & ~((uint64_t)(a)-1))
+/* Below this, reading is as cheap as mapping. */
+#define BOOT_MAP_MIN (256 * 1024)
 
 static int boot_file_read(int fd, void *buf, uint64_t len, uint64_t off, const char *what,
 			  struct kv_err **err)
@@ -48,6 +52,34 @@ static int boot_file_size(int fd, uint64_t *size, struct kv_err **err)
 		return kv_err_make(err, EINVAL, "not a regular file");
 	*size = st.st_size;
 	return 0;
+}
+
+/*
+ * Put [off, off+len) of the file into guest memory at dst (gpa). Whole pages
+ * are mapped MAP_PRIVATE from the file instead of copied when file offset
+ * and guest address agree modulo the page size: the kernel's 10+ MiB then
+ * cost no copy and no page allocation, stay shared with the host page cache
+ * across VMs, and only pages the guest writes become its own (copy on
+ * write). The partial pages at either end are read. The file must not be
+ * modified in place while the VM runs (kvrun installs kernels by rename).
+ */
+static int boot_file_place(uint8_t *dst, uint64_t gpa, int fd, uint64_t off, uint64_t len,
+			   const char *what, struct kv_err **err)
+{
+	uint64_t head = ALIGN_UP(gpa, PAGE_SIZE_4K) - gpa;
+	if (head > len)
+		head = len;
+	uint64_t mid = (len - head) & ~(uint64_t)(PAGE_SIZE_4K - 1);
+	if ((gpa - off) % PAGE_SIZE_4K || mid < BOOT_MAP_MIN ||
+	    ((uintptr_t)(dst + head) & (PAGE_SIZE_4K - 1)))
+		return boot_file_read(fd, dst, len, off, what, err);
+	if (boot_file_read(fd, dst, head, off, what, err) < 0)
+		return -1;
+	void *p =
+	    mmap(dst + head, mid, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, off + head);
+	if (p == MAP_FAILED && boot_file_read(fd, dst + head, mid, off + head, what, err) < 0)
+		return -1;
+	return boot_file_read(fd, dst + head + mid, len - head - mid, off + head + mid, what, err);
 }
 
 int boot_kernel_load(struct gm *gm, int fd, struct boot_kernel *k, struct kv_err **err)
@@ -96,7 +128,7 @@ static int boot_elf_segment_load(struct gm *gm, int fd, uint64_t file_size, cons
 		    (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz);
 	/* The rest (p_memsz - p_filesz, the bss) is left as is: guest RAM starts
 	 * zeroed, and Linux clears its own bss (clear_bss() in head64.c). */
-	return boot_file_read(fd, dst, ph->p_filesz, ph->p_offset, "kernel", err);
+	return boot_file_place(dst, ph->p_paddr, fd, ph->p_offset, ph->p_filesz, "kernel", err);
 }
 
 /* e_entry of vmlinux is physical (phys_startup_64); accept a virtual one too. */
@@ -204,7 +236,7 @@ int boot_bzimage_load(struct gm *gm, int fd, uint64_t file_size, struct boot_ker
 		return kv_err_make(err, EINVAL,
 				   "kernel: bzImage needs 0x%llx bytes at 0x%llx: not enough RAM",
 				   (unsigned long long)span, (unsigned long long)load);
-	if (boot_file_read(fd, dst, len, off, "kernel", err) < 0)
+	if (boot_file_place(dst, load, fd, off, len, "kernel", err) < 0)
 		return -1;
 	k->bzimage = true;
 	k->load_start = load;
@@ -244,7 +276,7 @@ int boot_initrd_load(struct gm *gm, int fd, const struct boot_kernel *k, uint64_
 	if (!dst)
 		return kv_err_make(err, EINVAL, "initrd: 0x%llx is not in guest RAM",
 				   (unsigned long long)at);
-	if (boot_file_read(fd, dst, fsize, 0, "initrd", err) < 0)
+	if (boot_file_place(dst, at, fd, 0, fsize, "initrd", err) < 0)
 		return -1;
 	*addr = at;
 	*size = fsize;
