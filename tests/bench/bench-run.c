@@ -41,7 +41,8 @@ static void smaps_sum(pid_t pid, unsigned long long min_size, unsigned long long
 	unsigned long long size = 0;
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long long a, b, v;
-		if (sscanf(line, "%llx-%llx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+		if (sscanf(line, "%llx-%llx ", &a, &b) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
 			size = b - a;
 			continue;
 		}

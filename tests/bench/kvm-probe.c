@@ -58,4 +58,7 @@ int ioctl(int fd, unsigned long req, ...)
 	return real_ioctl(fd, req, arg);
 }
 
-__attribute__((destructor)) static void probe_fini(void) { probe_write(); }
+__attribute__((destructor)) static void probe_fini(void)
+{
+	probe_write();
+}
