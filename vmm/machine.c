@@ -380,6 +380,8 @@ static void machine_stats_write(struct machine *m)
 	kv_json_key(j, "pvm_fixups");
 	kv_json_uint(j, fixups);
 	kv_json_kbool(j, "pvm", m->pvm);
+	if (m->cfg->restore_dir)
+		snapshot_stats_write(m, j);
 	kv_json_map_close(j);
 	const char *out;
 	size_t len;

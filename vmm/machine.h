@@ -77,6 +77,7 @@ struct machine {
 	/* Snapshots (snapshot*.c). */
 	int maps_fd;			/* /proc/self/maps, opened before confinement */
 	struct vmm_config cfg_restored; /* cfg with the restored snapshot's memory and vCPUs */
+	uint64_t restore_us[3];		/* files checked, VM built, state applied */
 };
 
 /* Stop the VM (first caller wins): kicks the vCPUs and the loop. */

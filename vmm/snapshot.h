@@ -249,6 +249,9 @@ char *snapshot_api_op(struct machine *m, enum snap_then then, const int *fds, un
  */
 int snapshot_restore(struct machine *m, struct kv_err **err) KV_WUR;
 
+/* "restore": {"files_us","vm_us","state_us"} in the --stats JSON. */
+void snapshot_stats_write(struct machine *m, struct kv_json *j);
+
 /* Device state (snapshot_dev.c). */
 void snap_serial_save(struct machine *m, struct snap_serial *out);
 void snap_serial_restore(struct machine *m, const struct snap_serial *in);

@@ -277,7 +277,10 @@ static int snap_machine_check(const struct snap_machine *mc, struct kv_err **err
 				   SNAP_ARCH_X86_64);
 	if (mc->ncpus == 0 || mc->ncpus > SNAP_MAX_VCPUS)
 		return kv_err_make(err, EINVAL, "machine: %u vCPUs", mc->ncpus);
-	if (mc->mem_size > SNAP_MEM_MAX || ram_layout(&gm, mc->mem_size, err) < 0)
+	if (mc->mem_size > SNAP_MEM_MAX)
+		return kv_err_make(err, EINVAL, "machine: memory size %llu is more than %llu",
+				   (unsigned long long)mc->mem_size, SNAP_MEM_MAX);
+	if (ram_layout(&gm, mc->mem_size, err) < 0)
 		return kv_err_wrap(err, "machine: memory size %llu",
 				   (unsigned long long)mc->mem_size);
 	if (mc->nvirtio > SNAP_MAX_VIRTIO)

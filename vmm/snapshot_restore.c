@@ -277,8 +277,23 @@ int snapshot_restore(struct machine *m, struct kv_err **err)
 	    snap_virtio_restore_all(m, &l.s, err) < 0)
 		return kv_err_wrap(err, "restore %s", dir);
 	uint64_t t3 = kv_now_ns();
+	m->restore_us[0] = (t1 - t0) / 1000;
+	m->restore_us[1] = (t2 - t1) / 1000;
+	m->restore_us[2] = (t3 - t2) / 1000;
 	kv_debug("restore: files %llu us, VM+RAM+devices %llu us, state %llu us",
-		 (unsigned long long)(t1 - t0) / 1000, (unsigned long long)(t2 - t1) / 1000,
-		 (unsigned long long)(t3 - t2) / 1000);
+		 (unsigned long long)m->restore_us[0], (unsigned long long)m->restore_us[1],
+		 (unsigned long long)m->restore_us[2]);
 	return 0;
+}
+
+void snapshot_stats_write(struct machine *m, struct kv_json *j)
+{
+	static const char *const keys[] = {"files_us", "vm_us", "state_us"};
+	kv_json_key(j, "restore");
+	kv_json_map_open(j);
+	for (unsigned i = 0; i < KV_ARRAY_SIZE(keys); i++) {
+		kv_json_key(j, keys[i]);
+		kv_json_uint(j, m->restore_us[i]);
+	}
+	kv_json_map_close(j);
 }
