@@ -529,8 +529,25 @@ static void test_mem_hdr(void)
 	free(buf);
 }
 
-int main(void)
+/* --write-seed DIR: the valid state for the fuzz target's corpus. */
+static int write_seed(const char *dir)
 {
+	size_t len;
+	uint8_t *buf = build(NULL, NULL, &len);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/valid.state", dir);
+	FILE *f = fopen(path, "wb");
+	int r = f && fwrite(buf, 1, len, f) == len ? 0 : 1;
+	if (f)
+		fclose(f);
+	free(buf);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--write-seed") == 0)
+		return write_seed(argv[2]);
 	test_crc();
 	test_valid();
 	test_flips();
