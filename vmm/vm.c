@@ -18,7 +18,7 @@ int vm_check_extension(struct vm *vm, long cap)
 	return r < 0 ? 0 : r;
 }
 
-static int vm_irqchip_create(struct vm *vm, struct kv_err **err)
+int vm_irqchip_create(struct vm *vm, struct kv_err **err)
 {
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS_ADDR) < 0)
 		kv_debug("vm: KVM_SET_TSS_ADDR: %s (ignored)", strerror(errno));
@@ -42,6 +42,13 @@ void vm_init(struct vm *vm)
 
 int vm_create(struct vm *vm, struct kv_err **err)
 {
+	if (vm_open(vm, err) < 0)
+		return -1;
+	return vm_irqchip_create(vm, err);
+}
+
+int vm_open(struct vm *vm, struct kv_err **err)
+{
 	vm_init(vm);
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0)
@@ -60,7 +67,7 @@ int vm_create(struct vm *vm, struct kv_err **err)
 		return kv_err_make(err, errno, "KVM_CREATE_VM");
 	vm->readonly_mem = vm_check_extension(vm, KVM_CAP_READONLY_MEM) > 0;
 	vm->tsc_deadline = vm_check_extension(vm, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
-	return vm_irqchip_create(vm, err);
+	return 0;
 }
 
 void vm_destroy(struct vm *vm)

@@ -30,6 +30,9 @@ struct vm {
 /* Empty VM (no fds): vm_destroy() is then a no-op. */
 void vm_init(struct vm *vm);
 int vm_create(struct vm *vm, struct kv_err **err) KV_WUR;
+/* vm_create() in two steps: the VM without, then with its irqchip and PIT. */
+int vm_open(struct vm *vm, struct kv_err **err) KV_WUR;
+int vm_irqchip_create(struct vm *vm, struct kv_err **err) KV_WUR;
 void vm_destroy(struct vm *vm);
 int vm_memslot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *hva, bool readonly,
 		   struct kv_err **err) KV_WUR;

@@ -27,6 +27,7 @@
  *               prints KVRUN-TEST-SERVING <port> once it listens
  *   sleep       sleeps kvrun.sleep seconds (default 1000): a VM kept busy for
  *               snapshot and API tests, printing a counter every second
+ *   idle        waits forever without a sound (benchmarks' idle VMs)
  *   panic       PID 1 exits: the kernel panics ("Attempted to kill init")
  *
  * Power-off: reboot(RB_POWER_OFF). The kvrun guest kernel (kvrun.exit= on
@@ -316,6 +317,13 @@ static void check_sleep(void)
 	result("sleep", true, "%d s", secs);
 }
 
+static void check_idle(void)
+{
+	say("KVRUN-TEST-IDLE");
+	for (;;)
+		pause();
+}
+
 static void setup(void)
 {
 	mkdir("/dev", 0755);
@@ -346,7 +354,7 @@ static const struct {
 } checks[] = {
     {"cpus", check_cpus},   {"rng", check_rng},	    {"pmem", check_pmem},
     {"blk", check_blk},	    {"vsock", check_vsock}, {"syscalls", check_syscalls},
-    {"sleep", check_sleep}, {"serve", check_serve},
+    {"sleep", check_sleep}, {"serve", check_serve}, {"idle", check_idle},
 };
 
 static void run_check(const char *name)
