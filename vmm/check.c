@@ -18,18 +18,20 @@ struct check_cap {
 	long cap;
 	const char *name;
 	const char *why;
+	const char *without; /* NULL: required; else what happens without it */
 };
 
 static const struct check_cap check_caps[] = {
-    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM"},
-    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "in-kernel PIC/IOAPIC/LAPIC"},
-    {KVM_CAP_PIT2, "KVM_CAP_PIT2", "in-kernel PIT"},
-    {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", "KVM_GET_SUPPORTED_CPUID"},
-    {KVM_CAP_IRQFD, "KVM_CAP_IRQFD", "device interrupts without exits"},
-    {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD", "virtqueue kicks without exits"},
-    {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", "stopping and pausing vCPUs"},
-    {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", "x86 VM setup"},
-    {KVM_CAP_READONLY_MEM, "KVM_CAP_READONLY_MEM", "read-only pmem disks"},
+    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM", NULL},
+    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "in-kernel PIC/IOAPIC/LAPIC", NULL},
+    {KVM_CAP_PIT2, "KVM_CAP_PIT2", "in-kernel PIT", NULL},
+    {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", "KVM_GET_SUPPORTED_CPUID", NULL},
+    {KVM_CAP_IRQFD, "KVM_CAP_IRQFD", "device interrupts without exits", NULL},
+    {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD", "virtqueue kicks without exits", NULL},
+    {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", "stopping and pausing vCPUs", NULL},
+    {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", "x86 VM setup", NULL},
+    {KVM_CAP_READONLY_MEM, "KVM_CAP_READONLY_MEM", "read-only pmem disks",
+     "read-only pmem disks are mapped copy-on-write instead"},
 };
 
 static void check_cpu_virt(vmm_check_report_fn report, void *ctx, int *failed)
@@ -102,8 +104,11 @@ static void check_kvm_caps(int fd, vmm_check_report_fn report, void *ctx, int *f
 	for (size_t i = 0; i < KV_ARRAY_SIZE(check_caps); i++) {
 		const struct check_cap *c = &check_caps[i];
 		int r = ioctl(fd, KVM_CHECK_EXTENSION, c->cap);
-		if (r > 0) {
-			snprintf(msg, sizeof(msg), "%s", c->why);
+		if (r > 0 || c->without) {
+			if (r > 0)
+				snprintf(msg, sizeof(msg), "%s", c->why);
+			else
+				snprintf(msg, sizeof(msg), "missing (optional): %s", c->without);
 			report(ctx, c->name, true, msg);
 			continue;
 		}

@@ -15,6 +15,7 @@ enum {
 	OPT_INITRD,
 	OPT_CMDLINE,
 	OPT_MEM,
+	OPT_MEM_FILE,
 	OPT_CPUS,
 	OPT_CONSOLE,
 	OPT_PMEM,
@@ -40,6 +41,7 @@ static const struct option cli_options[] = {
     {"initrd", required_argument, NULL, OPT_INITRD},
     {"cmdline", required_argument, NULL, OPT_CMDLINE},
     {"mem", required_argument, NULL, OPT_MEM},
+    {"mem-file", required_argument, NULL, OPT_MEM_FILE},
     {"cpus", required_argument, NULL, OPT_CPUS},
     {"console", required_argument, NULL, OPT_CONSOLE},
     {"pmem", required_argument, NULL, OPT_PMEM},
@@ -213,6 +215,15 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 	case OPT_INITRD: cfg->initrd = arg; return 0;
 	case OPT_CMDLINE: cfg->cmdline = arg; return 0;
 	case OPT_MEM: cfg->mem_given = true; return cli_mem_parse(arg, &cfg->mem, err);
+	case OPT_MEM_FILE: {
+		char *comma = strrchr(arg, ',');
+		if (comma && strcmp(comma, ",shared") == 0) {
+			*comma = '\0';
+			cfg->mem_shared = true;
+		}
+		cfg->mem_path = arg;
+		return 0;
+	}
 	case OPT_CPUS:
 		if (cli_uint_parse("cpus", arg, VMM_MAX_CPUS, &u, err) < 0)
 			return -1;
@@ -292,10 +303,10 @@ int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_ac
 	if (optind < argc)
 		return kv_err_make(err, EINVAL, "unexpected argument '%s' (see --help)",
 				   argv[optind]);
-	if (cfg->restore_dir && (cfg->kernel || cfg->initrd || cfg->cmdline))
+	if (cfg->restore_dir && (cfg->kernel || cfg->initrd || cfg->cmdline || cfg->mem_path))
 		return kv_err_make(err, EINVAL,
 				   "--restore resumes a running guest: no --kernel, --initrd or "
-				   "--cmdline");
+				   "--cmdline, --mem-file");
 	if (!cfg->kernel && !cfg->restore_dir)
 		return kv_err_make(err, EINVAL, "--kernel (or --restore) is required (see --help)");
 	return 0;

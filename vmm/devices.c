@@ -150,17 +150,23 @@ static bool devices_slot_free(struct machine *m, struct kv_err **err)
 	return true;
 }
 
-/* Map a pmem file: the file's pages, then anonymous zeroes up to 2 MiB. */
-static void *devices_pmem_map(int fd, uint64_t file_size, uint64_t size, bool ro,
+/*
+ * Map a pmem file: the file's pages, then anonymous zeroes up to 2 MiB.
+ * Read-only disks are mapped shared and read-only for a read-only memslot;
+ * where KVM has no read-only memslots, copy-on-write instead: the guest may
+ * write, its writes stay in the VMM and never reach the file.
+ */
+static void *devices_pmem_map(int fd, uint64_t file_size, uint64_t size, bool ro, bool cow,
 			      struct kv_err **err)
 {
-	int prot = PROT_READ | (ro ? 0 : PROT_WRITE);
+	int prot = PROT_READ | (ro && !cow ? 0 : PROT_WRITE);
 	void *base = mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED) {
 		kv_err_make(err, errno, "mmap %llu bytes", (unsigned long long)size);
 		return NULL;
 	}
-	void *p = mmap(base, ALIGN_UP(file_size, PAGE_4K), prot, MAP_SHARED | MAP_FIXED, fd, 0);
+	void *p = mmap(base, ALIGN_UP(file_size, PAGE_4K), prot,
+		       (cow ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, fd, 0);
 	if (p == MAP_FAILED) {
 		kv_err_make(err, errno, "mmap");
 		munmap(base, size);
@@ -191,14 +197,15 @@ static int devices_pmem_add(struct machine *m, const struct vmm_disk *d, struct 
 		return kv_err_make(err, EINVAL, "pmem: %s is not a non-empty regular file",
 				   d->path);
 	uint64_t size = ALIGN_UP((uint64_t)st.st_size, LAYOUT_PMEM_SIZE_ALIGN);
-	void *hva = devices_pmem_map(fd, st.st_size, size, d->ro, err);
+	bool cow = d->ro && !m->vm.readonly_mem;
+	void *hva = devices_pmem_map(fd, st.st_size, size, d->ro, cow, err);
 	if (!hva)
 		return kv_err_wrap(err, "pmem %s", d->path);
 	uint64_t gpa = devices_pmem_next_gpa(m);
 	struct machine_pmem *pm = &m->pmem[m->npmem++];
 	*pm = (struct machine_pmem){hva, gpa, size};
 	/* Read-only: a read-only memslot; guest writes become MMIO exits we drop. */
-	if (vm_memslot_add(&m->vm, pm->gpa, size, hva, d->ro, err) < 0)
+	if (vm_memslot_add(&m->vm, pm->gpa, size, hva, d->ro && !cow, err) < 0)
 		return kv_err_wrap(err, "pmem %s", d->path);
 	struct virtio_env env;
 	devices_env(m, &env);

@@ -127,8 +127,22 @@ uint64_t machine_exits_total(struct machine *m)
 	return n;
 }
 
-/* PVM: kick the vCPUs that made no exit since the last tick (see pvm.h). */
-static void machine_pvm_probe_tick(void *ctx, uint32_t events)
+/*
+ * The idle probe: once a second, kick the vCPUs that made no exit since the
+ * last tick. The vCPU thread then looks at its state (vcpu_probe): a PVM
+ * VMCALL that never completes (x86/pvm.h), or a vCPU that can never run
+ * again. An idle guest costs one wakeup per vCPU per second.
+ */
+void machine_dead_check(struct machine *m)
+{
+	for (unsigned i = 0; i < m->ncpus; i++)
+		if (!__atomic_load_n(&m->vcpus[i].dead, __ATOMIC_SEQ_CST))
+			return;
+	machine_stop(m, VMM_EXIT_POWEROFF,
+		     "guest halted with interrupts off (powered off without the exit port)");
+}
+
+static void machine_probe_tick(void *ctx, uint32_t events)
 {
 	struct machine *m = ctx;
 	uint64_t ticks;
@@ -145,16 +159,16 @@ static void machine_pvm_probe_tick(void *ctx, uint32_t events)
 	}
 }
 
-static int machine_pvm_probe_setup(struct machine *m, struct kv_err **err)
+static int machine_probe_setup(struct machine *m, struct kv_err **err)
 {
 	m->probe_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (m->probe_timer_fd < 0)
 		return kv_err_make(err, errno, "timerfd");
-	struct itimerspec t = {.it_interval = {0, PVM_PROBE_MS * 1000000L},
-			       .it_value = {0, PVM_PROBE_MS * 1000000L}};
+	struct timespec period = {VCPU_PROBE_MS / 1000, (VCPU_PROBE_MS % 1000) * 1000000L};
+	struct itimerspec t = {.it_interval = period, .it_value = period};
 	if (timerfd_settime(m->probe_timer_fd, 0, &t, NULL) < 0 ||
-	    evloop_add(m->loop, m->probe_timer_fd, EPOLLIN, machine_pvm_probe_tick, m) < 0)
-		return kv_err_make(err, errno, "PVM probe timer");
+	    evloop_add(m->loop, m->probe_timer_fd, EPOLLIN, machine_probe_tick, m) < 0)
+		return kv_err_make(err, errno, "probe timer");
 	return 0;
 }
 
@@ -162,7 +176,11 @@ static int machine_pvm_probe_setup(struct machine *m, struct kv_err **err)
 
 static int machine_ram_setup(struct machine *m, struct kv_err **err)
 {
-	if (ram_create(&m->ram, m->cfg->mem, err) < 0)
+	const struct vmm_config *cfg = m->cfg;
+	int ret = cfg->mem_path ? ram_create_from_file(&m->ram, cfg->mem_path, cfg->mem,
+						       !cfg->mem_shared, err)
+				: ram_create(&m->ram, cfg->mem, err);
+	if (ret < 0)
 		return -1;
 	for (unsigned i = 0; i < m->ram.gm.n; i++) {
 		const struct gm_region *r = &m->ram.gm.r[i];
@@ -269,7 +287,7 @@ static int machine_build(struct machine *m, struct kv_err **err)
 	}
 	if (console_input_start(&m->console, &m->serial, m->loop, err) < 0)
 		return -1;
-	if (m->pvm && machine_pvm_probe_setup(m, err) < 0)
+	if (machine_probe_setup(m, err) < 0)
 		return -1;
 	if (cfg->api_sock) {
 		snapshot_setup(m);

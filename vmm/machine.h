@@ -67,7 +67,7 @@ struct machine {
 	atomic_bool pause_req;
 	atomic_bool panicked; /* the guest reported a panic: its reset means VMM_EXIT_PANIC */
 	int panic_timer_fd;
-	int probe_timer_fd; /* PVM hang probe */
+	int probe_timer_fd; /* idle probe */
 	unsigned paused;    /* vCPUs parked in machine_vcpu_gate() */
 	int exit_status;
 	char why[MACHINE_WHY_MAX];
@@ -91,6 +91,8 @@ void machine_resume(struct machine *m);
 bool machine_paused(struct machine *m);
 /* Seccomp for the calling vCPU thread (no-op when sandboxing is off). */
 int machine_vcpu_confine(struct machine *m, struct kv_err **err) KV_WUR;
+/* A probe found a vCPU dead (see vcpu.c): stop if every vCPU is. */
+void machine_dead_check(struct machine *m);
 /* Sum of exits over vCPUs (racy read while running). */
 uint64_t machine_exits_total(struct machine *m);
 

@@ -199,18 +199,15 @@ void vcpu_destroy(struct vcpu *v)
 
 static int vcpu_msrs_set(struct vcpu *v, struct kv_err **err)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[REGS_MSR_MAX];
-	} msrs;
-	memset(&msrs, 0, sizeof(msrs));
-	msrs.hdr.nmsrs = regs_msrs_fill(msrs.e);
-	int r = ioctl(v->fd, KVM_SET_MSRS, &msrs);
+	cleanup_free struct kvm_msrs *msrs =
+	    kv_malloc0(sizeof(*msrs) + REGS_MSR_MAX * sizeof(struct kvm_msr_entry));
+	msrs->nmsrs = regs_msrs_fill(msrs->entries);
+	int r = ioctl(v->fd, KVM_SET_MSRS, msrs);
 	if (r < 0)
 		return kv_err_make(err, errno, "vcpu %u: KVM_SET_MSRS", v->index);
-	if ((unsigned)r < msrs.hdr.nmsrs)
+	if ((unsigned)r < msrs->nmsrs)
 		kv_warn("vcpu %u: KVM_SET_MSRS: MSR 0x%x refused, continuing", v->index,
-			msrs.e[r].index);
+			msrs->entries[r].index);
 	return 0;
 }
 
@@ -290,13 +287,31 @@ void vcpu_settle(struct vcpu *v)
 }
 
 /* An instruction the emulator could not run: a known PVM fixup, or stop. */
+/* The bytes at RIP from guest memory, when the exit did not carry them. */
+static unsigned vcpu_insn_fetch(struct vcpu *v, uint64_t rip, uint8_t *buf, unsigned max)
+{
+	struct kvm_translation t = {.linear_address = rip};
+	if (ioctl(v->fd, KVM_TRANSLATE, &t) < 0 || !t.valid)
+		return 0;
+	unsigned n = 4096 - (t.physical_address & 4095); /* stay within the page */
+	if (n > max)
+		n = max;
+	const uint8_t *p = gm_ptr(&v->m->ram.gm, t.physical_address, n);
+	if (!p)
+		return 0;
+	memcpy(buf, p, n);
+	return n;
+}
+
 static bool vcpu_emulation_error_handle(struct vcpu *v)
 {
 	struct machine *m = v->m;
 	uint8_t insn[X86_INSN_MAX];
-	unsigned n = vcpu_insn_bytes(v->run, insn, sizeof(insn));
 	struct kvm_regs regs = {0};
 	(void)ioctl(v->fd, KVM_GET_REGS, &regs);
+	unsigned n = vcpu_insn_bytes(v->run, insn, sizeof(insn));
+	if (n == 0)
+		n = vcpu_insn_fetch(v, regs.rip, insn, sizeof(insn));
 	if (m->pvm) {
 		unsigned len;
 		enum pvm_fixup f = pvm_fixup_classify(insn, n, &len);
@@ -343,20 +358,46 @@ uint64_t vcpu_exits_total(struct vcpu *v)
 	return n;
 }
 
-/* Kicked by the PVM hang probe: a VMCALL that never completes? */
-static void vcpu_pvm_probe(struct vcpu *v)
+/*
+ * A vCPU that can never run again: halted with interrupts off (Linux's halt
+ * and power-off paths without a power-off method end there), or an AP never
+ * started. Only NMI/INIT could wake it, and nothing in a kvrun VM sends those
+ * once every vCPU is in this state.
+ */
+static bool vcpu_is_dead(struct vcpu *v)
+{
+	struct kvm_mp_state mp;
+	struct kvm_regs regs;
+	if (ioctl(v->fd, KVM_GET_MP_STATE, &mp) < 0)
+		return false;
+	if (mp.mp_state == KVM_MP_STATE_UNINITIALIZED || mp.mp_state == KVM_MP_STATE_INIT_RECEIVED)
+		return true;
+	return mp.mp_state == KVM_MP_STATE_HALTED && ioctl(v->fd, KVM_GET_REGS, &regs) == 0 &&
+	       !(regs.rflags & X86_RFLAGS_IF);
+}
+
+/* Kicked by the idle probe (no exit for VCPU_PROBE_MS): see machine.c. */
+static void vcpu_probe(struct vcpu *v)
 {
 	if (!__atomic_exchange_n(&v->probe_req, 0, __ATOMIC_SEQ_CST))
 		return;
-	struct kv_err *err = NULL;
-	int r = pvm_hang_probe(v->fd, &v->m->ram.gm, &err);
-	if (r > 0) {
-		v->fixups++;
-		kv_debug("vcpu %u: PVM fixup: VMCALL completed with -ENOSYS", v->index);
-	} else if (r < 0) {
-		kv_warn("vcpu %u: %s", v->index, err->msg);
-		kv_err_free(err);
+	if (v->m->pvm) {
+		/* A VMCALL that never completes? */
+		struct kv_err *err = NULL;
+		int r = pvm_hang_probe(v->fd, &v->m->ram.gm, &err);
+		if (r > 0) {
+			v->fixups++;
+			kv_debug("vcpu %u: PVM fixup: VMCALL completed with -ENOSYS", v->index);
+			return;
+		}
+		if (r < 0) {
+			kv_warn("vcpu %u: %s", v->index, err->msg);
+			kv_err_free(err);
+		}
 	}
+	__atomic_store_n(&v->dead, vcpu_is_dead(v), __ATOMIC_SEQ_CST);
+	if (v->dead)
+		machine_dead_check(v->m);
 }
 
 static void vcpu_loop(struct vcpu *v)
@@ -370,8 +411,7 @@ static void vcpu_loop(struct vcpu *v)
 		if (r < 0) {
 			__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 			if (errno == EINTR || errno == EAGAIN) {
-				if (m->pvm)
-					vcpu_pvm_probe(v);
+				vcpu_probe(v);
 				continue;
 			}
 			machine_stop(m, VMM_EXIT_ERROR, "vcpu %u: KVM_RUN: %s", v->index,
@@ -381,6 +421,8 @@ static void vcpu_loop(struct vcpu *v)
 		__atomic_fetch_add(
 		    &v->exits[v->run->exit_reason < VCPU_EXIT_REASONS ? v->run->exit_reason : 0], 1,
 		    __ATOMIC_RELAXED);
+		if (__atomic_load_n(&v->dead, __ATOMIC_RELAXED))
+			__atomic_store_n(&v->dead, false, __ATOMIC_SEQ_CST);
 		vcpu_exit_handle(v->run, v->run_size, &m->vm.pio, &m->vm.mmio, &o);
 		if (!vcpu_outcome_apply(v, &o))
 			return;

@@ -17,6 +17,7 @@
 #include "vmm/mem.h"
 
 #define VCPU_EXIT_REASONS 40
+#define VCPU_PROBE_MS	  1000
 #define VCPU_MSG_MAX	  256
 
 struct machine;
@@ -33,9 +34,11 @@ struct vcpu {
 	/* Written by the vCPU's own thread only; read after join or racily for stats. */
 	uint64_t exits[VCPU_EXIT_REASONS];
 	uint64_t fixups;
-	/* PVM hang probe: the loop's view of the exit count, and the request. */
+	/* Idle probe (machine.c): the loop's view of the exit count, the request,
+	 * and what the last probe found (reset by any exit). */
 	uint64_t probe_seen;
 	int probe_req;
+	bool dead;
 };
 
 enum vcpu_action {

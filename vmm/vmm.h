@@ -16,6 +16,8 @@
  *               after VMM_PANIC_GRACE_S, and kvrun-vmm exits VMM_EXIT_PANIC.
  *      2..255   kvrun-vmm exits with that status at once (guests should use
  *               16 and above, below are the VMM's own statuses).
+ *  - Halt: when every vCPU is halted with interrupts off (a kernel without
+ *    the exit port powering off or halting), the VM stops with status 0.
  *  - Reset: 0xfe to the i8042 command port 0x64 (`reboot=k`, added by the
  *    VMM), a triple fault (KVM_EXIT_SHUTDOWN) or a KVM reset event stops the
  *    VM with VMM_EXIT_RESET (or VMM_EXIT_PANIC after a panic report).
@@ -40,7 +42,7 @@
 
 /* kvrun-vmm exit statuses that are not a byte the guest wrote. */
 enum {
-	VMM_EXIT_POWEROFF = 0, /* guest wrote 0 to the exit port */
+	VMM_EXIT_POWEROFF = 0, /* guest wrote 0 to the exit port, or halted for good */
 	VMM_EXIT_ERROR = 1,    /* the VMM failed: setup, KVM error, unhandled guest fault */
 	VMM_EXIT_RESET = 2,    /* guest reset (reboot, triple fault) without a panic report */
 	VMM_EXIT_PANIC = 3,    /* guest kernel panicked (reported through the exit port) */
@@ -75,6 +77,10 @@ struct vmm_config {
 	const char *initrd;  /* optional */
 	const char *cmdline; /* user part; the VMM appends devices and defaults */
 	uint64_t mem;	     /* bytes */
+	/* Guest RAM from this file (>= mem bytes) instead of a fresh memfd:
+	 * MAP_PRIVATE (copy on write, a template's memory) unless mem_shared. */
+	const char *mem_path;
+	bool mem_shared;
 	unsigned cpus;
 	enum vmm_console_kind console;
 	const char *console_path;

@@ -7,7 +7,8 @@
  *   p (default) print the command line, run int3 (with a #BP handler) and
  *     fwait (the PVM fixups), print PAYLOAD-OK, exit 0 via port 0x501
  *   e  exit with status 7          r  i8042 reset (0xfe to port 0x64)
- *   t  triple fault                h  halt forever (API tests)
+ *   t  triple fault                h  idle forever, interrupts on (API tests)
+ *   x  halt with interrupts off (the VMM calls that a power-off)
  *   k  report a panic (1 to port 0x501), then i8042 reset
  *   u  print CPUID leaves 1, 7 and 0x40000001 (eax ebx ecx edx, hex), exit 0
  *   c  echo console input until 'q', then exit 0
@@ -35,6 +36,8 @@ _start:
 	cmp	$'t', %al
 	je	mode_triple
 	cmp	$'h', %al
+	je	mode_idle
+	cmp	$'x', %al
 	je	mode_halt
 	cmp	$'c', %al
 	je	mode_echo
@@ -116,6 +119,16 @@ mode_triple:
 	lea	idtr0(%rip), %rax
 	lidt	(%rax)
 	ud2
+
+mode_idle:
+	lea	msg_halt(%rip), %rdi
+	call	puts
+	mov	$0xff, %al			/* mask the PICs: nothing may interrupt */
+	out	%al, $0x21
+	out	%al, $0xa1
+1:	sti
+	hlt
+	jmp	1b
 
 mode_halt:
 	lea	msg_halt(%rip), %rdi

@@ -198,11 +198,49 @@ all_devices_result() {
 	grep -q PAYLOAD-PANIC "$BATS_TEST_TMPDIR/con.log"
 }
 
+@test "payload: a guest halted with interrupts off counts as powered off" {
+	needs_kvm
+	payload -0 --cmdline payload=x --log-level debug
+	[[ "$output" == *"PAYLOAD-HALT"* ]]
+	[[ "$output" == *"halted with interrupts off"* ]]
+}
+
 @test "payload: console input reaches the guest" {
 	needs_kvm
 	run -0 bash -c "printf 'hello-input q' | timeout 60 '$VMM' --kernel '$PAYLOAD' --mem 32M --no-rng --cmdline payload=c"
 	echo "$output" >&2
 	[[ "$output" == *"PAYLOAD-ECHO"*"hello-input "* ]]
+}
+
+@test "payload: console on a new pty, both ways" {
+	needs_kvm
+	"$VMM" --kernel "$PAYLOAD" --mem 32M --no-rng --cmdline payload=c --console pty \
+		2> "$BATS_TEST_TMPDIR/err.log" &
+	local pid=$! pty=""
+	for _ in $(seq 100); do
+		pty=$(sed -n 's/^kvrun-vmm: console on //p' "$BATS_TEST_TMPDIR/err.log")
+		[ -n "$pty" ] && break
+		sleep 0.05
+	done
+	[ -c "$pty" ] || fail "no pty announced: $(cat "$BATS_TEST_TMPDIR/err.log")"
+	run -0 python3 "$HOST_PY" pty-echo "$pty" "via-pty "
+	echo "$output" >&2
+	local rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ]
+}
+
+@test "payload: guest RAM from a file, private (copy on write) or shared" {
+	needs_kvm
+	local img=$BATS_TEST_TMPDIR/ram.img
+	truncate -s 32M "$img"
+	payload -0 --mem-file "$img"
+	[ -z "$(tr -d '\0' < "$img" | head -c 1)" ]
+	payload -0 --mem-file "$img,shared"
+	grep -q 'console=ttyS0' "$img"
+	truncate -s 16M "$img"
+	payload -1 --mem-file "$img"
+	[[ "$output" == *"$img"* ]]
 }
 
 # Start a halted payload guest in the background with an API socket.

@@ -11,6 +11,8 @@
                                      UDS, send lines, expect them echoed
   vmm_host.py api SOCK JSON          one request on the control socket; prints
                                      the response line
+  vmm_host.py pty-echo PTY TEXT      write TEXT then "q" to the console pty,
+                                     expect TEXT echoed (payload=c)
 """
 import os
 import socket
@@ -93,6 +95,25 @@ def api(sock, req):
     return 0
 
 
+def pty_echo(path, text):
+    import termios
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+    attrs = termios.tcgetattr(fd)
+    attrs[3] &= ~(termios.ECHO | termios.ICANON)
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    os.write(fd, text.encode() + b"q")
+    got = b""
+    deadline = time.time() + 30
+    while text.encode() not in got and time.time() < deadline:
+        import select
+        r, _, _ = select.select([fd], [], [], 1)
+        if r:
+            got += os.read(fd, 4096)
+    os.close(fd)
+    print(f"pty-echo: got {got!r}", flush=True)
+    return 0 if text.encode() in got else 1
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "echo-server":
@@ -102,6 +123,8 @@ def main():
         return vsock_client(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     if cmd == "api":
         return api(sys.argv[2], sys.argv[3])
+    if cmd == "pty-echo":
+        return pty_echo(sys.argv[2], sys.argv[3])
     print(__doc__)
     return 2
 

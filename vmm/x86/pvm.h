@@ -10,7 +10,7 @@
  *    #BP, fwait is skipped (a no-op with no pending x87 exception);
  *  - a VMCALL from the guest kernel neither completes nor exits: KVM_RUN
  *    just spins. The VMM samples vCPUs that made no exit for a while
- *    (PVM_PROBE_MS) and completes a VMCALL found at RIP as "no such
+ *    (VCPU_PROBE_MS) and completes a VMCALL found at RIP as "no such
  *    hypercall" (-KVM_ENOSYS), which is what the guest handles (ptp_kvm's
  *    clock-pairing call at boot). Hypercall-based paravirt features are
  *    hidden from CPUID so that nothing else relies on one.
@@ -25,8 +25,6 @@
 
 #include "lib/kv.h"
 #include "vmm/mem.h"
-
-#define PVM_PROBE_MS 200
 
 #define X86_INSN_INT3  0xcc
 #define X86_INSN_FWAIT 0x9b
@@ -50,7 +48,7 @@ void pvm_cpuid_filter(struct kvm_cpuid2 *c);
 /* Which fixup applies to the failed instruction's bytes; *len = bytes to skip. */
 enum pvm_fixup pvm_fixup_classify(const uint8_t *insn, unsigned n, unsigned *len);
 const char *pvm_fixup_name(enum pvm_fixup f);
-/* A vCPU was kicked after PVM_PROBE_MS without exits: complete a VMCALL at
+/* A vCPU was kicked after VCPU_PROBE_MS without exits: complete a VMCALL at
  * its RIP. Returns 1 when it did, 0 when RIP is elsewhere, <0 on error. */
 int pvm_hang_probe(int vcpu_fd, const struct gm *gm, struct kv_err **err) KV_WUR;
 /* Apply a fixup to the vCPU with ioctls. */

@@ -27,6 +27,7 @@
 #define X86_EFER_LME	 (1ULL << 8)
 #define X86_EFER_LMA	 (1ULL << 10)
 #define X86_RFLAGS_FIXED (1ULL << 1)
+#define X86_RFLAGS_IF	 (1ULL << 9)
 
 #define REGS_MSR_MAX 16
 
