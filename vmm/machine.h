@@ -18,7 +18,7 @@
 #include "vmm/vm.h"
 #include "vmm/vmm.h"
 
-#define MACHINE_MAX_VIRTIO (2 * VMM_MAX_DISKS + 2)
+#define MACHINE_MAX_VIRTIO (2 * VMM_MAX_DISKS + 2 + VMM_MAX_FS)
 #define MACHINE_WHY_MAX	   512
 
 struct virtio_mmio;
@@ -55,6 +55,8 @@ struct machine {
 	unsigned nioev;
 	struct machine_pmem pmem[VMM_MAX_DISKS];
 	unsigned npmem;
+	struct machine_pmem fsdax[VMM_MAX_FS]; /* virtio-fs DAX windows (reserved VA) */
+	unsigned nfsdax;
 	struct api *api;
 	char *cmdline;
 	int signal_fd;

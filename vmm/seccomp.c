@@ -89,6 +89,19 @@ static const int seccomp_main[] = {
     SCMP_SYS(unlinkat),
 };
 
+/*
+ * virtio-fs worker threads only (vmm/virtio/fuse_*.c): the file system calls
+ * of the FUSE server, all relative to O_PATH fds beneath the shares
+ * (openat through /proc/self/fd to re-open one of them for I/O).
+ */
+static const int seccomp_fs[] = {
+    SCMP_SYS(openat),	 SCMP_SYS(openat2),   SCMP_SYS(getdents64), SCMP_SYS(mkdirat),
+    SCMP_SYS(mknodat),	 SCMP_SYS(symlinkat), SCMP_SYS(readlinkat), SCMP_SYS(unlinkat),
+    SCMP_SYS(renameat2), SCMP_SYS(linkat),    SCMP_SYS(fchownat),   SCMP_SYS(fchmodat),
+    SCMP_SYS(utimensat), SCMP_SYS(fstatfs),   SCMP_SYS(syncfs),	    SCMP_SYS(copy_file_range),
+    SCMP_SYS(fgetxattr), SCMP_SYS(fsetxattr), SCMP_SYS(flistxattr), SCMP_SYS(fremovexattr),
+};
+
 /* KVM_GET_REGS: the loop logs where each vCPU stopped (debug), after join. */
 static const unsigned long seccomp_ioctl_common[] = {
     FIONBIO, FIONREAD, TCGETS, TCSETS, KVM_IRQ_LINE, KVM_GET_REGS,
@@ -156,6 +169,8 @@ static int seccomp_build(scmp_filter_ctx ctx, enum sandbox_thread kind)
 						  KV_ARRAY_SIZE(seccomp_ioctl_snapshot)) < 0
 			   ? -1
 			   : 0;
+	if (kind == SANDBOX_FS)
+		return seccomp_rules_add(ctx, seccomp_fs, KV_ARRAY_SIZE(seccomp_fs));
 	return seccomp_ioctls_add(ctx, seccomp_ioctl_vcpu, KV_ARRAY_SIZE(seccomp_ioctl_vcpu));
 }
 
@@ -180,6 +195,8 @@ int sandbox_seccomp_load(enum sandbox_thread kind, enum vmm_seccomp_mode mode, s
 	seccomp_release(ctx);
 	if (r < 0)
 		return kv_err_make(err, -r, "seccomp: load the %s filter",
-				   kind == SANDBOX_MAIN ? "event loop" : "vCPU");
+				   kind == SANDBOX_MAIN ? "event loop"
+				   : kind == SANDBOX_FS ? "virtio-fs"
+							: "vCPU");
 	return 0;
 }

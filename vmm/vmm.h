@@ -57,6 +57,27 @@ enum {
 #define VMM_MAX_DISKS 8
 #define VMM_MAX_CPUS  64
 
+/*
+ * virtio-fs (--fs): one device per tag, exporting one host directory (or
+ * file) as its root, or several named shares under a synthetic root. The
+ * guest mounts a tag with `mount -t virtiofs TAG /mnt [-o dax]`.
+ */
+#define VMM_MAX_FS	  8
+#define VMM_MAX_FS_SHARES 16
+#define VMM_FS_TAG_MAX	  36
+#define VMM_FS_DAX_MAX	  (64ULL << 30)
+struct vmm_fs_share {
+	const char *name; /* NULL: the share is the root */
+	const char *path;
+	bool ro, dev;
+};
+struct vmm_fs {
+	const char *tag;
+	struct vmm_fs_share shares[VMM_MAX_FS_SHARES];
+	unsigned nshares;
+	uint64_t dax; /* DAX window in bytes (2 MiB multiple), 0 for none */
+};
+
 struct vmm_disk {
 	const char *path;
 	bool ro;
@@ -88,6 +109,8 @@ struct vmm_config {
 	unsigned n_pmem;
 	struct vmm_disk blk[VMM_MAX_DISKS];
 	unsigned n_blk;
+	struct vmm_fs fs[VMM_MAX_FS];
+	unsigned n_fs;
 	const char *vsock_uds; /* hybrid vsock host socket, or NULL */
 	uint64_t vsock_cid;
 	bool rng;		/* virtio-rng (on by default) */
