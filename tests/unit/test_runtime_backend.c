@@ -85,7 +85,9 @@ static struct oci_config *config(const char *extra)
 
 static void size_is(const char *extra, unsigned want_cpus, uint64_t want_mib, const char *name)
 {
-	struct vm_conf vc = {.cpus = 1, .memory = 256ull << 20, .overhead = 128ull << 20,
+	struct vm_conf vc = {.cpus = 1,
+			     .memory = 256ull << 20,
+			     .overhead = 128ull << 20,
 			     .min_memory = 128ull << 20};
 	cleanup_oci_config struct oci_config *cfg = config(extra);
 	unsigned cpus = 0;

@@ -49,14 +49,16 @@ static void test_request_bad(void)
 {
 	expect_bad("[]", "not an object", "not an object");
 	expect_bad("{\"op\":\"run\"}", "op: want create or exec", "unknown op");
-	expect_bad("{\"op\":\"create\",\"sandbox_dir\":\"rel\",\"container\":\"c\",\"body\":\"{}\"}",
-		   "sandbox_dir", "relative sandbox dir");
+	expect_bad(
+	    "{\"op\":\"create\",\"sandbox_dir\":\"rel\",\"container\":\"c\",\"body\":\"{}\"}",
+	    "sandbox_dir", "relative sandbox dir");
 	expect_bad("{\"op\":\"create\",\"sandbox_dir\":\"/d\",\"body\":\"{}\"}",
 		   "container and body are required", "no container");
 	expect_bad("{\"op\":\"exec\",\"sandbox_dir\":\"/d\",\"container\":\"c\",\"body\":\"{}\"}",
 		   "exec wants exec_id", "exec without exec_id");
-	expect_bad("{\"op\":\"create\",\"sandbox_dir\":\"/d\",\"container\":\"a\\\"b\",\"body\":\"{}\"}",
-		   "container, exec_id", "a name that would need escaping");
+	expect_bad(
+	    "{\"op\":\"create\",\"sandbox_dir\":\"/d\",\"container\":\"a\\\"b\",\"body\":\"{}\"}",
+	    "container, exec_id", "a name that would need escaping");
 	expect_bad("{\"op\":\"create\",\"sandbox_dir\":\"/d\",\"container\":\"c\",\"body\":\"{}\","
 		   "\"owner\":true}",
 		   "vmm_argv", "owner without vmm_argv");
