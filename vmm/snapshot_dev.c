@@ -62,16 +62,30 @@ void snap_serial_restore(struct machine *m, const struct snap_serial *in)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* The machine_pmem of the virtio device in slot i (pmem devices, in order). */
-static const struct machine_pmem *snap_pmem_of(struct machine *m, unsigned i)
+/*
+ * The guest memory window of the virtio device in slot i: a pmem disk's
+ * (m->pmem, pmem devices in order), or shared memory region 0 (virtio-fs:
+ * its DAX window). 0/0 when it has none.
+ */
+static void snap_window_of(struct machine *m, unsigned i, uint64_t *gpa, uint64_t *size)
 {
-	unsigned k = 0;
-	for (unsigned j = 0; j < i; j++)
-		if (virtio_mmio_device_id(m->virtio[j]) == VIRTIO_ID_PMEM)
-			k++;
-	if (virtio_mmio_device_id(m->virtio[i]) != VIRTIO_ID_PMEM || k >= m->npmem)
-		return NULL;
-	return &m->pmem[k];
+	struct virtio_mmio *dev = m->virtio[i];
+	*gpa = *size = 0;
+	if (virtio_mmio_device_id(dev) == VIRTIO_ID_PMEM) {
+		unsigned k = 0;
+		for (unsigned j = 0; j < i; j++)
+			if (virtio_mmio_device_id(m->virtio[j]) == VIRTIO_ID_PMEM)
+				k++;
+		if (k < m->npmem) {
+			*gpa = m->pmem[k].gpa;
+			*size = m->pmem[k].size;
+		}
+		return;
+	}
+	virtio_mmio_lock(dev);
+	if (dev->ops->shm_region && !dev->ops->shm_region(dev, 0, gpa, size))
+		*gpa = *size = 0;
+	virtio_mmio_unlock(dev);
 }
 
 void snap_virtio_save(struct machine *m, unsigned i, struct snap_virtio *out)
@@ -80,11 +94,7 @@ void snap_virtio_save(struct machine *m, unsigned i, struct snap_virtio *out)
 	memset(out, 0, sizeof(*out));
 	virtio_mmio_save(dev, &out->st);
 	out->device_id = virtio_mmio_device_id(dev);
-	const struct machine_pmem *pm = snap_pmem_of(m, i);
-	if (pm) {
-		out->window_gpa = pm->gpa;
-		out->window_size = pm->size;
-	}
+	snap_window_of(m, i, &out->window_gpa, &out->window_size);
 	virtio_mmio_lock(dev);
 	size_t n = dev->ops->config_size;
 	if (n > SNAP_VIRTIO_CFG_SIZE)
@@ -93,6 +103,16 @@ void snap_virtio_save(struct machine *m, unsigned i, struct snap_virtio *out)
 		memcpy(out->config, dev->config, n);
 	out->config_size = n;
 	virtio_mmio_unlock(dev);
+}
+
+static bool snap_virtio_config_same(struct virtio_mmio *dev, const struct snap_virtio *v)
+{
+	virtio_mmio_lock(dev);
+	size_t n = dev->ops->config_size;
+	bool same =
+	    n == v->config_size && (!n || !dev->config || !memcmp(dev->config, v->config, n));
+	virtio_mmio_unlock(dev);
+	return same;
 }
 
 /* The clone's devices must be the template's, in the same slots. */
@@ -106,12 +126,19 @@ static int snap_virtio_match(struct machine *m, unsigned i, const struct snap_vi
 				   "command line gives %s (id %u)",
 				   i, v->device_id, virtio_mmio_name(dev),
 				   virtio_mmio_device_id(dev));
-	const struct machine_pmem *pm = snap_pmem_of(m, i);
-	uint64_t gpa = pm ? pm->gpa : 0, size = pm ? pm->size : 0;
+	if (v->device_id == VIRTIO_ID_FS && !snap_virtio_config_same(dev, v))
+		return kv_err_make(
+		    err, EINVAL,
+		    "device %u (virtio-fs): its tag differs from the snapshot's (the "
+		    "shares must come in the template's order)",
+		    i);
+	uint64_t gpa, size;
+	snap_window_of(m, i, &gpa, &size);
 	if (gpa != v->window_gpa || size != v->window_size)
 		return kv_err_make(err, EINVAL,
 				   "device %u (%s): memory window 0x%llx+0x%llx, the snapshot's is "
-				   "0x%llx+0x%llx (a pmem file must fill the template's slot)",
+				   "0x%llx+0x%llx (a pmem file must be the template's slot size, "
+				   "a DAX window the template's)",
 				   i, virtio_mmio_name(dev), (unsigned long long)gpa,
 				   (unsigned long long)size, (unsigned long long)v->window_gpa,
 				   (unsigned long long)v->window_size);
@@ -126,7 +153,8 @@ static void snap_virtio_config_sync(struct virtio_mmio *dev, const struct snap_v
 	bool differs =
 	    n != v->config_size || (dev->config && n && memcmp(dev->config, v->config, n) != 0);
 	/* vsock: the guest re-reads its CID on the transport reset event instead. */
-	if (differs && dev->ops->device_id != VIRTIO_ID_VSOCK) {
+	if (differs && dev->ops->device_id != VIRTIO_ID_VSOCK &&
+	    dev->ops->device_id != VIRTIO_ID_FS) {
 		kv_debug("restore: %s: config changed, interrupting the driver", dev->name);
 		virtio_config_changed(dev);
 	}
