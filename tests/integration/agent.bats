@@ -255,7 +255,7 @@ cgroup_dir() {
 	mkdir -p "$BATS_TEST_TMPDIR/share"
 	echo shared-data > "$BATS_TEST_TMPDIR/share/f"
 	make_config "$BATS_TEST_TMPDIR/c.json" \
-		'.process.args=["sh","-c","cat /data/f; touch /data/g; echo rc=$?; cat /proc/sys/kernel/msgmax"]' \
+		'.process.args=["sh","-c","cat /data/f; touch /data/g 2>&1; echo rc=$?; cat /proc/sys/kernel/msgmax"]' \
 		".mounts += [{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"$BATS_TEST_TMPDIR/share\",\"options\":[\"rbind\",\"ro\",\"nosuid\"]}]" \
 		'.linux.sysctl={"kernel.msgmax":"12345"}'
 	run -0 agent_client run c-bind "$BATS_TEST_TMPDIR/c.json"
