@@ -7,8 +7,10 @@
 #  (4) VM exits to user space during the boot (KVM_RUN calls, same probe)
 # Prints one line per measure with the medians and the ratio kvrun/QEMU, then
 # a JSON object. Env: RUNS (default 3), MEM (MiB, 256), CPUS (1), PAIRED=1
-# to boot each kvrun/QEMU pair at the same time (both see the same host load;
-# use it on a busy machine), else one after the other, alternating.
+# to boot each kvrun/QEMU pair side by side so both guests see the same host
+# load (use it on a busy machine): QEMU starts first, kvrun-vmm once QEMU's
+# first KVM_RUN happened, so neither start-up competes with the other's.
+# Without PAIRED, one after the other, alternating.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -67,11 +69,16 @@ run_qemu() {
 }
 for i in $(seq "$runs"); do
 	if [ -n "${PAIRED:-}" ]; then
-		run_kvrun "$i" &
-		local_k=$!
 		run_qemu "$i" &
-		wait "$local_k"
-		wait "$!"
+		qpid=$!
+		for _ in $(seq 200); do
+			grep -qs '^first_run_ns [1-9]' "$work/qemu.$i.probe" && break
+			sleep 0.05
+		done
+		run_kvrun "$i" &
+		kpid=$!
+		wait "$kpid"
+		wait "$qpid"
 	else
 		run_kvrun "$i"
 		run_qemu "$i"
