@@ -92,8 +92,13 @@ integration: all
 	@tests/run-integration | tee $(BUILD)/integration.tap
 	@tests/tap-summary $(BUILD)/integration.tap
 
-bench: all
+bench: all fixtures
 	@tests/bench/run
+
+# The main job: a busybox container (Debian's busybox-static, packed by
+# `make fixtures`) run with kvrun in a microVM, printing what proves it.
+demo: all fixtures
+	@tools/demo $(BUILD)
 
 # ------------------------------------------------------------------ format
 FMT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
@@ -105,9 +110,12 @@ fmt-check:
 	echo "fmt-check: ok"
 
 # ----------------------------------------------------------------- install
+# kvrun finds the guest kernel and image in $(PREFIX)/share/kvrun (README:
+# Configuration). The image is built as root only (device nodes).
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/kvrun
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/kvrun
 	for p in $(INSTALL_BIN); do install -m 0755 $$p $(DESTDIR)$(PREFIX)/bin/; done
+	install -m 0644 $(BUILD)/guest/vmlinux $(BUILD)/guest/rootfs.erofs $(DESTDIR)$(PREFIX)/share/kvrun/
 
 # -------------------------------------------------------------------- deps
 deps:

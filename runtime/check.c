@@ -143,6 +143,13 @@ static void check_cpu(struct checker *k)
 		    module_loaded(k, "kvm_intel") ? "kvm_intel" : "kvm_amd");
 }
 
+/* The VMM's items, in this report's terms. */
+static void vmm_report(void *ctx, const char *item, bool ok, const char *message)
+{
+	struct checker *k = ctx;
+	k->report(k->ctx, ok ? HOST_CHECK_OK : HOST_CHECK_FAIL, item, message);
+}
+
 int runtime_host_check(const char *prefix, host_check_report_fn report, void *ctx)
 {
 	struct checker k = {.prefix = prefix ? prefix : "", .report = report, .ctx = ctx};
@@ -150,7 +157,7 @@ int runtime_host_check(const char *prefix, host_check_report_fn report, void *ct
 	check_cpu(&k);
 	if (vmm_host_check) {
 		/* The VMM reports through the same sink; count its failures too. */
-		int f = vmm_host_check(report, ctx);
+		int f = vmm_host_check(vmm_report, &k);
 		if (f > 0)
 			k.failures += f;
 	} else {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kvrun events [--stats] [--interval duration] <container-id>: the
- * statistics come from the guest (backend). */
+ * statistics come from the guest (backend), one JSON object per line as
+ * runc prints them; --stats prints one and exits. */
 #include "runtime/runtime.h"
 
 #include <getopt.h>
@@ -46,6 +47,17 @@ static long long parse_duration_ms(const char *s)
 	return total > 1e12 ? -1 : (long long)total;
 }
 
+static int print_stats(struct container *ct, struct kv_err **err)
+{
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	const char *text;
+	size_t len;
+	if (runtime_backend_stats(ct, j, err) < 0 || kv_json_finish(j, &text, &len, err) < 0)
+		return -1;
+	printf("%.*s\n", (int)len, text);
+	return fflush(stdout) == 0 ? 0 : kv_err_make(err, errno, "write stdout");
+}
+
 KVRUN_CMD(events)
 {
 	bool stats = false;
@@ -72,8 +84,15 @@ KVRUN_CMD(events)
 	if (ct->status == OCI_STATUS_STOPPED)
 		return cli_failf("container with id %s is not running", ct->id);
 	kv_debug("events for %s: stats=%d interval=%lldms", ct->id, stats, interval_ms);
-	cleanup_json struct kv_json *j = kv_json_new(false);
-	if (runtime_backend_stats(ct, j, &err) < 0)
-		return cli_fail(err);
-	return 0;
+	/* --stats: one sample; else a sample every interval until it stops. */
+	for (;;) {
+		if (print_stats(ct, &err) < 0)
+			return cli_fail(err);
+		if (stats)
+			return 0;
+		usleep((useconds_t)(interval_ms * 1000));
+		container_refresh(ct);
+		if (ct->status == OCI_STATUS_STOPPED)
+			return 0;
+	}
 }

@@ -220,9 +220,10 @@ static int do_exec(struct kvrun_globals *g, struct exec_flags *f, int argc, char
 	if (!tty && f->o.console_socket)
 		return cli_failf("cannot use console socket if kvrun will not detach or "
 				 "allocate tty");
-	if (runtime_backend_exec(c, proc->process, &f->o, &err) < 0)
+	int status = runtime_backend_exec(c, proc->process, &f->o, &err);
+	if (status < 0)
 		return cli_fail(err);
-	return 0;
+	return status;
 }
 
 KVRUN_CMD(exec)

@@ -1,15 +1,23 @@
 # runtime/: the runc-compatible CLI. Library libruntime.a (everything but
-# main.c, so unit tests link it), program $(BUILD)/kvrun.
+# main.c, so unit tests link it), program $(BUILD)/kvrun. The microVM
+# backend in it drives kvrun-shim (shim/) and talks to the guest agent
+# (libagentproto); libvmm is linked for `kvrun check` (vmm_host_check, a
+# weak reference in runtime/, hence -u).
 MODULES += runtime
 runtime_SRCS := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
-runtime_LIBS := runtime oci kv
+runtime_LIBS := runtime shim agentproto oci kv
 $(eval $(call module_lib,runtime,$(runtime_SRCS)))
+
+# Where `make install` puts the guest kernel and image (runtime/vmconf.c).
+$(BUILD)/obj/runtime/vmconf.o: ALL_CFLAGS += -DKVRUN_PREFIX='"$(PREFIX)"'
+$(BUILD)/asan/runtime/vmconf.o: ASAN_CFLAGS += -DKVRUN_PREFIX='"$(PREFIX)"'
 
 PROGRAMS += $(BUILD)/kvrun
 INSTALL_BIN += $(BUILD)/kvrun
 
-$(BUILD)/kvrun: $(BUILD)/obj/runtime/main.o $(BUILD)/libruntime.a $(BUILD)/liboci.a $(BUILD)/libkv.a
-	$(CC) -o $@ $^ $(HOST_LIBS)
+$(BUILD)/kvrun: $(BUILD)/obj/runtime/main.o $(BUILD)/libruntime.a $(BUILD)/libshim.a \
+		$(BUILD)/libagentproto.a $(BUILD)/liboci.a $(BUILD)/libvmm.a $(BUILD)/libkv.a
+	$(CC) $(LDFLAGS) -Wl,-u,vmm_host_check -o $@ $^ $(HOST_LIBS)
 -include $(BUILD)/obj/runtime/main.d
 
 # The bundle fixture for the integration tests: a busybox root filesystem

@@ -5,9 +5,8 @@
  * container ids and state, the create pipeline, OCI hooks, host checks.
  *
  * The microVM itself is behind one seam, the runtime_backend_* and
- * runtime_sandbox_start() functions (sandbox.c). Today they refuse with
- * "the microVM backend is not built yet"; the shim/VMM integration
- * replaces that file and nothing else.
+ * runtime_sandbox_start() functions (sandbox.c, backend_ops.c, with the
+ * pieces in backend.h): kvrun-shim per guest process, kvrun-vmm per VM.
  */
 #ifndef KV_RUNTIME_H
 #define KV_RUNTIME_H
@@ -97,6 +96,7 @@ KVRUN_CMD(run);
 KVRUN_CMD(spec);
 KVRUN_CMD(start);
 KVRUN_CMD(state);
+KVRUN_CMD(template);
 KVRUN_CMD(update);
 KVRUN_CMD(version);
 
@@ -236,12 +236,15 @@ int runtime_backend_kill(struct container *c, int sig, bool all, struct kv_err *
 /* Stop everything of a container (the VM too, for a sandbox's last one). */
 int runtime_backend_destroy(struct container *c, struct kv_err **err) KV_WUR;
 int runtime_backend_pause(struct container *c, bool pause, struct kv_err **err) KV_WUR;
+/* Run a process in the container through a shim of its own. Returns its exit
+ * status (128 + signal) once it ended, or 0 at once with o->detach. */
 int runtime_backend_exec(struct container *c, const struct oci_process *p,
 			 const struct create_opts *o, struct kv_err **err) KV_WUR;
 int runtime_backend_ps(struct container *c, char ***pids_out, size_t *n,
 		       struct kv_err **err) KV_WUR;
 int runtime_backend_update(struct container *c, const struct oci_resources *r,
 			   struct kv_err **err) KV_WUR;
+/* runc's `events --stats` object ({"type":"stats","id","data"}) into j. */
 int runtime_backend_stats(struct container *c, struct kv_json *j, struct kv_err **err) KV_WUR;
 /* Wait for the init process (run without -d); *status as runc exits with. */
 int runtime_backend_wait(struct container *c, int *status, struct kv_err **err) KV_WUR;
@@ -253,11 +256,12 @@ typedef void (*host_check_report_fn)(void *ctx, enum host_check_level level, con
 				     const char *detail);
 /*
  * The VMM's own probe (KVM capabilities, CPUID, PVM quirks), provided by
- * vmm/ when it is linked in. Weak, so kvrun links without it: note that a
- * weak reference does not pull an archive member, so the kvrun link line
- * must name the object or use -Wl,-u,vmm_host_check once vmm/ lands.
+ * vmm/ (vmm/vmm.h declares it; the signature must match). Weak, so the
+ * unit tests link without libvmm; a weak reference does not pull an archive
+ * member, so the kvrun link line uses -Wl,-u,vmm_host_check.
  */
-int vmm_host_check(host_check_report_fn report, void *ctx) __attribute__((weak));
+int vmm_host_check(void (*report)(void *ctx, const char *item, bool ok, const char *message),
+		   void *ctx) __attribute__((weak));
 /*
  * /dev/kvm, KVM API version, vmx/svm, kvm_pvm; then vmm_host_check if
  * present. Returns the number of failures. `prefix` is prepended to /dev,

@@ -1,113 +1,326 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The seam between the runc-compatible front end and the microVM. Every
- * function here is what the shim/VMM integration replaces; until then the
- * VM operations refuse clearly, and the operations the architecture
- * already fixes on the host side (a signal goes to the shim, which
- * forwards it into the guest; destroying kills the shim and waits) are
- * done for real, so the front end's state machine is exercised end to end.
+ * The seam between the runc-compatible front end and the microVM.
+ *
+ * create: pack the root filesystem (rootfs.c), size the VM (vmconf.c), fork
+ * kvrun-shim with the request (spawn.c). The shim of a sandbox's first
+ * container starts kvrun-vmm and waits for the agent; any shim then creates
+ * its process in the guest and attaches its stdio. Once it answers, the
+ * hooks run here, and a commit lets the shim go on: without it the shim
+ * undoes everything, so a create that fails or dies half way leaves no VM.
+ *
+ * The other operations talk to the guest agent directly, over the
+ * sandbox's hybrid vsock socket; the shim sees the consequences as events
+ * (a kill ends in an exit event, the shim exits with that status).
  */
-#include "runtime/runtime.h"
+#include "runtime/backend.h"
+#include "runtime/template.h"
+#include "agent/protocol.h"
+#include "shim/shim.h"
 
-#include <poll.h>
-#include <sys/syscall.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <yajl/yajl_tree.h>
 
-static int not_built(struct kv_err **err)
+static const char *annotation(const struct oci_config *cfg, const char *key)
 {
-	return err_plain(err, ENOSYS, "the microVM backend is not built yet");
+	for (size_t i = 0; i < cfg->annotations.n; i++)
+		if (strcmp(cfg->annotations.v[i].key, key) == 0)
+			return cfg->annotations.v[i].value;
+	return NULL;
+}
+
+/* A pod's sandbox (pause) container: its VM gets slots for the pod's others. */
+static bool is_pod_sandbox(const struct oci_config *cfg)
+{
+	const char *t = annotation(cfg, "io.kubernetes.cri.container-type");
+	if (!t)
+		t = annotation(cfg, "io.kubernetes.cri-o.ContainerType");
+	return t && strcmp(t, "sandbox") == 0;
+}
+
+/* <root>/<sandbox> next to <root>/<id>. */
+char *sandbox_dir(const char *state_dir, const char *sandbox_id)
+{
+	cleanup_free char *root = kv_strdup(state_dir);
+	*strrchr(root, '/') = '\0';
+	return kv_asprintf("%s/%s", root, sandbox_id);
+}
+
+/* ------------------------------------------------------------ the agent */
+
+static struct kv_agent_client *agent_open(const struct container *c, struct kv_err **err)
+{
+	cleanup_free char *dir = sandbox_dir(c->dir, c->st->sandbox_id);
+	cleanup_free char *addr = shim_agent_addr(dir, err);
+	if (!addr)
+		return NULL;
+	struct kv_agent_client *a = kv_agent_client_connect(addr, err);
+	if (!a) {
+		kv_err_wrap(err, "container %s: its VM does not answer", c->id);
+		return NULL;
+	}
+	kv_agent_client_set_timeout(a, AGENT_CALL_MS);
+	if (kv_agent_client_hello(a, err) < 0) {
+		kv_agent_client_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+int backend_agent_call(const struct container *c, const char *op, const char *params_tail,
+		       struct kv_msg *resp, struct kv_err **err)
+{
+	cleanup_agent_client struct kv_agent_client *a = agent_open(c, err);
+	if (!a)
+		return -1;
+	cleanup_free char *name = agent_container_name(c->id);
+	cleanup_free char *params =
+	    kv_asprintf("{\"container\":\"%s\"%s}", name, params_tail ? params_tail : "");
+	cleanup_msg struct kv_msg own = {0};
+	return kv_agent_client_call(a, op, params, resp ? resp : &own, err);
+}
+
+/* ------------------------------------------------------------- create */
+
+struct start_ctx {
+	const struct runtime_sandbox_req *req;
+	struct vm_conf *vc;
+	bool owner;
+	char *sbdir, *name;
+	struct rootfs_plan plan;
+	unsigned devs[2];
+	char *template; /* the template directory to clone the VM from, or NULL */
+};
+
+static void vmm_argv(struct start_ctx *x, struct kv_json *j, const char *key, unsigned cpus,
+		     uint64_t mem)
+{
+	const struct vm_conf *vc = x->vc;
+	cleanup_free char *cmdline = tmpl_guest_cmdline(vc);
+	cleanup_free char *memarg = kv_asprintf("%lluM", (unsigned long long)(mem >> 20));
+	cleanup_free char *cpuarg = kv_asprintf("%u", cpus);
+	cleanup_free char *guest = kv_asprintf("%s,ro", vc->image);
+	cleanup_free char *console = kv_asprintf("%s/%s", x->sbdir, SHIM_CONSOLE_NAME);
+	kv_json_key(j, key);
+	kv_json_array_open(j);
+	const char *fixed[] = {vc->vmm,		"--kernel", vc->kernel,	   "--pmem",	guest,
+			       "--mem",		memarg,	    "--cpus",	   cpuarg,	"--vsock",
+			       SHIM_VSOCK_NAME, "--api",    SHIM_API_NAME, "--console", console,
+			       "--log-level",	"warn",	    "--cmdline",   cmdline};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(fixed); i++)
+		kv_json_str(j, fixed[i]);
+	for (size_t i = 0; i < x->plan.n_fs; i++) {
+		kv_json_str(j, "--fs");
+		kv_json_str(j, x->plan.fs_args[i]);
+	}
+	for (unsigned i = 0; is_pod_sandbox(x->req->cfg) && i < vc->pod_slots; i++) {
+		cleanup_free char *a = kv_asprintf("%s/slot%u.img,ro", x->sbdir, i);
+		kv_json_str(j, "--pmem");
+		kv_json_str(j, a);
+	}
+	kv_json_array_close(j);
+}
+
+static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, struct kv_err **err)
+{
+	const struct runtime_sandbox_req *req = x->req;
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	kv_json_map_open(j);
+	kv_json_kstr(j, "op", "create");
+	kv_json_kstr(j, "sandbox_dir", x->sbdir);
+	kv_json_kbool(j, "owner", x->owner);
+	if (x->owner && x->template) {
+		/* A clone; the cold boot is the fallback should the restore fail. */
+		tmpl_clone_argv(x->vc, x->template, x->sbdir, &x->plan,
+				is_pod_sandbox(req->cfg) ? x->vc->pod_slots : 0, j);
+		vmm_argv(x, j, "vmm_argv_cold", cpus, mem);
+		kv_json_kbool(j, "clone", true);
+	} else if (x->owner) {
+		vmm_argv(x, j, "vmm_argv", cpus, mem);
+	}
+	if (x->owner)
+		kv_json_kstr(j, "hostname", x->name);
+	kv_json_kstr(j, "container", x->name);
+	kv_json_kstr(j, "body", x->plan.spec_json);
+	kv_json_kstr(j, "rootfs", x->plan.rootfs_json);
+	if (x->plan.mount_binds) {
+		kv_json_key(j, "mount_shared");
+		kv_json_array_open(j);
+		kv_json_str(j, "binds");
+		kv_json_array_close(j);
+	}
+	kv_json_kbool(j, "terminal", req->cfg->process->terminal);
+	if (req->console_socket)
+		kv_json_kstr(j, "console_socket", req->console_socket);
+	kv_json_kint(j, "boot_timeout_ms", (long long)x->vc->boot_timeout_s * 1000);
+	kv_json_kbool(j, "set_time", true);
+	kv_json_map_close(j);
+	const char *out;
+	size_t len;
+	if (kv_json_finish(j, &out, &len, err) < 0)
+		return NULL;
+	return strndup(out, len);
+}
+
+/*
+ * The root filesystem: shares of the container's own VM (virtio-fs), or,
+ * joining a pod's VM, images written into its spare pmem slots (pmem0 is
+ * the guest OS image, the slots come right after it).
+ */
+static int place_rootfs(struct start_ctx *x, unsigned *cpus, uint64_t *mem, struct kv_err **err)
+{
+	const struct runtime_sandbox_req *req = x->req;
+	x->plan.shared = x->owner;
+	x->plan.dax_window = x->vc->rootfs_dax;
+	if (rootfs_prepare(req->state_dir, req->cfg, req->st->rootfs, req->st->bundle, &x->plan,
+			   err) < 0)
+		return -1;
+	if (x->owner) {
+		if (vm_size(x->vc, req->cfg, cpus, mem, err) < 0)
+			return -1;
+		if (tmpl_enabled(x->vc, req->cfg)) {
+			struct tmpl_shape sh = {*cpus, *mem,
+						is_pod_sandbox(req->cfg) ? x->vc->pod_slots : 0,
+						x->vc->pod_slot_size, x->vc->rootfs_dax};
+			tmpl_find(x->vc, &sh, &x->template);
+		}
+		if (!is_pod_sandbox(req->cfg))
+			return 0;
+		return slots_create(x->sbdir, x->vc->pod_slots, x->vc->pod_slot_size, 1, err);
+	}
+	if (slots_take(x->sbdir, req->id, x->plan.images, x->plan.n_images, x->devs, err) < 0)
+		return kv_err_wrap(err, "join the VM of sandbox %s", req->st->sandbox_id);
+	return rootfs_agent_json(&x->plan, x->devs, err);
+}
+
+static int check_sandbox(struct start_ctx *x, struct kv_err **err)
+{
+	const struct runtime_sandbox_req *req = x->req;
+	cleanup_container struct container *sb = NULL;
+	if (container_load(req->g->root, req->st->sandbox_id, &sb, err) < 0)
+		return kv_err_wrap(err, "sandbox of container %s", req->id);
+	if (sb->status != OCI_STATUS_RUNNING && sb->status != OCI_STATUS_CREATED &&
+	    sb->status != OCI_STATUS_PAUSED)
+		return err_plain(err, EINVAL, "sandbox %s of container %s is %s",
+				 req->st->sandbox_id, req->id, oci_status_name(sb->status));
+	return 0;
+}
+
+static int run_create_hooks(struct start_ctx *x, pid_t pid, struct kv_err **err)
+{
+	static const enum oci_hook_kind kinds[] = {OCI_HOOK_PRESTART, OCI_HOOK_CREATE_RUNTIME,
+						   OCI_HOOK_CREATE_CONTAINER};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(kinds); i++)
+		if (x->req->run_hooks(x->req, kinds[i], pid, err) < 0)
+			return -1;
+	return 0;
+}
+
+static int start_shim(struct start_ctx *x, unsigned cpus, uint64_t mem,
+		      struct runtime_sandbox_result *res, struct kv_err **err)
+{
+	cleanup_free char *request = create_request(x, cpus, mem, err);
+	cleanup_free char *log = kv_asprintf("%s/%s", x->req->state_dir, SHIM_LOG);
+	cleanup_free char *pidfile = kv_asprintf("%s/%s", x->req->state_dir, SHIM_PIDFILE);
+	struct shim_handle h;
+	if (!request || shim_spawn(x->vc, x->req->state_dir, log, request, &h, err) < 0 ||
+	    shim_pidfile_write(pidfile, h.pid, err) < 0 ||
+	    shim_await(&h, x->vc->boot_timeout_s + SETUP_TIMEOUT_S, err) < 0 ||
+	    run_create_hooks(x, h.pid, err) < 0 || shim_commit(&h, err) < 0) {
+		shim_abort(&h);
+		return -1;
+	}
+	res->pid = h.pid;
+	res->pid_start = h.start;
+	return 0;
+}
+
+static int sandbox_start(struct start_ctx *x, struct runtime_sandbox_result *res,
+			 struct kv_err **err)
+{
+	const struct runtime_sandbox_req *req = x->req;
+	if (req->preserve_fds > 0)
+		return err_plain(
+		    err, ENOTSUP,
+		    "--preserve-fds: file descriptors cannot be passed into a microVM");
+	if (vm_conf_load(&x->vc, err) < 0)
+		return -1;
+	x->owner = strcmp(req->st->sandbox_id, req->id) == 0;
+	x->sbdir =
+	    x->owner ? kv_strdup(req->state_dir) : sandbox_dir(req->state_dir, req->st->sandbox_id);
+	x->name = agent_container_name(req->id);
+	if (!x->owner && check_sandbox(x, err) < 0)
+		return -1;
+	if (x->owner && (access(x->vc->kernel, R_OK) < 0 || access(x->vc->image, R_OK) < 0))
+		return err_plain(err, ENOENT,
+				 "guest kernel %s or image %s not found: build them (make), "
+				 "install them (make install), or name them in %s",
+				 x->vc->kernel, x->vc->image,
+				 x->vc->path ? x->vc->path : KVRUN_CONFIG_PATH);
+	unsigned cpus = 0;
+	uint64_t mem = 0;
+	if (place_rootfs(x, &cpus, &mem, err) < 0)
+		return -1;
+	kv_debug("container %s: %s VM %s (%u vCPUs, %llu MiB)%s%s", req->id,
+		 x->owner ? "new" : "joining", x->sbdir, cpus, (unsigned long long)(mem >> 20),
+		 x->template ? ", cloned from " : "", x->template ? x->template : "");
+	return start_shim(x, cpus, mem, res, err);
 }
 
 int runtime_sandbox_start(const struct runtime_sandbox_req *req, struct runtime_sandbox_result *res,
 			  struct kv_err **err)
 {
-	/*
-	 * To come: spawn kvrun-shim (its pid goes in res), which starts or
-	 * joins the sandbox's kvrun-vmm (req->st->sandbox_id), waits for the
-	 * agent, sends oci_config_to_agent_json(req->cfg), calls
-	 * req->run_hooks() for prestart/createRuntime/createContainer, and
-	 * returns once the container is created but not started.
-	 */
-	return not_built(err);
+	struct start_ctx x = {.req = req};
+	int r = sandbox_start(&x, res, err);
+	if (r < 0) {
+		/* The shim is gone (shim_abort); make sure its VMM is too. */
+		cleanup_free char *vmm = kv_asprintf("%s/%s", req->state_dir, SHIM_VMM_PID_NAME);
+		struct kv_err *e = NULL;
+		if (kill_pidfile(vmm, &e) < 0) {
+			kv_warn("%s", e->msg);
+			kv_err_free(e);
+		}
+		if (!x.owner && x.sbdir)
+			slots_release(x.sbdir, req->id);
+	}
+	rootfs_plan_free(&x.plan);
+	free(x.template);
+	vm_conf_free(x.vc);
+	free(x.sbdir);
+	free(x.name);
+	return r;
 }
+
+/* ------------------------------------------------------- the lifecycle */
 
 int runtime_backend_start(struct container *c, struct kv_err **err)
 {
-	return not_built(err);
+	cleanup_oci_config struct oci_config *cfg = NULL;
+	if (container_config(c, &cfg, err) < 0)
+		return -1;
+	/* startContainer hooks are host programs: they run here, before the
+	 * process is released in the guest (they cannot run inside it). */
+	cleanup_free char *state = container_spec_state_json(c);
+	if (runtime_hooks_run(&cfg->hooks, OCI_HOOK_START_CONTAINER, state, err) < 0)
+		return -1;
+	return backend_agent_call(c, KV_OP_START, NULL, NULL, err);
 }
 
 int runtime_backend_kill(struct container *c, int sig, bool all, struct kv_err **err)
 {
-	/* The shim forwards a signal it receives into the guest process. --all
-	 * (every process of the container) needs the agent: later. */
-	if (all)
-		return not_built(err);
 	if (c->pid <= 0)
 		return err_plain(err, ESRCH, "container not running");
+	cleanup_free char *tail =
+	    kv_asprintf(",\"signal\":%d,\"all\":%s", sig, all ? "true" : "false");
+	struct kv_err *e = NULL;
+	if (backend_agent_call(c, KV_OP_KILL, tail, NULL, &e) == 0)
+		return 0;
+	/* No VM to ask (it died): the shim is all that is left of the container. */
+	kv_debug("kill through the agent: %s; signalling the shim", e->msg);
+	kv_err_free(e);
 	if (kill(c->pid, sig) < 0)
 		return kv_err_make(err, errno, "kill %d with signal %d", (int)c->pid, sig);
 	return 0;
-}
-
-/* Wait up to timeout_ms for a process that is not our child to go away. */
-static bool wait_gone(pid_t pid, uint64_t start, unsigned timeout_ms)
-{
-	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	uint64_t deadline = kv_now_ms() + timeout_ms;
-	bool gone = false;
-	while (!(gone = !pid_alive(pid, start)) && kv_now_ms() < deadline) {
-		if (pfd >= 0) {
-			struct pollfd p = {.fd = pfd, .events = POLLIN};
-			(void)poll(&p, 1, 50);
-		} else {
-			usleep(10000);
-		}
-	}
-	if (pfd >= 0)
-		close(pfd);
-	return gone;
-}
-
-int runtime_backend_destroy(struct container *c, struct kv_err **err)
-{
-	pid_t pid = c->st->pid;
-	if (pid <= 0 || !pid_alive(pid, c->st->pid_start))
-		return 0;
-	/* SIGKILL of the shim tears its guest process (and, for the VM owner,
-	 * the VM) down: the VMM holds PR_SET_PDEATHSIG. */
-	if (kill(pid, SIGKILL) < 0 && errno != ESRCH)
-		return kv_err_make(err, errno, "kill %d", (int)pid);
-	if (!wait_gone(pid, c->st->pid_start, 10000))
-		return err_plain(err, ETIMEDOUT, "process %d did not exit after SIGKILL", (int)pid);
-	return 0;
-}
-
-int runtime_backend_pause(struct container *c, bool pause, struct kv_err **err)
-{
-	return not_built(err);
-}
-
-int runtime_backend_exec(struct container *c, const struct oci_process *p,
-			 const struct create_opts *o, struct kv_err **err)
-{
-	return not_built(err);
-}
-
-int runtime_backend_ps(struct container *c, char ***pids_out, size_t *n, struct kv_err **err)
-{
-	return not_built(err);
-}
-
-int runtime_backend_update(struct container *c, const struct oci_resources *r, struct kv_err **err)
-{
-	return not_built(err);
-}
-
-int runtime_backend_stats(struct container *c, struct kv_json *j, struct kv_err **err)
-{
-	return not_built(err);
-}
-
-int runtime_backend_wait(struct container *c, int *status, struct kv_err **err)
-{
-	return not_built(err);
 }

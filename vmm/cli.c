@@ -20,6 +20,7 @@ enum {
 	OPT_CONSOLE,
 	OPT_PMEM,
 	OPT_BLK,
+	OPT_FS,
 	OPT_VSOCK,
 	OPT_VSOCK_CID,
 	OPT_NO_RNG,
@@ -31,6 +32,7 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_CHECK,
 	OPT_API_CALL,
+	OPT_RESTORE,
 	OPT_VERSION,
 	OPT_HELP,
 };
@@ -45,6 +47,7 @@ static const struct option cli_options[] = {
     {"console", required_argument, NULL, OPT_CONSOLE},
     {"pmem", required_argument, NULL, OPT_PMEM},
     {"blk", required_argument, NULL, OPT_BLK},
+    {"fs", required_argument, NULL, OPT_FS},
     {"vsock", required_argument, NULL, OPT_VSOCK},
     {"vsock-cid", required_argument, NULL, OPT_VSOCK_CID},
     {"no-rng", no_argument, NULL, OPT_NO_RNG},
@@ -56,6 +59,7 @@ static const struct option cli_options[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"check", no_argument, NULL, OPT_CHECK},
     {"api-call", required_argument, NULL, OPT_API_CALL},
+    {"restore", required_argument, NULL, OPT_RESTORE},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -80,6 +84,9 @@ void vmm_cli_usage(FILE *out)
 	fprintf(
 	    out,
 	    "Usage: kvrun-vmm --kernel PATH [options]\n"
+	    "       kvrun-vmm --restore DIR [options]\n"
+	    "       kvrun-vmm --api-call SOCK status|pause|resume|shutdown\n"
+	    "       kvrun-vmm --api-call SOCK snapshot DIR [resume|pause|exit]\n"
 	    "       kvrun-vmm --check | --version | --help\n"
 	    "\n"
 	    "Boot a Linux kernel in a KVM microVM (no firmware) and run it until the guest\n"
@@ -98,10 +105,22 @@ void vmm_cli_usage(FILE *out)
 	    "                       or a file (a tty path is also read)\n"
 	    "  --pmem PATH[,ro]     virtio-pmem disk (DAX-capable), repeatable\n"
 	    "  --blk PATH[,ro]      virtio-blk disk, repeatable\n"
+	    "  --fs TAG=PATH[,ro][,dev][,dax=SIZE]\n"
+	    "                       virtio-fs: share host directory (or file) PATH as TAG;\n"
+	    "                       the guest mounts it with mount -t virtiofs TAG DIR [-o dax].\n"
+	    "                       ro: read-only; dev: the guest may create device nodes;\n"
+	    "                       dax=SIZE: a DAX window (host page cache mapped into the\n"
+	    "                       guest). TAG/NAME=PATH adds NAME (file or directory) to a\n"
+	    "                       synthetic root of TAG instead. Repeatable\n"
 	    "  --vsock UDS          virtio-vsock, hybrid: host side is the Unix socket UDS\n"
 	    "  --vsock-cid N        guest CID (default %d)\n"
 	    "  --no-rng             no virtio-rng device\n"
-	    "  --api SOCK           JSON control socket (status, pause, resume, shutdown)\n"
+	    "  --api SOCK           JSON control socket (status, pause, resume, shutdown,\n"
+	    "                       snapshot)\n"
+	    "  --restore DIR        resume the snapshot in DIR (its state and memory files)\n"
+	    "                       instead of booting: memory and vCPUs come from it, the\n"
+	    "                       devices from this command line (the same kinds, in the\n"
+	    "                       same order; their files may differ)\n"
 	    "  --stats PATH         write run statistics (JSON) at exit\n"
 	    "  --pvm auto|on|off    PVM compatibility mode (default: auto-detect)\n"
 	    "  --seccomp kill|trap|off  seccomp allow-lists after setup (default kill;\n"
@@ -131,6 +150,80 @@ static int cli_disk_parse(struct vmm_disk *disks, unsigned *n, const char *opt, 
 	disks[*n].path = arg;
 	disks[*n].ro = ro;
 	(*n)++;
+	return 0;
+}
+
+/* Tags and share names: [A-Za-z0-9._-], 1..max bytes, not "." or "..". */
+static bool cli_fs_name_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/* Strip ",ro", ",rw", ",dev", ",dax=SIZE" off the end of spec (a path may hold commas). */
+static int cli_fs_options(char *spec, struct vmm_fs_share *sh, uint64_t *dax, struct kv_err **err)
+{
+	char *comma;
+	while ((comma = strrchr(spec, ','))) {
+		const char *o = comma + 1;
+		if (strcmp(o, "ro") == 0)
+			sh->ro = true;
+		else if (strcmp(o, "dev") == 0)
+			sh->dev = true;
+		else if (strncmp(o, "dax=", 4) == 0) {
+			if (kv_parse_size(o + 4, dax) < 0 || *dax == 0 || *dax > VMM_FS_DAX_MAX)
+				return kv_err_make(err, EINVAL, "--fs: bad DAX size '%s'", o + 4);
+			*dax = (*dax + CLI_MEM_ALIGN - 1) & ~(CLI_MEM_ALIGN - 1);
+		} else if (strcmp(o, "rw") != 0)
+			break; /* part of the path */
+		*comma = '\0';
+	}
+	return 0;
+}
+
+/* --fs TAG=PATH[,opts] or TAG/NAME=PATH[,opts]; entries of one TAG make one device. */
+static int cli_fs_parse(struct vmm_config *cfg, char *arg, struct kv_err **err)
+{
+	char *eq = strchr(arg, '=');
+	if (!eq)
+		return kv_err_make(err, EINVAL, "--fs: expected TAG=PATH or TAG/NAME=PATH");
+	*eq = '\0';
+	char *path = eq + 1, *name = strchr(arg, '/');
+	if (name)
+		*name++ = '\0';
+	if (!cli_fs_name_ok(arg, VMM_FS_TAG_MAX))
+		return kv_err_make(err, EINVAL, "--fs: bad tag '%s' (1-%d of A-Z a-z 0-9 . _ -)",
+				   arg, VMM_FS_TAG_MAX);
+	if (name && !cli_fs_name_ok(name, 64))
+		return kv_err_make(err, EINVAL, "--fs %s: bad share name '%s'", arg, name);
+	struct vmm_fs_share sh = {.name = name, .path = path};
+	uint64_t dax = 0;
+	if (cli_fs_options(path, &sh, &dax, err) < 0)
+		return -1;
+	if (!*path)
+		return kv_err_make(err, EINVAL, "--fs %s: empty path", arg);
+	struct vmm_fs *fs = NULL;
+	for (unsigned i = 0; i < cfg->n_fs && !fs; i++)
+		if (strcmp(cfg->fs[i].tag, arg) == 0)
+			fs = &cfg->fs[i];
+	if (!fs) {
+		if (cfg->n_fs >= VMM_MAX_FS)
+			return kv_err_make(err, E2BIG, "--fs: at most %d tags", VMM_MAX_FS);
+		fs = &cfg->fs[cfg->n_fs++];
+		fs->tag = arg;
+	}
+	if (fs->nshares >= VMM_MAX_FS_SHARES)
+		return kv_err_make(err, E2BIG, "--fs %s: at most %d shares", arg,
+				   VMM_MAX_FS_SHARES);
+	if (fs->nshares && (!name || !fs->shares[0].name))
+		return kv_err_make(err, EINVAL,
+				   "--fs %s: a tag is one PATH, or several TAG/NAME=PATH shares",
+				   arg);
+	if (dax)
+		fs->dax = dax;
+	fs->shares[fs->nshares++] = sh;
 	return 0;
 }
 
@@ -204,7 +297,7 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 	case OPT_KERNEL: cfg->kernel = arg; return 0;
 	case OPT_INITRD: cfg->initrd = arg; return 0;
 	case OPT_CMDLINE: cfg->cmdline = arg; return 0;
-	case OPT_MEM: return cli_mem_parse(arg, &cfg->mem, err);
+	case OPT_MEM: cfg->mem_given = true; return cli_mem_parse(arg, &cfg->mem, err);
 	case OPT_MEM_FILE: {
 		char *comma = strrchr(arg, ',');
 		if (comma && strcmp(comma, ",shared") == 0) {
@@ -220,10 +313,12 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 		if (u == 0)
 			return kv_err_make(err, EINVAL, "--cpus: at least 1");
 		cfg->cpus = u;
+		cfg->cpus_given = true;
 		return 0;
 	case OPT_CONSOLE: return cli_console_parse(cfg, arg, err);
 	case OPT_PMEM: return cli_disk_parse(cfg->pmem, &cfg->n_pmem, "pmem", arg, err);
 	case OPT_BLK: return cli_disk_parse(cfg->blk, &cfg->n_blk, "blk", arg, err);
+	case OPT_FS: return cli_fs_parse(cfg, arg, err);
 	case OPT_VSOCK: cfg->vsock_uds = arg; return 0;
 	case OPT_VSOCK_CID:
 		if (cli_uint_parse("vsock-cid", arg, UINT32_MAX - 1, &u, err) < 0)
@@ -258,6 +353,7 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 		cfg->api_call_sock = arg;
 		*action = VMM_CLI_API_CALL;
 		return 0;
+	case OPT_RESTORE: cfg->restore_dir = arg; return 0;
 	case OPT_VERSION: *action = VMM_CLI_VERSION; return 0;
 	case OPT_HELP: *action = VMM_CLI_HELP; return 0;
 	default: return kv_err_make(err, EINVAL, "unknown option (see --help)");
@@ -281,6 +377,8 @@ int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_ac
 			if (optind >= argc)
 				return kv_err_make(err, EINVAL, "--api-call SOCK OP: OP missing");
 			cfg->api_call_op = argv[optind];
+			cfg->api_call_args = argv + optind + 1;
+			cfg->api_call_nargs = argc - optind - 1;
 			return 0;
 		}
 		if (*action != VMM_CLI_RUN)
@@ -289,7 +387,11 @@ int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_ac
 	if (optind < argc)
 		return kv_err_make(err, EINVAL, "unexpected argument '%s' (see --help)",
 				   argv[optind]);
-	if (!cfg->kernel)
-		return kv_err_make(err, EINVAL, "--kernel is required (see --help)");
+	if (cfg->restore_dir && (cfg->kernel || cfg->initrd || cfg->cmdline || cfg->mem_path))
+		return kv_err_make(err, EINVAL,
+				   "--restore resumes a running guest: no --kernel, --initrd or "
+				   "--cmdline, --mem-file");
+	if (!cfg->kernel && !cfg->restore_dir)
+		return kv_err_make(err, EINVAL, "--kernel (or --restore) is required (see --help)");
 	return 0;
 }

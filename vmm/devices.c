@@ -14,6 +14,7 @@
 
 #include "vmm/evloop.h"
 #include "vmm/machine.h"
+#include "vmm/sandbox.h"
 #include "vmm/virtio/virtio.h"
 #include "vmm/x86/boot.h"
 #include "vmm/x86/layout.h"
@@ -184,6 +185,9 @@ static uint64_t devices_pmem_next_gpa(struct machine *m)
 	for (unsigned i = 0; i < m->npmem; i++)
 		if (m->pmem[i].gpa + m->pmem[i].size > top)
 			top = m->pmem[i].gpa + m->pmem[i].size;
+	for (unsigned i = 0; i < m->nfsdax; i++)
+		if (m->fsdax[i].gpa + m->fsdax[i].size > top)
+			top = m->fsdax[i].gpa + m->fsdax[i].size;
 	return ALIGN_UP(top, LAYOUT_PMEM_ALIGN);
 }
 
@@ -215,6 +219,61 @@ static int devices_pmem_add(struct machine *m, const struct vmm_disk *d, struct 
 	return devices_virtio_attach(m, dev, 1, err);
 }
 
+/* ------------------------------------------------------------ virtio-fs */
+
+static int devices_fs_confine(void *ctx, struct kv_err **err)
+{
+	struct machine *m = ctx;
+	return sandbox_fs_thread_confine(m->cfg, err);
+}
+
+/*
+ * A DAX window: host VA reserved PROT_NONE (the device maps file ranges
+ * over it), a KVM memslot placed like a pmem region (above RAM, section
+ * aligned: the guest's memremap_pages needs it).
+ */
+static int devices_fs_window(struct machine *m, uint64_t size, struct virtio_fs_params *p,
+			     struct kv_err **err)
+{
+	size = ALIGN_UP(size, LAYOUT_PMEM_SIZE_ALIGN);
+	void *hva = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (hva == MAP_FAILED)
+		return kv_err_make(err, errno, "DAX window: reserve %llu bytes",
+				   (unsigned long long)size);
+	uint64_t gpa = devices_pmem_next_gpa(m);
+	m->fsdax[m->nfsdax++] = (struct machine_pmem){hva, gpa, size};
+	if (vm_memslot_add(&m->vm, gpa, size, hva, false, err) < 0)
+		return kv_err_wrap(err, "DAX window");
+	p->dax_gpa = gpa;
+	p->dax_size = size;
+	p->dax_hva = hva;
+	return 0;
+}
+
+static int devices_fs_add(struct machine *m, const struct vmm_fs *f, struct kv_err **err)
+{
+	struct virtio_fs_share shares[VMM_MAX_FS_SHARES];
+	for (unsigned i = 0; i < f->nshares; i++)
+		shares[i] = (struct virtio_fs_share){f->shares[i].name, f->shares[i].path,
+						     f->shares[i].ro, f->shares[i].dev};
+	struct virtio_fs_params p = {
+	    .tag = f->tag,
+	    .shares = shares,
+	    .nshares = f->nshares,
+	    .threaded = true,
+	    .thread_confine = devices_fs_confine,
+	    .confine_ctx = m,
+	};
+	if (f->dax && devices_fs_window(m, f->dax, &p, err) < 0)
+		return -1;
+	struct virtio_env env;
+	devices_env(m, &env);
+	struct virtio_mmio *dev = virtio_fs_new(&env, &p, err);
+	if (!dev)
+		return -1;
+	return devices_virtio_attach(m, dev, 2, err);
+}
+
 static int devices_virtio_setup(struct machine *m, struct kv_err **err)
 {
 	const struct vmm_config *cfg = m->cfg;
@@ -231,6 +290,9 @@ static int devices_virtio_setup(struct machine *m, struct kv_err **err)
 		if (!dev || devices_virtio_attach(m, dev, 1, err) < 0)
 			return kv_err_wrap(err, "blk %s", cfg->blk[i].path);
 	}
+	for (unsigned i = 0; i < cfg->n_fs; i++)
+		if (!devices_slot_free(m, err) || devices_fs_add(m, &cfg->fs[i], err) < 0)
+			return kv_err_wrap(err, "fs %s", cfg->fs[i].tag);
 	if (cfg->vsock_uds) {
 		if (!devices_slot_free(m, err))
 			return -1;
@@ -283,6 +345,9 @@ void machine_devices_teardown(struct machine *m)
 	for (unsigned i = 0; i < m->npmem; i++)
 		munmap(m->pmem[i].hva, m->pmem[i].size);
 	m->npmem = 0;
+	for (unsigned i = 0; i < m->nfsdax; i++)
+		munmap(m->fsdax[i].hva, m->fsdax[i].size);
+	m->nfsdax = 0;
 	console_close(&m->console);
 	serial_destroy(&m->serial);
 	free(m->cmdline);

@@ -6,7 +6,7 @@ FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -I. -g -O1 $(WARN) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS += $(BUILD)/fuzz/fuzz_vq $(BUILD)/fuzz/fuzz_virtio
 
-.PHONY: fuzz-virtio-run
+.PHONY: fuzz-virtio-run fuzz-fs-run
 fuzz: $(FUZZ_TARGETS)
 
 $(BUILD)/fuzz/fuzz_vq: tests/fuzz/fuzz_vq.c vmm/virtio/queue.c vmm/virtio/queue.h vmm/mem.h
@@ -28,3 +28,19 @@ fuzz-virtio-run: fuzz
 	tests/fuzz/virtio_seeds.py $(BUILD)/fuzz/seeds/virtio
 	$(BUILD)/fuzz/fuzz_virtio $(FUZZ_OPTS) -max_len=32768 $(BUILD)/fuzz/corpus/virtio \
 		$(BUILD)/fuzz/seeds/virtio
+
+# virtio-fs: FUSE requests against a scratch export (tests/fuzz/fuzz_fuse.c).
+# `make fuzz-fs-run` runs it for FUZZ_SECONDS from generated seeds.
+FUZZ_TARGETS += $(BUILD)/fuzz/fuzz_fuse
+FUZZ_FUSE_SRCS := tests/fuzz/fuzz_fuse.c vmm/virtio/fs.c $(wildcard vmm/virtio/fuse_*.c) \
+	vmm/virtio/mmio.c vmm/virtio/queue.c $(wildcard lib/*.c)
+$(BUILD)/fuzz/fuzz_fuse: $(FUZZ_FUSE_SRCS) $(wildcard vmm/virtio/*.h) vmm/mem.h vmm/bus.h lib/kv.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wno-format-nonliteral -o $@ $(FUZZ_FUSE_SRCS) -lyajl -lpthread
+
+fuzz-fs-run: $(BUILD)/fuzz/fuzz_fuse
+	@mkdir -p $(BUILD)/fuzz/corpus/fuse
+	tests/fuzz/fuse_seeds.py $(BUILD)/fuzz/seeds/fuse
+	$(BUILD)/fuzz/fuzz_fuse $(FUZZ_OPTS) -handle_xfsz=0 -max_len=65536 \
+		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus/fuse \
+		$(BUILD)/fuzz/seeds/fuse

@@ -12,6 +12,7 @@
 enum sandbox_thread {
 	SANDBOX_MAIN, /* event loop: API, console, device sockets, ioeventfds */
 	SANDBOX_VCPU, /* KVM_RUN and the device work a vCPU does on an exit */
+	SANDBOX_FS,   /* a virtio-fs worker: file system calls beneath its shares */
 };
 
 /* Drop every capability (effective, permitted, inheritable, bounding, ambient)
@@ -20,5 +21,15 @@ int sandbox_caps_drop(struct kv_err **err) KV_WUR;
 /* Load the calling thread's seccomp filter (no-op for VMM_SECCOMP_OFF). */
 int sandbox_seccomp_load(enum sandbox_thread kind, enum vmm_seccomp_mode mode,
 			 struct kv_err **err) KV_WUR;
+
+/*
+ * virtio-fs worker threads (vmm/virtio/fs.c) confine themselves with this,
+ * before they serve the guest: they keep only the capabilities that serving
+ * a shared directory with the host's ownership needs (chown, DAC override
+ * and read-search, fowner, fsetid, mknod), nothing else in their bounding
+ * set, no_new_privs, and the SANDBOX_FS seccomp list. Threads are separate
+ * here: the rest of the VMM drops every capability (caps.c).
+ */
+int sandbox_fs_thread_confine(const struct vmm_config *cfg, struct kv_err **err) KV_WUR;
 
 #endif

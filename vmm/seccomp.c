@@ -89,9 +89,31 @@ static const int seccomp_main[] = {
     SCMP_SYS(unlinkat),
 };
 
+/*
+ * virtio-fs worker threads only (vmm/virtio/fuse_*.c): the file system calls
+ * of the FUSE server, all relative to O_PATH fds beneath the shares
+ * (openat through /proc/self/fd to re-open one of them for I/O).
+ */
+static const int seccomp_fs[] = {
+    SCMP_SYS(openat),	 SCMP_SYS(openat2),   SCMP_SYS(getdents64), SCMP_SYS(mkdirat),
+    SCMP_SYS(mknodat),	 SCMP_SYS(symlinkat), SCMP_SYS(readlinkat), SCMP_SYS(unlinkat),
+    SCMP_SYS(renameat2), SCMP_SYS(linkat),    SCMP_SYS(fchownat),   SCMP_SYS(fchmodat),
+    SCMP_SYS(utimensat), SCMP_SYS(fstatfs),   SCMP_SYS(syncfs),	    SCMP_SYS(copy_file_range),
+    SCMP_SYS(fgetxattr), SCMP_SYS(fsetxattr), SCMP_SYS(flistxattr), SCMP_SYS(fremovexattr),
+};
+
 /* KVM_GET_REGS: the loop logs where each vCPU stopped (debug), after join. */
 static const unsigned long seccomp_ioctl_common[] = {
     FIONBIO, FIONREAD, TCGETS, TCSETS, KVM_IRQ_LINE, KVM_GET_REGS,
+};
+
+/* The event loop saves snapshots (snapshot_save.c) of the paused vCPUs: reads only. */
+static const unsigned long seccomp_ioctl_snapshot[] = {
+    KVM_GET_REGS,	 KVM_GET_SREGS,	      KVM_GET_FPU,	 KVM_GET_XSAVE,
+    KVM_GET_XSAVE2,	 KVM_GET_XCRS,	      KVM_GET_DEBUGREGS, KVM_GET_LAPIC,
+    KVM_GET_VCPU_EVENTS, KVM_GET_MP_STATE,    KVM_GET_MSRS,	 KVM_GET_MSR_INDEX_LIST,
+    KVM_GET_CPUID2,	 KVM_GET_TSC_KHZ,     KVM_GET_IRQCHIP,	 KVM_GET_PIT2,
+    KVM_GET_CLOCK,	 KVM_CHECK_EXTENSION,
 };
 
 static const unsigned long seccomp_ioctl_vcpu[] = {
@@ -142,7 +164,13 @@ static int seccomp_build(scmp_filter_ctx ctx, enum sandbox_thread kind)
 	if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, &unix_only) < 0)
 		return -1;
 	if (kind == SANDBOX_MAIN)
-		return seccomp_rules_add(ctx, seccomp_main, KV_ARRAY_SIZE(seccomp_main));
+		return seccomp_rules_add(ctx, seccomp_main, KV_ARRAY_SIZE(seccomp_main)) < 0 ||
+			       seccomp_ioctls_add(ctx, seccomp_ioctl_snapshot,
+						  KV_ARRAY_SIZE(seccomp_ioctl_snapshot)) < 0
+			   ? -1
+			   : 0;
+	if (kind == SANDBOX_FS)
+		return seccomp_rules_add(ctx, seccomp_fs, KV_ARRAY_SIZE(seccomp_fs));
 	return seccomp_ioctls_add(ctx, seccomp_ioctl_vcpu, KV_ARRAY_SIZE(seccomp_ioctl_vcpu));
 }
 
@@ -167,6 +195,8 @@ int sandbox_seccomp_load(enum sandbox_thread kind, enum vmm_seccomp_mode mode, s
 	seccomp_release(ctx);
 	if (r < 0)
 		return kv_err_make(err, -r, "seccomp: load the %s filter",
-				   kind == SANDBOX_MAIN ? "event loop" : "vCPU");
+				   kind == SANDBOX_MAIN ? "event loop"
+				   : kind == SANDBOX_FS ? "virtio-fs"
+							: "vCPU");
 	return 0;
 }

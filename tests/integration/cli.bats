@@ -8,6 +8,10 @@ load helpers
 function setup() {
 	requires jq
 	setup_bundle
+	# These tests stop at the microVM backend: a config naming no guest
+	# kernel makes it refuse at once instead of booting a VM.
+	export KVRUN_CONFIG="$BATS_TEST_TMPDIR/kvrun-nokernel.json"
+	echo '{"kernel": "/nonexistent/vmlinux"}' >"$KVRUN_CONFIG"
 }
 
 function teardown() {
@@ -221,16 +225,16 @@ function teardown() {
 	[[ "$output" == *"mounts[7].source: $BUNDLE/rel-vol: No such file or directory"* ]]
 	mkdir "$BUNDLE/rel-vol"
 	kvrun -1 create c1
-	[[ "$output" == *"the microVM backend is not built yet"* ]]
+	[[ "$output" == *"guest kernel /nonexistent/vmlinux or image "*" not found"* ]]
 }
 
-@test "create of a valid bundle stops at the microVM backend seam, leaving no state" {
+@test "create that the microVM backend refuses leaves no state" {
 	kvrun -1 create --pid-file "$BUNDLE/pid" c1
-	[[ "$output" == *"the microVM backend is not built yet"* ]]
+	[[ "$output" == *"guest kernel /nonexistent/vmlinux or image "*" not found"* ]]
 	[ ! -e "$BUNDLE/pid" ]
 	kvrun -1 state c1
 	kvrun -1 run c1
-	[[ "$output" == *"the microVM backend is not built yet"* ]]
+	[[ "$output" == *"guest kernel /nonexistent/vmlinux or image "*" not found"* ]]
 }
 
 @test "create of an existing id fails and keeps the existing container" {
@@ -377,14 +381,15 @@ function teardown() {
 	kvrun -1 update --memory lots c1
 	[[ "$output" == *"invalid value for --memory: lots"* ]]
 	kvrun -1 update --memory 256M --pids-limit 10 c1
-	[[ "$output" == *"the microVM backend is not built yet"* ]]
+	[[ "$output" == *"update: changing the resources of a running microVM container is not supported yet"* ]]
 	echo '{"args":[],"cwd":"/"}' >proc.json
 	kvrun -1 exec -p proc.json c1
 	[[ "$output" == *"proc.json: args: must be a non-empty array"* ]]
 	kvrun -1 exec --cap CAP_NOPE c1 true
 	[[ "$output" == *'unknown capability "CAP_NOPE"'* ]]
+	# No VM behind the fake container: the exec's shim cannot reach one.
 	kvrun -1 exec c1 true
-	[[ "$output" == *"the microVM backend is not built yet"* ]]
+	[[ "$output" == *"the sandbox's VM ($KVRUN_ROOT/c1)"* ]]
 	kvrun -0 delete -f c1
 	wait "$SHIM_PID" || true
 	SHIM_PID=

@@ -11,6 +11,9 @@ REPO_ROOT=$(readlink -f "$INTEGRATION_ROOT/../..")
 KVRUN="${KVRUN:-$REPO_ROOT/build/kvrun}"
 # Built by `make fixtures` (runtime/module.mk) from the host's busybox.
 BUSYBOX_ROOTFS="${BUSYBOX_ROOTFS:-$REPO_ROOT/build/fixtures/busybox-bundle-rootfs}"
+# The guest kernel and image kvrun finds next to the binary (build/guest/).
+GUEST_DIR="$REPO_ROOT/build/guest"
+RECVTTY="$REPO_ROOT/build/tests/recvtty"
 
 # kvrun [-N|!] args...: `run` the binary with the test's --root. A leading
 # -N or ! is handed to bats' run (expected status). The command, its status
@@ -45,6 +48,13 @@ function requires() {
 			[ -e "$BUSYBOX_ROOTFS/bin/busybox" ] ||
 				skip "busybox fixture not built: run make fixtures (needs busybox-static)"
 			;;
+		kvm)
+			[ -e /dev/kvm ] || skip "no /dev/kvm on this host"
+			[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm not accessible to $(id -un)"
+			[ -f "$GUEST_DIR/vmlinux" ] && [ -f "$GUEST_DIR/rootfs.erofs" ] ||
+				skip "guest kernel or image not built (make; the image needs root)"
+			;;
+		recvtty) [ -x "$RECVTTY" ] || skip "recvtty not built: run make fixtures" ;;
 		*) fail "requires: unknown requirement $req" ;;
 		esac
 	done
@@ -74,12 +84,18 @@ function setup_bundle() {
 	cd "$BUNDLE" || return 1
 }
 
-# Fails the test if any container state was left behind, then cleans up.
+# Fails the test if any container state or host process (kvrun-shim,
+# kvrun-vmm) was left behind, then cleans up whatever was.
 function teardown_bundle() {
 	cd "$INTEGRATION_ROOT" || true
-	local left=""
+	local left="" procs="" id
 	if [ -n "${KVRUN_ROOT:-}" ] && [ -d "$KVRUN_ROOT" ]; then
 		left=$(find "$KVRUN_ROOT" -mindepth 1 -maxdepth 1 -printf '%f ')
+		for id in $left; do
+			"$KVRUN" --root "$KVRUN_ROOT" delete --force "$id" >/dev/null 2>&1 || true
+		done
+		procs=$(kvrun_procs_wait)
+		kvrun_procs_kill
 	fi
 	[ -n "${BUNDLE:-}" ] && rm -rf "$BUNDLE"
 	[ -n "${KVRUN_ROOT:-}" ] && rm -rf "$KVRUN_ROOT"
@@ -87,6 +103,75 @@ function teardown_bundle() {
 	if [ -n "$left" ]; then
 		fail "state left behind under --root: $left"
 	fi
+	if [ -n "$procs" ]; then
+		fail "processes left behind: $procs"
+	fi
+}
+
+# The kvrun-shim and kvrun-vmm processes of this test's --root (only those:
+# other tests and other people's VMs may be running on the machine). Each
+# names its state directory on its command line.
+function kvrun_procs() {
+	[ -n "${KVRUN_ROOT:-}" ] || return 0
+	pgrep -af 'kvrun-(shim|vmm) ' | grep -F -- "$KVRUN_ROOT/" || true
+}
+
+# The same, after giving exiting processes up to 5 s to go.
+function kvrun_procs_wait() {
+	local i p
+	for i in $(seq 50); do
+		p=$(kvrun_procs)
+		[ -z "$p" ] && return 0
+		sleep 0.1
+	done
+	echo "$p"
+}
+
+# Kill (by pid) what kvrun_procs lists.
+function kvrun_procs_kill() {
+	local pid
+	for pid in $(kvrun_procs | awk '{ print $1 }'); do
+		kill -9 "$pid" 2>/dev/null || true
+	done
+}
+
+# kvrun_detached [-N|!] args...: like kvrun, for commands that leave a
+# container process running (create, run -d, exec -d): its stdio must not be
+# bats' output pipe, or `run` would wait for the container. The container's
+# stdout is appended to $BUNDLE/ctr.out; kvrun's messages (and the
+# container's stderr) land in $output.
+function kvrun_detached() {
+	local expect=()
+	if [[ "${1:-}" =~ ^(-[0-9]+|!)$ ]]; then
+		expect=("$1")
+		shift
+	fi
+	local rc=0
+	# One file per caller: tests may run several in parallel (`&`).
+	run "${expect[@]}" bash -c 'f=$1; shift; "$@" </dev/null >>"$BUNDLE/ctr.out" 2>"$f"; r=$?
+		cat "$f"; rm -f "$f"; exit $r' _ "$BUNDLE/kvrun.$BASHPID.err" \
+		"$KVRUN" --root "$KVRUN_ROOT" "$@" || rc=$?
+	echo "kvrun $* (status=$status):" >&2
+	printf '%s\n' "$output" >&2
+	return "$rc"
+}
+
+# wait_for SECONDS command...: retry until it succeeds (guest work is slow
+# on PVM hosts, so deadlines are generous).
+function wait_for() {
+	local n=$(($1 * 5))
+	shift
+	local i
+	for ((i = 0; i < n; i++)); do
+		"$@" && return 0
+		sleep 0.2
+	done
+	"$@"
+}
+
+# status_is ID STATUS: the container's live status (for wait_for).
+function status_is() {
+	[ "$(__kvrun state "$1" 2>/dev/null | jq -r .status)" = "$2" ]
 }
 
 # update_config 'jq filter' [bundle]: edit config.json in place.

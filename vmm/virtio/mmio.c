@@ -139,7 +139,7 @@ static void virtio_reset(struct virtio_mmio *dev)
 	dev->isr = 0;
 	dev->driver_features = 0;
 	dev->driver_features_bad = false;
-	dev->dev_feat_sel = dev->drv_feat_sel = dev->queue_sel = 0;
+	dev->dev_feat_sel = dev->drv_feat_sel = dev->queue_sel = dev->shm_sel = 0;
 	dev->signal_pending = 0;
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		vq_reset(&dev->vq[i]);
@@ -325,6 +325,21 @@ static uint32_t virtio_queue_read(struct virtio_mmio *dev, uint64_t off)
 	return 0;
 }
 
+/* A region the device does not have reads as length (and base) -1 (spec 4.2.2). */
+static uint32_t virtio_shm_read(struct virtio_mmio *dev, uint64_t off)
+{
+	uint64_t base, len;
+	if (!dev->ops->shm_region || !dev->ops->shm_region(dev, dev->shm_sel, &base, &len))
+		base = len = ~0ull;
+	switch (off) {
+	case VIRTIO_MMIO_SHM_LEN_LOW: return (uint32_t)len;
+	case VIRTIO_MMIO_SHM_LEN_HIGH: return len >> 32;
+	case VIRTIO_MMIO_SHM_BASE_LOW: return (uint32_t)base;
+	case VIRTIO_MMIO_SHM_BASE_HIGH: return base >> 32;
+	}
+	return 0;
+}
+
 static uint32_t virtio_reg_read(struct virtio_mmio *dev, uint64_t off)
 {
 	switch (off) {
@@ -341,11 +356,10 @@ static uint32_t virtio_reg_read(struct virtio_mmio *dev, uint64_t off)
 		return virtio_queue_read(dev, off);
 	case VIRTIO_MMIO_INTERRUPT_STATUS: return dev->isr;
 	case VIRTIO_MMIO_STATUS: return dev->status;
-	/* No shared memory regions: length -1 says "none" (spec 4.2.2). */
 	case VIRTIO_MMIO_SHM_LEN_LOW:
 	case VIRTIO_MMIO_SHM_LEN_HIGH:
 	case VIRTIO_MMIO_SHM_BASE_LOW:
-	case VIRTIO_MMIO_SHM_BASE_HIGH: return 0xffffffff;
+	case VIRTIO_MMIO_SHM_BASE_HIGH: return virtio_shm_read(dev, off);
 	case VIRTIO_MMIO_CONFIG_GENERATION: return dev->config_gen;
 	}
 	return 0;
@@ -380,7 +394,7 @@ static void virtio_reg_write(struct virtio_mmio *dev, uint64_t off, uint32_t v)
 	case VIRTIO_MMIO_QUEUE_NOTIFY: virtio_kick(dev, v); break;
 	case VIRTIO_MMIO_INTERRUPT_ACK: dev->isr &= ~v; break;
 	case VIRTIO_MMIO_STATUS: virtio_status_write(dev, v); break;
-	case VIRTIO_MMIO_SHM_SEL: break;
+	case VIRTIO_MMIO_SHM_SEL: dev->shm_sel = v; break;
 	default:
 		virtio_warn(dev, "write to read-only or unknown register %#llx",
 			    (unsigned long long)off);
@@ -465,6 +479,8 @@ void virtio_mmio_free(struct virtio_mmio *dev)
 {
 	if (!dev)
 		return;
+	if (dev->ops->quiesce)
+		dev->ops->quiesce(dev);
 	pthread_mutex_destroy(&dev->lock);
 	dev->ops->free(dev);
 }

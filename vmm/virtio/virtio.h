@@ -68,6 +68,48 @@ struct virtio_mmio *virtio_pmem_new(const struct virtio_env *env, uint64_t gpa, 
 struct virtio_mmio *virtio_vsock_new(const struct virtio_env *env, uint64_t guest_cid,
 				     const char *uds, struct kv_err **err) KV_WUR;
 
+/*
+ * virtio-fs (virtio 1.2 section 5.11): FUSE over a high-priority queue and
+ * one request queue, served by the VMM itself (no external daemon) and
+ * confined beneath the shared host paths (see fuse.h). The guest mounts it
+ * with `mount -t virtiofs TAG /mnt [-o dax]`.
+ *
+ * Shares: one share without a name exports its directory as the root (a
+ * single file is shown as the only entry of a read-only synthetic root,
+ * named after the file); named shares appear as the entries of a synthetic
+ * root (so one device carries many bind mounts, files and directories).
+ *
+ * DAX: with dax_size > 0 the core reserves host VA [dax_hva, +dax_size)
+ * (PROT_NONE, backing a KVM memslot at dax_gpa); the device exposes it as
+ * shared memory region 0 and mmaps file ranges into it on FUSE_SETUPMAPPING.
+ *
+ * Threads: with `threaded`, a worker thread per device serves the queues
+ * (QueueNotify only wakes it) and first calls thread_confine (capabilities
+ * and seccomp for the file system calls it makes); without, requests are
+ * served on the notifying thread (tests, fuzzing).
+ */
+#define VIRTIO_FS_TAG_MAX    36
+#define VIRTIO_FS_SHARES_MAX 16
+#define VIRTIO_FS_NAME_MAX   64
+struct virtio_fs_share {
+	const char *name; /* entry under a synthetic root, or NULL: the root itself */
+	const char *path;
+	bool ro;  /* read-only: every change is EROFS */
+	bool dev; /* the guest may create device nodes */
+};
+struct virtio_fs_params {
+	const char *tag; /* 1..36 bytes */
+	const struct virtio_fs_share *shares;
+	unsigned nshares;
+	uint64_t dax_gpa, dax_size; /* dax_size 0: no DAX window */
+	void *dax_hva;
+	bool threaded;
+	int (*thread_confine)(void *ctx, struct kv_err **err);
+	void *confine_ctx;
+};
+struct virtio_mmio *virtio_fs_new(const struct virtio_env *env, const struct virtio_fs_params *p,
+				  struct kv_err **err) KV_WUR;
+
 struct bus_dev virtio_mmio_bus_dev(struct virtio_mmio *dev, uint64_t base);
 void virtio_mmio_notify(struct virtio_mmio *dev, unsigned queue);
 /* Device-specific events (blk capacity change, vsock transport reset). */

@@ -24,6 +24,7 @@
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_RNG	4
 #define VIRTIO_ID_VSOCK 19
+#define VIRTIO_ID_FS	26
 #define VIRTIO_ID_PMEM	27
 
 /* Feature bits every device offers through the transport. */
@@ -92,8 +93,19 @@ struct virtio_dev_ops {
 	void (*activate)(struct virtio_mmio *dev);
 	/* The driver wrote 0 to Status: drop device state. Optional. Lock held. */
 	void (*reset)(struct virtio_mmio *dev);
+	/*
+	 * Stop the device's own threads before the transport goes away (it
+	 * destroys its lock, then calls free). Optional. Lock not held.
+	 */
+	void (*quiesce)(struct virtio_mmio *dev);
 	/* Release device resources and the device struct itself. Lock not held. */
 	void (*free)(struct virtio_mmio *dev);
+	/*
+	 * Shared memory region `id` (virtio 1.2 section 2.10; the SHMSel/SHMLen/
+	 * SHMBase registers of virtio-mmio): false when there is none. Optional;
+	 * without it every region reads as absent (length -1). Lock held.
+	 */
+	bool (*shm_region)(struct virtio_mmio *dev, uint32_t id, uint64_t *base, uint64_t *len);
 };
 
 struct virtio_mmio {
@@ -108,6 +120,7 @@ struct virtio_mmio {
 	uint32_t config_gen;
 	uint32_t dev_feat_sel, drv_feat_sel;
 	uint32_t queue_sel;
+	uint32_t shm_sel; /* SHMSel: validated by ops->shm_region */
 	uint64_t driver_features;
 	bool driver_features_bad; /* the driver wrote bits in a page past 1 */
 	uint32_t signal_pending;  /* queues with completions not yet signalled */

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The microVM backend's private pieces (sandbox.c implements the seam in
+ * runtime.h with them): kvrun's configuration file and VM sizing
+ * (vmconf.c), container root filesystems and bind mounts as read-only
+ * images (rootfs.c), pod slots, and the kvrun-shim handshake (spawn.c).
+ */
+#ifndef KV_RUNTIME_BACKEND_H
+#define KV_RUNTIME_BACKEND_H
+
+#include "runtime/runtime.h"
+
+/* ------------------------------------------------------------ config */
+
+/* The default place of the configuration file; $KVRUN_CONFIG overrides it. */
+#define KVRUN_CONFIG_PATH "/etc/kvrun/config.json"
+
+struct vm_conf {
+	char *kernel, *image; /* guest kernel (vmlinux) and guest OS image */
+	char *vmm, *shim;     /* programs */
+	unsigned cpus;	      /* default vCPUs */
+	uint64_t memory;      /* default guest RAM, bytes */
+	uint64_t overhead;    /* added to a container's memory limit */
+	uint64_t min_memory;  /* floor for any VM */
+	char *cmdline;	      /* appended to the guest kernel command line */
+	unsigned boot_timeout_s;
+	unsigned pod_slots;	/* spare pmem devices of a pod sandbox */
+	uint64_t pod_slot_size; /* bytes each */
+	uint64_t rootfs_dax;	/* DAX window of the rootfs share; 0: none */
+	bool debug;		/* shims log at debug level */
+	bool templates;		/* clone VMs from templates (runtime/template.h) */
+	char *template_dir;	/* where templates live, or NULL: the default */
+	char *path;		/* the file read, or NULL when none existed */
+};
+
+void vm_conf_free(struct vm_conf *c);
+static inline void vm_conf_freep(struct vm_conf **c)
+{
+	vm_conf_free(*c);
+}
+#define cleanup_vm_conf __attribute__((cleanup(vm_conf_freep)))
+
+/* Read $KVRUN_CONFIG or /etc/kvrun/config.json (absent: defaults) and
+ * resolve the artifact paths (see README: "Configuration"). */
+int vm_conf_load(struct vm_conf **out, struct kv_err **err) KV_WUR;
+
+/* The VM's size for a sandbox container: annotations, then
+ * linux.resources, then the defaults. */
+int vm_size(const struct vm_conf *vc, const struct oci_config *cfg, unsigned *cpus, uint64_t *mem,
+	    struct kv_err **err) KV_WUR;
+
+/* --------------------------------------------------------- rootfs */
+
+/*
+ * How the container's root filesystem and bind mounts reach the guest, and
+ * the agent's view of them: `spec_json` (the config subset, bind sources
+ * rewritten to guest paths) and `rootfs_json` (the create request's rootfs).
+ *
+ * shared (a VM of its own, or a pod's sandbox): virtio-fs. root.path is the
+ * share "rootfs" (read-write, DAX), each bind source an entry b<i> of the
+ * share "binds", which the agent mounts (mount_shared) before the create.
+ * Otherwise (a container joining a pod's VM, which cannot take a new device
+ * yet): root.path and the bind sources are packed into read-only erofs
+ * images under the state directory, stacked under a tmpfs in the guest;
+ * rootfs_agent_json() then names the pmem devices they got.
+ */
+struct rootfs_plan {
+	bool shared;
+	char **fs_args; /* shared: kvrun-vmm --fs values */
+	size_t n_fs;
+	bool mount_binds;    /* shared: the agent must mount the "binds" share */
+	uint64_t dax_window; /* shared: DAX window of the rootfs share, 0 = none */
+	char *images[2];     /* not shared: rootfs.erofs, binds.erofs (or NULL) */
+	size_t n_images;
+	char *spec_json;
+	char *rootfs_json;
+};
+void rootfs_plan_free(struct rootfs_plan *p);
+int rootfs_prepare(const char *state_dir, const struct oci_config *cfg, const char *rootfs,
+		   const char *bundle, struct rootfs_plan *p, struct kv_err **err) KV_WUR;
+/* Not shared: the overlay of the images, which got guest pmem devs[i]. */
+int rootfs_agent_json(struct rootfs_plan *p, const unsigned *devs, struct kv_err **err) KV_WUR;
+
+/* Pod slots: spare pmem files of a sandbox VM that its members' images are
+ * written into (no device hotplug yet). */
+int slots_create(const char *sandbox_dir, unsigned n, uint64_t size, unsigned first_dev,
+		 struct kv_err **err) KV_WUR;
+/* Copy each image into a free slot, recording `owner`; devs[] gets the guest
+ * pmem indexes. */
+int slots_take(const char *sandbox_dir, const char *owner, char *const *images, size_t n,
+	       unsigned *devs, struct kv_err **err) KV_WUR;
+void slots_release(const char *sandbox_dir, const char *owner);
+
+/* ----------------------------------------------------------- shims */
+
+struct shim_handle {
+	pid_t pid;
+	uint64_t start;
+	int sync_fd;
+	pid_t guest_pid;
+};
+
+/* Fork and exec kvrun-shim in a new session; send the request (JSON). */
+int shim_spawn(const struct vm_conf *vc, const char *state_dir, const char *log,
+	       const char *request, struct shim_handle *h, struct kv_err **err) KV_WUR;
+/* Wait for the shim's answer (the process exists in the guest). */
+int shim_await(struct shim_handle *h, unsigned timeout_s, struct kv_err **err) KV_WUR;
+/* Let it run (it undoes everything if this never comes). */
+int shim_commit(struct shim_handle *h, struct kv_err **err) KV_WUR;
+/* Kill it and wait until it is gone; closes the sync socket. */
+void shim_abort(struct shim_handle *h);
+/* Wait for a shim we forked, forwarding the signals we get; the status as
+ * runc reports it (128 + signal when it died of one). */
+int shim_wait_child(pid_t pid, int *status, struct kv_err **err) KV_WUR;
+
+/* Kill a recorded process (pid file "pid start") and wait until it is gone. */
+int kill_pidfile(const char *path, struct kv_err **err) KV_WUR;
+int kill_and_wait(pid_t pid, uint64_t start, struct kv_err **err) KV_WUR;
+
+/* The agent's name for a container: the id when it fits the agent's rules
+ * (1..64 of [A-Za-z0-9_.-]), else a stable hash of it. */
+char *agent_container_name(const char *id);
+
+/* ------------------------------------------------------- the agent */
+
+#define SHIM_LOG     "shim.log"
+#define SHIM_PIDFILE "shim.pid"
+/* How long the agent gets for one request (guest work is slow on PVM). */
+#define AGENT_CALL_MS 120000
+/* The create or exec in the guest, on top of the boot. */
+#define SETUP_TIMEOUT_S 300
+
+struct kv_msg;
+/* <root>/<sandbox id> beside a container's state directory <root>/<id>. */
+char *sandbox_dir(const char *state_dir, const char *sandbox_id);
+/* One request about container c to its VM's agent: {"container": name
+ * <params_tail>}; resp (may be NULL) gets the answer. */
+int backend_agent_call(const struct container *c, const char *op, const char *params_tail,
+		       struct kv_msg *resp, struct kv_err **err) KV_WUR;
+
+#endif

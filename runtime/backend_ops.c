@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The backend operations after create: delete, pause, exec (a shim per
+ * exec'd process), ps, stats, wait. They ask the guest agent; delete also
+ * makes sure every host process of the container is gone.
+ */
+#include "runtime/backend.h"
+#include "agent/protocol.h"
+#include "shim/shim.h"
+
+#include <dirent.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <yajl/yajl_tree.h>
+
+#define EXEC_PID_PREFIX "exec-"
+
+static bool owns_vm(const struct container *c)
+{
+	return strcmp(c->st->sandbox_id, c->id) == 0;
+}
+
+/* The shims of exec'd processes (exec-<id>.pid in the state directory). */
+static int kill_exec_shims(const struct container *c, struct kv_err **err)
+{
+	DIR *d = opendir(c->dir);
+	if (!d)
+		return 0;
+	struct dirent *de;
+	int r = 0;
+	while (r == 0 && (de = readdir(d))) {
+		if (strncmp(de->d_name, EXEC_PID_PREFIX, strlen(EXEC_PID_PREFIX)) != 0)
+			continue;
+		cleanup_free char *p = kv_asprintf("%s/%s", c->dir, de->d_name);
+		r = kill_pidfile(p, err);
+	}
+	closedir(d);
+	return r;
+}
+
+int runtime_backend_destroy(struct container *c, struct kv_err **err)
+{
+	bool owner = owns_vm(c);
+	if (!owner) {
+		/* Its processes die in the guest; the pod's VM goes on. */
+		struct kv_err *e = NULL;
+		if (backend_agent_call(c, KV_OP_DELETE, ",\"force\":true", NULL, &e) < 0)
+			kv_debug("delete in the guest: %s", e->msg);
+		kv_err_free(e);
+	}
+	cleanup_free char *shim = kv_asprintf("%s/%s", c->dir, SHIM_PIDFILE);
+	cleanup_free char *vmm = kv_asprintf("%s/%s", c->dir, SHIM_VMM_PID_NAME);
+	/* SIGKILL of the VM owner's shim takes the VM down (PR_SET_PDEATHSIG);
+	 * its recorded pid is waited for as well. */
+	if (kill_exec_shims(c, err) < 0 || kill_and_wait(c->st->pid, c->st->pid_start, err) < 0 ||
+	    kill_pidfile(shim, err) < 0 || (owner && kill_pidfile(vmm, err) < 0))
+		return -1;
+	if (!owner) {
+		cleanup_free char *sb = sandbox_dir(c->dir, c->st->sandbox_id);
+		slots_release(sb, c->id);
+	}
+	return 0;
+}
+
+int runtime_backend_pause(struct container *c, bool pause, struct kv_err **err)
+{
+	return backend_agent_call(c, pause ? KV_OP_PAUSE : KV_OP_RESUME, NULL, NULL, err);
+}
+
+int runtime_backend_update(struct container *c, const struct oci_resources *r, struct kv_err **err)
+{
+	return err_plain(err, ENOTSUP,
+			 "update: changing the resources of a running microVM container is not "
+			 "supported yet");
+}
+
+/* ----------------------------------------------------------------- exec */
+
+static char *exec_request(const struct container *c, const char *exec_id,
+			  const struct oci_process *p, const struct create_opts *o,
+			  struct kv_err **err)
+{
+	cleanup_json struct kv_json *body = kv_json_new(false);
+	oci_process_to_json(p, body);
+	const char *btext;
+	size_t blen;
+	if (kv_json_finish(body, &btext, &blen, err) < 0)
+		return NULL;
+	cleanup_free char *sb = sandbox_dir(c->dir, c->st->sandbox_id);
+	cleanup_free char *name = agent_container_name(c->id);
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	kv_json_map_open(j);
+	kv_json_kstr(j, "op", "exec");
+	kv_json_kstr(j, "sandbox_dir", sb);
+	kv_json_kbool(j, "owner", false);
+	kv_json_kstr(j, "container", name);
+	kv_json_kstr(j, "exec_id", exec_id);
+	kv_json_key(j, "body");
+	kv_json_strn(j, btext, blen);
+	kv_json_kbool(j, "terminal", p->terminal);
+	if (o->console_socket)
+		kv_json_kstr(j, "console_socket", o->console_socket);
+	kv_json_map_close(j);
+	const char *out;
+	size_t len;
+	if (kv_json_finish(j, &out, &len, err) < 0)
+		return NULL;
+	return strndup(out, len);
+}
+
+static int write_pid(const char *path, pid_t pid, struct kv_err **err)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
+	return kv_write_file_atomic(path, buf, (size_t)n, 0644, err);
+}
+
+int runtime_backend_exec(struct container *c, const struct oci_process *p,
+			 const struct create_opts *o, struct kv_err **err)
+{
+	if (o->preserve_fds > 0)
+		return err_plain(
+		    err, ENOTSUP,
+		    "--preserve-fds: file descriptors cannot be passed into a microVM");
+	cleanup_vm_conf struct vm_conf *vc = NULL;
+	if (vm_conf_load(&vc, err) < 0)
+		return -1;
+	uint8_t rnd[8];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return kv_err_make(err, errno, "getrandom");
+	char exec_id[20];
+	snprintf(exec_id, sizeof(exec_id), "e%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	cleanup_free char *req = exec_request(c, exec_id, p, o, err);
+	cleanup_free char *log = kv_asprintf("%s/%s", c->dir, SHIM_LOG);
+	cleanup_free char *pf = kv_asprintf("%s/%s%s.pid", c->dir, EXEC_PID_PREFIX, exec_id);
+	struct shim_handle h;
+	if (!req || shim_spawn(vc, c->dir, log, req, &h, err) < 0 ||
+	    shim_pidfile_write(pf, h.pid, err) < 0 || shim_await(&h, SETUP_TIMEOUT_S, err) < 0 ||
+	    shim_commit(&h, err) < 0 || (o->pid_file && write_pid(o->pid_file, h.pid, err) < 0)) {
+		shim_abort(&h);
+		unlink(pf);
+		return -1;
+	}
+	if (o->detach)
+		return 0;
+	int status;
+	int r = shim_wait_child(h.pid, &status, err);
+	unlink(pf);
+	return r < 0 ? r : status;
+}
+
+/* ------------------------------------------------------------ ps, stats */
+
+static void push_pid(char ***v, size_t *n, long long pid)
+{
+	*v = realloc(*v, (*n + 1) * sizeof(char *));
+	if (!*v)
+		abort();
+	(*v)[(*n)++] = kv_asprintf("%lld", pid);
+}
+
+int runtime_backend_ps(struct container *c, char ***pids_out, size_t *n, struct kv_err **err)
+{
+	cleanup_msg struct kv_msg resp = {0};
+	if (backend_agent_call(c, KV_OP_STATE, NULL, &resp, err) < 0)
+		return -1;
+	long long pid;
+	const char *st = kv_jstr(resp.result, "state");
+	*pids_out = NULL;
+	*n = 0;
+	if (st && strcmp(st, "stopped") && kv_jint(resp.result, "pid", &pid) && pid > 0)
+		push_pid(pids_out, n, pid);
+	yajl_val execs = kv_jget(resp.result, "execs");
+	for (size_t i = 0; execs && YAJL_IS_ARRAY(execs) && i < execs->u.array.len; i++) {
+		yajl_val e = execs->u.array.values[i];
+		const char *es = kv_jstr(e, "state");
+		if (es && strcmp(es, "stopped") && kv_jint(e, "pid", &pid) && pid > 0)
+			push_pid(pids_out, n, pid);
+	}
+	return 0;
+}
+
+static long long jnum(yajl_val obj, const char *a, const char *b)
+{
+	long long v = 0;
+	kv_jint(kv_jget(obj, a), b, &v);
+	return v;
+}
+
+/* runc's `events --stats` shape, from the guest's cgroup v2 numbers. */
+int runtime_backend_stats(struct container *c, struct kv_json *j, struct kv_err **err)
+{
+	cleanup_msg struct kv_msg resp = {0};
+	if (backend_agent_call(c, KV_OP_STATS, NULL, &resp, err) < 0)
+		return -1;
+	yajl_val cg = kv_jget(resp.result, "cgroup"), mi = kv_jget(resp.result, "meminfo");
+	kv_json_map_open(j);
+	kv_json_kstr(j, "type", "stats");
+	kv_json_kstr(j, "id", c->id);
+	kv_json_key(j, "data");
+	kv_json_map_open(j);
+	kv_json_key(j, "cpu");
+	kv_json_map_open(j);
+	kv_json_key(j, "usage");
+	kv_json_map_open(j);
+	kv_json_kint(j, "total", jnum(cg, "cpu", "usage_usec") * 1000);
+	kv_json_kint(j, "kernel", jnum(cg, "cpu", "system_usec") * 1000);
+	kv_json_kint(j, "user", jnum(cg, "cpu", "user_usec") * 1000);
+	kv_json_map_close(j);
+	kv_json_map_close(j);
+	kv_json_key(j, "memory");
+	kv_json_map_open(j);
+	kv_json_key(j, "usage");
+	kv_json_map_open(j);
+	long long limit = jnum(cg, "memory", "max"), total = 0, avail = 0;
+	kv_jint(mi, "MemTotal", &total);
+	kv_jint(mi, "MemAvailable", &avail);
+	/* Without a memory limit the agent enables no memory controller: the
+	 * VM's own use is the container's then. */
+	bool cg_mem = kv_jget(kv_jget(cg, "memory"), "current") != NULL;
+	kv_json_kint(j, "usage", cg_mem ? jnum(cg, "memory", "current") : total - avail);
+	kv_json_kint(j, "limit", limit > 0 ? limit : total);
+	kv_json_map_close(j);
+	kv_json_map_close(j);
+	kv_json_key(j, "pids");
+	kv_json_map_open(j);
+	kv_json_kint(j, "current", jnum(cg, "pids", "current"));
+	kv_json_map_close(j);
+	kv_json_map_close(j);
+	kv_json_map_close(j);
+	return 0;
+}
+
+int runtime_backend_wait(struct container *c, int *status, struct kv_err **err)
+{
+	struct kv_err *e = NULL;
+	if (shim_wait_child(c->pid, status, &e) == 0)
+		return 0;
+	if (e->errnum != ECHILD)
+		return err_pass(err, e);
+	kv_err_free(e);
+	/* Not our child: ask the guest. */
+	cleanup_msg struct kv_msg resp = {0};
+	if (backend_agent_call(c, KV_OP_WAIT, NULL, &resp, err) < 0)
+		return -1;
+	long long st = 0;
+	kv_jint(resp.result, "status", &st);
+	*status = (int)st;
+	return 0;
+}

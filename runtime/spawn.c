@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kvrun's side of the kvrun-shim handshake (shim/shim.h): fork the shim
+ * into a session of its own with the container's stdio as fds 0-2, hand it
+ * the request, wait for its answer, commit. And the process plumbing that
+ * goes with it: waiting for a shim with signal forwarding, killing recorded
+ * processes for good.
+ */
+#include "runtime/backend.h"
+#include "agent/protocol.h"
+#include "shim/shim.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <yajl/yajl_tree.h>
+
+#define SHIM_SYNC_FD 3
+
+static __attribute__((noreturn)) void shim_child(const struct vm_conf *vc, const char *state_dir,
+						 const char *log, int sync_fd)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	setsid();
+	if (sync_fd == SHIM_SYNC_FD ? fcntl(sync_fd, F_SETFD, 0) < 0
+				    : dup2(sync_fd, SHIM_SYNC_FD) < 0)
+		_exit(127);
+	syscall(SYS_close_range, SHIM_SYNC_FD + 1, ~0u, 0);
+	char fd_arg[16];
+	snprintf(fd_arg, sizeof(fd_arg), "%d", SHIM_SYNC_FD);
+	char *argv[] = {"kvrun-shim",
+			"--sync-fd",
+			fd_arg,
+			"--state-dir",
+			(char *)state_dir,
+			"--log",
+			(char *)log,
+			vc->debug ? "--debug" : NULL,
+			NULL};
+	execv(vc->shim, argv);
+	dprintf(2, "kvrun: exec %s: %s\n", vc->shim, strerror(errno));
+	_exit(127);
+}
+
+int shim_spawn(const struct vm_conf *vc, const char *state_dir, const char *log,
+	       const char *request, struct shim_handle *h, struct kv_err **err)
+{
+	*h = (struct shim_handle){.sync_fd = -1};
+	if (access(vc->shim, X_OK) < 0)
+		return kv_err_make(err, errno, "kvrun-shim %s", vc->shim);
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return kv_err_make(err, errno, "socketpair");
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return kv_err_make(err, errno, "fork kvrun-shim");
+	}
+	if (pid == 0)
+		shim_child(vc, state_dir, log, sv[1]);
+	close(sv[1]);
+	h->pid = pid;
+	h->sync_fd = sv[0];
+	if (pid_start_time(pid, &h->start) < 0)
+		h->start = 0;
+	if (kv_frame_write(h->sync_fd, request, strlen(request), err) < 0)
+		return kv_err_wrap(err, "kvrun-shim %d", (int)pid);
+	return 0;
+}
+
+static int read_answer(struct shim_handle *h, struct kv_err **err)
+{
+	cleanup_free char *text = NULL;
+	size_t len;
+	int r = kv_frame_read(h->sync_fd, &text, &len, err);
+	if (r < 0)
+		return kv_err_wrap(err, "kvrun-shim %d", (int)h->pid);
+	if (r == 0)
+		return err_plain(err, ECHILD, "kvrun-shim %d exited before answering", (int)h->pid);
+	cleanup_yajl_val yajl_val v = kv_json_parse(text, "kvrun-shim answer", err);
+	if (!v)
+		return -1;
+	bool ok = false;
+	long long n = 0;
+	kv_jbool(v, "ok", &ok);
+	if (ok) {
+		kv_jint(v, "pid", &n);
+		h->guest_pid = (pid_t)n;
+		return 0;
+	}
+	const char *msg = kv_jstr(v, "message");
+	kv_jint(v, "errno", &n);
+	return err_plain(err, n > 0 ? (int)n : EIO, "%s", msg ? msg : "kvrun-shim failed");
+}
+
+int shim_await(struct shim_handle *h, unsigned timeout_s, struct kv_err **err)
+{
+	struct pollfd p = {.fd = h->sync_fd, .events = POLLIN};
+	int r;
+	do
+		r = poll(&p, 1, (int)(timeout_s * 1000));
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return err_plain(err, ETIMEDOUT, "kvrun-shim %d did not answer within %u s",
+				 (int)h->pid, timeout_s);
+	return read_answer(h, err);
+}
+
+int shim_commit(struct shim_handle *h, struct kv_err **err)
+{
+	static const char commit[] = "{\"commit\":true}";
+	int r = kv_frame_write(h->sync_fd, commit, sizeof(commit) - 1, err);
+	close(h->sync_fd);
+	h->sync_fd = -1;
+	return r;
+}
+
+void shim_abort(struct shim_handle *h)
+{
+	if (h->sync_fd >= 0)
+		close(h->sync_fd);
+	h->sync_fd = -1;
+	if (h->pid <= 0)
+		return;
+	kill(h->pid, SIGKILL);
+	while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	h->pid = 0;
+}
+
+/* ------------------------------------------------------- waiting, killing */
+
+static volatile sig_atomic_t forward_to;
+
+static void forward(int sig)
+{
+	if (forward_to > 0)
+		kill(forward_to, sig);
+}
+
+int shim_wait_child(pid_t pid, int *status, struct kv_err **err)
+{
+	static const int sigs[] = {SIGINT,  SIGTERM,  SIGHUP,  SIGQUIT, SIGUSR1,
+				   SIGUSR2, SIGWINCH, SIGCONT, SIGPIPE, SIGALRM};
+	struct sigaction sa = {.sa_handler = forward};
+	sigemptyset(&sa.sa_mask);
+	forward_to = pid;
+	for (size_t i = 0; i < KV_ARRAY_SIZE(sigs); i++)
+		sigaction(sigs[i], &sa, NULL);
+	int st;
+	pid_t r;
+	while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	forward_to = 0;
+	if (r < 0)
+		return kv_err_make(err, errno, "wait for kvrun-shim %d", (int)pid);
+	*status = WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+	return 0;
+}
+
+int kill_and_wait(pid_t pid, uint64_t start, struct kv_err **err)
+{
+	if (pid <= 0 || !pid_alive(pid, start))
+		return 0;
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (kill(pid, SIGKILL) < 0 && errno != ESRCH) {
+		if (pfd >= 0)
+			close(pfd);
+		return kv_err_make(err, errno, "kill %d", (int)pid);
+	}
+	uint64_t deadline = kv_now_ms() + 10000;
+	bool gone;
+	while (!(gone = !pid_alive(pid, start)) && kv_now_ms() < deadline) {
+		/* Our child (a create that failed in this process)? Reap it. */
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			continue;
+		struct pollfd p = {.fd = pfd, .events = POLLIN};
+		if (pfd < 0 || poll(&p, 1, 50) < 0)
+			usleep(10000);
+	}
+	if (pfd >= 0)
+		close(pfd);
+	if (!gone)
+		return err_plain(err, ETIMEDOUT, "process %d did not exit after SIGKILL", (int)pid);
+	return 0;
+}
+
+int kill_pidfile(const char *path, struct kv_err **err)
+{
+	pid_t pid;
+	uint64_t start;
+	if (shim_pidfile_read(path, &pid, &start) < 0)
+		return 0;
+	return kill_and_wait(pid, start, err);
+}

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The VM, for the shim that owns it: start kvrun-vmm as our child (it dies
+ * with us: PR_SET_PDEATHSIG), wait until the agent answers on vsock, and
+ * kill it when we are done. Any shim: connect to the agent.
+ */
+#include "shim/internal.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+/* Between tries to reach an agent that is still booting (a clone's is up at once). */
+#define AGENT_RETRY_MS	     200
+#define AGENT_RETRY_CLONE_MS 2
+
+static __attribute__((noreturn)) void vmm_child(const struct shim_req *r)
+{
+	sigset_t all;
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	if (chdir(r->sandbox_dir) < 0)
+		_exit(127);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int log = open(SHIM_VMM_LOG_NAME, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+		_exit(127);
+	execv(r->vmm_argv[0], r->vmm_argv);
+	dprintf(2, "kvrun-shim: exec %s: %s\n", r->vmm_argv[0], strerror(errno));
+	_exit(127);
+}
+
+int shim_vm_start(struct shim *s, struct kv_err **err)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return kv_err_make(err, errno, "fork for kvrun-vmm");
+	if (pid == 0)
+		vmm_child(&s->req);
+	s->vmm_pid = pid;
+	cleanup_free char *pf = kv_asprintf("%s/%s", s->req.sandbox_dir, SHIM_VMM_PID_NAME);
+	if (shim_pidfile_write(pf, pid, err) < 0)
+		return -1;
+	kv_debug("started kvrun-vmm %d in %s", (int)pid, s->req.sandbox_dir);
+	return 0;
+}
+
+/* The last lines of a log in the sandbox directory, for an error message. */
+static char *log_tail(const char *dir, const char *name, size_t max)
+{
+	cleanup_free char *path = kv_asprintf("%s/%s", dir, name);
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	if (kv_read_file(path, 8u << 20, &text, &len, NULL) < 0 || len == 0)
+		return kv_strdup("(empty)");
+	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+		text[--len] = '\0';
+	const char *start = len > max ? text + len - max : text;
+	char *out = kv_strdup(start);
+	for (char *p = out; *p; p++)
+		if (*p == '\n')
+			*p = '|';
+	return out;
+}
+
+static int vm_died(struct shim *s, int status, struct kv_err **err)
+{
+	cleanup_free char *vlog = log_tail(s->req.sandbox_dir, SHIM_VMM_LOG_NAME, 400);
+	cleanup_free char *console = log_tail(s->req.sandbox_dir, SHIM_CONSOLE_NAME, 600);
+	s->vmm_pid = 0;
+	return kv_err_make(err, ECHILD,
+			   "the VM stopped while booting (kvrun-vmm %s %d); vmm log: %s; "
+			   "console: %s",
+			   WIFSIGNALED(status) ? "killed by signal" : "exit status",
+			   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), vlog,
+			   console);
+}
+
+/* Try until the agent answers, the VMM dies, or the boot timeout. */
+static int agent_wait_boot(struct shim *s, struct kv_err **err)
+{
+	uint64_t deadline = kv_now_ms() + (uint64_t)s->req.boot_timeout_ms;
+	for (;;) {
+		struct kv_err *e = NULL;
+		s->agent = kv_agent_client_connect(s->addr, &e);
+		if (s->agent) {
+			kv_agent_client_set_timeout(s->agent, 30000);
+			if (kv_agent_client_hello(s->agent, &e) == 0)
+				return 0;
+			kv_agent_client_free(steal_ptr(s->agent));
+		}
+		int status;
+		if (s->vmm_pid > 0 && waitpid(s->vmm_pid, &status, WNOHANG) == s->vmm_pid) {
+			kv_err_free(e);
+			return vm_died(s, status, err);
+		}
+		if (kv_now_ms() >= deadline) {
+			cleanup_free char *console =
+			    log_tail(s->req.sandbox_dir, SHIM_CONSOLE_NAME, 600);
+			int r = kv_err_make(err, ETIMEDOUT,
+					    "the guest agent did not answer within %lld ms (%s); "
+					    "console: %s",
+					    s->req.boot_timeout_ms, e ? e->msg : "?", console);
+			kv_err_free(e);
+			return r;
+		}
+		kv_err_free(e);
+		usleep((s->req.clone ? AGENT_RETRY_CLONE_MS : AGENT_RETRY_MS) * 1000);
+	}
+}
+
+static void agent_set_time(struct shim *s)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	cleanup_free char *p =
+	    kv_asprintf("{\"sec\":%lld,\"nsec\":%ld}", (long long)ts.tv_sec, ts.tv_nsec);
+	cleanup_msg struct kv_msg resp = {0};
+	cleanup_err struct kv_err *e = NULL;
+	if (kv_agent_client_call(s->agent, KV_OP_SET_TIME, p, &resp, &e) < 0)
+		kv_warn("set the guest's clock: %s", e->msg);
+}
+
+/* Shares (virtio-fs tags) the container's bind mounts come from. */
+static int agent_mount_shares(struct shim *s, struct kv_err **err)
+{
+	for (char **t = s->req.shares; t && *t; t++) {
+		cleanup_free char *p = kv_asprintf("{\"tag\":\"%s\",\"type\":\"virtiofs\"}", *t);
+		cleanup_msg struct kv_msg resp = {0};
+		if (kv_agent_client_call(s->agent, KV_OP_MOUNT_SHARED, p, &resp, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int shim_agent_connect(struct shim *s, struct kv_err **err)
+{
+	s->addr = shim_agent_addr(s->req.sandbox_dir, err);
+	if (!s->addr)
+		return -1;
+	if (s->req.owner) {
+		struct kv_err *e = NULL;
+		if (agent_wait_boot(s, &e) < 0) {
+			/* A clone whose restore failed (the VMM died): boot cold (clone.c). */
+			bool died = s->vmm_pid == 0;
+			if (!died || !shim_clone_fallback(s, e)) {
+				*err = e;
+				return -1;
+			}
+			kv_err_free(e);
+			if (shim_vm_start(s, err) < 0 || agent_wait_boot(s, err) < 0)
+				return -1;
+		}
+		kv_debug("the guest agent answers (%s)", s->req.clone ? "clone" : "cold boot");
+		if (s->req.set_time)
+			agent_set_time(s);
+		if (shim_clone_identity(s, err) < 0)
+			return -1;
+		kv_debug("the VM's time and identity are set");
+		return agent_mount_shares(s, err);
+	}
+	s->agent = kv_agent_client_connect(s->addr, err);
+	if (!s->agent)
+		return kv_err_wrap(err, "the sandbox's VM (%s)", s->req.sandbox_dir);
+	kv_agent_client_set_timeout(s->agent, 30000);
+	return kv_agent_client_hello(s->agent, err);
+}
+
+bool shim_vm_reap(struct shim *s)
+{
+	int status;
+	if (s->vmm_pid <= 0 || waitpid(s->vmm_pid, &status, WNOHANG) != s->vmm_pid)
+		return false;
+	kv_info("kvrun-vmm %d exited (%s %d)", (int)s->vmm_pid,
+		WIFSIGNALED(status) ? "signal" : "status",
+		WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	s->vmm_pid = 0;
+	return true;
+}
+
+void shim_vm_stop(struct shim *s)
+{
+	if (s->vmm_pid <= 0)
+		return;
+	/* The guest's state is not worth a clean shutdown: its process is done. */
+	kill(s->vmm_pid, SIGKILL);
+	while (waitpid(s->vmm_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	s->vmm_pid = 0;
+}

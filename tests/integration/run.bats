@@ -1,0 +1,78 @@
+#!/usr/bin/env bats
+# kvrun run in the foreground: a busybox container in a microVM of its own,
+# the evidence that it is one, and runc's exit statuses. Every test boots a
+# VM (tens of seconds on a PVM host), so each checks as much as one
+# container's life shows.
+
+load helpers
+
+function setup() {
+	requires jq kvm busybox
+	setup_bundle
+}
+
+function teardown() {
+	teardown_bundle
+}
+
+@test "run: hello from a microVM, exit 0, the VM sized by annotation" {
+	update_config '.process.args = ["sh", "-c", "echo hello; grep MemTotal /proc/meminfo; grep -c ^processor /proc/cpuinfo"]
+		| .annotations = {"io.kvrun.vm.memory": "192M", "io.kvrun.vm.cpus": "1"}'
+	kvrun -0 run c1
+	[ "${lines[0]}" = "hello" ]
+	# MemTotal is what the VM has, less what its kernel keeps: 192 MiB = 196608 kB.
+	local kb
+	kb=$(echo "${lines[1]}" | awk '{ print $2 }')
+	[ "$kb" -gt 150000 ] && [ "$kb" -le 196608 ]
+	[ "${lines[2]}" = 1 ]
+	[ -z "$(kvrun_procs_wait)" ]
+	kvrun -1 state c1
+}
+
+@test "run: the guest's kernel, linux.resources sizing, rootfs and bind mounts shared, exit 3" {
+	local cpus=2
+	[ "$(nproc)" -ge 2 ] || cpus=1
+	mkdir "$BUNDLE/vol"
+	echo from-the-host >"$BUNDLE/vol/greeting"
+	echo "10.9.8.7 testhost" >"$BUNDLE/hosts"
+	update_config '.process.args = ["sh", "-c", "uname -r; grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo; cat /data/greeting; grep testhost /etc/hosts; echo x >/data/new || echo read-only; echo y >/new && cat /new; echo 10.1.1.1 added >>/etc/hosts; exit 3"]
+		| .root.readonly = false
+		| .linux.resources.cpu = {"quota": '$((cpus * 100000))', "period": 100000}
+		| .linux.resources.memory = {"limit": 134217728}
+		| .mounts += [{"destination": "/data", "type": "bind", "source": "'"$BUNDLE"'/vol", "options": ["rbind", "ro"]},
+			{"destination": "/etc/hosts", "type": "bind", "source": "'"$BUNDLE"'/hosts", "options": ["rbind", "rw"]}]'
+	kvrun -3 run c1
+	# A kernel of its own: the guest's (6.1, built from linux-source-6.1), not the host's.
+	[ "${lines[0]}" != "$(uname -r)" ]
+	[[ "${lines[0]}" == 6.1.* ]]
+	[ "${lines[1]}" = "$cpus" ]
+	# 128 MiB limit + 128 MiB overhead (the default) = 256 MiB = 262144 kB.
+	local kb
+	kb=$(echo "${lines[2]}" | awk '{ print $2 }')
+	[ "$kb" -gt 200000 ] && [ "$kb" -le 262144 ]
+	[ "${lines[3]}" = from-the-host ]
+	[[ "${lines[4]}" == "10.9.8.7 testhost" ]]
+	[[ "$output" == *read-only* ]]
+	[ "${lines[-1]}" = y ]
+	# virtio-fs: the container's writes land in root.path and in a rw bind
+	# source on the host; a ro bind stays untouched.
+	[ "$(cat "$BUNDLE/rootfs/new")" = y ]
+	grep -q '10.1.1.1 added' "$BUNDLE/hosts"
+	[ ! -e "$BUNDLE/vol/new" ]
+}
+
+@test "run: a container killed by SIGKILL gives 137; nothing is left" {
+	# The init is PID 1 of its namespace and ignores its own SIGKILL, as
+	# under runc: the signal comes from outside, through kvrun kill.
+	update_config '.process.args = ["sh", "-c", "while :; do sleep 1; done"]'
+	__kvrun run c1 </dev/null >"$BUNDLE/run.out" 2>&1 &
+	local rpid=$!
+	wait_for 300 status_is c1 running
+	kvrun -0 kill c1 KILL
+	local rc=0
+	wait "$rpid" || rc=$?
+	cat "$BUNDLE/run.out" >&2
+	[ "$rc" -eq 137 ]
+	[ -z "$(kvrun_procs_wait)" ]
+	[ -z "$(ls -A "$KVRUN_ROOT")" ]
+}

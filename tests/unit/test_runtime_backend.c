@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The microVM backend's pure parts: the config file (defaults, sizes,
+ * errors naming file and key), VM sizing from annotations and
+ * linux.resources, the agent's container names, and how root filesystems
+ * and bind mounts are handed to the guest (virtio-fs shares, or erofs
+ * images for a pod member).
+ */
+#include "runtime/backend.h"
+#include "tap.h"
+
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+static char tmp[] = "/tmp/test_runtime_backend.XXXXXX";
+
+static void write_text(const char *path, const char *text)
+{
+	struct kv_err *err = NULL;
+	if (kv_write_file_atomic(path, text, strlen(text), 0644, &err) < 0) {
+		diag("%s", err->msg);
+		kv_err_free(err);
+	}
+}
+
+static struct vm_conf *conf_from(const char *text, struct kv_err **err)
+{
+	cleanup_free char *path = kv_asprintf("%s/config.json", tmp);
+	write_text(path, text);
+	setenv("KVRUN_CONFIG", path, 1);
+	struct vm_conf *c = NULL;
+	if (vm_conf_load(&c, err) < 0)
+		return NULL;
+	return c;
+}
+
+static void test_conf(void)
+{
+	struct kv_err *err = NULL;
+	setenv("KVRUN_CONFIG", "/nonexistent/kvrun.json", 1);
+	struct vm_conf *c = NULL;
+	ok(vm_conf_load(&c, &err) == 0 && c && !c->path, "no file: defaults");
+	ok(c && c->cpus == 1 && c->memory == 256ull << 20 && c->overhead == 128ull << 20 &&
+	       c->rootfs_dax == 256ull << 20 && c->boot_timeout_s == 300,
+	   "default values");
+	ok(c && strstr(c->kernel, "vmlinux") && strstr(c->vmm, "kvrun-vmm"), "artifacts found");
+	vm_conf_free(c);
+	c = conf_from("{\"kernel\":\"/k\",\"cpus\":2,\"memory\":\"1G\",\"memory_overhead\":1048576,"
+		      "\"rootfs_dax\":0,\"debug\":true}",
+		      &err);
+	ok(c && strcmp(c->kernel, "/k") == 0 && c->cpus == 2 && c->memory == 1ull << 30 &&
+	       c->overhead == 1ull << 20 && c->rootfs_dax == 0 && c->debug,
+	   "values from the file");
+	vm_conf_free(c);
+	c = conf_from("{\"memory\":\"lots\"}", &err);
+	ok(!c && err && strstr(err->msg, "config.json: memory: want a size"),
+	   "a bad size names the file and key");
+	kv_err_free(err);
+	err = NULL;
+	c = conf_from("{\"cpus\":0}", &err);
+	ok(!c && err && strstr(err->msg, "cpus and boot_timeout must be at least 1"), "cpus 0");
+	kv_err_free(err);
+	err = NULL;
+	c = conf_from("{\"kernel\":", &err);
+	ok(!c && err, "invalid JSON is an error, not defaults");
+	kv_err_free(err);
+}
+
+static struct oci_config *config(const char *extra)
+{
+	cleanup_free char *text =
+	    kv_asprintf("{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\"},"
+			"\"root\":{\"path\":\"rootfs\"}%s}",
+			extra);
+	struct oci_config *cfg = NULL;
+	struct kv_err *err = NULL;
+	if (oci_config_parse(text, strlen(text), "config.json", &cfg, &err) < 0) {
+		diag("%s", err->msg);
+		kv_err_free(err);
+	}
+	return cfg;
+}
+
+static void size_is(const char *extra, unsigned want_cpus, uint64_t want_mib, const char *name)
+{
+	struct vm_conf vc = {.cpus = 1,
+			     .memory = 256ull << 20,
+			     .overhead = 128ull << 20,
+			     .min_memory = 128ull << 20};
+	cleanup_oci_config struct oci_config *cfg = config(extra);
+	unsigned cpus = 0;
+	uint64_t mem = 0;
+	struct kv_err *err = NULL;
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	if (want_cpus > (unsigned)online)
+		want_cpus = (unsigned)online;
+	ok(cfg && vm_size(&vc, cfg, &cpus, &mem, &err) == 0 && cpus == want_cpus &&
+	       mem == want_mib << 20,
+	   "%s", name);
+	if (err || cpus != want_cpus || mem != want_mib << 20)
+		diag("  got %u vCPUs, %llu MiB%s%s", cpus, (unsigned long long)(mem >> 20),
+		     err ? ": " : "", err ? err->msg : "");
+	kv_err_free(err);
+}
+
+static void test_size(void)
+{
+	size_is("", 1, 256, "defaults");
+	size_is(",\"annotations\":{\"io.kvrun.vm.cpus\":\"2\",\"io.kvrun.vm.memory\":\"1G\"}", 2,
+		1024, "annotations");
+	size_is(",\"linux\":{\"resources\":{\"cpu\":{\"quota\":150000,\"period\":100000},"
+		"\"memory\":{\"limit\":268435456}}}",
+		2, 384, "quota rounds up; limit + overhead");
+	size_is(",\"linux\":{\"resources\":{\"cpu\":{\"cpus\":\"0-1\"}}}", 2, 256, "cpuset");
+	size_is(",\"linux\":{\"resources\":{\"memory\":{\"limit\":1000}}}", 1, 130,
+		"small limit: overhead, 2 MiB rounding");
+	size_is(",\"annotations\":{\"io.kvrun.vm.memory\":\"1M\"}", 1, 128, "floor: min_memory");
+	struct vm_conf vc = {.cpus = 1, .memory = 256ull << 20};
+	cleanup_oci_config struct oci_config *cfg =
+	    config(",\"annotations\":{\"io.kvrun.vm.cpus\":\"many\"}");
+	unsigned cpus;
+	uint64_t mem;
+	struct kv_err *err = NULL;
+	ok(cfg && vm_size(&vc, cfg, &cpus, &mem, &err) < 0 && err &&
+	       strstr(err->msg, "annotation io.kvrun.vm.cpus=many"),
+	   "a bad annotation is named");
+	kv_err_free(err);
+}
+
+static void test_names(void)
+{
+	char *n = agent_container_name("my-ctr_1.2");
+	is_str(n, "my-ctr_1.2", "an id the agent takes stays");
+	free(n);
+	n = agent_container_name("a+b");
+	char *m = agent_container_name("a+b");
+	ok(n && n[0] == 'k' && strlen(n) == 17 && strcmp(n, m) == 0, "others: a stable hash");
+	free(n);
+	free(m);
+}
+
+/* A bundle with a rootfs, a volume directory, a file and a socket. */
+static char *bundle(void)
+{
+	char *b = kv_asprintf("%s/bundle", tmp);
+	cleanup_free char *r = kv_asprintf("%s/rootfs", b), *v = kv_asprintf("%s/vol", b);
+	cleanup_free char *f = kv_asprintf("%s/hosts", b), *s = kv_asprintf("%s/sock", b);
+	mkdir(b, 0755);
+	mkdir(r, 0755);
+	mkdir(v, 0755);
+	write_text(f, "127.0.0.1 localhost\n");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", s);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return b;
+}
+
+static void test_shared(const char *b)
+{
+	cleanup_free char *extra = kv_asprintf(
+	    ",\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+	    "{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"%s/vol\",\"options\":"
+	    "[\"rbind\",\"ro\"]},{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":"
+	    "\"hosts\",\"options\":[\"rbind\"]}]",
+	    b);
+	cleanup_oci_config struct oci_config *cfg = config(extra);
+	cleanup_free char *rootfs = kv_asprintf("%s/rootfs", b);
+	struct rootfs_plan p = {.shared = true, .dax_window = 64ull << 20};
+	struct kv_err *err = NULL;
+	ok(cfg && rootfs_prepare(tmp, cfg, rootfs, b, &p, &err) == 0, "shared: prepared");
+	if (err)
+		diag("%s", err->msg);
+	kv_err_free(err);
+	cleanup_free char *a0 = kv_asprintf("rootfs=%s,rw,dax=64M", rootfs);
+	cleanup_free char *a1 = kv_asprintf("binds/b1=%s/vol,ro", b);
+	cleanup_free char *a2 = kv_asprintf("binds/b2=%s/hosts,rw", b);
+	ok(p.n_fs == 3, "three --fs values");
+	if (p.n_fs == 3) {
+		is_str(p.fs_args[0], a1, "a ro bind: a read-only share entry");
+		is_str(p.fs_args[1], a2, "a relative source: from the bundle");
+		is_str(p.fs_args[2], a0, "the rootfs share, with DAX");
+	}
+	ok(p.mount_binds && p.n_images == 0, "binds share to mount; no images");
+	is_str(p.rootfs_json, "{\"type\":\"virtiofs\",\"tag\":\"rootfs\",\"options\":\"dax\"}",
+	       "the agent's rootfs");
+	ok(p.spec_json && strstr(p.spec_json, "\"source\":\"/run/kvrun/shared/binds/b1\"") &&
+	       strstr(p.spec_json, "\"destination\":\"/proc\""),
+	   "bind sources rewritten to the guest's share; other mounts kept");
+	rootfs_plan_free(&p);
+}
+
+static void expect_refused(const char *b, const char *mount, const char *want, const char *name)
+{
+	cleanup_free char *extra = kv_asprintf(",\"mounts\":[%s]", mount);
+	cleanup_oci_config struct oci_config *cfg = config(extra);
+	cleanup_free char *rootfs = kv_asprintf("%s/rootfs", b);
+	struct rootfs_plan p = {.shared = true};
+	struct kv_err *err = NULL;
+	int r = cfg ? rootfs_prepare(tmp, cfg, rootfs, b, &p, &err) : 0;
+	ok(r < 0 && err && strstr(err->msg, want), "%s", name);
+	if (!(r < 0 && err && strstr(err->msg, want)))
+		diag("  got \"%s\"", err ? err->msg : "(none)");
+	kv_err_free(err);
+	rootfs_plan_free(&p);
+}
+
+static void test_refusals(const char *b)
+{
+	expect_refused(b, "{\"destination\":\"/n\",\"type\":\"nfs\",\"source\":\"s:/e\"}",
+		       "mounts[0] (s:/e on /n): mount type nfs cannot be provided", "nfs");
+	expect_refused(b, "{\"destination\":\"/s\",\"type\":\"bind\",\"source\":\"sock\"}",
+		       "is not a file or a directory", "a socket as bind source");
+	expect_refused(b, "{\"destination\":\"/s\",\"type\":\"bind\",\"source\":\"/none\"}",
+		       "mounts[0]: bind source /none", "a missing bind source");
+}
+
+int main(void)
+{
+	if (!mkdtemp(tmp))
+		return 1;
+	test_conf();
+	test_size();
+	test_names();
+	cleanup_free char *b = bundle();
+	test_shared(b);
+	test_refusals(b);
+	cleanup_free char *cmd = kv_asprintf("rm -rf %s", tmp);
+	if (system(cmd) != 0)
+		diag("could not remove %s", tmp);
+	return tap_done();
+}

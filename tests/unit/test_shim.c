@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* shim/: kvrun's request to the shim (every field checked), the agent
+ * address of a sandbox directory, and the pid files delete relies on. */
+#include "shim/internal.h"
+#include "tap.h"
+
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+static const char good_create[] =
+    "{\"op\":\"create\",\"sandbox_dir\":\"/run/kvrun/c1\",\"owner\":true,"
+    "\"vmm_argv\":[\"/bin/kvrun-vmm\",\"--kernel\",\"k\"],\"container\":\"c1\","
+    "\"body\":\"{}\",\"rootfs\":\"{\\\"type\\\":\\\"virtiofs\\\"}\",\"terminal\":true,"
+    "\"console_socket\":\"/tmp/s\",\"boot_timeout_ms\":5000,\"set_time\":true,"
+    "\"mount_shared\":[\"binds\"]}";
+
+static void test_request_good(void)
+{
+	struct shim_req r = {0};
+	struct kv_err *err = NULL;
+	ok(shim_req_parse(good_create, &r, &err) == 0, "a full create request parses");
+	if (err)
+		diag("%s", err->msg);
+	kv_err_free(err);
+	is_str(r.op, "create", "op");
+	ok(r.owner && r.terminal && r.set_time, "flags");
+	is_str(r.vmm_argv[0], "/bin/kvrun-vmm", "vmm_argv[0]");
+	ok(r.vmm_argv[3] == NULL, "vmm_argv NULL-terminated");
+	is_str(r.rootfs, "{\"type\":\"virtiofs\"}", "rootfs kept as text");
+	is_int(r.boot_timeout_ms, 5000, "boot timeout");
+	ok(r.shares && strcmp(r.shares[0], "binds") == 0 && !r.shares[1], "mount_shared");
+	shim_req_free(&r);
+}
+
+static void expect_bad(const char *text, const char *want, const char *name)
+{
+	struct shim_req r = {0};
+	struct kv_err *err = NULL;
+	int rc = shim_req_parse(text, &r, &err);
+	ok(rc < 0 && err && strstr(err->msg, want), "%s", name);
+	if (rc >= 0 || !err || !strstr(err->msg, want))
+		diag("  got \"%s\", want \"...%s...\"", err ? err->msg : "(none)", want);
+	kv_err_free(err);
+	shim_req_free(&r);
+}
+
+static void test_request_bad(void)
+{
+	expect_bad("[]", "not an object", "not an object");
+	expect_bad("{\"op\":\"run\"}", "op: want create or exec", "unknown op");
+	expect_bad(
+	    "{\"op\":\"create\",\"sandbox_dir\":\"rel\",\"container\":\"c\",\"body\":\"{}\"}",
+	    "sandbox_dir", "relative sandbox dir");
+	expect_bad("{\"op\":\"create\",\"sandbox_dir\":\"/d\",\"body\":\"{}\"}",
+		   "container and body are required", "no container");
+	expect_bad("{\"op\":\"exec\",\"sandbox_dir\":\"/d\",\"container\":\"c\",\"body\":\"{}\"}",
+		   "exec wants exec_id", "exec without exec_id");
+	expect_bad(
+	    "{\"op\":\"create\",\"sandbox_dir\":\"/d\",\"container\":\"a\\\"b\",\"body\":\"{}\"}",
+	    "container, exec_id", "a name that would need escaping");
+	expect_bad("{\"op\":\"create\",\"sandbox_dir\":\"/d\",\"container\":\"c\",\"body\":\"{}\","
+		   "\"owner\":true}",
+		   "vmm_argv", "owner without vmm_argv");
+	expect_bad("{\"op\":\"create\",\"sandbox_dir\":\"/d\",\"container\":\"c\",\"body\":\"{}\","
+		   "\"mount_shared\":[\"../x\"]}",
+		   "mount_shared: bad tag", "bad share tag");
+	expect_bad("{\"op\":\"create\",\"sandbox_dir\":\"/d\",\"container\":\"c\",\"body\":\"{}\","
+		   "\"boot_timeout_ms\":0}",
+		   "boot_timeout_ms", "zero timeout");
+}
+
+static void test_addr(void)
+{
+	struct kv_err *err = NULL;
+	char *a = shim_agent_addr("/run/kvrun/c1", &err);
+	is_str(a, "hvsock:/run/kvrun/c1/vsock.sock", "short path: the socket itself");
+	free(a);
+	char dir[] = "/tmp/test_shim.XXXXXX";
+	if (!mkdtemp(dir))
+		return;
+	char longdir[200];
+	snprintf(longdir, sizeof(longdir), "%s/%0120d", dir, 0);
+	mkdir(longdir, 0700);
+	a = shim_agent_addr(longdir, &err);
+	ok(a && strncmp(a, "hvsock:/proc/self/fd/", 21) == 0 &&
+	       strlen(a) - 7 < sizeof(((struct sockaddr_un *)0)->sun_path),
+	   "long path: through /proc/self/fd (%s)", a ? a : "NULL");
+	free(a);
+	rmdir(longdir);
+	rmdir(dir);
+}
+
+static void test_pidfile(void)
+{
+	char path[] = "/tmp/test_shim_pid.XXXXXX";
+	int fd = mkstemp(path);
+	close(fd);
+	struct kv_err *err = NULL;
+	pid_t pid = 0;
+	uint64_t start = 0, mine = 0;
+	ok(shim_pidfile_write(path, getpid(), &err) == 0, "write a pid file");
+	ok(shim_pidfile_read(path, &pid, &start) == 0 && pid == getpid(), "read it back");
+	ok(shim_pid_start_time(getpid(), &mine) == 0 && mine == start, "with our start time");
+	if (kv_write_file_atomic(path, "garbage", 7, 0600, &err) < 0)
+		diag("%s", err->msg);
+	ok(shim_pidfile_read(path, &pid, &start) < 0, "garbage is no pid");
+	unlink(path);
+	ok(shim_pidfile_read(path, &pid, &start) < 0, "no file, no pid");
+	kv_err_free(err);
+}
+
+int main(void)
+{
+	test_request_good();
+	test_request_bad();
+	test_addr();
+	test_pidfile();
+	return tap_done();
+}
