@@ -18,18 +18,20 @@ struct check_cap {
 	long cap;
 	const char *name;
 	const char *why;
+	const char *without; /* NULL: required; else what happens without it */
 };
 
 static const struct check_cap check_caps[] = {
-    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM"},
-    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "in-kernel PIC/IOAPIC/LAPIC"},
-    {KVM_CAP_PIT2, "KVM_CAP_PIT2", "in-kernel PIT"},
-    {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", "KVM_GET_SUPPORTED_CPUID"},
-    {KVM_CAP_IRQFD, "KVM_CAP_IRQFD", "device interrupts without exits"},
-    {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD", "virtqueue kicks without exits"},
-    {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", "stopping and pausing vCPUs"},
-    {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", "x86 VM setup"},
-    {KVM_CAP_READONLY_MEM, "KVM_CAP_READONLY_MEM", "read-only pmem disks"},
+    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM", NULL},
+    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "in-kernel PIC/IOAPIC/LAPIC", NULL},
+    {KVM_CAP_PIT2, "KVM_CAP_PIT2", "in-kernel PIT", NULL},
+    {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", "KVM_GET_SUPPORTED_CPUID", NULL},
+    {KVM_CAP_IRQFD, "KVM_CAP_IRQFD", "device interrupts without exits", NULL},
+    {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD", "virtqueue kicks without exits", NULL},
+    {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", "stopping and pausing vCPUs", NULL},
+    {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", "x86 VM setup", NULL},
+    {KVM_CAP_READONLY_MEM, "KVM_CAP_READONLY_MEM", "read-only pmem disks",
+     "read-only pmem disks are mapped copy-on-write instead"},
 };
 
 static void check_cpu_virt(vmm_check_report_fn report, void *ctx, int *failed)
@@ -102,8 +104,11 @@ static void check_kvm_caps(int fd, vmm_check_report_fn report, void *ctx, int *f
 	for (size_t i = 0; i < KV_ARRAY_SIZE(check_caps); i++) {
 		const struct check_cap *c = &check_caps[i];
 		int r = ioctl(fd, KVM_CHECK_EXTENSION, c->cap);
-		if (r > 0) {
-			snprintf(msg, sizeof(msg), "%s", c->why);
+		if (r > 0 || c->without) {
+			if (r > 0)
+				snprintf(msg, sizeof(msg), "%s", c->why);
+			else
+				snprintf(msg, sizeof(msg), "missing (optional): %s", c->without);
 			report(ctx, c->name, true, msg);
 			continue;
 		}
@@ -121,6 +126,36 @@ static void check_kvm_caps(int fd, vmm_check_report_fn report, void *ctx, int *f
 		(*failed)++;
 }
 
+/* The capabilities say what KVM offers; creating a VM says it lets us. */
+static void check_kvm_create_vm(int fd, vmm_check_report_fn report, void *ctx, int *failed)
+{
+	char msg[CHECK_MSG_MAX];
+	int vm;
+	do
+		vm = ioctl(fd, KVM_CREATE_VM, 0);
+	while (vm < 0 && errno == EINTR);
+	if (vm < 0) {
+		snprintf(
+		    msg, sizeof(msg),
+		    "KVM_CREATE_VM failed (%s): another hypervisor may hold VT-x/AMD-V, or the "
+		    "host is out of memory",
+		    strerror(errno));
+		report(ctx, "create VM", false, msg);
+		(*failed)++;
+		return;
+	}
+	int vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+	if (vcpu < 0) {
+		snprintf(msg, sizeof(msg), "KVM_CREATE_VCPU failed (%s)", strerror(errno));
+		report(ctx, "create VM", false, msg);
+		(*failed)++;
+	} else {
+		report(ctx, "create VM", true, "a VM with one vCPU was created and destroyed");
+		close(vcpu);
+	}
+	close(vm);
+}
+
 int vmm_host_check(vmm_check_report_fn report, void *ctx)
 {
 	int failed = 0;
@@ -128,6 +163,7 @@ int vmm_host_check(vmm_check_report_fn report, void *ctx)
 	int fd = check_kvm_open(report, ctx, &failed);
 	if (fd >= 0) {
 		check_kvm_caps(fd, report, ctx, &failed);
+		check_kvm_create_vm(fd, report, ctx, &failed);
 		close(fd);
 	}
 	return failed;

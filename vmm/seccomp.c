@@ -134,10 +134,13 @@ static int seccomp_rules_add(scmp_filter_ctx ctx, const int *nrs, size_t n)
 
 static int seccomp_ioctls_add(scmp_filter_ctx ctx, const unsigned long *reqs, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, reqs[i])) < 0)
+	for (size_t i = 0; i < n; i++) {
+		/* Compare the low 32 bits: the request is an unsigned int in the kernel. */
+		struct scmp_arg_cmp cmp = {
+		    .arg = 1, .op = SCMP_CMP_MASKED_EQ, .datum_a = 0xffffffffu, .datum_b = reqs[i]};
+		if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, &cmp) < 0)
 			return -1;
+	}
 	return 0;
 }
 
@@ -147,8 +150,9 @@ static int seccomp_build(scmp_filter_ctx ctx, enum sandbox_thread kind)
 	    seccomp_ioctls_add(ctx, seccomp_ioctl_common, KV_ARRAY_SIZE(seccomp_ioctl_common)) < 0)
 		return -1;
 	/* New sockets: AF_UNIX only (hybrid vsock dials <uds>_<port>). */
-	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-			     SCMP_A0(SCMP_CMP_EQ, AF_UNIX)) < 0)
+	struct scmp_arg_cmp unix_only = {
+	    .arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_UNIX, .datum_b = 0};
+	if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, &unix_only) < 0)
 		return -1;
 	if (kind == SANDBOX_MAIN)
 		return seccomp_rules_add(ctx, seccomp_main, KV_ARRAY_SIZE(seccomp_main));

@@ -199,18 +199,15 @@ void vcpu_destroy(struct vcpu *v)
 
 static int vcpu_msrs_set(struct vcpu *v, struct kv_err **err)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[REGS_MSR_MAX];
-	} msrs;
-	memset(&msrs, 0, sizeof(msrs));
-	msrs.hdr.nmsrs = regs_msrs_fill(msrs.e);
-	int r = ioctl(v->fd, KVM_SET_MSRS, &msrs);
+	cleanup_free struct kvm_msrs *msrs =
+	    kv_malloc0(sizeof(*msrs) + REGS_MSR_MAX * sizeof(struct kvm_msr_entry));
+	msrs->nmsrs = regs_msrs_fill(msrs->entries);
+	int r = ioctl(v->fd, KVM_SET_MSRS, msrs);
 	if (r < 0)
 		return kv_err_make(err, errno, "vcpu %u: KVM_SET_MSRS", v->index);
-	if ((unsigned)r < msrs.hdr.nmsrs)
+	if ((unsigned)r < msrs->nmsrs)
 		kv_warn("vcpu %u: KVM_SET_MSRS: MSR 0x%x refused, continuing", v->index,
-			msrs.e[r].index);
+			msrs->entries[r].index);
 	return 0;
 }
 

@@ -14,6 +14,7 @@
  *   rss_kb, pss_kb the VMM's memory when the marker appeared, mappings of
  *                  MEMBYTES or more (guest RAM) excluded
  *   rss_all_kb     everything, guest RAM included
+ *   guest_uptime_ms the guest's uptime printed on the marker line, if any
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -105,10 +106,15 @@ int main(int argc, char **argv)
 	FILE *in = fdopen(p[0], "r");
 	char line[4096];
 	unsigned long long t_marker = 0, rss = 0, pss = 0, rss_all = 0;
+	double uptime = 0;
 	while (fgets(line, sizeof(line), in)) {
 		if (!t_marker && strstr(line, marker)) {
 			t_marker = now_ns();
 			smaps_sum(pid, mem, &rss, &pss, &rss_all);
+			/* The test init prints the guest's uptime: the guest's share. */
+			const char *u = strstr(line, "uptime=");
+			if (u)
+				uptime = atof(u + 7);
 		}
 	}
 	int st;
@@ -117,5 +123,6 @@ int main(int argc, char **argv)
 	printf("exec_ns %llu\nmarker_ns %llu\nexit_ns %llu\nstatus %d\n", t_exec, t_marker, t_exit,
 	       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 	printf("rss_kb %llu\npss_kb %llu\nrss_all_kb %llu\n", rss, pss, rss_all);
+	printf("guest_uptime_ms %.0f\n", uptime * 1000);
 	return 0;
 }

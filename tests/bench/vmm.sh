@@ -78,6 +78,7 @@ for n in kvrun qemu; do
 	R[$n.rss_kb]=$(median $n 'v["rss_kb"]')
 	R[$n.pss_kb]=$(median $n 'v["pss_kb"]')
 	R[$n.exits]=$(median $n 'v["kvm_runs"]')
+	R[$n.guest_ms]=$(median $n 'v["guest_uptime_ms"]')
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 line() { # label key unit target
@@ -87,11 +88,12 @@ line() { # label key unit target
 echo "vmm bench: $runs runs each, ${mem} MiB, $cpus vCPU(s), kernel $(basename "$kernel"), medians"
 line "(1) exec to first KVM_RUN" first_run_ms ms "<= 0.1"
 line "(2) exec to console marker" marker_ms ms "<= 1"
+line "    of which guest uptime (kernel)" guest_ms ms "-"
 line "(3) VMM RSS without guest RAM" rss_kb kB "<= 4096 kB and <= 0.1"
 line "(3) VMM PSS without guest RAM" pss_kb kB "<= 0.1"
 line "(4) VM exits to user space (boot)" exits "" "-"
 printf '{"bench":"vmm","runs":%d,"mem_mib":%d,"cpus":%d' "$runs" "$mem" "$cpus"
-for k in first_run_ms marker_ms rss_kb pss_kb exits; do
+for k in first_run_ms marker_ms guest_ms rss_kb pss_kb exits; do
 	printf ',"%s":{"kvrun":%s,"qemu":%s,"ratio":%s}' "$k" "${R[kvrun.$k]}" "${R[qemu.$k]}" \
 		"$(ratio "${R[kvrun.$k]}" "${R[qemu.$k]}")"
 done

@@ -28,14 +28,17 @@
  *               at /mnt/<tag> (-o dax for the tags in kvrun.fsdax), read what the
  *               host left (from-host.txt, hostdir/), then create, write, read,
  *               rename, link, symlink, chmod, chown, truncate, list and delete
- *               under guest/, write big.bin (3 MiB pattern) and mmap.bin (through
- *               a shared mapping); the host checks what is left. For the tags
+ *               under guest/, check permissions as other users (forked children),
+ *               write big.bin (3 MiB pattern) and mmap.bin (through a shared
+ *               mapping); the host checks what is left. For the tags
  *               in kvrun.fswait, print KVRUN-TEST-FS-WAIT <tag> and wait (up
  *               to 120 s) for <mnt>/host-checked: the host looks at the
  *               running VMM meanwhile
  *   fs-ro       mount kvrun.fsro: reads work, every change is EROFS
  *   fs-file     mount kvrun.fsfile (a single-file share of file kvrun.fsfilename),
  *               bind-mount the file elsewhere (Docker's /etc/hosts) and append
+ *   fs-binds    mount kvrun.fsbinds (named shares vol, conf (ro), hosts): bind
+ *               vol elsewhere and write, conf refuses writes, hosts appends
  *   fs-escape   mount kvrun.fsescape and try to get out: "..", symlinks out
  *               (relative, absolute, kvrun.fsoutside swapped in during lookups),
  *               hard links across, device nodes; none may reach the host
@@ -477,6 +480,80 @@ static void fs_namespace_ops(struct fsck *c, const char *mnt)
 	fsck_step(c, mkdir(p, 0700) == 0 && rmdir(p) == 0 && stat(p, &st) < 0, "mkdir and rmdir");
 }
 
+/* In a child with uid/gid: 0 when open(path, flags) succeeds, else its errno. */
+static int fs_open_as(uid_t uid, gid_t gid, const char *path, int flags)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (setgid(gid) < 0 || setuid(uid) < 0)
+			_exit(255);
+		int fd = open(path, flags, 0644);
+		_exit(fd < 0 ? errno : 0);
+	}
+	int st = -1;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 254;
+}
+
+/*
+ * Permissions as the host has them (the guest checks them on the attributes
+ * the host reports): another user may read the host's 0644 file but not
+ * write it, nor create in the 0755 root; the owner of a 0604 file may write
+ * it, a stranger not.
+ */
+static void fs_permissions(struct fsck *c, const char *mnt)
+{
+	char host[300], perm[300], newf[300];
+	snprintf(host, sizeof(host), "%s/from-host.txt", mnt);
+	snprintf(perm, sizeof(perm), "%s/perm.txt", mnt);
+	snprintf(newf, sizeof(newf), "%s/user-file", mnt);
+	int e;
+	e = fs_open_as(1000, 1000, host, O_RDONLY);
+	fsck_step(c, e == 0, "uid 1000 reads 0644 (%d)", e);
+	e = fs_open_as(1000, 1000, host, O_WRONLY);
+	fsck_step(c, e == EACCES, "uid 1000 may not write 0644 root:root (%d)", e);
+	e = fs_open_as(1000, 1000, newf, O_WRONLY | O_CREAT);
+	fsck_step(c, e == EACCES, "uid 1000 may not create in 0755 root:root (%d)", e);
+	fsck_step(c, fs_write_file(perm, "p\n", 2, 0604) && chown(perm, 1234, 5678) == 0,
+		  "perm.txt 0604 1234:5678");
+	e = fs_open_as(1234, 5678, perm, O_WRONLY);
+	fsck_step(c, e == 0, "the owner writes its 0604 file (%d)", e);
+	e = fs_open_as(1000, 1000, perm, O_WRONLY);
+	fsck_step(c, e == EACCES, "a stranger may not (%d)", e);
+	fsck_step(c, unlink(perm) == 0, "unlink perm.txt");
+}
+
+/* rename2(EXCHANGE), fallocate, SEEK_DATA and copy_file_range, through the guest kernel. */
+static void fs_more_ops(struct fsck *c, const char *mnt)
+{
+	char a[300], b[300], d[300], buf[64];
+	snprintf(a, sizeof(a), "%s/guest/a.txt", mnt);
+	snprintf(b, sizeof(b), "%s/guest/b.txt", mnt);
+	snprintf(d, sizeof(d), "%s/guest/copy.txt", mnt);
+	fsck_step(c, fs_write_file(a, "AAAA", 4, 0644) && fs_write_file(b, "BB", 2, 0644),
+		  "a.txt, b.txt");
+	fsck_step(c,
+		  renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0 &&
+		      fs_read_file(a, buf, sizeof(buf)) == 2 && strcmp(buf, "BB") == 0,
+		  "rename2 RENAME_EXCHANGE");
+	int fd = open(b, O_RDWR);
+	fsck_step(c, fd >= 0 && fallocate(fd, 0, 0, 1 << 20) == 0, "fallocate 1 MiB");
+	struct stat st;
+	fsck_step(c, fd >= 0 && fstat(fd, &st) == 0 && st.st_size == 1 << 20, "size 1 MiB");
+	fsck_step(c, fd >= 0 && lseek(fd, 0, SEEK_DATA) == 0, "SEEK_DATA");
+	int out = open(d, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	loff_t off_in = 0, off_out = 0;
+	fsck_step(c, fd >= 0 && out >= 0 && copy_file_range(fd, &off_in, out, &off_out, 4, 0) == 4,
+		  "copy_file_range");
+	if (out >= 0)
+		close(out);
+	if (fd >= 0)
+		close(fd);
+	fsck_step(c, fs_read_file(d, buf, sizeof(buf)) == 4 && strcmp(buf, "AAAA") == 0,
+		  "copied bytes");
+	fsck_step(c, unlink(a) == 0 && unlink(b) == 0 && unlink(d) == 0, "clean up");
+}
+
 static void fs_workload(struct fsck *c, const char *mnt)
 {
 	char p[300], buf[256];
@@ -488,6 +565,8 @@ static void fs_workload(struct fsck *c, const char *mnt)
 	int entries = fs_count_entries(p);
 	fsck_step(c, entries == 3, "list hostdir (%d entries, want 3)", entries);
 	fs_namespace_ops(c, mnt);
+	fs_more_ops(c, mnt);
+	fs_permissions(c, mnt);
 	snprintf(p, sizeof(p), "%s/big.bin", mnt);
 	fs_big_file(c, p);
 	snprintf(p, sizeof(p), "%s/mmap.bin", mnt);
@@ -512,7 +591,10 @@ static void fs_host_handshake(struct fsck *c, const char *tag, const char *mnt)
 		if (!seen)
 			usleep(200000);
 	}
-	fsck_step(c, seen, "host handshake %s", p);
+	char buf[32];
+	fsck_step(c,
+		  seen && fs_read_file(p, buf, sizeof(buf)) == 8 && strcmp(buf, "checked\n") == 0,
+		  "host handshake %s (a file the host wrote while we run)", p);
 }
 
 static bool fs_in_list(const char *list, const char *tag)
@@ -599,6 +681,45 @@ static void check_fs_file(void)
 		umount(target);
 	}
 	result("fs-file", c.ok, "steps=%d %s", c.steps, c.why);
+}
+
+/*
+ * Named shares of one tag (the runtime's bind mounts through one device):
+ * the root lists them; vol (rw dir) is bind-mounted and written through,
+ * conf (ro dir) refuses writes, hosts (rw file) takes an append.
+ */
+static void check_fs_binds(void)
+{
+	struct fsck c = {.ok = true};
+	char mnt[128], p[300], buf[64];
+	char tag[64];
+	snprintf(tag, sizeof(tag), "%s", arg("fsbinds", "binds"));
+	if (fsck_step(&c, fs_mount(tag, false, mnt, sizeof(mnt)), "mount")) {
+		int n = fs_count_entries(mnt);
+		fsck_step(&c, n == 3, "three shares in the root (%d)", n);
+		snprintf(p, sizeof(p), "%s/vol", mnt);
+		fsck_step(&c,
+			  mkdir("/vol-target", 0755) == 0 &&
+			      mount(p, "/vol-target", NULL, MS_BIND, NULL) == 0,
+			  "bind-mount vol");
+		fsck_step(&c, fs_write_file("/vol-target/from-guest", "vol\n", 4, 0644),
+			  "write into the bound volume");
+		snprintf(p, sizeof(p), "%s/conf/setting", mnt);
+		fsck_step(&c, fs_read_file(p, buf, sizeof(buf)) > 0 && strcmp(buf, "on\n") == 0,
+			  "read conf/setting");
+		fsck_step(&c, open(p, O_WRONLY) < 0 && errno == EROFS, "conf is read-only");
+		snprintf(p, sizeof(p), "%s/hosts", mnt);
+		int fd = open(p, O_WRONLY | O_APPEND);
+		fsck_step(&c, fd >= 0 && write(fd, "10.0.0.3 binds\n", 15) == 15,
+			  "append to hosts");
+		if (fd >= 0)
+			close(fd);
+		snprintf(p, sizeof(p), "%s/vol/../conf/setting", mnt);
+		fsck_step(&c, fs_read_file(p, buf, sizeof(buf)) > 0,
+			  "'..' between shares, guest-side");
+		umount("/vol-target");
+	}
+	result("fs-binds", c.ok, "steps=%d %s", c.steps, c.why);
 }
 
 /* Read path; true unless it yields the host's secret. */
@@ -806,6 +927,7 @@ static const struct {
     {"sleep", check_sleep},	    {"fs", check_fs},
     {"fs-ro", check_fs_ro},	    {"fs-file", check_fs_file},
     {"fs-escape", check_fs_escape}, {"fsbench", check_fsbench},
+    {"fs-binds", check_fs_binds},
 };
 
 static void run_check(const char *name)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bats
 # virtio-fs in a real VM: ONE boot of the guest kernel with the test
-# initramfs (a cold boot costs ~30-60 s on a PVM host) and five virtio-fs
+# initramfs (a cold boot costs ~30-60 s on a PVM host) and six virtio-fs
 # devices: two read-write exports (one mounted with DAX, one without), a
-# read-only one, a single-file share (Docker's /etc/hosts) and one the guest
-# tries to escape from. The guest's checks (tests/guest/test-init.c: fs,
-# fs-ro, fs-file, fs-escape) print a line each; the tests below read those
+# read-only one, a single-file share (Docker's /etc/hosts), three named
+# shares under one tag (bind mounts) and one the guest tries to escape from.
+# The guest's checks (tests/guest/test-init.c: fs, fs-ro, fs-file, fs-binds,
+# fs-escape) print a line each; the tests below read those
 # and check on the host what the guest left behind. Skipped, with the
 # reason, only where /dev/kvm is absent.
 
@@ -33,6 +34,9 @@ prepare_shares() {
 	mkdir -p "$d/ro"
 	printf 'hello from the host\n' > "$d/ro/from-host.txt"
 	printf '127.0.0.1 localhost\n' > "$d/hosts"
+	mkdir -p "$d/binds/vol" "$d/binds/conf"
+	printf 'on\n' > "$d/binds/conf/setting"
+	printf '127.0.0.1 localhost\n' > "$d/binds/hosts"
 	mkdir -p "$d/outside" "$d/esc/inside" "$d/esc/swap"
 	printf 'KVRUN-SECRET\n' > "$d/outside/secret.txt"
 	printf 'inside\n' > "$d/esc/swap/file.txt"
@@ -51,7 +55,11 @@ dax_handshake() {
 		if grep -q '^KVRUN-TEST-FS-WAIT dax' "$d/console.log" 2>/dev/null; then
 			grep -F "$d/dax/" "/proc/$pid/maps" > "$d/dax-maps" || true
 			grep -F "$d/plain/" "/proc/$pid/maps" > "$d/plain-maps" || true
-			echo checked > "$d/dax/host-checked"
+			local t
+			for t in /proc/"$pid"/task/*; do
+				echo "$(cat "$t/comm") $(awk '$1 == "CapEff:" || $1 == "CapBnd:" || $1 == "Seccomp:" { printf "%s ", $2 }' "$t/status")"
+			done > "$d/threads"
+			echo checked > "$d/dax/host-checked" # the guest reads it back
 			return 0
 		fi
 		sleep 0.2
@@ -65,9 +73,10 @@ boot_fs() {
 	local start end tpid pid="" rc=0 i
 	start=$(date +%s.%N)
 	timeout "$BOOT_TIMEOUT" "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 256M \
-		--cmdline "kvrun.test=fs,fs-ro,fs-file,fs-escape kvrun.fstags=plain,dax kvrun.fsdax=dax kvrun.fswait=dax kvrun.fsro=ro kvrun.fsfile=hosts kvrun.fsfilename=hosts kvrun.fsescape=escape kvrun.fsoutside=$d/outside" \
+		--cmdline "kvrun.test=fs,fs-ro,fs-file,fs-binds,fs-escape kvrun.fstags=plain,dax kvrun.fsdax=dax kvrun.fswait=dax kvrun.fsro=ro kvrun.fsfile=hosts kvrun.fsfilename=hosts kvrun.fsescape=escape kvrun.fsoutside=$d/outside" \
 		--fs "plain=$d/plain" --fs "dax=$d/dax,dax=64M" --fs "ro=$d/ro,ro" \
-		--fs "hosts=$d/hosts" --fs "escape=$d/esc" \
+		--fs "hosts=$d/hosts" --fs "escape=$d/esc" --fs "binds/vol=$d/binds/vol" \
+		--fs "binds/conf=$d/binds/conf,ro" --fs "binds/hosts=$d/binds/hosts" \
 		--console "$d/console.log" > "$d/vmm.log" 2>&1 &
 	tpid=$!
 	for ((i = 0; i < 50; i++)); do
@@ -106,10 +115,10 @@ fs_boot() {
 	grep -q '^KVRUN-TEST-DONE 0' "$D/console.log"
 	[ "$(cat "$D/status")" -eq 0 ]
 	read -r start end < "$D/times"
-	echo "# boot with 5 virtio-fs devices to power-off: $(echo "$end - $start" | bc) s" >&3
+	echo "# boot with 6 virtio-fs devices to power-off: $(echo "$end - $start" | bc) s" >&3
 }
 
-@test "vmm fs: guest reads, creates, writes, renames, links, chmods, truncates, lists, deletes (no DAX)" {
+@test "vmm fs: guest reads, creates, writes, renames, links, chmods, chowns, truncates, lists, deletes; host permissions hold (no DAX)" {
 	fs_boot
 	grep -q '^KVRUN-TEST fs:plain PASS dax=no' "$D/console.log"
 }
@@ -157,6 +166,17 @@ EOF
 	check_host_results dax
 }
 
+@test "vmm fs: each device's worker keeps only its file capabilities, under seccomp; other threads none" {
+	fs_boot
+	echo "thread CapEff CapBnd Seccomp:" >&2
+	cat "$D/threads" >&2
+	# CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID MKNOD
+	local want=000000000800001f
+	[ "$(grep -c '^vfs-' "$D/threads")" -eq 6 ]
+	! grep '^vfs-' "$D/threads" | grep -v " $want $want 2 \$"
+	! grep -v '^vfs-' "$D/threads" | grep -v " 0000000000000000 0000000000000000 2 \$"
+}
+
 @test "vmm fs: a read-only share: reads work, every change is EROFS, the host is unchanged" {
 	fs_boot
 	grep -q '^KVRUN-TEST fs-ro PASS' "$D/console.log"
@@ -169,6 +189,15 @@ EOF
 	grep -q '^KVRUN-TEST fs-file PASS' "$D/console.log"
 	[ "$(cat "$D/hosts")" = "127.0.0.1 localhost
 10.0.0.2 guest-added" ]
+}
+
+@test "vmm fs: named shares of one tag (bind mounts through one device): rw dir, ro dir, file" {
+	fs_boot
+	grep -q '^KVRUN-TEST fs-binds PASS' "$D/console.log"
+	[ "$(cat "$D/binds/vol/from-guest")" = "vol" ]
+	[ "$(cat "$D/binds/conf/setting")" = "on" ]
+	[ "$(ls -A "$D/binds/conf")" = "setting" ]
+	[ "$(tail -n 1 "$D/binds/hosts")" = "10.0.0.3 binds" ]
 }
 
 @test "vmm fs: escape attempts (.., symlinks out, a symlink swapped in, hard links, device nodes) fail" {

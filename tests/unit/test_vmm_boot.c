@@ -338,6 +338,38 @@ static void test_e820_layout(void)
 	kv_err_free(err);
 }
 
+static void test_ram_backing(void)
+{
+	struct ram ram;
+	struct kv_err *err = NULL;
+	ok(ram_create(&ram, 32ULL << 20, &err) == 0 && ram.fd >= 0 && ram.gm.n == 1,
+	   "memfd RAM: created");
+	uint8_t *p = gm_ptr(&ram.gm, 0x100000, 4);
+	ok(p && p[0] == 0, "memfd RAM: zeroed, reachable through gm_ptr");
+	ok(gm_ptr(&ram.gm, (32ULL << 20) - 2, 4) == NULL, "gm_ptr refuses a range past the end");
+	ram_destroy(&ram);
+
+	char path[] = "/tmp/kvrun-test-ram-XXXXXX";
+	int fd = mkstemp(path);
+	ok(fd >= 0 && ftruncate(fd, 32ULL << 20) == 0, "RAM file: 32 MiB");
+	ok(ram_create_from_file(&ram, path, 32ULL << 20, true, &err) == 0, "RAM file: private map");
+	p = gm_ptr(&ram.gm, 0x1000, 1);
+	*p = 0x42;
+	uint8_t b = 0;
+	ok(pread(fd, &b, 1, 0x1000) == 1 && b == 0, "private: guest writes do not reach the file");
+	ram_destroy(&ram);
+	ok(ram_create_from_file(&ram, path, 32ULL << 20, false, &err) == 0, "RAM file: shared map");
+	p = gm_ptr(&ram.gm, 0x1000, 1);
+	*p = 0x43;
+	ok(pread(fd, &b, 1, 0x1000) == 1 && b == 0x43, "shared: guest writes reach the file");
+	ram_destroy(&ram);
+	ok(ram_create_from_file(&ram, path, 64ULL << 20, true, &err) < 0 && strstr(err->msg, path),
+	   "RAM file smaller than the guest: refused, error names the file");
+	kv_err_free(err);
+	close(fd);
+	unlink(path);
+}
+
 static void test_cmdline(void)
 {
 	ok(boot_cmdline_has("quiet console=ttyS0", "console"), "cmdline: key=value found");
@@ -398,6 +430,7 @@ int main(void)
 	test_bzimage();
 	test_initrd_and_zero_page();
 	test_e820_layout();
+	test_ram_backing();
 	test_cmdline();
 	test_mptable();
 	return tap_done();

@@ -9,6 +9,10 @@
 #include "tap.h"
 #include "fs_helpers.h"
 
+#include <seccomp.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
@@ -351,6 +355,77 @@ static void test_batch_forget(void)
 	fs_close_dev(&d);
 }
 
+/*
+ * Where openat2 answers ENOSYS (an old kernel, an outer seccomp profile), the
+ * server falls back to openat(O_NOFOLLOW) of the same checked names. In a
+ * child with such a filter: lookups, symlinks out, CREATE; the exit status
+ * is a bitmask of failed checks.
+ */
+static void test_no_openat2(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+		if (!ctx ||
+		    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(openat2), 0) < 0 ||
+		    seccomp_load(ctx) < 0)
+			_exit(255);
+		struct fsdev d;
+		struct fuse_entry_out e;
+		int bad = 0;
+		if (!open_export(&d, false, false))
+			_exit(254);
+		bad |= !(syscall(SYS_openat2, AT_FDCWD, "/", NULL, 0) < 0 && errno == ENOSYS) << 6;
+		bad |= (fs_lookup(&d, 1, "hello.txt", &e) != 0 || !S_ISREG(e.attr.mode)) << 0;
+		bad |= (fs_lookup(&d, 1, "escape", &e) != 0 || !S_ISLNK(e.attr.mode)) << 1;
+		bad |= (fs_lookup(&d, e.nodeid, "secret.txt", NULL) != -ENOTDIR) << 2;
+		bad |= (fs_lookup(&d, 1, "..", NULL) != -EINVAL) << 3;
+		bad |= (fs_create(&d, 1, "escape", O_RDWR, 0644, NULL) != -ENXIO) << 4;
+		bad |= (fs_create(&d, 1, "fresh", O_RDWR, 0644, NULL) != 0) << 5;
+		char p[256];
+		path_of(p, sizeof(p), "fresh");
+		unlink(p);
+		fs_close_dev(&d);
+		_exit(bad);
+	}
+	int st = -1;
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "without openat2 (ENOSYS): lookups, symlinks out, CREATE as before (status %#x)",
+	   WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+/* Last: it lowers this process's fd limit for good. */
+static void test_table_limits(void)
+{
+	char p[256];
+	path_of(p, sizeof(p), "many");
+	ok(mkdir(p, 0755) == 0, "host: many/");
+	for (int i = 0; i < 600; i++) {
+		snprintf(p, sizeof(p), "%s/many/f%d", exp_dir, i);
+		close(open(p, O_WRONLY | O_CREAT, 0644));
+	}
+	struct rlimit rl = {700, 700};
+	ok(setrlimit(RLIMIT_NOFILE, &rl) == 0, "RLIMIT_NOFILE 700");
+	struct fsdev d;
+	ok(open_export(&d, false, false), "export up: tables sized from the fd limit");
+	struct fuse_entry_out dir, e;
+	is_int(fs_lookup(&d, 1, "many", &dir), 0, "LOOKUP many");
+	int first_err = 0, n = 0;
+	for (int i = 0; i < 600 && !first_err; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "f%d", i);
+		first_err = fs_lookup(&d, dir.nodeid, name, &e);
+		n += first_err == 0;
+	}
+	is_int(first_err, -ENFILE, "the inode table fills up: ENFILE");
+	ok(n >= 300 && n < 600, "after %d inodes (the fd limit's half)", n);
+	fs_forget(&d, e.nodeid, 1);
+	fs_forget(&d, dir.nodeid, 1);
+	is_int(fs_getattr(&d, 1, NULL), 0, "the device still serves");
+	fs_close_dev(&d);
+}
+
 int main(void)
 {
 	struct kv_err *lerr = NULL;
@@ -363,6 +438,8 @@ int main(void)
 	test_symlinks_out();
 	test_special_nodes();
 	test_batch_forget();
+	test_no_openat2();
+	test_table_limits();
 	fs_test_cleanup();
 	return tap_done();
 }

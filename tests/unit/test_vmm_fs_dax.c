@@ -59,6 +59,32 @@ static bool map_perms(const void *p, char perms[5], char *file, size_t fsz)
 	return found;
 }
 
+/* Hostile ranges and files: nothing is mapped, the window stays as it was. */
+static void dax_hostile_ranges(struct fsdev *d, uint64_t node)
+{
+	struct fuse_entry_out dir;
+	uint64_t rd = FUSE_SETUPMAPPING_FLAG_READ;
+	is_int(fs_setupmapping(d, node, 0, MB2, rd, WIN_SIZE), -EINVAL,
+	       "moffset at the end: EINVAL");
+	is_int(fs_setupmapping(d, node, 0, MB2, rd, WIN_SIZE - 4096), -EINVAL,
+	       "range past the end: EINVAL");
+	is_int(fs_setupmapping(d, node, 0, UINT64_MAX - 4095, rd, 4096), -EINVAL,
+	       "len 2^64-4096 (moffset+len overflows): EINVAL");
+	is_int(fs_setupmapping(d, node, 0, 0, rd, 0), -EINVAL, "len 0: EINVAL");
+	is_int(fs_setupmapping(d, node, 0, 4096, rd, 100), -EINVAL, "unaligned moffset");
+	is_int(fs_setupmapping(d, node, 1, 4096, rd, 0), -EINVAL, "unaligned foffset");
+	is_int(fs_setupmapping(d, node, 0, 100, rd, 0), -EINVAL, "unaligned len");
+	is_int(fs_setupmapping(d, node, UINT64_MAX & ~4095ull, 4096, rd, 0), -EINVAL,
+	       "foffset 2^64-4096: EINVAL");
+	is_int(fs_setupmapping(d, node, 0, 4096, 0x100, 0), -EINVAL, "unknown flag: EINVAL");
+	is_int(fs_lookup(d, 1, "sub", &dir), 0, "LOOKUP sub");
+	is_int(fs_setupmapping(d, dir.nodeid, 0, 4096, rd, 0), -EINVAL, "a directory: EINVAL");
+	is_int(fs_setupmapping(d, 0xbad00000007ull, 0, 4096, rd, 0), -ESTALE, "stale nodeid");
+	struct fuse_entry_out f;
+	is_int(fs_lookup(d, 1, "fifo", &f), 0, "LOOKUP fifo");
+	is_int(fs_setupmapping(d, f.nodeid, 0, 4096, rd, 0), -EINVAL, "a FIFO: EINVAL");
+}
+
 static bool open_dax(struct fsdev *d, bool ro, uint32_t *flags_out)
 {
 	struct virtio_fs_share sh = {.path = exp_dir, .ro = ro};
@@ -94,7 +120,7 @@ static void test_dax_window(void)
 	vdrv_w32(&d.bd, VIRTIO_MMIO_SHM_SEL, 1);
 	is_int(vdrv_r32(&d.bd, VIRTIO_MMIO_SHM_LEN_LOW), 0xffffffff, "SHM region 1: absent");
 
-	struct fuse_entry_out e, dir;
+	struct fuse_entry_out e;
 	is_int(fs_lookup(&d, 1, "hello.txt", &e), 0, "LOOKUP hello.txt");
 	is_int(fs_setupmapping(&d, e.nodeid, 0, MB2, FUSE_SETUPMAPPING_FLAG_READ, MB2), 0,
 	       "SETUPMAPPING 2 MiB read-only at window offset 2 MiB");
@@ -129,27 +155,7 @@ static void test_dax_window(void)
 	   "a store into the window lands in the host file");
 	close(fd);
 
-	/* Hostile ranges: nothing is mapped, the window stays as it was. */
-	uint64_t rd = FUSE_SETUPMAPPING_FLAG_READ;
-	is_int(fs_setupmapping(&d, e.nodeid, 0, MB2, rd, WIN_SIZE), -EINVAL,
-	       "moffset at the end: EINVAL");
-	is_int(fs_setupmapping(&d, e.nodeid, 0, MB2, rd, WIN_SIZE - 4096), -EINVAL,
-	       "range past the end: EINVAL");
-	is_int(fs_setupmapping(&d, e.nodeid, 0, UINT64_MAX - 4095, rd, 4096), -EINVAL,
-	       "len 2^64-4096 (moffset+len overflows): EINVAL");
-	is_int(fs_setupmapping(&d, e.nodeid, 0, 0, rd, 0), -EINVAL, "len 0: EINVAL");
-	is_int(fs_setupmapping(&d, e.nodeid, 0, 4096, rd, 100), -EINVAL, "unaligned moffset");
-	is_int(fs_setupmapping(&d, e.nodeid, 1, 4096, rd, 0), -EINVAL, "unaligned foffset");
-	is_int(fs_setupmapping(&d, e.nodeid, 0, 100, rd, 0), -EINVAL, "unaligned len");
-	is_int(fs_setupmapping(&d, e.nodeid, UINT64_MAX & ~4095ull, 4096, rd, 0), -EINVAL,
-	       "foffset 2^64-4096: EINVAL");
-	is_int(fs_setupmapping(&d, e.nodeid, 0, 4096, 0x100, 0), -EINVAL, "unknown flag: EINVAL");
-	is_int(fs_lookup(&d, 1, "sub", &dir), 0, "LOOKUP sub");
-	is_int(fs_setupmapping(&d, dir.nodeid, 0, 4096, rd, 0), -EINVAL, "a directory: EINVAL");
-	is_int(fs_setupmapping(&d, 0xbad00000007ull, 0, 4096, rd, 0), -ESTALE, "stale nodeid");
-	struct fuse_entry_out f;
-	is_int(fs_lookup(&d, 1, "fifo", &f), 0, "LOOKUP fifo");
-	is_int(fs_setupmapping(&d, f.nodeid, 0, 4096, rd, 0), -EINVAL, "a FIFO: EINVAL");
+	dax_hostile_ranges(&d, e.nodeid);
 	ok(map_perms(win, perms, file, sizeof(file)) && strcmp(perms, "---p") == 0,
 	   "window offset 0 still reserved (%s)", perms);
 
@@ -177,14 +183,15 @@ static void test_dax_window(void)
 	is_int(fs_setupmapping(&d, e.nodeid, 0, 4096,
 			       FUSE_SETUPMAPPING_FLAG_READ | FUSE_SETUPMAPPING_FLAG_WRITE, 0),
 	       -EROFS, "writable mapping of a read-only share: EROFS");
-	is_int(fs_setupmapping(&d, e.nodeid, 0, 4096, rd, 0), 0, "read-only mapping: fine");
+	is_int(fs_setupmapping(&d, e.nodeid, 0, 4096, FUSE_SETUPMAPPING_FLAG_READ, 0), 0,
+	       "read-only mapping: fine");
 	fs_close_dev(&d);
 	ok(map_perms(win, perms, file, sizeof(file)) && strcmp(perms, "---p") == 0,
 	   "freeing the device leaves the window reserved (%s)", perms);
 
 	ok(open_export(&d, false, false), "device without a window");
 	is_int(fs_lookup(&d, 1, "hello.txt", &e), 0, "LOOKUP");
-	is_int(fs_setupmapping(&d, e.nodeid, 0, 4096, rd, 0), -EOPNOTSUPP,
+	is_int(fs_setupmapping(&d, e.nodeid, 0, 4096, FUSE_SETUPMAPPING_FLAG_READ, 0), -EOPNOTSUPP,
 	       "SETUPMAPPING without a window: EOPNOTSUPP");
 	fs_close_dev(&d);
 }

@@ -51,54 +51,51 @@ static int fs_rename(struct fsdev *d, uint64_t olddir, const char *oldname, uint
 	return fs_call(d, FUSE_RENAME2, olddir, &r, NULL, 0, NULL);
 }
 
-static void test_files(void)
+/* Create, write, read, setattr, release: what the host sees. */
+static void files_data(struct fsdev *d, struct fs_created *c)
 {
-	struct fsdev d;
-	d.uid = 0;
-	ok(open_export(&d, false, false), "export up");
-	d.uid = 1234;
-	d.gid = 5678;
-	struct fs_created c;
-	is_int(fs_create(&d, 1, "new.txt", O_RDWR, 0640, &c), 0, "CREATE new.txt 0640");
-	ok(c.e.nodeid > 1 && c.o.fh != 0, "entry and handle");
-	is_int(c.e.attr.mode, S_IFREG | 0640, "mode exactly 0640 (no umask of ours)");
+	d->uid = 1234;
+	d->gid = 5678;
+	is_int(fs_create(d, 1, "new.txt", O_RDWR, 0640, c), 0, "CREATE new.txt 0640");
+	ok(c->e.nodeid > 1 && c->o.fh != 0, "entry and handle");
+	is_int(c->e.attr.mode, S_IFREG | 0640, "mode exactly 0640 (no umask of ours)");
 	struct stat st;
 	ok(host_stat("new.txt", &st) == 0 && (st.st_mode & 07777) == 0640, "host: 0640");
 	if (is_root) {
 		ok(st.st_uid == 1234 && st.st_gid == 5678,
 		   "host: owned by the requester 1234:5678");
-		is_int(c.e.attr.uid, 1234, "entry: uid 1234");
+		is_int(c->e.attr.uid, 1234, "entry: uid 1234");
 	} else {
 		skip("ownership needs CAP_CHOWN");
 		skip("ownership needs CAP_CHOWN");
 	}
-	d.uid = d.gid = 0;
+	d->uid = d->gid = 0;
 	uint32_t n;
-	is_int(fs_write(&d, c.e.nodeid, c.o.fh, 0, "written by the guest\n", 21, &n), 0, "WRITE");
+	is_int(fs_write(d, c->e.nodeid, c->o.fh, 0, "written by the guest\n", 21, &n), 0, "WRITE");
 	is_int(n, 21, "21 bytes written");
 	ok(host_has("new.txt", "written by the guest\n"), "host sees the data");
 	char buf[64] = {0};
 	uint32_t got;
-	is_int(fs_read(&d, c.e.nodeid, c.o.fh, 11, buf, sizeof(buf), &got), 0, "READ at 11");
+	is_int(fs_read(d, c->e.nodeid, c->o.fh, 11, buf, sizeof(buf), &got), 0, "READ at 11");
 	ok(got == 10 && memcmp(buf, "the guest\n", 10) == 0, "read 'the guest\\n'");
-	is_int(fs_read(&d, c.e.nodeid, c.o.fh, 1000, buf, sizeof(buf), &got), 0, "READ past EOF");
+	is_int(fs_read(d, c->e.nodeid, c->o.fh, 1000, buf, sizeof(buf), &got), 0, "READ past EOF");
 	is_int(got, 0, "0 bytes");
-	is_int(fs_write(&d, c.e.nodeid, c.o.fh ^ (1ull << 33), 0, "x", 1, NULL), -EBADF,
+	is_int(fs_write(d, c->e.nodeid, c->o.fh ^ (1ull << 33), 0, "x", 1, NULL), -EBADF,
 	       "WRITE with a forged fh: EBADF");
 
 	/* A WRITE whose size claims more data than the request carries. */
 	struct freq r;
 	freq_init(&r);
-	struct fuse_write_in wi = {.fh = c.o.fh, .size = 4096};
+	struct fuse_write_in wi = {.fh = c->o.fh, .size = 4096};
 	freq_add(&r, &wi, sizeof(wi));
 	freq_add(&r, "short", 5);
 	struct fuse_write_out wo;
-	is_int(fs_call(&d, FUSE_WRITE, c.e.nodeid, &r, &wo, sizeof(wo), NULL), -EINVAL,
+	is_int(fs_call(d, FUSE_WRITE, c->e.nodeid, &r, &wo, sizeof(wo), NULL), -EINVAL,
 	       "WRITE size past the data: EINVAL");
 	freq_init(&r);
 	wi.size = 0xffffffff;
 	freq_add(&r, &wi, sizeof(wi));
-	is_int(fs_call(&d, FUSE_WRITE, c.e.nodeid, &r, &wo, sizeof(wo), NULL), -EINVAL,
+	is_int(fs_call(d, FUSE_WRITE, c->e.nodeid, &r, &wo, sizeof(wo), NULL), -EINVAL,
 	       "WRITE size 2^32-1: EINVAL");
 	ok(host_has("new.txt", "written by the guest\n"), "file unchanged");
 
@@ -108,20 +105,20 @@ static void test_files(void)
 	int fd = open(p, O_WRONLY | O_APPEND);
 	ok(fd >= 0 && write(fd, "host\n", 5) == 5, "host appends");
 	close(fd);
-	is_int(fs_read(&d, c.e.nodeid, c.o.fh, 21, buf, sizeof(buf), &got), 0, "guest READ");
+	is_int(fs_read(d, c->e.nodeid, c->o.fh, 21, buf, sizeof(buf), &got), 0, "guest READ");
 	ok(got == 5 && memcmp(buf, "host\n", 5) == 0, "guest sees the host's write");
 
 	struct fuse_setattr_in sa = {.valid = FATTR_SIZE, .size = 7};
 	struct fuse_attr_out ao;
-	is_int(fs_setattr(&d, c.e.nodeid, &sa, &ao), 0, "SETATTR size 7 (truncate)");
+	is_int(fs_setattr(d, c->e.nodeid, &sa, &ao), 0, "SETATTR size 7 (truncate)");
 	is_int(ao.attr.size, 7, "attr: size 7");
 	ok(host_has("new.txt", "written"), "host: truncated");
 	sa = (struct fuse_setattr_in){.valid = FATTR_MODE, .mode = 0604};
-	is_int(fs_setattr(&d, c.e.nodeid, &sa, &ao), 0, "SETATTR mode 0604 (chmod)");
+	is_int(fs_setattr(d, c->e.nodeid, &sa, &ao), 0, "SETATTR mode 0604 (chmod)");
 	ok(host_stat("new.txt", &st) == 0 && (st.st_mode & 07777) == 0604, "host: 0604");
 	if (is_root) {
 		sa = (struct fuse_setattr_in){.valid = FATTR_UID | FATTR_GID, .uid = 42, .gid = 43};
-		is_int(fs_setattr(&d, c.e.nodeid, &sa, &ao), 0, "SETATTR uid/gid (chown)");
+		is_int(fs_setattr(d, c->e.nodeid, &sa, &ao), 0, "SETATTR uid/gid (chown)");
 		ok(host_stat("new.txt", &st) == 0 && st.st_uid == 42 && st.st_gid == 43,
 		   "host: 42:43");
 	} else {
@@ -129,55 +126,61 @@ static void test_files(void)
 		skip("chown needs CAP_CHOWN");
 	}
 	sa = (struct fuse_setattr_in){.valid = FATTR_MTIME, .mtime = 1000000000, .mtimensec = 5};
-	is_int(fs_setattr(&d, c.e.nodeid, &sa, &ao), 0, "SETATTR mtime");
+	is_int(fs_setattr(d, c->e.nodeid, &sa, &ao), 0, "SETATTR mtime");
 	ok(host_stat("new.txt", &st) == 0 && st.st_mtime == 1000000000, "host: mtime");
 	sa = (struct fuse_setattr_in){.valid = FATTR_MTIME, .mtimensec = 2000000000};
-	is_int(fs_setattr(&d, c.e.nodeid, &sa, &ao), -EINVAL, "SETATTR nsec 2e9: EINVAL");
+	is_int(fs_setattr(d, c->e.nodeid, &sa, &ao), -EINVAL, "SETATTR nsec 2e9: EINVAL");
 	sa = (struct fuse_setattr_in){.valid = FATTR_SIZE, .size = UINT64_MAX};
-	is_int(fs_setattr(&d, c.e.nodeid, &sa, &ao), -EFBIG, "SETATTR size 2^64-1: EFBIG");
-	is_int(fs_release(&d, c.e.nodeid, c.o.fh, false), 0, "RELEASE");
-	is_int(fs_release(&d, c.e.nodeid, c.o.fh, false), -EBADF, "RELEASE twice: EBADF");
+	is_int(fs_setattr(d, c->e.nodeid, &sa, &ao), -EFBIG, "SETATTR size 2^64-1: EFBIG");
+	is_int(fs_release(d, c->e.nodeid, c->o.fh, false), 0, "RELEASE");
+	is_int(fs_release(d, c->e.nodeid, c->o.fh, false), -EBADF, "RELEASE twice: EBADF");
+}
 
-	/* Directories, rename, link, unlink. */
+/* Directories, rename, link, unlink, symlinks. */
+static void files_namespace(struct fsdev *d, const struct fs_created *c)
+{
+	struct stat st;
+	struct freq r;
+	char p[256];
 	struct fuse_entry_out dir, e;
-	is_int(fs_mkdir(&d, 1, "dir", 0750, &dir), 0, "MKDIR dir 0750");
+	is_int(fs_mkdir(d, 1, "dir", 0750, &dir), 0, "MKDIR dir 0750");
 	ok(host_stat("dir", &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0750,
 	   "host: dir 0750");
-	is_int(fs_mkdir(&d, 1, "dir", 0750, NULL), -EEXIST, "MKDIR again: EEXIST");
-	is_int(fs_rename(&d, 1, "new.txt", dir.nodeid, "moved.txt", 0), 0, "RENAME into dir");
+	is_int(fs_mkdir(d, 1, "dir", 0750, NULL), -EEXIST, "MKDIR again: EEXIST");
+	is_int(fs_rename(d, 1, "new.txt", dir.nodeid, "moved.txt", 0), 0, "RENAME into dir");
 	ok(host_has("dir/moved.txt", "written"), "host: dir/moved.txt");
-	is_int(fs_rename(&d, 1, "hello.txt", dir.nodeid, "moved.txt", RENAME_NOREPLACE), -EEXIST,
+	is_int(fs_rename(d, 1, "hello.txt", dir.nodeid, "moved.txt", RENAME_NOREPLACE), -EEXIST,
 	       "RENAME2 NOREPLACE onto a name: EEXIST");
-	is_int(fs_rename(&d, 1, "hello.txt", dir.nodeid, "../x", 0), -EINVAL,
+	is_int(fs_rename(d, 1, "hello.txt", dir.nodeid, "../x", 0), -EINVAL,
 	       "RENAME to '../x': EINVAL");
-	is_int(fs_rename(&d, 1, "hello.txt", dir.nodeid, "x", 0x80), -EINVAL,
+	is_int(fs_rename(d, 1, "hello.txt", dir.nodeid, "x", 0x80), -EINVAL,
 	       "RENAME2 unknown flag: EINVAL");
 	freq_init(&r);
-	struct fuse_link_in li = {.oldnodeid = c.e.nodeid};
+	struct fuse_link_in li = {.oldnodeid = c->e.nodeid};
 	freq_add(&r, &li, sizeof(li));
 	freq_str(&r, "hardlink");
-	is_int(fs_call(&d, FUSE_LINK, 1, &r, &e, sizeof(e), NULL), 0, "LINK");
-	is_int(e.nodeid, c.e.nodeid, "same inode, same nodeid");
+	is_int(fs_call(d, FUSE_LINK, 1, &r, &e, sizeof(e), NULL), 0, "LINK");
+	is_int(e.nodeid, c->e.nodeid, "same inode, same nodeid");
 	is_int(e.attr.nlink, 2, "nlink 2");
 	ok(host_has("hardlink", "written"), "host: hard link");
 	freq_init(&r);
 	li.oldnodeid = dir.nodeid;
 	freq_add(&r, &li, sizeof(li));
 	freq_str(&r, "dirlink");
-	is_int(fs_call(&d, FUSE_LINK, 1, &r, &e, sizeof(e), NULL), -EPERM, "LINK of a dir: EPERM");
-	is_int(fs_name_op(&d, FUSE_RMDIR, 1, "dir"), -ENOTEMPTY, "RMDIR non-empty: ENOTEMPTY");
-	is_int(fs_name_op(&d, FUSE_UNLINK, dir.nodeid, "moved.txt"), 0, "UNLINK");
-	is_int(fs_name_op(&d, FUSE_UNLINK, 1, "hardlink"), 0, "UNLINK the link");
-	is_int(fs_name_op(&d, FUSE_RMDIR, 1, "dir"), 0, "RMDIR");
+	is_int(fs_call(d, FUSE_LINK, 1, &r, &e, sizeof(e), NULL), -EPERM, "LINK of a dir: EPERM");
+	is_int(fs_name_op(d, FUSE_RMDIR, 1, "dir"), -ENOTEMPTY, "RMDIR non-empty: ENOTEMPTY");
+	is_int(fs_name_op(d, FUSE_UNLINK, dir.nodeid, "moved.txt"), 0, "UNLINK");
+	is_int(fs_name_op(d, FUSE_UNLINK, 1, "hardlink"), 0, "UNLINK the link");
+	is_int(fs_name_op(d, FUSE_RMDIR, 1, "dir"), 0, "RMDIR");
 	ok(host_stat("dir", &st) < 0 && host_stat("hardlink", &st) < 0, "host: gone");
-	is_int(fs_getattr(&d, c.e.nodeid, NULL), 0,
+	is_int(fs_getattr(d, c->e.nodeid, NULL), 0,
 	       "an unlinked inode the guest holds: GETATTR ok");
 
 	/* Symlinks. */
 	freq_init(&r);
 	freq_str(&r, "link");
 	freq_str(&r, "../../../etc/passwd");
-	is_int(fs_call(&d, FUSE_SYMLINK, 1, &r, &e, sizeof(e), NULL), 0,
+	is_int(fs_call(d, FUSE_SYMLINK, 1, &r, &e, sizeof(e), NULL), 0,
 	       "SYMLINK with a target out (just data)");
 	char target[64] = {0};
 	ok(S_ISLNK(e.attr.mode), "a symlink");
@@ -186,9 +189,60 @@ static void test_files(void)
 	   "host: the target as given");
 	freq_init(&r);
 	freq_str(&r, "link2");
-	is_int(fs_call(&d, FUSE_SYMLINK, 1, &r, &e, sizeof(e), NULL), -EINVAL,
+	is_int(fs_call(d, FUSE_SYMLINK, 1, &r, &e, sizeof(e), NULL), -EINVAL,
 	       "SYMLINK without a target: EINVAL");
 	unlink(p);
+}
+
+static void test_files(void)
+{
+	struct fsdev d;
+	struct fs_created c;
+	ok(open_export(&d, false, false), "export up");
+	files_data(&d, &c);
+	files_namespace(&d, &c);
+	fs_close_dev(&d);
+}
+
+/* Ownership details: setuid kept across the chown, setgid directories' groups. */
+static void test_ownership(void)
+{
+	if (!is_root) {
+		skip("ownership needs CAP_CHOWN (not root)");
+		return;
+	}
+	struct fsdev d;
+	ok(open_export(&d, false, false), "export up");
+	d.uid = 1234;
+	d.gid = 5678;
+	struct fs_created c;
+	struct stat st;
+	is_int(fs_create(&d, 1, "suid", O_WRONLY, 04755, &c), 0, "CREATE 04755 as 1234:5678");
+	is_int(c.e.attr.mode, S_IFREG | 04755, "entry: 04755 (chown took it, it was put back)");
+	ok(host_stat("suid", &st) == 0 && st.st_mode == (S_IFREG | 04755) && st.st_uid == 1234,
+	   "host: 04755 1234");
+	fs_release(&d, c.e.nodeid, c.o.fh, false);
+	char p[256];
+	path_of(p, sizeof(p), "sgid");
+	ok(mkdir(p, 0775) == 0 && chown(p, 0, 4242) == 0 && chmod(p, 02775) == 0,
+	   "host: sgid/ 02775 group 4242");
+	struct fuse_entry_out sg, sub;
+	is_int(fs_lookup(&d, 1, "sgid", &sg), 0, "LOOKUP sgid");
+	is_int(fs_mkdir(&d, sg.nodeid, "sub", 0755, &sub), 0, "MKDIR sgid/sub as 1234:5678");
+	is_int(sub.attr.gid, 4242, "the group is the directory's");
+	is_int(sub.attr.mode, S_IFDIR | 02755, "and the new directory is setgid too");
+	is_int(sub.attr.uid, 1234, "owned by the requester");
+	is_int(fs_create(&d, sg.nodeid, "f", O_WRONLY, 0640, &c), 0, "CREATE sgid/f");
+	is_int(c.e.attr.gid, 4242, "a file there: the directory's group");
+	fs_release(&d, c.e.nodeid, c.o.fh, false);
+	d.uid = d.gid = 0;
+	is_int(fs_create(&d, 1, "rootfile", O_WRONLY, 0600, &c), 0, "CREATE as root: no chown");
+	ok(c.e.attr.uid == 0 && c.e.attr.mode == (S_IFREG | 0600), "root's 0600");
+	fs_release(&d, c.e.nodeid, c.o.fh, false);
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/suid' '%s/sgid' '%s/rootfile'", exp_dir, exp_dir,
+		 exp_dir);
+	ok(system(cmd) == 0, "cleaned up");
 	fs_close_dev(&d);
 }
 
@@ -469,6 +523,7 @@ int main(void)
 		return 1;
 	fs_test_setup();
 	test_files();
+	test_ownership();
 	test_readdir(false);
 	test_readdir(true);
 	test_read_only();

@@ -233,6 +233,9 @@ static int fs_worker_start(struct virtio_fs *fs, struct kv_err **err)
 	if (e)
 		return kv_err_make(err, e, "virtio-fs %s: worker thread", fs->tag);
 	fs->thread_started = true;
+	char name[16];
+	snprintf(name, sizeof(name), "vfs-%.11s", fs->tag); /* ps, /proc/PID/task: "vfs-TAG" */
+	pthread_setname_np(fs->thread, name);
 	pthread_mutex_lock(&fs->wlock);
 	while (fs->confined == 0)
 		pthread_cond_wait(&fs->wcond, &fs->wlock);

@@ -20,11 +20,26 @@
 
 /* ------------------------------------------------------------ helpers */
 
+/*
+ * One checked name beneath dirfd. Where openat2 is missing (ENOSYS: an old
+ * kernel, or an outer container's seccomp profile), plain openat with
+ * O_NOFOLLOW is as confined for a single component that is not "." or ".."
+ * and has no '/' (fuse_arg_str), which is all this is ever given.
+ */
 int fuse_openat_beneath(int dirfd, const char *name, int flags, mode_t mode)
 {
-	struct open_how how = {
-	    .flags = (uint64_t)(flags | O_CLOEXEC), .mode = mode, .resolve = FUSE_RESOLVE};
-	int fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+	static bool no_openat2;
+	if (!__atomic_load_n(&no_openat2, __ATOMIC_RELAXED)) {
+		struct open_how how = {
+		    .flags = (uint64_t)(flags | O_CLOEXEC), .mode = mode, .resolve = FUSE_RESOLVE};
+		int fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+		if (fd >= 0 || errno != ENOSYS)
+			return fd < 0 ? -errno : fd;
+		__atomic_store_n(&no_openat2, true, __ATOMIC_RELAXED);
+	}
+	if (strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EINVAL;
+	int fd = openat(dirfd, name, flags | O_CLOEXEC | O_NOFOLLOW, mode);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -265,8 +280,9 @@ static int fuse_setattr_size(struct fuse_server *s, struct fuse_inode *ino,
 	if (in->size > INT64_MAX)
 		return -EFBIG;
 	struct fuse_handle *h = in->valid & FATTR_FH ? fuse_handle_get(s, in->fh, false) : NULL;
-	if (h && fuse_handle_inode(s, h) == ino)
-		return ftruncate(h->fd, in->size) < 0 ? -errno : 0;
+	/* The guest's handle if it is of this inode and open for writing, else our own fd. */
+	if (h && fuse_handle_inode(s, h) == ino && ftruncate(h->fd, in->size) == 0)
+		return 0;
 	cleanup_close int fd = fuse_inode_open(s, ino, O_WRONLY | O_NONBLOCK);
 	if (fd < 0)
 		return fd;
@@ -365,22 +381,26 @@ int fuse_new_entry(struct fuse_req *r, struct fuse_inode *parent, const char *na
 	struct fuse_inode *ino = fuse_inode_get(s, e->nodeid);
 	bool sgid_dir = pst.st_mode & S_ISGID;
 	gid_t gid = sgid_dir ? (gid_t)-1 : r->in.gid;
-	/* EPERM: an unprivileged VMM keeps its own ids. */
-	if (fchownat(ino->fd, "", r->in.uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 &&
-	    errno != EPERM) {
-		ret = -errno;
-		fuse_inode_unref(s, ino, 1);
-		return ret;
+	/* Skipped when we created it as the requester already (root in the guest, often). */
+	if (e->attr.uid != r->in.uid || (gid != (gid_t)-1 && e->attr.gid != gid)) {
+		/* EPERM: an unprivileged VMM keeps its own ids. */
+		if (fchownat(ino->fd, "", r->in.uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
+			0 &&
+		    errno != EPERM) {
+			ret = -errno;
+			fuse_inode_unref(s, ino, 1);
+			return ret;
+		}
+		/* chown takes setuid/setgid bits off files: look again before the mode. */
+		if (fuse_inode_stat(s, ino, &st) == 0)
+			fuse_fill_attr(&e->attr, &st);
 	}
 	mode_t want = mode & 07777;
 	if (ino->type == S_IFDIR && sgid_dir)
 		want |= S_ISGID;
-	if (fuse_inode_stat(s, ino, &st) < 0)
-		return 0; /* the entry keeps the attributes of the lookup */
-	if (ino->type != S_IFLNK && (st.st_mode & 07777) != want &&
-	    fuse_setattr_mode(s, ino, want) == 0 && fuse_inode_stat(s, ino, &st) < 0)
-		return 0;
-	fuse_fill_attr(&e->attr, &st);
+	if (ino->type != S_IFLNK && (e->attr.mode & 07777) != want &&
+	    fuse_setattr_mode(s, ino, want) == 0 && fuse_inode_stat(s, ino, &st) == 0)
+		fuse_fill_attr(&e->attr, &st);
 	return 0;
 }
 
@@ -477,9 +497,14 @@ int fuse_op_link(struct fuse_req *r)
 		return -EPERM;
 	if (old->share != parent->share)
 		return -EXDEV;
-	/* The inode itself (a symlink stays a symlink): AT_EMPTY_PATH, else the magic link. */
+	/*
+	 * The inode itself: AT_EMPTY_PATH (CAP_DAC_READ_SEARCH, kept by the
+	 * worker), else through its magic link, which lands on exactly that
+	 * inode. Never the magic link for a symlink: there a linkat that
+	 * followed one more link would reach the symlink's target.
+	 */
 	if (linkat(old->fd, "", parent->fd, name, AT_EMPTY_PATH) < 0) {
-		if (errno != ENOENT && errno != EPERM)
+		if ((errno != ENOENT && errno != EPERM) || old->type == S_IFLNK)
 			return -errno;
 		char proc[16];
 		snprintf(proc, sizeof(proc), "%d", old->fd);

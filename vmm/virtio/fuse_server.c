@@ -15,7 +15,9 @@
 #include "vmm/virtio/fuse.h"
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 /* INIT flags we grant when the guest offers them. */
@@ -24,6 +26,20 @@
 	 FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_ASYNC_DIO | FUSE_PARALLEL_DIROPS |     \
 	 FUSE_MAX_PAGES | FUSE_CACHE_SYMLINKS)
 #define FUSE_MAX_BACKGROUND 64
+
+/* A log line the guest can cause: rate-limited (style.md), naming the tag. */
+KV_PRINTF(3, 4)
+static void fuse_log(struct fuse_server *s, enum kv_log_level level, const char *fmt, ...)
+{
+	if (!kv_log_enabled(level) || !kv_ratelimit_ok(&s->rl))
+		return;
+	char buf[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	kv_log(level, "virtio-fs %s: %s", s->tag, buf);
+}
 
 /* ------------------------------------------------------------ replies */
 
@@ -98,8 +114,8 @@ static int fuse_op_init(struct fuse_req *r)
 							&in.flags2, sizeof(in.flags2)) == 0)
 		flags |= (uint64_t)in.flags2 << 32;
 	if (in.major != FUSE_KERNEL_VERSION || in.minor < FUSE_MIN_MINOR) {
-		kv_warn("virtio-fs %s: guest speaks FUSE %u.%u, need 7.%u or later", s->tag,
-			in.major, in.minor, FUSE_MIN_MINOR);
+		fuse_log(s, KV_LOG_WARN, "guest speaks FUSE %u.%u, need 7.%u or later", in.major,
+			 in.minor, FUSE_MIN_MINOR);
 		return -EPROTO;
 	}
 	if (s->initialized)
@@ -123,8 +139,7 @@ static int fuse_op_init(struct fuse_req *r)
 	};
 	s->minor = out.minor;
 	s->initialized = true;
-	kv_debug("virtio-fs %s: FUSE 7.%u, flags %#llx", s->tag, out.minor,
-		 (unsigned long long)grant);
+	fuse_log(s, KV_LOG_DEBUG, "FUSE 7.%u, flags %#llx", out.minor, (unsigned long long)grant);
 	return fuse_reply(r, &out, sizeof(out));
 }
 
@@ -234,15 +249,14 @@ uint32_t fuse_server_handle(struct fuse_server *s, const struct vq_chain *c)
 		return fuse_reply_error(&r, EINVAL);
 	}
 	if (r.in.len < sizeof(r.in) || r.in.len > c->out_len) {
-		if (kv_ratelimit_ok(&s->rl))
-			kv_warn("virtio-fs %s: request len %u, chain holds %llu", s->tag, r.in.len,
-				(unsigned long long)c->out_len);
+		fuse_log(s, KV_LOG_WARN, "request len %u, chain holds %llu", r.in.len,
+			 (unsigned long long)c->out_len);
 		return fuse_reply_error(&r, EINVAL);
 	}
 	const struct fuse_op *op =
 	    r.in.opcode < KV_ARRAY_SIZE(fuse_ops) ? &fuse_ops[r.in.opcode] : NULL;
 	if (!op || !op->fn) {
-		kv_debug("virtio-fs %s: opcode %u not implemented", s->tag, r.in.opcode);
+		fuse_log(s, KV_LOG_DEBUG, "opcode %u not implemented", r.in.opcode);
 		return fuse_reply_error(&r, ENOSYS);
 	}
 	if (!s->initialized && r.in.opcode != FUSE_INIT)
@@ -313,6 +327,31 @@ static int fuse_shares_check(struct fuse_server *s, const struct virtio_fs_share
 	return 0;
 }
 
+/*
+ * Every inode the guest holds is an open O_PATH fd, so a guest listing a
+ * big directory needs many: raise the soft RLIMIT_NOFILE to the hard limit
+ * (as virtiofsd does) and size the tables from it, leaving the other
+ * devices headroom. A full table answers ENFILE; the guest forgets and
+ * retries.
+ */
+static void fuse_server_limits(struct fuse_server *s)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		rl.rlim_cur = 1024;
+	else if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	uint64_t fds = rl.rlim_cur == RLIM_INFINITY ? FUSE_INODES_MAX : rl.rlim_cur;
+	uint64_t inodes = fds / 2, handles = fds / 8;
+	s->max_inodes = inodes < 512 ? 512 : inodes > FUSE_INODES_MAX ? FUSE_INODES_MAX : inodes;
+	s->max_handles = handles < 128		      ? 128
+			 : handles > FUSE_HANDLES_MAX ? FUSE_HANDLES_MAX
+						      : handles;
+}
+
 int fuse_server_init(struct fuse_server *s, const char *tag, const struct virtio_fs_share *specs,
 		     unsigned n, struct fuse_dax dax, struct kv_err **err)
 {
@@ -321,6 +360,7 @@ int fuse_server_init(struct fuse_server *s, const char *tag, const struct virtio
 	s->proc_fd = -1;
 	s->dax = dax;
 	s->rl = (struct kv_ratelimit)KV_RATELIMIT_INIT(5000, 10);
+	fuse_server_limits(s);
 	for (unsigned i = 0; i < FUSE_SHARES_MAX; i++)
 		s->shares[i].fd = -1;
 	if (fuse_shares_check(s, specs, n, err) < 0)
