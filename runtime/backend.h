@@ -28,6 +28,8 @@ struct vm_conf {
 	uint64_t pod_slot_size; /* bytes each */
 	uint64_t rootfs_dax;	/* DAX window of the rootfs share; 0: none */
 	bool debug;		/* shims log at debug level */
+	bool templates;		/* clone VMs from templates (runtime/template.h) */
+	char *template_dir;	/* where templates live, or NULL: the default */
 	char *path;		/* the file read, or NULL when none existed */
 };
 

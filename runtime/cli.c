@@ -38,6 +38,8 @@ static const struct kvrun_cmd cmds[] = {
     {"start", "<container-id>", "executes the user defined process in a created container",
      cmd_start},
     {"state", "<container-id>", "output the state of a container", cmd_state},
+    {"template", "create|list|rm [command options]",
+     "manage VM templates (snapshots new VMs are cloned from)", cmd_template},
     {"update", "[command options] <container-id>", "update container resource constraints",
      cmd_update},
     {"version", "", "print the version", cmd_version},

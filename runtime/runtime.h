@@ -96,6 +96,7 @@ KVRUN_CMD(run);
 KVRUN_CMD(spec);
 KVRUN_CMD(start);
 KVRUN_CMD(state);
+KVRUN_CMD(template);
 KVRUN_CMD(update);
 KVRUN_CMD(version);
 

@@ -14,6 +14,7 @@
  * (a kill ends in an exit event, the shim exits with that status).
  */
 #include "runtime/backend.h"
+#include "runtime/template.h"
 #include "agent/protocol.h"
 #include "shim/shim.h"
 
@@ -90,19 +91,19 @@ struct start_ctx {
 	char *sbdir, *name;
 	struct rootfs_plan plan;
 	unsigned devs[2];
+	char *template; /* the template directory to clone the VM from, or NULL */
 };
 
-static void vmm_argv(struct start_ctx *x, struct kv_json *j, unsigned cpus, uint64_t mem)
+static void vmm_argv(struct start_ctx *x, struct kv_json *j, const char *key, unsigned cpus,
+		     uint64_t mem)
 {
 	const struct vm_conf *vc = x->vc;
-	cleanup_free char *cmdline =
-	    kv_asprintf("root=/dev/pmem0 rootfstype=erofs ro rootflags=dax quiet%s%s",
-			vc->cmdline ? " " : "", vc->cmdline ? vc->cmdline : "");
+	cleanup_free char *cmdline = tmpl_guest_cmdline(vc);
 	cleanup_free char *memarg = kv_asprintf("%lluM", (unsigned long long)(mem >> 20));
 	cleanup_free char *cpuarg = kv_asprintf("%u", cpus);
 	cleanup_free char *guest = kv_asprintf("%s,ro", vc->image);
 	cleanup_free char *console = kv_asprintf("%s/%s", x->sbdir, SHIM_CONSOLE_NAME);
-	kv_json_key(j, "vmm_argv");
+	kv_json_key(j, key);
 	kv_json_array_open(j);
 	const char *fixed[] = {vc->vmm,		"--kernel", vc->kernel,	   "--pmem",	guest,
 			       "--mem",		memarg,	    "--cpus",	   cpuarg,	"--vsock",
@@ -130,8 +131,17 @@ static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, st
 	kv_json_kstr(j, "op", "create");
 	kv_json_kstr(j, "sandbox_dir", x->sbdir);
 	kv_json_kbool(j, "owner", x->owner);
+	if (x->owner && x->template) {
+		/* A clone; the cold boot is the fallback should the restore fail. */
+		tmpl_clone_argv(x->vc, x->template, x->sbdir, &x->plan,
+				is_pod_sandbox(req->cfg) ? x->vc->pod_slots : 0, j);
+		vmm_argv(x, j, "vmm_argv_cold", cpus, mem);
+		kv_json_kbool(j, "clone", true);
+	} else if (x->owner) {
+		vmm_argv(x, j, "vmm_argv", cpus, mem);
+	}
 	if (x->owner)
-		vmm_argv(x, j, cpus, mem);
+		kv_json_kstr(j, "hostname", x->name);
 	kv_json_kstr(j, "container", x->name);
 	kv_json_kstr(j, "body", x->plan.spec_json);
 	kv_json_kstr(j, "rootfs", x->plan.rootfs_json);
@@ -170,6 +180,12 @@ static int place_rootfs(struct start_ctx *x, unsigned *cpus, uint64_t *mem, stru
 	if (x->owner) {
 		if (vm_size(x->vc, req->cfg, cpus, mem, err) < 0)
 			return -1;
+		if (tmpl_enabled(x->vc, req->cfg)) {
+			struct tmpl_shape sh = {*cpus, *mem,
+						is_pod_sandbox(req->cfg) ? x->vc->pod_slots : 0,
+						x->vc->pod_slot_size, x->vc->rootfs_dax};
+			tmpl_find(x->vc, &sh, &x->template);
+		}
 		if (!is_pod_sandbox(req->cfg))
 			return 0;
 		return slots_create(x->sbdir, x->vc->pod_slots, x->vc->pod_slot_size, 1, err);
@@ -248,8 +264,9 @@ static int sandbox_start(struct start_ctx *x, struct runtime_sandbox_result *res
 	uint64_t mem = 0;
 	if (place_rootfs(x, &cpus, &mem, err) < 0)
 		return -1;
-	kv_debug("container %s: %s VM %s (%u vCPUs, %llu MiB)", req->id,
-		 x->owner ? "new" : "joining", x->sbdir, cpus, (unsigned long long)(mem >> 20));
+	kv_debug("container %s: %s VM %s (%u vCPUs, %llu MiB)%s%s", req->id,
+		 x->owner ? "new" : "joining", x->sbdir, cpus, (unsigned long long)(mem >> 20),
+		 x->template ? ", cloned from " : "", x->template ? x->template : "");
 	return start_shim(x, cpus, mem, res, err);
 }
 
@@ -270,6 +287,7 @@ int runtime_sandbox_start(const struct runtime_sandbox_req *req, struct runtime_
 			slots_release(x.sbdir, req->id);
 	}
 	rootfs_plan_free(&x.plan);
+	free(x.template);
 	vm_conf_free(x.vc);
 	free(x.sbdir);
 	free(x.name);

@@ -37,6 +37,7 @@ void vm_conf_free(struct vm_conf *c)
 	free(c->vmm);
 	free(c->shim);
 	free(c->cmdline);
+	free(c->template_dir);
 	free(c->path);
 	free(c);
 }
@@ -104,11 +105,17 @@ static int conf_parse(struct vm_conf *c, const char *file, const char *text, str
 	if (dbg && !YAJL_IS_TRUE(dbg) && !YAJL_IS_FALSE(dbg))
 		return err_plain(err, EINVAL, "%s: debug: want true or false", file);
 	c->debug = dbg && YAJL_IS_TRUE(dbg);
+	yajl_val tpl = kv_jget(root, "templates");
+	if (tpl && !YAJL_IS_TRUE(tpl) && !YAJL_IS_FALSE(tpl))
+		return err_plain(err, EINVAL, "%s: templates: want true or false", file);
+	if (tpl)
+		c->templates = YAJL_IS_TRUE(tpl);
 	if (conf_str(root, "kernel", file, &c->kernel, err) < 0 ||
 	    conf_str(root, "image", file, &c->image, err) < 0 ||
 	    conf_str(root, "vmm", file, &c->vmm, err) < 0 ||
 	    conf_str(root, "shim", file, &c->shim, err) < 0 ||
 	    conf_str(root, "kernel_cmdline", file, &c->cmdline, err) < 0 ||
+	    conf_str(root, "template_dir", file, &c->template_dir, err) < 0 ||
 	    conf_uint(root, "cpus", file, VM_MAX_CPUS, &c->cpus, err) < 0 ||
 	    conf_size(root, "memory", file, &c->memory, err) < 0 ||
 	    conf_size(root, "memory_overhead", file, &c->overhead, err) < 0 ||
@@ -159,7 +166,8 @@ int vm_conf_load(struct vm_conf **out, struct kv_err **err)
 			      .boot_timeout_s = 300,
 			      .pod_slots = 4,
 			      .pod_slot_size = 256 * MIB,
-			      .rootfs_dax = 256 * MIB};
+			      .rootfs_dax = 256 * MIB,
+			      .templates = true};
 	const char *path = getenv("KVRUN_CONFIG");
 	if (!path || !*path)
 		path = KVRUN_CONFIG_PATH;

@@ -25,6 +25,10 @@ struct shim_req {
 	long long boot_timeout_ms;
 	bool set_time;
 	char **shares; /* NULL-terminated tags to mount_shared first, or NULL */
+	/* Templates (shim/clone.c). */
+	bool clone;	      /* vmm_argv restores a template: give the clone its identity */
+	char **vmm_argv_cold; /* owner: the cold boot to fall back to, or NULL */
+	char *hostname;	      /* owner: the VM's hostname, or NULL */
 };
 
 void shim_req_free(struct shim_req *r);
@@ -69,6 +73,10 @@ int shim_agent_connect(struct shim *s, struct kv_err **err) KV_WUR;
 void shim_vm_stop(struct shim *s);
 /* A VMM child that exited: reaps it; true if it was the VMM. */
 bool shim_vm_reap(struct shim *s);
+
+/* clone.c: a clone's identity (entropy, hostname); the cold boot if the restore failed. */
+int shim_clone_identity(struct shim *s, struct kv_err **err) KV_WUR;
+bool shim_clone_fallback(struct shim *s, const struct kv_err *why);
 
 /* stdio.c */
 int shim_streams_open(struct shim *s, struct yajl_val_s *result, struct kv_err **err) KV_WUR;

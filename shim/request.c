@@ -26,6 +26,10 @@ void shim_req_free(struct shim_req *r)
 	for (char **a = r->shares; a && *a; a++)
 		free(*a);
 	free(r->shares);
+	for (char **a = r->vmm_argv_cold; a && *a; a++)
+		free(*a);
+	free(r->vmm_argv_cold);
+	free(r->hostname);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -58,9 +62,10 @@ static int parse_argv(yajl_val root, struct shim_req *r, struct kv_err **err)
 {
 	if (!r->owner)
 		return 0;
-	if (parse_strv(root, "vmm_argv", &r->vmm_argv, err) < 0)
+	if (parse_strv(root, "vmm_argv", &r->vmm_argv, err) < 0 ||
+	    parse_strv(root, "vmm_argv_cold", &r->vmm_argv_cold, err) < 0)
 		return -1;
-	if (!r->vmm_argv || !r->vmm_argv[0])
+	if (!r->vmm_argv || !r->vmm_argv[0] || (r->vmm_argv_cold && !r->vmm_argv_cold[0]))
 		return kv_err_make(err, EINVAL, "shim request: vmm_argv: want 1..256 strings");
 	return 0;
 }
@@ -91,6 +96,8 @@ int shim_req_parse(const char *text, struct shim_req *r, struct kv_err **err)
 	kv_jbool(root, "owner", &r->owner);
 	kv_jbool(root, "terminal", &r->terminal);
 	kv_jbool(root, "set_time", &r->set_time);
+	kv_jbool(root, "clone", &r->clone);
+	r->hostname = dup_str(root, "hostname");
 	r->boot_timeout_ms = 300000;
 	kv_jint(root, "boot_timeout_ms", &r->boot_timeout_ms);
 	if (!r->op || (strcmp(r->op, "create") && strcmp(r->op, "exec")))
@@ -111,6 +118,10 @@ int shim_req_parse(const char *text, struct shim_req *r, struct kv_err **err)
 	for (char **t = r->shares; t && *t; t++)
 		if (!name_ok(*t))
 			return kv_err_make(err, EINVAL, "shim request: mount_shared: bad tag");
+	if (r->hostname && !name_ok(r->hostname))
+		return kv_err_make(err, EINVAL, "shim request: hostname: 1..64 of [A-Za-z0-9_.-]");
+	if (r->clone && !r->owner)
+		return kv_err_make(err, EINVAL, "shim request: clone: only for the VM's owner");
 	return parse_argv(root, r, err);
 }
 

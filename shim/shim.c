@@ -109,6 +109,7 @@ static int guest_setup(struct shim *s, struct kv_err **err)
 	kv_agent_client_set_timeout(s->agent, SHIM_SETUP_MS);
 	if (kv_agent_client_call(s->agent, s->req.op, params, &resp, err) < 0)
 		return -1;
+	kv_debug("%s done in the guest", s->req.op);
 	long long pid = 0;
 	kv_jint(resp.result, "pid", &pid);
 	s->guest_pid = (pid_t)pid;

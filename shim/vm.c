@@ -12,8 +12,9 @@
 #include <sys/wait.h>
 #include <time.h>
 
-/* Between tries to reach an agent that is still booting. */
-#define AGENT_RETRY_MS 200
+/* Between tries to reach an agent that is still booting (a clone's is up at once). */
+#define AGENT_RETRY_MS	     200
+#define AGENT_RETRY_CLONE_MS 2
 
 static __attribute__((noreturn)) void vmm_child(const struct shim_req *r)
 {
@@ -106,7 +107,7 @@ static int agent_wait_boot(struct shim *s, struct kv_err **err)
 			return r;
 		}
 		kv_err_free(e);
-		usleep(AGENT_RETRY_MS * 1000);
+		usleep((s->req.clone ? AGENT_RETRY_CLONE_MS : AGENT_RETRY_MS) * 1000);
 	}
 }
 
@@ -140,10 +141,24 @@ int shim_agent_connect(struct shim *s, struct kv_err **err)
 	if (!s->addr)
 		return -1;
 	if (s->req.owner) {
-		if (agent_wait_boot(s, err) < 0)
-			return -1;
+		struct kv_err *e = NULL;
+		if (agent_wait_boot(s, &e) < 0) {
+			/* A clone whose restore failed (the VMM died): boot cold (clone.c). */
+			bool died = s->vmm_pid == 0;
+			if (!died || !shim_clone_fallback(s, e)) {
+				*err = e;
+				return -1;
+			}
+			kv_err_free(e);
+			if (shim_vm_start(s, err) < 0 || agent_wait_boot(s, err) < 0)
+				return -1;
+		}
+		kv_debug("the guest agent answers (%s)", s->req.clone ? "clone" : "cold boot");
 		if (s->req.set_time)
 			agent_set_time(s);
+		if (shim_clone_identity(s, err) < 0)
+			return -1;
+		kv_debug("the VM's time and identity are set");
 		return agent_mount_shares(s, err);
 	}
 	s->agent = kv_agent_client_connect(s->addr, err);

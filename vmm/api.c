@@ -11,12 +11,16 @@
 
 #include "vmm/evloop.h"
 #include "vmm/machine.h"
+#include "vmm/snapshot.h"
 
 struct api_conn {
 	struct api *api;
 	int fd;
 	size_t len;
 	char buf[API_MAX_REQUEST];
+	/* Files passed with the request (SCM_RIGHTS), for "snapshot"; closed after it. */
+	int fds[API_MAX_FDS];
+	unsigned nfds;
 };
 
 struct api {
@@ -39,7 +43,7 @@ static char *api_json_done(struct kv_json *j)
 	return kv_asprintf("%.*s", (int)len, out);
 }
 
-static char *api_error(int errnum, const char *msg)
+char *api_error(int errnum, const char *msg)
 {
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	kv_json_map_open(j);
@@ -82,8 +86,26 @@ static char *api_status(struct machine *m, bool full)
 	return api_json_done(j);
 }
 
-static char *api_op_run(struct machine *m, const char *op)
+static char *api_op_snapshot(struct machine *m, yajl_val req, const int *fds, unsigned nfds)
 {
+	static const char *const thens[] = {
+	    [SNAP_THEN_RESUME] = "resume", [SNAP_THEN_PAUSE] = "pause", [SNAP_THEN_EXIT] = "exit"};
+	const char *path[] = {"then", NULL};
+	yajl_val t = yajl_tree_get(req, path, yajl_t_any);
+	if (!t)
+		return snapshot_api_op(m, SNAP_THEN_RESUME, fds, nfds);
+	const char *ts = YAJL_IS_STRING(t) ? YAJL_GET_STRING(t) : NULL;
+	for (unsigned i = 0; ts && i < KV_ARRAY_SIZE(thens); i++)
+		if (strcmp(ts, thens[i]) == 0)
+			return snapshot_api_op(m, i, fds, nfds);
+	return api_error(EINVAL, "snapshot: \"then\" must be resume, pause or exit");
+}
+
+static char *api_op_run(struct machine *m, const char *op, yajl_val req, const int *fds,
+			unsigned nfds)
+{
+	if (strcmp(op, "snapshot") == 0)
+		return api_op_snapshot(m, req, fds, nfds);
 	if (strcmp(op, "status") == 0)
 		return api_status(m, true);
 	if (strcmp(op, "pause") == 0) {
@@ -103,10 +125,16 @@ static char *api_op_run(struct machine *m, const char *op)
 		machine_stop(m, VMM_EXIT_POWEROFF, "shutdown requested through the API");
 		return api_status(m, false);
 	}
-	return api_error(EINVAL, "unknown op (status, pause, resume, shutdown)");
+	return api_error(EINVAL, "unknown op (status, pause, resume, shutdown, snapshot)");
 }
 
 char *api_request_handle(struct machine *m, const char *line, size_t len)
+{
+	return api_request_handle_fds(m, line, len, NULL, 0);
+}
+
+char *api_request_handle_fds(struct machine *m, const char *line, size_t len, const int *fds,
+			     unsigned nfds)
 {
 	if (len >= API_MAX_REQUEST)
 		return api_error(EMSGSIZE, "request too long");
@@ -124,7 +152,45 @@ char *api_request_handle(struct machine *m, const char *line, size_t len)
 	yajl_val op = yajl_tree_get(v, path, yajl_t_string);
 	if (!YAJL_IS_OBJECT(v) || !op)
 		return api_error(EINVAL, "request must be an object with a string \"op\"");
-	return api_op_run(m, YAJL_GET_STRING(op));
+	return api_op_run(m, YAJL_GET_STRING(op), v, fds, nfds);
+}
+
+static void api_conn_fds_close(struct api_conn *c)
+{
+	for (unsigned i = 0; i < c->nfds; i++)
+		close(c->fds[i]);
+	c->nfds = 0;
+}
+
+/* recv() that also collects SCM_RIGHTS fds (at most API_MAX_FDS are kept). */
+static ssize_t api_conn_recv(struct api_conn *c)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(API_MAX_FDS * sizeof(int))];
+	} ctl;
+	struct iovec iov = {c->buf + c->len, sizeof(c->buf) - c->len};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl)};
+	ssize_t r = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
+	if (r < 0)
+		return r;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&msg); h; h = CMSG_NXTHDR(&msg, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		unsigned n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (unsigned i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(fd));
+			if (c->nfds < API_MAX_FDS)
+				c->fds[c->nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return r;
 }
 
 static void api_conn_close(struct api_conn *c)
@@ -135,12 +201,14 @@ static void api_conn_close(struct api_conn *c)
 			a->conns[i] = NULL;
 	(void)evloop_del(a->m->loop, c->fd);
 	close(c->fd);
+	api_conn_fds_close(c);
 	free(c);
 }
 
 static bool api_conn_reply(struct api_conn *c, const char *line, size_t len)
 {
-	cleanup_free char *resp = api_request_handle(c->api->m, line, len);
+	cleanup_free char *resp = api_request_handle_fds(c->api->m, line, len, c->fds, c->nfds);
+	api_conn_fds_close(c);
 	size_t rl = strlen(resp);
 	resp[rl] = '\n'; /* replaces the NUL: send rl + 1 bytes */
 	ssize_t w = send(c->fd, resp, rl + 1, MSG_NOSIGNAL);
@@ -151,7 +219,7 @@ static bool api_conn_reply(struct api_conn *c, const char *line, size_t len)
 static void api_conn_ready(void *ctx, uint32_t events)
 {
 	struct api_conn *c = ctx;
-	ssize_t r = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+	ssize_t r = api_conn_recv(c);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (r <= 0) {
@@ -249,7 +317,7 @@ void api_stop(struct api *a)
 	free(a);
 }
 
-static int api_client_connect(const char *sock, struct kv_err **err)
+int api_client_connect(const char *sock, struct kv_err **err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(sock) >= sizeof(sa.sun_path))

@@ -3,11 +3,16 @@
  * The control socket (vmm.sock): a Unix stream socket carrying one JSON
  * object per line each way.
  *   request:  {"op":"status"|"pause"|"resume"|"shutdown"}
+ *             {"op":"snapshot","then":"resume"|"pause"|"exit","path":DIR}
+ *             with two fds attached (SCM_RIGHTS): the state and memory files,
+ *             opened by the client (vmm_snapshot() in vmm.h), since the
+ *             confined VMM opens no files; "path" is only reported back
  *   response: {"ok":true,"state":"running"|"paused"|"stopping",...}
  *         or  {"ok":false,"error":{"code":"EINVAL","message":"..."}}
  * "status" adds pid, vcpus, mem, pvm, uptime_ms, exits. "pause" returns
  * once every vCPU is out of KVM_RUN. "shutdown" stops the VM; kvrun-vmm
- * then exits 0.
+ * then exits 0. "snapshot" pauses the VM, writes the snapshot (snapshot.h)
+ * and then resumes it, leaves it paused, or stops it (kvrun-vmm exits 0).
  */
 #ifndef KV_VMM_API_H
 #define KV_VMM_API_H
@@ -18,6 +23,7 @@
 
 #define API_MAX_REQUEST 4096
 #define API_MAX_CONNS	8
+#define API_MAX_FDS	4
 
 struct machine;
 struct api;
@@ -26,5 +32,12 @@ struct api *api_start(struct machine *m, const char *path, struct kv_err **err) 
 void api_stop(struct api *a);
 /* Handle one request line; returns the response (malloc'd, no newline). */
 char *api_request_handle(struct machine *m, const char *line, size_t len);
+/* The same with the fds that came with the request (borrowed). */
+char *api_request_handle_fds(struct machine *m, const char *line, size_t len, const int *fds,
+			     unsigned nfds);
+/* {"ok":false,"error":{"code":...,"message":...}} (malloc'd). */
+char *api_error(int errnum, const char *msg);
+/* Client side: a connected socket to the API at sock. */
+int api_client_connect(const char *sock, struct kv_err **err) KV_WUR;
 
 #endif

@@ -32,6 +32,7 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_CHECK,
 	OPT_API_CALL,
+	OPT_RESTORE,
 	OPT_VERSION,
 	OPT_HELP,
 };
@@ -58,6 +59,7 @@ static const struct option cli_options[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"check", no_argument, NULL, OPT_CHECK},
     {"api-call", required_argument, NULL, OPT_API_CALL},
+    {"restore", required_argument, NULL, OPT_RESTORE},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -82,6 +84,9 @@ void vmm_cli_usage(FILE *out)
 	fprintf(
 	    out,
 	    "Usage: kvrun-vmm --kernel PATH [options]\n"
+	    "       kvrun-vmm --restore DIR [options]\n"
+	    "       kvrun-vmm --api-call SOCK status|pause|resume|shutdown\n"
+	    "       kvrun-vmm --api-call SOCK snapshot DIR [resume|pause|exit]\n"
 	    "       kvrun-vmm --check | --version | --help\n"
 	    "\n"
 	    "Boot a Linux kernel in a KVM microVM (no firmware) and run it until the guest\n"
@@ -110,7 +115,12 @@ void vmm_cli_usage(FILE *out)
 	    "  --vsock UDS          virtio-vsock, hybrid: host side is the Unix socket UDS\n"
 	    "  --vsock-cid N        guest CID (default %d)\n"
 	    "  --no-rng             no virtio-rng device\n"
-	    "  --api SOCK           JSON control socket (status, pause, resume, shutdown)\n"
+	    "  --api SOCK           JSON control socket (status, pause, resume, shutdown,\n"
+	    "                       snapshot)\n"
+	    "  --restore DIR        resume the snapshot in DIR (its state and memory files)\n"
+	    "                       instead of booting: memory and vCPUs come from it, the\n"
+	    "                       devices from this command line (the same kinds, in the\n"
+	    "                       same order; their files may differ)\n"
 	    "  --stats PATH         write run statistics (JSON) at exit\n"
 	    "  --pvm auto|on|off    PVM compatibility mode (default: auto-detect)\n"
 	    "  --seccomp kill|trap|off  seccomp allow-lists after setup (default kill;\n"
@@ -287,7 +297,7 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 	case OPT_KERNEL: cfg->kernel = arg; return 0;
 	case OPT_INITRD: cfg->initrd = arg; return 0;
 	case OPT_CMDLINE: cfg->cmdline = arg; return 0;
-	case OPT_MEM: return cli_mem_parse(arg, &cfg->mem, err);
+	case OPT_MEM: cfg->mem_given = true; return cli_mem_parse(arg, &cfg->mem, err);
 	case OPT_MEM_FILE: {
 		char *comma = strrchr(arg, ',');
 		if (comma && strcmp(comma, ",shared") == 0) {
@@ -303,6 +313,7 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 		if (u == 0)
 			return kv_err_make(err, EINVAL, "--cpus: at least 1");
 		cfg->cpus = u;
+		cfg->cpus_given = true;
 		return 0;
 	case OPT_CONSOLE: return cli_console_parse(cfg, arg, err);
 	case OPT_PMEM: return cli_disk_parse(cfg->pmem, &cfg->n_pmem, "pmem", arg, err);
@@ -342,6 +353,7 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 		cfg->api_call_sock = arg;
 		*action = VMM_CLI_API_CALL;
 		return 0;
+	case OPT_RESTORE: cfg->restore_dir = arg; return 0;
 	case OPT_VERSION: *action = VMM_CLI_VERSION; return 0;
 	case OPT_HELP: *action = VMM_CLI_HELP; return 0;
 	default: return kv_err_make(err, EINVAL, "unknown option (see --help)");
@@ -365,6 +377,8 @@ int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_ac
 			if (optind >= argc)
 				return kv_err_make(err, EINVAL, "--api-call SOCK OP: OP missing");
 			cfg->api_call_op = argv[optind];
+			cfg->api_call_args = argv + optind + 1;
+			cfg->api_call_nargs = argc - optind - 1;
 			return 0;
 		}
 		if (*action != VMM_CLI_RUN)
@@ -373,7 +387,11 @@ int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_ac
 	if (optind < argc)
 		return kv_err_make(err, EINVAL, "unexpected argument '%s' (see --help)",
 				   argv[optind]);
-	if (!cfg->kernel)
-		return kv_err_make(err, EINVAL, "--kernel is required (see --help)");
+	if (cfg->restore_dir && (cfg->kernel || cfg->initrd || cfg->cmdline || cfg->mem_path))
+		return kv_err_make(err, EINVAL,
+				   "--restore resumes a running guest: no --kernel, --initrd or "
+				   "--cmdline, --mem-file");
+	if (!cfg->kernel && !cfg->restore_dir)
+		return kv_err_make(err, EINVAL, "--kernel (or --restore) is required (see --help)");
 	return 0;
 }

@@ -44,6 +44,9 @@ static int console_pty_open(struct console *c, struct kv_err **err)
 		cfmakeraw(&t);
 		(void)tcsetattr(fd, TCSANOW, &t);
 	}
+	/* Hold the other side open ourselves: with no slave open, the master
+	 * reports HUP/EIO, and input would stop before a user ever attached. */
+	c->pty_slave_fd = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	c->pty_path = kv_strdup(name);
 	c->out_fd = c->in_fd = fd;
 	c->close_out = true;
@@ -74,7 +77,7 @@ int console_open(struct console *c, enum vmm_console_kind kind, const char *path
 		 struct kv_err **err)
 {
 	memset(c, 0, sizeof(*c));
-	c->out_fd = c->in_fd = -1;
+	c->out_fd = c->in_fd = c->pty_slave_fd = -1;
 	switch (kind) {
 	case VMM_CONSOLE_STDIO:
 		c->out_fd = STDOUT_FILENO;
@@ -165,7 +168,9 @@ void console_close(struct console *c)
 		close(c->out_fd);
 	if (c->close_in && c->in_fd >= 0 && c->in_fd != c->out_fd)
 		close(c->in_fd);
-	c->out_fd = c->in_fd = -1;
+	if (c->pty_slave_fd >= 0)
+		close(c->pty_slave_fd);
+	c->out_fd = c->in_fd = c->pty_slave_fd = -1;
 	free(c->pty_path);
 	c->pty_path = NULL;
 }

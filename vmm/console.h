@@ -22,6 +22,7 @@ struct console {
 	bool tty_saved;
 	struct termios saved;
 	char *pty_path;
+	int pty_slave_fd; /* held open so the master never sees a hang-up */
 	struct serial *serial;
 	struct evloop *loop;
 	bool in_registered, in_throttled;

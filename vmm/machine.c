@@ -24,6 +24,7 @@
 #include "vmm/api.h"
 #include "vmm/evloop.h"
 #include "vmm/sandbox.h"
+#include "vmm/snapshot.h"
 #include "vmm/x86/boot.h"
 #include "vmm/x86/layout.h"
 #include "vmm/x86/mptable.h"
@@ -61,12 +62,13 @@ void machine_stop(struct machine *m, int status, const char *fmt, ...)
 		evloop_stop(m->loop);
 }
 
-bool machine_vcpu_gate(struct machine *m)
+bool machine_vcpu_gate(struct machine *m, struct vcpu *v)
 {
 	if (atomic_load(&m->stopping))
 		return false;
 	if (!atomic_load(&m->pause_req))
 		return true;
+	vcpu_settle(v);
 	pthread_mutex_lock(&m->lock);
 	m->paused++;
 	pthread_cond_broadcast(&m->cond);
@@ -276,15 +278,19 @@ static int machine_build(struct machine *m, struct kv_err **err)
 	m->loop = evloop_new(err);
 	if (!m->loop || machine_signals_setup(m, err) < 0)
 		return -1;
-	if (vm_create(&m->vm, err) < 0 || machine_ram_setup(m, err) < 0)
+	if (cfg->restore_dir) {
+		if (snapshot_restore(m, err) < 0)
+			return -1;
+	} else if (vm_create(&m->vm, err) < 0 || machine_ram_setup(m, err) < 0 ||
+		   machine_devices_setup(m, err) < 0 || machine_boot_setup(m, err) < 0) {
 		return -1;
-	if (machine_devices_setup(m, err) < 0 || machine_boot_setup(m, err) < 0)
-		return -1;
+	}
 	if (console_input_start(&m->console, &m->serial, m->loop, err) < 0)
 		return -1;
 	if (machine_probe_setup(m, err) < 0)
 		return -1;
 	if (cfg->api_sock) {
+		snapshot_setup(m);
 		m->api = api_start(m, cfg->api_sock, err);
 		if (!m->api)
 			return -1;
@@ -392,6 +398,8 @@ static void machine_stats_write(struct machine *m)
 	kv_json_key(j, "pvm_fixups");
 	kv_json_uint(j, fixups);
 	kv_json_kbool(j, "pvm", m->pvm);
+	if (m->cfg->restore_dir)
+		snapshot_stats_write(m, j);
 	kv_json_map_close(j);
 	const char *out;
 	size_t len;
@@ -424,6 +432,8 @@ static void machine_destroy(struct machine *m)
 		close(m->panic_timer_fd);
 	if (m->probe_timer_fd >= 0)
 		close(m->probe_timer_fd);
+	if (m->maps_fd >= 0)
+		close(m->maps_fd);
 	evloop_free(m->loop);
 	pthread_mutex_destroy(&m->lock);
 	pthread_cond_destroy(&m->cond);
@@ -439,6 +449,7 @@ int vmm_run(const struct vmm_config *cfg, int *exit_status, struct kv_err **err)
 	m->stats_fd = -1;
 	m->panic_timer_fd = -1;
 	m->probe_timer_fd = -1;
+	m->maps_fd = -1;
 	m->ram.fd = -1;
 	vm_init(&m->vm);
 	pthread_mutex_init(&m->lock, NULL);

@@ -75,12 +75,18 @@ struct machine {
 	char why[MACHINE_WHY_MAX];
 	uint64_t t_start_ns;
 	_Atomic uint64_t t_first_run_ns;
+
+	/* Snapshots (snapshot*.c). */
+	int maps_fd;			/* /proc/self/maps, opened before confinement */
+	struct vmm_config cfg_restored; /* cfg with the restored snapshot's memory and vCPUs */
+	uint64_t restore_us[3];		/* files checked, VM built, state applied */
 };
 
 /* Stop the VM (first caller wins): kicks the vCPUs and the loop. */
 void machine_stop(struct machine *m, int status, const char *fmt, ...) KV_PRINTF(3, 4);
-/* vCPU threads call this before each KVM_RUN: false when stopping; parks while paused. */
-bool machine_vcpu_gate(struct machine *m);
+/* vCPU threads call this before each KVM_RUN: false when stopping; parks while paused
+ * (after completing the vCPU's pending I/O, so that its state can be saved). */
+bool machine_vcpu_gate(struct machine *m, struct vcpu *v);
 /* Pause: returns once every vCPU is out of KVM_RUN. Resume: lets them go. */
 int machine_pause(struct machine *m, struct kv_err **err) KV_WUR;
 void machine_resume(struct machine *m);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kvrun-vmm: parse the command line, then hand over to libvmm. */
 #include <signal.h>
+#include <string.h>
 #include <sys/prctl.h>
 
 #include "vmm/vmm.h"
@@ -33,10 +34,21 @@ int main(int argc, char **argv)
 	case VMM_CLI_CHECK: return vmm_host_check_print(stdout) ? 1 : 0;
 	case VMM_CLI_API_CALL: {
 		cleanup_free char *resp = NULL;
-		int r = vmm_api_call(cfg.api_call_sock, cfg.api_call_op, &resp, &err);
+		int r;
+		if (strcmp(cfg.api_call_op, "snapshot") == 0) {
+			if (cfg.api_call_nargs < 1 || cfg.api_call_nargs > 2) {
+				kv_error("usage: --api-call SOCK snapshot DIR [resume|pause|exit]");
+				return VMM_EXIT_ERROR;
+			}
+			r = vmm_snapshot(cfg.api_call_sock, cfg.api_call_args[0],
+					 cfg.api_call_nargs > 1 ? cfg.api_call_args[1] : NULL,
+					 &resp, &err);
+		} else {
+			r = vmm_api_call(cfg.api_call_sock, cfg.api_call_op, &resp, &err);
+		}
 		if (resp)
 			printf("%s\n", resp);
-		if (r < 0 && !resp)
+		if (r < 0 && (!resp || strstr(resp, "\"ok\":true")))
 			kv_log_err(err);
 		return r < 0 ? VMM_EXIT_ERROR : 0;
 	}

@@ -26,10 +26,11 @@ int ram_layout(struct gm *gm, uint64_t size, struct kv_err **err)
 	return 0;
 }
 
-static int ram_map(struct ram *ram, int fd, uint64_t size, bool private_map, struct kv_err **err)
+static int ram_map(struct ram *ram, int fd, uint64_t offset, uint64_t size, bool private_map,
+		   struct kv_err **err)
 {
 	int flags = (private_map ? MAP_PRIVATE : MAP_SHARED) | MAP_NORESERVE;
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, offset);
 	if (p == MAP_FAILED)
 		return kv_err_make(err, errno, "guest memory: mmap %llu bytes",
 				   (unsigned long long)size);
@@ -58,7 +59,7 @@ int ram_create(struct ram *ram, uint64_t size, struct kv_err **err)
 	if (ftruncate(fd, size) < 0)
 		return kv_err_make(err, errno, "guest memory: ftruncate %llu bytes",
 				   (unsigned long long)size);
-	if (ram_map(ram, fd, size, false, err) < 0)
+	if (ram_map(ram, fd, 0, size, false, err) < 0)
 		return -1;
 	ram->fd = steal_fd(fd);
 	return 0;
@@ -81,9 +82,21 @@ int ram_create_from_file(struct ram *ram, const char *path, uint64_t size, bool 
 		return kv_err_make(err, EINVAL,
 				   "guest memory: %s is not a regular file of %llu bytes", path,
 				   (unsigned long long)size);
-	if (ram_map(ram, fd, size, private_map, err) < 0)
+	if (ram_map(ram, fd, 0, size, private_map, err) < 0)
 		return kv_err_wrap(err, "%s", path);
 	ram->fd = steal_fd(fd);
+	return 0;
+}
+
+int ram_create_from_fd(struct ram *ram, int fd, uint64_t offset, uint64_t size, bool private_map,
+		       struct kv_err **err)
+{
+	memset(ram, 0, sizeof(*ram));
+	ram->fd = -1;
+	if (ram_layout(&ram->gm, size, err) < 0 ||
+	    ram_map(ram, fd, offset, size, private_map, err) < 0)
+		return -1;
+	ram->fd = fd;
 	return 0;
 }
 

@@ -36,6 +36,9 @@ int ram_create(struct ram *ram, uint64_t size, struct kv_err **err) KV_WUR;
 /* Guest RAM backed by the file at path (its size must be >= size). */
 int ram_create_from_file(struct ram *ram, const char *path, uint64_t size, bool private_map,
 			 struct kv_err **err) KV_WUR;
+/* Guest RAM mapped from fd at offset (a snapshot's memory file); takes fd on success. */
+int ram_create_from_fd(struct ram *ram, int fd, uint64_t offset, uint64_t size, bool private_map,
+		       struct kv_err **err) KV_WUR;
 void ram_destroy(struct ram *ram);
 
 #endif

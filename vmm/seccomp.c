@@ -107,6 +107,15 @@ static const unsigned long seccomp_ioctl_common[] = {
     FIONBIO, FIONREAD, TCGETS, TCSETS, KVM_IRQ_LINE, KVM_GET_REGS,
 };
 
+/* The event loop saves snapshots (snapshot_save.c) of the paused vCPUs: reads only. */
+static const unsigned long seccomp_ioctl_snapshot[] = {
+    KVM_GET_REGS,	 KVM_GET_SREGS,	      KVM_GET_FPU,	 KVM_GET_XSAVE,
+    KVM_GET_XSAVE2,	 KVM_GET_XCRS,	      KVM_GET_DEBUGREGS, KVM_GET_LAPIC,
+    KVM_GET_VCPU_EVENTS, KVM_GET_MP_STATE,    KVM_GET_MSRS,	 KVM_GET_MSR_INDEX_LIST,
+    KVM_GET_CPUID2,	 KVM_GET_TSC_KHZ,     KVM_GET_IRQCHIP,	 KVM_GET_PIT2,
+    KVM_GET_CLOCK,	 KVM_CHECK_EXTENSION,
+};
+
 static const unsigned long seccomp_ioctl_vcpu[] = {
     KVM_RUN,	   KVM_GET_REGS,	KVM_SET_REGS,	     KVM_GET_SREGS,
     KVM_SET_SREGS, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_TRANSLATE,
@@ -155,7 +164,11 @@ static int seccomp_build(scmp_filter_ctx ctx, enum sandbox_thread kind)
 	if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, &unix_only) < 0)
 		return -1;
 	if (kind == SANDBOX_MAIN)
-		return seccomp_rules_add(ctx, seccomp_main, KV_ARRAY_SIZE(seccomp_main));
+		return seccomp_rules_add(ctx, seccomp_main, KV_ARRAY_SIZE(seccomp_main)) < 0 ||
+			       seccomp_ioctls_add(ctx, seccomp_ioctl_snapshot,
+						  KV_ARRAY_SIZE(seccomp_ioctl_snapshot)) < 0
+			   ? -1
+			   : 0;
 	if (kind == SANDBOX_FS)
 		return seccomp_rules_add(ctx, seccomp_fs, KV_ARRAY_SIZE(seccomp_fs));
 	return seccomp_ioctls_add(ctx, seccomp_ioctl_vcpu, KV_ARRAY_SIZE(seccomp_ioctl_vcpu));

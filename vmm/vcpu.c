@@ -272,6 +272,20 @@ void vcpu_kick(struct vcpu *v)
 	pthread_kill(v->thread, VCPU_KICK_SIGNAL);
 }
 
+/*
+ * Complete the operation of the last exit (an I/O or MMIO read's data, the
+ * RIP advance after an OUT) without running guest code: KVM does that on
+ * the next KVM_RUN, before it looks at immediate_exit (api.rst, "kvm_run":
+ * userspace should complete pending operations before saving state). A
+ * parked vCPU's registers are then its real state, ready for a snapshot.
+ */
+void vcpu_settle(struct vcpu *v)
+{
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	(void)ioctl(v->fd, KVM_RUN, 0);
+	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+}
+
 /* An instruction the emulator could not run: a known PVM fixup, or stop. */
 /* The bytes at RIP from guest memory, when the exit did not carry them. */
 static unsigned vcpu_insn_fetch(struct vcpu *v, uint64_t rip, uint8_t *buf, unsigned max)
@@ -390,7 +404,7 @@ static void vcpu_loop(struct vcpu *v)
 {
 	struct machine *m = v->m;
 	struct vcpu_outcome o;
-	while (machine_vcpu_gate(m)) {
+	while (machine_vcpu_gate(m, v)) {
 		if (v->index == 0 && atomic_load(&m->t_first_run_ns) == 0)
 			atomic_store(&m->t_first_run_ns, kv_now_ns());
 		int r = ioctl(v->fd, KVM_RUN, 0);

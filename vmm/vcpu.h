@@ -74,6 +74,8 @@ int vcpu_boot_regs_set(struct vcpu *v, uint64_t entry, uint64_t zero_page,
 void *vcpu_thread_main(void *arg);
 /* Total exits of this vCPU (a racy read from another thread is fine). */
 uint64_t vcpu_exits_total(struct vcpu *v);
+/* From the vCPU's thread, out of KVM_RUN: complete the last exit's pending I/O. */
+void vcpu_settle(struct vcpu *v);
 /* Make a running KVM_RUN return (immediate_exit + signal). */
 void vcpu_kick(struct vcpu *v);
 /* Install the kick signal's handler (once per process). */

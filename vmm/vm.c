@@ -18,7 +18,21 @@ int vm_check_extension(struct vm *vm, long cap)
 	return r < 0 ? 0 : r;
 }
 
-static int vm_irqchip_create(struct vm *vm, struct kv_err **err)
+static int vm_ioeventfd_register(struct vm *vm, const struct vm_ioeventfd *e, struct kv_err **err)
+{
+	struct kvm_ioeventfd req = {
+	    .datamatch = e->data,
+	    .addr = e->addr,
+	    .len = 4,
+	    .fd = e->fd,
+	    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &req) < 0)
+		return kv_err_make(err, errno, "KVM_IOEVENTFD 0x%llx", (unsigned long long)e->addr);
+	return 0;
+}
+
+int vm_irqchip_create(struct vm *vm, struct kv_err **err)
 {
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS_ADDR) < 0)
 		kv_debug("vm: KVM_SET_TSS_ADDR: %s (ignored)", strerror(errno));
@@ -29,6 +43,17 @@ static int vm_irqchip_create(struct vm *vm, struct kv_err **err)
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return kv_err_make(err, errno, "KVM_CREATE_PIT2");
+	vm->irqchip = true;
+	/* The irqfds and ioeventfds made before there was an irqchip (vm.h). */
+	for (unsigned gsi = 0; gsi < VM_MAX_GSI; gsi++) {
+		struct kvm_irqfd req = {.fd = (uint32_t)vm->irqfd[gsi], .gsi = gsi};
+		if (vm->irqfd[gsi] >= 0 && ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0)
+			return kv_err_make(err, errno, "KVM_IRQFD gsi %u", gsi);
+	}
+	for (unsigned i = 0; i < vm->nioev_pending; i++)
+		if (vm_ioeventfd_register(vm, &vm->ioev_pending[i], err) < 0)
+			return -1;
+	vm->nioev_pending = 0;
 	return 0;
 }
 
@@ -41,6 +66,13 @@ void vm_init(struct vm *vm)
 }
 
 int vm_create(struct vm *vm, struct kv_err **err)
+{
+	if (vm_open(vm, err) < 0)
+		return -1;
+	return vm_irqchip_create(vm, err);
+}
+
+int vm_open(struct vm *vm, struct kv_err **err)
 {
 	vm_init(vm);
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -60,7 +92,7 @@ int vm_create(struct vm *vm, struct kv_err **err)
 		return kv_err_make(err, errno, "KVM_CREATE_VM");
 	vm->readonly_mem = vm_check_extension(vm, KVM_CAP_READONLY_MEM) > 0;
 	vm->tsc_deadline = vm_check_extension(vm, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
-	return vm_irqchip_create(vm, err);
+	return 0;
 }
 
 void vm_destroy(struct vm *vm)
@@ -106,7 +138,7 @@ int vm_irqfd_add(struct vm *vm, unsigned gsi, struct kv_err **err)
 	if (fd < 0)
 		return kv_err_make(err, errno, "irqfd: eventfd");
 	struct kvm_irqfd req = {.fd = (uint32_t)fd, .gsi = gsi};
-	if (ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0)
+	if (vm->irqchip && ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0)
 		return kv_err_make(err, errno, "KVM_IRQFD gsi %u", gsi);
 	vm->irqfd[gsi] = steal_fd(fd);
 	return 0;
@@ -133,14 +165,15 @@ int vm_ioeventfd_add(struct vm *vm, uint64_t addr, uint32_t data, struct kv_err 
 	cleanup_close int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (fd < 0)
 		return kv_err_make(err, errno, "ioeventfd: eventfd");
-	struct kvm_ioeventfd req = {
-	    .datamatch = data,
-	    .addr = addr,
-	    .len = 4,
-	    .fd = fd,
-	    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
-	};
-	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &req) < 0)
-		return kv_err_make(err, errno, "KVM_IOEVENTFD 0x%llx", (unsigned long long)addr);
+	struct vm_ioeventfd e = {addr, data, fd};
+	if (vm->irqchip) {
+		if (vm_ioeventfd_register(vm, &e, err) < 0)
+			return -1;
+	} else if (vm->nioev_pending < VM_MAX_IOEVENTFDS) {
+		/* Registered with the irqchip (vm_irqchip_create), after every memslot. */
+		vm->ioev_pending[vm->nioev_pending++] = e;
+	} else {
+		return kv_err_make(err, ENOSPC, "ioeventfds: all %u in use", VM_MAX_IOEVENTFDS);
+	}
 	return steal_fd(fd);
 }

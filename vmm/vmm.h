@@ -120,8 +120,13 @@ struct vmm_config {
 	enum vmm_seccomp_mode seccomp;
 	bool drop_caps;
 	bool pdeathsig;
-	/* --api-call SOCK OP: be a client of a running VMM instead. */
+	/* --api-call SOCK OP [ARGS]: be a client of a running VMM instead. */
 	const char *api_call_sock, *api_call_op;
+	char **api_call_args; /* what follows OP (snapshot DIR [THEN]) */
+	int api_call_nargs;
+	/* --restore DIR: resume the snapshot in DIR instead of booting a kernel. */
+	const char *restore_dir;
+	bool mem_given, cpus_given; /* --mem / --cpus were on the command line */
 };
 
 /* Defaults: 256 MiB, 1 vCPU, stdio console, rng on, sandbox on. */
@@ -161,6 +166,17 @@ int vmm_host_check_print(FILE *out);
  * (*response is set either way when an answer came).
  */
 int vmm_api_call(const char *sock, const char *op, char **response, struct kv_err **err) KV_WUR;
+
+/*
+ * Snapshot the VM listening on sock into the directory dir (created if
+ * needed): the client creates dir/state and dir/memory and hands them to
+ * the VMM (see vmm/snapshot.h for the format). then: "resume" (default),
+ * "pause" or "exit" (the VMM stops once the snapshot is written). The
+ * files appear only when the snapshot is complete. *response is the VMM's
+ * answer (malloc'd) when one came.
+ */
+int vmm_snapshot(const char *sock, const char *dir, const char *then, char **response,
+		 struct kv_err **err) KV_WUR;
 
 /* True when /dev/kvm is provided by PVM (kvm_pvm loaded, no vmx/svm flag). */
 bool vmm_pvm_detect(void);

@@ -4,8 +4,9 @@
  * it records CLOCK_MONOTONIC at the first KVM_RUN and counts KVM_RUN calls
  * (each return is one exit to user space). The output fd is opened in the
  * constructor, before any seccomp filter the VMM installs, and written
- * with write() only. Output: "first_run_ns <t>\nkvm_runs <n>\n" to
- * $KVM_PROBE_OUT.
+ * with write() only. Output: "first_run_ns <t>\nkvm_runs <n>\n" and
+ * "first_run_cpu_ns <t>" (the process's CPU time by then, which other
+ * tenants of a loaded host do not inflate) to $KVM_PROBE_OUT.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -19,7 +20,7 @@
 #include <unistd.h>
 
 static int probe_fd = -1;
-static unsigned long long first_run_ns;
+static unsigned long long first_run_ns, first_run_cpu_ns;
 static unsigned long long runs;
 static int (*real_ioctl)(int, unsigned long, ...);
 
@@ -34,8 +35,9 @@ __attribute__((constructor)) static void probe_init(void)
 static void probe_write(void)
 {
 	char buf[128];
-	int n = snprintf(buf, sizeof(buf), "first_run_ns %llu\nkvm_runs %llu\n", first_run_ns,
-			 __atomic_load_n(&runs, __ATOMIC_RELAXED));
+	int n =
+	    snprintf(buf, sizeof(buf), "first_run_ns %llu\nkvm_runs %llu\nfirst_run_cpu_ns %llu\n",
+		     first_run_ns, __atomic_load_n(&runs, __ATOMIC_RELAXED), first_run_cpu_ns);
 	if (probe_fd >= 0 && n > 0) {
 		(void)!pwrite(probe_fd, buf, n, 0);
 	}
@@ -52,6 +54,8 @@ int ioctl(int fd, unsigned long req, ...)
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			first_run_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+			clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+			first_run_cpu_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 			probe_write();
 		}
 	}

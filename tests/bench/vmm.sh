@@ -6,7 +6,11 @@
 #  (3) VMM RSS and PSS without guest RAM, at the marker (/proc/PID/smaps)
 #  (4) VM exits to user space during the boot (KVM_RUN calls, same probe)
 # Prints one line per measure with the medians and the ratio kvrun/QEMU, then
-# a JSON object. Env: RUNS (default 3), MEM (MiB, 256), CPUS (1).
+# a JSON object. Env: RUNS (default 3), MEM (MiB, 256), CPUS (1), PAIRED=1
+# to boot each kvrun/QEMU pair side by side so both guests see the same host
+# load (use it on a busy machine): QEMU starts first, kvrun-vmm once QEMU's
+# first KVM_RUN happened, so neither start-up competes with the other's.
+# Without PAIRED, one after the other, alternating.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -53,13 +57,32 @@ run_one() { # name out -- cmd...
 	fi
 }
 
-for i in $(seq "$runs"); do
-	run_one kvrun "$work/kvrun.$i" -- "$vmm" --kernel "$kernel" --initrd "$initrd" \
+run_kvrun() {
+	run_one kvrun "$work/kvrun.$1" -- "$vmm" --kernel "$kernel" --initrd "$initrd" \
 		--mem "$mem" --cpus "$cpus" --no-rng --console stdio --cmdline "$args"
-	run_one qemu "$work/qemu.$i" -- "$qemu" -M microvm,x-option-roms=off,rtc=off,acpi=off \
+}
+run_qemu() {
+	run_one qemu "$work/qemu.$1" -- "$qemu" -M microvm,x-option-roms=off,rtc=off,acpi=off \
 		-enable-kvm -cpu host -m "$mem" -smp "$cpus" -nodefaults -no-user-config \
 		-display none -serial stdio -no-reboot -device isa-debug-exit,iobase=0x501,iosize=1 \
 		-kernel "$kernel" -initrd "$initrd" -append "$args"
+}
+for i in $(seq "$runs"); do
+	if [ -n "${PAIRED:-}" ]; then
+		run_qemu "$i" &
+		qpid=$!
+		for _ in $(seq 200); do
+			grep -qs '^first_run_ns [1-9]' "$work/qemu.$i.probe" && break
+			sleep 0.05
+		done
+		run_kvrun "$i" &
+		kpid=$!
+		wait "$kpid"
+		wait "$qpid"
+	else
+		run_kvrun "$i"
+		run_qemu "$i"
+	fi
 done
 
 # median NAME FIELD-EXPRESSION: the median over runs of an awk expression.
@@ -85,7 +108,7 @@ line() { # label key unit target
 	printf '%-36s kvrun %10s %-3s qemu %10s %-3s ratio %s  (target %s)\n' "$1" "${R[kvrun.$2]}" "$3" \
 		"${R[qemu.$2]}" "$3" "$(ratio "${R[kvrun.$2]}" "${R[qemu.$2]}")" "$4"
 }
-echo "vmm bench: $runs runs each, ${mem} MiB, $cpus vCPU(s), kernel $(basename "$kernel"), medians"
+echo "vmm bench: $runs runs each${PAIRED:+ (paired: both VMMs at once)}, ${mem} MiB, $cpus vCPU(s), kernel $(basename "$kernel"), medians"
 line "(1) exec to first KVM_RUN" first_run_ms ms "<= 0.1"
 line "(2) exec to console marker" marker_ms ms "<= 1"
 line "    of which guest uptime (kernel)" guest_ms ms "-"

@@ -21,8 +21,13 @@
  *               kvrun.vsocklisten (default 1235) for one host connection and
  *               echoes what it receives until EOF
  *   syscalls    fork + wait + a few hundred syscalls from a child
+ *   serve       forks a child that echoes every connection to vsock port
+ *               kvrun.serveport (default 1236), one at a time, for the rest
+ *               of the VM's life (host->guest traffic across snapshots);
+ *               prints KVRUN-TEST-SERVING <port> once it listens
  *   sleep       sleeps kvrun.sleep seconds (default 1000): a VM kept busy for
  *               snapshot and API tests, printing a counter every second
+ *   idle        waits forever without a sound (benchmarks' idle VMs)
  *   panic       PID 1 exits: the kernel panics ("Attempted to kill init")
  *   fs          virtio-fs: for each tag in kvrun.fstags (default "fs"), mount it
  *               at /mnt/<tag> (-o dax for the tags in kvrun.fsdax), read what the
@@ -294,6 +299,41 @@ static void check_syscalls(void)
 	result("syscalls", ok, "fork/wait status=%d", st);
 }
 
+static void serve_loop(int l)
+{
+	char buf[4096];
+	for (;;) {
+		int c = accept(l, NULL, NULL);
+		if (c < 0) {
+			sleep(1);
+			continue;
+		}
+		ssize_t r;
+		while ((r = read(c, buf, sizeof(buf))) > 0)
+			if (write(c, buf, r) != r)
+				break;
+		close(c);
+	}
+}
+
+static void check_serve(void)
+{
+	int port = atoi(arg("serveport", "1236"));
+	int l = socket(AF_VSOCK, SOCK_STREAM, 0);
+	struct sockaddr_vm a = {
+	    .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 4) < 0) {
+		result("serve", false, "listen %d: %s", port, strerror(errno));
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0)
+		serve_loop(l);
+	close(l);
+	say("KVRUN-TEST-SERVING %d", port);
+	result("serve", pid > 0, "port %d", port);
+}
+
 static void check_sleep(void)
 {
 	int secs = atoi(arg("sleep", "1000"));
@@ -302,6 +342,13 @@ static void check_sleep(void)
 		sleep(1);
 	}
 	result("sleep", true, "%d s", secs);
+}
+
+static void check_idle(void)
+{
+	say("KVRUN-TEST-IDLE");
+	for (;;)
+		pause();
 }
 
 /* ------------------------------------------------------------- virtio-fs */
@@ -927,7 +974,8 @@ static const struct {
     {"sleep", check_sleep},	    {"fs", check_fs},
     {"fs-ro", check_fs_ro},	    {"fs-file", check_fs_file},
     {"fs-escape", check_fs_escape}, {"fsbench", check_fsbench},
-    {"fs-binds", check_fs_binds},
+    {"fs-binds", check_fs_binds},   {"serve", check_serve},
+    {"idle", check_idle},
 };
 
 static void run_check(const char *name)

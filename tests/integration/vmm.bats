@@ -223,8 +223,10 @@ all_devices_result() {
 		sleep 0.05
 	done
 	[ -c "$pty" ] || fail "no pty announced: $(cat "$BATS_TEST_TMPDIR/err.log")"
-	run -0 python3 "$HOST_PY" pty-echo "$pty" "via-pty "
+	sleep 0.5 # the user attaches after the VMM started
+	run python3 "$HOST_PY" pty-echo "$pty" "via-pty "
 	echo "$output" >&2
+	[ "$status" -eq 0 ]
 	local rc=0
 	wait "$pid" || rc=$?
 	[ "$rc" -eq 0 ]

@@ -11,8 +11,8 @@
                                      UDS, send lines, expect them echoed
   vmm_host.py api SOCK JSON          one request on the control socket; prints
                                      the response line
-  vmm_host.py pty-echo PTY TEXT      write TEXT then "q" to the console pty,
-                                     expect TEXT echoed (payload=c)
+  vmm_host.py pty-echo PTY TEXT      write TEXT to the console pty, expect it
+                                     echoed (payload=c), then send "q"
 """
 import os
 import socket
@@ -101,7 +101,7 @@ def pty_echo(path, text):
     attrs = termios.tcgetattr(fd)
     attrs[3] &= ~(termios.ECHO | termios.ICANON)
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
-    os.write(fd, text.encode() + b"q")
+    os.write(fd, text.encode())
     got = b""
     deadline = time.time() + 30
     while text.encode() not in got and time.time() < deadline:
@@ -109,6 +109,8 @@ def pty_echo(path, text):
         r, _, _ = select.select([fd], [], [], 1)
         if r:
             got += os.read(fd, 4096)
+    # Only now: the guest exits on "q", and a pty hang-up drops unread output.
+    os.write(fd, b"q")
     os.close(fd)
     print(f"pty-echo: got {got!r}", flush=True)
     return 0 if text.encode() in got else 1

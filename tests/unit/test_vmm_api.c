@@ -52,6 +52,16 @@ int main(void)
 	r = api_request_handle(&m, big, sizeof(big));
 	ok(strstr(r, "EMSGSIZE") != NULL, "oversized request: EMSGSIZE");
 	free(r);
+	r = req(&m, "{\"op\":\"snapshot\",\"path\":\"/tmp/x\"}");
+	ok(strstr(r, "\"ok\":false") && strstr(r, "EINVAL") && strstr(r, "SCM_RIGHTS"),
+	   "snapshot without its two files: EINVAL, saying how to pass them");
+	free(r);
+	int fds[2] = {0, 1};
+	const char *bad = "{\"op\":\"snapshot\",\"then\":\"later\"}";
+	r = api_request_handle_fds(&m, bad, strlen(bad), fds, 2);
+	ok(strstr(r, "\"ok\":false") && strstr(r, "resume, pause or exit"),
+	   "snapshot: an unknown \"then\" is refused before anything happens");
+	free(r);
 	r = req(&m, "{\"op\":\"shutdown\"}");
 	ok(strstr(r, "\"state\":\"stopping\"") != NULL && atomic_load(&m.stopping) &&
 	       m.exit_status == VMM_EXIT_POWEROFF,

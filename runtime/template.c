@@ -1,0 +1,545 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * VM templates: the key, finding one, creating one (boot kvrun-vmm with the
+ * template's devices, wait for the agent, snapshot through kvrun-vmm's API),
+ * listing and removing them. See template.h.
+ */
+#include "runtime/template.h"
+#include "agent/protocol.h"
+#include "shim/shim.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <yajl/yajl_tree.h>
+
+#define TEMPLATE_VERSION      1
+#define TEMPLATE_AGENT_RETRY  200 /* ms between tries to reach a booting agent */
+#define TEMPLATE_SETTLE_MS    500 /* for the guest to finish with our connection */
+#define TEMPLATE_SNAPSHOT_S   300
+#define TEMPLATE_EMPTY	      "empty"
+#define TEMPLATE_VMM_LOG      "vmm.log"
+#define TEMPLATE_SLOT_FMT     "slot%u.img"
+#define TEMPLATE_INFO_MAX     (64u << 10)
+#define TEMPLATE_ROOTFS_SHARE "rootfs"
+#define TEMPLATE_BINDS_SHARE  "binds"
+
+char *tmpl_root(const struct vm_conf *vc)
+{
+	const char *env = getenv("KVRUN_TEMPLATE_DIR");
+	if (env && *env)
+		return kv_strdup(env);
+	return kv_strdup(vc->template_dir ? vc->template_dir : TEMPLATE_DIR_DEFAULT);
+}
+
+char *tmpl_guest_cmdline(const struct vm_conf *vc)
+{
+	return kv_asprintf("root=/dev/pmem0 rootfstype=erofs ro rootflags=dax quiet%s%s",
+			   vc->cmdline ? " " : "", vc->cmdline ? vc->cmdline : "");
+}
+
+bool tmpl_enabled(const struct vm_conf *vc, const struct oci_config *cfg)
+{
+	if (!vc->templates)
+		return false;
+	for (size_t i = 0; i < cfg->annotations.n; i++) {
+		const char *k = cfg->annotations.v[i].key, *v = cfg->annotations.v[i].value;
+		if (strcmp(k, TEMPLATE_ANNOTATION) == 0)
+			return !(strcmp(v, "false") == 0 || strcmp(v, "off") == 0 ||
+				 strcmp(v, "0") == 0 || strcmp(v, "no") == 0);
+	}
+	return true;
+}
+
+/* "path size mtime": a rebuilt file is another file. */
+static int tmpl_file_id(const char *what, const char *path, char **out, struct kv_err **err)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return kv_err_make(err, errno, "%s %s", what, path);
+	*out = kv_asprintf("%s %s %lld %lld.%09ld", what, path, (long long)st.st_size,
+			   (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+	return 0;
+}
+
+int tmpl_key(const struct vm_conf *vc, const struct tmpl_shape *sh, char **text,
+	     char id[TEMPLATE_ID_LEN + 1], struct kv_err **err)
+{
+	cleanup_free char *vmm = NULL, *kernel = NULL, *image = NULL;
+	if (tmpl_file_id("vmm", vc->vmm, &vmm, err) < 0 ||
+	    tmpl_file_id("kernel", vc->kernel, &kernel, err) < 0 ||
+	    tmpl_file_id("image", vc->image, &image, err) < 0)
+		return -1;
+	cleanup_free char *cmdline = tmpl_guest_cmdline(vc);
+	*text =
+	    kv_asprintf("kvrun-template %d\n%s\n%s\n%s\ncmdline %s\ncpus %u\nmemory %llu\n"
+			"rootfs_dax %llu\npod_slots %u %llu\n",
+			TEMPLATE_VERSION, vmm, kernel, image, cmdline, sh->cpus,
+			(unsigned long long)sh->mem, (unsigned long long)sh->rootfs_dax,
+			sh->pod_slots, (unsigned long long)(sh->pod_slots ? sh->pod_slot_size : 0));
+	/* FNV-1a, 64 bits: a name; template.json holds the whole key. */
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const char *p = *text; *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+	snprintf(id, TEMPLATE_ID_LEN + 1, "%016llx", (unsigned long long)h);
+	return 0;
+}
+
+/* template.json's key, or NULL when it is missing or unreadable. */
+static char *tmpl_info_key(const char *dir)
+{
+	cleanup_free char *path = kv_asprintf("%s/%s", dir, TEMPLATE_INFO);
+	cleanup_free char *text = NULL;
+	if (kv_read_file(path, TEMPLATE_INFO_MAX, &text, NULL, NULL) < 0)
+		return NULL;
+	cleanup_yajl_val yajl_val root = kv_json_parse(text, path, NULL);
+	const char *key = root ? kv_jstr(root, "key") : NULL;
+	return key ? kv_strdup(key) : NULL;
+}
+
+void tmpl_find(const struct vm_conf *vc, const struct tmpl_shape *sh, char **dir)
+{
+	*dir = NULL;
+	cleanup_free char *text = NULL;
+	char id[TEMPLATE_ID_LEN + 1];
+	cleanup_err struct kv_err *e = NULL;
+	if (tmpl_key(vc, sh, &text, id, &e) < 0) {
+		kv_debug("no template: %s", e->msg);
+		return;
+	}
+	cleanup_free char *root = tmpl_root(vc);
+	cleanup_free char *d = kv_asprintf("%s/%s", root, id);
+	cleanup_free char *key = tmpl_info_key(d);
+	if (!key || strcmp(key, text) != 0) {
+		kv_debug("no template %s for this VM (%u vCPUs, %llu MiB): cold boot", d, sh->cpus,
+			 (unsigned long long)(sh->mem >> 20));
+		return;
+	}
+	*dir = steal_ptr(d);
+}
+
+void tmpl_clone_argv(const struct vm_conf *vc, const char *dir, const char *sbdir,
+		     const struct rootfs_plan *plan, unsigned pod_slots, struct kv_json *j)
+{
+	cleanup_free char *guest = kv_asprintf("%s,ro", vc->image);
+	cleanup_free char *console = kv_asprintf("%s/%s", sbdir, SHIM_CONSOLE_NAME);
+	kv_json_key(j, "vmm_argv");
+	kv_json_array_open(j);
+	const char *fixed[] = {vc->vmm,	  "--restore",	   dir,	    "--pmem",	   guest,
+			       "--vsock", SHIM_VSOCK_NAME, "--api", SHIM_API_NAME, "--console",
+			       console,	  "--log-level",   "warn"};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(fixed); i++)
+		kv_json_str(j, fixed[i]);
+	for (unsigned i = 0; i < pod_slots; i++) {
+		cleanup_free char *a = kv_asprintf("%s/" TEMPLATE_SLOT_FMT ",ro", sbdir, i);
+		kv_json_str(j, "--pmem");
+		kv_json_str(j, a);
+	}
+	/* The template's order: the rootfs share, then the binds share. */
+	const char *rootfs_prefix = TEMPLATE_ROOTFS_SHARE "=";
+	bool binds = false;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < plan->n_fs; i++) {
+			bool is_root =
+			    strncmp(plan->fs_args[i], rootfs_prefix, strlen(rootfs_prefix)) == 0;
+			if (is_root != (pass == 0))
+				continue;
+			binds |= !is_root;
+			kv_json_str(j, "--fs");
+			kv_json_str(j, plan->fs_args[i]);
+		}
+	if (!binds) {
+		/* A container without bind mounts: the template's binds share, empty. */
+		cleanup_free char *empty = kv_asprintf("%s/%s", sbdir, TEMPLATE_EMPTY);
+		if (mkdir(empty, 0755) < 0 && errno != EEXIST)
+			kv_warn("mkdir %s: %s", empty, strerror(errno));
+		cleanup_free char *a = kv_asprintf("%s=%s,ro", TEMPLATE_BINDS_SHARE, empty);
+		kv_json_str(j, "--fs");
+		kv_json_str(j, a);
+	}
+	kv_json_array_close(j);
+}
+
+/* ------------------------------------------------------------- creation */
+
+/* The template VM's command line: the devices every clone will have. */
+static char **tmpl_vmm_argv(const struct vm_conf *vc, const struct tmpl_shape *sh)
+{
+	size_t n = 0, cap = 40 + 2 * sh->pod_slots;
+	char **v = kv_malloc0(cap * sizeof(char *));
+#define ARG(s) (v[n++] = (s))
+	ARG(kv_strdup(vc->vmm));
+	ARG(kv_strdup("--kernel"));
+	ARG(kv_strdup(vc->kernel));
+	ARG(kv_strdup("--cmdline"));
+	ARG(tmpl_guest_cmdline(vc));
+	ARG(kv_strdup("--mem"));
+	ARG(kv_asprintf("%lluM", (unsigned long long)(sh->mem >> 20)));
+	ARG(kv_strdup("--cpus"));
+	ARG(kv_asprintf("%u", sh->cpus));
+	ARG(kv_strdup("--pmem"));
+	ARG(kv_asprintf("%s,ro", vc->image));
+	for (unsigned i = 0; i < sh->pod_slots; i++) {
+		ARG(kv_strdup("--pmem"));
+		ARG(kv_asprintf(TEMPLATE_SLOT_FMT ",ro", i));
+	}
+	ARG(kv_strdup("--fs"));
+	ARG(sh->rootfs_dax ? kv_asprintf("%s=%s,rw,dax=%lluM", TEMPLATE_ROOTFS_SHARE,
+					 TEMPLATE_EMPTY, (unsigned long long)(sh->rootfs_dax >> 20))
+			   : kv_asprintf("%s=%s,rw", TEMPLATE_ROOTFS_SHARE, TEMPLATE_EMPTY));
+	ARG(kv_strdup("--fs"));
+	ARG(kv_asprintf("%s=%s,ro", TEMPLATE_BINDS_SHARE, TEMPLATE_EMPTY));
+	const char *rest[] = {"--vsock",   SHIM_VSOCK_NAME,   "--api",	     SHIM_API_NAME,
+			      "--console", SHIM_CONSOLE_NAME, "--log-level", "warn"};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(rest); i++)
+		ARG(kv_strdup(rest[i]));
+#undef ARG
+	return v;
+}
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Run argv in dir with stdio on dir/log (appended); returns the pid. */
+static pid_t tmpl_spawn(char **argv, const char *dir, struct kv_err **err)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return kv_err_make(err, errno, "fork");
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (chdir(dir) < 0)
+			_exit(127);
+		int log = open(TEMPLATE_VMM_LOG, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 ||
+		    dup2(log, 2) < 0)
+			_exit(127);
+		execv(argv[0], argv);
+		dprintf(2, "kvrun: exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+static int tmpl_wait_status(pid_t pid, int *status)
+{
+	while (waitpid(pid, status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+/* Until the agent answers a hello; then hang up, and give the guest time to. */
+static int tmpl_agent_wait(const struct vm_conf *vc, const char *dir, pid_t vmm,
+			   struct kv_err **err)
+{
+	cleanup_free char *addr = shim_agent_addr(dir, err);
+	if (!addr)
+		return -1;
+	uint64_t deadline = kv_now_ms() + (uint64_t)vc->boot_timeout_s * 1000;
+	for (;;) {
+		cleanup_err struct kv_err *e = NULL;
+		struct kv_agent_client *a = kv_agent_client_connect(addr, &e);
+		if (a) {
+			kv_agent_client_set_timeout(a, 30000);
+			int r = kv_agent_client_hello(a, &e);
+			kv_agent_client_free(a);
+			if (r == 0) {
+				usleep(TEMPLATE_SETTLE_MS * 1000);
+				return 0;
+			}
+		}
+		int st;
+		if (waitpid(vmm, &st, WNOHANG) == vmm)
+			return kv_err_make(err, ECHILD,
+					   "the template VM stopped while booting (status %d); see "
+					   "%s/%s",
+					   WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+					   dir, TEMPLATE_VMM_LOG);
+		if (kv_now_ms() >= deadline)
+			return kv_err_make(
+			    err, ETIMEDOUT,
+			    "the template VM's agent did not answer within %u s (%s)",
+			    vc->boot_timeout_s, e ? e->msg : "?");
+		usleep(TEMPLATE_AGENT_RETRY * 1000);
+	}
+}
+
+/* kvrun-vmm --api-call vmm.sock snapshot . exit, in dir. */
+static int tmpl_snapshot(const struct vm_conf *vc, const char *dir, struct kv_err **err)
+{
+	char *argv[] = {vc->vmm, "--api-call", SHIM_API_NAME, "snapshot", ".", "exit", NULL};
+	pid_t pid = tmpl_spawn(argv, dir, err);
+	int st;
+	if (pid < 0 || tmpl_wait_status(pid, &st) < 0)
+		return -1;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return kv_err_make(err, EIO, "snapshot of the template VM failed; see %s/%s", dir,
+				   TEMPLATE_VMM_LOG);
+	return 0;
+}
+
+static int tmpl_rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* rm -rf dir (no symlink followed). */
+static int tmpl_rmtree(const char *dir)
+{
+	return nftw(dir, tmpl_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int tmpl_prepare(const char *tmp, const struct tmpl_shape *sh, struct kv_err **err)
+{
+	if (mkdir(tmp, 0700) < 0)
+		return kv_err_make(err, errno, "mkdir %s", tmp);
+	cleanup_free char *empty = kv_asprintf("%s/%s", tmp, TEMPLATE_EMPTY);
+	if (mkdir(empty, 0755) < 0)
+		return kv_err_make(err, errno, "mkdir %s", empty);
+	for (unsigned i = 0; i < sh->pod_slots; i++) {
+		cleanup_free char *p = kv_asprintf("%s/" TEMPLATE_SLOT_FMT, tmp, i);
+		cleanup_close int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 || ftruncate(fd, (off_t)sh->pod_slot_size) < 0)
+			return kv_err_make(err, errno, "create %s", p);
+	}
+	return 0;
+}
+
+static int tmpl_info_write(const char *tmp, const char *id, const char *key,
+			   const struct tmpl_shape *sh, struct kv_err **err)
+{
+	cleanup_json struct kv_json *j = kv_json_new(true);
+	kv_json_map_open(j);
+	kv_json_kstr(j, "id", id);
+	kv_json_kint(j, "version", TEMPLATE_VERSION);
+	kv_json_kstr(j, "key", key);
+	kv_json_kint(j, "cpus", sh->cpus);
+	kv_json_key(j, "memory");
+	kv_json_uint(j, sh->mem);
+	kv_json_key(j, "rootfs_dax");
+	kv_json_uint(j, sh->rootfs_dax);
+	kv_json_kint(j, "pod_slots", sh->pod_slots);
+	kv_json_key(j, "pod_slot_size");
+	kv_json_uint(j, sh->pod_slots ? sh->pod_slot_size : 0);
+	kv_json_kint(j, "created", (long long)time(NULL));
+	kv_json_map_close(j);
+	const char *out;
+	size_t len;
+	if (kv_json_finish(j, &out, &len, err) < 0)
+		return -1;
+	cleanup_free char *path = kv_asprintf("%s/%s", tmp, TEMPLATE_INFO);
+	return kv_write_file_atomic(path, out, len, 0644, err);
+}
+
+/* What a finished template keeps: the snapshot, template.json, the boot's logs. */
+static void tmpl_tidy(const char *tmp, const struct tmpl_shape *sh)
+{
+	const char *gone[] = {TEMPLATE_EMPTY, SHIM_VSOCK_NAME, SHIM_API_NAME};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(gone); i++) {
+		cleanup_free char *p = kv_asprintf("%s/%s", tmp, gone[i]);
+		(void)remove(p);
+	}
+	for (unsigned i = 0; i < sh->pod_slots; i++) {
+		cleanup_free char *p = kv_asprintf("%s/" TEMPLATE_SLOT_FMT, tmp, i);
+		(void)unlink(p);
+	}
+}
+
+/* Boot the template VM in tmp and snapshot it there. */
+static int tmpl_boot_and_snapshot(const struct vm_conf *vc, const struct tmpl_shape *sh,
+				  const char *tmp, struct kv_err **err)
+{
+	char **argv = tmpl_vmm_argv(vc, sh);
+	pid_t pid = tmpl_spawn(argv, tmp, err);
+	strv_free(argv);
+	if (pid < 0)
+		return -1;
+	int r = tmpl_agent_wait(vc, tmp, pid, err);
+	if (r == 0)
+		r = tmpl_snapshot(vc, tmp, err);
+	if (r < 0)
+		kill(pid, SIGKILL);
+	int st;
+	if (tmpl_wait_status(pid, &st) == 0 && r == 0 && (!WIFEXITED(st) || WEXITSTATUS(st)))
+		r = kv_err_make(err, EIO,
+				"the template VM exited with status %d after its snapshot",
+				WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	return r;
+}
+
+int tmpl_create(const struct vm_conf *vc, const struct tmpl_shape *sh, bool force,
+		char id[TEMPLATE_ID_LEN + 1], struct kv_err **err)
+{
+	cleanup_free char *root = tmpl_root(vc);
+	cleanup_free char *key = NULL;
+	if (kv_mkdir_p(root, 0700, err) < 0 || tmpl_key(vc, sh, &key, id, err) < 0)
+		return -1;
+	cleanup_free char *final = kv_asprintf("%s/%s", root, id);
+	cleanup_free char *have = tmpl_info_key(final);
+	if (have && strcmp(have, key) == 0 && !force)
+		return 0;
+	cleanup_free char *tmp = kv_asprintf("%s/.tmp-%s-%d", root, id, (int)getpid());
+	cleanup_free char *old = kv_asprintf("%s/.old-%s-%d", root, id, (int)getpid());
+	(void)tmpl_rmtree(tmp);
+	int r = tmpl_prepare(tmp, sh, err);
+	if (r == 0)
+		r = tmpl_boot_and_snapshot(vc, sh, tmp, err);
+	if (r == 0)
+		r = tmpl_info_write(tmp, id, key, sh, err);
+	if (r == 0) {
+		tmpl_tidy(tmp, sh);
+		/* Replace an old one (another key with the same name, or --force). */
+		if (rename(final, old) < 0 && errno != ENOENT)
+			r = kv_err_make(err, errno, "move %s aside", final);
+		else if (rename(tmp, final) < 0)
+			r = kv_err_make(err, errno, "rename %s to %s", tmp, final);
+		(void)tmpl_rmtree(old);
+	}
+	if (r < 0)
+		(void)tmpl_rmtree(tmp);
+	return r;
+}
+
+/* ------------------------------------------------------- list and remove */
+
+static bool tmpl_id_ok(const char *id)
+{
+	return strlen(id) == TEMPLATE_ID_LEN && strspn(id, "0123456789abcdef") == TEMPLATE_ID_LEN;
+}
+
+/* Whether a template is the one this config would use now (its files unchanged). */
+static bool tmpl_current(const struct vm_conf *vc, yajl_val info)
+{
+	long long cpus = 0, slots = 0, mem = 0, dax = 0, slot_size = 0;
+	kv_jint(info, "cpus", &cpus);
+	kv_jint(info, "memory", &mem);
+	kv_jint(info, "rootfs_dax", &dax);
+	kv_jint(info, "pod_slots", &slots);
+	kv_jint(info, "pod_slot_size", &slot_size);
+	struct tmpl_shape sh = {(unsigned)cpus, (uint64_t)mem, (unsigned)slots, (uint64_t)slot_size,
+				(uint64_t)dax};
+	cleanup_free char *text = NULL;
+	char id[TEMPLATE_ID_LEN + 1];
+	const char *key = kv_jstr(info, "key");
+	return tmpl_key(vc, &sh, &text, id, NULL) == 0 && key && strcmp(key, text) == 0;
+}
+
+static uint64_t tmpl_disk_bytes(const char *dir)
+{
+	uint64_t total = 0;
+	const char *files[] = {"state", "memory", TEMPLATE_INFO};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(files); i++) {
+		cleanup_free char *p = kv_asprintf("%s/%s", dir, files[i]);
+		struct stat st;
+		if (stat(p, &st) == 0)
+			total += (uint64_t)st.st_blocks * 512;
+	}
+	return total;
+}
+
+static void tmpl_list_one(const struct vm_conf *vc, const char *dir, const char *name, bool json,
+			  bool *first, FILE *out)
+{
+	cleanup_free char *path = kv_asprintf("%s/%s", dir, TEMPLATE_INFO);
+	cleanup_free char *text = NULL;
+	if (kv_read_file(path, TEMPLATE_INFO_MAX, &text, NULL, NULL) < 0)
+		return;
+	cleanup_yajl_val yajl_val info = kv_json_parse(text, path, NULL);
+	if (!info)
+		return;
+	long long cpus = 0, mem = 0, slots = 0, created = 0;
+	kv_jint(info, "cpus", &cpus);
+	kv_jint(info, "memory", &mem);
+	kv_jint(info, "pod_slots", &slots);
+	kv_jint(info, "created", &created);
+	bool cur = tmpl_current(vc, info);
+	uint64_t disk = tmpl_disk_bytes(dir);
+	char when[32] = "-";
+	time_t t = (time_t)created;
+	struct tm tm;
+	if (created > 0 && gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (json)
+		fprintf(out,
+			"%s{\"id\":\"%s\",\"cpus\":%lld,\"memory\":%lld,\"pod_slots\":%lld,"
+			"\"disk_bytes\":%llu,\"created\":\"%s\",\"current\":%s,\"path\":\"%s\"}",
+			*first ? "" : ",", name, cpus, mem, slots, (unsigned long long)disk, when,
+			cur ? "true" : "false", dir);
+	else
+		fprintf(out, "%-16s  %4lld  %6lldM  %5lld  %7lluM  %-20s  %s\n", name, cpus,
+			mem >> 20, slots, (unsigned long long)(disk >> 20), when,
+			cur ? "current" : "stale (its files changed)");
+	*first = false;
+}
+
+int tmpl_list(const struct vm_conf *vc, bool json, FILE *out, struct kv_err **err)
+{
+	cleanup_free char *root = tmpl_root(vc);
+	struct dirent **ents = NULL;
+	int n = scandir(root, &ents, NULL, alphasort);
+	if (n < 0 && errno != ENOENT)
+		return kv_err_make(err, errno, "read %s", root);
+	bool first = true;
+	if (json)
+		fputs("[", out);
+	else
+		fprintf(out, "%-16s  %4s  %7s  %5s  %8s  %-20s  %s\n", "ID", "CPUS", "MEMORY",
+			"SLOTS", "DISK", "CREATED", "STATUS");
+	for (int i = 0; i < n; i++) {
+		if (tmpl_id_ok(ents[i]->d_name)) {
+			cleanup_free char *dir = kv_asprintf("%s/%s", root, ents[i]->d_name);
+			tmpl_list_one(vc, dir, ents[i]->d_name, json, &first, out);
+		}
+		free(ents[i]);
+	}
+	free(ents);
+	if (json)
+		fputs("]\n", out);
+	return fflush(out) == 0 ? 0 : kv_err_make(err, errno, "write");
+}
+
+int tmpl_remove(const struct vm_conf *vc, const char *id, struct kv_err **err)
+{
+	cleanup_free char *root = tmpl_root(vc);
+	if (id) {
+		if (!tmpl_id_ok(id))
+			return err_plain(err, EINVAL,
+					 "template %s: an id is 16 hex digits (see "
+					 "kvrun template list)",
+					 id);
+		cleanup_free char *dir = kv_asprintf("%s/%s", root, id);
+		if (access(dir, F_OK) < 0)
+			return err_plain(err, ENOENT, "template %s does not exist", id);
+		return tmpl_rmtree(dir) < 0 ? kv_err_make(err, errno, "remove %s", dir) : 0;
+	}
+	struct dirent **ents = NULL;
+	int n = scandir(root, &ents, NULL, alphasort);
+	if (n < 0)
+		return errno == ENOENT ? 0 : kv_err_make(err, errno, "read %s", root);
+	int r = 0;
+	for (int i = 0; i < n; i++) {
+		const char *name = ents[i]->d_name;
+		if (tmpl_id_ok(name) || strncmp(name, ".tmp-", 5) == 0 ||
+		    strncmp(name, ".old-", 5) == 0) {
+			cleanup_free char *dir = kv_asprintf("%s/%s", root, name);
+			if (tmpl_rmtree(dir) < 0 && r == 0)
+				r = kv_err_make(err, errno, "remove %s", dir);
+		}
+		free(ents[i]);
+	}
+	free(ents);
+	return r;
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * VM templates (runtime/template.c, runtime/cmd_template.c): a VM booted
+ * once to "agent ready", with no container, and snapshotted (kvrun-vmm's
+ * state + memory files, vmm/snapshot.h). A new VM of the same shape is a
+ * clone: kvrun-vmm --restore maps the template's memory MAP_PRIVATE and
+ * resumes in milliseconds instead of booting.
+ *
+ * The key. A clone must be the template's machine: same kernel, guest image,
+ * kernel command line, vCPUs, memory and devices. The key is that list in
+ * text (files named with their size and modification time, and the VMM
+ * binary too), and a template's directory is named after a hash of it
+ * (template.json keeps the text, compared in full before use). Devices:
+ * pmem0 the guest image, then a pod sandbox's slots; the rootfs share
+ * (virtio-fs, with its DAX window) and the binds share, both always there in
+ * a template (a container without bind mounts gets an empty binds share);
+ * vsock; rng. The template VM's shares are empty directories that it never
+ * mounts: a clone's shares are the container's own, attached by the
+ * command line of the restore, mounted by the agent as on a cold boot.
+ *
+ * Identity per clone, before the container starts (shim/clone.c): fresh
+ * entropy from the host's getrandom (the agent reseeds the guest CRNG),
+ * the time, the VM's hostname, new vsock connections (the restore resets the
+ * transport). boot_id: Linux makes it at its first read, from the CRNG
+ * (drivers/char/random.c, proc_do_uuid); nothing reads it in a template, so
+ * each clone makes its own after the reseed.
+ *
+ * Templates are on by default. Off: "templates": false in the config file,
+ * or the annotation io.kvrun.template=false on a sandbox's container. Why
+ * one would: clones of one template share the memory pages they have not
+ * written, a side channel between tenants (the KSM class of attacks), and
+ * they share what the guest kernel drew at boot (KASLR offset, hash seeds).
+ */
+#ifndef KV_RUNTIME_TEMPLATE_H
+#define KV_RUNTIME_TEMPLATE_H
+
+#include "runtime/backend.h"
+
+#define TEMPLATE_ANNOTATION  "io.kvrun.template"
+#define TEMPLATE_DIR_DEFAULT "/var/lib/kvrun/templates"
+#define TEMPLATE_INFO	     "template.json"
+#define TEMPLATE_ID_LEN	     16
+
+/* What a VM's template depends on besides the config's artifacts. */
+struct tmpl_shape {
+	unsigned cpus;
+	uint64_t mem;
+	unsigned pod_slots; /* a pod sandbox's spare pmem devices, else 0 */
+	uint64_t pod_slot_size;
+	uint64_t rootfs_dax;
+};
+
+/* The directory templates live in: $KVRUN_TEMPLATE_DIR, the config's
+ * template_dir, or TEMPLATE_DIR_DEFAULT. */
+char *tmpl_root(const struct vm_conf *vc);
+/* The key text and its id (hex). */
+int tmpl_key(const struct vm_conf *vc, const struct tmpl_shape *sh, char **text,
+	     char id[TEMPLATE_ID_LEN + 1], struct kv_err **err) KV_WUR;
+/* The guest kernel command line every VM gets (cold boots and templates). */
+char *tmpl_guest_cmdline(const struct vm_conf *vc);
+
+/*
+ * The template for this shape, if there is a complete one whose key
+ * matches: *dir is its directory (malloc'd), or NULL. Never fails for a
+ * missing or unusable template (that is a cold boot, logged at debug).
+ */
+void tmpl_find(const struct vm_conf *vc, const struct tmpl_shape *sh, char **dir);
+/* Whether this container may use a template (config and annotation). */
+bool tmpl_enabled(const struct vm_conf *vc, const struct oci_config *cfg);
+
+/*
+ * A clone's kvrun-vmm command line, as "vmm_argv" in j: --restore dir, the
+ * guest image and pod slots, the plan's shares in the template's order
+ * (rootfs, then binds: an empty share in sbdir when the plan has none),
+ * vsock, API and console in sbdir (the shim runs kvrun-vmm there).
+ */
+void tmpl_clone_argv(const struct vm_conf *vc, const char *dir, const char *sbdir,
+		     const struct rootfs_plan *plan, unsigned pod_slots, struct kv_json *j);
+
+/* kvrun template create: boot, wait for the agent, snapshot. *id out. */
+int tmpl_create(const struct vm_conf *vc, const struct tmpl_shape *sh, bool force,
+		char id[TEMPLATE_ID_LEN + 1], struct kv_err **err) KV_WUR;
+/* kvrun template list: one line each (or a JSON array). */
+int tmpl_list(const struct vm_conf *vc, bool json, FILE *out, struct kv_err **err) KV_WUR;
+/* kvrun template rm: one id, or every template (id NULL). */
+int tmpl_remove(const struct vm_conf *vc, const char *id, struct kv_err **err) KV_WUR;
+
+#endif
