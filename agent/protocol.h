@@ -52,7 +52,11 @@
  *              virtiofs|9p|overlay, ...}, stdin?: bool}
  *                                          -> {container, pid, stdio: {stdin?, stdout,
  *                                              stderr} or {pty}}  (tokens)
- *             answered once the process is set up and blocked before exec
+ *             answered once the process is set up and blocked before exec.
+ *             An overlay's layer i is mounted at <state-dir>/mnt/l<i> (default
+ *             /run/kvrun/mnt/l<i>) in the container's namespace before bind
+ *             sources are opened, so a bind mount may take its source from a
+ *             layer (kvrun's pod members do); a mount_shared path serves too.
  *   start     {container}                  -> {container, pid, stdio}, once exec'd
  *   exec      {container, exec_id, process: OCI process, stdin?}
  *                                          -> {container, exec_id, pid, stdio}, once exec'd

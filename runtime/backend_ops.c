@@ -135,7 +135,7 @@ int runtime_backend_exec(struct container *c, const struct oci_process *p,
 	cleanup_free char *req = exec_request(c, exec_id, p, o, err);
 	cleanup_free char *log = kv_asprintf("%s/%s", c->dir, SHIM_LOG);
 	cleanup_free char *pf = kv_asprintf("%s/%s%s.pid", c->dir, EXEC_PID_PREFIX, exec_id);
-	struct shim_handle h;
+	struct shim_handle h = {.sync_fd = -1};
 	if (!req || shim_spawn(vc, c->dir, log, req, &h, err) < 0 ||
 	    shim_pidfile_write(pf, h.pid, err) < 0 || shim_await(&h, SETUP_TIMEOUT_S, err) < 0 ||
 	    shim_commit(&h, err) < 0 || (o->pid_file && write_pid(o->pid_file, h.pid, err) < 0)) {

@@ -224,7 +224,7 @@ static int start_shim(struct start_ctx *x, unsigned cpus, uint64_t mem,
 	cleanup_free char *request = create_request(x, cpus, mem, err);
 	cleanup_free char *log = kv_asprintf("%s/%s", x->req->state_dir, SHIM_LOG);
 	cleanup_free char *pidfile = kv_asprintf("%s/%s", x->req->state_dir, SHIM_PIDFILE);
-	struct shim_handle h;
+	struct shim_handle h = {.sync_fd = -1};
 	if (!request || shim_spawn(x->vc, x->req->state_dir, log, request, &h, err) < 0 ||
 	    shim_pidfile_write(pidfile, h.pid, err) < 0 ||
 	    shim_await(&h, x->vc->boot_timeout_s + SETUP_TIMEOUT_S, err) < 0 ||
@@ -247,6 +247,7 @@ static int sandbox_start(struct start_ctx *x, struct runtime_sandbox_result *res
 		    "--preserve-fds: file descriptors cannot be passed into a microVM");
 	if (vm_conf_load(&x->vc, err) < 0)
 		return -1;
+	x->vc->debug |= req->g->debug; /* kvrun --debug: the shim logs in detail too */
 	x->owner = strcmp(req->st->sandbox_id, req->id) == 0;
 	x->sbdir =
 	    x->owner ? kv_strdup(req->state_dir) : sandbox_dir(req->state_dir, req->st->sandbox_id);

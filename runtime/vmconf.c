@@ -215,6 +215,32 @@ static unsigned cpuset_count(const char *s)
 	return n;
 }
 
+static bool annotation_u64(const struct oci_config *cfg, const char *key, uint64_t *out)
+{
+	const char *a = annotation(cfg, key);
+	char *end;
+	if (!a || !*a)
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(a, &end, 10);
+	if (*end || errno || v == 0)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* containerd (1.7+) sums a pod's limits into its sandbox container's
+ * annotations: io.kubernetes.cri.sandbox-cpu-{quota,period}, -memory. */
+static bool pod_quota(const struct oci_config *cfg, unsigned *cpus)
+{
+	uint64_t quota, period = 100000;
+	if (!annotation_u64(cfg, "io.kubernetes.cri.sandbox-cpu-quota", &quota))
+		return false;
+	(void)annotation_u64(cfg, "io.kubernetes.cri.sandbox-cpu-period", &period);
+	*cpus = (unsigned)((quota + period - 1) / period);
+	return true;
+}
+
 static int size_cpus(const struct vm_conf *vc, const struct oci_config *cfg, unsigned *cpus,
 		     struct kv_err **err)
 {
@@ -229,6 +255,8 @@ static int size_cpus(const struct vm_conf *vc, const struct oci_config *cfg, uns
 					 "annotation io.kvrun.vm.cpus=%s: want 1..%d vCPUs", a,
 					 VM_MAX_CPUS);
 		*cpus = (unsigned)v;
+	} else if (pod_quota(cfg, cpus)) {
+		/* the pod's sum, which containerd puts on its sandbox container */
 	} else if (r && r->has_cpu_quota && r->cpu_quota > 0) {
 		uint64_t period = r->has_cpu_period && r->cpu_period ? r->cpu_period : 100000;
 		*cpus = (unsigned)(((uint64_t)r->cpu_quota + period - 1) / period);
@@ -260,6 +288,8 @@ int vm_size(const struct vm_conf *vc, const struct oci_config *cfg, unsigned *cp
 					 "annotation io.kvrun.vm.memory=%s: want a size such as "
 					 "512M or 1G",
 					 a);
+	} else if (annotation_u64(cfg, "io.kubernetes.cri.sandbox-memory", mem)) {
+		*mem += vc->overhead;
 	} else if (r && r->has_memory_limit && r->memory_limit > 0) {
 		*mem = (uint64_t)r->memory_limit + vc->overhead;
 	}

@@ -17,6 +17,15 @@ function teardown() {
 	teardown_bundle
 }
 
+# The container's kvrun-vmm is running (its command line names its state dir).
+function has_vmm() {
+	pgrep -f "kvrun-vmm .*$KVRUN_ROOT/$1/" >/dev/null
+}
+
+function no_vmm() {
+	! has_vmm "$1"
+}
+
 # Container output arrives through the shim into $BUNDLE/ctr.out.
 function ctr_said() {
 	grep -qx "$1" "$BUNDLE/ctr.out" 2>/dev/null
@@ -69,18 +78,31 @@ function ctr_said() {
 	[ -z "$(ls -A "$KVRUN_ROOT")" ]
 }
 
-@test "delete in every state: created, paused (--force), running (--force), stopped; kill by number" {
-	# Four VMs, two at a time.
+@test "delete in every state: created, paused (--force), running (--force), stopped; kill by number; a killed shim takes its VM down" {
+	# Five VMs, two or three at a time.
 	kvrun_detached -0 create c1 &
-	local p1=$!
+	local p1=$! p2
 	kvrun_detached -0 run -d c2
 	wait "$p1"
 	kvrun_detached -0 run -d c3 &
 	p1=$!
+	kvrun_detached -0 run -d c5 &
+	p2=$!
 	kvrun_detached -0 run -d c4
 	wait "$p1"
+	wait "$p2"
 	kvrun -0 list -q
-	[ "$(sort <<<"$output" | tr '\n' ' ')" = "c1 c2 c3 c4 " ]
+	[ "$(sort <<<"$output" | tr '\n' ' ')" = "c1 c2 c3 c4 c5 " ]
+
+	# SIGKILL of the shim on the host: its VMM goes with it (PR_SET_PDEATHSIG).
+	local shim
+	shim=$(__kvrun state c5 | jq .pid)
+	has_vmm c5
+	kill -9 "$shim"
+	wait_for 10 no_vmm c5
+	kvrun -0 state c5
+	[ "$(jq -r .status <<<"$output")" = stopped ]
+	kvrun -0 delete c5
 
 	# created: runc deletes it without --force, killing the process.
 	kvrun -0 delete c1

@@ -15,16 +15,18 @@ function teardown() {
 	teardown_bundle
 }
 
-@test "run: hello from a microVM, exit 0, the VM sized by annotation" {
-	update_config '.process.args = ["sh", "-c", "echo hello; grep MemTotal /proc/meminfo; grep -c ^processor /proc/cpuinfo"]
+@test "run: hello from a microVM, stdin relayed to EOF, exit 0, the VM sized by annotation" {
+	update_config '.process.args = ["sh", "-c", "echo hello; cat; grep MemTotal /proc/meminfo; grep -c ^processor /proc/cpuinfo"]
 		| .annotations = {"io.kvrun.vm.memory": "192M", "io.kvrun.vm.cpus": "1"}'
-	kvrun -0 run c1
+	run -0 bash -c 'printf "from-stdin\n" | "$1" --root "$2" run c1' _ "$KVRUN" "$KVRUN_ROOT"
+	echo "$output" >&2
 	[ "${lines[0]}" = "hello" ]
+	[ "${lines[1]}" = "from-stdin" ]
 	# MemTotal is what the VM has, less what its kernel keeps: 192 MiB = 196608 kB.
 	local kb
-	kb=$(echo "${lines[1]}" | awk '{ print $2 }')
+	kb=$(echo "${lines[2]}" | awk '{ print $2 }')
 	[ "$kb" -gt 150000 ] && [ "$kb" -le 196608 ]
-	[ "${lines[2]}" = 1 ]
+	[ "${lines[3]}" = 1 ]
 	[ -z "$(kvrun_procs_wait)" ]
 	kvrun -1 state c1
 }

@@ -117,6 +117,10 @@ static void test_size(void)
 	size_is(",\"linux\":{\"resources\":{\"memory\":{\"limit\":1000}}}", 1, 130,
 		"small limit: overhead, 2 MiB rounding");
 	size_is(",\"annotations\":{\"io.kvrun.vm.memory\":\"1M\"}", 1, 128, "floor: min_memory");
+	size_is(",\"annotations\":{\"io.kubernetes.cri.sandbox-cpu-quota\":\"200000\","
+		"\"io.kubernetes.cri.sandbox-cpu-period\":\"100000\","
+		"\"io.kubernetes.cri.sandbox-memory\":\"268435456\"}",
+		2, 384, "a pod's sums from containerd's sandbox annotations");
 	struct vm_conf vc = {.cpus = 1, .memory = 256ull << 20};
 	cleanup_oci_config struct oci_config *cfg =
 	    config(",\"annotations\":{\"io.kvrun.vm.cpus\":\"many\"}");
