@@ -31,54 +31,49 @@
 
 /* ------------------------------------------------------------- vCPUs */
 
-struct snap_msr_list {
-	struct kvm_msr_list hdr;
-	uint32_t idx[SNAP_MAX_MSRS];
-};
-
-/* KVM_GET_MSR_INDEX_LIST: every MSR KVM saves and emulates. */
-static int snap_msr_index_list(struct machine *m, struct snap_msr_list *l, struct kv_err **err)
+/* KVM_GET_MSR_INDEX_LIST: every MSR KVM saves and emulates (malloc'd). */
+static struct kvm_msr_list *snap_msr_index_list(struct machine *m, struct kv_err **err)
 {
-	l->hdr.nmsrs = SNAP_MAX_MSRS;
-	if (ioctl(m->vm.kvm_fd, KVM_GET_MSR_INDEX_LIST, l) < 0)
-		return kv_err_make(err, errno, "KVM_GET_MSR_INDEX_LIST");
-	return 0;
+	struct kvm_msr_list *l = kv_malloc0(sizeof(*l) + SNAP_MAX_MSRS * sizeof(l->indices[0]));
+	l->nmsrs = SNAP_MAX_MSRS;
+	if (ioctl(m->vm.kvm_fd, KVM_GET_MSR_INDEX_LIST, l) < 0) {
+		kv_err_make(err, errno, "KVM_GET_MSR_INDEX_LIST");
+		free(l);
+		return NULL;
+	}
+	return l;
 }
 
 /*
  * Read the MSRs of the list that this vCPU has (KVM_GET_MSRS stops at the
  * first it cannot read: that one is left out, and the rest read again).
  */
-static int snap_msrs_get(struct vcpu *v, const struct snap_msr_list *l, struct kvm_msr_entry *out,
+static int snap_msrs_get(struct vcpu *v, const struct kvm_msr_list *l, struct kvm_msr_entry *out,
 			 unsigned *n_out, struct kv_err **err)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[SNAP_MAX_MSRS];
-	} *msrs = kv_malloc0(sizeof(*msrs));
+	cleanup_free struct kvm_msrs *msrs =
+	    kv_malloc0(sizeof(*msrs) + SNAP_MAX_MSRS * sizeof(struct kvm_msr_entry));
+	struct kvm_msr_entry *e = msrs->entries;
 	unsigned n = 0;
-	for (unsigned i = 0; i < l->hdr.nmsrs && i < SNAP_MAX_MSRS; i++)
-		msrs->e[n++].index = l->idx[i];
+	for (unsigned i = 0; i < l->nmsrs && i < SNAP_MAX_MSRS; i++)
+		e[n++].index = l->indices[i];
 	unsigned done = 0;
 	while (done < n) {
-		memmove(&msrs->e[0], &msrs->e[done], (n - done) * sizeof(msrs->e[0]));
+		memmove(&e[0], &e[done], (n - done) * sizeof(e[0]));
 		n -= done;
-		msrs->hdr.nmsrs = n;
+		msrs->nmsrs = n;
 		int r = ioctl(v->fd, KVM_GET_MSRS, msrs);
-		if (r < 0) {
-			free(msrs);
+		if (r < 0)
 			return kv_err_make(err, errno, "vcpu %u: KVM_GET_MSRS", v->index);
-		}
 		for (int i = 0; i < r; i++)
-			out[(*n_out)++] = msrs->e[i];
+			out[(*n_out)++] = e[i];
 		done = r;
 		if ((unsigned)r < n) {
 			kv_debug("snapshot: vcpu %u: MSR 0x%x not readable, left out", v->index,
-				 msrs->e[r].index);
+				 e[r].index);
 			done++;
 		}
 	}
-	free(msrs);
 	return 0;
 }
 
@@ -95,10 +90,10 @@ static int snap_ioctl_add(struct snap_writer *w, struct vcpu *v, unsigned long r
 static int snap_vcpu_save_msrs_cpuid(struct machine *m, struct vcpu *v, struct snap_writer *w,
 				     struct kv_err **err)
 {
-	cleanup_free struct snap_msr_list *l = kv_malloc0(sizeof(*l));
+	cleanup_free struct kvm_msr_list *l = snap_msr_index_list(m, err);
 	cleanup_free struct kvm_msr_entry *e = kv_malloc0(SNAP_MAX_MSRS * sizeof(*e));
 	unsigned n = 0;
-	if (snap_msr_index_list(m, l, err) < 0 || snap_msrs_get(v, l, e, &n, err) < 0)
+	if (!l || snap_msrs_get(v, l, e, &n, err) < 0)
 		return -1;
 	snap_writer_add(w, SNAP_SEC_MSRS, v->index, e, n * sizeof(*e));
 	cleanup_free struct kvm_cpuid2 *c =

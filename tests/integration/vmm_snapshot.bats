@@ -47,22 +47,29 @@ vmm() {
 # A payload VM waiting for console input (payload=c), snapshotted with
 # then=exit into $1. The console input stays open until the VM exits.
 payload_snapshot() {
-	local dir=$1 api=$BATS_TEST_TMPDIR/p.sock
+	local dir=$1 name
+	name=$(basename "$1")
+	local api=$BATS_TEST_TMPDIR/$name.sock out=$BATS_TEST_TMPDIR/$name.out
+	rm -f "$api" "$out"
 	(sleep 30 | "$VMM" --kernel "$PAYLOAD" --mem 32M --no-rng --cmdline payload=c --api "$api" \
-		> "$BATS_TEST_TMPDIR/p.out" 2> "$BATS_TEST_TMPDIR/p.err") &
+		> "$out" 2> "$BATS_TEST_TMPDIR/$name.err") &
 	local pid=$!
-	for _ in $(seq 100); do
-		grep -q PAYLOAD-ECHO "$BATS_TEST_TMPDIR/p.out" 2>/dev/null && break
+	for _ in $(seq 200); do
+		[ -S "$api" ] && grep -q PAYLOAD-ECHO "$out" 2>/dev/null && break
 		sleep 0.05
 	done
-	run -0 "$VMM" --api-call "$api" snapshot "$dir" exit
+	run "$VMM" --api-call "$api" snapshot "$dir" exit
 	echo "snapshot: $output" >&2
-	[[ "$output" == *'"ok":true'* ]]
-	[[ "$output" == *'"state":"stopping"'* ]]
+	if [[ "$output" != *'"ok":true'* || "$output" != *'"state":"stopping"'* ]]; then
+		pkill -P "$pid" 2>/dev/null || true
+		kill "$pid" 2>/dev/null || true
+		fail "snapshot failed: $(cat "$BATS_TEST_TMPDIR/$name.err")"
+	fi
 	for _ in $(seq 100); do
 		[ -S "$api" ] || break
 		sleep 0.05
 	done
+	pkill -P "$pid" sleep 2>/dev/null || true
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	[ -f "$dir/state" ] && [ -f "$dir/memory" ]
