@@ -27,6 +27,7 @@
  *               prints KVRUN-TEST-SERVING <port> once it listens
  *   sleep       sleeps kvrun.sleep seconds (default 1000): a VM kept busy for
  *               snapshot and API tests, printing a counter every second
+ *               (with kvrun.tickblk=1, and /dev/vda's size in sectors)
  *   idle        waits forever without a sound (benchmarks' idle VMs)
  *   panic       PID 1 exits: the kernel panics ("Attempted to kill init")
  *   fs          virtio-fs: for each tag in kvrun.fstags (default "fs"), mount it
@@ -334,11 +335,29 @@ static void check_serve(void)
 	result("serve", pid > 0, "port %d", port);
 }
 
+/* With kvrun.tickblk=1, each tick also shows /dev/vda's size in sectors
+ * (a disk that grows under a restored VM: a capacity change). */
+static void tick(int i)
+{
+	char size[32] = "";
+	int fd = *arg("tickblk", "") ? open("/sys/block/vda/size", O_RDONLY) : -1;
+	if (fd >= 0) {
+		ssize_t n = read(fd, size, sizeof(size) - 1);
+		size[n > 0 ? n : 0] = '\0';
+		size[strcspn(size, "\n")] = '\0';
+		close(fd);
+	}
+	if (*size)
+		say("KVRUN-TEST-TICK %d vda=%s", i, size);
+	else
+		say("KVRUN-TEST-TICK %d", i);
+}
+
 static void check_sleep(void)
 {
 	int secs = atoi(arg("sleep", "1000"));
 	for (int i = 0; i < secs; i++) {
-		say("KVRUN-TEST-TICK %d", i);
+		tick(i);
 		sleep(1);
 	}
 	result("sleep", true, "%d s", secs);

@@ -4,9 +4,11 @@
 #  - the tiny payload (tests/guest/vmm-payload.S): restore basics, the API op,
 #    and every kind of bad snapshot file, in milliseconds;
 #  - the guest kernel with the test init running `serve,sleep` (a vsock echo
-#    server and a tick counter on the console): one cold boot in setup_file,
-#    snapshotted, then restored in new processes: the counter goes on, vsock
-#    works, clones run side by side, a clone can be snapshotted again.
+#    server and a tick counter on the console, with the size of /dev/vda, a
+#    virtio-blk disk empty at boot): one cold boot in setup_file, snapshotted,
+#    then restored in new processes: the counter goes on, vsock works, a
+#    clone's own disk shows its capacity, clones run side by side, a clone
+#    can be snapshotted again.
 # Skipped, with the reason, only without /dev/kvm.
 
 bats_require_minimum_version 1.5.0
@@ -197,11 +199,13 @@ damaged() {
 boot_and_snapshot() {
 	local d=$BATS_FILE_TMPDIR/guest
 	mkdir -p "$d"
+	: > "$d/empty.img"
 	timeout "$BOOT_TIMEOUT" "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 256M --cpus 2 \
-		--cmdline "kvrun.test=serve,sleep" --console "$d/console.log" \
+		--cmdline "kvrun.test=serve,sleep kvrun.tickblk=1" --console "$d/console.log" \
+		--blk "$d/empty.img" \
 		--vsock "$d/vsock.sock" --api "$d/api.sock" > "$d/vmm.log" 2>&1 &
 	local pid=$!
-	if python3 "$HOST" wait "$d/console.log" '^KVRUN-TEST-TICK 2$' "$BOOT_TIMEOUT" > "$d/wait.log" &&
+	if python3 "$HOST" wait "$d/console.log" '^KVRUN-TEST-TICK 2 ' "$BOOT_TIMEOUT" > "$d/wait.log" &&
 		python3 "$HOST" echo "$d/vsock.sock" $SERVE_PORT > "$d/echo-before.log" 2>&1; then
 		"$VMM" --api-call "$d/api.sock" snapshot "$d/snap" exit > "$d/snapshot.log" 2>&1 || true
 	fi
@@ -229,12 +233,14 @@ needs_snapshot() {
 	LAST_TICK=$(python3 "$HOST" ticks "$G/console.log" | tail -n 1)
 }
 
-# clone NAME: restore the guest snapshot in the background as clone NAME.
+# clone NAME [DISK-SIZE]: restore the guest snapshot in the background as
+# clone NAME, with a disk of its own (empty unless a size is given).
 clone() {
 	local c=$BATS_TEST_TMPDIR/$1
 	mkdir -p "$c"
+	truncate -s "${2:-0}" "$c/disk.img"
 	"$VMM" --restore "$G/snap" --console "$c/console.log" --vsock "$c/vsock.sock" \
-		--api "$c/api.sock" --stats "$c/stats.json" > "$c/vmm.log" 2>&1 &
+		--blk "$c/disk.img" --api "$c/api.sock" --stats "$c/stats.json" > "$c/vmm.log" 2>&1 &
 	echo $! > "$c/pid"
 }
 
@@ -255,10 +261,12 @@ clone_stop() {
 	[ "$blocks" -lt $((200 * 1024)) ]
 }
 
-@test "guest: restored in a new process, the tick counter goes on from where it was" {
+@test "guest: restored in a new process, the tick counter goes on; the clone's own disk is seen" {
 	needs_snapshot
-	clone c1
-	run -0 python3 "$HOST" wait "$BATS_TEST_TMPDIR/c1/console.log" "^KVRUN-TEST-TICK $((LAST_TICK + 3))\$" 30
+	# The template's disk was empty; the clone's has 1 MiB: a capacity change.
+	clone c1 1M
+	run -0 python3 "$HOST" wait "$BATS_TEST_TMPDIR/c1/console.log" "^KVRUN-TEST-TICK $((LAST_TICK + 3)) " 30
+	run -0 python3 "$HOST" wait "$BATS_TEST_TMPDIR/c1/console.log" "^KVRUN-TEST-TICK [0-9]+ vda=2048\$" 30
 	local first
 	first=$(python3 "$HOST" ticks "$BATS_TEST_TMPDIR/c1/console.log" | head -n 1)
 	echo "last tick before the snapshot $LAST_TICK, first after the restore $first" >&2
@@ -283,7 +291,7 @@ clone_stop() {
 	clone b
 	local x
 	for x in a b; do
-		run -0 python3 "$HOST" wait "$BATS_TEST_TMPDIR/$x/console.log" "^KVRUN-TEST-TICK $((LAST_TICK + 2))\$" 30
+		run -0 python3 "$HOST" wait "$BATS_TEST_TMPDIR/$x/console.log" "^KVRUN-TEST-TICK $((LAST_TICK + 2)) " 30
 		run -0 python3 "$HOST" echo "$BATS_TEST_TMPDIR/$x/vsock.sock" $SERVE_PORT
 	done
 	# Each clone's writes stay its own: its resident memory is mostly shared page cache.
@@ -301,23 +309,25 @@ clone_stop() {
 @test "guest: a clone snapshotted again restores too; memory of another snapshot is refused" {
 	needs_snapshot
 	clone c3
-	run -0 python3 "$HOST" wait "$BATS_TEST_TMPDIR/c3/console.log" "^KVRUN-TEST-TICK $((LAST_TICK + 2))\$" 30
+	run -0 python3 "$HOST" wait "$BATS_TEST_TMPDIR/c3/console.log" "^KVRUN-TEST-TICK $((LAST_TICK + 2)) " 30
 	run -0 "$VMM" --api-call "$BATS_TEST_TMPDIR/c3/api.sock" snapshot "$BATS_TEST_TMPDIR/snap2" exit
 	wait "$(cat "$BATS_TEST_TMPDIR/c3/pid")"
 	local second
 	second=$(python3 "$HOST" ticks "$BATS_TEST_TMPDIR/c3/console.log" | tail -n 1)
 	local c=$BATS_TEST_TMPDIR/c4
 	mkdir -p "$c"
+	: > "$c/disk.img"
 	"$VMM" --restore "$BATS_TEST_TMPDIR/snap2" --console "$c/console.log" --vsock "$c/v.sock" \
-		--api "$c/api.sock" > "$c/vmm.log" 2>&1 &
+		--blk "$c/disk.img" --api "$c/api.sock" > "$c/vmm.log" 2>&1 &
 	echo $! > "$c/pid"
-	run -0 python3 "$HOST" wait "$c/console.log" "^KVRUN-TEST-TICK $((second + 2))\$" 30
+	run -0 python3 "$HOST" wait "$c/console.log" "^KVRUN-TEST-TICK $((second + 2)) " 30
 	run -0 python3 "$HOST" echo "$c/v.sock" $SERVE_PORT
 	clone_stop c4
 	# The second snapshot's memory with the first one's state.
 	mkdir -p "$BATS_TEST_TMPDIR/mixed"
 	cp "$G/snap/state" "$BATS_TEST_TMPDIR/mixed/"
 	cp --sparse=always "$BATS_TEST_TMPDIR/snap2/memory" "$BATS_TEST_TMPDIR/mixed/"
-	vmm -1 --restore "$BATS_TEST_TMPDIR/mixed" --console none --vsock "$c/v2.sock"
+	vmm -1 --restore "$BATS_TEST_TMPDIR/mixed" --console none --vsock "$c/v2.sock" \
+		--blk "$c/disk.img"
 	[[ "$output" == *"belongs to another snapshot"* ]]
 }
