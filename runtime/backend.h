@@ -131,8 +131,11 @@ char *agent_container_name(const char *id);
 #define SETUP_TIMEOUT_S 300
 
 struct kv_msg;
+struct kv_agent_client;
 /* <root>/<sandbox id> beside a container's state directory <root>/<id>. */
 char *sandbox_dir(const char *state_dir, const char *sandbox_id);
+/* A control connection to c's VM's agent, after the version handshake. */
+struct kv_agent_client *backend_agent_open(const struct container *c, struct kv_err **err) KV_WUR;
 /* One request about container c to its VM's agent: {"container": name
  * <params_tail>}; resp (may be NULL) gets the answer. */
 int backend_agent_call(const struct container *c, const char *op, const char *params_tail,

@@ -233,6 +233,46 @@ int runtime_backend_stats(struct container *c, struct kv_json *j, struct kv_err 
 	return 0;
 }
 
+struct backend_events {
+	struct kv_agent_client *agent;
+	char *name; /* the agent's name for the container */
+};
+
+struct backend_events *runtime_backend_events_open(struct container *c, struct kv_err **err)
+{
+	struct kv_agent_client *a = backend_agent_open(c, err);
+	if (!a)
+		return NULL;
+	struct backend_events *ev = kv_malloc0(sizeof(*ev));
+	ev->agent = a;
+	ev->name = agent_container_name(c->id);
+	return ev;
+}
+
+int runtime_backend_events_fd(const struct backend_events *ev)
+{
+	return kv_agent_client_fd(ev->agent);
+}
+
+int runtime_backend_events_next(struct backend_events *ev, bool *oom, struct kv_err **err)
+{
+	cleanup_msg struct kv_msg m = {0};
+	*oom = false;
+	int r = kv_agent_client_next_event(ev->agent, &m, err);
+	if (r <= 0)
+		return r;
+	const char *ctr = kv_jstr(m.tree, "container");
+	*oom = m.event && strcmp(m.event, KV_EV_OOM) == 0 && ctr && strcmp(ctr, ev->name) == 0;
+	return 1;
+}
+
+void runtime_backend_events_close(struct backend_events *ev)
+{
+	kv_agent_client_free(ev->agent);
+	free(ev->name);
+	free(ev);
+}
+
 int runtime_backend_wait(struct container *c, int *status, struct kv_err **err)
 {
 	struct kv_err *e = NULL;

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kvrun events [--stats] [--interval duration] <container-id>: the
  * statistics come from the guest (backend), one JSON object per line as
- * runc prints them; --stats prints one and exits. */
+ * runc prints them; --stats prints one and exits. Without --stats, OOM
+ * kills in the container are printed as they happen, as runc does:
+ * {"type":"oom","id":...}. */
 #include "runtime/runtime.h"
 
 #include <getopt.h>
+#include <limits.h>
+#include <poll.h>
 #include <string.h>
 
 enum { OPT_STATS = 256, OPT_INTERVAL };
@@ -58,6 +62,56 @@ static int print_stats(struct container *ct, struct kv_err **err)
 	return fflush(stdout) == 0 ? 0 : kv_err_make(err, errno, "write stdout");
 }
 
+static int print_oom(const char *id)
+{
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	const char *text;
+	size_t len;
+	struct kv_err *err = NULL;
+	kv_json_map_open(j);
+	kv_json_kstr(j, "type", "oom");
+	kv_json_kstr(j, "id", id);
+	kv_json_map_close(j);
+	if (kv_json_finish(j, &text, &len, &err) < 0) {
+		kv_err_free(err);
+		return -1;
+	}
+	printf("%.*s\n", (int)len, text);
+	return fflush(stdout) == 0 ? 0 : -1;
+}
+
+/* Until interval_ms passed: print the OOM notifications that come. Without
+ * a connection (or once the VM closed it) only sleep. */
+static void wait_notifications(struct container *ct, struct backend_events **ev,
+			       long long interval_ms)
+{
+	long long deadline = (long long)kv_now_ms() + interval_ms;
+	for (long long left = interval_ms; left > 0; left = deadline - (long long)kv_now_ms()) {
+		if (!*ev) {
+			usleep((useconds_t)(left * 1000));
+			return;
+		}
+		struct pollfd p = {.fd = runtime_backend_events_fd(*ev), .events = POLLIN};
+		int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (r < 0 && errno != EINTR)
+			return;
+		if (r <= 0)
+			continue;
+		struct kv_err *err = NULL;
+		bool oom = false;
+		r = runtime_backend_events_next(*ev, &oom, &err);
+		if (r <= 0) {
+			if (r < 0)
+				kv_debug("events for %s: %s", ct->id, err->msg);
+			kv_err_free(err);
+			runtime_backend_events_close(*ev);
+			*ev = NULL;
+		} else if (oom && print_oom(ct->id) < 0) {
+			return;
+		}
+	}
+}
+
 KVRUN_CMD(events)
 {
 	bool stats = false;
@@ -84,13 +138,23 @@ KVRUN_CMD(events)
 	if (ct->status == OCI_STATUS_STOPPED)
 		return cli_failf("container with id %s is not running", ct->id);
 	kv_debug("events for %s: stats=%d interval=%lldms", ct->id, stats, interval_ms);
+	/* Without --stats: notifications as they come (runc's OOM events). */
+	cleanup_backend_events struct backend_events *ev = NULL;
+	if (!stats) {
+		ev = runtime_backend_events_open(ct, &err);
+		if (!ev) {
+			kv_warn("events for %s: no OOM notifications: %s", ct->id, err->msg);
+			kv_err_free(err);
+			err = NULL;
+		}
+	}
 	/* --stats: one sample; else a sample every interval until it stops. */
 	for (;;) {
 		if (print_stats(ct, &err) < 0)
 			return cli_fail(err);
 		if (stats)
 			return 0;
-		usleep((useconds_t)(interval_ms * 1000));
+		wait_notifications(ct, &ev, interval_ms);
 		container_refresh(ct);
 		if (ct->status == OCI_STATUS_STOPPED)
 			return 0;

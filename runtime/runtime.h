@@ -246,6 +246,24 @@ int runtime_backend_update(struct container *c, const struct oci_resources *r,
 			   struct kv_err **err) KV_WUR;
 /* runc's `events --stats` object ({"type":"stats","id","data"}) into j. */
 int runtime_backend_stats(struct container *c, struct kv_json *j, struct kv_err **err) KV_WUR;
+/*
+ * The guest's notifications about a container, for `events`: a connection
+ * to its VM's agent, whose fd polls readable when one may have come.
+ * _next reads one frame: 1 with *oom set when it told of an OOM kill in the
+ * container (else *oom false: another container's or another kind), 0 when
+ * the VM went away.
+ */
+struct backend_events;
+struct backend_events *runtime_backend_events_open(struct container *c, struct kv_err **err) KV_WUR;
+int runtime_backend_events_fd(const struct backend_events *ev);
+int runtime_backend_events_next(struct backend_events *ev, bool *oom, struct kv_err **err) KV_WUR;
+void runtime_backend_events_close(struct backend_events *ev);
+static inline void runtime_backend_events_closep(struct backend_events **ev)
+{
+	if (*ev)
+		runtime_backend_events_close(*ev);
+}
+#define cleanup_backend_events __attribute__((cleanup(runtime_backend_events_closep)))
 /* Wait for the init process (run without -d); *status as runc exits with. */
 int runtime_backend_wait(struct container *c, int *status, struct kv_err **err) KV_WUR;
 

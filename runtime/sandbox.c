@@ -50,7 +50,7 @@ char *sandbox_dir(const char *state_dir, const char *sandbox_id)
 
 /* ------------------------------------------------------------ the agent */
 
-static struct kv_agent_client *agent_open(const struct container *c, struct kv_err **err)
+struct kv_agent_client *backend_agent_open(const struct container *c, struct kv_err **err)
 {
 	cleanup_free char *dir = sandbox_dir(c->dir, c->st->sandbox_id);
 	cleanup_free char *addr = shim_agent_addr(dir, err);
@@ -72,7 +72,7 @@ static struct kv_agent_client *agent_open(const struct container *c, struct kv_e
 int backend_agent_call(const struct container *c, const char *op, const char *params_tail,
 		       struct kv_msg *resp, struct kv_err **err)
 {
-	cleanup_agent_client struct kv_agent_client *a = agent_open(c, err);
+	cleanup_agent_client struct kv_agent_client *a = backend_agent_open(c, err);
 	if (!a)
 		return -1;
 	cleanup_free char *name = agent_container_name(c->id);
