@@ -349,7 +349,7 @@ cgroup_dir() {
 		make_config "$BATS_TEST_TMPDIR/c.json" '.linux.resources={"memory":{"limit":67108864}}'
 		run ! create_ctr c-mem "$BATS_TEST_TMPDIR/c.json"
 		[[ "$output" == ENOTSUP:*"linux.resources.memory.limit"* ]]
-		skip "cgroup v1 hybrid host: memory/pids are v1 controllers; checked by the in-VM tests"
+		skip "cgroup v1 hybrid host: memory/pids are v1 controllers; checked in the VM by resources.bats"
 	fi
 	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sh","-c","cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"]' \
 		'.linux.resources={"memory":{"limit":67108864},"pids":{"limit":32}}' \
