@@ -18,9 +18,14 @@ enum sandbox_thread {
 /* Drop every capability (effective, permitted, inheritable, bounding, ambient)
  * and set no_new_privs. Applies to the calling thread and threads it creates. */
 int sandbox_caps_drop(struct kv_err **err) KV_WUR;
-/* Load the calling thread's seccomp filter (no-op for VMM_SECCOMP_OFF). */
+/* Load the calling thread's seccomp filter (no-op for VMM_SECCOMP_OFF); compiles it first
+ * unless sandbox_seccomp_prepare() did. A process uses one mode. */
 int sandbox_seccomp_load(enum sandbox_thread kind, enum vmm_seccomp_mode mode,
 			 struct kv_err **err) KV_WUR;
+/* Compile a category's filter now (once per process; thread-safe), so that loading it
+ * later is one system call. */
+int sandbox_seccomp_prepare(enum sandbox_thread kind, enum vmm_seccomp_mode mode,
+			    struct kv_err **err) KV_WUR;
 
 /*
  * virtio-fs worker threads (vmm/virtio/fs.c) confine themselves with this,

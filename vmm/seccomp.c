@@ -7,13 +7,25 @@
  * event loop, the device models and the vCPU loop do on already-open fds:
  * no open, no exec, no clone; sockets only AF_UNIX (hybrid vsock); ioctl
  * only the requests listed.
+ *
+ * Each category's BPF program is compiled by libseccomp once per process
+ * (~0.2 ms: a context, the rules, the code generation) and kept; a thread
+ * then only attaches it with seccomp(2). The two virtio-fs workers share
+ * one program, and a vCPU thread's start does no compiling.
  */
+#include <linux/filter.h>
 #include <linux/kvm.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <termios.h>
 
 #include "vmm/sandbox.h"
@@ -174,6 +186,76 @@ static int seccomp_build(scmp_filter_ctx ctx, enum sandbox_thread kind)
 	return seccomp_ioctls_add(ctx, seccomp_ioctl_vcpu, KV_ARRAY_SIZE(seccomp_ioctl_vcpu));
 }
 
+static const char *seccomp_kind_name(enum sandbox_thread kind)
+{
+	return kind == SANDBOX_MAIN ? "event loop" : kind == SANDBOX_FS ? "virtio-fs" : "vCPU";
+}
+
+#define SECCOMP_KINDS 3
+
+/* The compiled programs, per category; the mode is the process's (one --seccomp). */
+static struct {
+	pthread_mutex_t lock;
+	struct sock_filter *prog[SECCOMP_KINDS];
+	unsigned short len[SECCOMP_KINDS];
+} seccomp_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* libseccomp's BPF for ctx, through a memfd (libseccomp 2.5 exports to an fd only). */
+static int seccomp_export(scmp_filter_ctx ctx, struct sock_filter **prog, unsigned short *len)
+{
+	cleanup_close int fd = memfd_create("kvrun-seccomp", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = seccomp_export_bpf(ctx, fd);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	size_t n = st.st_size / sizeof(struct sock_filter);
+	if (n == 0 || n > BPF_MAXINSNS || st.st_size % sizeof(struct sock_filter))
+		return -EINVAL;
+	struct sock_filter *p = kv_malloc0(st.st_size);
+	if (pread(fd, p, st.st_size, 0) != st.st_size) {
+		free(p);
+		return -EIO;
+	}
+	*prog = p;
+	*len = n;
+	return 0;
+}
+
+static int seccomp_compile(enum sandbox_thread kind, enum vmm_seccomp_mode mode,
+			   struct sock_filter **prog, unsigned short *len)
+{
+	uint32_t def = mode == VMM_SECCOMP_TRAP ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS;
+	scmp_filter_ctx ctx = seccomp_init(def);
+	if (!ctx)
+		return -ENOMEM;
+	int r = seccomp_build(ctx, kind);
+	if (r == 0)
+		r = seccomp_export(ctx, prog, len);
+	seccomp_release(ctx);
+	return r < 0 ? r : 0;
+}
+
+int sandbox_seccomp_prepare(enum sandbox_thread kind, enum vmm_seccomp_mode mode,
+			    struct kv_err **err)
+{
+	if (mode == VMM_SECCOMP_OFF)
+		return 0;
+	pthread_mutex_lock(&seccomp_cache.lock);
+	int r = 0;
+	if (!seccomp_cache.prog[kind])
+		r = seccomp_compile(kind, mode, &seccomp_cache.prog[kind],
+				    &seccomp_cache.len[kind]);
+	pthread_mutex_unlock(&seccomp_cache.lock);
+	if (r < 0)
+		return kv_err_make(err, -r, "seccomp: compile the %s filter",
+				   seccomp_kind_name(kind));
+	return 0;
+}
+
 int sandbox_seccomp_load(enum sandbox_thread kind, enum vmm_seccomp_mode mode, struct kv_err **err)
 {
 	if (mode == VMM_SECCOMP_OFF)
@@ -185,18 +267,15 @@ int sandbox_seccomp_load(enum sandbox_thread kind, enum vmm_seccomp_mode mode, s
 		sa.sa_flags = SA_SIGINFO;
 		sigaction(SIGSYS, &sa, NULL);
 	}
-	uint32_t def = mode == VMM_SECCOMP_TRAP ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS;
-	scmp_filter_ctx ctx = seccomp_init(def);
-	if (!ctx)
-		return kv_err_make(err, ENOMEM, "seccomp_init");
-	int r = seccomp_build(ctx, kind);
-	if (r == 0)
-		r = seccomp_load(ctx);
-	seccomp_release(ctx);
-	if (r < 0)
-		return kv_err_make(err, -r, "seccomp: load the %s filter",
-				   kind == SANDBOX_MAIN ? "event loop"
-				   : kind == SANDBOX_FS ? "virtio-fs"
-							: "vCPU");
+	if (sandbox_seccomp_prepare(kind, mode, err) < 0)
+		return -1;
+	/* Written once under the lock (prepare), never changed after: no lock to read. */
+	struct sock_fprog prog = {.len = seccomp_cache.len[kind],
+				  .filter = seccomp_cache.prog[kind]};
+	/* As libseccomp's seccomp_load(): no_new_privs, then the filter, this thread only. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		return kv_err_make(err, errno, "seccomp: load the %s filter",
+				   seccomp_kind_name(kind));
 	return 0;
 }
