@@ -290,6 +290,7 @@ int snapshot_restore(struct machine *m, struct kv_err **err)
 	m->restore_us[0] = (t1 - t0) / 1000;
 	m->restore_us[1] = (t2 - t1) / 1000;
 	m->restore_us[2] = (t3 - t2) / 1000;
+	m->t_restored_ns = t3;
 	kv_debug("restore: files %llu us, VM+RAM+devices %llu us, state %llu us",
 		 (unsigned long long)m->restore_us[0], (unsigned long long)m->restore_us[1],
 		 (unsigned long long)m->restore_us[2]);
@@ -305,5 +306,9 @@ void snapshot_stats_write(struct machine *m, struct kv_json *j)
 		kv_json_key(j, keys[i]);
 		kv_json_uint(j, m->restore_us[i]);
 	}
+	/* The rest of the way: event loop sources, confinement, the vCPU thread's start. */
+	uint64_t first = atomic_load(&m->t_first_run_ns);
+	kv_json_key(j, "start_us");
+	kv_json_uint(j, first > m->t_restored_ns ? (first - m->t_restored_ns) / 1000 : 0);
 	kv_json_map_close(j);
 }
