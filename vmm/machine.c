@@ -349,9 +349,6 @@ static int machine_run(struct machine *m, struct kv_err **err)
 	tzset();
 	if (cfg->drop_caps && sandbox_caps_drop(err) < 0)
 		return -1;
-	/* Compiled here: a vCPU thread only attaches it before its first KVM_RUN. */
-	if (sandbox_seccomp_prepare(SANDBOX_VCPU, cfg->seccomp, err) < 0)
-		return -1;
 	if (machine_vcpus_start(m, err) < 0) {
 		machine_stop(m, VMM_EXIT_ERROR, "%s", (*err)->msg);
 		machine_vcpus_join(m);
