@@ -210,4 +210,3 @@ int sandbox_seccomp_compile(enum sandbox_thread kind, enum vmm_seccomp_mode mode
 	seccomp_release(ctx);
 	return r < 0 ? r : 0;
 }
-

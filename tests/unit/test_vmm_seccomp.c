@@ -17,8 +17,7 @@
 #include "vmm/sandbox.h"
 #include "vmm/seccomp_bpf.h"
 
-static const enum vmm_seccomp_mode modes[SANDBOX_BPF_MODES] = {VMM_SECCOMP_KILL,
-							       VMM_SECCOMP_TRAP};
+static const enum vmm_seccomp_mode modes[SANDBOX_BPF_MODES] = {VMM_SECCOMP_KILL, VMM_SECCOMP_TRAP};
 static const char *const kinds[SANDBOX_BPF_KINDS] = {"event loop", "vCPU", "virtio-fs"};
 
 static void test_built_in(void)

@@ -23,7 +23,8 @@ int main(void)
 			unsigned short n;
 			int r = sandbox_seccomp_compile(k, gen_modes[m], &p, &n);
 			if (r < 0) {
-				fprintf(stderr, "seccomp_gen: mode %u kind %u: error %d\n", m, k, r);
+				fprintf(stderr, "seccomp_gen: mode %u kind %u: error %d\n", m, k,
+					r);
 				return 1;
 			}
 			printf("static const struct sock_filter bpf_%u_%u[%u] = {\n", m, k, n);
@@ -37,8 +38,8 @@ int main(void)
 	for (unsigned m = 0; m < SANDBOX_BPF_MODES; m++) {
 		printf("\t{");
 		for (unsigned k = 0; k < SANDBOX_BPF_KINDS; k++)
-			printf("{bpf_%u_%u, sizeof(bpf_%u_%u) / sizeof(bpf_%u_%u[0])}%s", m, k, m, k, m,
-			       k, k + 1 < SANDBOX_BPF_KINDS ? ", " : "");
+			printf("{bpf_%u_%u, sizeof(bpf_%u_%u) / sizeof(bpf_%u_%u[0])}%s", m, k, m,
+			       k, m, k, k + 1 < SANDBOX_BPF_KINDS ? ", " : "");
 		printf("},\n");
 	}
 	printf("};\n");
