@@ -76,7 +76,9 @@ int kv_read_file(const char *path, size_t max, char **out, size_t *len, struct k
 		return kv_err_make(err, errno, "stat %s", path);
 	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max)
 		return kv_err_make(err, EFBIG, "%s: larger than %zu bytes", path, max);
-	size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 4096, n = 0;
+	/* /proc and /sys files say size 0: start with a page, not a byte (each short read
+	 * of /proc/cpuinfo is another system call and another pass of the seq_file). */
+	size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
 	cleanup_free char *buf = kv_malloc0(cap);
 	for (;;) {
 		if (n + 1 >= cap) {

@@ -227,6 +227,12 @@ static int devices_fs_confine(void *ctx, struct kv_err **err)
 	return sandbox_fs_thread_confine(m->cfg, err);
 }
 
+/* A worker that could not confine itself (on its thread): the VM stops with the error. */
+static void devices_fs_confine_failed(void *ctx, const struct kv_err *err)
+{
+	machine_stop(ctx, VMM_EXIT_ERROR, "%s", err->msg);
+}
+
 /*
  * A DAX window: host VA reserved PROT_NONE (the device maps file ranges
  * over it), a KVM memslot placed like a pmem region (above RAM, section
@@ -262,6 +268,7 @@ static int devices_fs_add(struct machine *m, const struct vmm_fs *f, struct kv_e
 	    .nshares = f->nshares,
 	    .threaded = true,
 	    .thread_confine = devices_fs_confine,
+	    .confine_failed = devices_fs_confine_failed,
 	    .confine_ctx = m,
 	};
 	if (f->dax && devices_fs_window(m, f->dax, &p, err) < 0)

@@ -18,9 +18,15 @@ enum sandbox_thread {
 /* Drop every capability (effective, permitted, inheritable, bounding, ambient)
  * and set no_new_privs. Applies to the calling thread and threads it creates. */
 int sandbox_caps_drop(struct kv_err **err) KV_WUR;
-/* Load the calling thread's seccomp filter (no-op for VMM_SECCOMP_OFF). */
+/* Load the calling thread's seccomp filter (no-op for VMM_SECCOMP_OFF): the program
+ * compiled at build time (seccomp_bpf.h), one system call. */
 int sandbox_seccomp_load(enum sandbox_thread kind, enum vmm_seccomp_mode mode,
 			 struct kv_err **err) KV_WUR;
+/* Compile a category's filter with libseccomp (seccomp_rules.c): for the build tool
+ * vmm/tools/seccomp_gen.c and the unit tests. Returns 0 or -errno; *prog is malloc'd. */
+struct sock_filter;
+int sandbox_seccomp_compile(enum sandbox_thread kind, enum vmm_seccomp_mode mode,
+			    struct sock_filter **prog, unsigned short *len) KV_WUR;
 
 /*
  * virtio-fs worker threads (vmm/virtio/fs.c) confine themselves with this,

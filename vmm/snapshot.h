@@ -198,6 +198,8 @@ const char *snap_sec_name(uint32_t type);
  * borrows buf (it does not free it). Errors name the section and field.
  */
 int snap_parse(const uint8_t *buf, size_t len, struct snap *s, struct kv_err **err) KV_WUR;
+/* The snapshot's guest does not use its PIT (snapshot_fmt.c): restored without one. */
+bool snap_pit_idle(const struct snap *s);
 /* Validate a memory file header against the parsed state and the file size. */
 int snap_mem_hdr_check(const struct snap_mem_hdr *h, const struct snap *s, uint64_t file_size,
 		       struct kv_err **err) KV_WUR;

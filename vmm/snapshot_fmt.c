@@ -408,6 +408,24 @@ static int snap_pit_check(const struct snap_blob *b, struct kv_err **err)
 	return 0;
 }
 
+#define PIT_COUNT_MAX 0x10000 /* a count of 0 means 65536 */
+
+/*
+ * Whether the guest has no use for the PIT: channel 0 never programmed
+ * (mode 0xff) or shut down the way Linux does once the LAPIC timer takes
+ * over (i8253.c pit_shutdown(): mode 0, count 0, its one interrupt long
+ * past), channel 2 gated off (no speaker, no calibration loop on port
+ * 0x61). Channel 1 has no output. A restore of such a guest creates no PIT.
+ */
+bool snap_pit_idle(const struct snap *s)
+{
+	struct kvm_pit_state2 pit;
+	memcpy(&pit, s->pit.p, sizeof(pit));
+	const struct kvm_pit_channel_state *c0 = &pit.channels[0], *c2 = &pit.channels[2];
+	bool c0_idle = c0->mode == 0xff || (c0->mode == 0 && c0->count == PIT_COUNT_MAX);
+	return c0_idle && !c2->gate && !pit.flags;
+}
+
 static int snap_vm_check(const struct snap *s, struct kv_err **err)
 {
 	for (unsigned i = 0; i < SNAP_IRQCHIPS; i++) {

@@ -184,8 +184,8 @@ static int snap_vm_save(struct machine *m, struct snap_writer *w, struct kv_err 
 			return kv_err_make(err, errno, "KVM_GET_IRQCHIP %u", i);
 		snap_writer_add(w, SNAP_SEC_IRQCHIP, i, &chip, sizeof(chip));
 	}
-	struct kvm_pit_state2 pit;
-	if (ioctl(m->vm.vm_fd, KVM_GET_PIT2, &pit) < 0)
+	struct kvm_pit_state2 pit = m->pit_restored;
+	if (m->vm.pit && ioctl(m->vm.vm_fd, KVM_GET_PIT2, &pit) < 0)
 		return kv_err_make(err, errno, "KVM_GET_PIT2");
 	snap_writer_add(w, SNAP_SEC_PIT, 0, &pit, sizeof(pit));
 	struct kvm_clock_data clock;

@@ -32,7 +32,7 @@ static int vm_ioeventfd_register(struct vm *vm, const struct vm_ioeventfd *e, st
 	return 0;
 }
 
-int vm_irqchip_create(struct vm *vm, struct kv_err **err)
+int vm_irqchip_create(struct vm *vm, bool pit, struct kv_err **err)
 {
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS_ADDR) < 0)
 		kv_debug("vm: KVM_SET_TSS_ADDR: %s (ignored)", strerror(errno));
@@ -40,9 +40,10 @@ int vm_irqchip_create(struct vm *vm, struct kv_err **err)
 		return kv_err_make(err, errno, "KVM_CREATE_IRQCHIP");
 	/* The PIT: Linux calibrates against it and checks IRQ 0 through the IOAPIC.
 	 * Port 0x61 (speaker) is answered in the kernel. */
-	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
-	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+	struct kvm_pit_config pc = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	if (pit && ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pc) < 0)
 		return kv_err_make(err, errno, "KVM_CREATE_PIT2");
+	vm->pit = pit;
 	vm->irqchip = true;
 	/* The irqfds and ioeventfds made before there was an irqchip (vm.h). */
 	for (unsigned gsi = 0; gsi < VM_MAX_GSI; gsi++) {
@@ -69,7 +70,7 @@ int vm_create(struct vm *vm, struct kv_err **err)
 {
 	if (vm_open(vm, err) < 0)
 		return -1;
-	return vm_irqchip_create(vm, err);
+	return vm_irqchip_create(vm, true, err);
 }
 
 int vm_open(struct vm *vm, struct kv_err **err)

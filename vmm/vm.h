@@ -32,6 +32,7 @@ struct vm {
 	bool readonly_mem; /* KVM_CAP_READONLY_MEM */
 	bool tsc_deadline; /* KVM_CAP_TSC_DEADLINE_TIMER */
 	bool irqchip;	   /* created: irqfds and ioeventfds are registered at once, else then */
+	bool pit;	   /* an in-kernel PIT exists (vm_irqchip_create) */
 	struct vm_ioeventfd ioev_pending[VM_MAX_IOEVENTFDS];
 	unsigned nioev_pending;
 	int irqfd[VM_MAX_GSI]; /* -1: use KVM_IRQ_LINE */
@@ -42,13 +43,16 @@ struct vm {
 void vm_init(struct vm *vm);
 int vm_create(struct vm *vm, struct kv_err **err) KV_WUR;
 /*
- * vm_create() in two steps: the VM without, then with its irqchip and PIT
- * (which registers the irqfds and ioeventfds made meanwhile). Memslots added
- * before the irqchip and any ioeventfd exist are much cheaper on some hosts
- * (measured on PVM: ~0.1-0.5 ms instead of 5-10 ms each; snapshot_restore.c).
+ * vm_create() in two steps: the VM without, then with its irqchip and,
+ * with `pit`, the PIT (which registers the irqfds and ioeventfds made
+ * meanwhile). Memslots added before the irqchip and any ioeventfd exist are
+ * much cheaper on some hosts (measured on PVM: ~0.1-0.5 ms instead of 5-10
+ * ms each; snapshot_restore.c). A PIT costs a kernel thread per VM, whose
+ * creation takes 0.1-8 ms on a loaded host: a restore whose guest has shut
+ * its PIT down does without (snap_pit_idle()).
  */
 int vm_open(struct vm *vm, struct kv_err **err) KV_WUR;
-int vm_irqchip_create(struct vm *vm, struct kv_err **err) KV_WUR;
+int vm_irqchip_create(struct vm *vm, bool pit, struct kv_err **err) KV_WUR;
 void vm_destroy(struct vm *vm);
 int vm_memslot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *hva, bool readonly,
 		   struct kv_err **err) KV_WUR;

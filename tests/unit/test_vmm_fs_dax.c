@@ -369,6 +369,37 @@ static int confine_fail(void *ctx, struct kv_err **err)
 	return kv_err_make(err, EPERM, "no seccomp for you");
 }
 
+static int confine_failures;
+
+static void confine_failed_note(void *ctx, const struct kv_err *err)
+{
+	if (strstr(err->msg, "no seccomp for you"))
+		__atomic_fetch_add((int *)ctx, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Queue a GETATTR, kick, wait 50 ms: how many requests completed (0 or 1). */
+static int fs_getattr_nowait(struct fsdev *d)
+{
+	fs_mem.next = d->mark;
+	struct freq r;
+	freq_init(&r);
+	struct fuse_getattr_in gi = {0};
+	freq_add(&r, &gi, sizeof(gi));
+	struct fuse_in_header h = {.len = (uint32_t)r.len, .opcode = FUSE_GETATTR, .nodeid = 1};
+	memcpy(r.buf, &h, sizeof(h));
+	struct vqb_buf b[2] = {{vqb_put(&fs_mem, r.buf, r.len), (uint32_t)r.len, false},
+			       {vqb_alloc(&fs_mem, 16 + sizeof(struct fuse_attr_out), 8),
+				16 + sizeof(struct fuse_attr_out), true}};
+	vqb_add_chain(&d->q[1], b, 2);
+	vdrv_kick(&d->bd, 1);
+	usleep(50 * 1000);
+	uint32_t id, used;
+	int n = 0;
+	while (vqb_next_used(&d->q[1], &id, &used))
+		n++;
+	return n;
+}
+
 static void test_threaded(void)
 {
 	struct virtio_fs_share sh = {.path = exp_dir};
@@ -434,6 +465,25 @@ static void test_threaded(void)
 	ok(!dev && err && strstr(err->msg, "no seccomp for you"),
 	   "a worker that cannot confine itself: no device (%s)", err ? err->msg : "no error");
 	kv_err_free(err);
+
+	/* Not waited for (the VMM's way): the failure comes through the callback. */
+	p.confine_failed = confine_failed_note;
+	p.confine_ctx = &confine_failures;
+	ok(fs_open_dev(&d, &p), "device up at once, its worker still starting");
+	for (int i = 0; i < 5000 && !__atomic_load_n(&confine_failures, __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
+	is_int(__atomic_load_n(&confine_failures, __ATOMIC_SEQ_CST), 1,
+	       "the worker reported that it cannot confine itself");
+	is_int(fs_getattr_nowait(&d), 0, "and served nothing: the request stays pending");
+	fs_close_dev(&d);
+
+	p.thread_confine = confine_ok;
+	confined_calls = 0;
+	ok(fs_open_dev(&d, &p), "not waited for, confinement succeeds");
+	is_int(fs_init(&d, 0, NULL), 0, "INIT served once the worker is confined");
+	is_int(confined_calls, 1, "confined once");
+	is_int(__atomic_load_n(&confine_failures, __ATOMIC_SEQ_CST), 1, "no failure reported");
+	fs_close_dev(&d);
 }
 
 int main(void)

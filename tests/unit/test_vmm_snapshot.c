@@ -222,6 +222,38 @@ static void test_valid(void)
 	free(buf);
 }
 
+/* Which PIT states a restore does without (snap_pit_idle). */
+static void test_pit_idle(void)
+{
+	size_t len;
+	uint8_t *buf = build(NULL, NULL, &len);
+	struct snap s;
+	struct kv_err *err = NULL;
+	ok(snap_parse(buf, len, &s, &err) == 0, "parses");
+	kv_err_free(err);
+	ok(snap_pit_idle(&s), "never programmed: idle");
+	struct kvm_pit_state2 pit;
+	memcpy(&pit, s.pit.p, sizeof(pit));
+	s.pit.p = (const void *)&pit;
+	pit.channels[0].mode = 0; /* Linux's pit_shutdown(): mode 0, count 0 (65536) */
+	pit.channels[0].count = 0x10000;
+	ok(snap_pit_idle(&s), "shut down by Linux: idle");
+	pit.channels[0].count = 1193;
+	ok(!snap_pit_idle(&s), "a one-shot of 1 ms pending: in use");
+	pit.channels[0].mode = 2;
+	ok(!snap_pit_idle(&s), "periodic (mode 2): in use");
+	pit.channels[0].mode = 3;
+	pit.channels[0].count = 0x10000;
+	ok(!snap_pit_idle(&s), "square wave (mode 3): in use");
+	pit.channels[0].mode = 0xff;
+	pit.channels[2].gate = 1;
+	ok(!snap_pit_idle(&s), "channel 2 gated on (speaker, calibration): in use");
+	pit.channels[2].gate = 0;
+	pit.flags = KVM_PIT_FLAGS_SPEAKER_DATA_ON;
+	ok(!snap_pit_idle(&s), "speaker data on: in use");
+	free(buf);
+}
+
 static void test_crc(void)
 {
 	is_int(snap_crc32c(0, "123456789", 9), 0xe3069283u, "CRC32C check value");
@@ -550,6 +582,7 @@ int main(int argc, char **argv)
 		return write_seed(argv[2]);
 	test_crc();
 	test_valid();
+	test_pit_idle();
 	test_flips();
 	test_truncations();
 	test_header();

@@ -19,6 +19,9 @@
  * The worker confines itself before it serves anything: its own fs struct
  * with umask 0 (the server sets modes exactly), then params->thread_confine
  * (capabilities and the seccomp list for file system calls, from the core).
+ * virtio_fs_new() waits for that, unless params->confine_failed is set: then
+ * the VMM goes on building the machine while the worker starts (a guest kick
+ * meanwhile only sets `pending`), and a failure arrives through the callback.
  */
 #include "vmm/virtio/fuse.h"
 #include "vmm/virtio/virtio_dev.h"
@@ -52,6 +55,7 @@ struct virtio_fs {
 	int confined; /* 0 waiting, 1 ok, -1 failed */
 	struct kv_err *confine_err;
 	int (*thread_confine)(void *ctx, struct kv_err **err);
+	void (*confine_failed)(void *ctx, const struct kv_err *err);
 	void *confine_ctx;
 	uint32_t epoch;
 	bool reset_pending;
@@ -127,8 +131,13 @@ static int fs_worker_confine(struct virtio_fs *fs, struct kv_err **err)
 static void *fs_worker(void *arg)
 {
 	struct virtio_fs *fs = arg;
+	char name[16];
+	snprintf(name, sizeof(name), "vfs-%.11s", fs->tag); /* ps, /proc/PID/task: "vfs-TAG" */
+	pthread_setname_np(pthread_self(), name);
 	struct kv_err *err = NULL;
 	int ok = fs_worker_confine(fs, &err) < 0 ? -1 : 1;
+	if (ok < 0 && fs->confine_failed)
+		fs->confine_failed(fs->confine_ctx, err);
 	pthread_mutex_lock(&fs->wlock);
 	fs->confined = ok;
 	fs->confine_err = err;
@@ -233,9 +242,8 @@ static int fs_worker_start(struct virtio_fs *fs, struct kv_err **err)
 	if (e)
 		return kv_err_make(err, e, "virtio-fs %s: worker thread", fs->tag);
 	fs->thread_started = true;
-	char name[16];
-	snprintf(name, sizeof(name), "vfs-%.11s", fs->tag); /* ps, /proc/PID/task: "vfs-TAG" */
-	pthread_setname_np(fs->thread, name);
+	if (fs->confine_failed)
+		return 0;
 	pthread_mutex_lock(&fs->wlock);
 	while (fs->confined == 0)
 		pthread_cond_wait(&fs->wcond, &fs->wlock);
@@ -291,6 +299,7 @@ struct virtio_mmio *virtio_fs_new(const struct virtio_env *env, const struct vir
 	virtio_mmio_init(&fs->mmio, env, "virtio-fs", &fs->ops, fs->config);
 	fs->threaded = p->threaded;
 	fs->thread_confine = p->thread_confine;
+	fs->confine_failed = p->confine_failed;
 	fs->confine_ctx = p->confine_ctx;
 	if (fs->threaded && fs_worker_start(fs, err) < 0)
 		return NULL;

@@ -106,6 +106,14 @@ struct virtio_fs_params {
 	bool threaded;
 	int (*thread_confine)(void *ctx, struct kv_err **err);
 	void *confine_ctx;
+	/*
+	 * With this set, virtio_fs_new() does not wait for the worker to confine
+	 * itself (a thread start and a seccomp load): a failure is reported here,
+	 * on the worker thread, which then exits without serving anything.
+	 * Without it, virtio_fs_new() waits and fails. Either way the worker
+	 * serves no request before it is confined.
+	 */
+	void (*confine_failed)(void *ctx, const struct kv_err *err);
 };
 struct virtio_mmio *virtio_fs_new(const struct virtio_env *env, const struct virtio_fs_params *p,
 				  struct kv_err **err) KV_WUR;
