@@ -104,6 +104,15 @@ int kv_mkdir_p(const char *path, int mode, struct kv_err **err) KV_WUR;
 /* Parse "256M", "1G", "4096", "2k" (binary units) into bytes. */
 int kv_parse_size(const char *s, uint64_t *out);
 
+/* ------------------------------------------------------------ processes */
+
+/*
+ * A process's start time (/proc/<pid>/stat field 22, clock ticks since
+ * boot): with the pid it names a process in a way pid reuse cannot fool.
+ * Returns 0 and fills *out, or -1 when the process is gone or a zombie.
+ */
+int kv_pid_start_time(pid_t pid, uint64_t *out);
+
 /* -------------------------------------------------------------- logging */
 
 enum kv_log_level { KV_LOG_ERROR, KV_LOG_WARN, KV_LOG_INFO, KV_LOG_DEBUG };

@@ -47,36 +47,10 @@ char *container_dir(const char *root, const char *id)
 	return kv_asprintf("%s/%s", root, id);
 }
 
-int pid_start_time(pid_t pid, uint64_t *out)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	cleanup_free char *text = NULL;
-	if (kv_read_file(path, 4096, &text, NULL, NULL) < 0)
-		return -1;
-	/* The command name may hold spaces and parentheses: skip to the last ')'. */
-	char *p = strrchr(text, ')');
-	if (!p || p[1] != ' ')
-		return -1;
-	p += 2;
-	char state = *p;
-	/* starttime is field 22; the state is field 3. */
-	for (int field = 3; field < 22; field++) {
-		p = strchr(p, ' ');
-		if (!p)
-			return -1;
-		p++;
-	}
-	if (state == 'Z' || state == 'X')
-		return -1;
-	*out = strtoull(p, NULL, 10);
-	return 0;
-}
-
 bool pid_alive(pid_t pid, uint64_t start_time)
 {
 	uint64_t now;
-	if (pid <= 0 || pid_start_time(pid, &now) < 0)
+	if (pid <= 0 || kv_pid_start_time(pid, &now) < 0)
 		return false;
 	return start_time == 0 || now == start_time;
 }

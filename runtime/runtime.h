@@ -144,8 +144,7 @@ int container_remove_dir(const char *dir, struct kv_err **err) KV_WUR;
 /* The runtime-spec state JSON a hook reads on stdin. */
 char *container_spec_state_json(const struct container *c);
 
-/* Process liveness that survives pid reuse: /proc/<pid>/stat starttime. */
-int pid_start_time(pid_t pid, uint64_t *out);
+/* Process liveness that survives pid reuse (kv_pid_start_time). */
 bool pid_alive(pid_t pid, uint64_t start_time);
 
 /* ------------------------------------------------------------- commands */

@@ -68,7 +68,7 @@ int shim_spawn(const struct vm_conf *vc, const char *state_dir, const char *log,
 	close(sv[1]);
 	h->pid = pid;
 	h->sync_fd = sv[0];
-	if (pid_start_time(pid, &h->start) < 0)
+	if (kv_pid_start_time(pid, &h->start) < 0)
 		h->start = 0;
 	if (kv_frame_write(h->sync_fd, request, strlen(request), err) < 0)
 		return kv_err_wrap(err, "kvrun-shim %d", (int)pid);
