@@ -33,6 +33,11 @@ struct kv_err {
 };
 
 int kv_err_make(struct kv_err **err, int errnum, const char *fmt, ...) KV_PRINTF(3, 4);
+/*
+ * An error that is a verdict, not a failed system call: the message stays as
+ * written (no ": strerror" suffix), errnum is kept for callers to test.
+ */
+int kv_err_plain(struct kv_err **err, int errnum, const char *fmt, ...) KV_PRINTF(3, 4);
 /* Prefix context: "create container x: <old message>". Returns -(errnum). */
 int kv_err_wrap(struct kv_err **err, const char *fmt, ...) KV_PRINTF(2, 3);
 void kv_err_free(struct kv_err *err);

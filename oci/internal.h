@@ -84,9 +84,6 @@ int oci_parse_linux(struct pctx *c, yajl_val v, struct oci_linux **out) KV_WUR;
 int oci_parse_resources(struct pctx *c, yajl_val v, struct oci_resources **out) KV_WUR;
 int oci_parse_seccomp(struct pctx *c, yajl_val v, struct oci_seccomp **out) KV_WUR;
 
-/* An error without the ": strerror" suffix, errnum kept (see err_plain). */
-int oci_err_plain(struct kv_err **err, int errnum, const char *fmt, ...) KV_PRINTF(3, 4);
-
 bool oci_path_is_abs(const char *p);
 int oci_rlimit_from_name(const char *name); /* -1 when unknown */
 bool oci_name_in(const char *name, const char *const *list, size_t n);

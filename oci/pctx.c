@@ -334,16 +334,16 @@ int pc_map(struct pctx *c, yajl_val obj, const char *key, struct oci_map *out)
 yajl_val oci_tree_parse(const char *text, size_t len, const char *what, struct kv_err **err)
 {
 	if (len > OCI_CONFIG_MAX_SIZE) {
-		oci_err_plain(err, EFBIG, "%s: larger than %u bytes", what, OCI_CONFIG_MAX_SIZE);
+		kv_err_plain(err, EFBIG, "%s: larger than %u bytes", what, OCI_CONFIG_MAX_SIZE);
 		return NULL;
 	}
 	if (memchr(text, '\0', len)) {
-		oci_err_plain(err, EINVAL, "%s: invalid JSON: contains a NUL byte", what);
+		kv_err_plain(err, EINVAL, "%s: invalid JSON: contains a NUL byte", what);
 		return NULL;
 	}
 	if (oci_json_check_depth(text, len, OCI_JSON_MAX_DEPTH) < 0) {
-		oci_err_plain(err, EINVAL, "%s: invalid JSON: nested deeper than %d levels", what,
-			      OCI_JSON_MAX_DEPTH);
+		kv_err_plain(err, EINVAL, "%s: invalid JSON: nested deeper than %d levels", what,
+			     OCI_JSON_MAX_DEPTH);
 		return NULL;
 	}
 	char ebuf[256] = "";
@@ -351,25 +351,10 @@ yajl_val oci_tree_parse(const char *text, size_t len, const char *what, struct k
 	if (!v) {
 		/* yajl's message spans lines (a caret under the spot): keep the first. */
 		ebuf[strcspn(ebuf, "\n")] = '\0';
-		oci_err_plain(err, EINVAL, "%s: invalid JSON: %s", what,
-			      ebuf[0] ? ebuf : "parse error");
+		kv_err_plain(err, EINVAL, "%s: invalid JSON: %s", what,
+			     ebuf[0] ? ebuf : "parse error");
 	}
 	return v;
-}
-
-int oci_err_plain(struct kv_err **err, int errnum, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	cleanup_free char *msg = NULL;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	bool fresh = err && !*err;
-	kv_err_make(err, 0, "%s", msg);
-	if (fresh)
-		(*err)->errnum = errnum;
-	return errnum > 0 ? -errnum : -1;
 }
 
 bool oci_path_is_abs(const char *p)

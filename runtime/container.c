@@ -23,10 +23,10 @@ int container_id_validate(const char *id, struct kv_err **err)
 	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+,-.";
 	if (!id || !*id || id[strspn(id, ok)] != '\0' || strcmp(id, ".") == 0 ||
 	    strcmp(id, "..") == 0)
-		return err_plain(err, EINVAL, "invalid container ID format");
+		return kv_err_plain(err, EINVAL, "invalid container ID format");
 	if (strlen(id) > KVRUN_ID_MAX)
-		return err_plain(err, EINVAL, "invalid container ID format: longer than %d bytes",
-				 KVRUN_ID_MAX);
+		return kv_err_plain(
+		    err, EINVAL, "invalid container ID format: longer than %d bytes", KVRUN_ID_MAX);
 	return 0;
 }
 
@@ -96,7 +96,7 @@ int container_load(const char *root, const char *id, struct container **out, str
 	if (oci_state_load(path, &c->st, &e) < 0) {
 		int r;
 		if (e->errnum == ENOENT) {
-			r = err_plain(err, ENOENT, "container \"%s\" does not exist", id);
+			r = kv_err_plain(err, ENOENT, "container \"%s\" does not exist", id);
 			kv_err_free(e);
 		} else {
 			r = err_pass(err, e);
@@ -105,8 +105,9 @@ int container_load(const char *root, const char *id, struct container **out, str
 		return r;
 	}
 	if (strcmp(c->st->id, id) != 0) {
-		err_plain(err, EINVAL, "%s: corrupt state: id \"%s\" does not match the directory",
-			  path, c->st->id);
+		kv_err_plain(err, EINVAL,
+			     "%s: corrupt state: id \"%s\" does not match the directory", path,
+			     c->st->id);
 		container_free(c);
 		return -1;
 	}
@@ -133,7 +134,7 @@ int container_lock(struct container *c, struct kv_err **err)
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			return kv_err_make(err, errno, "lock %s", c->dir);
 		if (i >= 500)
-			return err_plain(err, EBUSY, "container \"%s\" is busy", c->id);
+			return kv_err_plain(err, EBUSY, "container \"%s\" is busy", c->id);
 		usleep(10000);
 	}
 	c->lock_fd = steal_fd(fd);
@@ -158,7 +159,7 @@ static int remove_tree_at(int dfd, const char *name, int depth, struct kv_err **
 {
 	/* A state directory is flat; a deep one was not made by kvrun. */
 	if (depth > 8)
-		return err_plain(err, ELOOP, "remove %s: too deep", name);
+		return kv_err_plain(err, ELOOP, "remove %s: too deep", name);
 	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)

@@ -62,12 +62,6 @@ int cli_id_only(const char *cmd, int argc, char **argv, const char **id);
 /* The same for commands that take no argument and no option (features). */
 int cli_no_args(const char *cmd, int argc, char **argv);
 
-/*
- * An error that is a verdict, not a failed system call: the message stays
- * as written (no ": strerror" suffix), errnum is kept for callers to test.
- */
-int err_plain(struct kv_err **err, int errnum, const char *fmt, ...) KV_PRINTF(3, 4);
-
 /* Hand a caught error on to the caller's err (the first error wins). */
 static inline int err_pass(struct kv_err **err, struct kv_err *e)
 {

@@ -26,6 +26,20 @@ static void test_errors(void)
 	is_int(kv_err_make(&err, 0, "plain"), -1, "errnum 0 returns -1");
 	is_str(err->msg, "plain", "no strerror for errnum 0");
 	kv_err_free(err);
+	err = NULL;
+	is_int(kv_err_plain(&err, EINVAL, "%s: bad field %s", "config.json", "process"), -EINVAL,
+	       "kv_err_plain returns -errno");
+	is_str(err->msg, "config.json: bad field process", "kv_err_plain: message as written");
+	is_int(err->errnum, EINVAL, "kv_err_plain keeps errnum");
+	kv_err_plain(&err, ENOENT, "second");
+	is_str(err->msg, "config.json: bad field process", "kv_err_plain keeps the first error");
+	is_int(err->errnum, EINVAL, "and its errnum");
+	kv_err_free(err);
+	err = NULL;
+	is_int(kv_err_plain(&err, 0, "verdict"), -1, "kv_err_plain: errnum 0 returns -1");
+	is_int(err->errnum, 0, "with errnum 0");
+	kv_err_free(err);
+	is_int(kv_err_plain(NULL, EPERM, "nobody listens"), -EPERM, "kv_err_plain with no err");
 	is_str(kv_errno_name(ENOENT), "ENOENT", "errno name");
 	is_int(kv_errno_from_name("EACCES"), EACCES, "errno from name");
 	is_int(kv_errno_from_name("nope"), 0, "unknown errno name");
