@@ -286,6 +286,7 @@ static int parse_hooks(struct pctx *c, yajl_val top, struct oci_hooks *hooks)
 		}
 		pc_pop(c, hk);
 	}
+	pc_pop(c, old);
 	return 0;
 }
 
