@@ -271,6 +271,27 @@ int pc_arr(struct pctx *c, yajl_val obj, const char *key, bool required, yajl_va
 	return 0;
 }
 
+int pc_each(struct pctx *c, yajl_val obj, const char *key, size_t *n, size_t elem_size, void **out,
+	    pc_elem_fn fn)
+{
+	yajl_val a;
+	if (pc_arr(c, obj, key, false, &a) < 0)
+		return -1;
+	*n = pc_arr_len(a);
+	*out = pc_alloc(c, *n * elem_size);
+	size_t old = pc_push_key(c, key);
+	int r = 0;
+	for (size_t i = 0; i < *n && r == 0; i++) {
+		size_t kl = pc_push_idx(c, i);
+		yajl_val e = a->u.array.values[i];
+		r = YAJL_IS_OBJECT(e) ? fn(c, e, i, (char *)*out + i * elem_size)
+				      : pc_fail(c, "must be an object");
+		pc_pop(c, kl);
+	}
+	pc_pop(c, old);
+	return r < 0 ? -1 : 0;
+}
+
 int pc_strv(struct pctx *c, yajl_val obj, const char *key, struct oci_strv *out)
 {
 	yajl_val a;
