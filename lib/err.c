@@ -12,25 +12,40 @@ KV_PRINTF(1, 0) static char *err_vformat(const char *fmt, va_list ap)
 	return s;
 }
 
+/* Only the first error is kept: it is the cause. */
+KV_PRINTF(4, 0)
+static int err_vmake(struct kv_err **err, int errnum, bool with_strerror, const char *fmt,
+		     va_list ap)
+{
+	cleanup_free char *base = err_vformat(fmt, ap);
+	if (err && *err == NULL) {
+		struct kv_err *e = kv_malloc0(sizeof(*e));
+		e->errnum = errnum;
+		if (errnum && with_strerror)
+			e->msg = kv_asprintf("%s: %s", base, strerror(errnum));
+		else
+			e->msg = steal_ptr(base);
+		*err = e;
+	}
+	return errnum > 0 ? -errnum : -1;
+}
+
 int kv_err_make(struct kv_err **err, int errnum, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	cleanup_free char *base = err_vformat(fmt, ap);
+	int r = err_vmake(err, errnum, true, fmt, ap);
 	va_end(ap);
-	if (err) {
-		/* Only the first error is kept: it is the cause. */
-		if (*err == NULL) {
-			struct kv_err *e = kv_malloc0(sizeof(*e));
-			e->errnum = errnum;
-			if (errnum)
-				e->msg = kv_asprintf("%s: %s", base, strerror(errnum));
-			else
-				e->msg = steal_ptr(base);
-			*err = e;
-		}
-	}
-	return errnum > 0 ? -errnum : -1;
+	return r;
+}
+
+int kv_err_plain(struct kv_err **err, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = err_vmake(err, errnum, false, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 int kv_err_wrap(struct kv_err **err, const char *fmt, ...)

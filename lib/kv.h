@@ -33,6 +33,11 @@ struct kv_err {
 };
 
 int kv_err_make(struct kv_err **err, int errnum, const char *fmt, ...) KV_PRINTF(3, 4);
+/*
+ * An error that is a verdict, not a failed system call: the message stays as
+ * written (no ": strerror" suffix), errnum is kept for callers to test.
+ */
+int kv_err_plain(struct kv_err **err, int errnum, const char *fmt, ...) KV_PRINTF(3, 4);
 /* Prefix context: "create container x: <old message>". Returns -(errnum). */
 int kv_err_wrap(struct kv_err **err, const char *fmt, ...) KV_PRINTF(2, 3);
 void kv_err_free(struct kv_err *err);
@@ -103,6 +108,15 @@ ssize_t kv_write_all(int fd, const void *buf, size_t len);
 int kv_mkdir_p(const char *path, int mode, struct kv_err **err) KV_WUR;
 /* Parse "256M", "1G", "4096", "2k" (binary units) into bytes. */
 int kv_parse_size(const char *s, uint64_t *out);
+
+/* ------------------------------------------------------------ processes */
+
+/*
+ * A process's start time (/proc/<pid>/stat field 22, clock ticks since
+ * boot): with the pid it names a process in a way pid reuse cannot fool.
+ * Returns 0 and fills *out, or -1 when the process is gone or a zombie.
+ */
+int kv_pid_start_time(pid_t pid, uint64_t *out);
 
 /* -------------------------------------------------------------- logging */
 

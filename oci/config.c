@@ -84,11 +84,9 @@ static int parse_caps(struct pctx *c, yajl_val p, struct oci_capabilities **out)
 	return 0;
 }
 
-static int parse_rlimit(struct pctx *c, yajl_val v, struct oci_rlimit *rl,
-			const struct oci_rlimit *prev, size_t nprev)
+static int parse_rlimit(struct pctx *c, yajl_val v, size_t i, void *elem)
 {
-	if (!YAJL_IS_OBJECT(v))
-		return pc_fail(c, "must be an object");
+	struct oci_rlimit *rl = elem, *prev = rl - i;
 	if (pc_str(c, v, "type", true, &rl->type) < 0 ||
 	    pc_u64(c, v, "hard", true, UINT64_MAX, &rl->hard, NULL) < 0 ||
 	    pc_u64(c, v, "soft", true, UINT64_MAX, &rl->soft, NULL) < 0)
@@ -96,33 +94,12 @@ static int parse_rlimit(struct pctx *c, yajl_val v, struct oci_rlimit *rl,
 	rl->resource = oci_rlimit_from_name(rl->type);
 	if (rl->resource < 0)
 		return pc_fail_at(c, "type", "unknown rlimit \"%s\"", rl->type);
-	for (size_t i = 0; i < nprev; i++)
-		if (prev[i].resource == rl->resource)
+	for (size_t j = 0; j < i; j++)
+		if (prev[j].resource == rl->resource)
 			return pc_fail_at(c, "type", "duplicate rlimit \"%s\"", rl->type);
 	if (rl->soft > rl->hard)
 		return pc_fail_at(c, "soft", "must not exceed hard (%llu)",
 				  (unsigned long long)rl->hard);
-	return 0;
-}
-
-static int parse_rlimits(struct pctx *c, yajl_val p, struct oci_process *proc)
-{
-	yajl_val a;
-	if (pc_arr(c, p, "rlimits", false, &a) < 0)
-		return -1;
-	proc->n_rlimits = pc_arr_len(a);
-	proc->rlimits = pc_alloc(c, proc->n_rlimits * sizeof(*proc->rlimits));
-	size_t old = pc_push_key(c, "rlimits");
-	for (size_t i = 0; i < proc->n_rlimits; i++) {
-		size_t kl = pc_push_idx(c, i);
-		int r = parse_rlimit(c, a->u.array.values[i], &proc->rlimits[i], proc->rlimits, i);
-		pc_pop(c, kl);
-		if (r < 0) {
-			pc_pop(c, old);
-			return -1;
-		}
-	}
-	pc_pop(c, old);
 	return 0;
 }
 
@@ -172,7 +149,9 @@ int oci_parse_process(struct pctx *c, yajl_val v, struct oci_process **out)
 	if (pc_bool(c, v, "terminal", &p->terminal) < 0 || parse_console_size(c, v, p) < 0 ||
 	    parse_user(c, v, &p->user) < 0 || pc_strv(c, v, "args", &p->args) < 0 ||
 	    pc_strv(c, v, "env", &p->env) < 0 || pc_str(c, v, "cwd", true, &p->cwd) < 0 ||
-	    parse_caps(c, v, &p->capabilities) < 0 || parse_rlimits(c, v, p) < 0 ||
+	    parse_caps(c, v, &p->capabilities) < 0 ||
+	    pc_each(c, v, "rlimits", &p->n_rlimits, sizeof(*p->rlimits), (void **)&p->rlimits,
+		    parse_rlimit) < 0 ||
 	    pc_bool(c, v, "noNewPrivileges", &p->no_new_privileges) < 0 ||
 	    pc_str(c, v, "apparmorProfile", false, &p->apparmor_profile) < 0 ||
 	    pc_str(c, v, "selinuxLabel", false, &p->selinux_label) < 0 ||
@@ -206,10 +185,9 @@ out:
 	return rc;
 }
 
-static int parse_mount(struct pctx *c, yajl_val v, struct oci_mount *m)
+static int parse_mount(struct pctx *c, yajl_val v, size_t i, void *elem)
 {
-	if (!YAJL_IS_OBJECT(v))
-		return pc_fail(c, "must be an object");
+	struct oci_mount *m = elem;
 	if (pc_str(c, v, "destination", true, &m->destination) < 0 ||
 	    pc_str(c, v, "type", false, &m->type) < 0 ||
 	    pc_str(c, v, "source", false, &m->source) < 0 ||
@@ -220,31 +198,9 @@ static int parse_mount(struct pctx *c, yajl_val v, struct oci_mount *m)
 	return 0;
 }
 
-static int parse_mounts(struct pctx *c, yajl_val top, struct oci_config *cfg)
+static int parse_hook(struct pctx *c, yajl_val v, size_t i, void *elem)
 {
-	yajl_val a;
-	if (pc_arr(c, top, "mounts", false, &a) < 0)
-		return -1;
-	cfg->n_mounts = pc_arr_len(a);
-	cfg->mounts = pc_alloc(c, cfg->n_mounts * sizeof(*cfg->mounts));
-	size_t old = pc_push_key(c, "mounts");
-	for (size_t i = 0; i < cfg->n_mounts; i++) {
-		size_t kl = pc_push_idx(c, i);
-		int r = parse_mount(c, a->u.array.values[i], &cfg->mounts[i]);
-		pc_pop(c, kl);
-		if (r < 0) {
-			pc_pop(c, old);
-			return -1;
-		}
-	}
-	pc_pop(c, old);
-	return 0;
-}
-
-static int parse_hook(struct pctx *c, yajl_val v, struct oci_hook *h)
-{
-	if (!YAJL_IS_OBJECT(v))
-		return pc_fail(c, "must be an object");
+	struct oci_hook *h = elem;
 	int64_t timeout = 0;
 	if (pc_str(c, v, "path", true, &h->path) < 0 || pc_strv(c, v, "args", &h->args) < 0 ||
 	    pc_strv(c, v, "env", &h->env) < 0 ||
@@ -266,27 +222,12 @@ static int parse_hooks(struct pctx *c, yajl_val top, struct oci_hooks *hooks)
 	if (!v)
 		return 0;
 	size_t old = pc_push_key(c, "hooks");
-	for (int k = 0; k < OCI_HOOK_KIND_COUNT; k++) {
-		yajl_val a;
-		if (pc_arr(c, v, oci_hook_name(k), false, &a) < 0) {
-			pc_pop(c, old);
-			return -1;
-		}
-		hooks->n[k] = pc_arr_len(a);
-		hooks->list[k] = pc_alloc(c, hooks->n[k] * sizeof(struct oci_hook));
-		size_t hk = pc_push_key(c, oci_hook_name(k));
-		for (size_t i = 0; i < hooks->n[k]; i++) {
-			size_t kl = pc_push_idx(c, i);
-			int r = parse_hook(c, a->u.array.values[i], &hooks->list[k][i]);
-			pc_pop(c, kl);
-			if (r < 0) {
-				pc_pop(c, old);
-				return -1;
-			}
-		}
-		pc_pop(c, hk);
-	}
-	return 0;
+	int r = 0;
+	for (int k = 0; k < OCI_HOOK_KIND_COUNT && r == 0; k++)
+		r = pc_each(c, v, oci_hook_name(k), &hooks->n[k], sizeof(struct oci_hook),
+			    (void **)&hooks->list[k], parse_hook);
+	pc_pop(c, old);
+	return r;
 }
 
 static bool has_ns(const struct oci_config *cfg, enum oci_ns_type t)
@@ -343,7 +284,9 @@ static int parse_top(struct pctx *c, yajl_val top, struct oci_config *cfg)
 	if (r < 0 || parse_root(c, top, &cfg->root) < 0 ||
 	    pc_str(c, top, "hostname", false, &cfg->hostname) < 0 ||
 	    pc_str(c, top, "domainname", false, &cfg->domainname) < 0 ||
-	    parse_mounts(c, top, cfg) < 0 || parse_hooks(c, top, &cfg->hooks) < 0 ||
+	    pc_each(c, top, "mounts", &cfg->n_mounts, sizeof(*cfg->mounts), (void **)&cfg->mounts,
+		    parse_mount) < 0 ||
+	    parse_hooks(c, top, &cfg->hooks) < 0 ||
 	    pc_map(c, top, "annotations", &cfg->annotations) < 0 ||
 	    pc_obj(c, top, "linux", false, &lv) < 0)
 		return -1;

@@ -62,6 +62,14 @@ int pc_u32(struct pctx *c, yajl_val obj, const char *key, bool required, uint32_
 /* Object / array members: type-checked; *out NULL when absent. */
 int pc_obj(struct pctx *c, yajl_val obj, const char *key, bool required, yajl_val *out) KV_WUR;
 int pc_arr(struct pctx *c, yajl_val obj, const char *key, bool required, yajl_val *out) KV_WUR;
+/*
+ * An optional array of objects: allocate *n elements of elem_size in *out,
+ * and run fn(c, element, i, &(*out)[i]) on each with "key[i]" in the path,
+ * up to the first failure. A non-object element is "must be an object".
+ */
+typedef int (*pc_elem_fn)(struct pctx *c, yajl_val v, size_t i, void *elem);
+int pc_each(struct pctx *c, yajl_val obj, const char *key, size_t *n, size_t elem_size, void **out,
+	    pc_elem_fn fn) KV_WUR;
 /* An array of strings. */
 int pc_strv(struct pctx *c, yajl_val obj, const char *key, struct oci_strv *out) KV_WUR;
 /* An object whose values are all strings. */
@@ -83,9 +91,6 @@ int oci_parse_process(struct pctx *c, yajl_val v, struct oci_process **out) KV_W
 int oci_parse_linux(struct pctx *c, yajl_val v, struct oci_linux **out) KV_WUR;
 int oci_parse_resources(struct pctx *c, yajl_val v, struct oci_resources **out) KV_WUR;
 int oci_parse_seccomp(struct pctx *c, yajl_val v, struct oci_seccomp **out) KV_WUR;
-
-/* An error without the ": strerror" suffix, errnum kept (see err_plain). */
-int oci_err_plain(struct kv_err **err, int errnum, const char *fmt, ...) KV_PRINTF(3, 4);
 
 bool oci_path_is_abs(const char *p);
 int oci_rlimit_from_name(const char *name); /* -1 when unknown */

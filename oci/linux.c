@@ -8,30 +8,6 @@
 #include <ctype.h>
 #include <string.h>
 
-/* Run fn(c, element, i, ctx) over an array member, with "[i]" in the path. */
-typedef int (*elem_fn)(struct pctx *c, yajl_val v, size_t i, void *ctx);
-
-static int each(struct pctx *c, yajl_val obj, const char *key, size_t *n, size_t elem_size,
-		void **out, elem_fn fn)
-{
-	yajl_val a;
-	if (pc_arr(c, obj, key, false, &a) < 0)
-		return -1;
-	*n = pc_arr_len(a);
-	*out = pc_alloc(c, *n * elem_size);
-	size_t old = pc_push_key(c, key);
-	int r = 0;
-	for (size_t i = 0; i < *n && r == 0; i++) {
-		size_t kl = pc_push_idx(c, i);
-		yajl_val e = a->u.array.values[i];
-		r = YAJL_IS_OBJECT(e) ? fn(c, e, i, (char *)*out + i * elem_size)
-				      : pc_fail(c, "must be an object");
-		pc_pop(c, kl);
-	}
-	pc_pop(c, old);
-	return r < 0 ? -1 : 0;
-}
-
 /* ------------------------------------------------------------ namespaces */
 
 static int parse_ns(struct pctx *c, yajl_val v, size_t i, void *elem)
@@ -202,8 +178,8 @@ int oci_parse_resources(struct pctx *c, yajl_val v, struct oci_resources **out)
 	struct oci_resources *r = pc_alloc(c, sizeof(*r));
 	if (parse_memory(c, v, r) < 0 || parse_cpu(c, v, r) < 0 ||
 	    parse_small_sections(c, v, r) < 0 ||
-	    each(c, v, "devices", &r->n_devices, sizeof(*r->devices), (void **)&r->devices,
-		 parse_dev_rule) < 0)
+	    pc_each(c, v, "devices", &r->n_devices, sizeof(*r->devices), (void **)&r->devices,
+		    parse_dev_rule) < 0)
 		return -1;
 	*out = r;
 	return 0;
@@ -246,7 +222,7 @@ static int parse_syscall(struct pctx *c, yajl_val v, size_t i, void *elem)
 	    check_action(c, "action", s->action) < 0 ||
 	    pc_u32(c, v, "errnoRet", false, &s->errno_ret, &s->has_errno_ret) < 0)
 		return -1;
-	return each(c, v, "args", &s->n_args, sizeof(*s->args), (void **)&s->args, parse_sc_arg);
+	return pc_each(c, v, "args", &s->n_args, sizeof(*s->args), (void **)&s->args, parse_sc_arg);
 }
 
 static int check_names(struct pctx *c, const char *key, const struct oci_strv *v,
@@ -285,8 +261,8 @@ int oci_parse_seccomp(struct pctx *c, yajl_val v, struct oci_seccomp **out)
 	    pc_strv(c, v, "flags", &s->flags) < 0 ||
 	    check_names(c, "flags", &s->flags, known_flag, "flag") < 0 ||
 	    pc_str(c, v, "listenerPath", false, &listener) < 0 ||
-	    each(c, v, "syscalls", &s->n_syscalls, sizeof(*s->syscalls), (void **)&s->syscalls,
-		 parse_syscall) < 0)
+	    pc_each(c, v, "syscalls", &s->n_syscalls, sizeof(*s->syscalls), (void **)&s->syscalls,
+		    parse_syscall) < 0)
 		return -1;
 	if (listener && *listener)
 		return pc_fail_at(c, "listenerPath",
@@ -398,20 +374,20 @@ static int sub_seccomp(struct pctx *c, yajl_val v, void *out)
 int oci_parse_linux(struct pctx *c, yajl_val v, struct oci_linux **out)
 {
 	struct oci_linux *l = pc_alloc(c, sizeof(*l));
-	if (each(c, v, "namespaces", &l->n_namespaces, sizeof(*l->namespaces),
-		 (void **)&l->namespaces, parse_ns) < 0 ||
-	    each(c, v, "uidMappings", &l->n_uid_mappings, sizeof(struct oci_idmap),
-		 (void **)&l->uid_mappings, parse_idmap) < 0 ||
-	    each(c, v, "gidMappings", &l->n_gid_mappings, sizeof(struct oci_idmap),
-		 (void **)&l->gid_mappings, parse_idmap) < 0 ||
+	if (pc_each(c, v, "namespaces", &l->n_namespaces, sizeof(*l->namespaces),
+		    (void **)&l->namespaces, parse_ns) < 0 ||
+	    pc_each(c, v, "uidMappings", &l->n_uid_mappings, sizeof(struct oci_idmap),
+		    (void **)&l->uid_mappings, parse_idmap) < 0 ||
+	    pc_each(c, v, "gidMappings", &l->n_gid_mappings, sizeof(struct oci_idmap),
+		    (void **)&l->gid_mappings, parse_idmap) < 0 ||
 	    parse_sub(c, v, "resources", sub_resources, &l->resources) < 0 ||
 	    pc_str(c, v, "cgroupsPath", false, &l->cgroups_path) < 0 ||
 	    pc_map(c, v, "sysctl", &l->sysctl) < 0 ||
 	    parse_sub(c, v, "seccomp", sub_seccomp, &l->seccomp) < 0 ||
 	    pc_strv(c, v, "maskedPaths", &l->masked_paths) < 0 ||
 	    pc_strv(c, v, "readonlyPaths", &l->readonly_paths) < 0 ||
-	    each(c, v, "devices", &l->n_devices, sizeof(*l->devices), (void **)&l->devices,
-		 parse_device) < 0 ||
+	    pc_each(c, v, "devices", &l->n_devices, sizeof(*l->devices), (void **)&l->devices,
+		    parse_device) < 0 ||
 	    pc_str(c, v, "rootfsPropagation", false, &l->rootfs_propagation) < 0 ||
 	    pc_str(c, v, "mountLabel", false, &l->mount_label) < 0 || check_linux(c, l) < 0)
 		return -1;

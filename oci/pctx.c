@@ -271,6 +271,27 @@ int pc_arr(struct pctx *c, yajl_val obj, const char *key, bool required, yajl_va
 	return 0;
 }
 
+int pc_each(struct pctx *c, yajl_val obj, const char *key, size_t *n, size_t elem_size, void **out,
+	    pc_elem_fn fn)
+{
+	yajl_val a;
+	if (pc_arr(c, obj, key, false, &a) < 0)
+		return -1;
+	*n = pc_arr_len(a);
+	*out = pc_alloc(c, *n * elem_size);
+	size_t old = pc_push_key(c, key);
+	int r = 0;
+	for (size_t i = 0; i < *n && r == 0; i++) {
+		size_t kl = pc_push_idx(c, i);
+		yajl_val e = a->u.array.values[i];
+		r = YAJL_IS_OBJECT(e) ? fn(c, e, i, (char *)*out + i * elem_size)
+				      : pc_fail(c, "must be an object");
+		pc_pop(c, kl);
+	}
+	pc_pop(c, old);
+	return r < 0 ? -1 : 0;
+}
+
 int pc_strv(struct pctx *c, yajl_val obj, const char *key, struct oci_strv *out)
 {
 	yajl_val a;
@@ -334,16 +355,16 @@ int pc_map(struct pctx *c, yajl_val obj, const char *key, struct oci_map *out)
 yajl_val oci_tree_parse(const char *text, size_t len, const char *what, struct kv_err **err)
 {
 	if (len > OCI_CONFIG_MAX_SIZE) {
-		oci_err_plain(err, EFBIG, "%s: larger than %u bytes", what, OCI_CONFIG_MAX_SIZE);
+		kv_err_plain(err, EFBIG, "%s: larger than %u bytes", what, OCI_CONFIG_MAX_SIZE);
 		return NULL;
 	}
 	if (memchr(text, '\0', len)) {
-		oci_err_plain(err, EINVAL, "%s: invalid JSON: contains a NUL byte", what);
+		kv_err_plain(err, EINVAL, "%s: invalid JSON: contains a NUL byte", what);
 		return NULL;
 	}
 	if (oci_json_check_depth(text, len, OCI_JSON_MAX_DEPTH) < 0) {
-		oci_err_plain(err, EINVAL, "%s: invalid JSON: nested deeper than %d levels", what,
-			      OCI_JSON_MAX_DEPTH);
+		kv_err_plain(err, EINVAL, "%s: invalid JSON: nested deeper than %d levels", what,
+			     OCI_JSON_MAX_DEPTH);
 		return NULL;
 	}
 	char ebuf[256] = "";
@@ -351,25 +372,10 @@ yajl_val oci_tree_parse(const char *text, size_t len, const char *what, struct k
 	if (!v) {
 		/* yajl's message spans lines (a caret under the spot): keep the first. */
 		ebuf[strcspn(ebuf, "\n")] = '\0';
-		oci_err_plain(err, EINVAL, "%s: invalid JSON: %s", what,
-			      ebuf[0] ? ebuf : "parse error");
+		kv_err_plain(err, EINVAL, "%s: invalid JSON: %s", what,
+			     ebuf[0] ? ebuf : "parse error");
 	}
 	return v;
-}
-
-int oci_err_plain(struct kv_err **err, int errnum, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	cleanup_free char *msg = NULL;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	bool fresh = err && !*err;
-	kv_err_make(err, 0, "%s", msg);
-	if (fresh)
-		(*err)->errnum = errnum;
-	return errnum > 0 ? -errnum : -1;
 }
 
 bool oci_path_is_abs(const char *p)

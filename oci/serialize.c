@@ -329,7 +329,7 @@ static void put_linux(struct kv_json *j, const struct oci_linux *l)
 int oci_config_to_agent_json(const struct oci_config *cfg, struct kv_json *j, struct kv_err **err)
 {
 	if (!cfg->process || !cfg->root)
-		return oci_err_plain(err, EINVAL, "agent config: process and root are required");
+		return kv_err_plain(err, EINVAL, "agent config: process and root are required");
 	kv_json_map_open(j);
 	kv_json_kstr(j, "ociVersion", cfg->oci_version);
 	kv_json_key(j, "process");

@@ -123,8 +123,8 @@ int oci_state_parse(const char *text, size_t len, const char *what, struct oci_s
 		    struct kv_err **err)
 {
 	if (len > OCI_STATE_MAX_SIZE)
-		return oci_err_plain(err, EFBIG, "%s: corrupt state: larger than %u bytes", what,
-				     OCI_STATE_MAX_SIZE);
+		return kv_err_plain(err, EFBIG, "%s: corrupt state: larger than %u bytes", what,
+				    OCI_STATE_MAX_SIZE);
 	cleanup_yajl_val yajl_val top = oci_tree_parse(text, len, "corrupt state", err);
 	if (!top)
 		return kv_err_wrap(err, "%s", what);

@@ -12,9 +12,13 @@ guest: guest-kernel $(GUEST)/test-initramfs.cpio
 guest-kernel:
 	@KVRUN_CACHE=$(KVRUN_CACHE) rootfs-tools/guest/build-kernel $(GUEST)
 
-$(GUEST)/test-init: tests/guest/test-init.c
+# PID 1 of the test initramfs: test-init.c (boot, results, power-off) and
+# one file per group of checks.
+TEST_INIT_SRCS := tests/guest/test-init.c tests/guest/test-init-devices.c \
+	tests/guest/test-init-vm.c tests/guest/test-init-fs.c
+$(GUEST)/test-init: $(TEST_INIT_SRCS) tests/guest/test-init.h
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -D_GNU_SOURCE -Os -static -Wall -Wextra -Werror -o $@ $<
+	$(CC) -std=gnu11 -D_GNU_SOURCE -Os -static -Wall -Wextra -Werror -o $@ $(TEST_INIT_SRCS)
 
 # newc cpio with /init only; test-init mounts devtmpfs itself.
 $(GUEST)/test-initramfs.cpio: $(GUEST)/test-init

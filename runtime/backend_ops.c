@@ -70,9 +70,9 @@ int runtime_backend_pause(struct container *c, bool pause, struct kv_err **err)
 
 int runtime_backend_update(struct container *c, const struct oci_resources *r, struct kv_err **err)
 {
-	return err_plain(err, ENOTSUP,
-			 "update: changing the resources of a running microVM container is not "
-			 "supported yet");
+	return kv_err_plain(err, ENOTSUP,
+			    "update: changing the resources of a running microVM container is not "
+			    "supported yet");
 }
 
 /* ----------------------------------------------------------------- exec */
@@ -120,7 +120,7 @@ int runtime_backend_exec(struct container *c, const struct oci_process *p,
 			 const struct create_opts *o, struct kv_err **err)
 {
 	if (o->preserve_fds > 0)
-		return err_plain(
+		return kv_err_plain(
 		    err, ENOTSUP,
 		    "--preserve-fds: file descriptors cannot be passed into a microVM");
 	cleanup_vm_conf struct vm_conf *vc = NULL;

@@ -301,18 +301,3 @@ char *path_clean_abs(const char *p)
 		strcpy(out, "/");
 	return out;
 }
-
-int err_plain(struct kv_err **err, int errnum, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	cleanup_free char *msg = NULL;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	bool fresh = err && !*err;
-	kv_err_make(err, 0, "%s", msg);
-	if (fresh)
-		(*err)->errnum = errnum;
-	return errnum > 0 ? -errnum : -1;
-}

@@ -140,15 +140,15 @@ static int build_from_flags(const struct exec_flags *f, const struct oci_process
 	if (f->cwd)
 		p.cwd = (char *)f->cwd;
 	if (f->user && parse_id_pair(f->user, &p.user.uid, &p.user.gid, &(bool){false}) < 0)
-		return err_plain(err, EINVAL, "invalid --user %s: want uid[:gid]", f->user);
+		return kv_err_plain(err, EINVAL, "invalid --user %s: want uid[:gid]", f->user);
 	if (f->n_gids) {
 		gids = kv_malloc0(f->n_gids * sizeof(*gids));
 		for (size_t i = 0; i < f->n_gids; i++) {
 			char *end;
 			unsigned long v = strtoul(f->gids[i], &end, 10);
 			if (!*f->gids[i] || *end || v > UINT32_MAX)
-				return err_plain(err, EINVAL, "invalid --additional-gids %s",
-						 f->gids[i]);
+				return kv_err_plain(err, EINVAL, "invalid --additional-gids %s",
+						    f->gids[i]);
 			gids[i] = (uint32_t)v;
 		}
 		p.user.additional_gids = gids;
@@ -156,7 +156,7 @@ static int build_from_flags(const struct exec_flags *f, const struct oci_process
 	}
 	for (size_t i = 0; i < f->n_caps; i++)
 		if (oci_capability_from_name(f->caps[i]) < 0)
-			return err_plain(err, EINVAL, "unknown capability \"%s\"", f->caps[i]);
+			return kv_err_plain(err, EINVAL, "unknown capability \"%s\"", f->caps[i]);
 	for (int s = 0; f->n_caps && s < OCI_CAP_SET_COUNT; s++) {
 		size_t n = 0;
 		for (size_t i = 0; i < caps.set[s].n; i++)
@@ -185,7 +185,7 @@ static int exec_process(struct container *c, const struct exec_flags *f, char **
 		return oci_process_parse(text, len, f->process, out, err);
 	}
 	if (nargs == 0)
-		return err_plain(err, EINVAL, "exec args cannot be empty");
+		return kv_err_plain(err, EINVAL, "exec args cannot be empty");
 	cleanup_oci_config struct oci_config *cfg = NULL;
 	if (container_config(c, &cfg, err) < 0)
 		return -1;

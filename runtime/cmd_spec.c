@@ -21,13 +21,13 @@ static int write_spec(const char *bundle, bool rootless, struct kv_err **err)
 	cleanup_free char *path = kv_asprintf("%s/config.json", bundle ? bundle : ".");
 	cleanup_free char *text = spec_default_json(rootless);
 	if (!text)
-		return err_plain(err, EINVAL, "cannot build the default spec");
+		return kv_err_plain(err, EINVAL, "cannot build the default spec");
 	if (bundle && access(bundle, F_OK) < 0)
 		return kv_err_make(err, errno, "chdir %s", bundle);
 	/* O_EXCL: runc's "exists" check, without its race. Mode as runc: 0666 & ~umask. */
 	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (fd < 0 && errno == EEXIST)
-		return err_plain(err, EEXIST, "File config.json exists. Remove it first");
+		return kv_err_plain(err, EEXIST, "File config.json exists. Remove it first");
 	if (fd < 0)
 		return kv_err_make(err, errno, "create %s", path);
 	if (kv_write_all(fd, text, strlen(text)) < 0) {

@@ -23,10 +23,10 @@ int container_id_validate(const char *id, struct kv_err **err)
 	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+,-.";
 	if (!id || !*id || id[strspn(id, ok)] != '\0' || strcmp(id, ".") == 0 ||
 	    strcmp(id, "..") == 0)
-		return err_plain(err, EINVAL, "invalid container ID format");
+		return kv_err_plain(err, EINVAL, "invalid container ID format");
 	if (strlen(id) > KVRUN_ID_MAX)
-		return err_plain(err, EINVAL, "invalid container ID format: longer than %d bytes",
-				 KVRUN_ID_MAX);
+		return kv_err_plain(
+		    err, EINVAL, "invalid container ID format: longer than %d bytes", KVRUN_ID_MAX);
 	return 0;
 }
 
@@ -47,36 +47,10 @@ char *container_dir(const char *root, const char *id)
 	return kv_asprintf("%s/%s", root, id);
 }
 
-int pid_start_time(pid_t pid, uint64_t *out)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	cleanup_free char *text = NULL;
-	if (kv_read_file(path, 4096, &text, NULL, NULL) < 0)
-		return -1;
-	/* The command name may hold spaces and parentheses: skip to the last ')'. */
-	char *p = strrchr(text, ')');
-	if (!p || p[1] != ' ')
-		return -1;
-	p += 2;
-	char state = *p;
-	/* starttime is field 22; the state is field 3. */
-	for (int field = 3; field < 22; field++) {
-		p = strchr(p, ' ');
-		if (!p)
-			return -1;
-		p++;
-	}
-	if (state == 'Z' || state == 'X')
-		return -1;
-	*out = strtoull(p, NULL, 10);
-	return 0;
-}
-
 bool pid_alive(pid_t pid, uint64_t start_time)
 {
 	uint64_t now;
-	if (pid <= 0 || pid_start_time(pid, &now) < 0)
+	if (pid <= 0 || kv_pid_start_time(pid, &now) < 0)
 		return false;
 	return start_time == 0 || now == start_time;
 }
@@ -122,7 +96,7 @@ int container_load(const char *root, const char *id, struct container **out, str
 	if (oci_state_load(path, &c->st, &e) < 0) {
 		int r;
 		if (e->errnum == ENOENT) {
-			r = err_plain(err, ENOENT, "container \"%s\" does not exist", id);
+			r = kv_err_plain(err, ENOENT, "container \"%s\" does not exist", id);
 			kv_err_free(e);
 		} else {
 			r = err_pass(err, e);
@@ -131,8 +105,9 @@ int container_load(const char *root, const char *id, struct container **out, str
 		return r;
 	}
 	if (strcmp(c->st->id, id) != 0) {
-		err_plain(err, EINVAL, "%s: corrupt state: id \"%s\" does not match the directory",
-			  path, c->st->id);
+		kv_err_plain(err, EINVAL,
+			     "%s: corrupt state: id \"%s\" does not match the directory", path,
+			     c->st->id);
 		container_free(c);
 		return -1;
 	}
@@ -159,7 +134,7 @@ int container_lock(struct container *c, struct kv_err **err)
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			return kv_err_make(err, errno, "lock %s", c->dir);
 		if (i >= 500)
-			return err_plain(err, EBUSY, "container \"%s\" is busy", c->id);
+			return kv_err_plain(err, EBUSY, "container \"%s\" is busy", c->id);
 		usleep(10000);
 	}
 	c->lock_fd = steal_fd(fd);
@@ -184,7 +159,7 @@ static int remove_tree_at(int dfd, const char *name, int depth, struct kv_err **
 {
 	/* A state directory is flat; a deep one was not made by kvrun. */
 	if (depth > 8)
-		return err_plain(err, ELOOP, "remove %s: too deep", name);
+		return kv_err_plain(err, ELOOP, "remove %s: too deep", name);
 	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)

@@ -45,7 +45,7 @@ static int check_dir(const char *what, const char *path, struct kv_err **err)
 	if (stat(path, &sb) < 0)
 		return kv_err_make(err, errno, "%s %s", what, path);
 	if (!S_ISDIR(sb.st_mode))
-		return err_plain(err, ENOTDIR, "%s %s: not a directory", what, path);
+		return kv_err_plain(err, ENOTDIR, "%s %s: not a directory", what, path);
 	return 0;
 }
 
@@ -54,23 +54,23 @@ static int check_terminal(struct create_ctx *x, struct kv_err **err)
 	/* runc's rules, in its words. */
 	bool tty = x->cfg->process->terminal;
 	if (tty && x->o->detach && !x->o->console_socket)
-		return err_plain(err, EINVAL,
-				 "cannot allocate tty if kvrun will detach without setting "
-				 "console socket");
+		return kv_err_plain(err, EINVAL,
+				    "cannot allocate tty if kvrun will detach without setting "
+				    "console socket");
 	if (!tty && x->o->console_socket)
-		return err_plain(err, EINVAL,
-				 "cannot use console socket if kvrun will not detach or "
-				 "allocate tty");
+		return kv_err_plain(err, EINVAL,
+				    "cannot use console socket if kvrun will not detach or "
+				    "allocate tty");
 	if (x->o->console_socket) {
 		struct stat sb;
 		if (stat(x->o->console_socket, &sb) < 0)
 			return kv_err_make(err, errno, "console socket %s", x->o->console_socket);
 		if (!S_ISSOCK(sb.st_mode))
-			return err_plain(err, ENOTSOCK, "console socket %s: not a socket",
-					 x->o->console_socket);
+			return kv_err_plain(err, ENOTSOCK, "console socket %s: not a socket",
+					    x->o->console_socket);
 	}
 	if (x->o->preserve_fds < 0)
-		return err_plain(err, EINVAL, "--preserve-fds must not be negative");
+		return kv_err_plain(err, EINVAL, "--preserve-fds must not be negative");
 	return 0;
 }
 
@@ -96,9 +96,9 @@ static int check_bind_sources(struct create_ctx *x, struct kv_err **err)
 		if (!is_bind(m))
 			continue;
 		if (!m->source || !*m->source)
-			return err_plain(err, EINVAL,
-					 "%s: mounts[%zu].source: required for a bind mount",
-					 x->config_path, i);
+			return kv_err_plain(err, EINVAL,
+					    "%s: mounts[%zu].source: required for a bind mount",
+					    x->config_path, i);
 		cleanup_free char *src = m->source[0] == '/'
 					     ? kv_strdup(m->source)
 					     : kv_asprintf("%s/%s", x->bundle, m->source);
@@ -126,8 +126,8 @@ static int load_bundle(struct create_ctx *x, struct kv_err **err)
 		if (e->errnum != ENOENT)
 			return err_pass(err, e);
 		kv_err_free(e);
-		return err_plain(err, ENOENT, "JSON specification file %s not found",
-				 x->config_path);
+		return kv_err_plain(err, ENOENT, "JSON specification file %s not found",
+				    x->config_path);
 	}
 	if (oci_config_parse(x->config_text, x->config_len, x->config_path, &x->cfg, err) < 0)
 		return -1;
@@ -172,7 +172,7 @@ static int claim_dir(struct create_ctx *x, struct kv_err **err)
 	x->dir = container_dir(x->g->root, x->id);
 	if (mkdir(x->dir, 0711) < 0) {
 		if (errno == EEXIST)
-			return err_plain(err, EEXIST, "container with id exists: %s", x->id);
+			return kv_err_plain(err, EEXIST, "container with id exists: %s", x->id);
 		return kv_err_make(err, errno, "mkdir %s", x->dir);
 	}
 	x->dir_created = true;
@@ -265,7 +265,7 @@ int runtime_create(const struct kvrun_globals *g, const char *id, const struct c
 		goto out;
 	dir = container_dir(g->root, id);
 	if (access(dir, F_OK) == 0) {
-		r = err_plain(err, EEXIST, "container with id exists: %s", id);
+		r = kv_err_plain(err, EEXIST, "container with id exists: %s", id);
 		goto out;
 	}
 	if (load_bundle(&x, err) < 0 || claim_dir(&x, err) < 0 || record(&x, err) < 0 ||

@@ -24,12 +24,12 @@ int runtime_start(const struct kvrun_globals *g, const char *id, struct kv_err *
 	switch (c->status) {
 	case OCI_STATUS_CREATED: break;
 	case OCI_STATUS_STOPPED:
-		return err_plain(err, EINVAL, "cannot start a container that has stopped");
+		return kv_err_plain(err, EINVAL, "cannot start a container that has stopped");
 	case OCI_STATUS_RUNNING:
-		return err_plain(err, EINVAL, "cannot start an already running container");
+		return kv_err_plain(err, EINVAL, "cannot start an already running container");
 	default:
-		return err_plain(err, EINVAL, "cannot start a container in the %s state",
-				 oci_status_name(c->status));
+		return kv_err_plain(err, EINVAL, "cannot start a container in the %s state",
+				    oci_status_name(c->status));
 	}
 	if (runtime_backend_start(c, err) < 0 || set_status(c, OCI_STATUS_RUNNING, err) < 0)
 		return -1;
@@ -48,7 +48,7 @@ int runtime_kill(const struct kvrun_globals *g, const char *id, int sig, bool al
 	if (container_load(g->root, id, &c, err) < 0)
 		return -1;
 	if (c->status == OCI_STATUS_STOPPED || c->pid <= 0)
-		return err_plain(err, ESRCH, "container not running");
+		return kv_err_plain(err, ESRCH, "container not running");
 	return runtime_backend_kill(c, sig, all, err);
 }
 
@@ -58,11 +58,11 @@ int runtime_pause(const struct kvrun_globals *g, const char *id, bool pause, str
 	if (container_load(g->root, id, &c, err) < 0 || container_lock(c, err) < 0)
 		return -1;
 	if (pause && c->status == OCI_STATUS_PAUSED)
-		return err_plain(err, EINVAL, "container already paused");
+		return kv_err_plain(err, EINVAL, "container already paused");
 	if (pause && c->status != OCI_STATUS_RUNNING && c->status != OCI_STATUS_CREATED)
-		return err_plain(err, EINVAL, "container not running");
+		return kv_err_plain(err, EINVAL, "container not running");
 	if (!pause && c->status != OCI_STATUS_PAUSED)
-		return err_plain(err, EINVAL, "container not paused");
+		return kv_err_plain(err, EINVAL, "container not paused");
 	enum oci_status before = c->st->status;
 	if (runtime_backend_pause(c, pause, err) < 0)
 		return -1;
@@ -137,7 +137,8 @@ int runtime_delete(const struct kvrun_globals *g, const char *id, bool force, st
 	default:
 		if (force)
 			return destroy(c, err);
-		return err_plain(err, EINVAL, "cannot delete container %s that is not stopped: %s",
-				 id, oci_status_name(c->status));
+		return kv_err_plain(err, EINVAL,
+				    "cannot delete container %s that is not stopped: %s", id,
+				    oci_status_name(c->status));
 	}
 }

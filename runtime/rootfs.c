@@ -81,9 +81,9 @@ static int run_tool(char *const argv[], const char *log, struct kv_err **err)
 		out = kv_strdup("");
 	while (len && out[len - 1] == '\n')
 		out[--len] = '\0';
-	return err_plain(err, EIO, "%s failed (%s %d): %s", argv[0],
-			 WIFEXITED(st) ? "exit status" : "signal",
-			 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), out);
+	return kv_err_plain(err, EIO, "%s failed (%s %d): %s", argv[0],
+			    WIFEXITED(st) ? "exit status" : "signal",
+			    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), out);
 }
 
 static int mkfs_erofs(const char *state_dir, const char *image, const char *src,
@@ -113,12 +113,12 @@ static int check_agent_mount(const struct oci_mount *m, size_t i, struct kv_err 
 	for (size_t k = 0; m->type && agent_mount_types[k]; k++)
 		if (strcmp(m->type, agent_mount_types[k]) == 0)
 			return 0;
-	return err_plain(err, ENOTSUP,
-			 "mounts[%zu] (%s on %s): mount type %s cannot be provided inside the "
-			 "microVM (the guest makes proc, sysfs, tmpfs, devpts, mqueue and cgroup "
-			 "mounts; bind mounts are copied in)",
-			 i, m->source ? m->source : "none", m->destination,
-			 m->type ? m->type : "(none)");
+	return kv_err_plain(
+	    err, ENOTSUP,
+	    "mounts[%zu] (%s on %s): mount type %s cannot be provided inside the "
+	    "microVM (the guest makes proc, sysfs, tmpfs, devpts, mqueue and cgroup "
+	    "mounts; bind mounts are copied in)",
+	    i, m->source ? m->source : "none", m->destination, m->type ? m->type : "(none)");
 }
 
 /* Copy one bind source to staging/<destination>. */
@@ -129,20 +129,21 @@ static int stage_bind(const char *state_dir, const char *staging, const struct o
 	if (stat(src, &sb) < 0)
 		return kv_err_make(err, errno, "mounts[%zu]: bind source %s", i, src);
 	if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
-		return err_plain(err, ENOTSUP,
-				 "mounts[%zu]: bind source %s is not a file or a directory: it "
-				 "cannot be copied into the microVM (needs virtio-fs)",
-				 i, src);
+		return kv_err_plain(err, ENOTSUP,
+				    "mounts[%zu]: bind source %s is not a file or a directory: it "
+				    "cannot be copied into the microVM (needs virtio-fs)",
+				    i, src);
 	if (strcmp(m->destination, "/") == 0)
-		return err_plain(err, EINVAL, "mounts[%zu]: a bind mount on / is not supported", i);
+		return kv_err_plain(err, EINVAL, "mounts[%zu]: a bind mount on / is not supported",
+				    i);
 	cleanup_free char *dst = kv_asprintf("%s%s", staging, m->destination);
 	cleanup_free char *parent = kv_strdup(dst);
 	*strrchr(parent, '/') = '\0';
 	if (kv_mkdir_p(parent, 0755, err) < 0)
 		return -1;
 	if (access(dst, F_OK) == 0)
-		return err_plain(err, EEXIST, "mounts[%zu]: a second bind mount on %s", i,
-				 m->destination);
+		return kv_err_plain(err, EEXIST, "mounts[%zu]: a second bind mount on %s", i,
+				    m->destination);
 	cleanup_free char *log = kv_asprintf("%s/cp.log", state_dir);
 	cleanup_free char *from = S_ISDIR(sb.st_mode) ? kv_asprintf("%s/.", src) : kv_strdup(src);
 	if (S_ISDIR(sb.st_mode) && mkdir(dst, 0755) < 0)
@@ -175,8 +176,8 @@ static void fs_arg(struct rootfs_plan *p, char *arg)
 static int share_path_ok(const char *what, const char *path, struct kv_err **err)
 {
 	if (strchr(path, ','))
-		return err_plain(err, EINVAL, "%s %s: a path with a comma cannot be shared yet",
-				 what, path);
+		return kv_err_plain(err, EINVAL, "%s %s: a path with a comma cannot be shared yet",
+				    what, path);
 	return 0;
 }
 
@@ -196,10 +197,10 @@ static int share_bind(struct prep *x, size_t i, const char *src, struct kv_err *
 	if (stat(src, &sb) < 0)
 		return kv_err_make(err, errno, "mounts[%zu]: bind source %s", i, src);
 	if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
-		return err_plain(err, ENOTSUP,
-				 "mounts[%zu]: bind source %s is not a file or a directory: it "
-				 "cannot be shared with the microVM",
-				 i, src);
+		return kv_err_plain(err, ENOTSUP,
+				    "mounts[%zu]: bind source %s is not a file or a directory: it "
+				    "cannot be shared with the microVM",
+				    i, src);
 	if (share_path_ok("bind source", src, err) < 0)
 		return -1;
 	fs_arg(x->p, kv_asprintf("%s/b%zu=%s,%s", BINDS_TAG, i, src, mount_ro(m) ? "ro" : "rw"));
@@ -374,10 +375,10 @@ static int slot_fill(const char *slot, const char *image, uint64_t slot_size, st
 	if (in < 0 || out < 0 || fstat(in, &sb) < 0)
 		return kv_err_make(err, errno, "pod slot %s", slot);
 	if ((uint64_t)sb.st_size > slot_size)
-		return err_plain(err, EFBIG,
-				 "image %s (%lld bytes) is larger than a pod slot (%llu bytes): "
-				 "raise pod_slot_size in the kvrun config",
-				 image, (long long)sb.st_size, (unsigned long long)slot_size);
+		return kv_err_plain(err, EFBIG,
+				    "image %s (%lld bytes) is larger than a pod slot (%llu bytes): "
+				    "raise pod_slot_size in the kvrun config",
+				    image, (long long)sb.st_size, (unsigned long long)slot_size);
 	/* In place: the VM maps this file; its size must never change. */
 	char buf[65536];
 	off_t off = 0;
@@ -408,10 +409,10 @@ static int slot_claim(const char *dir, unsigned count, const char *owner, unsign
 		*slot = i;
 		return 0;
 	}
-	return err_plain(err, ENOSPC,
-			 "the pod's VM has no free slot for another container image (%u slots; "
-			 "raise pod_slots in the kvrun config)",
-			 count);
+	return kv_err_plain(err, ENOSPC,
+			    "the pod's VM has no free slot for another container image (%u slots; "
+			    "raise pod_slots in the kvrun config)",
+			    count);
 }
 
 int slots_take(const char *sandbox_dir, const char *owner, char *const *images, size_t n,
@@ -423,9 +424,9 @@ int slots_take(const char *sandbox_dir, const char *owner, char *const *images, 
 	unsigned long long size;
 	if (kv_read_file(info, 256, &text, NULL, NULL) < 0 ||
 	    sscanf(text, "%u %u %llu", &first, &count, &size) != 3)
-		return err_plain(err, ENOENT,
-				 "the sandbox's VM was started without pod slots (its container "
-				 "has no io.kubernetes.cri.container-type=sandbox annotation)");
+		return kv_err_plain(err, ENOENT,
+				    "the sandbox's VM was started without pod slots (its container "
+				    "has no io.kubernetes.cri.container-type=sandbox annotation)");
 	cleanup_close int lock = open(info, O_RDONLY | O_CLOEXEC);
 	if (lock < 0 || flock(lock, LOCK_EX) < 0)
 		return kv_err_make(err, errno, "lock %s", info);

@@ -62,12 +62,6 @@ int cli_id_only(const char *cmd, int argc, char **argv, const char **id);
 /* The same for commands that take no argument and no option (features). */
 int cli_no_args(const char *cmd, int argc, char **argv);
 
-/*
- * An error that is a verdict, not a failed system call: the message stays
- * as written (no ": strerror" suffix), errnum is kept for callers to test.
- */
-int err_plain(struct kv_err **err, int errnum, const char *fmt, ...) KV_PRINTF(3, 4);
-
 /* Hand a caught error on to the caller's err (the first error wins). */
 static inline int err_pass(struct kv_err **err, struct kv_err *e)
 {
@@ -144,8 +138,7 @@ int container_remove_dir(const char *dir, struct kv_err **err) KV_WUR;
 /* The runtime-spec state JSON a hook reads on stdin. */
 char *container_spec_state_json(const struct container *c);
 
-/* Process liveness that survives pid reuse: /proc/<pid>/stat starttime. */
-int pid_start_time(pid_t pid, uint64_t *out);
+/* Process liveness that survives pid reuse (kv_pid_start_time). */
 bool pid_alive(pid_t pid, uint64_t start_time);
 
 /* ------------------------------------------------------------- commands */

@@ -203,8 +203,8 @@ static int check_sandbox(struct start_ctx *x, struct kv_err **err)
 		return kv_err_wrap(err, "sandbox of container %s", req->id);
 	if (sb->status != OCI_STATUS_RUNNING && sb->status != OCI_STATUS_CREATED &&
 	    sb->status != OCI_STATUS_PAUSED)
-		return err_plain(err, EINVAL, "sandbox %s of container %s is %s",
-				 req->st->sandbox_id, req->id, oci_status_name(sb->status));
+		return kv_err_plain(err, EINVAL, "sandbox %s of container %s is %s",
+				    req->st->sandbox_id, req->id, oci_status_name(sb->status));
 	return 0;
 }
 
@@ -242,7 +242,7 @@ static int sandbox_start(struct start_ctx *x, struct runtime_sandbox_result *res
 {
 	const struct runtime_sandbox_req *req = x->req;
 	if (req->preserve_fds > 0)
-		return err_plain(
+		return kv_err_plain(
 		    err, ENOTSUP,
 		    "--preserve-fds: file descriptors cannot be passed into a microVM");
 	if (vm_conf_load(&x->vc, err) < 0)
@@ -255,11 +255,11 @@ static int sandbox_start(struct start_ctx *x, struct runtime_sandbox_result *res
 	if (!x->owner && check_sandbox(x, err) < 0)
 		return -1;
 	if (x->owner && (access(x->vc->kernel, R_OK) < 0 || access(x->vc->image, R_OK) < 0))
-		return err_plain(err, ENOENT,
-				 "guest kernel %s or image %s not found: build them (make), "
-				 "install them (make install), or name them in %s",
-				 x->vc->kernel, x->vc->image,
-				 x->vc->path ? x->vc->path : KVRUN_CONFIG_PATH);
+		return kv_err_plain(err, ENOENT,
+				    "guest kernel %s or image %s not found: build them (make), "
+				    "install them (make install), or name them in %s",
+				    x->vc->kernel, x->vc->image,
+				    x->vc->path ? x->vc->path : KVRUN_CONFIG_PATH);
 	unsigned cpus = 0;
 	uint64_t mem = 0;
 	if (place_rootfs(x, &cpus, &mem, err) < 0)
@@ -312,7 +312,7 @@ int runtime_backend_start(struct container *c, struct kv_err **err)
 int runtime_backend_kill(struct container *c, int sig, bool all, struct kv_err **err)
 {
 	if (c->pid <= 0)
-		return err_plain(err, ESRCH, "container not running");
+		return kv_err_plain(err, ESRCH, "container not running");
 	cleanup_free char *tail =
 	    kv_asprintf(",\"signal\":%d,\"all\":%s", sig, all ? "true" : "false");
 	struct kv_err *e = NULL;

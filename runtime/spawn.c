@@ -68,7 +68,7 @@ int shim_spawn(const struct vm_conf *vc, const char *state_dir, const char *log,
 	close(sv[1]);
 	h->pid = pid;
 	h->sync_fd = sv[0];
-	if (pid_start_time(pid, &h->start) < 0)
+	if (kv_pid_start_time(pid, &h->start) < 0)
 		h->start = 0;
 	if (kv_frame_write(h->sync_fd, request, strlen(request), err) < 0)
 		return kv_err_wrap(err, "kvrun-shim %d", (int)pid);
@@ -83,7 +83,8 @@ static int read_answer(struct shim_handle *h, struct kv_err **err)
 	if (r < 0)
 		return kv_err_wrap(err, "kvrun-shim %d", (int)h->pid);
 	if (r == 0)
-		return err_plain(err, ECHILD, "kvrun-shim %d exited before answering", (int)h->pid);
+		return kv_err_plain(err, ECHILD, "kvrun-shim %d exited before answering",
+				    (int)h->pid);
 	cleanup_yajl_val yajl_val v = kv_json_parse(text, "kvrun-shim answer", err);
 	if (!v)
 		return -1;
@@ -97,7 +98,7 @@ static int read_answer(struct shim_handle *h, struct kv_err **err)
 	}
 	const char *msg = kv_jstr(v, "message");
 	kv_jint(v, "errno", &n);
-	return err_plain(err, n > 0 ? (int)n : EIO, "%s", msg ? msg : "kvrun-shim failed");
+	return kv_err_plain(err, n > 0 ? (int)n : EIO, "%s", msg ? msg : "kvrun-shim failed");
 }
 
 int shim_await(struct shim_handle *h, unsigned timeout_s, struct kv_err **err)
@@ -108,8 +109,8 @@ int shim_await(struct shim_handle *h, unsigned timeout_s, struct kv_err **err)
 		r = poll(&p, 1, (int)(timeout_s * 1000));
 	while (r < 0 && errno == EINTR);
 	if (r == 0)
-		return err_plain(err, ETIMEDOUT, "kvrun-shim %d did not answer within %u s",
-				 (int)h->pid, timeout_s);
+		return kv_err_plain(err, ETIMEDOUT, "kvrun-shim %d did not answer within %u s",
+				    (int)h->pid, timeout_s);
 	return read_answer(h, err);
 }
 
@@ -188,7 +189,8 @@ int kill_and_wait(pid_t pid, uint64_t start, struct kv_err **err)
 	if (pfd >= 0)
 		close(pfd);
 	if (!gone)
-		return err_plain(err, ETIMEDOUT, "process %d did not exit after SIGKILL", (int)pid);
+		return kv_err_plain(err, ETIMEDOUT, "process %d did not exit after SIGKILL",
+				    (int)pid);
 	return 0;
 }
 

@@ -516,13 +516,13 @@ int tmpl_remove(const struct vm_conf *vc, const char *id, struct kv_err **err)
 	cleanup_free char *root = tmpl_root(vc);
 	if (id) {
 		if (!tmpl_id_ok(id))
-			return err_plain(err, EINVAL,
-					 "template %s: an id is 16 hex digits (see "
-					 "kvrun template list)",
-					 id);
+			return kv_err_plain(err, EINVAL,
+					    "template %s: an id is 16 hex digits (see "
+					    "kvrun template list)",
+					    id);
 		cleanup_free char *dir = kv_asprintf("%s/%s", root, id);
 		if (access(dir, F_OK) < 0)
-			return err_plain(err, ENOENT, "template %s does not exist", id);
+			return kv_err_plain(err, ENOENT, "template %s does not exist", id);
 		return tmpl_rmtree(dir) < 0 ? kv_err_make(err, errno, "remove %s", dir) : 0;
 	}
 	struct dirent **ents = NULL;

@@ -54,7 +54,8 @@ static int conf_size(yajl_val root, const char *key, const char *file, uint64_t 
 	}
 	if (YAJL_IS_STRING(v) && kv_parse_size(v->u.string, out) == 0 && *out > 0)
 		return 0;
-	return err_plain(err, EINVAL, "%s: %s: want a size (\"256M\", \"1G\" or bytes)", file, key);
+	return kv_err_plain(err, EINVAL, "%s: %s: want a size (\"256M\", \"1G\" or bytes)", file,
+			    key);
 }
 
 static int conf_uint(yajl_val root, const char *key, const char *file, unsigned max, unsigned *out,
@@ -64,7 +65,7 @@ static int conf_uint(yajl_val root, const char *key, const char *file, unsigned 
 	if (!v)
 		return 0;
 	if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0 || YAJL_GET_INTEGER(v) > max)
-		return err_plain(err, EINVAL, "%s: %s: want an integer 0..%u", file, key, max);
+		return kv_err_plain(err, EINVAL, "%s: %s: want an integer 0..%u", file, key, max);
 	*out = (unsigned)YAJL_GET_INTEGER(v);
 	return 0;
 }
@@ -76,7 +77,7 @@ static int conf_str(yajl_val root, const char *key, const char *file, char **out
 	if (!v)
 		return 0;
 	if (!YAJL_IS_STRING(v) || !*v->u.string)
-		return err_plain(err, EINVAL, "%s: %s: want a non-empty string", file, key);
+		return kv_err_plain(err, EINVAL, "%s: %s: want a non-empty string", file, key);
 	free(*out);
 	*out = kv_strdup(v->u.string);
 	return 0;
@@ -100,14 +101,14 @@ static int conf_parse(struct vm_conf *c, const char *file, const char *text, str
 	if (!root)
 		return -1;
 	if (!YAJL_IS_OBJECT(root))
-		return err_plain(err, EINVAL, "%s: want a JSON object", file);
+		return kv_err_plain(err, EINVAL, "%s: want a JSON object", file);
 	yajl_val dbg = kv_jget(root, "debug");
 	if (dbg && !YAJL_IS_TRUE(dbg) && !YAJL_IS_FALSE(dbg))
-		return err_plain(err, EINVAL, "%s: debug: want true or false", file);
+		return kv_err_plain(err, EINVAL, "%s: debug: want true or false", file);
 	c->debug = dbg && YAJL_IS_TRUE(dbg);
 	yajl_val tpl = kv_jget(root, "templates");
 	if (tpl && !YAJL_IS_TRUE(tpl) && !YAJL_IS_FALSE(tpl))
-		return err_plain(err, EINVAL, "%s: templates: want true or false", file);
+		return kv_err_plain(err, EINVAL, "%s: templates: want true or false", file);
 	if (tpl)
 		c->templates = YAJL_IS_TRUE(tpl);
 	if (conf_str(root, "kernel", file, &c->kernel, err) < 0 ||
@@ -126,7 +127,8 @@ static int conf_parse(struct vm_conf *c, const char *file, const char *text, str
 	    conf_dax(root, file, &c->rootfs_dax, err) < 0)
 		return -1;
 	if (c->cpus == 0 || c->boot_timeout_s == 0)
-		return err_plain(err, EINVAL, "%s: cpus and boot_timeout must be at least 1", file);
+		return kv_err_plain(err, EINVAL, "%s: cpus and boot_timeout must be at least 1",
+				    file);
 	return 0;
 }
 
@@ -251,9 +253,9 @@ static int size_cpus(const struct vm_conf *vc, const struct oci_config *cfg, uns
 		char *end;
 		unsigned long v = strtoul(a, &end, 10);
 		if (!*a || *end || v == 0 || v > VM_MAX_CPUS)
-			return err_plain(err, EINVAL,
-					 "annotation io.kvrun.vm.cpus=%s: want 1..%d vCPUs", a,
-					 VM_MAX_CPUS);
+			return kv_err_plain(err, EINVAL,
+					    "annotation io.kvrun.vm.cpus=%s: want 1..%d vCPUs", a,
+					    VM_MAX_CPUS);
 		*cpus = (unsigned)v;
 	} else if (pod_quota(cfg, cpus)) {
 		/* the pod's sum, which containerd puts on its sandbox container */
@@ -284,10 +286,10 @@ int vm_size(const struct vm_conf *vc, const struct oci_config *cfg, unsigned *cp
 	*mem = vc->memory;
 	if (a) {
 		if (kv_parse_size(a, mem) < 0 || *mem == 0)
-			return err_plain(err, EINVAL,
-					 "annotation io.kvrun.vm.memory=%s: want a size such as "
-					 "512M or 1G",
-					 a);
+			return kv_err_plain(err, EINVAL,
+					    "annotation io.kvrun.vm.memory=%s: want a size such as "
+					    "512M or 1G",
+					    a);
 	} else if (annotation_u64(cfg, "io.kubernetes.cri.sandbox-memory", mem)) {
 		*mem += vc->overhead;
 	} else if (r && r->has_memory_limit && r->memory_limit > 0) {

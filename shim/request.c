@@ -140,35 +140,10 @@ char *shim_agent_addr(const char *dir, struct kv_err **err)
 	return kv_asprintf("hvsock:/proc/self/fd/%d/%s", fd, SHIM_VSOCK_NAME);
 }
 
-int shim_pid_start_time(pid_t pid, uint64_t *out)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	cleanup_free char *text = NULL;
-	if (kv_read_file(path, 4096, &text, NULL, NULL) < 0)
-		return -1;
-	/* The command name may hold spaces and parentheses: skip to the last ')'. */
-	char *p = strrchr(text, ')');
-	if (!p || p[1] != ' ')
-		return -1;
-	p += 2;
-	char state = *p;
-	for (int field = 3; field < 22; field++) {
-		p = strchr(p, ' ');
-		if (!p)
-			return -1;
-		p++;
-	}
-	if (state == 'Z' || state == 'X')
-		return -1;
-	*out = strtoull(p, NULL, 10);
-	return 0;
-}
-
 int shim_pidfile_write(const char *path, pid_t pid, struct kv_err **err)
 {
 	uint64_t start = 0;
-	(void)shim_pid_start_time(pid, &start);
+	(void)kv_pid_start_time(pid, &start);
 	char buf[64];
 	int n = snprintf(buf, sizeof(buf), "%d %llu\n", (int)pid, (unsigned long long)start);
 	return kv_write_file_atomic(path, buf, (size_t)n, 0644, err);

@@ -58,7 +58,5 @@ char *shim_agent_addr(const char *dir, struct kv_err **err) KV_WUR;
  */
 int shim_pidfile_write(const char *path, pid_t pid, struct kv_err **err) KV_WUR;
 int shim_pidfile_read(const char *path, pid_t *pid, uint64_t *start);
-/* /proc/<pid>/stat starttime; -1 when the process is gone (or a zombie). */
-int shim_pid_start_time(pid_t pid, uint64_t *out);
 
 #endif

@@ -6,7 +6,7 @@
 #  (B) inside one VM: sequential write (fsync'd) and read of FSBENCH_MB MiB,
 #      small-file create and stat rates (FSBENCH_FILES files), on virtio-fs
 #      without DAX, virtio-fs with DAX, and ext4 on a virtio-blk image, the
-#      same workload in the same boot (tests/guest/test-init.c: fsbench);
+#      same workload in the same boot (tests/guest/test-init-fs.c: fsbench);
 #      ratios are against virtio-blk.
 # On a PVM host the guest kernel runs ~1000x slower than natively, so (B)
 # measures mostly the guest's own kernel: compare the ratios, not the rates.

@@ -4,7 +4,7 @@
 # devices: two read-write exports (one mounted with DAX, one without), a
 # read-only one, a single-file share (Docker's /etc/hosts), three named
 # shares under one tag (bind mounts) and one the guest tries to escape from.
-# The guest's checks (tests/guest/test-init.c: fs, fs-ro, fs-file, fs-binds,
+# The guest's checks (tests/guest/test-init-fs.c: fs, fs-ro, fs-file, fs-binds,
 # fs-escape) print a line each; the tests below read those
 # and check on the host what the guest left behind. Skipped, with the
 # reason, only where /dev/kvm is absent.

@@ -19,7 +19,7 @@ VMM=$BUILD/kvrun-vmm
 PAYLOAD=$BUILD/tests/vmm-payload.elf
 KERNEL=${KVRUN_GUEST_KERNEL:-$BUILD/guest/vmlinux}
 INITRD=${KVRUN_TEST_INITRD:-$BUILD/guest/test-initramfs.cpio}
-HOST=$BATS_TEST_DIRNAME/snapshot_host.py
+HOST=$BATS_TEST_DIRNAME/vmm_host.py
 BOOT_TIMEOUT=${KVRUN_BOOT_TIMEOUT:-400}
 SERVE_PORT=1236
 
@@ -206,7 +206,7 @@ boot_and_snapshot() {
 		--vsock "$d/vsock.sock" --api "$d/api.sock" > "$d/vmm.log" 2>&1 &
 	local pid=$!
 	if python3 "$HOST" wait "$d/console.log" '^KVRUN-TEST-TICK 2 ' "$BOOT_TIMEOUT" > "$d/wait.log" &&
-		python3 "$HOST" echo "$d/vsock.sock" $SERVE_PORT > "$d/echo-before.log" 2>&1; then
+		python3 "$HOST" vsock-echo "$d/vsock.sock" $SERVE_PORT > "$d/echo-before.log" 2>&1; then
 		"$VMM" --api-call "$d/api.sock" snapshot "$d/snap" exit > "$d/snapshot.log" 2>&1 || true
 	fi
 	local rc=0
@@ -280,7 +280,7 @@ clone_stop() {
 	needs_snapshot
 	clone c2
 	run -0 python3 "$HOST" wait "$BATS_TEST_TMPDIR/c2/console.log" '^KVRUN-TEST-TICK' 30
-	run -0 python3 "$HOST" echo "$BATS_TEST_TMPDIR/c2/vsock.sock" $SERVE_PORT 3
+	run -0 python3 "$HOST" vsock-echo "$BATS_TEST_TMPDIR/c2/vsock.sock" $SERVE_PORT 3
 	echo "$output" >&2
 	clone_stop c2
 }
@@ -292,7 +292,7 @@ clone_stop() {
 	local x
 	for x in a b; do
 		run -0 python3 "$HOST" wait "$BATS_TEST_TMPDIR/$x/console.log" "^KVRUN-TEST-TICK $((LAST_TICK + 2)) " 30
-		run -0 python3 "$HOST" echo "$BATS_TEST_TMPDIR/$x/vsock.sock" $SERVE_PORT
+		run -0 python3 "$HOST" vsock-echo "$BATS_TEST_TMPDIR/$x/vsock.sock" $SERVE_PORT
 	done
 	# Each clone's writes stay its own: its resident memory is mostly shared page cache.
 	local pid
@@ -321,7 +321,7 @@ clone_stop() {
 		--blk "$c/disk.img" --api "$c/api.sock" > "$c/vmm.log" 2>&1 &
 	echo $! > "$c/pid"
 	run -0 python3 "$HOST" wait "$c/console.log" "^KVRUN-TEST-TICK $((second + 2)) " 30
-	run -0 python3 "$HOST" echo "$c/v.sock" $SERVE_PORT
+	run -0 python3 "$HOST" vsock-echo "$c/v.sock" $SERVE_PORT
 	clone_stop c4
 	# The second snapshot's memory with the first one's state.
 	mkdir -p "$BATS_TEST_TMPDIR/mixed"

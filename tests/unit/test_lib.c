@@ -3,7 +3,11 @@
 #include "tap.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <yajl/yajl_tree.h>
 
 static void test_errors(void)
@@ -22,6 +26,20 @@ static void test_errors(void)
 	is_int(kv_err_make(&err, 0, "plain"), -1, "errnum 0 returns -1");
 	is_str(err->msg, "plain", "no strerror for errnum 0");
 	kv_err_free(err);
+	err = NULL;
+	is_int(kv_err_plain(&err, EINVAL, "%s: bad field %s", "config.json", "process"), -EINVAL,
+	       "kv_err_plain returns -errno");
+	is_str(err->msg, "config.json: bad field process", "kv_err_plain: message as written");
+	is_int(err->errnum, EINVAL, "kv_err_plain keeps errnum");
+	kv_err_plain(&err, ENOENT, "second");
+	is_str(err->msg, "config.json: bad field process", "kv_err_plain keeps the first error");
+	is_int(err->errnum, EINVAL, "and its errnum");
+	kv_err_free(err);
+	err = NULL;
+	is_int(kv_err_plain(&err, 0, "verdict"), -1, "kv_err_plain: errnum 0 returns -1");
+	is_int(err->errnum, 0, "with errnum 0");
+	kv_err_free(err);
+	is_int(kv_err_plain(NULL, EPERM, "nobody listens"), -EPERM, "kv_err_plain with no err");
 	is_str(kv_errno_name(ENOENT), "ENOENT", "errno name");
 	is_int(kv_errno_from_name("EACCES"), EACCES, "errno from name");
 	is_int(kv_errno_from_name("nope"), 0, "unknown errno name");
@@ -120,11 +138,60 @@ static void test_sizes(void)
 	is_int(n, 2, "rate limit passes the burst only");
 }
 
+/* Clock ticks since boot now: no process can have started later. */
+static uint64_t boot_ticks_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	uint64_t hz = (uint64_t)sysconf(_SC_CLK_TCK);
+	return (uint64_t)ts.tv_sec * hz + (uint64_t)ts.tv_nsec / (1000000000ull / hz);
+}
+
+static void test_proc(void)
+{
+	uint64_t mine = 0, child_start = 0, again = 0;
+	ok(kv_pid_start_time(getpid(), &mine) == 0 && mine > 0, "our own start time");
+
+	/* A child whose name holds ") (": the parser must skip to the last ')'. */
+	int ready[2], hold[2];
+	if (pipe(ready) < 0 || pipe(hold) < 0)
+		abort();
+	pid_t pid = fork();
+	if (pid == 0) {
+		char c;
+		close(hold[1]);
+		prctl(PR_SET_NAME, "a) b (c");
+		if (write(ready[1], "r", 1) != 1 || read(hold[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	char c;
+	ok(read(ready[0], &c, 1) == 1, "child is up");
+	ok(kv_pid_start_time(pid, &child_start) == 0, "a live child has a start time");
+	ok(child_start >= mine && child_start <= boot_ticks_now() + 1,
+	   "it is field 22, past a name with ') (' (%llu)", (unsigned long long)child_start);
+	ok(kv_pid_start_time(pid, &again) == 0 && again == child_start, "it is stable");
+
+	/* Let it exit, wait for the zombie without reaping it. */
+	close(hold[1]);
+	siginfo_t si;
+	ok(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0, "child exited");
+	ok(kv_pid_start_time(pid, &again) < 0, "a zombie has none");
+	waitpid(pid, NULL, 0);
+	ok(kv_pid_start_time(pid, &again) < 0, "a reaped process has none");
+	ok(kv_pid_start_time(0, &again) < 0 && kv_pid_start_time(-1, &again) < 0,
+	   "pid 0 and -1 have none");
+	close(ready[0]);
+	close(ready[1]);
+	close(hold[0]);
+}
+
 int main(void)
 {
 	test_errors();
 	test_json();
 	test_files();
 	test_sizes();
+	test_proc();
 	return tap_done();
 }

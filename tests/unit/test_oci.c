@@ -223,6 +223,8 @@ static const struct bad_case bad_cases[] = {
     {"{" MIN_TOP ",'hooks':{'poststop':[{'path':'/a'},{'path':'/b','timeout':0}]}}",
      "config.json: hooks.poststop[1].timeout: must be a positive integer"},
     {"{" MIN_TOP ",'annotations':{'a':1}}", "config.json: annotations.a: must be a string"},
+    {"{" MIN_TOP ",'hooks':{'prestart':[]},'annotations':{'a':1}}",
+     "config.json: annotations.a: must be a string"},
     {"{" MIN_TOP ",'hostname':'h'}", "config.json: hostname: requires a new uts namespace"},
     {"{" MIN_TOP ",'hostname':'" /* 65 bytes */
      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'}",

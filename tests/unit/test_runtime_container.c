@@ -64,7 +64,7 @@ static void fake_container(const char *id, enum oci_status s, pid_t pid, bool ri
 			       .pid = pid,
 			       .sandbox_id = (char *)id};
 	clock_gettime(CLOCK_REALTIME, &st.created);
-	for (int i = 0; i < 100 && pid > 0 && pid_start_time(pid, &st.pid_start) < 0; i++)
+	for (int i = 0; i < 100 && pid > 0 && kv_pid_start_time(pid, &st.pid_start) < 0; i++)
 		usleep(1000);
 	if (!right_start)
 		st.pid_start += 12345;

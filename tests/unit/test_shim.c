@@ -101,7 +101,7 @@ static void test_pidfile(void)
 	uint64_t start = 0, mine = 0;
 	ok(shim_pidfile_write(path, getpid(), &err) == 0, "write a pid file");
 	ok(shim_pidfile_read(path, &pid, &start) == 0 && pid == getpid(), "read it back");
-	ok(shim_pid_start_time(getpid(), &mine) == 0 && mine == start, "with our start time");
+	ok(kv_pid_start_time(getpid(), &mine) == 0 && mine == start, "with our start time");
 	if (kv_write_file_atomic(path, "garbage", 7, 0600, &err) < 0)
 		diag("%s", err->msg);
 	ok(shim_pidfile_read(path, &pid, &start) < 0, "garbage is no pid");

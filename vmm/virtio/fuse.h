@@ -225,6 +225,21 @@ int fuse_arg_copy(const struct fuse_req *r, size_t off, void *dst, size_t size) 
  */
 const char *fuse_arg_str(const struct fuse_req *r, size_t off, size_t max, bool component,
 			 size_t *next);
+/*
+ * The fixed part of a request on an inode (open, getattr, ...): the inode
+ * its nodeid names (-ESTALE when none), then the part copied into `in`
+ * (-EINVAL when the request is short).
+ */
+int fuse_arg_inode(struct fuse_req *r, void *in, size_t len, struct fuse_inode **ino) KV_WUR;
+/*
+ * The fixed part of a request on an open handle (read, write, flush, ...):
+ * copied into *in (-EINVAL when the request is short), then the handle
+ * that its `fh` field names (-EBADF when no such handle is open).
+ */
+#define fuse_arg_handle(r, in, dir, h)                                                             \
+	fuse_arg_handle_at((r), (in), sizeof(*(in)), offsetof(__typeof__(*(in)), fh), (dir), (h))
+int fuse_arg_handle_at(struct fuse_req *r, void *in, size_t len, size_t fh_off, bool dir,
+		       struct fuse_handle **h) KV_WUR;
 /* The share an inode belongs to. */
 static inline const struct fuse_share *fuse_share_of(struct fuse_server *s,
 						     const struct fuse_inode *ino)

@@ -36,9 +36,12 @@ static int fuse_open_flags(struct fuse_server *s, const struct fuse_inode *ino, 
 	return 0;
 }
 
-static struct fuse_handle *fuse_req_handle(struct fuse_req *r, uint64_t fh, bool dir)
+/* Reply bytes after the header: what the guest asked, bounded by its buffer and by max. */
+static uint64_t fuse_reply_room(const struct fuse_req *r, uint64_t want, uint64_t max)
 {
-	return fuse_handle_get(r->s, fh, dir);
+	if (want > r->c->in_len - FUSE_OUT_HDR)
+		want = r->c->in_len - FUSE_OUT_HDR;
+	return want < max ? want : max;
 }
 
 /* --------------------------------------------------------------- open */
@@ -52,12 +55,10 @@ static int fuse_reply_open(struct fuse_req *r, uint64_t fh)
 int fuse_op_open(struct fuse_req *r)
 {
 	struct fuse_open_in in;
-	struct fuse_inode *ino = fuse_inode_get(r->s, r->in.nodeid);
-	int flags, ret;
-	if (!ino)
-		return -ESTALE;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
+	struct fuse_inode *ino;
+	int flags, ret = fuse_arg_inode(r, &in, sizeof(in), &ino);
+	if (ret < 0)
+		return ret;
 	if (ino->type == S_IFDIR)
 		return -EISDIR;
 	if (ino->type != S_IFREG)
@@ -169,18 +170,13 @@ static ssize_t fuse_rw(int fd, struct iovec *iov, unsigned n, uint64_t off, bool
 int fuse_op_read(struct fuse_req *r)
 {
 	struct fuse_read_in in;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
-	struct fuse_handle *h = fuse_req_handle(r, in.fh, false);
-	if (!h)
-		return -EBADF;
+	struct fuse_handle *h;
+	int ret = fuse_arg_handle(r, &in, false, &h);
+	if (ret < 0)
+		return ret;
 	if (in.offset > INT64_MAX)
 		return -EINVAL;
-	uint64_t size = in.size, got;
-	if (size > r->c->in_len - FUSE_OUT_HDR)
-		size = r->c->in_len - FUSE_OUT_HDR;
-	if (size > FUSE_READ_MAX)
-		size = FUSE_READ_MAX;
+	uint64_t size = fuse_reply_room(r, in.size, FUSE_READ_MAX), got;
 	struct iovec iov[VQ_MAX_SEGS];
 	unsigned n = vq_chain_iov(r->c, true, FUSE_OUT_HDR, size, iov, VQ_MAX_SEGS, &got);
 	ssize_t done = fuse_rw(h->fd, iov, n, in.offset, false);
@@ -192,11 +188,10 @@ int fuse_op_read(struct fuse_req *r)
 int fuse_op_write(struct fuse_req *r)
 {
 	struct fuse_write_in in;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
-	struct fuse_handle *h = fuse_req_handle(r, in.fh, false);
-	if (!h)
-		return -EBADF;
+	struct fuse_handle *h;
+	int ret = fuse_arg_handle(r, &in, false, &h);
+	if (ret < 0)
+		return ret;
 	if (r->s->shares[h->share].ro)
 		return -EROFS;
 	/* The data follows the fixed part; it must all be there, and no more than we said. */
@@ -220,11 +215,10 @@ int fuse_op_write(struct fuse_req *r)
 int fuse_op_flush(struct fuse_req *r)
 {
 	struct fuse_flush_in in;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
-	struct fuse_handle *h = fuse_req_handle(r, in.fh, false);
-	if (!h)
-		return -EBADF;
+	struct fuse_handle *h;
+	int ret = fuse_arg_handle(r, &in, false, &h);
+	if (ret < 0)
+		return ret;
 	/* close() of a duplicate: what a close in the guest means to NFS and friends. */
 	int fd = fcntl(h->fd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0 || close(fd) < 0)
@@ -235,11 +229,10 @@ int fuse_op_flush(struct fuse_req *r)
 static int fuse_release(struct fuse_req *r, bool dir)
 {
 	struct fuse_release_in in;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
-	struct fuse_handle *h = fuse_req_handle(r, in.fh, dir);
-	if (!h)
-		return -EBADF;
+	struct fuse_handle *h;
+	int ret = fuse_arg_handle(r, &in, dir, &h);
+	if (ret < 0)
+		return ret;
 	fuse_handle_close(r->s, h);
 	return fuse_reply(r, NULL, 0);
 }
@@ -257,11 +250,10 @@ int fuse_op_releasedir(struct fuse_req *r)
 static int fuse_fsync(struct fuse_req *r, bool dir)
 {
 	struct fuse_fsync_in in;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
-	struct fuse_handle *h = fuse_req_handle(r, in.fh, dir);
-	if (!h)
-		return -EBADF;
+	struct fuse_handle *h;
+	int ret = fuse_arg_handle(r, &in, dir, &h);
+	if (ret < 0)
+		return ret;
 	if (h->fd >= 0 &&
 	    ((in.fsync_flags & FUSE_FSYNC_FDATASYNC) ? fdatasync(h->fd) : fsync(h->fd)) < 0)
 		return -errno;
@@ -298,11 +290,10 @@ int fuse_op_syncfs(struct fuse_req *r)
 int fuse_op_opendir(struct fuse_req *r)
 {
 	struct fuse_open_in in;
-	struct fuse_inode *ino = fuse_inode_get(r->s, r->in.nodeid);
-	if (!ino)
-		return -ESTALE;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
+	struct fuse_inode *ino;
+	int ret = fuse_arg_inode(r, &in, sizeof(in), &ino);
+	if (ret < 0)
+		return ret;
 	if (ino->type != S_IFDIR)
 		return -ENOTDIR;
 	int fd = -1;
@@ -390,11 +381,10 @@ static int fuse_readdir_host(struct fuse_dirbuf *d, int fd, uint64_t off)
 static int fuse_readdir(struct fuse_req *r, bool plus)
 {
 	struct fuse_read_in in;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
-	struct fuse_handle *h = fuse_req_handle(r, in.fh, true);
-	if (!h)
-		return -EBADF;
+	struct fuse_handle *h;
+	int ret = fuse_arg_handle(r, &in, true, &h);
+	if (ret < 0)
+		return ret;
 	if (in.offset > INT64_MAX)
 		return -EINVAL;
 	/*
@@ -406,16 +396,12 @@ static int fuse_readdir(struct fuse_req *r, bool plus)
 	struct fuse_dirbuf d = {.r = r,
 				.dir = h->fd < 0 ? fuse_inode_root(r->s) : &dir,
 				.plus = plus,
-				.buf = r->s->replybuf};
-	d.size = in.size;
-	if (d.size > r->c->in_len - FUSE_OUT_HDR)
-		d.size = r->c->in_len - FUSE_OUT_HDR;
-	if (d.size > FUSE_REPLY_MAX)
-		d.size = FUSE_REPLY_MAX;
+				.buf = r->s->replybuf,
+				.size = fuse_reply_room(r, in.size, FUSE_REPLY_MAX)};
 	if (h->fd < 0) {
 		fuse_readdir_synthetic(r->s, &d, in.offset);
 	} else {
-		int ret = fuse_readdir_host(&d, h->fd, in.offset);
+		ret = fuse_readdir_host(&d, h->fd, in.offset);
 		if (ret < 0 && d.len == 0)
 			return ret;
 	}
@@ -438,11 +424,10 @@ int fuse_op_readdirplus(struct fuse_req *r)
 int fuse_op_fallocate(struct fuse_req *r)
 {
 	struct fuse_fallocate_in in;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
-	struct fuse_handle *h = fuse_req_handle(r, in.fh, false);
-	if (!h)
-		return -EBADF;
+	struct fuse_handle *h;
+	int ret = fuse_arg_handle(r, &in, false, &h);
+	if (ret < 0)
+		return ret;
 	if (r->s->shares[h->share].ro)
 		return -EROFS;
 	if (in.mode & ~FUSE_FALLOC_MODES)
@@ -457,11 +442,10 @@ int fuse_op_fallocate(struct fuse_req *r)
 int fuse_op_lseek(struct fuse_req *r)
 {
 	struct fuse_lseek_in in;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
-	struct fuse_handle *h = fuse_req_handle(r, in.fh, false);
-	if (!h)
-		return -EBADF;
+	struct fuse_handle *h;
+	int ret = fuse_arg_handle(r, &in, false, &h);
+	if (ret < 0)
+		return ret;
 	if ((in.whence != SEEK_DATA && in.whence != SEEK_HOLE) || in.offset > INT64_MAX)
 		return -EINVAL; /* the guest does SEEK_SET/CUR/END itself */
 	off_t off = lseek(h->fd, (off_t)in.offset, in.whence);
@@ -476,8 +460,8 @@ int fuse_op_copy_file_range(struct fuse_req *r)
 	struct fuse_copy_file_range_in in;
 	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
 		return -EINVAL;
-	struct fuse_handle *hin = fuse_req_handle(r, in.fh_in, false);
-	struct fuse_handle *hout = fuse_req_handle(r, in.fh_out, false);
+	struct fuse_handle *hin = fuse_handle_get(r->s, in.fh_in, false);
+	struct fuse_handle *hout = fuse_handle_get(r->s, in.fh_out, false);
 	struct fuse_inode *out_ino = fuse_inode_get(r->s, in.nodeid_out);
 	if (!hin || !hout || !out_ino || fuse_handle_inode(r->s, hout) != out_ino)
 		return -EBADF;

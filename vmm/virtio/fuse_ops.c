@@ -196,6 +196,23 @@ static int fuse_parent_writable(struct fuse_req *r, struct fuse_inode **parent)
 	return 0;
 }
 
+/*
+ * A request that makes or removes a name: the writable parent, the fixed
+ * part copied into `in` (len 0: there is none), then the name after it (and
+ * in *next, when asked, the offset after its NUL).
+ */
+static int fuse_arg_parent_name(struct fuse_req *r, void *in, size_t len,
+				struct fuse_inode **parent, const char **name, size_t *next)
+{
+	int ret = fuse_parent_writable(r, parent);
+	if (ret < 0)
+		return ret;
+	if (len && fuse_arg_copy(r, 0, in, len) < 0)
+		return -EINVAL;
+	*name = fuse_arg_str(r, len, FUSE_NAME_MAX, true, next);
+	return *name ? 0 : -EINVAL;
+}
+
 /* ------------------------------------------------------ lookup, forget */
 
 int fuse_op_lookup(struct fuse_req *r)
@@ -250,14 +267,12 @@ static int fuse_reply_attr(struct fuse_req *r, const struct stat *st)
 int fuse_op_getattr(struct fuse_req *r)
 {
 	struct fuse_getattr_in in;
-	struct fuse_inode *ino = fuse_req_inode(r);
+	struct fuse_inode *ino;
 	struct stat st;
-	if (!ino)
-		return -ESTALE;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
-	int ret = fuse_inode_stat(r->s, ino, &st);
-	return ret < 0 ? ret : fuse_reply_attr(r, &st);
+	int ret = fuse_arg_inode(r, &in, sizeof(in), &ino);
+	if (ret < 0 || (ret = fuse_inode_stat(r->s, ino, &st)) < 0)
+		return ret;
+	return fuse_reply_attr(r, &st);
 }
 
 static int fuse_setattr_mode(struct fuse_server *s, struct fuse_inode *ino, mode_t mode)
@@ -312,14 +327,12 @@ static int fuse_setattr_times(struct fuse_inode *ino, const struct fuse_setattr_
 int fuse_op_setattr(struct fuse_req *r)
 {
 	struct fuse_setattr_in in;
-	struct fuse_inode *ino = fuse_req_inode(r);
-	if (!ino)
-		return -ESTALE;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
+	struct fuse_inode *ino;
+	int ret = fuse_arg_inode(r, &in, sizeof(in), &ino);
+	if (ret < 0)
+		return ret;
 	const uint32_t change = FATTR_MODE | FATTR_UID | FATTR_GID | FATTR_SIZE | FATTR_ATIME |
 				FATTR_MTIME | FATTR_ATIME_NOW | FATTR_MTIME_NOW;
-	int ret = 0;
 	if (in.valid & change) {
 		if (fuse_inode_is_synthetic_root(r->s, ino))
 			return -EPERM;
@@ -416,14 +429,10 @@ int fuse_op_mknod(struct fuse_req *r)
 {
 	struct fuse_mknod_in in;
 	struct fuse_inode *parent;
-	int ret = fuse_parent_writable(r, &parent);
+	const char *name;
+	int ret = fuse_arg_parent_name(r, &in, sizeof(in), &parent, &name, NULL);
 	if (ret < 0)
 		return ret;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
-	const char *name = fuse_arg_str(r, sizeof(in), FUSE_NAME_MAX, true, NULL);
-	if (!name)
-		return -EINVAL;
 	mode_t type = in.mode & S_IFMT;
 	dev_t rdev = 0;
 	switch (type) {
@@ -448,14 +457,10 @@ int fuse_op_mkdir(struct fuse_req *r)
 {
 	struct fuse_mkdir_in in;
 	struct fuse_inode *parent;
-	int ret = fuse_parent_writable(r, &parent);
+	const char *name;
+	int ret = fuse_arg_parent_name(r, &in, sizeof(in), &parent, &name, NULL);
 	if (ret < 0)
 		return ret;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
-	const char *name = fuse_arg_str(r, sizeof(in), FUSE_NAME_MAX, true, NULL);
-	if (!name)
-		return -EINVAL;
 	if (mkdirat(parent->fd, name, in.mode & 07777) < 0)
 		return -errno;
 	return fuse_reply_new_entry(r, parent, name, in.mode);
@@ -464,13 +469,13 @@ int fuse_op_mkdir(struct fuse_req *r)
 int fuse_op_symlink(struct fuse_req *r)
 {
 	struct fuse_inode *parent;
+	const char *name;
 	size_t next;
-	int ret = fuse_parent_writable(r, &parent);
+	int ret = fuse_arg_parent_name(r, NULL, 0, &parent, &name, &next);
 	if (ret < 0)
 		return ret;
-	const char *name = fuse_arg_str(r, 0, FUSE_NAME_MAX, true, &next);
 	/* The target is data, never resolved on the host: any bytes, absolute or "..". */
-	const char *target = name ? fuse_arg_str(r, next, FUSE_SYMLINK_MAX - 1, false, NULL) : NULL;
+	const char *target = fuse_arg_str(r, next, FUSE_SYMLINK_MAX - 1, false, NULL);
 	if (!target)
 		return -EINVAL;
 	if (symlinkat(target, parent->fd, name) < 0)
@@ -482,15 +487,11 @@ int fuse_op_link(struct fuse_req *r)
 {
 	struct fuse_link_in in;
 	struct fuse_inode *parent;
-	int ret = fuse_parent_writable(r, &parent);
+	const char *name;
+	int ret = fuse_arg_parent_name(r, &in, sizeof(in), &parent, &name, NULL);
 	if (ret < 0)
 		return ret;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
-	const char *name = fuse_arg_str(r, sizeof(in), FUSE_NAME_MAX, true, NULL);
 	struct fuse_inode *old = fuse_inode_get(r->s, in.oldnodeid);
-	if (!name)
-		return -EINVAL;
 	if (!old)
 		return -ESTALE;
 	if (old->type == S_IFDIR || old->fd < 0)
@@ -519,12 +520,10 @@ int fuse_op_link(struct fuse_req *r)
 static int fuse_remove(struct fuse_req *r, int flags)
 {
 	struct fuse_inode *parent;
-	int ret = fuse_parent_writable(r, &parent);
+	const char *name;
+	int ret = fuse_arg_parent_name(r, NULL, 0, &parent, &name, NULL);
 	if (ret < 0)
 		return ret;
-	const char *name = fuse_arg_str(r, 0, FUSE_NAME_MAX, true, NULL);
-	if (!name)
-		return -EINVAL;
 	if (unlinkat(parent->fd, name, flags) < 0)
 		return -errno;
 	return fuse_reply(r, NULL, 0);
@@ -612,14 +611,10 @@ int fuse_op_statfs(struct fuse_req *r)
 int fuse_op_access(struct fuse_req *r)
 {
 	struct fuse_access_in in;
-	struct fuse_inode *ino = fuse_req_inode(r);
+	struct fuse_inode *ino;
 	struct stat st;
-	if (!ino)
-		return -ESTALE;
-	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
-		return -EINVAL;
-	int ret = fuse_inode_stat(r->s, ino, &st);
-	if (ret < 0)
+	int ret = fuse_arg_inode(r, &in, sizeof(in), &ino);
+	if (ret < 0 || (ret = fuse_inode_stat(r->s, ino, &st)) < 0)
 		return ret;
 	uint32_t mask = in.mask & 7; /* R_OK | W_OK | X_OK */
 	if ((mask & W_OK) && fuse_share_of(r->s, ino)->ro)

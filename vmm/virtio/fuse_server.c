@@ -100,6 +100,25 @@ const char *fuse_arg_str(const struct fuse_req *r, size_t off, size_t max, bool 
 	return p;
 }
 
+int fuse_arg_inode(struct fuse_req *r, void *in, size_t len, struct fuse_inode **ino)
+{
+	*ino = fuse_inode_get(r->s, r->in.nodeid);
+	if (!*ino)
+		return -ESTALE;
+	return fuse_arg_copy(r, 0, in, len) < 0 ? -EINVAL : 0;
+}
+
+int fuse_arg_handle_at(struct fuse_req *r, void *in, size_t len, size_t fh_off, bool dir,
+		       struct fuse_handle **h)
+{
+	uint64_t fh;
+	if (fuse_arg_copy(r, 0, in, len) < 0)
+		return -EINVAL;
+	memcpy(&fh, (const uint8_t *)in + fh_off, sizeof(fh));
+	*h = fuse_handle_get(r->s, fh, dir);
+	return *h ? 0 : -EBADF;
+}
+
 /* --------------------------------------------------------- INIT/DESTROY */
 
 static int fuse_op_init(struct fuse_req *r)
