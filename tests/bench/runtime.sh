@@ -2,9 +2,11 @@
 # tests/bench/runtime.sh (make bench): kvrun against crun on the same busybox bundle, in the same run.
 #  1. `run` of /bin/true end to end (a cold VM boot for kvrun), N times each;
 #     mean and median wall time, and the ratio kvrun/crun.
+#     Then the same with a VM template (docs/snapshots.md): each run's VM is
+#     a clone, the path users get once `kvrun template create` ran.
 #  2. Host memory per running container: the PSS of kvrun-shim and
-#     kvrun-vmm (guest RAM the VM touched included), next to the PSS of the
-#     container's own processes under crun.
+#     kvrun-vmm (guest RAM the VM touched included), cold and cloned, next
+#     to the PSS of the container's own processes under crun.
 # KVRUN_BENCH_RUNS (default 3) sets N for kvrun; crun runs 10 times.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -38,7 +40,9 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-mkdir -p "$tmp/bundle" "$tmp/kvrun" "$tmp/crun"
+mkdir -p "$tmp/bundle" "$tmp/kvrun" "$tmp/crun" "$tmp/no-templates" "$tmp/templates"
+# Cold boots first: a template directory with no template in it.
+export KVRUN_TEMPLATE_DIR=$tmp/no-templates
 cp -a "$rootfs" "$tmp/bundle/rootfs"
 "$kvrun" spec --bundle "$tmp/bundle"
 jq '.process.terminal = false | .process.args = ["true"]' "$tmp/bundle/config.json" >"$tmp/c.json"
@@ -63,6 +67,12 @@ echo "   crun:  mean ${c_mean} ms, median ${c_med} ms (10 runs$($hybrid && echo 
 read -r k_mean k_med < <(time_runs "$kvrun" "$tmp/kvrun" "$runs" | stats)
 echo "   kvrun: mean ${k_mean} ms, median ${k_med} ms ($runs runs, each a cold VM boot)"
 awk -v k="$k_med" -v c="$c_med" 'BEGIN { printf "   ratio kvrun/crun (medians): %.1fx\n", k / (c ? c : 1) }'
+s=$(date +%s%N)
+KVRUN_TEMPLATE_DIR=$tmp/templates "$kvrun" template create >/dev/null
+e=$(date +%s%N)
+read -r t_mean t_med < <(KVRUN_TEMPLATE_DIR=$tmp/templates time_runs "$kvrun" "$tmp/kvrun" 10 | stats)
+echo "   kvrun in clones: mean ${t_mean} ms, median ${t_med} ms (10 runs; the template took $(((e - s) / 1000000)) ms once)"
+awk -v k="$t_med" -v c="$c_med" -v w="$k_med" 'BEGIN { printf "   ratio kvrun in clones/crun (medians): %.1fx; cold/cloned: %.0fx\n", k / (c ? c : 1), w / (k ? k : 1) }'
 
 # Where kvrun's time goes: create (VM boot to agent ready, container set up
 # in the guest, blocked before exec), then start to stopped (exec of
@@ -80,13 +90,20 @@ pss() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0
 echo "== host memory (PSS) per running container"
 jq '.process.args = ["sh", "-c", "while :; do sleep 1; done"]' "$tmp/bundle/config.json" >"$tmp/c.json"
 mv "$tmp/c.json" "$tmp/bundle/config.json"
-"$kvrun" --root "$tmp/kvrun" run -d --bundle "$tmp/bundle" bench-d </dev/null >/dev/null 2>&1
-sleep 5
-shim=$("$kvrun" --root "$tmp/kvrun" state bench-d | jq .pid)
-vmm=$(pgrep -f "kvrun-vmm .*$tmp/kvrun/bench-d/" | head -1)
-s_pss=$(pss "$shim")
-v_pss=$(pss "$vmm")
-echo "   kvrun: kvrun-shim ${s_pss} kB + kvrun-vmm ${v_pss} kB = $((s_pss + v_pss)) kB (VMM RSS $(ps -o rss= -p "$vmm" | tr -d ' ') kB, guest RAM $(grep -o -- '--mem [^ ]*' "/proc/$vmm/cmdline" 2>/dev/null || tr '\0' ' ' <"/proc/$vmm/cmdline" | grep -o -- '--mem [^ ]*'))"
+# kvrun_pss LABEL: run bench-d, print its host processes' PSS, delete it.
+kvrun_pss() {
+	"$kvrun" --root "$tmp/kvrun" run -d --bundle "$tmp/bundle" bench-d </dev/null >/dev/null 2>&1
+	sleep 5
+	local shim vmm s_pss v_pss
+	shim=$("$kvrun" --root "$tmp/kvrun" state bench-d | jq .pid)
+	vmm=$(pgrep -f "kvrun-vmm .*$tmp/kvrun/bench-d/" | head -1)
+	s_pss=$(pss "$shim")
+	v_pss=$(pss "$vmm")
+	echo "   kvrun ($1): kvrun-shim ${s_pss} kB + kvrun-vmm ${v_pss} kB = $((s_pss + v_pss)) kB (VMM RSS $(ps -o rss= -p "$vmm" | tr -d ' ') kB, guest RAM $(tr '\0' ' ' <"/proc/$vmm/cmdline" | grep -o -- '--mem [^ ]*'))"
+	"$kvrun" --root "$tmp/kvrun" delete -f bench-d
+}
+kvrun_pss "a cold-booted VM"
+KVRUN_TEMPLATE_DIR=$tmp/templates kvrun_pss "a clone of the template"
 crun_ --root "$tmp/crun" run -d --bundle "$tmp/bundle" bench-d </dev/null >/dev/null 2>&1
 sleep 1
 c_pid=$(crun_ --root "$tmp/crun" state bench-d | jq .pid)
