@@ -307,8 +307,13 @@ static void put_linux(struct kv_json *j, const struct oci_linux *l)
 		 * A path names a host namespace to join. Inside the VM the
 		 * equivalent is the sandbox's own, which the agent gives by
 		 * not creating a new one: so the entry is left out.
+		 * The network namespace is the VM's own, always (as in Kata):
+		 * the VM is the container's (or pod's) network boundary, its
+		 * interfaces are the ones the host side gives it, and a new
+		 * namespace in the guest would hide them. It also costs: one
+		 * more netns and its sysfs made and torn down per container.
 		 */
-		if (l->namespaces[i].path)
+		if (l->namespaces[i].path || l->namespaces[i].type == OCI_NS_NETWORK)
 			continue;
 		kv_json_map_open(j);
 		kv_json_kstr(j, "type", oci_ns_name(l->namespaces[i].type));

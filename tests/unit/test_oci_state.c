@@ -226,12 +226,31 @@ static void test_agent_json(void)
 	ok(p->n_rlimits == 1 && p->rlimits[0].soft == 5, "rlimits round trip");
 	const struct oci_linux *l = back->linux_;
 	ok(l->n_namespaces == 2, "namespaces to join are left to the sandbox");
+	ok(l->namespaces[0].type == OCI_NS_PID && l->namespaces[1].type == OCI_NS_UTS,
+	   "  the others kept");
 	ok(l->resources->memory_limit == 1048576 && l->resources->n_devices == 1,
 	   "resources round trip");
 	ok(l->seccomp->n_syscalls == 1 && l->seccomp->syscalls[0].args[0].value == 9,
 	   "seccomp round trip");
 	ok(l->n_devices == 1 && l->sysctl.n == 1 && l->masked_paths.n == 1, "linux lists");
 	ok(back->n_mounts == 1 && back->root->readonly, "mounts and root");
+}
+
+static void test_agent_netns(void)
+{
+	/* A new network namespace is not made in the guest: the VM's is it. */
+	cleanup_free char *text = q("{'ociVersion':'1.1.0','process':{'args':['sh'],'cwd':'/'},"
+				    "'root':{'path':'r'},'linux':{'namespaces':[{'type':'pid'},"
+				    "{'type':'network'},{'type':'mount'}]}}");
+	struct kv_err *err = NULL;
+	cleanup_oci_config struct oci_config *cfg = NULL;
+	cleanup_free char *out = NULL;
+	ok(oci_config_parse(text, strlen(text), "config.json", &cfg, &err) == 0 &&
+	       oci_config_to_agent_string(cfg, &out, &err) == 0,
+	   "a new network namespace serializes");
+	ok(out && !strstr(out, "network") && strstr(out, "\"pid\"") && strstr(out, "\"mount\""),
+	   "  the VM's network namespace is the container's; pid and mount stay");
+	kv_err_free(err);
 }
 
 static void test_agent_joined_userns(void)
@@ -261,6 +280,7 @@ int main(void)
 	test_state_corrupt();
 	test_runc_shape();
 	test_agent_json();
+	test_agent_netns();
 	test_agent_joined_userns();
 	return tap_done();
 }
