@@ -191,6 +191,16 @@ const char *const oci_mount_options[] = {
 };
 const size_t oci_mount_option_count = KV_ARRAY_SIZE(oci_mount_options);
 
+bool oci_mount_is_bind(const struct oci_mount *m)
+{
+	if (m->type && strcmp(m->type, "bind") == 0)
+		return true;
+	for (size_t i = 0; i < m->options.n; i++)
+		if (strcmp(m->options.v[i], "bind") == 0 || strcmp(m->options.v[i], "rbind") == 0)
+			return true;
+	return false;
+}
+
 static const char *const status_names[] = {
     [OCI_STATUS_CREATING] = "creating", [OCI_STATUS_CREATED] = "created",
     [OCI_STATUS_RUNNING] = "running",	[OCI_STATUS_PAUSED] = "paused",

@@ -310,6 +310,8 @@ extern const char *const oci_seccomp_flags[];
 extern const size_t oci_seccomp_flag_count;
 extern const char *const oci_mount_options[];
 extern const size_t oci_mount_option_count;
+/* A bind mount: type "bind", or a "bind"/"rbind" option (runc's rule). */
+bool oci_mount_is_bind(const struct oci_mount *m);
 int oci_capability_from_name(const char *name); /* -1 when unknown */
 
 /* --------------------------------------------------------------- state */

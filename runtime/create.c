@@ -74,16 +74,6 @@ static int check_terminal(struct create_ctx *x, struct kv_err **err)
 	return 0;
 }
 
-static bool is_bind(const struct oci_mount *m)
-{
-	if (m->type && strcmp(m->type, "bind") == 0)
-		return true;
-	for (size_t i = 0; i < m->options.n; i++)
-		if (strcmp(m->options.v[i], "bind") == 0 || strcmp(m->options.v[i], "rbind") == 0)
-			return true;
-	return false;
-}
-
 /*
  * A bind mount's source is a host path the VM will share: check it now, so
  * a missing volume is a clear error at create rather than a failure inside
@@ -93,7 +83,7 @@ static int check_bind_sources(struct create_ctx *x, struct kv_err **err)
 {
 	for (size_t i = 0; i < x->cfg->n_mounts; i++) {
 		const struct oci_mount *m = &x->cfg->mounts[i];
-		if (!is_bind(m))
+		if (!oci_mount_is_bind(m))
 			continue;
 		if (!m->source || !*m->source)
 			return kv_err_plain(err, EINVAL,

@@ -98,16 +98,6 @@ static int mkfs_erofs(const char *state_dir, const char *image, const char *src,
 	return 0;
 }
 
-static bool is_bind(const struct oci_mount *m)
-{
-	if (m->type && strcmp(m->type, "bind") == 0)
-		return true;
-	for (size_t i = 0; i < m->options.n; i++)
-		if (strcmp(m->options.v[i], "bind") == 0 || strcmp(m->options.v[i], "rbind") == 0)
-			return true;
-	return false;
-}
-
 static int check_agent_mount(const struct oci_mount *m, size_t i, struct kv_err **err)
 {
 	for (size_t k = 0; m->type && agent_mount_types[k]; k++)
@@ -214,7 +204,7 @@ static int share_bind(struct prep *x, size_t i, const char *src, struct kv_err *
 static int prep_mount(struct prep *x, size_t i, struct kv_err **err)
 {
 	const struct oci_mount *m = &x->cfg->mounts[i];
-	if (!is_bind(m)) {
+	if (!oci_mount_is_bind(m)) {
 		if (check_agent_mount(m, i, err) < 0)
 			return -1;
 		x->mounts[x->n++] = *m;

@@ -406,6 +406,19 @@ static void test_partial_docs(void)
 	   "resources document parses");
 }
 
+static void test_mount_is_bind(void)
+{
+	char *bind[] = {"bind", NULL}, *rbind[] = {"nosuid", "rbind", NULL}, *ro[] = {"ro", NULL};
+	struct oci_mount by_type = {.destination = "/a", .type = "bind"};
+	struct oci_mount by_opt = {.destination = "/b", .options = {rbind, 2}};
+	struct oci_mount by_bind = {.destination = "/c", .type = "none", .options = {bind, 1}};
+	struct oci_mount tmpfs = {.destination = "/d", .type = "tmpfs", .options = {ro, 1}};
+	struct oci_mount untyped = {.destination = "/e"};
+	ok(oci_mount_is_bind(&by_type) && oci_mount_is_bind(&by_opt) && oci_mount_is_bind(&by_bind),
+	   "bind mounts: by type, by rbind or bind option");
+	ok(!oci_mount_is_bind(&tmpfs) && !oci_mount_is_bind(&untyped), "others are not");
+}
+
 int main(void)
 {
 	/* Unknown-capability warnings go to stderr; keep TAP on stdout clean. */
@@ -416,5 +429,6 @@ int main(void)
 	test_syntax();
 	test_size_limit();
 	test_partial_docs();
+	test_mount_is_bind();
 	return tap_done();
 }
