@@ -111,18 +111,28 @@ static int check_agent_mount(const struct oci_mount *m, size_t i, struct kv_err 
 	    i, m->source ? m->source : "none", m->destination, m->type ? m->type : "(none)");
 }
 
+/* mounts[i]'s bind source exists and is a file or a directory, the kinds a
+ * microVM can be given (how: `how`, for the message); *sb is its stat. */
+static int check_bind_source(size_t i, const char *src, const char *how, struct stat *sb,
+			     struct kv_err **err)
+{
+	if (stat(src, sb) < 0)
+		return kv_err_make(err, errno, "mounts[%zu]: bind source %s", i, src);
+	if (!S_ISREG(sb->st_mode) && !S_ISDIR(sb->st_mode))
+		return kv_err_plain(err, ENOTSUP,
+				    "mounts[%zu]: bind source %s is not a file or a directory: it "
+				    "cannot be %s",
+				    i, src, how);
+	return 0;
+}
+
 /* Copy one bind source to staging/<destination>. */
 static int stage_bind(const char *state_dir, const char *staging, const struct oci_mount *m,
 		      size_t i, const char *src, struct kv_err **err)
 {
 	struct stat sb;
-	if (stat(src, &sb) < 0)
-		return kv_err_make(err, errno, "mounts[%zu]: bind source %s", i, src);
-	if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
-		return kv_err_plain(err, ENOTSUP,
-				    "mounts[%zu]: bind source %s is not a file or a directory: it "
-				    "cannot be copied into the microVM (needs virtio-fs)",
-				    i, src);
+	if (check_bind_source(i, src, "copied into the microVM (needs virtio-fs)", &sb, err) < 0)
+		return -1;
 	if (strcmp(m->destination, "/") == 0)
 		return kv_err_plain(err, EINVAL, "mounts[%zu]: a bind mount on / is not supported",
 				    i);
@@ -184,13 +194,8 @@ static int share_bind(struct prep *x, size_t i, const char *src, struct kv_err *
 {
 	const struct oci_mount *m = &x->cfg->mounts[i];
 	struct stat sb;
-	if (stat(src, &sb) < 0)
-		return kv_err_make(err, errno, "mounts[%zu]: bind source %s", i, src);
-	if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
-		return kv_err_plain(err, ENOTSUP,
-				    "mounts[%zu]: bind source %s is not a file or a directory: it "
-				    "cannot be shared with the microVM",
-				    i, src);
+	if (check_bind_source(i, src, "shared with the microVM", &sb, err) < 0)
+		return -1;
 	if (share_path_ok("bind source", src, err) < 0)
 		return -1;
 	fs_arg(x->p, kv_asprintf("%s/b%zu=%s,%s", BINDS_TAG, i, src, mount_ro(m) ? "ro" : "rw"));
