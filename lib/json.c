@@ -136,6 +136,19 @@ int kv_json_finish(struct kv_json *j, const char **out, size_t *len, struct kv_e
 	return 0;
 }
 
+char *kv_json_finish_dup(struct kv_json *j, size_t *len, struct kv_err **err)
+{
+	const char *text;
+	size_t n;
+	if (kv_json_finish(j, &text, &n, err) < 0)
+		return NULL;
+	char *copy = kv_malloc0(n + 1);
+	memcpy(copy, text, n);
+	if (len)
+		*len = n;
+	return copy;
+}
+
 struct yajl_val_s *kv_json_parse(const char *text, const char *what, struct kv_err **err)
 {
 	char ebuf[256] = "";

@@ -192,6 +192,9 @@ void kv_json_kint(struct kv_json *j, const char *key, long long v);
 void kv_json_kbool(struct kv_json *j, const char *key, bool v);
 /* Borrow the finished text (valid until kv_json_free). Fails if unbalanced. */
 int kv_json_finish(struct kv_json *j, const char **out, size_t *len, struct kv_err **err) KV_WUR;
+/* The same, as a NUL-terminated copy the caller frees (*len, if asked for,
+ * its length); NULL with *err set if unbalanced. */
+char *kv_json_finish_dup(struct kv_json *j, size_t *len, struct kv_err **err) KV_WUR;
 
 /*
  * Reading JSON: parse with yajl_tree (callers include <yajl/yajl_tree.h>).

@@ -358,12 +358,8 @@ int oci_config_to_agent_json(const struct oci_config *cfg, struct kv_json *j, st
 int oci_config_to_agent_string(const struct oci_config *cfg, char **out, struct kv_err **err)
 {
 	cleanup_json struct kv_json *j = kv_json_new(false);
-	const char *text;
-	size_t len;
-	if (oci_config_to_agent_json(cfg, j, err) < 0 || kv_json_finish(j, &text, &len, err) < 0)
+	if (oci_config_to_agent_json(cfg, j, err) < 0)
 		return -1;
-	*out = strndup(text, len);
-	if (!*out)
-		abort();
-	return 0;
+	*out = kv_json_finish_dup(j, NULL, err);
+	return *out ? 0 : -1;
 }

@@ -102,11 +102,7 @@ static char *exec_request(const struct container *c, const char *exec_id,
 	if (o->console_socket)
 		kv_json_kstr(j, "console_socket", o->console_socket);
 	kv_json_map_close(j);
-	const char *out;
-	size_t len;
-	if (kv_json_finish(j, &out, &len, err) < 0)
-		return NULL;
-	return strndup(out, len);
+	return kv_json_finish_dup(j, NULL, err);
 }
 
 static int write_pid(const char *path, pid_t pid, struct kv_err **err)

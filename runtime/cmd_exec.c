@@ -190,13 +190,11 @@ static int exec_process(struct container *c, const struct exec_flags *f, char **
 	if (container_config(c, &cfg, err) < 0)
 		return -1;
 	cleanup_json struct kv_json *j = kv_json_new(false);
-	const char *out_text;
-	if (build_from_flags(f, cfg->process, args, nargs, j, err) < 0 ||
-	    kv_json_finish(j, &out_text, &len, err) < 0)
+	if (build_from_flags(f, cfg->process, args, nargs, j, err) < 0)
 		return -1;
-	text = strndup(out_text, len); /* the parser wants a NUL at len */
+	text = kv_json_finish_dup(j, &len, err); /* the parser wants a NUL at len */
 	if (!text)
-		abort();
+		return -1;
 	return oci_process_parse(text, len, "exec process", out, err);
 }
 

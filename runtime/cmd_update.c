@@ -118,14 +118,10 @@ static char *flags_to_json(char **vals)
 	section(j, "pids", pid_keys, pid_ids, 1, vals);
 	section(j, "blockIO", blk_keys, blk_ids, 1, vals);
 	kv_json_map_close(j);
-	const char *text;
-	size_t len;
 	struct kv_err *err = NULL;
-	if (kv_json_finish(j, &text, &len, &err) < 0) {
-		kv_err_free(err);
-		return NULL;
-	}
-	return strndup(text, len);
+	char *text = kv_json_finish_dup(j, NULL, &err);
+	kv_err_free(err);
+	return text;
 }
 
 static int read_resources(const char *path, char **text, size_t *len, struct kv_err **err)

@@ -195,12 +195,8 @@ char *container_spec_state_json(const struct container *c)
 {
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	oci_state_to_spec_json(c->st, c->status, c->pid, j);
-	const char *text;
-	size_t len;
 	struct kv_err *err = NULL;
-	if (kv_json_finish(j, &text, &len, &err) < 0) {
-		kv_err_free(err);
-		return kv_strdup("{}");
-	}
-	return strndup(text, len);
+	char *text = kv_json_finish_dup(j, NULL, &err);
+	kv_err_free(err);
+	return text ? text : kv_strdup("{}");
 }

@@ -202,11 +202,9 @@ static int create_run_hooks(const struct runtime_sandbox_req *req, enum oci_hook
 {
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	oci_state_to_spec_json(req->st, OCI_STATUS_CREATING, pid, j);
-	const char *text;
-	size_t len;
-	if (kv_json_finish(j, &text, &len, err) < 0)
+	cleanup_free char *state = kv_json_finish_dup(j, NULL, err);
+	if (!state)
 		return -1;
-	cleanup_free char *state = strndup(text, len);
 	return runtime_hooks_run(&req->cfg->hooks, kind, state, err);
 }
 

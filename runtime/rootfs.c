@@ -262,12 +262,8 @@ static int share_rootfs(struct rootfs_plan *p, const char *rootfs, struct kv_err
 	if (p->dax_window)
 		kv_json_kstr(j, "options", "dax");
 	kv_json_map_close(j);
-	const char *out;
-	size_t len;
-	if (kv_json_finish(j, &out, &len, err) < 0)
-		return -1;
-	p->rootfs_json = strndup(out, len);
-	return 0;
+	p->rootfs_json = kv_json_finish_dup(j, NULL, err);
+	return p->rootfs_json ? 0 : -1;
 }
 
 /* root.path as an erofs image, and the binds staged so far as another. */
@@ -334,12 +330,11 @@ int rootfs_agent_json(struct rootfs_plan *p, const unsigned *devs, struct kv_err
 	}
 	kv_json_array_close(j);
 	kv_json_map_close(j);
-	const char *out;
-	size_t len;
-	if (kv_json_finish(j, &out, &len, err) < 0)
+	char *text = kv_json_finish_dup(j, NULL, err);
+	if (!text)
 		return -1;
 	free(p->rootfs_json);
-	p->rootfs_json = strndup(out, len);
+	p->rootfs_json = text;
 	return 0;
 }
 

@@ -157,11 +157,7 @@ static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, st
 	kv_json_kint(j, "boot_timeout_ms", (long long)x->vc->boot_timeout_s * 1000);
 	kv_json_kbool(j, "set_time", true);
 	kv_json_map_close(j);
-	const char *out;
-	size_t len;
-	if (kv_json_finish(j, &out, &len, err) < 0)
-		return NULL;
-	return strndup(out, len);
+	return kv_json_finish_dup(j, NULL, err);
 }
 
 /*

@@ -65,12 +65,19 @@ static void test_json(void)
 	ok(kv_json_finish(j, &out, &len, &err) == 0, "balanced document finishes");
 	is_str(out, "{\"a\":\"x\\\"y\",\"n\":-3,\"big\":18446744073709551615,\"l\":[true,null]}",
 	       "writer output");
+	size_t dup_len = 0;
+	cleanup_free char *dup = kv_json_finish_dup(j, &dup_len, &err);
+	ok(dup && dup_len == len && strlen(dup) == len && memcmp(dup, out, len) == 0,
+	   "finish_dup: a NUL-terminated copy and its length");
 
 	cleanup_json struct kv_json *bad = kv_json_new(false);
 	kv_json_map_open(bad);
 	kv_json_kstr(bad, "a", "b");
 	ok(kv_json_finish(bad, &out, &len, &err) < 0, "unbalanced document is refused");
 	ok(err && strstr(err->msg, "unbalanced"), "error says unbalanced");
+	kv_err_free(err);
+	err = NULL;
+	ok(kv_json_finish_dup(bad, NULL, &err) == NULL && err, "  and no copy of it");
 	kv_err_free(err);
 	err = NULL;
 
