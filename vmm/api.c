@@ -333,6 +333,24 @@ int api_client_connect(const char *sock, struct kv_err **err)
 	return steal_fd(fd);
 }
 
+int api_client_read_line(int fd, const char *what, char **out, struct kv_err **err)
+{
+	char buf[API_MAX_REQUEST];
+	size_t n = 0;
+	while (n < sizeof(buf) - 1 && !memchr(buf, '\n', n)) {
+		ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return kv_err_make(err, r < 0 ? errno : EPIPE, "%s", what);
+		n += r;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	*out = kv_strdup(buf);
+	return 0;
+}
+
 int vmm_api_call(const char *sock, const char *op, char **response, struct kv_err **err)
 {
 	*response = NULL;
@@ -349,21 +367,10 @@ int vmm_api_call(const char *sock, const char *op, char **response, struct kv_er
 		return -1;
 	if (kv_write_all(fd, req, len) != (ssize_t)len || kv_write_all(fd, "\n", 1) != 1)
 		return kv_err_make(err, errno, "send to the VMM API %s", sock);
-	char buf[API_MAX_REQUEST];
-	size_t n = 0;
-	while (n < sizeof(buf) - 1 && !memchr(buf, '\n', n)) {
-		ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return kv_err_make(err, r < 0 ? errno : EPIPE, "read from the VMM API %s",
-					   sock);
-		n += r;
-	}
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	*response = kv_strdup(buf);
-	if (!strstr(buf, "\"ok\":true"))
-		return kv_err_make(err, 0, "VMM API %s: %s", op, buf);
+	cleanup_free char *what = kv_asprintf("read from the VMM API %s", sock);
+	if (api_client_read_line(fd, what, response, err) < 0)
+		return -1;
+	if (!strstr(*response, "\"ok\":true"))
+		return kv_err_make(err, 0, "VMM API %s: %s", op, *response);
 	return 0;
 }

@@ -39,5 +39,8 @@ char *api_request_handle_fds(struct machine *m, const char *line, size_t len, co
 char *api_error(int errnum, const char *msg);
 /* Client side: a connected socket to the API at sock. */
 int api_client_connect(const char *sock, struct kv_err **err) KV_WUR;
+/* Read one response line (without its newline) into *out; a failure says
+ * `what` failed. */
+int api_client_read_line(int fd, const char *what, char **out, struct kv_err **err) KV_WUR;
 
 #endif

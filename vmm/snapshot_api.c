@@ -106,24 +106,6 @@ static int snap_client_send(int sock, const char *req, size_t len, int state_fd,
 	return w == (ssize_t)len ? 0 : -1;
 }
 
-static int snap_client_read_line(int fd, char **out, struct kv_err **err)
-{
-	char buf[API_MAX_REQUEST];
-	size_t n = 0;
-	while (n < sizeof(buf) - 1 && !memchr(buf, '\n', n)) {
-		ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return kv_err_make(err, r < 0 ? errno : EPIPE, "read the VMM's answer");
-		n += r;
-	}
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	*out = kv_strdup(buf);
-	return 0;
-}
-
 static int snap_client_request(const char *sock, const char *dir, const char *then, int state_fd,
 			       int mem_fd, char **response, struct kv_err **err)
 {
@@ -145,7 +127,7 @@ static int snap_client_request(const char *sock, const char *dir, const char *th
 	cleanup_free char *line = kv_asprintf("%.*s\n", (int)len, req);
 	if (snap_client_send(fd, line, len + 1, state_fd, mem_fd) < 0)
 		return kv_err_make(err, errno, "send to the VMM API %s", sock);
-	if (snap_client_read_line(fd, response, err) < 0)
+	if (api_client_read_line(fd, "read the VMM's answer", response, err) < 0)
 		return kv_err_wrap(err, "VMM API %s", sock);
 	if (!strstr(*response, "\"ok\":true"))
 		return kv_err_make(err, 0, "VMM API %s: snapshot: %s", sock, *response);
