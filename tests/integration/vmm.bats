@@ -11,18 +11,7 @@
 
 bats_require_minimum_version 1.5.0
 
-ROOT_DIR=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-BUILD=${BUILD:-$ROOT_DIR/build}
-VMM=$BUILD/kvrun-vmm
-PAYLOAD=$BUILD/tests/vmm-payload.elf
-KERNEL=${KVRUN_GUEST_KERNEL:-$BUILD/guest/vmlinux}
-INITRD=${KVRUN_TEST_INITRD:-$BUILD/guest/test-initramfs.cpio}
-HOST_PY=$BATS_TEST_DIRNAME/vmm_host.py
-BOOT_TIMEOUT=${KVRUN_BOOT_TIMEOUT:-400}
-
-needs_kvm() {
-	[ -e /dev/kvm ] || skip "no /dev/kvm on this host"
-}
+load vmm_helpers
 
 needs_guest() {
 	needs_kvm
@@ -31,22 +20,6 @@ needs_guest() {
 	[ -f "$INITRD" ] || fail "test initramfs $INITRD not built (make guest)"
 }
 
-fail() {
-	echo "$@" >&2
-	return 1
-}
-
-# vmm [bats-run-status] args...: run kvrun-vmm, show command/status/output on failure.
-vmm() {
-	local expect=()
-	if [[ "${1:-}" =~ ^(-[0-9]+|!)$ ]]; then
-		expect=("$1")
-		shift
-	fi
-	run "${expect[@]}" timeout "$BOOT_TIMEOUT" "$VMM" "$@"
-	echo "kvrun-vmm $* (status=$status):" >&2
-	printf '%s\n' "$output" >&2
-}
 
 payload() {
 	vmm "$@" --kernel "$PAYLOAD" --mem 32M --no-rng

@@ -11,17 +11,7 @@
 
 bats_require_minimum_version 1.5.0
 
-ROOT_DIR=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-BUILD=${BUILD:-$ROOT_DIR/build}
-VMM=$BUILD/kvrun-vmm
-KERNEL=${KVRUN_GUEST_KERNEL:-$BUILD/guest/vmlinux}
-INITRD=${KVRUN_TEST_INITRD:-$BUILD/guest/test-initramfs.cpio}
-BOOT_TIMEOUT=${KVRUN_BOOT_TIMEOUT:-400}
-
-fail() {
-	echo "$@" >&2
-	return 1
-}
+load vmm_helpers
 
 # The host side of the shares.
 prepare_shares() {

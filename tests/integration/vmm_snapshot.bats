@@ -13,36 +13,11 @@
 
 bats_require_minimum_version 1.5.0
 
-ROOT_DIR=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-BUILD=${BUILD:-$ROOT_DIR/build}
-VMM=$BUILD/kvrun-vmm
-PAYLOAD=$BUILD/tests/vmm-payload.elf
-KERNEL=${KVRUN_GUEST_KERNEL:-$BUILD/guest/vmlinux}
-INITRD=${KVRUN_TEST_INITRD:-$BUILD/guest/test-initramfs.cpio}
-HOST=$BATS_TEST_DIRNAME/vmm_host.py
-BOOT_TIMEOUT=${KVRUN_BOOT_TIMEOUT:-400}
+load vmm_helpers
+
 SERVE_PORT=1236
-
-needs_kvm() {
-	[ -e /dev/kvm ] || skip "no /dev/kvm on this host"
-}
-
-fail() {
-	echo "$@" >&2
-	return 1
-}
-
-# vmm [bats-run-status] args...: run kvrun-vmm, show command/status/output on failure.
-vmm() {
-	local expect=()
-	if [[ "${1:-}" =~ ^(-[0-9]+|!)$ ]]; then
-		expect=("$1")
-		shift
-	fi
-	run "${expect[@]}" timeout 60 "$VMM" "$@"
-	echo "kvrun-vmm $* (status=$status):" >&2
-	printf '%s\n' "$output" >&2
-}
+# kvrun-vmm runs here (payloads, restores) end in well under a minute.
+VMM_TIMEOUT=60
 
 # ------------------------------------------------------------- payload guest
 
@@ -115,7 +90,7 @@ payload_snapshot() {
 	[[ "$output" == *'must be resume, pause or exit'* ]]
 	[ ! -e "$BATS_TEST_TMPDIR/s3/state" ] && [ ! -e "$BATS_TEST_TMPDIR/s3/state.tmp" ]
 	# A raw request cannot name files: the confined VMM opens none.
-	run -0 python3 "$HOST" api "$api" '{"op":"snapshot","path":"/tmp/x"}'
+	run -0 python3 "$HOST_PY" api "$api" '{"op":"snapshot","path":"/tmp/x"}'
 	[[ "$output" == *'"ok":false'*EINVAL*SCM_RIGHTS* ]]
 	run -0 "$VMM" --api-call "$api" status
 	[[ "$output" == *'"state":"running"'* ]]
@@ -145,7 +120,7 @@ damaged() {
 	size=$(stat -c %s "$BATS_TEST_TMPDIR/good/state")
 
 	d=$(damaged) # a flipped byte in the middle of the state
-	python3 "$HOST" patch "$d/state" $((size / 2)) "$(printf '%02x' $((0x5a)))"
+	python3 "$HOST_PY" patch "$d/state" $((size / 2)) "$(printf '%02x' $((0x5a)))"
 	restore_refused "$d" "checksum mismatch"
 	if command -v strace > /dev/null; then
 		# ... refused before KVM was touched.
@@ -159,7 +134,7 @@ damaged() {
 	restore_refused "$d" "truncated"
 
 	d=$(damaged) # format version 2 (the version field follows the 8-byte magic)
-	python3 "$HOST" patch "$d/state" 8 02000000
+	python3 "$HOST_PY" patch "$d/state" 8 02000000
 	restore_refused "$d" "version 2 is not supported"
 
 	d=$(damaged)
@@ -205,8 +180,8 @@ boot_and_snapshot() {
 		--blk "$d/empty.img" \
 		--vsock "$d/vsock.sock" --api "$d/api.sock" > "$d/vmm.log" 2>&1 &
 	local pid=$!
-	if python3 "$HOST" wait "$d/console.log" '^KVRUN-TEST-TICK 2 ' "$BOOT_TIMEOUT" > "$d/wait.log" &&
-		python3 "$HOST" vsock-echo "$d/vsock.sock" $SERVE_PORT > "$d/echo-before.log" 2>&1; then
+	if python3 "$HOST_PY" wait "$d/console.log" '^KVRUN-TEST-TICK 2 ' "$BOOT_TIMEOUT" > "$d/wait.log" &&
+		python3 "$HOST_PY" vsock-echo "$d/vsock.sock" $SERVE_PORT > "$d/echo-before.log" 2>&1; then
 		"$VMM" --api-call "$d/api.sock" snapshot "$d/snap" exit > "$d/snapshot.log" 2>&1 || true
 	fi
 	local rc=0
@@ -230,7 +205,7 @@ needs_snapshot() {
 	cat "$G/vmm.log" "$G/wait.log" "$G/echo-before.log" "$G/snapshot.log" >&2 || true
 	tail -n 5 "$G/console.log" >&2 || true
 	[ -f "$G/snap/state" ] || fail "the template VM was not snapshotted"
-	LAST_TICK=$(python3 "$HOST" ticks "$G/console.log" | tail -n 1)
+	LAST_TICK=$(python3 "$HOST_PY" ticks "$G/console.log" | tail -n 1)
 }
 
 # clone NAME [DISK-SIZE]: restore the guest snapshot in the background as
@@ -265,10 +240,10 @@ clone_stop() {
 	needs_snapshot
 	# The template's disk was empty; the clone's has 1 MiB: a capacity change.
 	clone c1 1M
-	run -0 python3 "$HOST" wait "$BATS_TEST_TMPDIR/c1/console.log" "^KVRUN-TEST-TICK $((LAST_TICK + 3)) " 30
-	run -0 python3 "$HOST" wait "$BATS_TEST_TMPDIR/c1/console.log" "^KVRUN-TEST-TICK [0-9]+ vda=2048\$" 30
+	run -0 python3 "$HOST_PY" wait "$BATS_TEST_TMPDIR/c1/console.log" "^KVRUN-TEST-TICK $((LAST_TICK + 3)) " 30
+	run -0 python3 "$HOST_PY" wait "$BATS_TEST_TMPDIR/c1/console.log" "^KVRUN-TEST-TICK [0-9]+ vda=2048\$" 30
 	local first
-	first=$(python3 "$HOST" ticks "$BATS_TEST_TMPDIR/c1/console.log" | head -n 1)
+	first=$(python3 "$HOST_PY" ticks "$BATS_TEST_TMPDIR/c1/console.log" | head -n 1)
 	echo "last tick before the snapshot $LAST_TICK, first after the restore $first" >&2
 	[ "$first" -ge "$LAST_TICK" ] && [ "$first" -le $((LAST_TICK + 1)) ]
 	clone_stop c1
@@ -279,8 +254,8 @@ clone_stop() {
 @test "guest: vsock after restore: new host->guest connections echo" {
 	needs_snapshot
 	clone c2
-	run -0 python3 "$HOST" wait "$BATS_TEST_TMPDIR/c2/console.log" '^KVRUN-TEST-TICK' 30
-	run -0 python3 "$HOST" vsock-echo "$BATS_TEST_TMPDIR/c2/vsock.sock" $SERVE_PORT 3
+	run -0 python3 "$HOST_PY" wait "$BATS_TEST_TMPDIR/c2/console.log" '^KVRUN-TEST-TICK' 30
+	run -0 python3 "$HOST_PY" vsock-echo "$BATS_TEST_TMPDIR/c2/vsock.sock" $SERVE_PORT 3
 	echo "$output" >&2
 	clone_stop c2
 }
@@ -291,8 +266,8 @@ clone_stop() {
 	clone b
 	local x
 	for x in a b; do
-		run -0 python3 "$HOST" wait "$BATS_TEST_TMPDIR/$x/console.log" "^KVRUN-TEST-TICK $((LAST_TICK + 2)) " 30
-		run -0 python3 "$HOST" vsock-echo "$BATS_TEST_TMPDIR/$x/vsock.sock" $SERVE_PORT
+		run -0 python3 "$HOST_PY" wait "$BATS_TEST_TMPDIR/$x/console.log" "^KVRUN-TEST-TICK $((LAST_TICK + 2)) " 30
+		run -0 python3 "$HOST_PY" vsock-echo "$BATS_TEST_TMPDIR/$x/vsock.sock" $SERVE_PORT
 	done
 	# Each clone's writes stay its own: its resident memory is mostly shared page cache.
 	local pid
@@ -309,19 +284,19 @@ clone_stop() {
 @test "guest: a clone snapshotted again restores too; memory of another snapshot is refused" {
 	needs_snapshot
 	clone c3
-	run -0 python3 "$HOST" wait "$BATS_TEST_TMPDIR/c3/console.log" "^KVRUN-TEST-TICK $((LAST_TICK + 2)) " 30
+	run -0 python3 "$HOST_PY" wait "$BATS_TEST_TMPDIR/c3/console.log" "^KVRUN-TEST-TICK $((LAST_TICK + 2)) " 30
 	run -0 "$VMM" --api-call "$BATS_TEST_TMPDIR/c3/api.sock" snapshot "$BATS_TEST_TMPDIR/snap2" exit
 	wait "$(cat "$BATS_TEST_TMPDIR/c3/pid")"
 	local second
-	second=$(python3 "$HOST" ticks "$BATS_TEST_TMPDIR/c3/console.log" | tail -n 1)
+	second=$(python3 "$HOST_PY" ticks "$BATS_TEST_TMPDIR/c3/console.log" | tail -n 1)
 	local c=$BATS_TEST_TMPDIR/c4
 	mkdir -p "$c"
 	: > "$c/disk.img"
 	"$VMM" --restore "$BATS_TEST_TMPDIR/snap2" --console "$c/console.log" --vsock "$c/v.sock" \
 		--blk "$c/disk.img" --api "$c/api.sock" > "$c/vmm.log" 2>&1 &
 	echo $! > "$c/pid"
-	run -0 python3 "$HOST" wait "$c/console.log" "^KVRUN-TEST-TICK $((second + 2)) " 30
-	run -0 python3 "$HOST" vsock-echo "$c/v.sock" $SERVE_PORT
+	run -0 python3 "$HOST_PY" wait "$c/console.log" "^KVRUN-TEST-TICK $((second + 2)) " 30
+	run -0 python3 "$HOST_PY" vsock-echo "$c/v.sock" $SERVE_PORT
 	clone_stop c4
 	# The second snapshot's memory with the first one's state.
 	mkdir -p "$BATS_TEST_TMPDIR/mixed"
