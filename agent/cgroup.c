@@ -90,11 +90,9 @@ static void cg_enable_controllers(struct agent *a, const char *parent)
 	}
 }
 
-static int cg_limits(struct container *c, struct kv_err **err)
+static int cg_limits(int fd, const struct kv_resources *r, struct kv_err **err)
 {
-	const struct kv_resources *r = &c->spec->res;
 	char v[64];
-	int fd = c->cgroup_fd;
 	if (r->memory_limit >= 0) {
 		snprintf(v, sizeof(v), "%lld", (long long)r->memory_limit);
 		if (cg_write(fd, "memory.max", v, "linux.resources.memory.limit", err) < 0)
@@ -105,8 +103,12 @@ static int cg_limits(struct container *c, struct kv_err **err)
 		if (cg_write(fd, "memory.low", v, "linux.resources.memory.reservation", err) < 0)
 			return -1;
 	}
-	if (r->memory_swap >= 0 && r->memory_limit >= 0) {
-		/* OCI's swap is memory+swap; v2's swap.max is swap alone. */
+	if (r->memory_swap >= 0 && r->memory_limit >= 0 &&
+	    faccessat(fd, "memory.swap.max", F_OK, 0) == 0) {
+		/* OCI's swap is memory+swap; v2's swap.max is swap alone. A guest
+		 * without swap has no such file: the limit is moot there (runc
+		 * accepts it where swap accounting is off, and Docker always sets
+		 * it). */
 		long long sw = r->memory_swap - r->memory_limit;
 		snprintf(v, sizeof(v), "%lld", sw < 0 ? 0 : sw);
 		if (cg_write(fd, "memory.swap.max", v, "linux.resources.memory.swap", err) < 0)
@@ -145,6 +147,14 @@ static int cg_limits(struct container *c, struct kv_err **err)
 	return 0;
 }
 
+static void cg_watch_oom(struct agent *a, struct container *c)
+{
+	c->oom.fd = openat(c->cgroup_fd, "memory.events", O_RDONLY | O_CLOEXEC);
+	c->oom.cb = cgroup_oom_cb;
+	if (c->oom.fd >= 0 && ev_add(a, &c->oom, EPOLLPRI) < 0)
+		kv_warn("container %s: cannot watch memory.events", c->id);
+}
+
 static bool wants_limits(const struct kv_resources *r)
 {
 	return r->memory_limit >= 0 || r->memory_reservation >= 0 || r->cpu_shares ||
@@ -175,14 +185,42 @@ int cgroup_create(struct agent *a, struct container *c, struct kv_err **err)
 	c->cgroup_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->cgroup_fd < 0)
 		return kv_err_make(err, errno, "cgroup: open %s", path);
-	if (cg_limits(c, err) < 0)
+	if (cg_limits(c->cgroup_fd, &c->spec->res, err) < 0)
 		return -1;
-	if (c->spec->res.memory_limit >= 0) {
-		c->oom.fd = openat(c->cgroup_fd, "memory.events", O_RDONLY | O_CLOEXEC);
-		c->oom.cb = cgroup_oom_cb;
-		if (c->oom.fd >= 0 && ev_add(a, &c->oom, EPOLLPRI) < 0)
-			kv_warn("container %s: cannot watch memory.events", c->id);
+	if (c->spec->res.memory_limit >= 0)
+		cg_watch_oom(a, c);
+	return 0;
+}
+
+/* runc update: new limits for a running container; what r leaves unset
+ * stays as it was. */
+int cgroup_update(struct agent *a, struct container *c, const struct kv_resources *r,
+		  struct kv_err **err)
+{
+	if (c->cgroup_fd < 0)
+		return kv_err_make(err, ENOTSUP,
+				   "linux.resources: no cgroup v2 hierarchy in this VM");
+	if (wants_limits(r)) {
+		cleanup_free char *parent = kv_strdup(c->cgroup);
+		*strrchr(parent, '/') = '\0';
+		cg_enable_controllers(a, parent);
 	}
+	if (cg_limits(c->cgroup_fd, r, err) < 0)
+		return -1;
+	struct kv_resources *cur = &c->spec->res;
+	if (r->memory_limit >= 0 && c->oom.fd < 0)
+		cg_watch_oom(a, c);
+#define KEEP(f, unset)                                                                             \
+	if (r->f != (unset))                                                                       \
+		cur->f = r->f;
+	KEEP(memory_limit, -1)
+	KEEP(memory_reservation, -1)
+	KEEP(memory_swap, -1)
+	KEEP(cpu_quota, -1)
+	KEEP(cpu_shares, 0)
+	KEEP(cpu_period, 0)
+	KEEP(pids_limit, 0)
+#undef KEEP
 	return 0;
 }
 

@@ -222,6 +222,8 @@ int agent_seccomp_load(void *ctx);
 char *cgroup_detect_root(const char *configured);
 int cgroup_create(struct agent *a, struct container *c, struct kv_err **err) KV_WUR;
 void cgroup_destroy(struct agent *a, struct container *c);
+int cgroup_update(struct agent *a, struct container *c, const struct kv_resources *r,
+		  struct kv_err **err) KV_WUR;
 int cgroup_freeze(struct container *c, bool frozen, struct kv_err **err) KV_WUR;
 int cgroup_kill_all(struct container *c, int sig, struct kv_err **err) KV_WUR;
 void cgroup_stats(struct container *c, struct kv_json *j);

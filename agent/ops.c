@@ -251,6 +251,26 @@ static int op_stats(struct req *r, struct kv_json *j, struct kv_err **err)
 	return 0;
 }
 
+/* runc update: {"container", "resources": linux.resources} */
+static int op_update(struct req *r, struct kv_json *j, struct kv_err **err)
+{
+	struct container *c = req_container(r, err);
+	if (!c)
+		return -1;
+	struct kv_resources res = {0};
+	bool has = false;
+	int rc = kv_resources_decode(kv_jget(r->params, "resources"), &res, &has, err);
+	if (rc == 0 && has)
+		rc = cgroup_update(r->a, c, &res, err);
+	free(res.cpus);
+	free(res.mems);
+	if (rc < 0)
+		return -1;
+	kv_json_map_open(j);
+	kv_json_map_close(j);
+	return 0;
+}
+
 static int op_resize(struct req *r, struct kv_json *j, struct kv_err **err)
 {
 	struct proc *p = req_proc(r, NULL, err);
@@ -368,6 +388,7 @@ static const struct {
     {KV_OP_RESUME, op_resume},
     {KV_OP_STATS, op_stats},
     {KV_OP_RESIZE, op_resize},
+    {KV_OP_UPDATE, op_update},
     {KV_OP_CLOSE_STDIN, op_close_stdin},
     {KV_OP_SET_HOSTNAME, op_set_hostname},
     {KV_OP_SET_TIME, op_set_time},

@@ -93,6 +93,7 @@
 #define KV_OP_RESUME	   "resume"
 #define KV_OP_STATS	   "stats"
 #define KV_OP_RESIZE	   "resize"
+#define KV_OP_UPDATE	   "update"
 #define KV_OP_CLOSE_STDIN  "close_stdin"
 #define KV_OP_SET_HOSTNAME "set_hostname"
 #define KV_OP_SET_TIME	   "set_time"

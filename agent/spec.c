@@ -548,15 +548,14 @@ static int decode_namespaces(yajl_val v, struct kv_spec *s, struct kv_err **err)
 	return 0;
 }
 
-static int decode_resources(yajl_val v, struct kv_spec *s, struct kv_err **err)
+int kv_resources_decode(yajl_val v, struct kv_resources *r, bool *has, struct kv_err **err)
 {
-	struct kv_resources *r = &s->res;
 	r->memory_limit = r->memory_reservation = r->memory_swap = r->cpu_quota = -1;
 	if (!v || YAJL_IS_NULL(v))
 		return 0;
 	if (!YAJL_IS_OBJECT(v))
 		return BAD("linux.resources", "must be an object");
-	s->has_res = true;
+	*has = true;
 	yajl_val mem = kv_jget(v, "memory"), cpu = kv_jget(v, "cpu"), pids = kv_jget(v, "pids");
 	yajl_val x;
 	if ((x = kv_jget(mem, "limit")) &&
@@ -586,6 +585,13 @@ static int decode_resources(yajl_val v, struct kv_spec *s, struct kv_err **err)
 		return -EINVAL;
 	if (r->pids_limit == 0 && x)
 		r->pids_limit = -1; /* the spec: 0 or -1 means unlimited */
+	/* As runc reads them, 0 means "not set" (Docker's update sends every
+	 * field, 0 for the ones it leaves alone: a memory.max of 0 would kill). */
+	int64_t *zero_unset[] = {&r->memory_limit, &r->memory_reservation, &r->memory_swap,
+				 &r->cpu_quota};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(zero_unset); i++)
+		if (*zero_unset[i] == 0)
+			*zero_unset[i] = -1;
 	return 0;
 }
 
@@ -629,11 +635,11 @@ static int decode_propagation(const char *p, unsigned long *out, struct kv_err *
 static int decode_linux(yajl_val v, struct kv_spec *s, struct kv_err **err)
 {
 	if (!v || YAJL_IS_NULL(v))
-		return decode_resources(NULL, s, err);
+		return kv_resources_decode(NULL, &s->res, &s->has_res, err);
 	if (!YAJL_IS_OBJECT(v))
 		return BAD("linux", "must be an object");
 	if (decode_namespaces(kv_jget(v, "namespaces"), s, err) < 0 ||
-	    decode_resources(kv_jget(v, "resources"), s, err) < 0 ||
+	    kv_resources_decode(kv_jget(v, "resources"), &s->res, &s->has_res, err) < 0 ||
 	    decode_sysctl(kv_jget(v, "sysctl"), s, err) < 0)
 		return -EINVAL;
 	if (get_strv(kv_jget(v, "maskedPaths"), "linux.maskedPaths", false, &s->masked_paths,

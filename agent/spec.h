@@ -159,6 +159,10 @@ enum kv_ns_index {
 struct kv_spec *kv_spec_decode(struct yajl_val_s *root, struct kv_err **err) KV_WUR;
 /* The create request's "rootfs" (may be NULL: then root.path, a directory). */
 int kv_rootfs_decode(struct yajl_val_s *v, struct kv_spec *s, struct kv_err **err) KV_WUR;
+/* linux.resources alone (the params of update); *has is set when present.
+ * Unset fields are -1 or 0, as in a spec. */
+int kv_resources_decode(struct yajl_val_s *v, struct kv_resources *r, bool *has,
+			struct kv_err **err) KV_WUR;
 /* Only a process (the params of exec): the same rules as process.* */
 int kv_process_decode(struct yajl_val_s *v, const char *path, struct kv_process *p,
 		      struct kv_err **err) KV_WUR;

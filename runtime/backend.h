@@ -16,13 +16,14 @@
 #define KVRUN_CONFIG_PATH "/etc/kvrun/config.json"
 
 struct vm_conf {
-	char *kernel, *image; /* guest kernel (vmlinux) and guest OS image */
-	char *vmm, *shim;     /* programs */
-	unsigned cpus;	      /* default vCPUs */
-	uint64_t memory;      /* default guest RAM, bytes */
-	uint64_t overhead;    /* added to a container's memory limit */
-	uint64_t min_memory;  /* floor for any VM */
-	char *cmdline;	      /* appended to the guest kernel command line */
+	char *kernel, *image;  /* guest kernel (vmlinux) and guest OS image */
+	char *vmm, *shim;      /* programs */
+	unsigned cpus;	       /* default vCPUs */
+	uint64_t memory;       /* default guest RAM, bytes */
+	uint64_t overhead;     /* added to a container's memory limit */
+	uint64_t vmm_overhead; /* the host cgroup's memory: guest RAM + this */
+	uint64_t min_memory;   /* floor for any VM */
+	char *cmdline;	       /* appended to the guest kernel command line */
 	unsigned boot_timeout_s;
 	unsigned pod_slots;	/* spare pmem devices of a pod sandbox */
 	uint64_t pod_slot_size; /* bytes each */
@@ -91,6 +92,25 @@ int slots_take(const char *sandbox_dir, const char *owner, char *const *images, 
 	       unsigned *devs, struct kv_err **err) KV_WUR;
 void slots_release(const char *sandbox_dir, const char *owner);
 
+/* The size a sandbox's VM was given at create (sandbox.c). */
+int vmsize_read(const char *sbdir, unsigned *cpus, uint64_t *mem, struct kv_err **err) KV_WUR;
+
+/* ------------------------------------------------------ host cgroups */
+
+/* linux.cgroupsPath as a path below each hierarchy's root (hostcg.c). */
+char *hostcg_path(const char *cgroups_path, const char *id);
+/* Make the cgroup (recorded in the state directory) with the VM's size as
+ * its limits: cpus vCPUs of quota, mem bytes of memory. */
+int hostcg_create(const char *state_dir, const char *rel, unsigned cpus, uint64_t mem,
+		  struct kv_err **err) KV_WUR;
+/* Move pid into the recorded cgroup (none recorded: nothing to do). */
+int hostcg_attach(const char *state_dir, pid_t pid, struct kv_err **err) KV_WUR;
+/* New limits: CPU in thousandths of a CPU, memory in bytes (0: unchanged). */
+int hostcg_update(const char *state_dir, unsigned cpus_milli, uint64_t mem,
+		  struct kv_err **err) KV_WUR;
+/* Remove what hostcg_create made (once its processes are gone). */
+void hostcg_remove(const char *state_dir);
+
 /* ----------------------------------------------------------- shims */
 
 struct shim_handle {
@@ -100,9 +120,25 @@ struct shim_handle {
 	pid_t guest_pid;
 };
 
-/* Fork and exec kvrun-shim in a new session; send the request (JSON). */
-int shim_spawn(const struct vm_conf *vc, const char *state_dir, const char *log,
-	       const char *request, struct shim_handle *h, struct kv_err **err) KV_WUR;
+/* No netns of its own: the shim stays in kvrun's network namespace. */
+#define SHIM_NETNS_SAME -1
+/* A new network namespace (the spec asks for one without a path). */
+#define SHIM_NETNS_NEW -2
+
+struct shim_spawn_opts {
+	const char *state_dir, *log;
+	/* An fd of the network namespace to join, or SHIM_NETNS_*. */
+	int netns;
+	/* Called with the shim's pid before it gets the request (and so before
+	 * it starts anything): host cgroup placement. NULL: none. */
+	int (*place)(void *ctx, pid_t pid, struct kv_err **err);
+	void *place_ctx;
+};
+
+/* Fork and exec kvrun-shim in a new session (in the network namespace the
+ * options say); send the request (JSON). */
+int shim_spawn(const struct vm_conf *vc, const struct shim_spawn_opts *o, const char *request,
+	       struct shim_handle *h, struct kv_err **err) KV_WUR;
 /* Wait for the shim's answer (the process exists in the guest). */
 int shim_await(struct shim_handle *h, unsigned timeout_s, struct kv_err **err) KV_WUR;
 /* Let it run (it undoes everything if this never comes). */

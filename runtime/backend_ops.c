@@ -68,11 +68,61 @@ int runtime_backend_pause(struct container *c, bool pause, struct kv_err **err)
 	return backend_agent_call(c, pause ? KV_OP_PAUSE : KV_OP_RESUME, NULL, NULL, err);
 }
 
+static char *size_str(uint64_t b)
+{
+	return b % (1ull << 30) == 0 ? kv_asprintf("%lluG", (unsigned long long)(b >> 30))
+				     : kv_asprintf("%lluM", (unsigned long long)(b >> 20));
+}
+
+/*
+ * The VM cannot grow: a limit beyond its size is refused, saying so. CPU
+ * (quota and period) also applies to the host cgroup of a VM's own
+ * container; memory applies in the guest only (the guest kernel may use
+ * all of its RAM whatever the container's limit, so the host's limit stays
+ * the VM's size). Swap is accepted and has no effect: the guest has none.
+ */
+static int update_check(const struct container *c, const struct oci_resources *r, unsigned cpus,
+			uint64_t mem, struct kv_err **err)
+{
+	if (r->has_memory_limit && r->memory_limit > 0 && (uint64_t)r->memory_limit > mem) {
+		cleanup_free char *want = size_str((uint64_t)r->memory_limit), *vm = size_str(mem);
+		return kv_err_plain(err, EINVAL,
+				    "update: memory limit %s exceeds the %s of container %s's VM "
+				    "(a running VM cannot grow: recreate the container with the "
+				    "larger limit)",
+				    want, vm, c->id);
+	}
+	uint64_t period = r->has_cpu_period && r->cpu_period ? r->cpu_period : 100000;
+	if (r->has_cpu_quota && r->cpu_quota > 0 && (uint64_t)r->cpu_quota > cpus * period)
+		return kv_err_plain(err, EINVAL,
+				    "update: cpu quota %lld per %llu us is more than the %u vCPUs "
+				    "of container %s's VM (a running VM cannot grow)",
+				    (long long)r->cpu_quota, (unsigned long long)period, cpus,
+				    c->id);
+	return 0;
+}
+
 int runtime_backend_update(struct container *c, const struct oci_resources *r, struct kv_err **err)
 {
-	return kv_err_plain(err, ENOTSUP,
-			    "update: changing the resources of a running microVM container is not "
-			    "supported yet");
+	cleanup_free char *sb = sandbox_dir(c->dir, c->st->sandbox_id);
+	unsigned cpus;
+	uint64_t mem;
+	if (vmsize_read(sb, &cpus, &mem, err) < 0 || update_check(c, r, cpus, mem, err) < 0)
+		return -1;
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	oci_resources_to_json(r, j);
+	cleanup_free char *res = kv_json_finish_dup(j, NULL, err);
+	if (!res)
+		return -1;
+	cleanup_free char *tail = kv_asprintf(",\"resources\":%s", res);
+	if (backend_agent_call(c, KV_OP_UPDATE, tail, NULL, err) < 0)
+		return -1;
+	if (!owns_vm(c) || !r->has_cpu_quota)
+		return 0;
+	uint64_t period = r->has_cpu_period && r->cpu_period ? r->cpu_period : 100000;
+	unsigned milli =
+	    r->cpu_quota > 0 ? (unsigned)((uint64_t)r->cpu_quota * 1000 / period) : cpus * 1000;
+	return hostcg_update(c->dir, milli ? milli : 1, 0, err);
 }
 
 /* ----------------------------------------------------------------- exec */
@@ -112,6 +162,11 @@ static int write_pid(const char *path, pid_t pid, struct kv_err **err)
 	return kv_write_file_atomic(path, buf, (size_t)n, 0644, err);
 }
 
+static int place_shim(void *ctx, pid_t pid, struct kv_err **err)
+{
+	return hostcg_attach(ctx, pid, err);
+}
+
 int runtime_backend_exec(struct container *c, const struct oci_process *p,
 			 const struct create_opts *o, struct kv_err **err)
 {
@@ -132,7 +187,10 @@ int runtime_backend_exec(struct container *c, const struct oci_process *p,
 	cleanup_free char *log = kv_asprintf("%s/%s", c->dir, SHIM_LOG);
 	cleanup_free char *pf = kv_asprintf("%s/%s%s.pid", c->dir, EXEC_PID_PREFIX, exec_id);
 	struct shim_handle h = {.sync_fd = -1};
-	if (!req || shim_spawn(vc, c->dir, log, req, &h, err) < 0 ||
+	struct shim_spawn_opts so = {
+	    .state_dir = c->dir, .log = log, .netns = SHIM_NETNS_SAME, .place = place_shim};
+	so.place_ctx = c->dir;
+	if (!req || shim_spawn(vc, &so, req, &h, err) < 0 ||
 	    shim_pidfile_write(pf, h.pid, err) < 0 || shim_await(&h, SETUP_TIMEOUT_S, err) < 0 ||
 	    shim_commit(&h, err) < 0 || (o->pid_file && write_pid(o->pid_file, h.pid, err) < 0)) {
 		shim_abort(&h);
@@ -149,31 +207,48 @@ int runtime_backend_exec(struct container *c, const struct oci_process *p,
 
 /* ------------------------------------------------------------ ps, stats */
 
-static void push_pid(char ***v, size_t *n, long long pid)
+static void push_pid(pid_t **v, size_t *n, pid_t pid)
 {
-	*v = realloc(*v, (*n + 1) * sizeof(char *));
+	*v = realloc(*v, (*n + 1) * sizeof(pid_t));
 	if (!*v)
 		abort();
-	(*v)[(*n)++] = kv_asprintf("%lld", pid);
+	(*v)[(*n)++] = pid;
 }
 
-int runtime_backend_ps(struct container *c, char ***pids_out, size_t *n, struct kv_err **err)
+/* A recorded process ("pid start" file) that still runs. */
+static void push_pidfile(pid_t **v, size_t *n, const char *path)
 {
-	cleanup_msg struct kv_msg resp = {0};
-	if (backend_agent_call(c, KV_OP_STATE, NULL, &resp, err) < 0)
-		return -1;
-	long long pid;
-	const char *st = kv_jstr(resp.result, "state");
+	pid_t pid;
+	uint64_t start;
+	if (shim_pidfile_read(path, &pid, &start) == 0 && pid_alive(pid, start))
+		push_pid(v, n, pid);
+}
+
+/*
+ * The container's host processes: the shim of its init, the shims of its
+ * exec'd processes and, for a VM's own container, the VMM. These are what a
+ * client may look up on the host (docker top, ctr task ps); the guest's
+ * pids would name unrelated host processes there.
+ */
+int runtime_backend_ps(struct container *c, pid_t **pids_out, size_t *n, struct kv_err **err)
+{
 	*pids_out = NULL;
 	*n = 0;
-	if (st && strcmp(st, "stopped") && kv_jint(resp.result, "pid", &pid) && pid > 0)
-		push_pid(pids_out, n, pid);
-	yajl_val execs = kv_jget(resp.result, "execs");
-	for (size_t i = 0; execs && YAJL_IS_ARRAY(execs) && i < execs->u.array.len; i++) {
-		yajl_val e = execs->u.array.values[i];
-		const char *es = kv_jstr(e, "state");
-		if (es && strcmp(es, "stopped") && kv_jint(e, "pid", &pid) && pid > 0)
-			push_pid(pids_out, n, pid);
+	if (c->pid > 0)
+		push_pid(pids_out, n, c->pid);
+	DIR *d = opendir(c->dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, EXEC_PID_PREFIX, strlen(EXEC_PID_PREFIX)) != 0)
+			continue;
+		cleanup_free char *p = kv_asprintf("%s/%s", c->dir, de->d_name);
+		push_pidfile(pids_out, n, p);
+	}
+	if (d)
+		closedir(d);
+	if (owns_vm(c)) {
+		cleanup_free char *vmm = kv_asprintf("%s/%s", c->dir, SHIM_VMM_PID_NAME);
+		push_pidfile(pids_out, n, vmm);
 	}
 	return 0;
 }

@@ -1,6 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kvrun ps [--format|-f table|json] <container-id> [ps options]: the
- * processes are in the guest, so the agent lists them (backend). */
+/*
+ * kvrun ps [--format|-f table|json] <container-id> [ps options].
+ *
+ * json: the container's host processes (its shims, its VM's VMM), the pids
+ * a client may look up on the host, as runc's are the host pids of the
+ * container's cgroup (containerd's task Pids, docker top).
+ * table: runc runs `ps` (default -ef) and keeps the container's lines; the
+ * container's processes are in the guest, so kvrun runs `ps` with the
+ * options given inside the container instead (an exec of `ps`, which the
+ * container's image must have).
+ */
 #include "runtime/runtime.h"
 
 #include <getopt.h>
@@ -12,22 +21,53 @@ static const struct option ps_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int print_pids(char **pids, size_t n, bool json)
+/* What `ps -ef` prints first: runc prints it alone for a stopped container. */
+#define PS_EF_HEADER "UID          PID    PPID  C STIME TTY          TIME CMD"
+
+static int print_json(struct container *ct)
 {
-	if (json) {
-		printf("[");
-		for (size_t i = 0; i < n; i++)
-			printf("%s%s", i ? "," : "", pids[i]);
-		printf("]\n");
-	} else {
-		printf("PID\n");
-		for (size_t i = 0; i < n; i++)
-			printf("%s\n", pids[i]);
-	}
+	struct kv_err *err = NULL;
+	pid_t *pids = NULL;
+	size_t n = 0;
+	if (ct->status != OCI_STATUS_STOPPED && runtime_backend_ps(ct, &pids, &n, &err) < 0)
+		return cli_fail(err);
+	printf("[");
 	for (size_t i = 0; i < n; i++)
-		free(pids[i]);
+		printf("%s%d", i ? "," : "", (int)pids[i]);
+	printf("]\n");
 	free(pids);
 	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* `ps OPTIONS` (or -ef) in the container, its output on our stdout. */
+static int ps_in_guest(struct container *ct, char **opts, size_t nopts)
+{
+	struct kv_err *err = NULL;
+	if (ct->status == OCI_STATUS_STOPPED) {
+		if (nopts == 0)
+			printf("%s\n", PS_EF_HEADER);
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
+	cleanup_oci_config struct oci_config *cfg = NULL;
+	if (container_config(ct, &cfg, &err) < 0)
+		return cli_fail(err);
+	cleanup_free char **args = kv_malloc0((nopts + 3) * sizeof(char *));
+	size_t n = 0;
+	args[n++] = "ps";
+	if (nopts == 0)
+		args[n++] = "-ef";
+	for (size_t i = 0; i < nopts; i++)
+		args[n++] = opts[i];
+	struct oci_process p = *cfg->process;
+	p.args = (struct oci_strv){.v = args, .n = n};
+	p.terminal = false;
+	struct create_opts o = {0};
+	int status = runtime_backend_exec(ct, &p, &o, &err);
+	if (status < 0) {
+		kv_err_wrap(&err, "ps in container %s", ct->id);
+		return cli_fail(err);
+	}
+	return status;
 }
 
 KVRUN_CMD(ps)
@@ -49,11 +89,7 @@ KVRUN_CMD(ps)
 	cleanup_container struct container *ct = NULL;
 	if (container_load(g->root, argv[optind], &ct, &err) < 0)
 		return cli_fail(err);
-	if (ct->status == OCI_STATUS_STOPPED)
-		return cli_failf("container not running");
-	char **pids = NULL;
-	size_t n = 0;
-	if (runtime_backend_ps(ct, &pids, &n, &err) < 0)
-		return cli_fail(err);
-	return print_pids(pids, n, strcmp(format, "json") == 0);
+	if (strcmp(format, "json") == 0)
+		return print_json(ct);
+	return ps_in_guest(ct, argv + optind + 1, (size_t)(argc - optind - 1));
 }

@@ -5,7 +5,7 @@
  * only while its /proc starttime matches the one recorded), locking, and
  * removal of a state directory.
  */
-#include "runtime/runtime.h"
+#include "runtime/backend.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -186,6 +186,8 @@ static int remove_tree_at(int dfd, const char *name, int depth, struct kv_err **
 
 int container_remove_dir(const char *dir, struct kv_err **err)
 {
+	/* The host cgroups it recorded go with it (their processes are gone). */
+	hostcg_remove(dir);
 	if (remove_tree_at(AT_FDCWD, dir, 0, err) < 0)
 		return kv_err_wrap(err, "remove state directory %s", dir);
 	return 0;

@@ -133,7 +133,8 @@ int container_lock(struct container *c, struct kv_err **err) KV_WUR;
 /* The config.json snapshot taken at create time. */
 int container_config(const struct container *c, struct oci_config **out,
 		     struct kv_err **err) KV_WUR;
-/* Remove a state directory and what is in it (no symlinks followed). */
+/* Remove a state directory and what is in it (no symlinks followed), and
+ * the host cgroups it recorded. */
 int container_remove_dir(const char *dir, struct kv_err **err) KV_WUR;
 /* The runtime-spec state JSON a hook reads on stdin. */
 char *container_spec_state_json(const struct container *c);
@@ -233,7 +234,8 @@ int runtime_backend_pause(struct container *c, bool pause, struct kv_err **err) 
  * status (128 + signal) once it ended, or 0 at once with o->detach. */
 int runtime_backend_exec(struct container *c, const struct oci_process *p,
 			 const struct create_opts *o, struct kv_err **err) KV_WUR;
-int runtime_backend_ps(struct container *c, char ***pids_out, size_t *n,
+/* The container's host processes (its shims, its VM's VMM), for ps. */
+int runtime_backend_ps(struct container *c, pid_t **pids_out, size_t *n,
 		       struct kv_err **err) KV_WUR;
 int runtime_backend_update(struct container *c, const struct oci_resources *r,
 			   struct kv_err **err) KV_WUR;

@@ -18,6 +18,7 @@
 #include "agent/protocol.h"
 #include "shim/shim.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -214,6 +215,72 @@ static int run_create_hooks(struct start_ctx *x, pid_t pid, struct kv_err **err)
 	return 0;
 }
 
+/*
+ * The network namespace the VM's processes live in: the spec's (by path,
+ * or a new one when it asks for one without a path), so that what a client
+ * configures in "the container's namespace" through the pid kvrun reports
+ * (Docker's prestart hook) lands there, never in the host's. A container
+ * joining a pod's VM goes into the namespace it names, if any.
+ */
+static int shim_netns(const struct oci_config *cfg, bool owner, struct kv_err **err)
+{
+	const struct oci_linux *l = cfg->linux_;
+	for (size_t i = 0; l && i < l->n_namespaces; i++) {
+		if (l->namespaces[i].type != OCI_NS_NETWORK)
+			continue;
+		const char *path = l->namespaces[i].path;
+		if (!path || !*path)
+			return owner ? SHIM_NETNS_NEW : SHIM_NETNS_SAME;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return kv_err_make(err, errno, "linux.namespaces[%zu].path: open %s", i,
+					   path);
+		return fd;
+	}
+	return SHIM_NETNS_SAME;
+}
+
+/* The VM's size, for update's checks ("cpus memory\n" in the VM owner's
+ * state directory). */
+#define VMSIZE_NAME "vmsize"
+
+static int vmsize_write(const char *dir, unsigned cpus, uint64_t mem, struct kv_err **err)
+{
+	cleanup_free char *p = kv_asprintf("%s/%s", dir, VMSIZE_NAME);
+	char buf[64];
+	int n = snprintf(buf, sizeof(buf), "%u %llu\n", cpus, (unsigned long long)mem);
+	return kv_write_file_atomic(p, buf, (size_t)n, 0644, err);
+}
+
+int vmsize_read(const char *sbdir, unsigned *cpus, uint64_t *mem, struct kv_err **err)
+{
+	cleanup_free char *p = kv_asprintf("%s/%s", sbdir, VMSIZE_NAME);
+	cleanup_free char *text = NULL;
+	unsigned long long m;
+	if (kv_read_file(p, 64, &text, NULL, err) < 0)
+		return -1;
+	if (sscanf(text, "%u %llu", cpus, &m) != 2)
+		return kv_err_plain(err, EINVAL, "%s: not \"cpus memory\"", p);
+	*mem = m;
+	return 0;
+}
+
+static int place_shim(void *ctx, pid_t pid, struct kv_err **err)
+{
+	return hostcg_attach(ctx, pid, err);
+}
+
+/* The host cgroup: the VM's size as limits for its owner, none for a
+ * container joining a pod's VM (its shim alone lives there). */
+static int make_hostcg(struct start_ctx *x, unsigned cpus, uint64_t mem, struct kv_err **err)
+{
+	const struct oci_config *cfg = x->req->cfg;
+	cleanup_free char *rel =
+	    hostcg_path(cfg->linux_ ? cfg->linux_->cgroups_path : NULL, x->req->id);
+	return hostcg_create(x->req->state_dir, rel, x->owner ? cpus : 0, mem + x->vc->vmm_overhead,
+			     err);
+}
+
 static int start_shim(struct start_ctx *x, unsigned cpus, uint64_t mem,
 		      struct runtime_sandbox_result *res, struct kv_err **err)
 {
@@ -221,8 +288,21 @@ static int start_shim(struct start_ctx *x, unsigned cpus, uint64_t mem,
 	cleanup_free char *log = kv_asprintf("%s/%s", x->req->state_dir, SHIM_LOG);
 	cleanup_free char *pidfile = kv_asprintf("%s/%s", x->req->state_dir, SHIM_PIDFILE);
 	struct shim_handle h = {.sync_fd = -1};
-	if (!request || shim_spawn(x->vc, x->req->state_dir, log, request, &h, err) < 0 ||
-	    shim_pidfile_write(pidfile, h.pid, err) < 0 ||
+	if (!request || make_hostcg(x, cpus, mem, err) < 0 ||
+	    (x->owner && vmsize_write(x->req->state_dir, cpus, mem, err) < 0))
+		return -1;
+	int netns = shim_netns(x->req->cfg, x->owner, err);
+	if (netns == -1)
+		return -1;
+	struct shim_spawn_opts so = {.state_dir = x->req->state_dir,
+				     .log = log,
+				     .netns = netns,
+				     .place = place_shim,
+				     .place_ctx = (void *)x->req->state_dir};
+	int r = shim_spawn(x->vc, &so, request, &h, err);
+	if (netns >= 0)
+		close(netns);
+	if (r < 0 || shim_pidfile_write(pidfile, h.pid, err) < 0 ||
 	    shim_await(&h, x->vc->boot_timeout_s + SETUP_TIMEOUT_S, err) < 0 ||
 	    run_create_hooks(x, h.pid, err) < 0 || shim_commit(&h, err) < 0) {
 		shim_abort(&h);
@@ -309,6 +389,14 @@ int runtime_backend_kill(struct container *c, int sig, bool all, struct kv_err *
 {
 	if (c->pid <= 0)
 		return kv_err_plain(err, ESRCH, "container not running");
+	/* SIGKILL of a VM's own container: nothing in the guest can outlive or
+	 * catch it, so the VM goes at once with its shim (the VMM dies with it),
+	 * which exits killed by SIGKILL, as the container's init would. */
+	if (sig == SIGKILL && strcmp(c->st->sandbox_id, c->id) == 0) {
+		if (kill(c->pid, SIGKILL) < 0 && errno != ESRCH)
+			return kv_err_make(err, errno, "kill %d", (int)c->pid);
+		return 0;
+	}
 	cleanup_free char *tail =
 	    kv_asprintf(",\"signal\":%d,\"all\":%s", sig, all ? "true" : "false");
 	struct kv_err *e = NULL;

@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,13 +22,35 @@
 
 #define SHIM_SYNC_FD 3
 
+/* A failure in the child before exec, told to kvrun as the shim would. */
+static __attribute__((noreturn)) void child_fail(int sync_fd, int errnum, const char *what)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "{\"ok\":false,\"errno\":%d,\"message\":\"%s: %s\"}",
+			 errnum, what, strerror(errnum));
+	struct kv_err *e = NULL;
+	if (n > 0 && (size_t)n < sizeof(msg) && kv_frame_write(sync_fd, msg, (size_t)n, &e) < 0)
+		kv_err_free(e); /* kvrun sees the shim exit before answering */
+	_exit(127);
+}
+
+/* The network namespace the shim (and the VMM it starts) lives in. */
+static void child_netns(int netns, int sync_fd)
+{
+	if (netns == SHIM_NETNS_NEW && unshare(CLONE_NEWNET) < 0)
+		child_fail(sync_fd, errno, "linux.namespaces: new network namespace");
+	if (netns >= 0 && setns(netns, CLONE_NEWNET) < 0)
+		child_fail(sync_fd, errno, "linux.namespaces: join the network namespace");
+}
+
 static __attribute__((noreturn)) void shim_child(const struct vm_conf *vc, const char *state_dir,
-						 const char *log, int sync_fd)
+						 const char *log, int sync_fd, int netns)
 {
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	setsid();
+	child_netns(netns, sync_fd);
 	if (sync_fd == SHIM_SYNC_FD ? fcntl(sync_fd, F_SETFD, 0) < 0
 				    : dup2(sync_fd, SHIM_SYNC_FD) < 0)
 		_exit(127);
@@ -48,8 +71,8 @@ static __attribute__((noreturn)) void shim_child(const struct vm_conf *vc, const
 	_exit(127);
 }
 
-int shim_spawn(const struct vm_conf *vc, const char *state_dir, const char *log,
-	       const char *request, struct shim_handle *h, struct kv_err **err)
+int shim_spawn(const struct vm_conf *vc, const struct shim_spawn_opts *o, const char *request,
+	       struct shim_handle *h, struct kv_err **err)
 {
 	*h = (struct shim_handle){.sync_fd = -1};
 	if (access(vc->shim, X_OK) < 0)
@@ -64,12 +87,15 @@ int shim_spawn(const struct vm_conf *vc, const char *state_dir, const char *log,
 		return kv_err_make(err, errno, "fork kvrun-shim");
 	}
 	if (pid == 0)
-		shim_child(vc, state_dir, log, sv[1]);
+		shim_child(vc, o->state_dir, o->log, sv[1], o->netns);
 	close(sv[1]);
 	h->pid = pid;
 	h->sync_fd = sv[0];
 	if (kv_pid_start_time(pid, &h->start) < 0)
 		h->start = 0;
+	/* Before the request: the VMM the shim forks must start in the cgroup. */
+	if (o->place && o->place(o->place_ctx, pid, err) < 0)
+		return -1;
 	if (kv_frame_write(h->sync_fd, request, strlen(request), err) < 0)
 		return kv_err_wrap(err, "kvrun-shim %d", (int)pid);
 	return 0;

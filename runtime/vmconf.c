@@ -120,6 +120,7 @@ static int conf_parse(struct vm_conf *c, const char *file, const char *text, str
 	    conf_uint(root, "cpus", file, VM_MAX_CPUS, &c->cpus, err) < 0 ||
 	    conf_size(root, "memory", file, &c->memory, err) < 0 ||
 	    conf_size(root, "memory_overhead", file, &c->overhead, err) < 0 ||
+	    conf_size(root, "vmm_overhead", file, &c->vmm_overhead, err) < 0 ||
 	    conf_size(root, "min_memory", file, &c->min_memory, err) < 0 ||
 	    conf_uint(root, "boot_timeout", file, 3600, &c->boot_timeout_s, err) < 0 ||
 	    conf_uint(root, "pod_slots", file, 5, &c->pod_slots, err) < 0 ||
@@ -164,6 +165,7 @@ int vm_conf_load(struct vm_conf **out, struct kv_err **err)
 	*c = (struct vm_conf){.cpus = 1,
 			      .memory = 256 * MIB,
 			      .overhead = 128 * MIB,
+			      .vmm_overhead = 64 * MIB,
 			      .min_memory = 128 * MIB,
 			      .boot_timeout_s = 300,
 			      .pod_slots = 4,

@@ -41,6 +41,7 @@ struct relay {
 	bool from_ours;	      /* a socket of ours (non-blocking) */
 	bool to_ours;	      /* ditto: else inherited, written only after POLLOUT */
 	bool close_to_at_eof; /* the stdin stream: EOF reaches the guest by shutdown */
+	int release_fd;	      /* an inherited fd (1, 2) to let go of at EOF, or -1 */
 	bool eof, done;
 	size_t off, len;
 	char buf[65536];
@@ -79,6 +80,9 @@ int shim_clone_identity(struct shim *s, struct kv_err **err) KV_WUR;
 bool shim_clone_fallback(struct shim *s, const struct kv_err *why);
 
 /* stdio.c */
+/* Put /dev/null on an inherited stdio fd, so that we no longer hold what the
+ * caller gave us there: a reader of it sees EOF once the others close it. */
+void shim_stdio_release(int fd);
 int shim_streams_open(struct shim *s, struct yajl_val_s *result, struct kv_err **err) KV_WUR;
 void shim_relays_setup(struct shim *s);
 /* Add pollfds for the relays; returns how many were added. */

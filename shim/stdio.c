@@ -63,6 +63,7 @@ static void relay_add(struct shim *s, const char *name, int from, bool from_ours
 	r->to = to;
 	r->from_ours = from_ours;
 	r->to_ours = to_ours;
+	r->release_fd = to_ours ? -1 : to;
 	s->relays[s->nrelays++] = r;
 }
 
@@ -104,12 +105,26 @@ size_t shim_relays_poll(struct shim *s, struct pollfd *pfd, size_t max, struct r
 	return n;
 }
 
+void shim_stdio_release(int fd)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, fd) < 0)
+		kv_warn("let go of fd %d: %s", fd, strerror(errno));
+	if (null >= 0 && null != fd)
+		close(null);
+}
+
 static void relay_finish(struct relay *r)
 {
 	r->done = true;
 	/* The stream socket itself is closed with the others in shim_relays_free. */
 	if (r->close_to_at_eof && r->to >= 0)
 		shutdown(r->to, SHUT_WR);
+	/* The guest closed its end: so do we, as the container's own fd would
+	 * be the only holder with runc (a caller reading to EOF goes on). */
+	if (r->release_fd >= 0)
+		shim_stdio_release(r->release_fd);
+	r->release_fd = -1;
 }
 
 static void relay_read(struct relay *r)

@@ -68,6 +68,11 @@ static int console_socket_setup(struct shim *s, struct kv_err **err)
 	if (send_master(s->req.console_socket, master, name, err) < 0)
 		return -1;
 	s->tty_slave = steal_fd(slave);
+	/* The terminal is the container's stdio now: what our caller gave us
+	 * as 0-2 (containerd's or a $(...)'s pipes) must see EOF when it exits,
+	 * as it does with runc, whose create leaves nothing holding them. */
+	for (int fd = 0; fd < 3; fd++)
+		shim_stdio_release(fd);
 	return 0;
 }
 
