@@ -198,30 +198,48 @@ static int exec_process(struct container *c, const struct exec_flags *f, char **
 	return oci_process_parse(text, len, "exec process", out, err);
 }
 
+/* The exec itself: the process's exit status (0 with -d), or -1 with *err set. */
+static int exec_run(struct kvrun_globals *g, struct exec_flags *f, int argc, char **argv,
+		    struct kv_err **err)
+{
+	cleanup_container struct container *c = NULL;
+	cleanup_oci_config struct oci_config *proc = NULL;
+	if (container_load(g->root, argv[optind], &c, err) < 0)
+		return -1;
+	if (c->status == OCI_STATUS_STOPPED)
+		return kv_err_plain(err, EINVAL, "cannot exec in a stopped container");
+	if (c->status == OCI_STATUS_PAUSED && !f->ignore_paused)
+		return kv_err_plain(err, EINVAL,
+				    "cannot exec in a paused container (use --ignore-paused to "
+				    "override)");
+	if (exec_process(c, f, argv + optind + 1, (size_t)(argc - optind - 1), &proc, err) < 0)
+		return -1;
+	bool tty = proc->process->terminal;
+	if (tty && f->o.detach && !f->o.console_socket)
+		return kv_err_plain(err, EINVAL,
+				    "cannot allocate tty if kvrun will detach without setting "
+				    "console socket");
+	if (!tty && f->o.console_socket)
+		return kv_err_plain(err, EINVAL,
+				    "cannot use console socket if kvrun will not detach or "
+				    "allocate tty");
+	return runtime_backend_exec(c, proc->process, &f->o, err);
+}
+
+/*
+ * runc exits 255 when exec itself fails (fatalWithCode), so that a caller
+ * can tell it from the exec'd process's own status, which passes through.
+ */
+#define EXEC_FAILED_STATUS 255
+
 static int do_exec(struct kvrun_globals *g, struct exec_flags *f, int argc, char **argv)
 {
 	struct kv_err *err = NULL;
-	cleanup_container struct container *c = NULL;
-	cleanup_oci_config struct oci_config *proc = NULL;
-	if (container_load(g->root, argv[optind], &c, &err) < 0)
-		return cli_fail(err);
-	if (c->status == OCI_STATUS_STOPPED)
-		return cli_failf("cannot exec in a stopped container");
-	if (c->status == OCI_STATUS_PAUSED && !f->ignore_paused)
-		return cli_failf("cannot exec in a paused container");
-	if (exec_process(c, f, argv + optind + 1, (size_t)(argc - optind - 1), &proc, &err) < 0)
-		return cli_fail(err);
-	bool tty = proc->process->terminal;
-	if (tty && f->o.detach && !f->o.console_socket)
-		return cli_failf("cannot allocate tty if kvrun will detach without setting "
-				 "console socket");
-	if (!tty && f->o.console_socket)
-		return cli_failf("cannot use console socket if kvrun will not detach or "
-				 "allocate tty");
-	int status = runtime_backend_exec(c, proc->process, &f->o, &err);
-	if (status < 0)
-		return cli_fail(err);
-	return status;
+	int status = exec_run(g, f, argc, argv, &err);
+	if (status >= 0)
+		return status;
+	kv_err_wrap(&err, "exec failed");
+	return cli_fail_status(err, EXEC_FAILED_STATUS);
 }
 
 KVRUN_CMD(exec)

@@ -48,6 +48,8 @@ int kvrun_main(int argc, char **argv);
  * stderr too when the log goes elsewhere).
  */
 int cli_fail(struct kv_err *err);
+/* The same with another exit status (exec's 255, as runc's fatalWithCode). */
+int cli_fail_status(struct kv_err *err, int status);
 int cli_failf(const char *fmt, ...) KV_PRINTF(1, 2);
 /* Bad usage: `kvrun: "create" requires exactly 1 argument(s)`. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) KV_PRINTF(2, 3);

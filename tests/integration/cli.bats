@@ -133,8 +133,8 @@ function teardown() {
 		kvrun -1 "$cmd" nonexistent
 		[[ "$output" == *'container "nonexistent" does not exist'* ]]
 	done
-	kvrun -1 exec nonexistent true
-	[[ "$output" == *'container "nonexistent" does not exist'* ]]
+	kvrun -255 exec nonexistent true
+	[[ "$output" == *'exec failed: container "nonexistent" does not exist'* ]]
 }
 
 @test "delete of an unknown container fails; delete --force succeeds silently" {
@@ -278,7 +278,7 @@ function teardown() {
 	[[ "$output" == *"container not running"* ]]
 	kvrun -1 start c1
 	[[ "$output" == *"cannot start a container that has stopped"* ]]
-	kvrun -1 exec c1 true
+	kvrun -255 exec c1 true
 	[[ "$output" == *"cannot exec in a stopped container"* ]]
 	kvrun -0 delete c1
 }
@@ -383,13 +383,36 @@ function teardown() {
 	kvrun -1 update --memory 256M --pids-limit 10 c1
 	[[ "$output" == *"update: changing the resources of a running microVM container is not supported yet"* ]]
 	echo '{"args":[],"cwd":"/"}' >proc.json
-	kvrun -1 exec -p proc.json c1
+	kvrun -255 exec -p proc.json c1
 	[[ "$output" == *"proc.json: args: must be a non-empty array"* ]]
-	kvrun -1 exec --cap CAP_NOPE c1 true
+	kvrun -255 exec --cap CAP_NOPE c1 true
 	[[ "$output" == *'unknown capability "CAP_NOPE"'* ]]
 	# No VM behind the fake container: the exec's shim cannot reach one.
-	kvrun -1 exec c1 true
+	kvrun -255 exec c1 true
 	[[ "$output" == *"the sandbox's VM ($KVRUN_ROOT/c1)"* ]]
+	kvrun -0 delete -f c1
+	wait "$SHIM_PID" || true
+	SHIM_PID=
+}
+
+@test "exec's own failures exit 255 as runc's do; usage errors exit 1" {
+	requires runc
+	# runc: fatalWithCode(..., 255) for whatever stops exec itself.
+	run -255 runc --root "$KVRUN_ROOT" exec nonexistent true
+	kvrun -255 exec nonexistent true
+	sleep 1000 &
+	SHIM_PID=$!
+	fake_container c1 paused "$SHIM_PID"
+	kvrun -255 exec c1 true
+	[[ "$output" == *"exec failed: cannot exec in a paused container (use --ignore-paused to override)"* ]]
+	kvrun -255 exec --ignore-paused -u nobody c1 true
+	[[ "$output" == *"invalid --user nobody"* ]]
+	kvrun -255 exec --ignore-paused -t -d c1 true
+	[[ "$output" == *"cannot allocate tty if kvrun will detach without setting console socket"* ]]
+	# Bad usage is not an exec failure: exit 1, as runc's checkArgs.
+	kvrun -1 exec
+	[[ "$output" == *'"exec" requires a minimum of 1 argument(s)'* ]]
+	kvrun -1 exec --no-such-flag c1 true
 	kvrun -0 delete -f c1
 	wait "$SHIM_PID" || true
 	SHIM_PID=

@@ -52,8 +52,9 @@ function teardown() {
 	[[ "$output" == *out* ]]
 	[[ "$output" == *err* ]]
 	kvrun -137 exec shared sh -c 'kill -KILL $$'
-	kvrun ! exec shared /nonexistent
-	[[ "$output" == *nonexistent* ]]
+	# A process that cannot start is exec's own failure: 255, as runc.
+	kvrun -255 exec shared /nonexistent
+	[[ "$output" == *"exec failed: "*nonexistent* ]]
 }
 
 @test "exec: env, cwd, user, and a process.json" {
@@ -95,7 +96,7 @@ function teardown() {
 	kvrun -0 pause shared
 	kvrun -0 state shared
 	[ "$(jq -r .status <<<"$output")" = paused ]
-	kvrun -1 exec shared true
+	kvrun -255 exec shared true
 	[[ "$output" == *"cannot exec in a paused container"* ]]
 	kvrun -1 resume c-none
 	kvrun -0 resume shared
