@@ -173,7 +173,7 @@ int runtime_delete(const struct kvrun_globals *g, const char *id, bool force,
 int runtime_pause(const struct kvrun_globals *g, const char *id, bool pause,
 		  struct kv_err **err) KV_WUR;
 
-/* "KILL", "SIGKILL", "kill", "9", "RTMIN+3" -> signal number; -1 if unknown. */
+/* "KILL", "SIGKILL", "kill", "9", "0", "RTMIN+3" -> signal number; -1 if unknown. */
 int signal_parse(const char *s);
 
 /* ------------------------------------------------------------------ hooks */

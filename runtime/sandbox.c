@@ -309,6 +309,10 @@ int runtime_backend_kill(struct container *c, int sig, bool all, struct kv_err *
 {
 	if (c->pid <= 0)
 		return kv_err_plain(err, ESRCH, "container not running");
+	/* Signal 0 delivers nothing, it asks whether the process exists (kill(2)):
+	 * the shim, the container's pid, lives exactly as long as its process. */
+	if (sig == 0)
+		return kill(c->pid, 0) < 0 ? kv_err_make(err, errno, "kill %d", (int)c->pid) : 0;
 	cleanup_free char *tail =
 	    kv_asprintf(",\"signal\":%d,\"all\":%s", sig, all ? "true" : "false");
 	struct kv_err *e = NULL;

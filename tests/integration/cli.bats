@@ -341,6 +341,26 @@ function teardown() {
 	kvrun -0 delete c1
 }
 
+@test "kill 0 checks liveness; kill --all of a stopped container succeeds (runc)" {
+	sleep 1000 &
+	SHIM_PID=$!
+	fake_container c1 running "$SHIM_PID"
+	kvrun -0 kill c1 0
+	[ -z "$output" ]
+	kill -0 "$SHIM_PID" # signal 0 delivers nothing
+	kvrun -0 kill c1 KILL
+	wait "$SHIM_PID" || true
+	SHIM_PID=
+	kvrun -1 kill c1 0
+	[[ "$output" == *"container not running"* ]]
+	kvrun -1 kill c1 KILL
+	[[ "$output" == *"container not running"* ]]
+	kvrun -0 kill --all c1 KILL
+	kvrun -0 kill -a c1
+	[ -z "$output" ]
+	kvrun -0 delete c1
+}
+
 @test "usage errors exit 1 with runc's message" {
 	kvrun -1 create
 	[[ "$output" == *'"create" requires exactly 1 argument(s)'* ]]
