@@ -283,6 +283,23 @@ function teardown() {
 	kvrun -0 delete c1
 }
 
+@test "list sorts by id, as runc: table, -q and JSON" {
+	local id
+	# Made in an order readdir does not sort (bytewise: upper case first).
+	for id in c2 a10 b a2 B c1; do
+		fake_container "$id" stopped 0
+	done
+	kvrun -0 list -q
+	[ "$(echo $output)" = "B a10 a2 b c1 c2" ]
+	kvrun -0 list
+	[ "$(tail -n +2 <<<"$output" | awk '{ print $1 }' | xargs)" = "B a10 a2 b c1 c2" ]
+	kvrun -0 list --format json
+	[ "$(jq -r '[.[].id] | join(" ")' <<<"$output")" = "B a10 a2 b c1 c2" ]
+	for id in c2 a10 b a2 B c1; do
+		kvrun -0 delete "$id"
+	done
+}
+
 @test "delete of a running container needs --force, which kills and cleans up" {
 	sleep 1000 &
 	SHIM_PID=$!
