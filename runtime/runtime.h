@@ -152,6 +152,7 @@ struct create_opts {
 	int preserve_fds;
 	bool no_pivot, no_new_keyring;
 	bool detach; /* create, run -d */
+	bool keep;   /* run --keep: the state stays after the container exits */
 };
 
 /*

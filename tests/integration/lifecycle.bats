@@ -156,3 +156,19 @@ function ctr_said() {
 	[ -z "$(kvrun_procs_wait)" ]
 	[ -z "$(ls -A "$KVRUN_ROOT")" ]
 }
+
+@test "run --keep: the stopped container's state stays until delete, as runc's" {
+	update_config '.process.args = ["sh", "-c", "echo kept; exit 3"]'
+	kvrun -3 run --keep k1
+	[[ "$output" == *kept* ]]
+	kvrun -0 state k1
+	[ "$(jq -r .status <<<"$output")" = stopped ]
+	[ "$(jq -r .pid <<<"$output")" = 0 ]
+	[ -z "$(kvrun_procs_wait)" ]
+	kvrun -0 list -q
+	[ "$output" = k1 ]
+	kvrun -1 start k1
+	[[ "$output" == *"cannot start a container that has stopped"* ]]
+	kvrun -0 delete k1
+	[ -z "$(ls -A "$KVRUN_ROOT")" ]
+}
