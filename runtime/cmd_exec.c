@@ -7,6 +7,7 @@
  * snapshot) with runc's overrides: args, -e appended, --cwd, -u, -g, -t,
  * --cap added to every set, --no-new-privs. Either way the result goes
  * through the same validator as config.json before the backend sees it.
+ * --cgroup is refused: the container's cgroups are the guest's.
  */
 #include "runtime/runtime.h"
 
@@ -48,7 +49,7 @@ static const struct option exec_opts[] = {
 
 struct exec_flags {
 	struct create_opts o;
-	const char *process, *cwd, *user;
+	const char *process, *cwd, *user, *cgroup;
 	char **env, **caps, **gids;
 	size_t n_env, n_caps, n_gids;
 	bool tty, nnp, ignore_paused;
@@ -89,9 +90,9 @@ static int parse_exec_flags(int argc, char **argv, struct exec_flags *f)
 			break;
 		}
 		case X_IGNORE_PAUSED: f->ignore_paused = true; break;
+		case X_CGROUP: f->cgroup = optarg; break;
 		case X_LABEL:
-		case X_APPARMOR:
-		case X_CGROUP: break; /* accepted: no host labels or cgroups in a VM */
+		case X_APPARMOR: break; /* accepted: no host labels in a VM */
 		case 'h': cli_print_cmd_help("exec"); return 0;
 		default: return cli_usage_error("exec", "invalid flag");
 		}
@@ -212,6 +213,12 @@ static int exec_run(struct kvrun_globals *g, struct exec_flags *f, int argc, cha
 		return kv_err_plain(err, EINVAL,
 				    "cannot exec in a paused container (use --ignore-paused to "
 				    "override)");
+	/* Refused rather than ignored: the process would not be where asked. */
+	if (f->cgroup)
+		return kv_err_plain(err, ENOTSUP,
+				    "--cgroup %s: the container's cgroups live in its microVM's "
+				    "guest; running a process in a sub-cgroup is not supported",
+				    f->cgroup);
 	if (exec_process(c, f, argv + optind + 1, (size_t)(argc - optind - 1), &proc, err) < 0)
 		return -1;
 	bool tty = proc->process->terminal;

@@ -455,6 +455,19 @@ function teardown() {
 	SHIM_PID=
 }
 
+@test "exec --cgroup is refused, naming the flag, not ignored" {
+	sleep 1000 &
+	SHIM_PID=$!
+	fake_container c1 running "$SHIM_PID"
+	kvrun -255 exec --cgroup sub c1 true
+	[[ "$output" == *"exec failed: --cgroup sub: "*"sub-cgroup is not supported"* ]]
+	kvrun -255 exec --cgroup cpu:sub -p /nonexistent c1
+	[[ "$output" == *"--cgroup cpu:sub"* ]]
+	kvrun -0 delete -f c1
+	wait "$SHIM_PID" || true
+	SHIM_PID=
+}
+
 # ------------------------------------------------------------------- check
 
 @test "check reports on /dev/kvm and the CPU, with a verdict" {
