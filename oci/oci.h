@@ -155,7 +155,7 @@ struct oci_device_rule {
 	char type; /* 'a', 'b', 'c'; 'a' when absent */
 	bool has_major, has_minor;
 	int64_t major, minor; /* -1 or absent: wildcard */
-	char *access;	      /* subset of "rwm"; NULL when absent */
+	char *access;	      /* as given, not empty: its r, w and m count (runc) */
 };
 
 /* Every field optional: has_* tells whether config.json set it. */

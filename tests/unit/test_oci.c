@@ -259,8 +259,11 @@ static const struct bad_case bad_linux_cases[] = {
      "config.json: linux.resources.pids.limit: out of range (-1 to 9223372036854775807)"},
     {"{" MIN_TOP ",'linux':{'resources':{'devices':[{'access':'rwm'}]}}}",
      "config.json: linux.resources.devices[0].allow: required field is missing"},
-    {"{" MIN_TOP ",'linux':{'resources':{'devices':[{'allow':true,'access':'rwx'}]}}}",
-     "config.json: linux.resources.devices[0].access: must be a combination of r, w and m"},
+    {"{" MIN_TOP ",'linux':{'resources':{'devices':[{'allow':true,'access':''}]}}}",
+     "config.json: linux.resources.devices[0].access: must not be empty"},
+    {"{" MIN_TOP ",'linux':{'resources':{'devices':[{'allow':true,'access':'r'},"
+     "{'allow':true,'type':'c','major':1}]}}}",
+     "config.json: linux.resources.devices[1].access: required field is missing"},
     {"{" MIN_TOP ",'linux':{'resources':{'blockIO':{'weight':2000}}}}",
      "config.json: linux.resources.blockIO.weight: out of range (maximum 1000)"},
     {"{" MIN_TOP ",'linux':{'seccomp':{'syscalls':[]}}}",
@@ -406,6 +409,27 @@ static void test_partial_docs(void)
 	   "resources document parses");
 }
 
+/* runc 1.1 takes any non-empty access: the r, w and m in it, in any order. */
+static void test_device_access(void)
+{
+	static const char *const good[] = {"r", "w", "m", "wr", "mrw", "rwmrw", "rwa", "ab"};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(good); i++) {
+		cleanup_free char *t = kv_asprintf("{" MIN_TOP ",'linux':{'resources':{'devices':["
+						   "{'allow':true,'type':'c','major':1,'minor':3,"
+						   "'access':'%s'}]}}}",
+						   good[i]);
+		cleanup_free char *text = q(t);
+		struct kv_err *err = NULL;
+		cleanup_oci_config struct oci_config *cfg = NULL;
+		int r = oci_config_parse(text, strlen(text), "config.json", &cfg, &err);
+		ok(r == 0 && strcmp(cfg->linux_->resources->devices[0].access, good[i]) == 0,
+		   "device access \"%s\" accepted, kept as given", good[i]);
+		if (r < 0)
+			diag("%s", err->msg);
+		kv_err_free(err);
+	}
+}
+
 static void test_mount_is_bind(void)
 {
 	char *bind[] = {"bind", NULL}, *rbind[] = {"nosuid", "rbind", NULL}, *ro[] = {"ro", NULL};
@@ -429,6 +453,7 @@ int main(void)
 	test_syntax();
 	test_size_limit();
 	test_partial_docs();
+	test_device_access();
 	test_mount_is_bind();
 	return tap_done();
 }
