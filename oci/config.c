@@ -208,6 +208,7 @@ static int parse_hook(struct pctx *c, yajl_val v, size_t i, void *elem)
 		return -1;
 	if (!oci_path_is_abs(h->path))
 		return pc_fail_at(c, "path", "must be an absolute path");
+	h->has_env = pc_get(v, "env") != NULL;
 	if (pc_get(v, "timeout") && (timeout <= 0 || timeout > INT_MAX))
 		return pc_fail_at(c, "timeout", "must be a positive integer");
 	h->timeout = (int)timeout;

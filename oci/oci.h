@@ -121,7 +121,8 @@ struct oci_hook {
 	char *path;
 	struct oci_strv args;
 	struct oci_strv env;
-	int timeout; /* seconds; 0 = none */
+	bool has_env; /* env given, [] included; absent or null: the runtime's own */
+	int timeout;  /* seconds; 0 = none */
 };
 
 struct oci_hooks {

@@ -180,9 +180,10 @@ int signal_parse(const char *s);
 /* ------------------------------------------------------------------ hooks */
 
 /*
- * Run one hook: path with args and env (exactly as given), the state JSON
- * on stdin, stdout and stderr captured for the error message, killed (its
- * whole process group) after `timeout` seconds.
+ * Run one hook: path with args and env (exactly as given; kvrun's own
+ * environment when the hook has no env, as runc), the state JSON on stdin,
+ * stdout and stderr captured for the error message, killed (its whole
+ * process group) after `timeout` seconds.
  */
 int runtime_hook_run(const struct oci_hook *h, const char *state_json, struct kv_err **err) KV_WUR;
 /*

@@ -99,7 +99,8 @@ static void test_full(void)
 	       cfg->hooks.n[OCI_HOOK_POSTSTART] == 0,
 	   "hook counts");
 	const struct oci_hook *h = &cfg->hooks.list[OCI_HOOK_CREATE_RUNTIME][0];
-	ok(h->timeout == 5 && h->args.n == 2 && h->env.n == 1, "hook fields");
+	ok(h->timeout == 5 && h->args.n == 2 && h->env.n == 1 && h->has_env, "hook fields");
+	ok(!cfg->hooks.list[OCI_HOOK_PRESTART][0].has_env, "a hook without env says so");
 	ok(cfg->annotations.n == 2 && strcmp(cfg->annotations.v[0].value, "abc") == 0,
 	   "annotations");
 }
@@ -409,6 +410,21 @@ static void test_partial_docs(void)
 	   "resources document parses");
 }
 
+/* Go's decoder, as runc reads hooks: "env": [] is an empty environment,
+ * null or absent none given (the hook then gets the runtime's). */
+static void test_hook_env(void)
+{
+	cleanup_free char *text = q("{" MIN_TOP ",'hooks':{'prestart':[{'path':'/a','env':[]},"
+				    "{'path':'/b','env':null},{'path':'/c'}]}}");
+	struct kv_err *err = NULL;
+	cleanup_oci_config struct oci_config *cfg = NULL;
+	int r = oci_config_parse(text, strlen(text), "config.json", &cfg, &err);
+	const struct oci_hook *h = r == 0 ? cfg->hooks.list[OCI_HOOK_PRESTART] : NULL;
+	ok(h && h[0].has_env && h[0].env.n == 0, "hook env []: given, empty");
+	ok(h && !h[1].has_env && !h[2].has_env, "hook env null or absent: not given");
+	kv_err_free(err);
+}
+
 /* runc 1.1 takes any non-empty access: the r, w and m in it, in any order. */
 static void test_device_access(void)
 {
@@ -453,6 +469,7 @@ int main(void)
 	test_syntax();
 	test_size_limit();
 	test_partial_docs();
+	test_hook_env();
 	test_device_access();
 	test_mount_is_bind();
 	return tap_done();
