@@ -119,6 +119,30 @@ static int parse_id_pair(const char *s, uint32_t *a, uint32_t *b, bool *has_b)
 	return 0;
 }
 
+/*
+ * The --cap names kvrun knows. runc 1.1 ignores the others with a warning
+ * (capabilities.New: "ignoring unknown or unavailable capabilities"), so a
+ * caller written for a newer kernel still gets its process.
+ */
+static size_t known_caps(const struct exec_flags *f, char ***out)
+{
+	size_t n = 0;
+	cleanup_free char *unknown = NULL;
+	for (size_t i = 0; i < f->n_caps; i++) {
+		if (oci_capability_from_name(f->caps[i]) >= 0) {
+			push(out, &n, f->caps[i]);
+			continue;
+		}
+		char *u =
+		    unknown ? kv_asprintf("%s %s", unknown, f->caps[i]) : kv_strdup(f->caps[i]);
+		free(unknown);
+		unknown = u;
+	}
+	if (unknown)
+		kv_warn("ignoring unknown or unavailable capabilities: [%s]", unknown);
+	return n;
+}
+
 /* The container's process with the flags applied, as process JSON. */
 static int build_from_flags(const struct exec_flags *f, const struct oci_process *base, char **args,
 			    size_t nargs, struct kv_json *j, struct kv_err **err)
@@ -129,7 +153,8 @@ static int build_from_flags(const struct exec_flags *f, const struct oci_process
 	cleanup_free char **env = NULL;
 	char **capv[OCI_CAP_SET_COUNT] = {0};
 	cleanup_free uint32_t *gids = NULL;
-	size_t n_env = 0;
+	cleanup_free char **add_caps = NULL;
+	size_t n_env = 0, n_add_caps = known_caps(f, &add_caps);
 	p.args = (struct oci_strv){.v = args, .n = nargs};
 	for (size_t i = 0; i < base->env.n; i++)
 		push(&env, &n_env, base->env.v[i]);
@@ -155,16 +180,13 @@ static int build_from_flags(const struct exec_flags *f, const struct oci_process
 		p.user.additional_gids = gids;
 		p.user.n_additional_gids = f->n_gids;
 	}
-	for (size_t i = 0; i < f->n_caps; i++)
-		if (oci_capability_from_name(f->caps[i]) < 0)
-			return kv_err_plain(err, EINVAL, "unknown capability \"%s\"", f->caps[i]);
-	for (int s = 0; f->n_caps && s < OCI_CAP_SET_COUNT; s++) {
+	for (int s = 0; n_add_caps && s < OCI_CAP_SET_COUNT; s++) {
 		size_t n = 0;
 		for (size_t i = 0; i < caps.set[s].n; i++)
 			push(&capv[s], &n, caps.set[s].v[i]);
 		/* runc adds --cap to the bounding, effective, permitted and ambient sets. */
-		for (size_t i = 0; s != OCI_CAP_INHERITABLE && i < f->n_caps; i++)
-			push(&capv[s], &n, f->caps[i]);
+		for (size_t i = 0; s != OCI_CAP_INHERITABLE && i < n_add_caps; i++)
+			push(&capv[s], &n, add_caps[i]);
 		caps.set[s] = (struct oci_strv){.v = capv[s], .n = n};
 		caps.present[s] = caps.present[s] || (s != OCI_CAP_INHERITABLE);
 	}
