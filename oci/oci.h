@@ -259,6 +259,15 @@ struct oci_config {
  */
 int oci_config_parse(const char *text, size_t len, const char *what, struct oci_config **out,
 		     struct kv_err **err) KV_WUR;
+/*
+ * runc's validator's sysctl rule, for a container being created: a sysctl
+ * of the IPC, network or UTS namespace needs that namespace in the spec
+ * ("<what>: linux.sysctl: \"net.ipv4.ip_forward\" requires a new network
+ * namespace"). Not a parse rule: the agent's copy of a config leaves out
+ * the namespaces the VM provides, and must still parse.
+ */
+int oci_config_check_sysctl(const struct oci_config *cfg, const char *what,
+			    struct kv_err **err) KV_WUR;
 /* Read (size-limited) and parse a file; errors name the path. */
 int oci_config_load(const char *path, struct oci_config **out, struct kv_err **err) KV_WUR;
 void oci_config_free(struct oci_config *cfg);

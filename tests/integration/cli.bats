@@ -207,6 +207,20 @@ function teardown() {
 	[[ "$output" == *"larger than"* ]]
 }
 
+@test "create refuses a namespaced sysctl without its namespace, naming the key, as runc" {
+	update_config '.linux.sysctl = {"kernel.shmmax": "1", "net.ipv4.ip_forward": "1"}
+		| del(.linux.namespaces[] | select(.type == "network"))'
+	kvrun -1 create c1
+	[[ "$output" == *"$BUNDLE/config.json: linux.sysctl: \"net.ipv4.ip_forward\" requires a new network namespace"* ]]
+	[ -z "$(ls -A "$KVRUN_ROOT")" ]
+	update_config '.linux.sysctl = {"fs.mqueue.msg_max": "10"} | del(.linux.namespaces[] | select(.type == "ipc"))'
+	kvrun -1 create c1
+	[[ "$output" == *'linux.sysctl: "fs.mqueue.msg_max" requires a new ipc namespace'* ]]
+	requires runc
+	run -1 runc --root "$KVRUN_ROOT" create c1
+	[[ "$output" == *'fs.mqueue.msg_max'*"is not allowed in the hosts ipc namespace"* ]]
+}
+
 @test "create checks the rootfs and the terminal rules like runc" {
 	jq '.root.path = "missing-rootfs"' config.json >c.json && mv c.json config.json
 	kvrun -1 create c1

@@ -446,6 +446,51 @@ static void test_device_access(void)
 	}
 }
 
+/* runc's validator: a namespaced sysctl needs that namespace (at create). */
+static const struct bad_case bad_sysctl_cases[] = {
+    {"{" MIN_TOP ",'linux':{'namespaces':[{'type':'ipc'}],'sysctl':{'kernel.shmmax':'1',"
+     "'net.ipv4.ip_forward':'1'}}}",
+     "config.json: linux.sysctl: \"net.ipv4.ip_forward\" requires a new network namespace"},
+    {"{" MIN_TOP ",'linux':{'sysctl':{'net/ipv4/ip_forward':'1'}}}",
+     "config.json: linux.sysctl: \"net/ipv4/ip_forward\" requires a new network namespace"},
+    {"{" MIN_TOP ",'linux':{'namespaces':[{'type':'network'}],'sysctl':{'kernel.sem':'1'}}}",
+     "config.json: linux.sysctl: \"kernel.sem\" requires a new ipc namespace"},
+    {"{" MIN_TOP ",'linux':{'sysctl':{'fs.mqueue.msg_max':'10'}}}",
+     "config.json: linux.sysctl: \"fs.mqueue.msg_max\" requires a new ipc namespace"},
+    {"{" MIN_TOP ",'linux':{'sysctl':{'kernel/shm_rmid_forced':'1'}}}",
+     "config.json: linux.sysctl: \"kernel/shm_rmid_forced\" requires a new ipc namespace"},
+    {"{" MIN_TOP ",'linux':{'sysctl':{'kernel.domainname':'x'}}}",
+     "config.json: linux.sysctl: \"kernel.domainname\" requires a new uts namespace"},
+    {"{" MIN_TOP ",'linux':{'sysctl':{'kernel.hostname':'x'}}}",
+     "config.json: linux.sysctl: \"kernel.hostname\" requires a new uts namespace"},
+};
+
+static void test_sysctl_namespaces(void)
+{
+	for (size_t i = 0; i < KV_ARRAY_SIZE(bad_sysctl_cases); i++) {
+		cleanup_free char *t = q(bad_sysctl_cases[i].json);
+		struct kv_err *err = NULL;
+		cleanup_oci_config struct oci_config *c = NULL;
+		ok(oci_config_parse(t, strlen(t), "config.json", &c, &err) == 0 &&
+		       oci_config_check_sysctl(c, "config.json", &err) < 0,
+		   "parses, refused at create: %s", bad_sysctl_cases[i].msg);
+		is_str(err ? err->msg : NULL, bad_sysctl_cases[i].msg, "  message");
+		kv_err_free(err);
+	}
+	cleanup_free char *text = q(
+	    "{" MIN_TOP ",'linux':{'namespaces':[{'type':'ipc'},{'type':'network'},{'type':'uts'}],"
+	    "'sysctl':{'kernel.msgmax':'1','fs.mqueue.queues_max':'1','net.core.somaxconn':'1',"
+	    "'net/ipv4/ip_forward':'1','kernel.domainname':'d'}}}");
+	struct kv_err *err = NULL;
+	cleanup_oci_config struct oci_config *cfg = NULL;
+	ok(oci_config_parse(text, strlen(text), "config.json", &cfg, &err) == 0 &&
+	       oci_config_check_sysctl(cfg, "config.json", &err) == 0,
+	   "sysctls in their namespaces accepted");
+	if (err)
+		diag("%s", err->msg);
+	kv_err_free(err);
+}
+
 static void test_mount_is_bind(void)
 {
 	char *bind[] = {"bind", NULL}, *rbind[] = {"nosuid", "rbind", NULL}, *ro[] = {"ro", NULL};
@@ -471,6 +516,7 @@ int main(void)
 	test_partial_docs();
 	test_hook_env();
 	test_device_access();
+	test_sysctl_namespaces();
 	test_mount_is_bind();
 	return tap_done();
 }
