@@ -172,3 +172,18 @@ function ctr_said() {
 	kvrun -0 delete k1
 	[ -z "$(ls -A "$KVRUN_ROOT")" ]
 }
+
+@test "exec into a created container, as runc allows; the container stays created" {
+	# kvrun's own side lets it through; the guest agent refuses it.
+	skip "agent/container.c: container_exec() refuses a created container (EBUSY)"
+	kvrun_detached -0 create c1
+	kvrun -5 exec c1 sh -c 'echo in-created; exit 5'
+	[ "$output" = in-created ]
+	kvrun -0 state c1
+	[ "$(jq -r .status <<<"$output")" = created ]
+	! ctr_said started
+	kvrun -0 start c1
+	wait_for 60 ctr_said started
+	kvrun -0 delete -f c1
+	[ -z "$(kvrun_procs_wait)" ]
+}
