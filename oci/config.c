@@ -208,6 +208,7 @@ static int parse_hook(struct pctx *c, yajl_val v, size_t i, void *elem)
 		return -1;
 	if (!oci_path_is_abs(h->path))
 		return pc_fail_at(c, "path", "must be an absolute path");
+	h->has_env = pc_get(v, "env") != NULL;
 	if (pc_get(v, "timeout") && (timeout <= 0 || timeout > INT_MAX))
 		return pc_fail_at(c, "timeout", "must be a positive integer");
 	h->timeout = (int)timeout;
@@ -236,6 +237,45 @@ static bool has_ns(const struct oci_config *cfg, enum oci_ns_type t)
 		if (cfg->linux_->namespaces[i].type == t)
 			return true;
 	return false;
+}
+
+/*
+ * The namespace a sysctl belongs to, as runc's validator sorts them: the
+ * IPC ones, net.*, and the UTS ones; -1 for the rest. A key whose first
+ * separator is '/' is read with '/' and '.' swapped, as runc reads it
+ * (convertSysctlVariableToDotsSeparator).
+ */
+static int sysctl_ns(const char *key)
+{
+	static const char *const ipc[] = {
+	    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+	    "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+	};
+	static const char *const uts[] = {"kernel.hostname", "kernel.domainname"};
+	cleanup_free char *k = kv_strdup(key);
+	if (k[strcspn(k, "./")] == '/')
+		for (char *p = k; *p; p++)
+			*p = *p == '/' ? '.' : *p == '.' ? '/' : *p;
+	if (oci_name_in(k, ipc, KV_ARRAY_SIZE(ipc)) || strncmp(k, "fs.mqueue.", 10) == 0)
+		return OCI_NS_IPC;
+	if (strncmp(k, "net.", 4) == 0)
+		return OCI_NS_NETWORK;
+	if (oci_name_in(k, uts, KV_ARRAY_SIZE(uts)))
+		return OCI_NS_UTS;
+	return -1;
+}
+
+int oci_config_check_sysctl(const struct oci_config *cfg, const char *what, struct kv_err **err)
+{
+	const struct oci_linux *l = cfg->linux_;
+	for (size_t i = 0; l && i < l->sysctl.n; i++) {
+		int ns = sysctl_ns(l->sysctl.v[i].key);
+		if (ns >= 0 && !has_ns(cfg, ns))
+			return kv_err_plain(err, EINVAL,
+					    "%s: linux.sysctl: \"%s\" requires a new %s namespace",
+					    what, l->sysctl.v[i].key, oci_ns_name(ns));
+	}
+	return 0;
 }
 
 /* Checks across sections, as runc's validator makes them. */

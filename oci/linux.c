@@ -53,7 +53,7 @@ static int parse_dev_rule(struct pctx *c, yajl_val v, size_t i, void *elem)
 	if (pc_str(c, v, "type", false, &type) < 0 ||
 	    pc_i64(c, v, "major", false, -1, INT64_MAX, &d->major, &d->has_major) < 0 ||
 	    pc_i64(c, v, "minor", false, -1, INT64_MAX, &d->minor, &d->has_minor) < 0 ||
-	    pc_str(c, v, "access", false, &d->access) < 0)
+	    pc_str(c, v, "access", true, &d->access) < 0)
 		return -1;
 	d->type = 'a';
 	if (type) {
@@ -61,8 +61,13 @@ static int parse_dev_rule(struct pctx *c, yajl_val v, size_t i, void *elem)
 			return pc_fail_at(c, "type", "must be one of \"a\", \"b\", \"c\"");
 		d->type = type[0];
 	}
-	if (d->access && (d->access[strspn(d->access, "rwm")] != '\0'))
-		return pc_fail_at(c, "access", "must be a combination of r, w and m");
+	/*
+	 * runc 1.1 refuses only an empty access ("device access at N field
+	 * cannot be empty"); its device rules take the r, w and m of any other
+	 * string, in any order and repeated, and ignore other letters.
+	 */
+	if (!*d->access)
+		return pc_fail_at(c, "access", "must not be empty");
 	return 0;
 }
 

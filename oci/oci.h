@@ -121,7 +121,8 @@ struct oci_hook {
 	char *path;
 	struct oci_strv args;
 	struct oci_strv env;
-	int timeout; /* seconds; 0 = none */
+	bool has_env; /* env given, [] included; absent or null: the runtime's own */
+	int timeout;  /* seconds; 0 = none */
 };
 
 struct oci_hooks {
@@ -155,7 +156,7 @@ struct oci_device_rule {
 	char type; /* 'a', 'b', 'c'; 'a' when absent */
 	bool has_major, has_minor;
 	int64_t major, minor; /* -1 or absent: wildcard */
-	char *access;	      /* subset of "rwm"; NULL when absent */
+	char *access;	      /* as given, not empty: its r, w and m count (runc) */
 };
 
 /* Every field optional: has_* tells whether config.json set it. */
@@ -258,6 +259,15 @@ struct oci_config {
  */
 int oci_config_parse(const char *text, size_t len, const char *what, struct oci_config **out,
 		     struct kv_err **err) KV_WUR;
+/*
+ * runc's validator's sysctl rule, for a container being created: a sysctl
+ * of the IPC, network or UTS namespace needs that namespace in the spec
+ * ("<what>: linux.sysctl: \"net.ipv4.ip_forward\" requires a new network
+ * namespace"). Not a parse rule: the agent's copy of a config leaves out
+ * the namespaces the VM provides, and must still parse.
+ */
+int oci_config_check_sysctl(const struct oci_config *cfg, const char *what,
+			    struct kv_err **err) KV_WUR;
 /* Read (size-limited) and parse a file; errors name the path. */
 int oci_config_load(const char *path, struct oci_config **out, struct kv_err **err) KV_WUR;
 void oci_config_free(struct oci_config *cfg);

@@ -48,14 +48,19 @@ static const struct kvrun_cmd cmds[] = {
 /* Whether errors already reach stderr through the log. */
 static bool log_is_stderr = true;
 
-int cli_fail(struct kv_err *err)
+int cli_fail_status(struct kv_err *err, int status)
 {
 	const char *msg = err && err->msg ? err->msg : "unknown error";
 	kv_log(KV_LOG_ERROR, "%s", msg);
 	if (!log_is_stderr)
 		fprintf(stderr, "kvrun: %s\n", msg);
 	kv_err_free(err);
-	return 1;
+	return status;
+}
+
+int cli_fail(struct kv_err *err)
+{
+	return cli_fail_status(err, 1);
 }
 
 int cli_failf(const char *fmt, ...)

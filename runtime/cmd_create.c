@@ -6,7 +6,15 @@
 #include <getopt.h>
 #include <string.h>
 
-enum { OPT_CONSOLE = 256, OPT_PIDFILE, OPT_NOPIVOT, OPT_NOKEYRING, OPT_PRESERVE, OPT_IGNORED };
+enum {
+	OPT_CONSOLE = 256,
+	OPT_PIDFILE,
+	OPT_NOPIVOT,
+	OPT_NOKEYRING,
+	OPT_PRESERVE,
+	OPT_KEEP,
+	OPT_IGNORED
+};
 
 static const struct option create_opts[] = {
     {"bundle", required_argument, NULL, 'b'},
@@ -16,7 +24,7 @@ static const struct option create_opts[] = {
     {"no-new-keyring", no_argument, NULL, OPT_NOKEYRING},
     {"preserve-fds", required_argument, NULL, OPT_PRESERVE},
     {"detach", no_argument, NULL, 'd'},
-    {"keep", no_argument, NULL, OPT_IGNORED},
+    {"keep", no_argument, NULL, OPT_KEEP},
     {"no-subreaper", no_argument, NULL, OPT_IGNORED},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -44,12 +52,13 @@ int cli_parse_create_opts(const char *cmd, int argc, char **argv, bool is_run,
 			break;
 		}
 		case 'd':
+		case OPT_KEEP:
 		case OPT_IGNORED:
 			if (!is_run)
 				return cli_usage_error(cmd, "flag provided but not defined: %s",
 						       argv[optind - 1]);
-			if (c == 'd')
-				o->detach = true;
+			o->detach |= c == 'd';
+			o->keep |= c == OPT_KEEP;
 			break;
 		case 'h': cli_print_cmd_help(cmd); return 0;
 		default: return cli_usage_error(cmd, "invalid flag");

@@ -7,6 +7,7 @@
  * snapshot) with runc's overrides: args, -e appended, --cwd, -u, -g, -t,
  * --cap added to every set, --no-new-privs. Either way the result goes
  * through the same validator as config.json before the backend sees it.
+ * --cgroup is refused: the container's cgroups are the guest's.
  */
 #include "runtime/runtime.h"
 
@@ -48,7 +49,7 @@ static const struct option exec_opts[] = {
 
 struct exec_flags {
 	struct create_opts o;
-	const char *process, *cwd, *user;
+	const char *process, *cwd, *user, *cgroup;
 	char **env, **caps, **gids;
 	size_t n_env, n_caps, n_gids;
 	bool tty, nnp, ignore_paused;
@@ -89,9 +90,9 @@ static int parse_exec_flags(int argc, char **argv, struct exec_flags *f)
 			break;
 		}
 		case X_IGNORE_PAUSED: f->ignore_paused = true; break;
+		case X_CGROUP: f->cgroup = optarg; break;
 		case X_LABEL:
-		case X_APPARMOR:
-		case X_CGROUP: break; /* accepted: no host labels or cgroups in a VM */
+		case X_APPARMOR: break; /* accepted: no host labels in a VM */
 		case 'h': cli_print_cmd_help("exec"); return 0;
 		default: return cli_usage_error("exec", "invalid flag");
 		}
@@ -118,6 +119,30 @@ static int parse_id_pair(const char *s, uint32_t *a, uint32_t *b, bool *has_b)
 	return 0;
 }
 
+/*
+ * The --cap names kvrun knows. runc 1.1 ignores the others with a warning
+ * (capabilities.New: "ignoring unknown or unavailable capabilities"), so a
+ * caller written for a newer kernel still gets its process.
+ */
+static size_t known_caps(const struct exec_flags *f, char ***out)
+{
+	size_t n = 0;
+	cleanup_free char *unknown = NULL;
+	for (size_t i = 0; i < f->n_caps; i++) {
+		if (oci_capability_from_name(f->caps[i]) >= 0) {
+			push(out, &n, f->caps[i]);
+			continue;
+		}
+		char *u =
+		    unknown ? kv_asprintf("%s %s", unknown, f->caps[i]) : kv_strdup(f->caps[i]);
+		free(unknown);
+		unknown = u;
+	}
+	if (unknown)
+		kv_warn("ignoring unknown or unavailable capabilities: [%s]", unknown);
+	return n;
+}
+
 /* The container's process with the flags applied, as process JSON. */
 static int build_from_flags(const struct exec_flags *f, const struct oci_process *base, char **args,
 			    size_t nargs, struct kv_json *j, struct kv_err **err)
@@ -128,7 +153,8 @@ static int build_from_flags(const struct exec_flags *f, const struct oci_process
 	cleanup_free char **env = NULL;
 	char **capv[OCI_CAP_SET_COUNT] = {0};
 	cleanup_free uint32_t *gids = NULL;
-	size_t n_env = 0;
+	cleanup_free char **add_caps = NULL;
+	size_t n_env = 0, n_add_caps = known_caps(f, &add_caps);
 	p.args = (struct oci_strv){.v = args, .n = nargs};
 	for (size_t i = 0; i < base->env.n; i++)
 		push(&env, &n_env, base->env.v[i]);
@@ -154,16 +180,13 @@ static int build_from_flags(const struct exec_flags *f, const struct oci_process
 		p.user.additional_gids = gids;
 		p.user.n_additional_gids = f->n_gids;
 	}
-	for (size_t i = 0; i < f->n_caps; i++)
-		if (oci_capability_from_name(f->caps[i]) < 0)
-			return kv_err_plain(err, EINVAL, "unknown capability \"%s\"", f->caps[i]);
-	for (int s = 0; f->n_caps && s < OCI_CAP_SET_COUNT; s++) {
+	for (int s = 0; n_add_caps && s < OCI_CAP_SET_COUNT; s++) {
 		size_t n = 0;
 		for (size_t i = 0; i < caps.set[s].n; i++)
 			push(&capv[s], &n, caps.set[s].v[i]);
 		/* runc adds --cap to the bounding, effective, permitted and ambient sets. */
-		for (size_t i = 0; s != OCI_CAP_INHERITABLE && i < f->n_caps; i++)
-			push(&capv[s], &n, f->caps[i]);
+		for (size_t i = 0; s != OCI_CAP_INHERITABLE && i < n_add_caps; i++)
+			push(&capv[s], &n, add_caps[i]);
 		caps.set[s] = (struct oci_strv){.v = capv[s], .n = n};
 		caps.present[s] = caps.present[s] || (s != OCI_CAP_INHERITABLE);
 	}
@@ -198,30 +221,54 @@ static int exec_process(struct container *c, const struct exec_flags *f, char **
 	return oci_process_parse(text, len, "exec process", out, err);
 }
 
+/* The exec itself: the process's exit status (0 with -d), or -1 with *err set. */
+static int exec_run(struct kvrun_globals *g, struct exec_flags *f, int argc, char **argv,
+		    struct kv_err **err)
+{
+	cleanup_container struct container *c = NULL;
+	cleanup_oci_config struct oci_config *proc = NULL;
+	if (container_load(g->root, argv[optind], &c, err) < 0)
+		return -1;
+	if (c->status == OCI_STATUS_STOPPED)
+		return kv_err_plain(err, EINVAL, "cannot exec in a stopped container");
+	if (c->status == OCI_STATUS_PAUSED && !f->ignore_paused)
+		return kv_err_plain(err, EINVAL,
+				    "cannot exec in a paused container (use --ignore-paused to "
+				    "override)");
+	/* Refused rather than ignored: the process would not be where asked. */
+	if (f->cgroup)
+		return kv_err_plain(err, ENOTSUP,
+				    "--cgroup %s: the container's cgroups live in its microVM's "
+				    "guest; running a process in a sub-cgroup is not supported",
+				    f->cgroup);
+	if (exec_process(c, f, argv + optind + 1, (size_t)(argc - optind - 1), &proc, err) < 0)
+		return -1;
+	bool tty = proc->process->terminal;
+	if (tty && f->o.detach && !f->o.console_socket)
+		return kv_err_plain(err, EINVAL,
+				    "cannot allocate tty if kvrun will detach without setting "
+				    "console socket");
+	if (!tty && f->o.console_socket)
+		return kv_err_plain(err, EINVAL,
+				    "cannot use console socket if kvrun will not detach or "
+				    "allocate tty");
+	return runtime_backend_exec(c, proc->process, &f->o, err);
+}
+
+/*
+ * runc exits 255 when exec itself fails (fatalWithCode), so that a caller
+ * can tell it from the exec'd process's own status, which passes through.
+ */
+#define EXEC_FAILED_STATUS 255
+
 static int do_exec(struct kvrun_globals *g, struct exec_flags *f, int argc, char **argv)
 {
 	struct kv_err *err = NULL;
-	cleanup_container struct container *c = NULL;
-	cleanup_oci_config struct oci_config *proc = NULL;
-	if (container_load(g->root, argv[optind], &c, &err) < 0)
-		return cli_fail(err);
-	if (c->status == OCI_STATUS_STOPPED)
-		return cli_failf("cannot exec in a stopped container");
-	if (c->status == OCI_STATUS_PAUSED && !f->ignore_paused)
-		return cli_failf("cannot exec in a paused container");
-	if (exec_process(c, f, argv + optind + 1, (size_t)(argc - optind - 1), &proc, &err) < 0)
-		return cli_fail(err);
-	bool tty = proc->process->terminal;
-	if (tty && f->o.detach && !f->o.console_socket)
-		return cli_failf("cannot allocate tty if kvrun will detach without setting "
-				 "console socket");
-	if (!tty && f->o.console_socket)
-		return cli_failf("cannot use console socket if kvrun will not detach or "
-				 "allocate tty");
-	int status = runtime_backend_exec(c, proc->process, &f->o, &err);
-	if (status < 0)
-		return cli_fail(err);
-	return status;
+	int status = exec_run(g, f, argc, argv, &err);
+	if (status >= 0)
+		return status;
+	kv_err_wrap(&err, "exec failed");
+	return cli_fail_status(err, EXEC_FAILED_STATUS);
 }
 
 KVRUN_CMD(exec)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kvrun list [-q|--quiet] [--format|-f table|json]: every container under
- * --root. A directory that fails to load is reported and skipped, as runc
- * does. Table: runc's columns; JSON: one line, "null" when empty (Go's
- * encoding of runc's nil slice). */
+ * --root, sorted by id as runc lists them. A directory that fails to load
+ * is reported and skipped, as runc does. Table: runc's columns; JSON: one
+ * line, "null" when empty (Go's encoding of runc's nil slice). */
 #include "runtime/runtime.h"
 
 #include <dirent.h>
@@ -57,25 +57,54 @@ static void list_one(struct list_out *o, const struct kvrun_globals *g, const ch
 	}
 }
 
-static int list_dir(struct list_out *o, const struct kvrun_globals *g, struct kv_err **err)
+struct list_entry {
+	char *name;
+	uid_t uid;
+};
+
+static int entry_cmp(const void *a, const void *b)
 {
-	DIR *d = opendir(g->root);
+	return strcmp(((const struct list_entry *)a)->name, ((const struct list_entry *)b)->name);
+}
+
+/* The state directories under root, sorted by name as runc's os.ReadDir. */
+static int list_read(const char *root, struct list_entry **out, size_t *n, struct kv_err **err)
+{
+	DIR *d = opendir(root);
 	if (!d) {
 		/* No root yet: no containers yet. */
-		return errno == ENOENT ? 0 : kv_err_make(err, errno, "open %s", g->root);
+		return errno == ENOENT ? 0 : kv_err_make(err, errno, "open %s", root);
 	}
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
 		struct stat sb;
-		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		if (de->d_name[0] == '.' ||
+		    fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISDIR(sb.st_mode))
 			continue;
-		list_one(o, g, de->d_name, sb.st_uid);
+		*out = realloc(*out, (*n + 1) * sizeof(**out));
+		if (!*out)
+			abort();
+		(*out)[(*n)++] = (struct list_entry){kv_strdup(de->d_name), sb.st_uid};
 	}
 	closedir(d);
+	if (*n)
+		qsort(*out, *n, sizeof(**out), entry_cmp);
 	return 0;
+}
+
+static int list_dir(struct list_out *o, const struct kvrun_globals *g, struct kv_err **err)
+{
+	struct list_entry *v = NULL;
+	size_t n = 0;
+	int r = list_read(g->root, &v, &n, err);
+	for (size_t i = 0; i < n; i++) {
+		if (r == 0)
+			list_one(o, g, v[i].name, v[i].uid);
+		free(v[i].name);
+	}
+	free(v);
+	return r;
 }
 
 static int list_print(struct list_out *o, struct kv_err **err)

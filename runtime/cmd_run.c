@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kvrun run [-d] [create's options] <container-id>: create, start, and
- * unless detached wait and exit with the container's status. */
+/* kvrun run [-d] [--keep] [create's options] <container-id>: create, start,
+ * and unless detached wait and exit with the container's status. */
 #include "runtime/runtime.h"
 
-/* runc destroys what run created, on failure and after a foreground run. */
-static void discard(const struct kvrun_globals *g, const char *id)
+/* runc destroys what run created, on failure and after a foreground run,
+ * unless --keep (its runner's shouldDestroy is !keep). */
+static void discard(const struct kvrun_globals *g, const struct create_opts *o, const char *id)
 {
 	struct kv_err *err = NULL;
+	if (o->keep)
+		return;
 	if (runtime_delete(g, id, true, &err) < 0) {
 		kv_warn("%s", err->msg);
 		kv_err_free(err);
@@ -30,10 +33,10 @@ KVRUN_CMD(run)
 	if (runtime_start(g, id, &err) < 0 ||
 	    (!o.detach && (container_load(g->root, id, &c, &err) < 0 ||
 			   runtime_backend_wait(c, &status, &err) < 0))) {
-		discard(g, id);
+		discard(g, &o, id);
 		return cli_fail(err);
 	}
 	if (!o.detach)
-		discard(g, id);
+		discard(g, &o, id);
 	return status;
 }

@@ -119,7 +119,8 @@ static int load_bundle(struct create_ctx *x, struct kv_err **err)
 		return kv_err_plain(err, ENOENT, "JSON specification file %s not found",
 				    x->config_path);
 	}
-	if (oci_config_parse(x->config_text, x->config_len, x->config_path, &x->cfg, err) < 0)
+	if (oci_config_parse(x->config_text, x->config_len, x->config_path, &x->cfg, err) < 0 ||
+	    oci_config_check_sysctl(x->cfg, x->config_path, err) < 0)
 		return -1;
 	const char *rp = x->cfg->root->path;
 	x->rootfs = rp[0] == '/' ? kv_strdup(rp) : kv_asprintf("%s/%s", x->bundle, rp);

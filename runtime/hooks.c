@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * OCI hooks (runtime-spec config.md "POSIX-platform Hooks"): each hook is
- * path + args + env, exactly as given, reads the container state on stdin,
- * and is killed after its timeout. Output is captured so a failure says
+ * path + args + env, exactly as given (a hook without env gets kvrun's own
+ * environment, as runc's exec.Cmd with a nil Env), reads the container
+ * state on stdin, and is killed after its timeout. Output is captured so a failure says
  * what the hook said, as runc's "error running hook" does.
  *
  * stdin and the outputs are memfds, not pipes: a hook that never reads its
@@ -58,7 +59,8 @@ static void hook_exec(const struct oci_hook *h, int in, int out, int errfd)
 	close_from(3);
 	char *const noargs[] = {h->path, NULL};
 	char *const noenv[] = {NULL};
-	execve(h->path, h->args.n ? h->args.v : noargs, h->env.n ? h->env.v : noenv);
+	char *const *env = !h->has_env ? environ : h->env.n ? h->env.v : noenv;
+	execve(h->path, h->args.n ? h->args.v : noargs, env);
 	dprintf(2, "exec %s: %s", h->path, strerror(errno));
 	_exit(127);
 }

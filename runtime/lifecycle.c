@@ -47,7 +47,11 @@ int runtime_kill(const struct kvrun_globals *g, const char *id, int sig, bool al
 	/* No lock: kill must get through even while another command is stuck. */
 	if (container_load(g->root, id, &c, err) < 0)
 		return -1;
-	if (c->status == OCI_STATUS_STOPPED || c->pid <= 0)
+	bool stopped = c->status == OCI_STATUS_STOPPED || c->pid <= 0;
+	/* runc: --all on a stopped container has nothing to signal, and succeeds. */
+	if (stopped && all)
+		return 0;
+	if (stopped)
 		return kv_err_plain(err, ESRCH, "container not running");
 	return runtime_backend_kill(c, sig, all, err);
 }

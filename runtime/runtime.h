@@ -48,6 +48,8 @@ int kvrun_main(int argc, char **argv);
  * stderr too when the log goes elsewhere).
  */
 int cli_fail(struct kv_err *err);
+/* The same with another exit status (exec's 255, as runc's fatalWithCode). */
+int cli_fail_status(struct kv_err *err, int status);
 int cli_failf(const char *fmt, ...) KV_PRINTF(1, 2);
 /* Bad usage: `kvrun: "create" requires exactly 1 argument(s)`. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) KV_PRINTF(2, 3);
@@ -151,6 +153,7 @@ struct create_opts {
 	int preserve_fds;
 	bool no_pivot, no_new_keyring;
 	bool detach; /* create, run -d */
+	bool keep;   /* run --keep: the state stays after the container exits */
 };
 
 /*
@@ -172,15 +175,16 @@ int runtime_delete(const struct kvrun_globals *g, const char *id, bool force,
 int runtime_pause(const struct kvrun_globals *g, const char *id, bool pause,
 		  struct kv_err **err) KV_WUR;
 
-/* "KILL", "SIGKILL", "kill", "9", "RTMIN+3" -> signal number; -1 if unknown. */
+/* "KILL", "SIGKILL", "kill", "9", "0", "RTMIN+3" -> signal number; -1 if unknown. */
 int signal_parse(const char *s);
 
 /* ------------------------------------------------------------------ hooks */
 
 /*
- * Run one hook: path with args and env (exactly as given), the state JSON
- * on stdin, stdout and stderr captured for the error message, killed (its
- * whole process group) after `timeout` seconds.
+ * Run one hook: path with args and env (exactly as given; kvrun's own
+ * environment when the hook has no env, as runc), the state JSON on stdin,
+ * stdout and stderr captured for the error message, killed (its whole
+ * process group) after `timeout` seconds.
  */
 int runtime_hook_run(const struct oci_hook *h, const char *state_json, struct kv_err **err) KV_WUR;
 /*

@@ -389,6 +389,10 @@ int runtime_backend_kill(struct container *c, int sig, bool all, struct kv_err *
 {
 	if (c->pid <= 0)
 		return kv_err_plain(err, ESRCH, "container not running");
+	/* Signal 0 delivers nothing, it asks whether the process exists (kill(2)):
+	 * the shim, the container's pid, lives exactly as long as its process. */
+	if (sig == 0)
+		return kill(c->pid, 0) < 0 ? kv_err_make(err, errno, "kill %d", (int)c->pid) : 0;
 	/* SIGKILL of a VM's own container: nothing in the guest can outlive or
 	 * catch it, so the VM goes at once with its shim (the VMM dies with it),
 	 * which exits killed by SIGKILL, as the container's init would. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Signal names as `runc kill` takes them: a number, or a name with or
- * without "SIG", in any case; plus RTMIN+n / RTMAX-n. */
+/* Signal names as `runc kill` takes them: a number (0 too: kill(2)'s
+ * liveness check), or a name with or without "SIG", in any case; plus
+ * RTMIN+n / RTMAX-n. */
 #include "runtime/runtime.h"
 
 #include <ctype.h>
@@ -52,7 +53,7 @@ int signal_parse(const char *s)
 	if (!s || !*s)
 		return -1;
 	if (isdigit((unsigned char)*s))
-		return parse_number(s, 1, SIGRTMAX);
+		return parse_number(s, 0, SIGRTMAX);
 	const char *name = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
 	for (size_t i = 0; i < KV_ARRAY_SIZE(signals); i++)
 		if (strcasecmp(signals[i].name, name) == 0)

@@ -133,8 +133,8 @@ function teardown() {
 		kvrun -1 "$cmd" nonexistent
 		[[ "$output" == *'container "nonexistent" does not exist'* ]]
 	done
-	kvrun -1 exec nonexistent true
-	[[ "$output" == *'container "nonexistent" does not exist'* ]]
+	kvrun -255 exec nonexistent true
+	[[ "$output" == *'exec failed: container "nonexistent" does not exist'* ]]
 }
 
 @test "delete of an unknown container fails; delete --force succeeds silently" {
@@ -205,6 +205,20 @@ function teardown() {
 	head -c 5000000 /dev/zero | tr '\0' ' ' >config.json
 	kvrun -1 create c1
 	[[ "$output" == *"larger than"* ]]
+}
+
+@test "create refuses a namespaced sysctl without its namespace, naming the key, as runc" {
+	update_config '.linux.sysctl = {"kernel.shmmax": "1", "net.ipv4.ip_forward": "1"}
+		| del(.linux.namespaces[] | select(.type == "network"))'
+	kvrun -1 create c1
+	[[ "$output" == *"$BUNDLE/config.json: linux.sysctl: \"net.ipv4.ip_forward\" requires a new network namespace"* ]]
+	[ -z "$(ls -A "$KVRUN_ROOT")" ]
+	update_config '.linux.sysctl = {"fs.mqueue.msg_max": "10"} | del(.linux.namespaces[] | select(.type == "ipc"))'
+	kvrun -1 create c1
+	[[ "$output" == *'linux.sysctl: "fs.mqueue.msg_max" requires a new ipc namespace'* ]]
+	requires runc
+	run -1 runc --root "$KVRUN_ROOT" create c1
+	[[ "$output" == *'fs.mqueue.msg_max'*"is not allowed in the hosts ipc namespace"* ]]
 }
 
 @test "create checks the rootfs and the terminal rules like runc" {
@@ -278,9 +292,26 @@ function teardown() {
 	[[ "$output" == *"container not running"* ]]
 	kvrun -1 start c1
 	[[ "$output" == *"cannot start a container that has stopped"* ]]
-	kvrun -1 exec c1 true
+	kvrun -255 exec c1 true
 	[[ "$output" == *"cannot exec in a stopped container"* ]]
 	kvrun -0 delete c1
+}
+
+@test "list sorts by id, as runc: table, -q and JSON" {
+	local id
+	# Made in an order readdir does not sort (bytewise: upper case first).
+	for id in c2 a10 b a2 B c1; do
+		fake_container "$id" stopped 0
+	done
+	kvrun -0 list -q
+	[ "$(echo $output)" = "B a10 a2 b c1 c2" ]
+	kvrun -0 list
+	[ "$(tail -n +2 <<<"$output" | awk '{ print $1 }' | xargs)" = "B a10 a2 b c1 c2" ]
+	kvrun -0 list --format json
+	[ "$(jq -r '[.[].id] | join(" ")' <<<"$output")" = "B a10 a2 b c1 c2" ]
+	for id in c2 a10 b a2 B c1; do
+		kvrun -0 delete "$id"
+	done
 }
 
 @test "delete of a running container needs --force, which kills and cleans up" {
@@ -341,6 +372,26 @@ function teardown() {
 	kvrun -0 delete c1
 }
 
+@test "kill 0 checks liveness; kill --all of a stopped container succeeds (runc)" {
+	sleep 1000 &
+	SHIM_PID=$!
+	fake_container c1 running "$SHIM_PID"
+	kvrun -0 kill c1 0
+	[ -z "$output" ]
+	kill -0 "$SHIM_PID" # signal 0 delivers nothing
+	kvrun -0 kill c1 KILL
+	wait "$SHIM_PID" || true
+	SHIM_PID=
+	kvrun -1 kill c1 0
+	[[ "$output" == *"container not running"* ]]
+	kvrun -1 kill c1 KILL
+	[[ "$output" == *"container not running"* ]]
+	kvrun -0 kill --all c1 KILL
+	kvrun -0 kill -a c1
+	[ -z "$output" ]
+	kvrun -0 delete c1
+}
+
 @test "usage errors exit 1 with runc's message" {
 	kvrun -1 create
 	[[ "$output" == *'"create" requires exactly 1 argument(s)'* ]]
@@ -383,13 +434,53 @@ function teardown() {
 	kvrun -1 update --memory 256M --pids-limit 10 c1
 	[[ "$output" == *"update: changing the resources of a running microVM container is not supported yet"* ]]
 	echo '{"args":[],"cwd":"/"}' >proc.json
-	kvrun -1 exec -p proc.json c1
+	kvrun -255 exec -p proc.json c1
 	[[ "$output" == *"proc.json: args: must be a non-empty array"* ]]
-	kvrun -1 exec --cap CAP_NOPE c1 true
-	[[ "$output" == *'unknown capability "CAP_NOPE"'* ]]
-	# No VM behind the fake container: the exec's shim cannot reach one.
-	kvrun -1 exec c1 true
+	# An unknown --cap is dropped with runc's warning, not refused: the exec
+	# goes on, to the VM that is missing here.
+	kvrun -255 exec --cap CAP_NOPE --cap CAP_KILL --cap CAP_X c1 true
+	[[ "$output" == *"ignoring unknown or unavailable capabilities: [CAP_NOPE CAP_X]"* ]]
+	[[ "$output" != *'unknown capability'* ]]
 	[[ "$output" == *"the sandbox's VM ($KVRUN_ROOT/c1)"* ]]
+	# No VM behind the fake container: the exec's shim cannot reach one.
+	kvrun -255 exec c1 true
+	[[ "$output" == *"the sandbox's VM ($KVRUN_ROOT/c1)"* ]]
+	kvrun -0 delete -f c1
+	wait "$SHIM_PID" || true
+	SHIM_PID=
+}
+
+@test "exec's own failures exit 255 as runc's do; usage errors exit 1" {
+	requires runc
+	# runc: fatalWithCode(..., 255) for whatever stops exec itself.
+	run -255 runc --root "$KVRUN_ROOT" exec nonexistent true
+	kvrun -255 exec nonexistent true
+	sleep 1000 &
+	SHIM_PID=$!
+	fake_container c1 paused "$SHIM_PID"
+	kvrun -255 exec c1 true
+	[[ "$output" == *"exec failed: cannot exec in a paused container (use --ignore-paused to override)"* ]]
+	kvrun -255 exec --ignore-paused -u nobody c1 true
+	[[ "$output" == *"invalid --user nobody"* ]]
+	kvrun -255 exec --ignore-paused -t -d c1 true
+	[[ "$output" == *"cannot allocate tty if kvrun will detach without setting console socket"* ]]
+	# Bad usage is not an exec failure: exit 1, as runc's checkArgs.
+	kvrun -1 exec
+	[[ "$output" == *'"exec" requires a minimum of 1 argument(s)'* ]]
+	kvrun -1 exec --no-such-flag c1 true
+	kvrun -0 delete -f c1
+	wait "$SHIM_PID" || true
+	SHIM_PID=
+}
+
+@test "exec --cgroup is refused, naming the flag, not ignored" {
+	sleep 1000 &
+	SHIM_PID=$!
+	fake_container c1 running "$SHIM_PID"
+	kvrun -255 exec --cgroup sub c1 true
+	[[ "$output" == *"exec failed: --cgroup sub: "*"sub-cgroup is not supported"* ]]
+	kvrun -255 exec --cgroup cpu:sub -p /nonexistent c1
+	[[ "$output" == *"--cgroup cpu:sub"* ]]
 	kvrun -0 delete -f c1
 	wait "$SHIM_PID" || true
 	SHIM_PID=

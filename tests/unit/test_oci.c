@@ -99,7 +99,8 @@ static void test_full(void)
 	       cfg->hooks.n[OCI_HOOK_POSTSTART] == 0,
 	   "hook counts");
 	const struct oci_hook *h = &cfg->hooks.list[OCI_HOOK_CREATE_RUNTIME][0];
-	ok(h->timeout == 5 && h->args.n == 2 && h->env.n == 1, "hook fields");
+	ok(h->timeout == 5 && h->args.n == 2 && h->env.n == 1 && h->has_env, "hook fields");
+	ok(!cfg->hooks.list[OCI_HOOK_PRESTART][0].has_env, "a hook without env says so");
 	ok(cfg->annotations.n == 2 && strcmp(cfg->annotations.v[0].value, "abc") == 0,
 	   "annotations");
 }
@@ -259,8 +260,11 @@ static const struct bad_case bad_linux_cases[] = {
      "config.json: linux.resources.pids.limit: out of range (-1 to 9223372036854775807)"},
     {"{" MIN_TOP ",'linux':{'resources':{'devices':[{'access':'rwm'}]}}}",
      "config.json: linux.resources.devices[0].allow: required field is missing"},
-    {"{" MIN_TOP ",'linux':{'resources':{'devices':[{'allow':true,'access':'rwx'}]}}}",
-     "config.json: linux.resources.devices[0].access: must be a combination of r, w and m"},
+    {"{" MIN_TOP ",'linux':{'resources':{'devices':[{'allow':true,'access':''}]}}}",
+     "config.json: linux.resources.devices[0].access: must not be empty"},
+    {"{" MIN_TOP ",'linux':{'resources':{'devices':[{'allow':true,'access':'r'},"
+     "{'allow':true,'type':'c','major':1}]}}}",
+     "config.json: linux.resources.devices[1].access: required field is missing"},
     {"{" MIN_TOP ",'linux':{'resources':{'blockIO':{'weight':2000}}}}",
      "config.json: linux.resources.blockIO.weight: out of range (maximum 1000)"},
     {"{" MIN_TOP ",'linux':{'seccomp':{'syscalls':[]}}}",
@@ -406,6 +410,87 @@ static void test_partial_docs(void)
 	   "resources document parses");
 }
 
+/* Go's decoder, as runc reads hooks: "env": [] is an empty environment,
+ * null or absent none given (the hook then gets the runtime's). */
+static void test_hook_env(void)
+{
+	cleanup_free char *text = q("{" MIN_TOP ",'hooks':{'prestart':[{'path':'/a','env':[]},"
+				    "{'path':'/b','env':null},{'path':'/c'}]}}");
+	struct kv_err *err = NULL;
+	cleanup_oci_config struct oci_config *cfg = NULL;
+	int r = oci_config_parse(text, strlen(text), "config.json", &cfg, &err);
+	const struct oci_hook *h = r == 0 ? cfg->hooks.list[OCI_HOOK_PRESTART] : NULL;
+	ok(h && h[0].has_env && h[0].env.n == 0, "hook env []: given, empty");
+	ok(h && !h[1].has_env && !h[2].has_env, "hook env null or absent: not given");
+	kv_err_free(err);
+}
+
+/* runc 1.1 takes any non-empty access: the r, w and m in it, in any order. */
+static void test_device_access(void)
+{
+	static const char *const good[] = {"r", "w", "m", "wr", "mrw", "rwmrw", "rwa", "ab"};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(good); i++) {
+		cleanup_free char *t = kv_asprintf("{" MIN_TOP ",'linux':{'resources':{'devices':["
+						   "{'allow':true,'type':'c','major':1,'minor':3,"
+						   "'access':'%s'}]}}}",
+						   good[i]);
+		cleanup_free char *text = q(t);
+		struct kv_err *err = NULL;
+		cleanup_oci_config struct oci_config *cfg = NULL;
+		int r = oci_config_parse(text, strlen(text), "config.json", &cfg, &err);
+		ok(r == 0 && strcmp(cfg->linux_->resources->devices[0].access, good[i]) == 0,
+		   "device access \"%s\" accepted, kept as given", good[i]);
+		if (r < 0)
+			diag("%s", err->msg);
+		kv_err_free(err);
+	}
+}
+
+/* runc's validator: a namespaced sysctl needs that namespace (at create). */
+static const struct bad_case bad_sysctl_cases[] = {
+    {"{" MIN_TOP ",'linux':{'namespaces':[{'type':'ipc'}],'sysctl':{'kernel.shmmax':'1',"
+     "'net.ipv4.ip_forward':'1'}}}",
+     "config.json: linux.sysctl: \"net.ipv4.ip_forward\" requires a new network namespace"},
+    {"{" MIN_TOP ",'linux':{'sysctl':{'net/ipv4/ip_forward':'1'}}}",
+     "config.json: linux.sysctl: \"net/ipv4/ip_forward\" requires a new network namespace"},
+    {"{" MIN_TOP ",'linux':{'namespaces':[{'type':'network'}],'sysctl':{'kernel.sem':'1'}}}",
+     "config.json: linux.sysctl: \"kernel.sem\" requires a new ipc namespace"},
+    {"{" MIN_TOP ",'linux':{'sysctl':{'fs.mqueue.msg_max':'10'}}}",
+     "config.json: linux.sysctl: \"fs.mqueue.msg_max\" requires a new ipc namespace"},
+    {"{" MIN_TOP ",'linux':{'sysctl':{'kernel/shm_rmid_forced':'1'}}}",
+     "config.json: linux.sysctl: \"kernel/shm_rmid_forced\" requires a new ipc namespace"},
+    {"{" MIN_TOP ",'linux':{'sysctl':{'kernel.domainname':'x'}}}",
+     "config.json: linux.sysctl: \"kernel.domainname\" requires a new uts namespace"},
+    {"{" MIN_TOP ",'linux':{'sysctl':{'kernel.hostname':'x'}}}",
+     "config.json: linux.sysctl: \"kernel.hostname\" requires a new uts namespace"},
+};
+
+static void test_sysctl_namespaces(void)
+{
+	for (size_t i = 0; i < KV_ARRAY_SIZE(bad_sysctl_cases); i++) {
+		cleanup_free char *t = q(bad_sysctl_cases[i].json);
+		struct kv_err *err = NULL;
+		cleanup_oci_config struct oci_config *c = NULL;
+		ok(oci_config_parse(t, strlen(t), "config.json", &c, &err) == 0 &&
+		       oci_config_check_sysctl(c, "config.json", &err) < 0,
+		   "parses, refused at create: %s", bad_sysctl_cases[i].msg);
+		is_str(err ? err->msg : NULL, bad_sysctl_cases[i].msg, "  message");
+		kv_err_free(err);
+	}
+	cleanup_free char *text = q(
+	    "{" MIN_TOP ",'linux':{'namespaces':[{'type':'ipc'},{'type':'network'},{'type':'uts'}],"
+	    "'sysctl':{'kernel.msgmax':'1','fs.mqueue.queues_max':'1','net.core.somaxconn':'1',"
+	    "'net/ipv4/ip_forward':'1','kernel.domainname':'d'}}}");
+	struct kv_err *err = NULL;
+	cleanup_oci_config struct oci_config *cfg = NULL;
+	ok(oci_config_parse(text, strlen(text), "config.json", &cfg, &err) == 0 &&
+	       oci_config_check_sysctl(cfg, "config.json", &err) == 0,
+	   "sysctls in their namespaces accepted");
+	if (err)
+		diag("%s", err->msg);
+	kv_err_free(err);
+}
+
 static void test_mount_is_bind(void)
 {
 	char *bind[] = {"bind", NULL}, *rbind[] = {"nosuid", "rbind", NULL}, *ro[] = {"ro", NULL};
@@ -429,6 +514,9 @@ int main(void)
 	test_syntax();
 	test_size_limit();
 	test_partial_docs();
+	test_hook_env();
+	test_device_access();
+	test_sysctl_namespaces();
 	test_mount_is_bind();
 	return tap_done();
 }

@@ -166,6 +166,8 @@ static void test_status(void)
 	err = NULL;
 	expect_err(runtime_start(&g, "reused", &err), &err,
 		   "cannot start a container that has stopped", "start of a stopped container");
+	ok(runtime_kill(&g, "live", 0, false, &err) == 0, "signal 0: the container lives");
+	ok(kv_pid_start_time(pid, &(uint64_t){0}) == 0, "  and signal 0 did not end the shim");
 	ok(runtime_kill(&g, "live", SIGTERM, false, &err) == 0, "kill signals the shim");
 	int status = 0;
 	waitpid(pid, &status, 0);
@@ -176,6 +178,12 @@ static void test_status(void)
 	err = NULL;
 	expect_err(runtime_kill(&g, "live", SIGKILL, false, &err), &err, "container not running",
 		   "kill of a stopped container");
+	err = NULL;
+	expect_err(runtime_kill(&g, "live", 0, false, &err), &err, "container not running",
+		   "signal 0 to a stopped container");
+	err = NULL;
+	ok(runtime_kill(&g, "live", SIGKILL, true, &err) == 0 && !err,
+	   "kill --all of a stopped container succeeds, as runc's");
 	err = NULL;
 	expect_err(runtime_pause(&g, "live", true, &err), &err, "container not running",
 		   "pause of a stopped container");

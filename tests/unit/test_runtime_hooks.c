@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The OCI hook runner, with small shell scripts as hooks: argv, env and
  * stdin exactly as given, order, failure messages, timeouts (the whole
- * process group), and the warn-only kinds. */
+ * process group), the environment of a hook without env, and the
+ * warn-only kinds. */
 #include "runtime/runtime.h"
 #include "tap.h"
 
@@ -39,7 +40,7 @@ static void test_argv_env_stdin(void)
 					      "/usr/bin/env > $D/env\n");
 	char *args[] = {"the-hook", "one", "two words", NULL};
 	char *env[] = {"A=1", "B=x y", NULL};
-	struct oci_hook h = {.path = p, .args = {args, 3}, .env = {env, 2}};
+	struct oci_hook h = {.path = p, .args = {args, 3}, .env = {env, 2}, .has_env = true};
 	struct kv_err *err = NULL;
 	const char *state = "{\"ociVersion\":\"1.0.2\",\"id\":\"c1\",\"status\":\"creating\"}";
 	ok(runtime_hook_run(&h, state, &err) == 0, "hook runs");
@@ -51,6 +52,26 @@ static void test_argv_env_stdin(void)
 	cleanup_free char *e = slurp("env");
 	ok(strstr(e, "A=1\n") && strstr(e, "B=x y\n"), "env as given");
 	ok(!strstr(e, "HOME="), "nothing inherited from kvrun's environment");
+}
+
+/* runc's hooks are exec.Cmds whose Env is the hook's: nil (no env) runs the
+ * hook with the runtime's environment, an empty one with none at all. */
+static void test_env_absent_or_empty(void)
+{
+	cleanup_free char *p = script("env.sh", "/usr/bin/env > $D/env");
+	setenv("KVRUN_HOOK_TEST", "from-kvrun", 1);
+	struct oci_hook h = {.path = p};
+	struct kv_err *err = NULL;
+	ok(runtime_hook_run(&h, "{}", &err) == 0, "hook without env runs");
+	cleanup_free char *e1 = slurp("env");
+	ok(strstr(e1, "KVRUN_HOOK_TEST=from-kvrun\n") != NULL,
+	   "without env: kvrun's own environment, as runc's");
+	h.has_env = true; /* "env": [] */
+	ok(runtime_hook_run(&h, "{}", &err) == 0, "hook with an empty env runs");
+	cleanup_free char *e2 = slurp("env");
+	ok(!strstr(e2, "KVRUN_HOOK_TEST"), "with \"env\": []: an empty environment");
+	unsetenv("KVRUN_HOOK_TEST");
+	kv_err_free(err);
 }
 
 static void test_failure(void)
@@ -149,6 +170,7 @@ int main(void)
 	/* Must not leak into hooks (checked above). */
 	setenv("HOME", "/root", 1);
 	test_argv_env_stdin();
+	test_env_absent_or_empty();
 	test_failure();
 	test_timeout();
 	test_order_and_kinds();
