@@ -79,7 +79,10 @@ int caps_apply(const struct kv_process *p, struct kv_err **err)
 	for (int c = 0; c <= last; c++) {
 		if (!(p->caps[KV_CAP_AMBIENT] & (1ull << c)))
 			continue;
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+		/* Only a capability both permitted and inheritable can be ambient;
+		 * runc ignores the others (`exec --cap` asks for ambient ones that
+		 * the default spec's empty inheritable set cannot hold). */
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0 && errno != EPERM)
 			return kv_err_make(err, errno, "raise ambient capability %d", c);
 	}
 	return 0;

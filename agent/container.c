@@ -561,7 +561,10 @@ int container_exec(struct agent *a, struct container *c, yajl_val params, uint64
 	if (proc_find(c, exec_id))
 		return kv_err_make(err, EEXIST, "exec %s: exec_id %s already used", c->id, exec_id);
 	struct proc *init = c->init;
-	if (init->state != PROC_RUNNING && init->state != PROC_STARTING)
+	/* As runc: a created container (its init waiting for start) takes
+	 * execs too; it has its namespaces already. */
+	if (init->state != PROC_RUNNING && init->state != PROC_STARTING &&
+	    init->state != PROC_CREATED)
 		return kv_err_make(err, EBUSY, "exec %s: container is %s, not running", c->id,
 				   proc_state_name(c, init));
 	struct kv_process *spec = kv_malloc0(sizeof(*spec));

@@ -64,6 +64,9 @@ function teardown() {
 	kvrun -0 exec --cap CAP_NOPE shared sh -c 'echo ran'
 	[[ "$output" == *"ignoring unknown or unavailable capabilities: [CAP_NOPE]"* ]]
 	[ "${lines[-1]}" = ran ]
+	# A known one joins the effective set (runc: ambient only where inheritable allows).
+	kvrun -0 exec --cap CAP_SYS_ADMIN shared sh -c 'grep CapEff /proc/self/status'
+	[[ "$output" == *CapEff:* ]]
 	echo '{"args": ["sh", "-c", "echo $X; exit 4"], "cwd": "/root", "env": ["X=from-json"], "user": {"uid": 0, "gid": 0}}' >"$BUNDLE/proc.json"
 	kvrun -4 exec -p "$BUNDLE/proc.json" shared
 	[ "$output" = from-json ]
