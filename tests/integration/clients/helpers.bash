@@ -126,21 +126,29 @@ function kvrun_procs_under() {
 	pgrep -af 'kvrun-(shim|vmm) ' | grep -F -- "$1" || true
 }
 
-# Fails if kvrun left anything under ROOT (the --root the client gave
-# kvrun): state directories, shims or VMMs (given 10 s to go).
+# check_kvrun_clean ROOT [ID...]: fails if kvrun left anything under ROOT
+# (the --root the client gave kvrun), or of the containers ID... only:
+# state directories, shims or VMMs (given 10 s to go), host cgroups.
 function check_kvrun_clean() {
-	local root=$1 i p=""
+	local root=$1 i p="" id
+	shift
+	local where=("$root/")
+	[ $# -eq 0 ] || where=("${@/#/$root/}")
 	for i in $(seq 50); do
-		p=$(kvrun_procs_under "$root")
+		p=$(for id in "${where[@]}"; do kvrun_procs_under "$id"; done)
 		[ -z "$p" ] && break
 		sleep 0.2
 	done
 	[ -z "$p" ] || fail "kvrun processes left: $p"
-	if [ -d "$root" ]; then
-		local left
+	local left=""
+	if [ $# -eq 0 ] && [ -d "$root" ]; then
 		left=$(find "$root" -mindepth 1 -maxdepth 1 -printf '%f ')
-		[ -z "$left" ] || fail "kvrun state left under $root: $left"
 	fi
+	for id in "$@"; do
+		[ ! -e "$root/$id" ] || left+="$id "
+		check_no_cgroup "$id"
+	done
+	[ -z "$left" ] || fail "kvrun state left under $root: $left"
 }
 
 # Fails if a cgroup named after a container id is left in any hierarchy.

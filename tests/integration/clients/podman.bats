@@ -1,0 +1,132 @@
+#!/usr/bin/env bats
+# Podman drives kvrun unmodified, configured as the README says
+# (containers.conf [engine.runtimes] kvrun = [...], `podman --runtime kvrun`):
+# its storage, run root, temp dir and network config dir under $CT, every
+# podman command in the suite's network namespace (its CNI bridge and
+# iptables rules stay there), conmon started by podman as usual.
+
+load helpers
+
+setup_file() {
+	clients_requires podman conmon
+	clients_setup podman
+	mkdir -p "$CT/podman"
+	cat >"$CT/podman/containers.conf" <<-EOF
+		[engine]
+		cgroup_manager = "cgroupfs"
+		events_logger = "file"
+		events_logfile_path = "$CT/podman/events.log"
+		[engine.runtimes]
+		kvrun = ["$CT/bin/kvrun"]
+		[network]
+		network_config_dir = "$CT/podman/cni"
+	EOF
+	cat >"$CT/podman/storage.conf" <<-EOF
+		[storage]
+		driver = "overlay"
+		graphroot = "$CT/podman/storage"
+		runroot = "$CT/podman/run"
+	EOF
+	export CONTAINERS_CONF="$CT/podman/containers.conf"
+	export CONTAINERS_STORAGE_CONF="$CT/podman/storage.conf"
+	export CONTAINERS_REGISTRIES_CONF="$CT/podman/registries.conf"
+	: >"$CONTAINERS_REGISTRIES_CONF"
+	p load -i "$CT/busybox.tar"
+}
+
+teardown_file() {
+	[ -n "${CT:-}" ] || return 0
+	p pod rm -af >/dev/null 2>&1
+	p rm -af >/dev/null 2>&1
+	clients_teardown
+}
+
+teardown() {
+	[ -n "${CT:-}" ] || return 0
+	local ids
+	ids=$(p ps -aq --no-trunc 2>/dev/null)
+	p pod rm -af >/dev/null 2>&1
+	p rm -af >/dev/null 2>&1
+	# Podman gives kvrun no --root: its state is in the default /run/kvrun.
+	# shellcheck disable=SC2086
+	check_kvrun_clean /run/kvrun $ids
+}
+
+# p ARGS: podman with kvrun, in the suite's namespace, with a timeout.
+p() {
+	timeout --kill-after=5 "$CLIENT_TIMEOUT" nsenter --net="/run/netns/$CT_NS" \
+		podman --tmpdir "$CT/podman/tmp" --runtime kvrun "$@"
+}
+
+@test "podman: run --rm in a microVM: output, exit status, the guest's kernel" {
+	t -3 p run --rm busybox sh -c 'uname -r; echo hello; exit 3'
+	[ "${lines[0]}" != "$(uname -r)" ]
+	[[ "${lines[0]}" == 6.1.* ]]
+	[ "${lines[1]}" = hello ]
+}
+
+@test "podman: run -d, exec, exec -it, logs, top, stats, pause, update, stop (SIGTERM in the guest), rm" {
+	t -0 p run -d --name c1 busybox \
+		sh -c 'trap "echo got-TERM; exit 0" TERM; echo started; while :; do sleep 1; done'
+	t -0 p exec c1 sh -c 'echo from-exec; uname -r'
+	[ "${lines[0]}" = from-exec ]
+	[ "${lines[1]}" != "$(uname -r)" ]
+	t -5 script -qec "nsenter --net=/run/netns/$CT_NS podman --tmpdir $CT/podman/tmp --runtime kvrun exec -it c1 sh -c 'tty; exit 5'" /dev/null
+	[[ "$output" == */dev/pts/* ]]
+	t -0 p logs c1
+	[[ "$output" == *started* ]]
+	t -0 p top c1
+	# stats: the VM's host cgroup (256M guest + 64M VMM as the limit).
+	t -0 p stats --no-stream --format '{{.MemUsage}}' c1
+	[[ "$output" == *"/ 335.5MB"* ]] || [[ "$output" == *"/ 320MiB"* ]]
+	t -0 p pause c1
+	[ "$(p inspect -f '{{.State.Status}}' c1)" = paused ]
+	t -0 p unpause c1
+	t -0 p update --cpus 0.5 c1
+	t -0 p exec c1 cat /sys/fs/cgroup/cpu.max
+	[ "$output" = "50000 100000" ]
+	t -0 p stop c1
+	[ "$(p inspect -f '{{.State.ExitCode}}' c1)" = 0 ]
+	t -0 p logs c1
+	[[ "$output" == *got-TERM* ]]
+	t -0 p rm c1
+}
+
+@test "podman: kill, run -it, a volume both ways, a memory limit" {
+	t -0 p run -d --name k1 busybox sleep 1000
+	t -0 p kill k1
+	[ "$(p inspect -f '{{.State.ExitCode}}' k1)" = 137 ]
+	t -0 p rm k1
+	t -7 script -qec "nsenter --net=/run/netns/$CT_NS podman --tmpdir $CT/podman/tmp --runtime kvrun run --rm -it busybox sh -c 'tty; echo it-works; exit 7'" /dev/null
+	[[ "$output" == *it-works* ]]
+	mkdir -p "$CT/vol"
+	echo from-host >"$CT/vol/in"
+	t -0 p run --rm --memory 256m -v "$CT/vol:/data" busybox \
+		sh -c 'cat /data/in; echo from-guest >/data/out; cat /sys/fs/cgroup/memory.max'
+	[ "${lines[0]}" = from-host ]
+	[ "${lines[1]}" = 268435456 ]
+	[ "$(cat "$CT/vol/out")" = from-guest ]
+	check_host_net
+}
+
+@test "podman: a pod's containers share its VM; --network container: joins the VM" {
+	t -0 p pod create --name pod1
+	t -0 p run -d --pod pod1 --name m1 busybox sleep 1000
+	t -0 p run -d --pod pod1 --name m2 busybox sleep 1000
+	local b1 b2
+	b1=$(p exec m1 cat /proc/sys/kernel/random/boot_id)
+	b2=$(p exec m2 cat /proc/sys/kernel/random/boot_id)
+	[ -n "$b1" ] && [ "$b1" = "$b2" ]
+	# localhost between members: one VM, one network namespace.
+	t -0 p exec -d m1 sh -c 'echo pod-hello | nc -l -p 8080'
+	sleep 2
+	t -0 p exec m2 sh -c 'nc 127.0.0.1 8080 </dev/null'
+	[ "$output" = pod-hello ]
+	t -0 p run -d --name n1 busybox sleep 1000
+	t -0 p run -d --name n2 --network container:n1 busybox sleep 1000
+	b1=$(p exec n1 cat /proc/sys/kernel/random/boot_id)
+	b2=$(p exec n2 cat /proc/sys/kernel/random/boot_id)
+	[ -n "$b1" ] && [ "$b1" = "$b2" ]
+	t -0 p rm -f n2 n1
+	t -0 p pod rm -f pod1
+}
