@@ -245,7 +245,7 @@ static void child_setup_init(struct child_args *ca)
 		child_fail((kv_err_make(&err, errno, "sethostname"), err), "hostname");
 	child_sysctl(s);
 	if (mounts_finish_rootfs(s, &err) < 0)
-		child_fail(err, "root.readonly");
+		child_fail(err, "rootfs");
 }
 
 void child_main(struct child_args *ca)

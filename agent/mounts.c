@@ -6,6 +6,8 @@
  * the bind sources (open_tree) while the agent's tree is still visible,
  * pivot_root, then every spec mount with paths inside the new root (a
  * symlink in the image resolves inside the container, never outside).
+ * readonlyPaths, maskedPaths and the read-only root come last, in
+ * mounts_finish_rootfs(), once the child has written hostname and sysctl.
  */
 #include "agent/internal.h"
 
@@ -247,16 +249,9 @@ static int dev_populate(struct kv_err **err)
 	return 0;
 }
 
-static int mask_paths(const struct kv_spec *s, struct kv_err **err)
+/* linux.readonlyPaths: each a read-only bind of itself (absent ones are skipped). */
+static int readonly_paths(const struct kv_spec *s, struct kv_err **err)
 {
-	for (size_t i = 0; i < s->nmasked; i++) {
-		const char *p = s->masked_paths[i];
-		if (mount("/dev/null", p, NULL, MS_BIND, NULL) == 0 || errno == ENOENT)
-			continue;
-		if (errno != ENOTDIR ||
-		    mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0,mode=0555") < 0)
-			return ERR(errno, "linux.maskedPaths[%zu]: mask %s", i, p);
-	}
 	for (size_t i = 0; i < s->nreadonly; i++) {
 		const char *p = s->readonly_paths[i];
 		if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
@@ -266,6 +261,20 @@ static int mask_paths(const struct kv_spec *s, struct kv_err **err)
 		}
 		if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL) < 0)
 			return ERR(errno, "linux.readonlyPaths[%zu]: remount %s", i, p);
+	}
+	return 0;
+}
+
+/* linux.maskedPaths: /dev/null over a file, an empty read-only tmpfs over a directory. */
+static int mask_paths(const struct kv_spec *s, struct kv_err **err)
+{
+	for (size_t i = 0; i < s->nmasked; i++) {
+		const char *p = s->masked_paths[i];
+		if (mount("/dev/null", p, NULL, MS_BIND, NULL) == 0 || errno == ENOENT)
+			continue;
+		if (errno != ENOTDIR ||
+		    mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0,mode=0555") < 0)
+			return ERR(errno, "linux.maskedPaths[%zu]: mask %s", i, p);
 	}
 	return 0;
 }
@@ -312,13 +321,19 @@ int mounts_setup_rootfs(const struct kv_spec *s, const char *state_dir, struct k
 	}
 	if (dev_tmpfs && dev_populate(err) < 0)
 		return kv_err_wrap(err, "/dev");
-	return mask_paths(s, err);
+	return 0;
 }
 
+/*
+ * After hostname and sysctl (runc's order: a sysctl is written while /proc/sys
+ * is still writable; Docker and Podman list it in readonlyPaths).
+ */
 int mounts_finish_rootfs(const struct kv_spec *s, struct kv_err **err)
 {
+	if (readonly_paths(s, err) < 0 || mask_paths(s, err) < 0)
+		return -1;
 	if (s->root_readonly && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
-		return ERR(errno, "remount / read-only");
+		return ERR(errno, "root.readonly: remount / read-only");
 	if (s->rootfs_propagation && mount(NULL, "/", NULL, s->rootfs_propagation, NULL) < 0)
 		return ERR(errno, "linux.rootfsPropagation");
 	return 0;

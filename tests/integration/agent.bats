@@ -481,3 +481,18 @@ cgroup_dir() {
 	[[ "$output" == EBUSY:* ]]
 	run -0 agent_client call delete '{"container":"c-barrier"}'
 }
+
+@test "agent: linux.sysctl is written before readonlyPaths make /proc/sys read-only" {
+	# Docker sets net.ipv4.ip_unprivileged_port_start, Podman
+	# net.ipv4.ping_group_range, with /proc/sys in readonlyPaths (runc's order).
+	make_config "$BATS_TEST_TMPDIR/c.json" \
+		'.process.args=["sh","-c","cat /proc/sys/kernel/msgmax /proc/sys/net/ipv4/ip_unprivileged_port_start; (echo 1 > /proc/sys/kernel/msgmax) 2>&1; echo rc=$?"]' \
+		'.linux.namespaces += [{"type":"network"}]' \
+		'.linux.sysctl={"kernel.msgmax":"23456","net.ipv4.ip_unprivileged_port_start":"0"}' \
+		'.linux.readonlyPaths=["/proc/sys"]' '.linux.maskedPaths=["/proc/kcore"]'
+	run -0 agent_client run c-sysctl-ro "$BATS_TEST_TMPDIR/c.json"
+	[ "${lines[0]}" = 23456 ]
+	[ "${lines[1]}" = 0 ]
+	[[ "${lines[2]}" == *"Read-only file system"* ]]
+	[ "${lines[3]}" = rc=1 ]
+}
