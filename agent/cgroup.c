@@ -90,11 +90,9 @@ static void cg_enable_controllers(struct agent *a, const char *parent)
 	}
 }
 
-static int cg_limits(struct container *c, struct kv_err **err)
+int cgroup_write_limits(int fd, const struct kv_resources *r, struct kv_err **err)
 {
-	const struct kv_resources *r = &c->spec->res;
 	char v[64];
-	int fd = c->cgroup_fd;
 	if (r->memory_limit >= 0) {
 		snprintf(v, sizeof(v), "%lld", (long long)r->memory_limit);
 		if (cg_write(fd, "memory.max", v, "linux.resources.memory.limit", err) < 0)
@@ -175,7 +173,7 @@ int cgroup_create(struct agent *a, struct container *c, struct kv_err **err)
 	c->cgroup_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->cgroup_fd < 0)
 		return kv_err_make(err, errno, "cgroup: open %s", path);
-	if (cg_limits(c, err) < 0)
+	if (cgroup_write_limits(c->cgroup_fd, &c->spec->res, err) < 0)
 		return -1;
 	if (c->spec->res.memory_limit >= 0) {
 		c->oom.fd = openat(c->cgroup_fd, "memory.events", O_RDONLY | O_CLOEXEC);

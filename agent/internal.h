@@ -226,6 +226,8 @@ int cgroup_freeze(struct container *c, bool frozen, struct kv_err **err) KV_WUR;
 int cgroup_kill_all(struct container *c, int sig, struct kv_err **err) KV_WUR;
 void cgroup_stats(struct container *c, struct kv_json *j);
 void cgroup_oom_cb(struct agent *a, struct ev_src *src, uint32_t events);
+/* linux.resources into the cgroup directory open as dirfd. */
+int cgroup_write_limits(int dirfd, const struct kv_resources *r, struct kv_err **err) KV_WUR;
 
 /* pid1.c */
 int pid1_mount_basics(struct kv_err **err) KV_WUR;
