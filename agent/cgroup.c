@@ -90,6 +90,28 @@ static void cg_enable_controllers(struct agent *a, const char *parent)
 	}
 }
 
+/*
+ * OCI's swap is memory+swap; v2's memory.swap.max is swap alone. A guest
+ * without swap has no memory.swap.max (no swap accounting): nothing can be
+ * swapped out, so any swap limit holds and is dropped. Docker always sends
+ * one (2 x memory), sized for its host; runc too skips a missing
+ * memory.swap.max (for "max" and "0": Docker asks for no more where its
+ * host has no swap accounting).
+ */
+static int cg_swap(int fd, const struct kv_resources *r, struct kv_err **err)
+{
+	if (r->memory_swap < 0 || r->memory_limit < 0)
+		return 0;
+	if (faccessat(fd, "memory.swap.max", F_OK, 0) < 0 && errno == ENOENT) {
+		kv_debug("linux.resources.memory.swap: no memory.swap.max (no swap), ignored");
+		return 0;
+	}
+	char v[32];
+	long long sw = r->memory_swap - r->memory_limit;
+	snprintf(v, sizeof(v), "%lld", sw < 0 ? 0 : sw);
+	return cg_write(fd, "memory.swap.max", v, "linux.resources.memory.swap", err);
+}
+
 int cgroup_write_limits(int fd, const struct kv_resources *r, struct kv_err **err)
 {
 	char v[64];
@@ -103,13 +125,8 @@ int cgroup_write_limits(int fd, const struct kv_resources *r, struct kv_err **er
 		if (cg_write(fd, "memory.low", v, "linux.resources.memory.reservation", err) < 0)
 			return -1;
 	}
-	if (r->memory_swap >= 0 && r->memory_limit >= 0) {
-		/* OCI's swap is memory+swap; v2's swap.max is swap alone. */
-		long long sw = r->memory_swap - r->memory_limit;
-		snprintf(v, sizeof(v), "%lld", sw < 0 ? 0 : sw);
-		if (cg_write(fd, "memory.swap.max", v, "linux.resources.memory.swap", err) < 0)
-			return -1;
-	}
+	if (cg_swap(fd, r, err) < 0)
+		return -1;
 	if (r->cpu_shares) {
 		unsigned long long w =
 		    1 + ((r->cpu_shares < 2 ? 2 : r->cpu_shares) - 2) * 9999 / 262142;
