@@ -189,29 +189,51 @@ static bool parent_is_fresh_tmpfs(const struct kv_spec *s, size_t n)
 	return false;
 }
 
+/*
+ * A tmpfs gets the mode its mount point had, as in runc, which puts
+ * "mode=<old mode>" before the options: a mode= in them still wins. A mount
+ * point made for it keeps tmpfs's default, 1777.
+ */
+static char *tmpfs_data(const char *dest, const char *data)
+{
+	struct stat st;
+	if (stat(dest, &st) < 0)
+		return NULL;
+	return kv_asprintf("mode=%04o%s%s", (unsigned)(st.st_mode & 07777), data ? "," : "",
+			   data ? data : "");
+}
+
+/* A filesystem mount (not a bind). had_target: dest existed before setup. */
+static int spec_mount_fs(const struct kv_mount *m, bool had_target, struct kv_err **err)
+{
+	/* The guest is cgroup v2 only: a "cgroup" mount is the v2 hierarchy. */
+	const char *type = strcmp(m->type, "cgroup") == 0 ? "cgroup2" : m->type;
+	const char *data = m->data && *m->data ? m->data : NULL;
+	if (strcmp(type, "cgroup2") == 0)
+		data = NULL;
+	cleanup_free char *tmpfs =
+	    had_target && strcmp(type, "tmpfs") == 0 ? tmpfs_data(m->destination, data) : NULL;
+	if (tmpfs)
+		data = tmpfs;
+	int r = mount(m->source, m->destination, type, m->flags, data);
+	if (r < 0 && errno == ENOENT) {
+		if (make_target(m->destination, false, err) < 0)
+			return -1;
+		r = mount(m->source, m->destination, type, m->flags, data);
+	}
+	if (r < 0)
+		return ERR(errno, "mount %s (%s) on %s", m->source, type, m->destination);
+	return 0;
+}
+
 static int spec_mount_one(const struct kv_mount *m, int tree, bool fresh_parent,
 			  struct kv_err **err)
 {
 	if (fresh_parent && mkdir(m->destination, 0755) < 0 && errno != EEXIST)
 		return ERR(errno, "mkdir %s", m->destination);
-	if (m->bind) {
-		if (spec_mount_bind(m, tree, err) < 0)
-			return -1;
-	} else {
-		/* The guest is cgroup v2 only: a "cgroup" mount is the v2 hierarchy. */
-		const char *type = strcmp(m->type, "cgroup") == 0 ? "cgroup2" : m->type;
-		const char *data = m->data && *m->data ? m->data : NULL;
-		if (strcmp(type, "cgroup2") == 0)
-			data = NULL;
-		int r = mount(m->source, m->destination, type, m->flags, data);
-		if (r < 0 && errno == ENOENT) {
-			if (make_target(m->destination, false, err) < 0)
-				return -1;
-			r = mount(m->source, m->destination, type, m->flags, data);
-		}
-		if (r < 0)
-			return ERR(errno, "mount %s (%s) on %s", m->source, type, m->destination);
-	}
+	int r = m->bind ? spec_mount_bind(m, tree, err) : spec_mount_fs(m, !fresh_parent, err);
+	if (r < 0)
+		return -1;
 	if (m->propagation && mount(NULL, m->destination, NULL, m->propagation, NULL) < 0)
 		return ERR(errno, "set propagation of %s", m->destination);
 	return 0;

@@ -496,3 +496,19 @@ cgroup_dir() {
 	[[ "${lines[2]}" == *"Read-only file system"* ]]
 	[ "${lines[3]}" = rc=1 ]
 }
+
+@test "agent: a tmpfs without mode= keeps the mode its mount point had" {
+	mkdir -p "$BATS_TEST_TMPDIR/layer/private" "$BATS_TEST_TMPDIR/layer/open"
+	chmod 0750 "$BATS_TEST_TMPDIR/layer/private"
+	chmod 0755 "$BATS_TEST_TMPDIR/layer/open"
+	make_config "$BATS_TEST_TMPDIR/c.json" \
+		'.process.args=["stat","-c","%n %a","/private","/open","/tmp"]' \
+		'.mounts += [{"destination":"/private","type":"tmpfs","source":"tmpfs","options":["nosuid"]},
+		  {"destination":"/open","type":"tmpfs","source":"tmpfs","options":["mode=1777"]}]'
+	rootfs=$(jq -cn --arg b "$ROOTFS" --arg l "$BATS_TEST_TMPDIR/layer" \
+		'{type:"overlay",layers:[{path:$b},{path:$l}]}')
+	run -0 agent_client run c-tmpfs-mode "$BATS_TEST_TMPDIR/c.json" --rootfs "$rootfs"
+	[ "${lines[0]}" = "/private 750" ]
+	[ "${lines[1]}" = "/open 1777" ] # an explicit mode= wins
+	[ "${lines[2]}" = "/tmp 1777" ]
+}
