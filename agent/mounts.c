@@ -203,6 +203,18 @@ static char *tmpfs_data(const char *dest, const char *data)
 			   data ? data : "");
 }
 
+/*
+ * runc mounts a read-only tmpfs, and a read-only /dev, writable, and makes
+ * them read-only at the end (its finalizeRootfs, our mounts_finish_rootfs()):
+ * /dev still has to get its device nodes and the mounts under it (/dev/pts,
+ * /dev/shm), and any tmpfs the mount points of the mounts below it.
+ */
+static bool ro_at_finish(const struct kv_mount *m)
+{
+	return !m->bind && (m->flags & MS_RDONLY) &&
+	       (strcmp(m->type, "tmpfs") == 0 || strcmp(m->destination, "/dev") == 0);
+}
+
 /* A filesystem mount (not a bind). had_target: dest existed before setup. */
 static int spec_mount_fs(const struct kv_mount *m, bool had_target, struct kv_err **err)
 {
@@ -215,11 +227,12 @@ static int spec_mount_fs(const struct kv_mount *m, bool had_target, struct kv_er
 	    had_target && strcmp(type, "tmpfs") == 0 ? tmpfs_data(m->destination, data) : NULL;
 	if (tmpfs)
 		data = tmpfs;
-	int r = mount(m->source, m->destination, type, m->flags, data);
+	unsigned long flags = ro_at_finish(m) ? m->flags & ~MS_RDONLY : m->flags;
+	int r = mount(m->source, m->destination, type, flags, data);
 	if (r < 0 && errno == ENOENT) {
 		if (make_target(m->destination, false, err) < 0)
 			return -1;
-		r = mount(m->source, m->destination, type, m->flags, data);
+		r = mount(m->source, m->destination, type, flags, data);
 	}
 	if (r < 0)
 		return ERR(errno, "mount %s (%s) on %s", m->source, type, m->destination);
@@ -354,6 +367,12 @@ int mounts_finish_rootfs(const struct kv_spec *s, struct kv_err **err)
 {
 	if (readonly_paths(s, err) < 0 || mask_paths(s, err) < 0)
 		return -1;
+	for (size_t i = 0; i < s->nmounts; i++) {
+		const struct kv_mount *m = &s->mounts[i];
+		if (ro_at_finish(m) &&
+		    mount(NULL, m->destination, NULL, m->flags | MS_REMOUNT, NULL) < 0)
+			return ERR(errno, "mounts[%zu]: remount %s read-only", i, m->destination);
+	}
 	if (s->root_readonly && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
 		return ERR(errno, "root.readonly: remount / read-only");
 	if (s->rootfs_propagation && mount(NULL, "/", NULL, s->rootfs_propagation, NULL) < 0)

@@ -512,3 +512,20 @@ cgroup_dir() {
 	[ "${lines[1]}" = "/open 1777" ] # an explicit mode= wins
 	[ "${lines[2]}" = "/tmp 1777" ]
 }
+
+@test "agent: a read-only /dev tmpfs is populated, takes its submounts, then goes read-only" {
+	make_config "$BATS_TEST_TMPDIR/c.json" \
+		'.process.args=["sh","-c","echo x > /dev/null && echo null-ok; touch /dev/shm/y && echo shm-ok; ls /dev/pts/ptmx; (touch /dev/z) 2>&1; grep \" /dev \" /proc/self/mountinfo | cut -d\" \" -f6; touch /run/lock/l && echo lock-ok; (touch /run/r) 2>&1; exit 0"]' \
+		'(.mounts[] | select(.destination == "/dev") | .options) += ["ro"]' \
+		'.mounts += [{"destination":"/run","type":"tmpfs","source":"tmpfs","options":["ro","mode=755"]},
+		  {"destination":"/run/lock","type":"tmpfs","source":"tmpfs"}]'
+	run -0 agent_client run c-devro "$BATS_TEST_TMPDIR/c.json"
+	[ "${lines[0]}" = null-ok ]
+	[ "${lines[1]}" = shm-ok ]
+	[ "${lines[2]}" = /dev/pts/ptmx ]
+	[[ "${lines[3]}" == *"Read-only file system"* ]]
+	[[ "${lines[4]}" == ro,nosuid* ]]
+	# Any read-only tmpfs: the same (runc's finalizeRootfs).
+	[ "${lines[5]}" = lock-ok ]
+	[[ "${lines[6]}" == *"Read-only file system"* ]]
+}
