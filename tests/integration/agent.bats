@@ -529,3 +529,15 @@ cgroup_dir() {
 	[ "${lines[5]}" = lock-ok ]
 	[[ "${lines[6]}" == *"Read-only file system"* ]]
 }
+
+@test "agent: an exec that exits at once is reported, even when reaped before its ready" {
+	# Its exit and its "ready" can come in one batch of events, the exit
+	# first: the process must stay exited, or the wait hangs.
+	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sleep","100"]'
+	run -0 create_ctr c-quick "$BATS_TEST_TMPDIR/c.json"
+	run -0 agent_client call start '{"container":"c-quick"}'
+	for i in $(seq 40); do
+		run -7 agent_client exec c-quick "q$i" '{"args":["sh","-c","exit 7"],"cwd":"/"}'
+	done
+	run -0 agent_client call delete '{"container":"c-quick","force":true}'
+}
