@@ -541,3 +541,26 @@ cgroup_dir() {
 	done
 	run -0 agent_client call delete '{"container":"c-quick","force":true}'
 }
+
+# The pid of the agent (the child of unshare), for nsenter into its mounts.
+agent_pid() {
+	pgrep -P "$(cat "$AGENT_DIR/unshare.pid")"
+}
+
+@test "agent: a bind mount has exactly the flags its options give, not its source's" {
+	# In the guest, bind sources live on a share mounted nosuid,nodev: a
+	# source mounted so in the agent's namespace stands in for it.
+	src="$BATS_TEST_TMPDIR/src"
+	mkdir -p "$src"
+	nsenter -t "$(agent_pid)" -m mount -t tmpfs -o nosuid,nodev,noexec tmpfs "$src"
+	make_config "$BATS_TEST_TMPDIR/c.json" \
+		'.process.args=["sh","-c","for d in /plain /ro; do awk -v d=$d '\''$5 == d {print d, $6}'\'' /proc/self/mountinfo; done"]' \
+		".mounts += [{\"destination\":\"/plain\",\"type\":\"bind\",\"source\":\"$src\",\"options\":[\"rbind\"]},
+		  {\"destination\":\"/ro\",\"type\":\"bind\",\"source\":\"$src\",\"options\":[\"rbind\",\"ro\",\"nodev\"]}]"
+	run -0 agent_client run c-bindflags "$BATS_TEST_TMPDIR/c.json"
+	nsenter -t "$(agent_pid)" -m umount "$src"
+	[[ "${lines[0]}" == "/plain rw,"* ]]
+	[[ "${lines[0]}" != *nosuid* && "${lines[0]}" != *nodev* && "${lines[0]}" != *noexec* ]]
+	[[ "${lines[1]}" == "/ro ro,nodev"* ]]
+	[[ "${lines[1]}" != *nosuid* && "${lines[1]}" != *noexec* ]]
+}
