@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <linux/mount.h>
+#include <linux/openat2.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -185,22 +186,33 @@ static int bind_set_flags(const struct kv_mount *m, int tree, struct kv_err **er
 	return 0;
 }
 
+/*
+ * A bind's destination, looked up from the container's root (we have
+ * pivoted): ".." and absolute symlinks stay inside it, a trailing symlink
+ * is followed as mount(2) follows it, and magic links (/proc/<pid>/root,
+ * /proc/self/fd/N), which could lead out of it, are refused.
+ */
+static int bind_target_open(const char *dest)
+{
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_MAGICLINKS};
+	return syscall(SYS_openat2, AT_FDCWD, dest, &how, sizeof(how));
+}
+
 static int spec_mount_bind(const struct kv_mount *m, int tree, struct kv_err **err)
 {
 	if (bind_set_flags(m, tree, err) < 0)
 		return -1;
-	int r =
-	    syscall(SYS_move_mount, tree, "", AT_FDCWD, m->destination, MOVE_MOUNT_F_EMPTY_PATH);
-	if (r < 0 && errno == ENOENT) {
+	cleanup_close int target = bind_target_open(m->destination);
+	if (target < 0 && errno == ENOENT) {
 		struct stat st;
 		if (fstat(tree, &st) < 0)
 			return ERR(errno, "stat %s", m->source);
 		if (make_target(m->destination, !S_ISDIR(st.st_mode), err) < 0)
 			return -1;
-		r = syscall(SYS_move_mount, tree, "", AT_FDCWD, m->destination,
-			    MOVE_MOUNT_F_EMPTY_PATH);
+		target = bind_target_open(m->destination);
 	}
-	if (r < 0)
+	if (target < 0 || syscall(SYS_move_mount, tree, "", target, "",
+				  MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 		return ERR(errno, "bind %s on %s", m->source, m->destination);
 	return 0;
 }

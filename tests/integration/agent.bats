@@ -564,3 +564,36 @@ agent_pid() {
 	[[ "${lines[1]}" == "/ro ro,nodev"* ]]
 	[[ "${lines[1]}" != *nosuid* && "${lines[1]}" != *noexec* ]]
 }
+
+@test "agent: a bind mount onto a symlink resolves it inside the container's root" {
+	mkdir -p "$BATS_TEST_TMPDIR/layer/srv/data" "$BATS_TEST_TMPDIR/layer/srv/up" "$BATS_TEST_TMPDIR/share"
+	ln -s /srv/data "$BATS_TEST_TMPDIR/layer/data"
+	ln -s ../../../../../srv/up "$BATS_TEST_TMPDIR/layer/up"
+	echo shared > "$BATS_TEST_TMPDIR/share/f"
+	make_config "$BATS_TEST_TMPDIR/c.json" \
+		'.process.args=["sh","-c","cat /srv/data/f /srv/up/f; readlink /data"]' \
+		".mounts += [{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"$BATS_TEST_TMPDIR/share\",\"options\":[\"rbind\"]},
+		  {\"destination\":\"/up\",\"type\":\"bind\",\"source\":\"$BATS_TEST_TMPDIR/share\",\"options\":[\"rbind\",\"ro\"]}]"
+	rootfs=$(jq -cn --arg b "$ROOTFS" --arg l "$BATS_TEST_TMPDIR/layer" \
+		'{type:"overlay",layers:[{path:$b},{path:$l}]}')
+	run -0 agent_client run c-bindlink "$BATS_TEST_TMPDIR/c.json" --rootfs "$rootfs"
+	[ "${lines[0]}" = shared ]
+	[ "${lines[1]}" = shared ]
+	[ "${lines[2]}" = /srv/data ]
+	[ ! -e /srv/data/f ] && [ ! -e /srv/up/f ]
+}
+
+@test "agent: a bind mount onto a magic link out of the container is refused" {
+	# No pid namespace: /proc/1 is the agent, its root the agent's (the VM's).
+	mkdir -p "$BATS_TEST_TMPDIR/layer" "$BATS_TEST_TMPDIR/share" "$BATS_TEST_TMPDIR/outside"
+	ln -s "/proc/1/root$BATS_TEST_TMPDIR/outside" "$BATS_TEST_TMPDIR/layer/esc"
+	echo shared > "$BATS_TEST_TMPDIR/share/f"
+	make_config "$BATS_TEST_TMPDIR/c.json" '.linux.namespaces=[{"type":"mount"},{"type":"uts"}]' \
+		".mounts += [{\"destination\":\"/esc\",\"type\":\"bind\",\"source\":\"$BATS_TEST_TMPDIR/share\",\"options\":[\"rbind\"]}]"
+	rootfs=$(jq -cn --arg b "$ROOTFS" --arg l "$BATS_TEST_TMPDIR/layer" \
+		'{type:"overlay",layers:[{path:$b},{path:$l}]}')
+	run ! create_ctr c-bindesc "$BATS_TEST_TMPDIR/c.json" "{rootfs: $rootfs}"
+	[[ "$output" == ELOOP:*"mounts[5]: bind"* ]]
+	run -0 nsenter -t "$(agent_pid)" -m ls "$BATS_TEST_TMPDIR/outside"
+	[ -z "$output" ]
+}
