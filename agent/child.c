@@ -216,7 +216,7 @@ static void child_credentials(const struct kv_process *p)
 }
 
 /* execvpe looks PATH up in the caller's environment: give it the process's. */
-__attribute__((noreturn)) static void child_exec(struct child_args *ca)
+__attribute__((noreturn)) static void child_exec(struct child_args *ca, char **env)
 {
 	const struct kv_process *p = ca->proc;
 	struct kv_err *err = NULL;
@@ -226,11 +226,11 @@ __attribute__((noreturn)) static void child_exec(struct child_args *ca)
 	if (p->no_new_privs && agent_seccomp_load(ca->ctr->seccomp) < 0)
 		child_fail((kv_err_make(&err, EPERM, "load the filter"), err), "linux.seccomp");
 	extern char **environ;
-	environ = p->env;
+	environ = env;
 	if (!getenv("PATH") && !strchr(p->args[0], '/'))
 		environ = (char *[]){
 		    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-	execvpe(p->args[0], p->args, p->env);
+	execvpe(p->args[0], p->args, env);
 	child_fail((kv_err_make(&err, errno, "exec %s", p->args[0]), err), "process.args");
 }
 
@@ -267,6 +267,8 @@ void child_main(struct child_args *ca)
 	child_process_limits(p);
 	if (chdir(p->cwd) < 0)
 		child_fail((kv_err_make(&err, errno, "chdir %s", p->cwd), err), "process.cwd");
+	/* Read as root, in the container's root (pivoted or joined). */
+	char **env = agent_env_with_home(p->env, p->uid, "/etc/passwd");
 	struct sync_msg m = {.type = SYNC_READY};
 	child_send(&m, master);
 	if (master >= 0)
@@ -282,5 +284,5 @@ void child_main(struct child_args *ca)
 	}
 	if (p->umask >= 0)
 		umask(p->umask);
-	child_exec(ca);
+	child_exec(ca, env);
 }

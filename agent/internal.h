@@ -201,6 +201,13 @@ struct sync_msg {
 	char text[500];
 };
 
+/*
+ * env.c (child side): env, or a copy of it with HOME set from the passwd
+ * file (uid's entry; "/" without one) when it has none or an empty one.
+ * The copy shares env's strings and is never freed: the child execs.
+ */
+char **agent_env_with_home(char **env, uid_t uid, const char *passwd);
+
 /* mounts.c (child side) */
 int mounts_setup_rootfs(const struct kv_spec *s, const char *state_dir, struct kv_err **err);
 int mounts_finish_rootfs(const struct kv_spec *s, struct kv_err **err);

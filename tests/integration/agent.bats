@@ -597,3 +597,25 @@ agent_pid() {
 	run -0 nsenter -t "$(agent_pid)" -m ls "$BATS_TEST_TMPDIR/outside"
 	[ -z "$output" ]
 }
+
+@test "agent: HOME comes from the container's /etc/passwd when process.env has none" {
+	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sh","-c","echo home=$HOME"]' \
+		'.process.env=["PATH=/bin"]'
+	run -0 agent_client run c-home0 "$BATS_TEST_TMPDIR/c.json"
+	[ "$output" = home=/root ]
+	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sh","-c","echo home=$HOME"]' \
+		'.process.env=["PATH=/bin"]' '.process.user={"uid":1000,"gid":1000}'
+	run -0 agent_client run c-home1000 "$BATS_TEST_TMPDIR/c.json"
+	[ "$output" = home=/ ] # no passwd entry
+	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sh","-c","echo home=$HOME"]' \
+		'.process.env=["PATH=/bin","HOME=/given"]'
+	run -0 agent_client run c-homeset "$BATS_TEST_TMPDIR/c.json"
+	[ "$output" = home=/given ]
+	# exec: the same rule.
+	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sleep","100"]'
+	run -0 create_ctr c-homeexec "$BATS_TEST_TMPDIR/c.json"
+	run -0 agent_client call start '{"container":"c-homeexec"}'
+	run -0 agent_client exec c-homeexec e1 '{"args":["sh","-c","echo home=$HOME"],"env":["PATH=/bin"],"cwd":"/"}'
+	[ "$output" = home=/root ]
+	run -0 agent_client call delete '{"container":"c-homeexec","force":true}'
+}
