@@ -241,6 +241,11 @@ static void child_setup_init(struct child_args *ca)
 	child_join_paths(s);
 	if (mounts_setup_rootfs(s, ca->a->cfg.state_dir, &err) < 0)
 		child_fail(err, "rootfs");
+	/* runc makes a missing cwd here: as root, inside the new root, before
+	 * the root goes read-only. (An exec's cwd must exist, as in runc.) */
+	const char *cwd = s->process.cwd;
+	if (access(cwd, F_OK) < 0 && errno == ENOENT && kv_mkdir_p(cwd, 0755, &err) < 0)
+		child_fail(err, "process.cwd");
 	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
 		child_fail((kv_err_make(&err, errno, "sethostname"), err), "hostname");
 	child_sysctl(s);

@@ -395,9 +395,9 @@ cgroup_dir() {
 		'.mounts += [{"destination":"/data","type":"bind","source":"/nonexistent/src","options":["rbind"]}]'
 	run ! create_ctr c-fail "$BATS_TEST_TMPDIR/c.json"
 	[[ "$output" == ENOENT:*"mounts[5].source"* ]]
-	make_config "$BATS_TEST_TMPDIR/c2.json" '.process.args=["true"]' '.process.cwd="/no/such/dir"'
+	make_config "$BATS_TEST_TMPDIR/c2.json" '.process.args=["true"]' '.process.cwd="/bin/busybox"'
 	run ! create_ctr c-fail "$BATS_TEST_TMPDIR/c2.json"
-	[[ "$output" == ENOENT:*"process.cwd"* ]]
+	[[ "$output" == ENOTDIR:*"process.cwd"* ]]
 	make_config "$BATS_TEST_TMPDIR/c3.json" '.process.args=["/bin/no-such-program"]'
 	run -0 create_ctr c-fail "$BATS_TEST_TMPDIR/c3.json"
 	run ! agent_client call start '{"container":"c-fail"}'
@@ -618,4 +618,17 @@ agent_pid() {
 	run -0 agent_client exec c-homeexec e1 '{"args":["sh","-c","echo home=$HOME"],"env":["PATH=/bin"],"cwd":"/"}'
 	[ "$output" = home=/root ]
 	run -0 agent_client call delete '{"container":"c-homeexec","force":true}'
+}
+
+@test "agent: a missing process.cwd is created (0755, by root), even under a read-only root" {
+	make_config "$BATS_TEST_TMPDIR/c.json" \
+		'.process.args=["sh","-c","pwd; stat -c \"%a %u\" . /new"]' \
+		'.process.cwd="/new/work/dir"' '.process.user={"uid":1000,"gid":1000}' \
+		'.root.readonly=true'
+	rootfs=$(jq -cn --arg b "$ROOTFS" '{type:"overlay",layers:[{path:$b}]}')
+	run -0 agent_client run c-cwd "$BATS_TEST_TMPDIR/c.json" --rootfs "$rootfs"
+	[ "${lines[0]}" = /new/work/dir ]
+	[ "${lines[1]}" = "755 0" ]
+	[ "${lines[2]}" = "755 0" ]
+	[ ! -e "$ROOTFS/new" ]
 }
