@@ -248,6 +248,8 @@ static void child_setup_init(struct child_args *ca)
 		child_fail(err, "process.cwd");
 	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
 		child_fail((kv_err_make(&err, errno, "sethostname"), err), "hostname");
+	if (s->domainname && setdomainname(s->domainname, strlen(s->domainname)) < 0)
+		child_fail((kv_err_make(&err, errno, "setdomainname"), err), "domainname");
 	child_sysctl(s);
 	if (mounts_finish_rootfs(s, &err) < 0)
 		child_fail(err, "rootfs");

@@ -632,3 +632,13 @@ agent_pid() {
 	[ "${lines[2]}" = "755 0" ]
 	[ ! -e "$ROOTFS/new" ]
 }
+
+@test "agent: domainname from the spec, in the container's uts namespace" {
+	make_config "$BATS_TEST_TMPDIR/c.json" \
+		'.process.args=["sh","-c","hostname; cat /proc/sys/kernel/domainname"]' \
+		'.domainname="example.org"'
+	run -0 agent_client run c-domain "$BATS_TEST_TMPDIR/c.json"
+	[ "${lines[0]}" = kvtest ]
+	[ "${lines[1]}" = example.org ]
+	[ "$(cat /proc/sys/kernel/domainname)" != example.org ]
+}
