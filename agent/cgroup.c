@@ -90,7 +90,29 @@ static void cg_enable_controllers(struct agent *a, const char *parent)
 	}
 }
 
-static int cg_limits(int fd, const struct kv_resources *r, struct kv_err **err)
+/*
+ * OCI's swap is memory+swap; v2's memory.swap.max is swap alone. A guest
+ * without swap has no memory.swap.max (no swap accounting): nothing can be
+ * swapped out, so any swap limit holds and is dropped. Docker always sends
+ * one (2 x memory), sized for its host; runc too skips a missing
+ * memory.swap.max (for "max" and "0": Docker asks for no more where its
+ * host has no swap accounting).
+ */
+static int cg_swap(int fd, const struct kv_resources *r, struct kv_err **err)
+{
+	if (r->memory_swap < 0 || r->memory_limit < 0)
+		return 0;
+	if (faccessat(fd, "memory.swap.max", F_OK, 0) < 0 && errno == ENOENT) {
+		kv_debug("linux.resources.memory.swap: no memory.swap.max (no swap), ignored");
+		return 0;
+	}
+	char v[32];
+	long long sw = r->memory_swap - r->memory_limit;
+	snprintf(v, sizeof(v), "%lld", sw < 0 ? 0 : sw);
+	return cg_write(fd, "memory.swap.max", v, "linux.resources.memory.swap", err);
+}
+
+int cgroup_write_limits(int fd, const struct kv_resources *r, struct kv_err **err)
 {
 	char v[64];
 	if (r->memory_limit >= 0) {
@@ -103,17 +125,8 @@ static int cg_limits(int fd, const struct kv_resources *r, struct kv_err **err)
 		if (cg_write(fd, "memory.low", v, "linux.resources.memory.reservation", err) < 0)
 			return -1;
 	}
-	if (r->memory_swap >= 0 && r->memory_limit >= 0 &&
-	    faccessat(fd, "memory.swap.max", F_OK, 0) == 0) {
-		/* OCI's swap is memory+swap; v2's swap.max is swap alone. A guest
-		 * without swap has no such file: the limit is moot there (runc
-		 * accepts it where swap accounting is off, and Docker always sets
-		 * it). */
-		long long sw = r->memory_swap - r->memory_limit;
-		snprintf(v, sizeof(v), "%lld", sw < 0 ? 0 : sw);
-		if (cg_write(fd, "memory.swap.max", v, "linux.resources.memory.swap", err) < 0)
-			return -1;
-	}
+	if (cg_swap(fd, r, err) < 0)
+		return -1;
 	if (r->cpu_shares) {
 		unsigned long long w =
 		    1 + ((r->cpu_shares < 2 ? 2 : r->cpu_shares) - 2) * 9999 / 262142;
@@ -185,7 +198,7 @@ int cgroup_create(struct agent *a, struct container *c, struct kv_err **err)
 	c->cgroup_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->cgroup_fd < 0)
 		return kv_err_make(err, errno, "cgroup: open %s", path);
-	if (cg_limits(c->cgroup_fd, &c->spec->res, err) < 0)
+	if (cgroup_write_limits(c->cgroup_fd, &c->spec->res, err) < 0)
 		return -1;
 	if (c->spec->res.memory_limit >= 0)
 		cg_watch_oom(a, c);
@@ -205,7 +218,7 @@ int cgroup_update(struct agent *a, struct container *c, const struct kv_resource
 		*strrchr(parent, '/') = '\0';
 		cg_enable_controllers(a, parent);
 	}
-	if (cg_limits(c->cgroup_fd, r, err) < 0)
+	if (cgroup_write_limits(c->cgroup_fd, r, err) < 0)
 		return -1;
 	struct kv_resources *cur = &c->spec->res;
 	if (r->memory_limit >= 0 && c->oom.fd < 0)

@@ -131,6 +131,22 @@ static void child_join_paths(const struct kv_spec *s)
 	}
 }
 
+/*
+ * runc's console.ClearONLCR: "\n" goes out as "\n", not "\r\n". The host's
+ * own terminal, if there is one, does its output processing; a file or a
+ * pipe the output goes to wants none.
+ */
+static void pty_clear_onlcr(int slave)
+{
+	struct kv_err *err = NULL;
+	struct termios t;
+	if (tcgetattr(slave, &t) < 0)
+		child_fail((kv_err_make(&err, errno, "tcgetattr"), err), "process.terminal");
+	t.c_oflag &= ~ONLCR;
+	if (tcsetattr(slave, TCSANOW, &t) < 0)
+		child_fail((kv_err_make(&err, errno, "clear ONLCR"), err), "process.terminal");
+}
+
 /* The pty lives in the container's devpts: open it there, hand the master
  * to the agent with "ready", keep the slave as the controlling terminal. */
 static int child_pty(const struct kv_process *p)
@@ -146,6 +162,7 @@ static int child_pty(const struct kv_process *p)
 	int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
 	if (slave < 0)
 		child_fail((kv_err_make(&err, errno, "open pty peer"), err), "process.terminal");
+	pty_clear_onlcr(slave);
 	if (p->rows || p->cols) {
 		struct winsize ws = {.ws_row = p->rows, .ws_col = p->cols};
 		ioctl(slave, TIOCSWINSZ, &ws);
@@ -216,7 +233,7 @@ static void child_credentials(const struct kv_process *p)
 }
 
 /* execvpe looks PATH up in the caller's environment: give it the process's. */
-__attribute__((noreturn)) static void child_exec(struct child_args *ca)
+__attribute__((noreturn)) static void child_exec(struct child_args *ca, char **env)
 {
 	const struct kv_process *p = ca->proc;
 	struct kv_err *err = NULL;
@@ -226,11 +243,11 @@ __attribute__((noreturn)) static void child_exec(struct child_args *ca)
 	if (p->no_new_privs && agent_seccomp_load(ca->ctr->seccomp) < 0)
 		child_fail((kv_err_make(&err, EPERM, "load the filter"), err), "linux.seccomp");
 	extern char **environ;
-	environ = p->env;
+	environ = env;
 	if (!getenv("PATH") && !strchr(p->args[0], '/'))
 		environ = (char *[]){
 		    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-	execvpe(p->args[0], p->args, p->env);
+	execvpe(p->args[0], p->args, env);
 	child_fail((kv_err_make(&err, errno, "exec %s", p->args[0]), err), "process.args");
 }
 
@@ -241,11 +258,18 @@ static void child_setup_init(struct child_args *ca)
 	child_join_paths(s);
 	if (mounts_setup_rootfs(s, ca->a->cfg.state_dir, &err) < 0)
 		child_fail(err, "rootfs");
+	/* runc makes a missing cwd here: as root, inside the new root, before
+	 * the root goes read-only. (An exec's cwd must exist, as in runc.) */
+	const char *cwd = s->process.cwd;
+	if (access(cwd, F_OK) < 0 && errno == ENOENT && kv_mkdir_p(cwd, 0755, &err) < 0)
+		child_fail(err, "process.cwd");
 	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
 		child_fail((kv_err_make(&err, errno, "sethostname"), err), "hostname");
+	if (s->domainname && setdomainname(s->domainname, strlen(s->domainname)) < 0)
+		child_fail((kv_err_make(&err, errno, "setdomainname"), err), "domainname");
 	child_sysctl(s);
 	if (mounts_finish_rootfs(s, &err) < 0)
-		child_fail(err, "root.readonly");
+		child_fail(err, "rootfs");
 }
 
 void child_main(struct child_args *ca)
@@ -267,6 +291,8 @@ void child_main(struct child_args *ca)
 	child_process_limits(p);
 	if (chdir(p->cwd) < 0)
 		child_fail((kv_err_make(&err, errno, "chdir %s", p->cwd), err), "process.cwd");
+	/* Read as root, in the container's root (pivoted or joined). */
+	char **env = agent_env_with_home(p->env, p->uid, "/etc/passwd");
 	struct sync_msg m = {.type = SYNC_READY};
 	child_send(&m, master);
 	if (master >= 0)
@@ -282,5 +308,5 @@ void child_main(struct child_args *ca)
 	}
 	if (p->umask >= 0)
 		umask(p->umask);
-	child_exec(ca);
+	child_exec(ca, env);
 }

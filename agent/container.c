@@ -271,12 +271,12 @@ static void proc_sync_msg(struct agent *a, struct proc *p, struct sync_msg *m, i
 		if (fd >= 0)
 			stdio_set_pty(a, p, fd);
 		fd = -1;
-		if (!p->exec_id) {
-			p->state = PROC_CREATED;
+		/* An exec may have run, exited and been reaped in this same batch
+		 * of events, before its "ready" is read: it stays exited. */
+		if (p->state != PROC_EXITED)
+			p->state = p->exec_id ? PROC_STARTING : PROC_CREATED;
+		if (!p->exec_id)
 			pending_answer_ok(a, p);
-		} else {
-			p->state = PROC_STARTING;
-		}
 		break;
 	case SYNC_ERROR: {
 		cleanup_free char *msg =

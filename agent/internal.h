@@ -201,6 +201,13 @@ struct sync_msg {
 	char text[500];
 };
 
+/*
+ * env.c (child side): env, or a copy of it with HOME set from the passwd
+ * file (uid's entry; "/" without one) when it has none or an empty one.
+ * The copy shares env's strings and is never freed: the child execs.
+ */
+char **agent_env_with_home(char **env, uid_t uid, const char *passwd);
+
 /* mounts.c (child side) */
 int mounts_setup_rootfs(const struct kv_spec *s, const char *state_dir, struct kv_err **err);
 int mounts_finish_rootfs(const struct kv_spec *s, struct kv_err **err);
@@ -228,6 +235,8 @@ int cgroup_freeze(struct container *c, bool frozen, struct kv_err **err) KV_WUR;
 int cgroup_kill_all(struct container *c, int sig, struct kv_err **err) KV_WUR;
 void cgroup_stats(struct container *c, struct kv_json *j);
 void cgroup_oom_cb(struct agent *a, struct ev_src *src, uint32_t events);
+/* linux.resources into the cgroup directory open as dirfd. */
+int cgroup_write_limits(int dirfd, const struct kv_resources *r, struct kv_err **err) KV_WUR;
 
 /* pid1.c */
 int pid1_mount_basics(struct kv_err **err) KV_WUR;

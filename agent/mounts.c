@@ -6,11 +6,14 @@
  * the bind sources (open_tree) while the agent's tree is still visible,
  * pivot_root, then every spec mount with paths inside the new root (a
  * symlink in the image resolves inside the container, never outside).
+ * readonlyPaths, maskedPaths and the read-only root come last, in
+ * mounts_finish_rootfs(), once the child has written hostname and sysctl.
  */
 #include "agent/internal.h"
 
 #include <fcntl.h>
 #include <linux/mount.h>
+#include <linux/openat2.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -148,25 +151,69 @@ static int make_target(const char *dest, bool file, struct kv_err **err)
 	return 0;
 }
 
+/*
+ * A bind mount gets exactly the per-mount flags its options give, none kept
+ * from its source (in the guest, a virtio-fs share mounted nosuid,nodev): as
+ * runc's bind remount does, with mount_setattr() on the detached tree, so
+ * nothing looks the path up again. atime is kept unless an option sets it.
+ */
+static int bind_set_flags(const struct kv_mount *m, int tree, struct kv_err **err)
+{
+	static const struct {
+		unsigned long ms;
+		uint64_t attr;
+	} map[] = {
+	    {MS_RDONLY, MOUNT_ATTR_RDONLY},	    {MS_NOSUID, MOUNT_ATTR_NOSUID},
+	    {MS_NODEV, MOUNT_ATTR_NODEV},	    {MS_NOEXEC, MOUNT_ATTR_NOEXEC},
+	    {MS_NODIRATIME, MOUNT_ATTR_NODIRATIME},
+	};
+	struct mount_attr attr = {0};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(map); i++) {
+		if (m->flags & map[i].ms)
+			attr.attr_set |= map[i].attr;
+		else
+			attr.attr_clr |= map[i].attr;
+	}
+	if (m->flags & (MS_STRICTATIME | MS_NOATIME | MS_RELATIME)) {
+		/* mount(2)'s precedence: strictatime, then noatime. */
+		attr.attr_clr |= MOUNT_ATTR__ATIME;
+		attr.attr_set |= m->flags & MS_STRICTATIME ? MOUNT_ATTR_STRICTATIME
+				 : m->flags & MS_NOATIME   ? MOUNT_ATTR_NOATIME
+							   : MOUNT_ATTR_RELATIME;
+	}
+	if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+		return ERR(errno, "set the options of the bind of %s", m->source);
+	return 0;
+}
+
+/*
+ * A bind's destination, looked up from the container's root (we have
+ * pivoted): ".." and absolute symlinks stay inside it, a trailing symlink
+ * is followed as mount(2) follows it, and magic links (/proc/<pid>/root,
+ * /proc/self/fd/N), which could lead out of it, are refused.
+ */
+static int bind_target_open(const char *dest)
+{
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_MAGICLINKS};
+	return syscall(SYS_openat2, AT_FDCWD, dest, &how, sizeof(how));
+}
+
 static int spec_mount_bind(const struct kv_mount *m, int tree, struct kv_err **err)
 {
-	int r =
-	    syscall(SYS_move_mount, tree, "", AT_FDCWD, m->destination, MOVE_MOUNT_F_EMPTY_PATH);
-	if (r < 0 && errno == ENOENT) {
+	if (bind_set_flags(m, tree, err) < 0)
+		return -1;
+	cleanup_close int target = bind_target_open(m->destination);
+	if (target < 0 && errno == ENOENT) {
 		struct stat st;
 		if (fstat(tree, &st) < 0)
 			return ERR(errno, "stat %s", m->source);
 		if (make_target(m->destination, !S_ISDIR(st.st_mode), err) < 0)
 			return -1;
-		r = syscall(SYS_move_mount, tree, "", AT_FDCWD, m->destination,
-			    MOVE_MOUNT_F_EMPTY_PATH);
+		target = bind_target_open(m->destination);
 	}
-	if (r < 0)
+	if (target < 0 || syscall(SYS_move_mount, tree, "", target, "",
+				  MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 		return ERR(errno, "bind %s on %s", m->source, m->destination);
-	unsigned long fl = m->flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME |
-				       MS_RELATIME | MS_STRICTATIME | MS_NODIRATIME);
-	if (fl && mount(NULL, m->destination, NULL, MS_BIND | MS_REMOUNT | fl, NULL) < 0)
-		return ERR(errno, "remount %s with its options", m->destination);
 	return 0;
 }
 
@@ -187,29 +234,64 @@ static bool parent_is_fresh_tmpfs(const struct kv_spec *s, size_t n)
 	return false;
 }
 
+/*
+ * A tmpfs gets the mode its mount point had, as in runc, which puts
+ * "mode=<old mode>" before the options: a mode= in them still wins. A mount
+ * point made for it keeps tmpfs's default, 1777.
+ */
+static char *tmpfs_data(const char *dest, const char *data)
+{
+	struct stat st;
+	if (stat(dest, &st) < 0)
+		return NULL;
+	return kv_asprintf("mode=%04o%s%s", (unsigned)(st.st_mode & 07777), data ? "," : "",
+			   data ? data : "");
+}
+
+/*
+ * runc mounts a read-only tmpfs, and a read-only /dev, writable, and makes
+ * them read-only at the end (its finalizeRootfs, our mounts_finish_rootfs()):
+ * /dev still has to get its device nodes and the mounts under it (/dev/pts,
+ * /dev/shm), and any tmpfs the mount points of the mounts below it.
+ */
+static bool ro_at_finish(const struct kv_mount *m)
+{
+	return !m->bind && (m->flags & MS_RDONLY) &&
+	       (strcmp(m->type, "tmpfs") == 0 || strcmp(m->destination, "/dev") == 0);
+}
+
+/* A filesystem mount (not a bind). had_target: dest existed before setup. */
+static int spec_mount_fs(const struct kv_mount *m, bool had_target, struct kv_err **err)
+{
+	/* The guest is cgroup v2 only: a "cgroup" mount is the v2 hierarchy. */
+	const char *type = strcmp(m->type, "cgroup") == 0 ? "cgroup2" : m->type;
+	const char *data = m->data && *m->data ? m->data : NULL;
+	if (strcmp(type, "cgroup2") == 0)
+		data = NULL;
+	cleanup_free char *tmpfs =
+	    had_target && strcmp(type, "tmpfs") == 0 ? tmpfs_data(m->destination, data) : NULL;
+	if (tmpfs)
+		data = tmpfs;
+	unsigned long flags = ro_at_finish(m) ? m->flags & ~MS_RDONLY : m->flags;
+	int r = mount(m->source, m->destination, type, flags, data);
+	if (r < 0 && errno == ENOENT) {
+		if (make_target(m->destination, false, err) < 0)
+			return -1;
+		r = mount(m->source, m->destination, type, flags, data);
+	}
+	if (r < 0)
+		return ERR(errno, "mount %s (%s) on %s", m->source, type, m->destination);
+	return 0;
+}
+
 static int spec_mount_one(const struct kv_mount *m, int tree, bool fresh_parent,
 			  struct kv_err **err)
 {
 	if (fresh_parent && mkdir(m->destination, 0755) < 0 && errno != EEXIST)
 		return ERR(errno, "mkdir %s", m->destination);
-	if (m->bind) {
-		if (spec_mount_bind(m, tree, err) < 0)
-			return -1;
-	} else {
-		/* The guest is cgroup v2 only: a "cgroup" mount is the v2 hierarchy. */
-		const char *type = strcmp(m->type, "cgroup") == 0 ? "cgroup2" : m->type;
-		const char *data = m->data && *m->data ? m->data : NULL;
-		if (strcmp(type, "cgroup2") == 0)
-			data = NULL;
-		int r = mount(m->source, m->destination, type, m->flags, data);
-		if (r < 0 && errno == ENOENT) {
-			if (make_target(m->destination, false, err) < 0)
-				return -1;
-			r = mount(m->source, m->destination, type, m->flags, data);
-		}
-		if (r < 0)
-			return ERR(errno, "mount %s (%s) on %s", m->source, type, m->destination);
-	}
+	int r = m->bind ? spec_mount_bind(m, tree, err) : spec_mount_fs(m, !fresh_parent, err);
+	if (r < 0)
+		return -1;
 	if (m->propagation && mount(NULL, m->destination, NULL, m->propagation, NULL) < 0)
 		return ERR(errno, "set propagation of %s", m->destination);
 	return 0;
@@ -247,16 +329,9 @@ static int dev_populate(struct kv_err **err)
 	return 0;
 }
 
-static int mask_paths(const struct kv_spec *s, struct kv_err **err)
+/* linux.readonlyPaths: each a read-only bind of itself (absent ones are skipped). */
+static int readonly_paths(const struct kv_spec *s, struct kv_err **err)
 {
-	for (size_t i = 0; i < s->nmasked; i++) {
-		const char *p = s->masked_paths[i];
-		if (mount("/dev/null", p, NULL, MS_BIND, NULL) == 0 || errno == ENOENT)
-			continue;
-		if (errno != ENOTDIR ||
-		    mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0,mode=0555") < 0)
-			return ERR(errno, "linux.maskedPaths[%zu]: mask %s", i, p);
-	}
 	for (size_t i = 0; i < s->nreadonly; i++) {
 		const char *p = s->readonly_paths[i];
 		if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
@@ -266,6 +341,20 @@ static int mask_paths(const struct kv_spec *s, struct kv_err **err)
 		}
 		if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL) < 0)
 			return ERR(errno, "linux.readonlyPaths[%zu]: remount %s", i, p);
+	}
+	return 0;
+}
+
+/* linux.maskedPaths: /dev/null over a file, an empty read-only tmpfs over a directory. */
+static int mask_paths(const struct kv_spec *s, struct kv_err **err)
+{
+	for (size_t i = 0; i < s->nmasked; i++) {
+		const char *p = s->masked_paths[i];
+		if (mount("/dev/null", p, NULL, MS_BIND, NULL) == 0 || errno == ENOENT)
+			continue;
+		if (errno != ENOTDIR ||
+		    mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0,mode=0555") < 0)
+			return ERR(errno, "linux.maskedPaths[%zu]: mask %s", i, p);
 	}
 	return 0;
 }
@@ -312,13 +401,25 @@ int mounts_setup_rootfs(const struct kv_spec *s, const char *state_dir, struct k
 	}
 	if (dev_tmpfs && dev_populate(err) < 0)
 		return kv_err_wrap(err, "/dev");
-	return mask_paths(s, err);
+	return 0;
 }
 
+/*
+ * After hostname and sysctl (runc's order: a sysctl is written while /proc/sys
+ * is still writable; Docker and Podman list it in readonlyPaths).
+ */
 int mounts_finish_rootfs(const struct kv_spec *s, struct kv_err **err)
 {
+	if (readonly_paths(s, err) < 0 || mask_paths(s, err) < 0)
+		return -1;
+	for (size_t i = 0; i < s->nmounts; i++) {
+		const struct kv_mount *m = &s->mounts[i];
+		if (ro_at_finish(m) &&
+		    mount(NULL, m->destination, NULL, m->flags | MS_REMOUNT, NULL) < 0)
+			return ERR(errno, "mounts[%zu]: remount %s read-only", i, m->destination);
+	}
 	if (s->root_readonly && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
-		return ERR(errno, "remount / read-only");
+		return ERR(errno, "root.readonly: remount / read-only");
 	if (s->rootfs_propagation && mount(NULL, "/", NULL, s->rootfs_propagation, NULL) < 0)
 		return ERR(errno, "linux.rootfsPropagation");
 	return 0;

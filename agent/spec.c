@@ -773,6 +773,31 @@ static void rootfs_clear(struct kv_rootfs *r)
 	layer_clear(&r->upper);
 }
 
+/*
+ * hostname, domainname: at most 64 bytes (the kernel's limit), set in a uts
+ * namespace of the container's own. An empty one is none: runc leaves the
+ * name as the namespace has it, and the host's oci/ accepts it so.
+ */
+static int decode_uts_name(yajl_val root, const char *key, const struct kv_spec *s, char **out,
+			   struct kv_err **err)
+{
+	if (get_str(root, key, "spec", out, err) < 0)
+		return -EINVAL;
+	if (*out && !**out) {
+		free(*out);
+		*out = NULL;
+	}
+	if (!*out)
+		return 0;
+	if (strlen(*out) > 64 || strchr(*out, '/'))
+		return kv_err_make(err, EINVAL, "%s: must be at most 64 characters, without /",
+				   key);
+	if (!(s->ns_flags & CLONE_NEWUTS) && !s->ns_paths[KV_NS_UTS])
+		return kv_err_make(err, EINVAL, "%s: needs a uts namespace in linux.namespaces",
+				   key);
+	return 0;
+}
+
 struct kv_spec *kv_spec_decode(yajl_val root, struct kv_err **err)
 {
 	if (!root || !YAJL_IS_OBJECT(root)) {
@@ -789,19 +814,11 @@ struct kv_spec *kv_spec_decode(yajl_val root, struct kv_err **err)
 			return NULL;
 		s->root_readonly = get_bool(r, "readonly");
 	}
-	if (get_str(root, "hostname", "spec", &s->hostname, err) < 0)
-		return NULL;
-	if (s->hostname && (strlen(s->hostname) > 64 || strchr(s->hostname, '/'))) {
-		kv_err_make(err, EINVAL, "hostname: must be at most 64 characters");
-		return NULL;
-	}
 	if (decode_mounts(kv_jget(root, "mounts"), s, err) < 0 ||
-	    decode_linux(kv_jget(root, "linux"), s, err) < 0)
+	    decode_linux(kv_jget(root, "linux"), s, err) < 0 ||
+	    decode_uts_name(root, "hostname", s, &s->hostname, err) < 0 ||
+	    decode_uts_name(root, "domainname", s, &s->domainname, err) < 0)
 		return NULL;
-	if (s->hostname && !(s->ns_flags & CLONE_NEWUTS) && !s->ns_paths[KV_NS_UTS]) {
-		kv_err_make(err, EINVAL, "hostname: needs a uts namespace in linux.namespaces");
-		return NULL;
-	}
 	return steal_ptr(s);
 }
 
@@ -813,6 +830,7 @@ void kv_spec_free(struct kv_spec *s)
 	rootfs_clear(&s->rootfs);
 	free(s->root_path);
 	free(s->hostname);
+	free(s->domainname);
 	for (size_t i = 0; i < s->nmounts; i++) {
 		free(s->mounts[i].destination);
 		free(s->mounts[i].type);

@@ -124,7 +124,7 @@ struct kv_spec {
 	struct kv_rootfs rootfs;
 	char *root_path;
 	bool root_readonly;
-	char *hostname;
+	char *hostname, *domainname; /* NULL: unset (or empty) */
 	struct kv_mount *mounts;
 	size_t nmounts;
 	char **masked_paths;

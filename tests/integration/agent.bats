@@ -395,9 +395,9 @@ cgroup_dir() {
 		'.mounts += [{"destination":"/data","type":"bind","source":"/nonexistent/src","options":["rbind"]}]'
 	run ! create_ctr c-fail "$BATS_TEST_TMPDIR/c.json"
 	[[ "$output" == ENOENT:*"mounts[5].source"* ]]
-	make_config "$BATS_TEST_TMPDIR/c2.json" '.process.args=["true"]' '.process.cwd="/no/such/dir"'
+	make_config "$BATS_TEST_TMPDIR/c2.json" '.process.args=["true"]' '.process.cwd="/bin/busybox"'
 	run ! create_ctr c-fail "$BATS_TEST_TMPDIR/c2.json"
-	[[ "$output" == ENOENT:*"process.cwd"* ]]
+	[[ "$output" == ENOTDIR:*"process.cwd"* ]]
 	make_config "$BATS_TEST_TMPDIR/c3.json" '.process.args=["/bin/no-such-program"]'
 	run -0 create_ctr c-fail "$BATS_TEST_TMPDIR/c3.json"
 	run ! agent_client call start '{"container":"c-fail"}'
@@ -480,4 +480,172 @@ cgroup_dir() {
 	run ! agent_client call start '{"container":"c-barrier"}'
 	[[ "$output" == EBUSY:* ]]
 	run -0 agent_client call delete '{"container":"c-barrier"}'
+}
+
+@test "agent: linux.sysctl is written before readonlyPaths make /proc/sys read-only" {
+	# Docker sets net.ipv4.ip_unprivileged_port_start, Podman
+	# net.ipv4.ping_group_range, with /proc/sys in readonlyPaths (runc's order).
+	make_config "$BATS_TEST_TMPDIR/c.json" \
+		'.process.args=["sh","-c","cat /proc/sys/kernel/msgmax /proc/sys/net/ipv4/ip_unprivileged_port_start; (echo 1 > /proc/sys/kernel/msgmax) 2>&1; echo rc=$?"]' \
+		'.linux.namespaces += [{"type":"network"}]' \
+		'.linux.sysctl={"kernel.msgmax":"23456","net.ipv4.ip_unprivileged_port_start":"0"}' \
+		'.linux.readonlyPaths=["/proc/sys"]' '.linux.maskedPaths=["/proc/kcore"]'
+	run -0 agent_client run c-sysctl-ro "$BATS_TEST_TMPDIR/c.json"
+	[ "${lines[0]}" = 23456 ]
+	[ "${lines[1]}" = 0 ]
+	[[ "${lines[2]}" == *"Read-only file system"* ]]
+	[ "${lines[3]}" = rc=1 ]
+}
+
+@test "agent: a tmpfs without mode= keeps the mode its mount point had" {
+	mkdir -p "$BATS_TEST_TMPDIR/layer/private" "$BATS_TEST_TMPDIR/layer/open"
+	chmod 0750 "$BATS_TEST_TMPDIR/layer/private"
+	chmod 0755 "$BATS_TEST_TMPDIR/layer/open"
+	make_config "$BATS_TEST_TMPDIR/c.json" \
+		'.process.args=["stat","-c","%n %a","/private","/open","/tmp"]' \
+		'.mounts += [{"destination":"/private","type":"tmpfs","source":"tmpfs","options":["nosuid"]},
+		  {"destination":"/open","type":"tmpfs","source":"tmpfs","options":["mode=1777"]}]'
+	rootfs=$(jq -cn --arg b "$ROOTFS" --arg l "$BATS_TEST_TMPDIR/layer" \
+		'{type:"overlay",layers:[{path:$b},{path:$l}]}')
+	run -0 agent_client run c-tmpfs-mode "$BATS_TEST_TMPDIR/c.json" --rootfs "$rootfs"
+	[ "${lines[0]}" = "/private 750" ]
+	[ "${lines[1]}" = "/open 1777" ] # an explicit mode= wins
+	[ "${lines[2]}" = "/tmp 1777" ]
+}
+
+@test "agent: a read-only /dev tmpfs is populated, takes its submounts, then goes read-only" {
+	make_config "$BATS_TEST_TMPDIR/c.json" \
+		'.process.args=["sh","-c","echo x > /dev/null && echo null-ok; touch /dev/shm/y && echo shm-ok; ls /dev/pts/ptmx; (touch /dev/z) 2>&1; grep \" /dev \" /proc/self/mountinfo | cut -d\" \" -f6; touch /run/lock/l && echo lock-ok; (touch /run/r) 2>&1; exit 0"]' \
+		'(.mounts[] | select(.destination == "/dev") | .options) += ["ro"]' \
+		'.mounts += [{"destination":"/run","type":"tmpfs","source":"tmpfs","options":["ro","mode=755"]},
+		  {"destination":"/run/lock","type":"tmpfs","source":"tmpfs"}]'
+	run -0 agent_client run c-devro "$BATS_TEST_TMPDIR/c.json"
+	[ "${lines[0]}" = null-ok ]
+	[ "${lines[1]}" = shm-ok ]
+	[ "${lines[2]}" = /dev/pts/ptmx ]
+	[[ "${lines[3]}" == *"Read-only file system"* ]]
+	[[ "${lines[4]}" == ro,nosuid* ]]
+	# Any read-only tmpfs: the same (runc's finalizeRootfs).
+	[ "${lines[5]}" = lock-ok ]
+	[[ "${lines[6]}" == *"Read-only file system"* ]]
+}
+
+@test "agent: an exec that exits at once is reported, even when reaped before its ready" {
+	# Its exit and its "ready" can come in one batch of events, the exit
+	# first: the process must stay exited, or the wait hangs.
+	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sleep","100"]'
+	run -0 create_ctr c-quick "$BATS_TEST_TMPDIR/c.json"
+	run -0 agent_client call start '{"container":"c-quick"}'
+	for i in $(seq 40); do
+		run -7 agent_client exec c-quick "q$i" '{"args":["sh","-c","exit 7"],"cwd":"/"}'
+	done
+	run -0 agent_client call delete '{"container":"c-quick","force":true}'
+}
+
+# The pid of the agent (the child of unshare), for nsenter into its mounts.
+agent_pid() {
+	pgrep -P "$(cat "$AGENT_DIR/unshare.pid")"
+}
+
+@test "agent: a bind mount has exactly the flags its options give, not its source's" {
+	# In the guest, bind sources live on a share mounted nosuid,nodev: a
+	# source mounted so in the agent's namespace stands in for it.
+	src="$BATS_TEST_TMPDIR/src"
+	mkdir -p "$src"
+	nsenter -t "$(agent_pid)" -m mount -t tmpfs -o nosuid,nodev,noexec tmpfs "$src"
+	make_config "$BATS_TEST_TMPDIR/c.json" \
+		'.process.args=["sh","-c","for d in /plain /ro; do awk -v d=$d '\''$5 == d {print d, $6}'\'' /proc/self/mountinfo; done"]' \
+		".mounts += [{\"destination\":\"/plain\",\"type\":\"bind\",\"source\":\"$src\",\"options\":[\"rbind\"]},
+		  {\"destination\":\"/ro\",\"type\":\"bind\",\"source\":\"$src\",\"options\":[\"rbind\",\"ro\",\"nodev\"]}]"
+	run -0 agent_client run c-bindflags "$BATS_TEST_TMPDIR/c.json"
+	nsenter -t "$(agent_pid)" -m umount "$src"
+	[[ "${lines[0]}" == "/plain rw,"* ]]
+	[[ "${lines[0]}" != *nosuid* && "${lines[0]}" != *nodev* && "${lines[0]}" != *noexec* ]]
+	[[ "${lines[1]}" == "/ro ro,nodev"* ]]
+	[[ "${lines[1]}" != *nosuid* && "${lines[1]}" != *noexec* ]]
+}
+
+@test "agent: a bind mount onto a symlink resolves it inside the container's root" {
+	mkdir -p "$BATS_TEST_TMPDIR/layer/srv/data" "$BATS_TEST_TMPDIR/layer/srv/up" "$BATS_TEST_TMPDIR/share"
+	ln -s /srv/data "$BATS_TEST_TMPDIR/layer/data"
+	ln -s ../../../../../srv/up "$BATS_TEST_TMPDIR/layer/up"
+	echo shared > "$BATS_TEST_TMPDIR/share/f"
+	make_config "$BATS_TEST_TMPDIR/c.json" \
+		'.process.args=["sh","-c","cat /srv/data/f /srv/up/f; readlink /data"]' \
+		".mounts += [{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"$BATS_TEST_TMPDIR/share\",\"options\":[\"rbind\"]},
+		  {\"destination\":\"/up\",\"type\":\"bind\",\"source\":\"$BATS_TEST_TMPDIR/share\",\"options\":[\"rbind\",\"ro\"]}]"
+	rootfs=$(jq -cn --arg b "$ROOTFS" --arg l "$BATS_TEST_TMPDIR/layer" \
+		'{type:"overlay",layers:[{path:$b},{path:$l}]}')
+	run -0 agent_client run c-bindlink "$BATS_TEST_TMPDIR/c.json" --rootfs "$rootfs"
+	[ "${lines[0]}" = shared ]
+	[ "${lines[1]}" = shared ]
+	[ "${lines[2]}" = /srv/data ]
+	[ ! -e /srv/data/f ] && [ ! -e /srv/up/f ]
+}
+
+@test "agent: a bind mount onto a magic link out of the container is refused" {
+	# No pid namespace: /proc/1 is the agent, its root the agent's (the VM's).
+	mkdir -p "$BATS_TEST_TMPDIR/layer" "$BATS_TEST_TMPDIR/share" "$BATS_TEST_TMPDIR/outside"
+	ln -s "/proc/1/root$BATS_TEST_TMPDIR/outside" "$BATS_TEST_TMPDIR/layer/esc"
+	echo shared > "$BATS_TEST_TMPDIR/share/f"
+	make_config "$BATS_TEST_TMPDIR/c.json" '.linux.namespaces=[{"type":"mount"},{"type":"uts"}]' \
+		".mounts += [{\"destination\":\"/esc\",\"type\":\"bind\",\"source\":\"$BATS_TEST_TMPDIR/share\",\"options\":[\"rbind\"]}]"
+	rootfs=$(jq -cn --arg b "$ROOTFS" --arg l "$BATS_TEST_TMPDIR/layer" \
+		'{type:"overlay",layers:[{path:$b},{path:$l}]}')
+	run ! create_ctr c-bindesc "$BATS_TEST_TMPDIR/c.json" "{rootfs: $rootfs}"
+	[[ "$output" == ELOOP:*"mounts[5]: bind"* ]]
+	run -0 nsenter -t "$(agent_pid)" -m ls "$BATS_TEST_TMPDIR/outside"
+	[ -z "$output" ]
+}
+
+@test "agent: HOME comes from the container's /etc/passwd when process.env has none" {
+	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sh","-c","echo home=$HOME"]' \
+		'.process.env=["PATH=/bin"]'
+	run -0 agent_client run c-home0 "$BATS_TEST_TMPDIR/c.json"
+	[ "$output" = home=/root ]
+	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sh","-c","echo home=$HOME"]' \
+		'.process.env=["PATH=/bin"]' '.process.user={"uid":1000,"gid":1000}'
+	run -0 agent_client run c-home1000 "$BATS_TEST_TMPDIR/c.json"
+	[ "$output" = home=/ ] # no passwd entry
+	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sh","-c","echo home=$HOME"]' \
+		'.process.env=["PATH=/bin","HOME=/given"]'
+	run -0 agent_client run c-homeset "$BATS_TEST_TMPDIR/c.json"
+	[ "$output" = home=/given ]
+	# exec: the same rule.
+	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sleep","100"]'
+	run -0 create_ctr c-homeexec "$BATS_TEST_TMPDIR/c.json"
+	run -0 agent_client call start '{"container":"c-homeexec"}'
+	run -0 agent_client exec c-homeexec e1 '{"args":["sh","-c","echo home=$HOME"],"env":["PATH=/bin"],"cwd":"/"}'
+	[ "$output" = home=/root ]
+	run -0 agent_client call delete '{"container":"c-homeexec","force":true}'
+}
+
+@test "agent: a missing process.cwd is created (0755, by root), even under a read-only root" {
+	make_config "$BATS_TEST_TMPDIR/c.json" \
+		'.process.args=["sh","-c","pwd; stat -c \"%a %u\" . /new"]' \
+		'.process.cwd="/new/work/dir"' '.process.user={"uid":1000,"gid":1000}' \
+		'.root.readonly=true'
+	rootfs=$(jq -cn --arg b "$ROOTFS" '{type:"overlay",layers:[{path:$b}]}')
+	run -0 agent_client run c-cwd "$BATS_TEST_TMPDIR/c.json" --rootfs "$rootfs"
+	[ "${lines[0]}" = /new/work/dir ]
+	[ "${lines[1]}" = "755 0" ]
+	[ "${lines[2]}" = "755 0" ]
+	[ ! -e "$ROOTFS/new" ]
+}
+
+@test "agent: domainname from the spec, in the container's uts namespace" {
+	make_config "$BATS_TEST_TMPDIR/c.json" \
+		'.process.args=["sh","-c","hostname; cat /proc/sys/kernel/domainname"]' \
+		'.domainname="example.org"'
+	run -0 agent_client run c-domain "$BATS_TEST_TMPDIR/c.json"
+	[ "${lines[0]}" = kvtest ]
+	[ "${lines[1]}" = example.org ]
+	[ "$(cat /proc/sys/kernel/domainname)" != example.org ]
+}
+
+@test "agent: a terminal's output has \\n line ends (ONLCR cleared, as runc does)" {
+	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sh","-c","echo a; echo b"]' \
+		'.process.terminal=true'
+	run -0 agent_client run c-onlcr "$BATS_TEST_TMPDIR/c.json" </dev/null
+	[ "$output" = "$(printf 'a\nb')" ]
 }

@@ -47,6 +47,7 @@ static void test_good(void)
 	    "\"capabilities\":{\"bounding\":[\"CAP_KILL\",\"CAP_CHOWN\"],\"ambient\":[]},"
 	    "\"noNewPrivileges\":true,\"oomScoreAdj\":-500},"
 	    "\"root\":{\"path\":\"/r\",\"readonly\":true},\"hostname\":\"h\","
+	    "\"domainname\":\"example.org\","
 	    "\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
 	    "{\"destination\":\"/d\",\"type\":\"bind\",\"source\":\"/s\","
 	    "\"options\":[\"rbind\",\"ro\",\"nosuid\",\"rprivate\"]},"
@@ -82,8 +83,23 @@ static void test_good(void)
 	is_int(s->res.memory_limit, 1048576, "memory limit");
 	is_int(s->res.pids_limit, -1, "pids limit 0 means unlimited");
 	is_str(s->rootfs.type, "dir", "rootfs defaults to root.path");
+	is_str(s->domainname, "example.org", "domainname");
 	ok(s->seccomp && s->seccomp->nrules == 1 && s->seccomp->rules[0].nsyscalls == 1,
 	   "seccomp: an unknown syscall name is skipped");
+	kv_spec_free(s);
+}
+
+/* An empty hostname or domainname is none (runc; the host's oci/ accepts it). */
+static void test_empty_uts_names(void)
+{
+	char *msg;
+	struct kv_spec *s = decode("{" PROC_OK ",\"hostname\":\"\",\"domainname\":\"\","
+				   "\"root\":{\"path\":\"/r\"},"
+				   "\"linux\":{\"namespaces\":[{\"type\":\"mount\"}]}}",
+				   &msg);
+	ok(s && !s->hostname && !s->domainname,
+	   "empty hostname and domainname: unset, no uts namespace needed (%s)", msg ? msg : "ok");
+	free(msg);
 	kv_spec_free(s);
 }
 
@@ -130,6 +146,10 @@ static void test_bad(void)
 	    "linux.namespaces[0].type");
 	bad("{" PROC_OK ",\"hostname\":\"h\",\"linux\":{\"namespaces\":[{\"type\":\"mount\"}]}}",
 	    "hostname: needs a uts namespace");
+	bad("{" PROC_OK ",\"domainname\":\"d\",\"linux\":{\"namespaces\":[{\"type\":\"mount\"}]}}",
+	    "domainname: needs a uts namespace");
+	bad("{" PROC_OK ",\"domainname\":\"a/b\",\"linux\":{\"namespaces\":[{\"type\":\"uts\"}]}}",
+	    "domainname: must be at most 64 characters");
 	bad("{" PROC_OK ",\"linux\":{\"resources\":{\"memory\":{\"limit\":\"1G\"}}}}",
 	    "linux.resources.memory.limit");
 	bad("{" PROC_OK ",\"linux\":{\"resources\":{\"cpu\":{\"shares\":999999}}}}",
@@ -198,6 +218,7 @@ static void test_rootfs(void)
 int main(void)
 {
 	test_good();
+	test_empty_uts_names();
 	test_bad();
 	test_rootfs();
 	return tap_done();

@@ -178,7 +178,7 @@ static const char agent_src[] =
     "'capabilities':{'bounding':['CAP_KILL'],'effective':[]},"
     "'rlimits':[{'type':'RLIMIT_NOFILE','hard':10,'soft':5}],'noNewPrivileges':true,"
     "'apparmorProfile':'p','oomScoreAdj':7},"
-    "'root':{'path':'rootfs','readonly':true},'hostname':'h',"
+    "'root':{'path':'rootfs','readonly':true},'hostname':'h','domainname':'d.example',"
     "'mounts':[{'destination':'/proc','type':'proc','source':'proc','options':['nosuid']}],"
     "'hooks':{'prestart':[{'path':'/bin/true'}]},'annotations':{'a':'b'},"
     "'linux':{'namespaces':[{'type':'pid'},{'type':'uts'},"
@@ -234,6 +234,9 @@ static void test_agent_json(void)
 	   "seccomp round trip");
 	ok(l->n_devices == 1 && l->sysctl.n == 1 && l->masked_paths.n == 1, "linux lists");
 	ok(back->n_mounts == 1 && back->root->readonly, "mounts and root");
+	ok(back->hostname && strcmp(back->hostname, "h") == 0 && back->domainname &&
+	       strcmp(back->domainname, "d.example") == 0,
+	   "hostname and domainname");
 }
 
 static void test_agent_netns(void)
