@@ -8,6 +8,7 @@
  */
 #include "runtime/runtime.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
@@ -137,12 +138,54 @@ static const char *annotation(const struct oci_config *cfg, const char *key)
 	return NULL;
 }
 
+/* The network namespace the spec joins by path, as (dev, ino); false when none. */
+static bool spec_netns(const struct oci_config *cfg, struct stat *ns)
+{
+	const struct oci_linux *l = cfg->linux_;
+	for (size_t i = 0; l && i < l->n_namespaces; i++)
+		if (l->namespaces[i].type == OCI_NS_NETWORK && l->namespaces[i].path &&
+		    *l->namespaces[i].path)
+			return stat(l->namespaces[i].path, ns) == 0;
+	return false;
+}
+
 /*
- * Which VM a container lives in. containerd's CRI and CRI-O say so in
- * annotations; a pod's sandbox (pause) container and anything without
- * them get a VM of their own.
+ * The VM whose shims live in network namespace ns (a container of ours that
+ * is not stopped), or NULL. `--network container:X` (Docker, Podman) and a
+ * Podman pod's members name the namespace of X's (or the infra container's)
+ * pid, which is X's shim: joining X's VM is what shares its network.
  */
-static const char *sandbox_of(const struct oci_config *cfg, const char *id)
+static char *vm_of_netns(const char *root, const struct stat *ns)
+{
+	DIR *d = opendir(root);
+	struct dirent *de;
+	char *found = NULL;
+	while (d && !found && (de = readdir(d))) {
+		cleanup_container struct container *c = NULL;
+		struct kv_err *e = NULL;
+		if (de->d_name[0] == '.' || container_load(root, de->d_name, &c, &e) < 0) {
+			kv_err_free(e);
+			continue;
+		}
+		cleanup_free char *path = kv_asprintf("/proc/%d/ns/net", (int)c->pid);
+		struct stat st;
+		if (c->pid > 0 && c->status != OCI_STATUS_STOPPED && stat(path, &st) == 0 &&
+		    st.st_dev == ns->st_dev && st.st_ino == ns->st_ino)
+			found = kv_strdup(c->st->sandbox_id);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/*
+ * Which VM a container lives in. containerd's CRI and CRI-O (Podman's pod
+ * members too) say so in annotations; a container whose network namespace
+ * is another container's joins that one's VM; a pod's sandbox (pause)
+ * container and anything else get a VM of their own.
+ */
+static char *sandbox_of(const struct kvrun_globals *g, const struct oci_config *cfg,
+			const char *id)
 {
 	const char *type = annotation(cfg, "io.kubernetes.cri.container-type");
 	const char *sb = annotation(cfg, "io.kubernetes.cri.sandbox-id");
@@ -152,8 +195,10 @@ static const char *sandbox_of(const struct oci_config *cfg, const char *id)
 	}
 	if (type && strcmp(type, "container") == 0 && sb && *sb &&
 	    container_id_validate(sb, NULL) == 0)
-		return sb;
-	return id;
+		return kv_strdup(sb);
+	struct stat ns;
+	char *vm = !type && spec_netns(cfg, &ns) ? vm_of_netns(g->root, &ns) : NULL;
+	return vm ? vm : kv_strdup(id);
 }
 
 static int claim_dir(struct create_ctx *x, struct kv_err **err)
@@ -184,7 +229,7 @@ static int record(struct create_ctx *x, struct kv_err **err)
 	st->oci_version = kv_strdup(x->cfg->oci_version);
 	st->bundle = kv_strdup(x->bundle);
 	st->rootfs = kv_strdup(x->rootfs);
-	st->sandbox_id = kv_strdup(sandbox_of(x->cfg, x->id));
+	st->sandbox_id = sandbox_of(x->g, x->cfg, x->id);
 	st->status = OCI_STATUS_CREATING;
 	clock_gettime(CLOCK_REALTIME, &st->created);
 	const struct oci_map *a = &x->cfg->annotations;

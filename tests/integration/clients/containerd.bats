@@ -127,7 +127,7 @@ task_status() {
 	t -0 c run --rm $KVRUN_CTR_RUNTIME --memory-limit 268435456 \
 		--mount "type=bind,src=$CT/vol,dst=/data,options=rbind:rw" \
 		docker.io/library/busybox:latest m1 \
-		sh -c 'cat /data/in; echo from-guest >/data/out; cat /sys/fs/cgroup/memory.max'
+		sh -c 'cat /data/in; echo from-guest >/data/out; cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/memory.max'
 	[ "${lines[0]}" = from-host ]
 	[ "${lines[1]}" = 268435456 ]
 	[ "$(cat "$CT/vol/out")" = from-guest ]

@@ -80,7 +80,7 @@ docker_daemon_start() {
 	if [ -f "/sys/fs/cgroup/cpu/docker/$id/cpu.cfs_quota_us" ]; then
 		[ "$(cat "/sys/fs/cgroup/cpu/docker/$id/cpu.cfs_quota_us")" = 50000 ]
 	fi
-	t -0 docker exec c1 cat /sys/fs/cgroup/cpu.max
+	t -0 docker exec c1 sh -c 'cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/cpu.max'
 	[ "$output" = "50000 100000" ]
 	# Growing past the VM is refused, saying why.
 	t ! docker update --cpus 2 c1
@@ -107,7 +107,7 @@ docker_daemon_start() {
 	mkdir -p "$CT/vol"
 	echo from-host >"$CT/vol/in"
 	t -0 docker run --rm --runtime kvrun --memory 256m -v "$CT/vol:/data" busybox \
-		sh -c 'cat /data/in; echo from-guest >/data/out; cat /sys/fs/cgroup/memory.max'
+		sh -c 'cat /data/in; echo from-guest >/data/out; cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/memory.max'
 	[ "${lines[0]}" = from-host ]
 	[ "${lines[1]}" = 268435456 ]
 	[ "$(cat "$CT/vol/out")" = from-guest ]
