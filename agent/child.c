@@ -131,22 +131,6 @@ static void child_join_paths(const struct kv_spec *s)
 	}
 }
 
-/*
- * runc's console.ClearONLCR: "\n" goes out as "\n", not "\r\n". The host's
- * own terminal, if there is one, does its output processing; a file or a
- * pipe the output goes to wants none.
- */
-static void pty_clear_onlcr(int slave)
-{
-	struct kv_err *err = NULL;
-	struct termios t;
-	if (tcgetattr(slave, &t) < 0)
-		child_fail((kv_err_make(&err, errno, "tcgetattr"), err), "process.terminal");
-	t.c_oflag &= ~ONLCR;
-	if (tcsetattr(slave, TCSANOW, &t) < 0)
-		child_fail((kv_err_make(&err, errno, "clear ONLCR"), err), "process.terminal");
-}
-
 /* The pty lives in the container's devpts: open it there, hand the master
  * to the agent with "ready", keep the slave as the controlling terminal. */
 static int child_pty(const struct kv_process *p)
@@ -162,7 +146,6 @@ static int child_pty(const struct kv_process *p)
 	int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
 	if (slave < 0)
 		child_fail((kv_err_make(&err, errno, "open pty peer"), err), "process.terminal");
-	pty_clear_onlcr(slave);
 	if (p->rows || p->cols) {
 		struct winsize ws = {.ws_row = p->rows, .ws_col = p->cols};
 		ioctl(slave, TIOCSWINSZ, &ws);

@@ -642,10 +642,3 @@ agent_pid() {
 	[ "${lines[1]}" = example.org ]
 	[ "$(cat /proc/sys/kernel/domainname)" != example.org ]
 }
-
-@test "agent: a terminal's output has \\n line ends (ONLCR cleared, as runc does)" {
-	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sh","-c","echo a; echo b"]' \
-		'.process.terminal=true'
-	run -0 agent_client run c-onlcr "$BATS_TEST_TMPDIR/c.json" </dev/null
-	[ "$output" = "$(printf 'a\nb')" ]
-}
