@@ -47,7 +47,7 @@ teardown() {
 	done
 	c containers ls -q 2>/dev/null | xargs -r timeout 60 ctr --address "$CTR_ADDR" \
 		-n "$CTR_NS" containers rm >/dev/null 2>&1
-	check_kvrun_clean "$CT/containerd/runc"
+	check_kvrun_clean "$CT/containerd/runc/$CTR_NS"
 }
 
 # c ARGS: ctr against the suite's containerd and namespace.
@@ -123,13 +123,17 @@ task_status() {
 @test "ctr: a bind mount written both ways; a memory limit applies in the guest" {
 	mkdir -p "$CT/vol"
 	echo from-host >"$CT/vol/in"
+	# ctr mounts no cgroup file system: the VM's size shows the limit (256M +
+	# memory_overhead of guest RAM, less what the guest kernel keeps).
 	# shellcheck disable=SC2086
 	t -0 c run --rm $KVRUN_CTR_RUNTIME --memory-limit 268435456 \
 		--mount "type=bind,src=$CT/vol,dst=/data,options=rbind:rw" \
 		docker.io/library/busybox:latest m1 \
-		sh -c 'cat /data/in; echo from-guest >/data/out; cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/memory.max'
+		sh -c 'cat /data/in; echo from-guest >/data/out; grep MemTotal /proc/meminfo'
 	[ "${lines[0]}" = from-host ]
-	[ "${lines[1]}" = 268435456 ]
+	local kb
+	kb=$(awk '{ print $2 }' <<<"${lines[1]}")
+	[ "$kb" -gt 300000 ] && [ "$kb" -le 393216 ]
 	[ "$(cat "$CT/vol/out")" = from-guest ]
 	check_host_net
 }

@@ -76,9 +76,17 @@ p() {
 	t -0 p logs c1
 	[[ "$output" == *started* ]]
 	t -0 p top c1
-	# stats: the VM's host cgroup (256M guest + 64M VMM as the limit).
-	t -0 p stats --no-stream --format '{{.MemUsage}}' c1
-	[[ "$output" == *"/ 335.5MB"* ]] || [[ "$output" == *"/ 320MiB"* ]]
+	# stats: the VM's host cgroup (podman shows the spec's limit, none here),
+	# capped at the VM's size: 256M guest + 64M VMM.
+	t -0 p stats --no-stream --format '{{.PIDs}}' c1
+	[ "$output" -gt 0 ]
+	local cg
+	cg=$(p inspect -f '{{.State.CgroupPath}}' c1)
+	if [ -d /sys/fs/cgroup/memory ]; then
+		[ "$(cat "/sys/fs/cgroup/memory$cg/memory.limit_in_bytes")" = 335544320 ]
+	else
+		[ "$(cat "/sys/fs/cgroup$cg/memory.max")" = 335544320 ]
+	fi
 	t -0 p pause c1
 	[ "$(p inspect -f '{{.State.Status}}' c1)" = paused ]
 	t -0 p unpause c1
