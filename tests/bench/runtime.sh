@@ -20,8 +20,9 @@ command -v crun >/dev/null || { echo "bench: crun not installed (make deps)" >&2
 
 # crun refuses a host whose cgroups are in hybrid mode (a cgroup2 mount with
 # controllers at /sys/fs/cgroup/unified). There it runs in a private mount
-# namespace without that mount and with its cgroup manager off; kvrun uses
-# no host cgroups either (the container's are in the guest).
+# namespace without that mount and with its cgroup manager off; kvrun puts
+# its shim and VMM in a host cgroup of their own (/kvrun/<id>, its v1
+# hierarchies) as a runtime should.
 hybrid=false
 mountpoint -q /sys/fs/cgroup/unified 2>/dev/null && hybrid=true
 crun_() {

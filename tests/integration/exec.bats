@@ -90,15 +90,41 @@ function teardown() {
 	local xpid
 	xpid=$(cat "$BUNDLE/xpid")
 	[[ "$(tr '\0' ' ' <"/proc/$xpid/cmdline")" == kvrun-shim* ]]
+	# ps [options] runs ps in the container: its processes, by the guest.
 	kvrun -0 ps shared
-	[ "${lines[0]}" = PID ]
-	[ "${#lines[@]}" -eq 3 ]
+	[[ "${lines[0]}" == *PID* ]]
+	[[ "$output" == *"sleep 1"* ]] || [[ "$output" == *"while :"* ]]
+	kvrun -0 ps shared -o pid,comm
+	[[ "${lines[0]}" == *PID*COMMAND* ]]
+	# --format json: the host pids a client looks up (docker top, ctr task
+	# ps): the init's shim, the exec's shim, the VMM; all of them exist.
 	kvrun -0 ps --format json shared
-	[ "$(jq length <<<"$output")" -eq 2 ]
+	[ "$(jq length <<<"$output")" -eq 3 ]
+	jq -e --argjson x "$xpid" 'index($x) != null' <<<"$output"
+	local p
+	for p in $(jq -r '.[]' <<<"$output"); do
+		[[ "$(tr '\0' ' ' <"/proc/$p/cmdline")" == *kvrun-* ]]
+	done
 	kill -TERM "$xpid"
 	wait_for 60 bash -c "! kill -0 $xpid 2>/dev/null"
 	kvrun -0 ps --format json shared
-	[ "$(jq length <<<"$output")" -eq 1 ]
+	[ "$(jq length <<<"$output")" -eq 2 ]
+}
+
+@test "exec -d: the caller's stdout sees EOF once the process closes it (and with a console socket, at once)" {
+	# runc's container holds the caller's pipe only as long as it keeps it
+	# open; a caller reading to EOF (out=$(...)) goes on then.
+	run -0 timeout 30 bash -c '"$1" --root "$2" exec -d --pid-file "$3" shared sh -c "echo before; exec >&- 2>&-; sleep 120" | cat' \
+		_ "$KVRUN" "$KVRUN_ROOT" "$BUNDLE/eof1.pid"
+	[ "$output" = before ]
+	"$RECVTTY" "$BUNDLE/eof.sock" >/dev/null 2>&1 3>&- &
+	local rpid=$!
+	wait_for 10 test -S "$BUNDLE/eof.sock"
+	run -0 timeout 30 bash -c '"$1" --root "$2" exec -d -t --pid-file "$4" --console-socket "$3" shared sleep 120 | cat' \
+		_ "$KVRUN" "$KVRUN_ROOT" "$BUNDLE/eof.sock" "$BUNDLE/eof2.pid"
+	kill "$rpid" 2>/dev/null || true
+	# SIGTERM to an exec's shim ends its process in the guest, and the shim.
+	kill -TERM "$(cat "$BUNDLE/eof1.pid")" "$(cat "$BUNDLE/eof2.pid")"
 }
 
 @test "pause and resume; exec refused while paused" {

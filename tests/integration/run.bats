@@ -78,3 +78,24 @@ function teardown() {
 	[ -z "$(kvrun_procs_wait)" ]
 	[ -z "$(ls -A "$KVRUN_ROOT")" ]
 }
+
+@test "run -t in the foreground: the bytes a terminal gets are runc's, and so is the exit status" {
+	requires runc
+	update_config '.process.terminal = true
+		| .process.args = ["sh", "-c", "echo hello; printf \"a\\tb\\n\"; exit 2"]'
+	# script(1) gives both a terminal; its stdin (/dev/null) ends at once,
+	# which script passes on as a byte both runtimes relay alike.
+	local rroot="$BATS_TEST_TMPDIR/runc-root" kv rc
+	run -0 bash -c 'script -qec "$1 --root $2 run t1" /dev/null </dev/null | od -An -c' \
+		_ "$KVRUN" "$KVRUN_ROOT"
+	kv=$output
+	run -0 bash -c 'script -qec "runc --root $1 run t1" /dev/null </dev/null | od -An -c' \
+		_ "$rroot"
+	rc=$output
+	echo "kvrun: $kv" >&2
+	echo "runc:  $rc" >&2
+	[[ "$kv" == *h*e*l*l*o* ]]
+	[ "$kv" = "$rc" ]
+	run -2 script -qec "$KVRUN --root $KVRUN_ROOT run t2" /dev/null </dev/null
+	[ -z "$(kvrun_procs_wait)" ]
+}
