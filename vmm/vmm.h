@@ -59,11 +59,14 @@ enum {
 
 /*
  * virtio-fs (--fs): one device per tag, exporting one host directory (or
- * file) as its root, or several named shares under a synthetic root. The
- * guest mounts a tag with `mount -t virtiofs TAG /mnt [-o dax]`.
+ * file) as its root, or several named shares under a synthetic root, or
+ * (live, `--fs TAG/`) a synthetic root that takes named shares at run time
+ * through the API (vmm_api_fs_add/remove). The guest mounts a tag with
+ * `mount -t virtiofs TAG /mnt [-o dax]`.
  */
 #define VMM_MAX_FS	  8
 #define VMM_MAX_FS_SHARES 16
+#define VMM_FS_LIVE_MAX	  64 /* shares on a live device at once */
 #define VMM_FS_TAG_MAX	  36
 #define VMM_FS_DAX_MAX	  (64ULL << 30)
 struct vmm_fs_share {
@@ -76,6 +79,7 @@ struct vmm_fs {
 	struct vmm_fs_share shares[VMM_MAX_FS_SHARES];
 	unsigned nshares;
 	uint64_t dax; /* DAX window in bytes (2 MiB multiple), 0 for none */
+	bool live;    /* --fs TAG/: no shares at boot, added and removed through the API */
 };
 
 struct vmm_disk {
