@@ -182,6 +182,26 @@ int vmm_api_call(const char *sock, const char *op, char **response, struct kv_er
 int vmm_snapshot(const char *sock, const char *dir, const char *then, char **response,
 		 struct kv_err **err) KV_WUR;
 
+/*
+ * Live virtio-fs shares (a device given as --fs TAG/): share the host
+ * directory or regular file `fd` (O_PATH or O_RDONLY, opened by the caller
+ * and still the caller's) as NAME in TAG's root, read-only when ro, as if
+ * it had been given at boot as --fs TAG/NAME=PATH[,ro]; or take NAME away,
+ * closing every host fd of it in the VMM before returning. NAME: 1-64 of
+ * A-Z a-z 0-9 . _ - (not . or ..); at most VMM_FS_LIVE_MAX shares per
+ * device. The guest sees a new share at once and a removed one gone
+ * within FUSE's entry timeout (1 s; its open files fail at once). Errors
+ * carry the VMM's errno (ENOENT: no such tag or share, EEXIST, ENOSPC,
+ * EINVAL: not a live device, a bad name or fd; ETIMEDOUT: the device's
+ * worker stayed busy for 5 s, and the message says whether nothing changed
+ * or the change may still happen) and message. sock may be a path of any
+ * length (longer than sun_path: reached through /proc/self/fd).
+ */
+int vmm_api_fs_add(const char *sock, const char *tag, const char *name, int fd, bool ro,
+		   struct kv_err **err) KV_WUR;
+int vmm_api_fs_remove(const char *sock, const char *tag, const char *name,
+		      struct kv_err **err) KV_WUR;
+
 /* True when /dev/kvm is provided by PVM (kvm_pvm loaded, no vmx/svm flag). */
 bool vmm_pvm_detect(void);
 
