@@ -263,7 +263,6 @@ static void test_add(void)
 static void test_errors(void)
 {
 	struct fsdev d;
-	char names[4096];
 	int base = fds_open(NULL);
 	ok(open_live(&d), "live device up");
 	is_int(add(&d, "vol", "", false, O_PATH), 0, "add vol");
@@ -312,8 +311,19 @@ static void test_errors(void)
 	ok(err && strstr(err->msg, "no share 'nope'"), "  says so (%s)", err ? err->msg : "");
 	is_int(del(&d, ".."), -EINVAL, "remove '..': EINVAL");
 	is_int(virtio_fs_live_shares(d.dev), 1, "still one share");
+	fs_close_dev(&d);
+	is_int(fds_open(NULL), base, "device freed: every fd closed");
+	err_reset();
+}
 
-	/* The limit, and a freed slot taken again. */
+/* The limit, and a freed slot taken again; a device that is not live. */
+static void test_limits(void)
+{
+	struct fsdev d;
+	char names[4096];
+	int base = fds_open(NULL);
+	ok(open_live(&d), "live device up");
+	is_int(add(&d, "vol", "", false, O_PATH), 0, "add vol");
 	char name[16];
 	bool all = true;
 	for (int i = 1; i < VIRTIO_FS_LIVE_MAX; i++) {
@@ -546,6 +556,7 @@ int main(void)
 	test_empty();
 	test_add();
 	test_errors();
+	test_limits();
 	test_remove_held();
 	test_reset();
 	test_threaded();
