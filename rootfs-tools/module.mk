@@ -15,7 +15,7 @@ guest-kernel:
 # PID 1 of the test initramfs: test-init.c (boot, results, power-off) and
 # one file per group of checks.
 TEST_INIT_SRCS := tests/guest/test-init.c tests/guest/test-init-devices.c \
-	tests/guest/test-init-vm.c tests/guest/test-init-fs.c
+	tests/guest/test-init-vm.c tests/guest/test-init-fs.c tests/guest/test-init-live.c
 $(GUEST)/test-init: $(TEST_INIT_SRCS) tests/guest/test-init.h
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -D_GNU_SOURCE -Os -static -Wall -Wextra -Werror -o $@ $(TEST_INIT_SRCS)

@@ -2,6 +2,7 @@
 /* The JSON control socket; see api.h for the protocol. */
 #include "vmm/api.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -125,7 +126,11 @@ static char *api_op_run(struct machine *m, const char *op, yajl_val req, const i
 		machine_stop(m, VMM_EXIT_POWEROFF, "shutdown requested through the API");
 		return api_status(m, false);
 	}
-	return api_error(EINVAL, "unknown op (status, pause, resume, shutdown, snapshot)");
+	char *r = api_fs_op(m, op, req, fds, nfds);
+	if (r)
+		return r;
+	return api_error(EINVAL, "unknown op (status, pause, resume, shutdown, snapshot, fs-add, "
+				 "fs-remove)");
 }
 
 char *api_request_handle(struct machine *m, const char *line, size_t len)
@@ -317,12 +322,40 @@ void api_stop(struct api *a)
 	free(a);
 }
 
+/*
+ * sock's address. A path too long for sun_path (a sandbox directory deep in
+ * a runtime's state tree) goes through /proc/self/fd/N of an O_PATH fd of
+ * its directory (*dirfd, to keep open until connected), as shim/ does for
+ * vsock.
+ */
+static int api_client_addr(const char *sock, struct sockaddr_un *sa, int *dirfd,
+			   struct kv_err **err)
+{
+	*sa = (struct sockaddr_un){.sun_family = AF_UNIX};
+	if (strlen(sock) < sizeof(sa->sun_path)) {
+		strcpy(sa->sun_path, sock);
+		return 0;
+	}
+	const char *slash = strrchr(sock, '/');
+	if (!slash || slash == sock)
+		return kv_err_make(err, ENAMETOOLONG, "API socket %s", sock);
+	cleanup_free char *dir = kv_asprintf("%.*s", (int)(slash - sock), sock);
+	*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*dirfd < 0)
+		return kv_err_make(err, errno, "API socket %s: open %s", sock, dir);
+	int n =
+	    snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", *dirfd, slash + 1);
+	if (n < 0 || (size_t)n >= sizeof(sa->sun_path))
+		return kv_err_make(err, ENAMETOOLONG, "API socket %s", sock);
+	return 0;
+}
+
 int api_client_connect(const char *sock, struct kv_err **err)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(sock) >= sizeof(sa.sun_path))
-		return kv_err_make(err, ENAMETOOLONG, "API socket %s", sock);
-	strcpy(sa.sun_path, sock);
+	struct sockaddr_un sa;
+	cleanup_close int dirfd = -1;
+	if (api_client_addr(sock, &sa, &dirfd, err) < 0)
+		return -1;
 	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return kv_err_make(err, errno, "API socket");
@@ -331,6 +364,37 @@ int api_client_connect(const char *sock, struct kv_err **err)
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return kv_err_make(err, errno, "connect to the VMM API %s", sock);
 	return steal_fd(fd);
+}
+
+int api_client_send(int sock, const char *line, size_t len, const int *fds, unsigned nfds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(API_MAX_FDS * sizeof(int))];
+	} ctl;
+	memset(&ctl, 0, sizeof(ctl));
+	if (nfds > API_MAX_FDS) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct iovec iov = {(void *)line, len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (nfds) {
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(h), fds, nfds * sizeof(int));
+	}
+	ssize_t w = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	if (w < 0)
+		return -1;
+	/* The fds went with the first byte; the rest of a long line follows plainly. */
+	if ((size_t)w < len && kv_write_all(sock, line + w, len - w) != (ssize_t)(len - w))
+		return -1;
+	return 0;
 }
 
 int api_client_read_line(int fd, const char *what, char **out, struct kv_err **err)

@@ -12,7 +12,23 @@
  * "status" adds pid, vcpus, mem, pvm, uptime_ms, exits. "pause" returns
  * once every vCPU is out of KVM_RUN. "shutdown" stops the VM; kvrun-vmm
  * then exits 0. "snapshot" pauses the VM, writes the snapshot (snapshot.h)
- * and then resumes it, leaves it paused, or stops it (kvrun-vmm exits 0).
+ * and then resumes it, leaves it paused, or stops it (kvrun-vmm exits 0);
+ * it is refused while a live virtio-fs device has shares.
+ *
+ * Live virtio-fs devices (--fs TAG/; fs_api.c):
+ *   {"op":"fs-add","tag":TAG,"name":NAME,"ro":BOOL,"dev":BOOL}
+ *             with exactly one fd attached: a host directory or regular
+ *             file (O_PATH or O_RDONLY) the client opened; it appears as
+ *             NAME in TAG's root, confined like --fs TAG/NAME=PATH. "ro" is
+ *             required, "dev" defaults to false.
+ *   {"op":"fs-remove","tag":TAG,"name":NAME}
+ *             NAME vanishes from TAG's root; every host fd of it is closed
+ *             before the answer.
+ *   response: {"ok":true,"state":...,"tag":TAG,"name":NAME,"shares":N}
+ *             (N: the device's shares now), or an error (ENOENT: no such
+ *             tag or share; EINVAL: not a live device, a bad name or fd, not
+ *             one fd; EEXIST; ENOSPC: VIRTIO_FS_LIVE_MAX shares; ETIMEDOUT:
+ *             the device's worker stayed busy).
  */
 #ifndef KV_VMM_API_H
 #define KV_VMM_API_H
@@ -35,10 +51,17 @@ char *api_request_handle(struct machine *m, const char *line, size_t len);
 /* The same with the fds that came with the request (borrowed). */
 char *api_request_handle_fds(struct machine *m, const char *line, size_t len, const int *fds,
 			     unsigned nfds);
+/* fs-add, fs-remove (fs_api.c); NULL when op is neither. req: the parsed request. */
+struct yajl_val_s;
+char *api_fs_op(struct machine *m, const char *op, const struct yajl_val_s *req, const int *fds,
+		unsigned nfds);
 /* {"ok":false,"error":{"code":...,"message":...}} (malloc'd). */
 char *api_error(int errnum, const char *msg);
-/* Client side: a connected socket to the API at sock. */
+/* Client side: a connected socket to the API at sock (any length of path). */
 int api_client_connect(const char *sock, struct kv_err **err) KV_WUR;
+/* Send one request line (newline included) with nfds fds attached (SCM_RIGHTS);
+ * 0, or -1 with errno. */
+int api_client_send(int sock, const char *line, size_t len, const int *fds, unsigned nfds) KV_WUR;
 /* Read one response line (without its newline) into *out; a failure says
  * `what` failed. */
 int api_client_read_line(int fd, const char *what, char **out, struct kv_err **err) KV_WUR;

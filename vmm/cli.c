@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <string.h>
 
+#include "vmm/virtio/virtio.h"
 #include "vmm/vmm.h"
 
 #define CLI_DEFAULT_MEM (256ULL << 20)
@@ -87,6 +88,8 @@ void vmm_cli_usage(FILE *out)
 	    "       kvrun-vmm --restore DIR [options]\n"
 	    "       kvrun-vmm --api-call SOCK status|pause|resume|shutdown\n"
 	    "       kvrun-vmm --api-call SOCK snapshot DIR [resume|pause|exit]\n"
+	    "       kvrun-vmm --api-call SOCK fs-add TAG NAME PATH [ro|rw]\n"
+	    "       kvrun-vmm --api-call SOCK fs-remove TAG NAME\n"
 	    "       kvrun-vmm --check | --version | --help\n"
 	    "\n"
 	    "Boot a Linux kernel in a KVM microVM (no firmware) and run it until the guest\n"
@@ -112,11 +115,14 @@ void vmm_cli_usage(FILE *out)
 	    "                       dax=SIZE: a DAX window (host page cache mapped into the\n"
 	    "                       guest). TAG/NAME=PATH adds NAME (file or directory) to a\n"
 	    "                       synthetic root of TAG instead. Repeatable\n"
+	    "  --fs TAG/            virtio-fs \"live\" device: an empty synthetic root that takes\n"
+	    "                       named shares while the guest runs (API ops fs-add and\n"
+	    "                       fs-remove; at most %d at once). No DAX\n"
 	    "  --vsock UDS          virtio-vsock, hybrid: host side is the Unix socket UDS\n"
 	    "  --vsock-cid N        guest CID (default %d)\n"
 	    "  --no-rng             no virtio-rng device\n"
 	    "  --api SOCK           JSON control socket (status, pause, resume, shutdown,\n"
-	    "                       snapshot)\n"
+	    "                       snapshot, fs-add, fs-remove)\n"
 	    "  --restore DIR        resume the snapshot in DIR (its state and memory files)\n"
 	    "                       instead of booting: memory and vCPUs come from it, the\n"
 	    "                       devices from this command line (the same kinds, in the\n"
@@ -129,7 +135,7 @@ void vmm_cli_usage(FILE *out)
 	    "  --log-level error|warn|info|debug\n"
 	    "  --check              check this host for KVM and exit\n"
 	    "  --version, --help\n",
-	    VMM_EXIT_PORT, VMM_EXIT_RESET, VMM_EXIT_ERROR, CLI_DEFAULT_CID);
+	    VMM_EXIT_PORT, VMM_EXIT_RESET, VMM_EXIT_ERROR, VMM_FS_LIVE_MAX, CLI_DEFAULT_CID);
 }
 
 static int cli_disk_parse(struct vmm_disk *disks, unsigned *n, const char *opt, char *arg,
@@ -153,15 +159,6 @@ static int cli_disk_parse(struct vmm_disk *disks, unsigned *n, const char *opt, 
 	return 0;
 }
 
-/* Tags and share names: [A-Za-z0-9._-], 1..max bytes, not "." or "..". */
-static bool cli_fs_name_ok(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > max || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-		return false;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
-}
-
 /* Strip ",ro", ",rw", ",dev", ",dax=SIZE" off the end of spec (a path may hold commas). */
 static int cli_fs_options(char *spec, struct vmm_fs_share *sh, uint64_t *dax, struct kv_err **err)
 {
@@ -183,20 +180,61 @@ static int cli_fs_options(char *spec, struct vmm_fs_share *sh, uint64_t *dax, st
 	return 0;
 }
 
-/* --fs TAG=PATH[,opts] or TAG/NAME=PATH[,opts]; entries of one TAG make one device. */
+/* The device of tag, a new one if there is none yet; NULL (with *err) when full. */
+static struct vmm_fs *cli_fs_device(struct vmm_config *cfg, const char *tag, struct kv_err **err)
+{
+	for (unsigned i = 0; i < cfg->n_fs; i++)
+		if (strcmp(cfg->fs[i].tag, tag) == 0)
+			return &cfg->fs[i];
+	if (cfg->n_fs >= VMM_MAX_FS) {
+		kv_err_make(err, E2BIG, "--fs: at most %d tags", VMM_MAX_FS);
+		return NULL;
+	}
+	struct vmm_fs *fs = &cfg->fs[cfg->n_fs++];
+	fs->tag = tag;
+	return fs;
+}
+
+/* --fs TAG/: a live device (slash the last character, or options after it: refused). */
+static int cli_fs_live(struct vmm_config *cfg, char *arg, char *slash, struct kv_err **err)
+{
+	bool opts = slash[1] == ',';
+	*slash = '\0';
+	if (!virtio_fs_name_ok(arg, VMM_FS_TAG_MAX))
+		return kv_err_make(err, EINVAL, "--fs: bad tag '%s' (1-%d of A-Z a-z 0-9 . _ -)",
+				   arg, VMM_FS_TAG_MAX);
+	if (opts)
+		return kv_err_plain(err, EINVAL,
+				    "--fs %s/: a live device takes no options (no DAX; ro and dev "
+				    "are per share, given when it is added)",
+				    arg);
+	struct vmm_fs *fs = cli_fs_device(cfg, arg, err);
+	if (!fs)
+		return -1;
+	if (fs->live || fs->nshares)
+		return kv_err_plain(err, EINVAL,
+				    "--fs %s/: a live device is given once, with no other --fs %s",
+				    arg, arg);
+	fs->live = true;
+	return 0;
+}
+
+/* --fs TAG=PATH[,opts], TAG/NAME=PATH[,opts] or TAG/; entries of one TAG make one device. */
 static int cli_fs_parse(struct vmm_config *cfg, char *arg, struct kv_err **err)
 {
-	char *eq = strchr(arg, '=');
+	char *eq = strchr(arg, '='), *slash = strchr(arg, '/');
+	if (slash && (!eq || slash < eq) && (slash[1] == '\0' || slash[1] == ','))
+		return cli_fs_live(cfg, arg, slash, err);
 	if (!eq)
-		return kv_err_make(err, EINVAL, "--fs: expected TAG=PATH or TAG/NAME=PATH");
+		return kv_err_make(err, EINVAL, "--fs: expected TAG=PATH, TAG/NAME=PATH or TAG/");
 	*eq = '\0';
 	char *path = eq + 1, *name = strchr(arg, '/');
 	if (name)
 		*name++ = '\0';
-	if (!cli_fs_name_ok(arg, VMM_FS_TAG_MAX))
+	if (!virtio_fs_name_ok(arg, VMM_FS_TAG_MAX))
 		return kv_err_make(err, EINVAL, "--fs: bad tag '%s' (1-%d of A-Z a-z 0-9 . _ -)",
 				   arg, VMM_FS_TAG_MAX);
-	if (name && !cli_fs_name_ok(name, 64))
+	if (name && !virtio_fs_name_ok(name, 64))
 		return kv_err_make(err, EINVAL, "--fs %s: bad share name '%s'", arg, name);
 	struct vmm_fs_share sh = {.name = name, .path = path};
 	uint64_t dax = 0;
@@ -204,16 +242,15 @@ static int cli_fs_parse(struct vmm_config *cfg, char *arg, struct kv_err **err)
 		return -1;
 	if (!*path)
 		return kv_err_make(err, EINVAL, "--fs %s: empty path", arg);
-	struct vmm_fs *fs = NULL;
-	for (unsigned i = 0; i < cfg->n_fs && !fs; i++)
-		if (strcmp(cfg->fs[i].tag, arg) == 0)
-			fs = &cfg->fs[i];
-	if (!fs) {
-		if (cfg->n_fs >= VMM_MAX_FS)
-			return kv_err_make(err, E2BIG, "--fs: at most %d tags", VMM_MAX_FS);
-		fs = &cfg->fs[cfg->n_fs++];
-		fs->tag = arg;
-	}
+	struct vmm_fs *fs = cli_fs_device(cfg, arg, err);
+	if (!fs)
+		return -1;
+	if (fs->live)
+		return kv_err_plain(
+		    err, EINVAL,
+		    "--fs %s: a live device (%s/) takes its shares through the API, "
+		    "not the command line",
+		    arg, arg);
 	if (fs->nshares >= VMM_MAX_FS_SHARES)
 		return kv_err_make(err, E2BIG, "--fs %s: at most %d shares", arg,
 				   VMM_MAX_FS_SHARES);

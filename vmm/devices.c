@@ -221,6 +221,9 @@ static int devices_pmem_add(struct machine *m, const struct vmm_disk *d, struct 
 
 /* ------------------------------------------------------------ virtio-fs */
 
+_Static_assert(VMM_FS_LIVE_MAX == VIRTIO_FS_LIVE_MAX, "vmm.h and virtio.h disagree");
+_Static_assert(VMM_MAX_FS_SHARES == VIRTIO_FS_SHARES_MAX, "vmm.h and virtio.h disagree");
+
 static int devices_fs_confine(void *ctx, struct kv_err **err)
 {
 	struct machine *m = ctx;
@@ -266,6 +269,7 @@ static int devices_fs_add(struct machine *m, const struct vmm_fs *f, struct kv_e
 	    .tag = f->tag,
 	    .shares = shares,
 	    .nshares = f->nshares,
+	    .live = f->live,
 	    .threaded = true,
 	    .thread_confine = devices_fs_confine,
 	    .confine_failed = devices_fs_confine_failed,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kvrun-vmm: parse the command line, then hand over to libvmm. */
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -14,6 +15,58 @@ static int main_pdeathsig_set(void)
 		return -1;
 	/* The parent may have died before the prctl: then we were reparented. */
 	return getppid() == parent ? 0 : -1;
+}
+
+/* --api-call SOCK fs-add TAG NAME PATH [ro|rw] | fs-remove TAG NAME */
+static int main_api_fs(const struct vmm_config *cfg, struct kv_err **err)
+{
+	char **a = cfg->api_call_args;
+	int n = cfg->api_call_nargs;
+	if (strcmp(cfg->api_call_op, "fs-remove") == 0) {
+		if (n != 2)
+			return kv_err_plain(err, EINVAL,
+					    "usage: --api-call SOCK fs-remove TAG NAME");
+		return vmm_api_fs_remove(cfg->api_call_sock, a[0], a[1], err);
+	}
+	if (n < 3 || n > 4 || (n == 4 && strcmp(a[3], "ro") != 0 && strcmp(a[3], "rw") != 0))
+		return kv_err_plain(err, EINVAL,
+				    "usage: --api-call SOCK fs-add TAG NAME PATH [ro|rw]");
+	/* The operator's path: symlinks in it are theirs to follow, as with --fs. */
+	cleanup_close int fd = open(a[2], O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return kv_err_make(err, errno, "fs-add: open %s", a[2]);
+	return vmm_api_fs_add(cfg->api_call_sock, a[0], a[1], fd, n == 4 && strcmp(a[3], "ro") == 0,
+			      err);
+}
+
+static int main_api_call(const struct vmm_config *cfg, struct kv_err **err)
+{
+	cleanup_free char *resp = NULL;
+	int r;
+	const char *op = cfg->api_call_op;
+	if (strcmp(op, "fs-add") == 0 || strcmp(op, "fs-remove") == 0) {
+		if (main_api_fs(cfg, err) < 0) {
+			kv_log_err(*err);
+			return VMM_EXIT_ERROR;
+		}
+		return 0;
+	}
+	if (strcmp(op, "snapshot") == 0) {
+		if (cfg->api_call_nargs < 1 || cfg->api_call_nargs > 2) {
+			kv_error("usage: --api-call SOCK snapshot DIR [resume|pause|exit]");
+			return VMM_EXIT_ERROR;
+		}
+		r = vmm_snapshot(cfg->api_call_sock, cfg->api_call_args[0],
+				 cfg->api_call_nargs > 1 ? cfg->api_call_args[1] : NULL, &resp,
+				 err);
+	} else {
+		r = vmm_api_call(cfg->api_call_sock, op, &resp, err);
+	}
+	if (resp)
+		printf("%s\n", resp);
+	if (r < 0 && (!resp || strstr(resp, "\"ok\":true")))
+		kv_log_err(*err);
+	return r < 0 ? VMM_EXIT_ERROR : 0;
 }
 
 int main(int argc, char **argv)
@@ -32,26 +85,7 @@ int main(int argc, char **argv)
 	case VMM_CLI_HELP: vmm_cli_usage(stdout); return 0;
 	case VMM_CLI_VERSION: printf("kvrun-vmm %s\n", VMM_VERSION); return 0;
 	case VMM_CLI_CHECK: return vmm_host_check_print(stdout) ? 1 : 0;
-	case VMM_CLI_API_CALL: {
-		cleanup_free char *resp = NULL;
-		int r;
-		if (strcmp(cfg.api_call_op, "snapshot") == 0) {
-			if (cfg.api_call_nargs < 1 || cfg.api_call_nargs > 2) {
-				kv_error("usage: --api-call SOCK snapshot DIR [resume|pause|exit]");
-				return VMM_EXIT_ERROR;
-			}
-			r = vmm_snapshot(cfg.api_call_sock, cfg.api_call_args[0],
-					 cfg.api_call_nargs > 1 ? cfg.api_call_args[1] : NULL,
-					 &resp, &err);
-		} else {
-			r = vmm_api_call(cfg.api_call_sock, cfg.api_call_op, &resp, &err);
-		}
-		if (resp)
-			printf("%s\n", resp);
-		if (r < 0 && (!resp || strstr(resp, "\"ok\":true")))
-			kv_log_err(err);
-		return r < 0 ? VMM_EXIT_ERROR : 0;
-	}
+	case VMM_CLI_API_CALL: return main_api_call(&cfg, &err);
 	default: break;
 	}
 	if (cfg.pdeathsig && main_pdeathsig_set() < 0) {

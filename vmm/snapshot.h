@@ -258,6 +258,12 @@ void snapshot_stats_write(struct machine *m, struct kv_json *j);
 void snap_serial_save(struct machine *m, struct snap_serial *out);
 void snap_serial_restore(struct machine *m, const struct snap_serial *in);
 int snap_serial_check(const struct snap_serial *in, struct kv_err **err) KV_WUR;
+/*
+ * Whether every device can be saved: a live virtio-fs device with shares
+ * cannot (its shares are host fds the snapshot cannot carry, and a clone
+ * would not have them). Checked before the VM is paused.
+ */
+int snap_devices_check(struct machine *m, struct kv_err **err) KV_WUR;
 void snap_virtio_save(struct machine *m, unsigned i, struct snap_virtio *out);
 /* Checks what can be checked without the device (before KVM). */
 int snap_virtio_check(const struct snap_virtio *v, uint64_t mem_size, struct kv_err **err) KV_WUR;

@@ -58,6 +58,8 @@ char *snapshot_api_op(struct machine *m, enum snap_then then, const int *fds, un
 					 "with the request (SCM_RIGHTS), as vmm_snapshot() and "
 					 "kvrun-vmm --api-call SOCK snapshot DIR do");
 	cleanup_err struct kv_err *err = NULL;
+	if (snap_devices_check(m, &err) < 0)
+		return api_error(err->errnum, err->msg);
 	struct snap_save_stats st = {0};
 	uint64_t t0 = kv_now_ns();
 	if (machine_pause(m, &err) < 0)
@@ -84,28 +86,6 @@ char *snapshot_api_op(struct machine *m, enum snap_then then, const int *fds, un
 
 /* ------------------------------------------------------------- client */
 
-static int snap_client_send(int sock, const char *req, size_t len, int state_fd, int mem_fd)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
-	} ctl;
-	memset(&ctl, 0, sizeof(ctl));
-	struct iovec iov = {(void *)req, len};
-	struct msghdr msg = {.msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = ctl.buf,
-			     .msg_controllen = sizeof(ctl)};
-	struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(2 * sizeof(int));
-	int fds[2] = {state_fd, mem_fd};
-	memcpy(CMSG_DATA(h), fds, sizeof(fds));
-	ssize_t w = sendmsg(sock, &msg, MSG_NOSIGNAL);
-	return w == (ssize_t)len ? 0 : -1;
-}
-
 static int snap_client_request(const char *sock, const char *dir, const char *then, int state_fd,
 			       int mem_fd, char **response, struct kv_err **err)
 {
@@ -125,7 +105,8 @@ static int snap_client_request(const char *sock, const char *dir, const char *th
 	if (kv_json_finish(j, &req, &len, err) < 0)
 		return -1;
 	cleanup_free char *line = kv_asprintf("%.*s\n", (int)len, req);
-	if (snap_client_send(fd, line, len + 1, state_fd, mem_fd) < 0)
+	int fds[2] = {state_fd, mem_fd};
+	if (api_client_send(fd, line, len + 1, fds, 2) < 0)
 		return kv_err_make(err, errno, "send to the VMM API %s", sock);
 	if (api_client_read_line(fd, "read the VMM's answer", response, err) < 0)
 		return kv_err_wrap(err, "VMM API %s", sock);

@@ -88,6 +88,14 @@ static void snap_window_of(struct machine *m, unsigned i, uint64_t *gpa, uint64_
 	virtio_mmio_unlock(dev);
 }
 
+int snap_devices_check(struct machine *m, struct kv_err **err)
+{
+	for (unsigned i = 0; i < m->nvirtio; i++)
+		if (virtio_fs_snapshot_check(m->virtio[i], err) < 0)
+			return kv_err_wrap(err, "snapshot: device %u", i);
+	return 0;
+}
+
 void snap_virtio_save(struct machine *m, unsigned i, struct snap_virtio *out)
 {
 	struct virtio_mmio *dev = m->virtio[i];

@@ -59,11 +59,14 @@ enum {
 
 /*
  * virtio-fs (--fs): one device per tag, exporting one host directory (or
- * file) as its root, or several named shares under a synthetic root. The
- * guest mounts a tag with `mount -t virtiofs TAG /mnt [-o dax]`.
+ * file) as its root, or several named shares under a synthetic root, or
+ * (live, `--fs TAG/`) a synthetic root that takes named shares at run time
+ * through the API (vmm_api_fs_add/remove). The guest mounts a tag with
+ * `mount -t virtiofs TAG /mnt [-o dax]`.
  */
 #define VMM_MAX_FS	  8
 #define VMM_MAX_FS_SHARES 16
+#define VMM_FS_LIVE_MAX	  64 /* shares on a live device at once */
 #define VMM_FS_TAG_MAX	  36
 #define VMM_FS_DAX_MAX	  (64ULL << 30)
 struct vmm_fs_share {
@@ -76,6 +79,7 @@ struct vmm_fs {
 	struct vmm_fs_share shares[VMM_MAX_FS_SHARES];
 	unsigned nshares;
 	uint64_t dax; /* DAX window in bytes (2 MiB multiple), 0 for none */
+	bool live;    /* --fs TAG/: no shares at boot, added and removed through the API */
 };
 
 struct vmm_disk {
@@ -177,6 +181,26 @@ int vmm_api_call(const char *sock, const char *op, char **response, struct kv_er
  */
 int vmm_snapshot(const char *sock, const char *dir, const char *then, char **response,
 		 struct kv_err **err) KV_WUR;
+
+/*
+ * Live virtio-fs shares (a device given as --fs TAG/): share the host
+ * directory or regular file `fd` (O_PATH or O_RDONLY, opened by the caller
+ * and still the caller's) as NAME in TAG's root, read-only when ro, as if
+ * it had been given at boot as --fs TAG/NAME=PATH[,ro]; or take NAME away,
+ * closing every host fd of it in the VMM before returning. NAME: 1-64 of
+ * A-Z a-z 0-9 . _ - (not . or ..); at most VMM_FS_LIVE_MAX shares per
+ * device. The guest sees a new share at once and a removed one gone
+ * within FUSE's entry timeout (1 s; its open files fail at once). Errors
+ * carry the VMM's errno (ENOENT: no such tag or share, EEXIST, ENOSPC,
+ * EINVAL: not a live device, a bad name or fd; ETIMEDOUT: the device's
+ * worker stayed busy for 5 s, and the message says whether nothing changed
+ * or the change may still happen) and message. sock may be a path of any
+ * length (longer than sun_path: reached through /proc/self/fd).
+ */
+int vmm_api_fs_add(const char *sock, const char *tag, const char *name, int fd, bool ro,
+		   struct kv_err **err) KV_WUR;
+int vmm_api_fs_remove(const char *sock, const char *tag, const char *name,
+		      struct kv_err **err) KV_WUR;
 
 /* True when /dev/kvm is provided by PVM (kvm_pvm loaded, no vmx/svm flag). */
 bool vmm_pvm_detect(void);

@@ -3,7 +3,8 @@
 """Seed inputs for tests/fuzz/fuzz_fuse.c: request sequences a Linux guest
 sends, in the harness's record format (see its header comment):
   [u8 queue][u8 fixups][le16 readable len][le16 writable len][request bytes]
-The export holds file, dir/, link -> ../outside and fifo. Usage:
+The export holds file, dir/, link -> ../outside and fifo (in live mode it
+is share "s" of a live device's root). Usage:
 fuse_seeds.py DIR"""
 import os
 import struct
@@ -15,6 +16,10 @@ STATFS, RELEASE, FSYNC, SETXATTR, GETXATTR, LISTXATTR = 17, 18, 20, 21, 22, 23
 OPENDIR, READDIR, CREATE, BATCH_FORGET, FALLOCATE = 27, 28, 35, 42, 43
 READDIRPLUS, RENAME2, LSEEK, COPY_FILE_RANGE, SETUPMAPPING, REMOVEMAPPING = 44, 45, 46, 47, 48, 49
 FIX_LEN, FIX_NODE, FIX_FH = 1, 2, 4
+# Live mode (the first record's queue byte): a live device with the export as share "s";
+# a record with LIVE_CHANGE_BIT removes "s" or adds it back (read-only with LIVE_RO).
+LIVE, LIVE_CHANGE_BIT, LIVE_RO = 0x80, 0x40, 0x20
+LIVE_CHANGE = struct.pack("<BBHH", LIVE_CHANGE_BIT, 0, 0, 0)
 
 
 def req(op, nodeid, args=b"", wlen=4096, fix=FIX_LEN, queue=1, unique=7):
@@ -59,6 +64,26 @@ seeds = {
     + req(BATCH_FORGET, 0, struct.pack("<II", 1, 0) + struct.pack("<QQ", 2, 1), wlen=0,
           queue=0),
     "truncated-header": struct.pack("<BBHH", 1, 0, 20, 256) + b"\x28" + b"\0" * 19,
+    # Live mode: "s" is the export under a live root; LIVE_CHANGE removes or re-adds it.
+    "live-remove-while-open": req(LOOKUP, 1, name("s"), queue=LIVE | 1)
+    + req(LOOKUP, 0, name("file"), fix=FIX_LEN | FIX_NODE, unique=1)
+    + req(OPEN, 0, struct.pack("<II", 2, 0), fix=FIX_LEN | FIX_NODE, unique=2)
+    + LIVE_CHANGE
+    + req(READ, 0, struct.pack("<QQIIQII", 0, 0, 4096, 0, 0, 0, 0),
+          fix=FIX_LEN | FIX_NODE | FIX_FH, unique=2)
+    + req(GETATTR, 0, struct.pack("<IIQ", 0, 0, 0), fix=FIX_LEN | FIX_NODE, unique=1)
+    + req(RELEASE, 0, struct.pack("<QIIQ", 0, 0, 0, 0), fix=FIX_LEN | FIX_NODE | FIX_FH,
+          unique=2)
+    + req(FORGET, 0, struct.pack("<Q", 1), wlen=0, fix=FIX_LEN | FIX_NODE, queue=0, unique=1),
+    "live-readd-ro": req(LOOKUP, 1, name("s"), queue=LIVE | 1)
+    + req(OPENDIR, 0, struct.pack("<II", 0, 0), fix=FIX_LEN | FIX_NODE, unique=1)
+    + LIVE_CHANGE
+    + struct.pack("<BBHH", LIVE | LIVE_CHANGE_BIT | LIVE_RO, 0, 0, 0)
+    + req(LOOKUP, 1, name("s"))
+    + req(READDIRPLUS, 0, struct.pack("<QQIIQII", 0, 0, 4096, 0, 0, 0, 0),
+          fix=FIX_LEN | FIX_NODE | FIX_FH, unique=1)
+    + req(CREATE, 0, struct.pack("<IIII", 2, 0o100644, 0, 0) + name("new"),
+          fix=FIX_LEN | FIX_NODE, unique=3),
 }
 
 out = sys.argv[1]

@@ -10,7 +10,14 @@
  * `fixups` helps the fuzzer past the checks a real driver never fails:
  * bit 0 sets fuse_in_header.len to the readable length, bit 1 replaces the
  * nodeid with one the server returned earlier, bit 2 puts a file handle it
- * returned earlier into the first 8 argument bytes. ASan/UBSan catch any
+ * returned earlier into the first 8 argument bytes.
+ *
+ * Live mode (bit 7 of the first record's queue byte): the device is a live
+ * one (--fs TAG/) with the export added as share "s"; a record with bit 6
+ * of its queue byte set is a share change instead of a request: "s" is
+ * removed (while the guest holds whatever it looked up and opened through
+ * it) or added again (read-only with bit 5), so gone nodeids and handles
+ * meet every handler. ASan/UBSan catch any
  * access outside the chain or the server's buffers; every request must
  * complete. The export is recreated every EXPORT_RUNS inputs, file sizes are
  * capped by RLIMIT_FSIZE (fallocate could otherwise fill the disk; run with
@@ -42,6 +49,7 @@ static char top[64], export_dir[96];
 static unsigned runs;
 static uint64_t nodeids[MAX_IDS], fhs[MAX_IDS];
 static unsigned n_nodeids, n_fhs;
+static bool shared; /* live mode: "s" is in the root */
 
 static void irq_nop(void *ctx, unsigned gsi) {}
 
@@ -215,14 +223,26 @@ static void run_record(struct driver *d, const uint8_t *rec, size_t rlen, size_t
 	learn(h.opcode, w, wlen);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Live mode: add "s" (the export) if it is not there, else remove it. */
+static void share_toggle(struct virtio_mmio *dev, bool ro)
 {
-	if (++runs % EXPORT_RUNS == 0)
-		export_make();
-	memset(ram, 0, RAM_SIZE);
-	n_nodeids = n_fhs = 0;
-	struct gm gm = {.n = 1, .r = {{.gpa = RAM_GPA, .size = RAM_SIZE, .hva = ram}}};
-	struct virtio_env env = {.gm = &gm, .irq = {irq_nop, NULL}, .gsi = 5};
+	struct kv_err *err = NULL;
+	if (shared) {
+		if (virtio_fs_share_remove(dev, "s", &err) < 0)
+			abort();
+		shared = false;
+		return;
+	}
+	int fd = open(export_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || virtio_fs_share_add(dev, "s", fd, ro, false, &err) < 0)
+		abort();
+	close(fd);
+	shared = true;
+}
+
+static struct virtio_mmio *device_new(struct gm *gm, bool live)
+{
+	struct virtio_env env = {.gm = gm, .irq = {irq_nop, NULL}, .gsi = 5};
 	struct virtio_fs_share sh = {.path = export_dir};
 	struct virtio_fs_params p = {.tag = "fuzz",
 				     .shares = &sh,
@@ -230,10 +250,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				     .dax_gpa = 1ull << 32,
 				     .dax_size = WIN_SIZE,
 				     .dax_hva = win};
+	if (live)
+		p = (struct virtio_fs_params){.tag = "fuzz", .live = true};
 	struct kv_err *err = NULL;
 	struct virtio_mmio *dev = virtio_fs_new(&env, &p, &err);
 	if (!dev)
 		abort();
+	shared = false;
+	if (live)
+		share_toggle(dev, false);
+	return dev;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (++runs % EXPORT_RUNS == 0)
+		export_make();
+	memset(ram, 0, RAM_SIZE);
+	n_nodeids = n_fhs = 0;
+	struct gm gm = {.n = 1, .r = {{.gpa = RAM_GPA, .size = RAM_SIZE, .hva = ram}}};
+	bool live = size && (data[0] & 0x80);
+	struct virtio_mmio *dev = device_new(&gm, live);
 	struct bus_dev bd = virtio_mmio_bus_dev(dev, 0);
 	bring_up(&bd);
 	struct driver d = {.bd = &bd};
@@ -247,7 +284,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		wlen %= 65536;
 		if (rlen > size - 6)
 			rlen = (uint16_t)(size - 6);
-		run_record(&d, data, rlen, wlen);
+		if (live && (data[0] & 0x40))
+			share_toggle(dev, data[0] & 0x20);
+		else
+			run_record(&d, data, rlen, wlen);
 		data += 6 + rlen;
 		size -= 6 + rlen;
 	}

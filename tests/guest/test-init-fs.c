@@ -19,15 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* One fs check: the first failed step is its detail. */
-struct fsck {
-	bool ok;
-	int steps;
-	char why[200];
-};
-
-__attribute__((format(printf, 3, 4))) static bool fsck_step(struct fsck *c, bool cond,
-							    const char *fmt, ...)
+bool fsck_step(struct fsck *c, bool cond, const char *fmt, ...)
 {
 	int e = errno;
 	c->steps++;
@@ -43,7 +35,7 @@ __attribute__((format(printf, 3, 4))) static bool fsck_step(struct fsck *c, bool
 	return cond;
 }
 
-static bool fs_write_file(const char *path, const void *data, size_t len, mode_t mode)
+bool fs_write_file(const char *path, const void *data, size_t len, mode_t mode)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
 	if (fd < 0)
@@ -52,8 +44,7 @@ static bool fs_write_file(const char *path, const void *data, size_t len, mode_t
 	return close(fd) == 0 && ok;
 }
 
-/* Read up to n-1 bytes, NUL-terminated; -1 on error. */
-static ssize_t fs_read_file(const char *path, char *buf, size_t n)
+ssize_t fs_read_file(const char *path, char *buf, size_t n)
 {
 	int fd = open(path, O_RDONLY);
 	if (fd < 0)
@@ -64,7 +55,7 @@ static ssize_t fs_read_file(const char *path, char *buf, size_t n)
 	return got;
 }
 
-static bool fs_mount(const char *tag, bool dax, char *mnt, size_t n)
+bool fs_mount(const char *tag, bool dax, char *mnt, size_t n)
 {
 	snprintf(mnt, n, "/mnt/%s", tag);
 	mkdir("/mnt", 0755);
@@ -134,7 +125,7 @@ static void fs_mmap_file(struct fsck *c, const char *path)
 	close(fd);
 }
 
-static int fs_count_entries(const char *dir)
+int fs_count_entries(const char *dir)
 {
 	DIR *d = opendir(dir);
 	if (!d)

@@ -48,6 +48,9 @@
  *   fs-escape   mount kvrun.fsescape and try to get out: "..", symlinks out
  *               (relative, absolute, kvrun.fsoutside swapped in during lookups),
  *               hard links across, device nodes; none may reach the host
+ *   fs-live     mount kvrun.fslive (a live device, --fs TAG/) and follow the
+ *               host adding, removing and re-adding shares through the API
+ *               (test-init-live.c has the protocol)
  *   fsbench     kvrun.fsbench=T1,T2...: sequential write/read (kvrun.fsbenchmb
  *               MiB) and small-file create/stat rates (kvrun.fsbenchfiles) on
  *               each target: "blk" (/dev/vda as ext4), "TAG" or "TAG:dax"
@@ -60,7 +63,7 @@
  * lines, the check table, power-off), test-init-devices.c (cpus, rng, pmem,
  * blk, vsock, syscalls), test-init-vm.c (serve, sleep, idle: VMs kept alive
  * for snapshots and benchmarks), test-init-fs.c (the virtio-fs checks and
- * fsbench); test-init.h declares what they share.
+ * fsbench), test-init-live.c (fs-live); test-init.h declares what they share.
  */
 #include "test-init.h"
 
@@ -161,7 +164,7 @@ static const struct {
     {"fs-ro", check_fs_ro},	    {"fs-file", check_fs_file},
     {"fs-escape", check_fs_escape}, {"fsbench", check_fsbench},
     {"fs-binds", check_fs_binds},   {"serve", check_serve},
-    {"idle", check_idle},
+    {"idle", check_idle},	    {"fs-live", check_fs_live},
 };
 
 static void run_check(const char *name)

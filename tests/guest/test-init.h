@@ -29,6 +29,25 @@ void check_serve(void);
 void check_sleep(void);
 void check_idle(void);
 
+/* test-init-fs.c: helpers the fs checks share */
+#include <sys/types.h>
+/* One fs check: the first failed step is its detail. */
+struct fsck {
+	bool ok;
+	int steps;
+	char why[200];
+};
+/* Count a step; the first that fails (cond false) names itself and errno. */
+bool fsck_step(struct fsck *c, bool cond, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool fs_write_file(const char *path, const void *data, size_t len, mode_t mode);
+/* Read up to n-1 bytes, NUL-terminated; -1 on error. */
+ssize_t fs_read_file(const char *path, char *buf, size_t n);
+/* mount -t virtiofs tag /mnt/<tag> [-o dax]; the mount point in mnt. */
+bool fs_mount(const char *tag, bool dax, char *mnt, size_t n);
+/* Entries of dir but . and ..; -1 when it cannot be read. */
+int fs_count_entries(const char *dir);
+
 /* test-init-fs.c */
 void check_fs(void);
 void check_fs_ro(void);
@@ -36,5 +55,8 @@ void check_fs_file(void);
 void check_fs_binds(void);
 void check_fs_escape(void);
 void check_fsbench(void);
+
+/* test-init-live.c */
+void check_fs_live(void);
 
 #endif

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Host-side helpers for vmm.bats and vmm_snapshot.bats.
+"""Host-side helpers for vmm.bats, vmm_snapshot.bats and vmm_live.bats.
 
   vmm_host.py echo-server PATH       listen on the Unix socket PATH (the hybrid
                                      vsock target of guest->host port P is
@@ -14,8 +14,10 @@
                                      port PORT through the hybrid vsock
                                      socket UDS, send a unique line, expect
                                      it echoed; prints one line per try
-  vmm_host.py api SOCK JSON          one raw request on the control socket
-                                     (no fds attached); prints the answer
+  vmm_host.py api SOCK JSON [PATH...]
+                                     one raw request on the control socket,
+                                     with an O_PATH fd of each PATH attached
+                                     (SCM_RIGHTS); prints the answer
   vmm_host.py pty-echo PTY TEXT      write TEXT to the console pty, expect it
                                      echoed (payload=c), then send "q"
   vmm_host.py wait FILE REGEX SECS   wait until FILE has a line matching
@@ -149,11 +151,31 @@ def vsock_echo(uds, port, n):
     return 0
 
 
-def api(sock, req):
+def unix_connect(s, path):
+    """connect() to a Unix socket path of any length: one too long for
+    sun_path through /proc/self/fd/N of its directory (as kvrun-vmm's
+    clients do)."""
+    if len(path.encode()) < 108:
+        s.connect(path)
+        return
+    dfd = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY)
+    try:
+        s.connect(f"/proc/self/fd/{dfd}/{os.path.basename(path)}")
+    finally:
+        os.close(dfd)
+
+
+def api(sock, req, paths=()):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(30)
-    s.connect(sock)
-    s.sendall(req.encode() + b"\n")
+    unix_connect(s, sock)
+    fds = [os.open(p, os.O_PATH | os.O_CLOEXEC) for p in paths]
+    if fds:
+        socket.send_fds(s, [req.encode() + b"\n"], fds)
+    else:
+        s.sendall(req.encode() + b"\n")
+    for fd in fds:
+        os.close(fd)
     print(recv_line(s).decode().strip(), flush=True)
     return 0
 
@@ -212,7 +234,7 @@ def main():
     if cmd == "vsock-echo":
         return vsock_echo(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 1)
     if cmd == "api":
-        return api(sys.argv[2], sys.argv[3])
+        return api(sys.argv[2], sys.argv[3], sys.argv[4:])
     if cmd == "pty-echo":
         return pty_echo(sys.argv[2], sys.argv[3])
     if cmd == "wait":

@@ -93,6 +93,28 @@ int main(void)
 		    "t/q=/") < 0 &&
 	       strstr(err->msg, "at most 16 shares"),
 	   "refused: a seventeenth share");
+
+	/* Live devices: TAG/ */
+	ok(parse_fs(2, "pod/", "rootfs=/r") == 0, "TAG/ (a live device) beside another device");
+	is_int(cfg.n_fs, 2, "two devices");
+	ok(cfg.fs[0].live && cfg.fs[0].nshares == 0 && cfg.fs[0].dax == 0,
+	   "live, no shares, no DAX");
+	is_str(cfg.fs[0].tag, "pod", "its tag");
+	ok(!cfg.fs[1].live, "the other is not live");
+	ok(parse_fs(1, "t=/a/,b") == 0 && !cfg.fs[0].live &&
+	       strcmp(cfg.fs[0].shares[0].path, "/a/,b") == 0,
+	   "a path with '/,' is a path");
+	refused("bad tag/", "bad tag");
+	refused("/", "bad tag");
+	refused("t/,dax=64M", "takes no options");
+	refused("t/,ro", "takes no options");
+	ok(parse_fs(2, "t/", "t/") < 0 && strstr(err->msg, "given once"), "refused: t/ twice");
+	ok(parse_fs(2, "t/a=/x", "t/") < 0 && strstr(err->msg, "given once"),
+	   "refused: t/ after a share of t");
+	ok(parse_fs(2, "t/", "t/a=/x") < 0 && strstr(err->msg, "through the API"),
+	   "refused: a share of t after t/");
+	ok(parse_fs(2, "t/", "t=/x") < 0 && strstr(err->msg, "through the API"),
+	   "refused: t=PATH after t/");
 	kv_err_free(err);
 	return tap_done();
 }

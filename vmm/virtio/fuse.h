@@ -64,25 +64,27 @@
 #define FUSE_INODES_MAX	 (1u << 20)
 #define FUSE_HANDLES_MAX (1u << 16)
 
-#define FUSE_SHARES_MAX VIRTIO_FS_SHARES_MAX
+/* Share slots: a live device's (VIRTIO_FS_LIVE_MAX) or the boot-time ones (fewer). */
+#define FUSE_SHARES_MAX VIRTIO_FS_LIVE_MAX
 
-/* One exported host path. */
+/* One exported host path; a free slot (live devices) has fd -1 and no name. */
 struct fuse_share {
 	char *name; /* entry under a synthetic root; NULL: this share is the root */
-	char *path;
-	bool ro;  /* every change is EROFS */
-	bool dev; /* device nodes may be created */
-	int fd;	  /* O_PATH of the share's top (directory or file) */
+	char *path; /* NULL for a live share (the API passed an fd) */
+	bool ro;    /* every change is EROFS */
+	bool dev;   /* device nodes may be created */
+	int fd;	    /* O_PATH of the share's top (directory or file) */
 	mode_t type;
 };
 
 struct fuse_inode {
-	int fd;	       /* O_PATH|O_NOFOLLOW; -1 for a synthetic root */
+	int fd;	       /* O_PATH|O_NOFOLLOW; -1 for a synthetic root or a gone inode */
 	uint32_t slot; /* index in the table (0: the root) */
 	uint32_t gen;  /* slot generation: part of the nodeid */
 	bool used;
-	uint8_t share;	  /* the share it was reached through (ro, dev) */
-	mode_t type;	  /* S_IFMT: an inode never changes type */
+	bool gone;     /* its share was removed: fd closed, slot kept until the guest forgets it */
+	uint8_t share; /* the share it was reached through (ro, dev) */
+	mode_t type;   /* S_IFMT: an inode never changes type */
 	uint64_t nlookup; /* the guest's references (LOOKUP/CREATE... minus FORGET) */
 	dev_t dev;
 	ino_t ino;
@@ -90,10 +92,11 @@ struct fuse_inode {
 };
 
 struct fuse_handle {
-	int fd; /* -1 for the synthetic root's directory handle */
+	int fd; /* -1 for the synthetic root's directory handle, or a gone handle */
 	uint32_t slot, gen;
 	bool used, dir;
-	uint8_t share;	/* of the inode it was opened from */
+	bool gone;     /* its share was removed: fd closed, slot kept until the guest releases it */
+	uint8_t share; /* of the inode it was opened from */
 	uint32_t inode; /* that inode's slot and generation (it may be forgotten since) */
 	uint32_t inode_gen;
 };
@@ -106,8 +109,10 @@ struct fuse_dax {
 
 struct fuse_server {
 	struct fuse_share shares[FUSE_SHARES_MAX];
-	unsigned nshares;
+	unsigned nshares;    /* slots in use are below this (a live device's may have holes) */
 	bool synthetic_root; /* the root lists the named shares */
+	bool live;	     /* shares come and go at run time (fuse_live.c) */
+	unsigned nlive;	     /* a live device's shares now */
 	int proc_fd;	     /* /proc/self/fd, to re-open O_PATH fds */
 	struct fuse_dax dax;
 	uint64_t dax_maps, dax_unmaps; /* SETUPMAPPING / REMOVEMAPPING ranges served */
@@ -147,10 +152,12 @@ struct fuse_req {
 /*
  * Open the shares and set up the tables. One share without a name is the
  * root (a directory, or a single file under a synthetic root named after
- * it); named shares sit under a synthetic root. dax may be {NULL, 0}.
+ * it); named shares sit under a synthetic root. A live server starts with
+ * an empty synthetic root (n 0) and takes shares at run time. dax may be
+ * {NULL, 0}.
  */
 int fuse_server_init(struct fuse_server *s, const char *tag, const struct virtio_fs_share *specs,
-		     unsigned n, struct fuse_dax dax, struct kv_err **err) KV_WUR;
+		     unsigned n, bool live, struct fuse_dax dax, struct kv_err **err) KV_WUR;
 void fuse_server_destroy(struct fuse_server *s);
 /* Drop every inode but the root, every handle and every DAX mapping (DESTROY, reset). */
 void fuse_server_reset(struct fuse_server *s);
@@ -160,6 +167,24 @@ void fuse_server_reset(struct fuse_server *s);
  * requests without a reply (FORGET) or a chain with no room for a header.
  */
 uint32_t fuse_server_handle(struct fuse_server *s, const struct vq_chain *c);
+/* A share name: 1..VIRTIO_FS_NAME_MAX bytes, no '/', not "." or "..". */
+bool fuse_share_name_ok(const char *name);
+
+/* ----------------------------------------- live shares (fuse_live.c) */
+
+/*
+ * Add share `name` (virtio_fs_name_ok()) to a live server's root: `fd` (a
+ * directory or regular file, consumed on failure too) is re-opened O_PATH
+ * and confined like a boot-time share's top.
+ */
+int fuse_server_share_add(struct fuse_server *s, const char *name, int fd, bool ro, bool dev,
+			  struct kv_err **err) KV_WUR;
+/*
+ * Take share `name` off the root and close every fd reached through it at
+ * once: its inodes and handles are "gone" (ESTALE, EIO) and keep their
+ * slots until the guest forgets and releases them.
+ */
+int fuse_server_share_remove(struct fuse_server *s, const char *name, struct kv_err **err) KV_WUR;
 
 /* ------------------------------------------------- inodes (fuse_inode.c) */
 
@@ -168,8 +193,10 @@ uint32_t fuse_server_handle(struct fuse_server *s, const struct vq_chain *c);
 #define FUSE_CHUNK     1024u
 #define FUSE_HASH_SIZE (1u << 16)
 
-/* The inode for a guest nodeid, or NULL (stale or never issued). */
+/* The inode for a guest nodeid, or NULL (stale, gone or never issued). */
 struct fuse_inode *fuse_inode_get(struct fuse_server *s, uint64_t nodeid);
+/* The same, gone inodes included: for FORGET, which frees their slots. */
+struct fuse_inode *fuse_inode_find(struct fuse_server *s, uint64_t nodeid);
 static inline uint64_t fuse_inode_nodeid(const struct fuse_inode *ino)
 {
 	return (uint64_t)ino->gen << 32 | (ino->slot + 1);
@@ -192,10 +219,18 @@ int fuse_tables_init(struct fuse_server *s, int root_fd, const struct stat *root
 		     struct kv_err **err) KV_WUR;
 /* Close every handle and every inode but the root (keep_root) or all. */
 void fuse_tables_clear(struct fuse_server *s, bool keep_root);
+/*
+ * Close the fds of every inode and handle reached through `share` and mark
+ * them gone (their slots stay taken); *ninodes, *nhandles: how many.
+ */
+void fuse_tables_drop_share(struct fuse_server *s, unsigned share, unsigned *ninodes,
+			    unsigned *nhandles);
 void fuse_tables_free(struct fuse_server *s);
 
-/* Handles (FUSE fh) for open files and directories. */
+/* Handles (FUSE fh) for open files and directories; NULL when stale or gone. */
 struct fuse_handle *fuse_handle_get(struct fuse_server *s, uint64_t fh, bool dir);
+/* The same, gone handles included: for RELEASE, which frees their slots. */
+struct fuse_handle *fuse_handle_find(struct fuse_server *s, uint64_t fh, bool dir);
 /* Take fd (consumed, on failure too) opened from ino; returns the fh, or 0 when full. */
 uint64_t fuse_handle_new(struct fuse_server *s, int fd, bool dir, const struct fuse_inode *ino);
 /* The inode a handle was opened from, or NULL when the guest forgot it since. */
@@ -234,7 +269,8 @@ int fuse_arg_inode(struct fuse_req *r, void *in, size_t len, struct fuse_inode *
 /*
  * The fixed part of a request on an open handle (read, write, flush, ...):
  * copied into *in (-EINVAL when the request is short), then the handle
- * that its `fh` field names (-EBADF when no such handle is open).
+ * that its `fh` field names (-EBADF when no such handle is open, -EIO when
+ * its share was removed).
  */
 #define fuse_arg_handle(r, in, dir, h)                                                             \
 	fuse_arg_handle_at((r), (in), sizeof(*(in)), offsetof(__typeof__(*(in)), fh), (dir), (h))
@@ -245,6 +281,11 @@ static inline const struct fuse_share *fuse_share_of(struct fuse_server *s,
 						     const struct fuse_inode *ino)
 {
 	return &s->shares[ino->share];
+}
+/* Whether a share slot holds a share (a live device's may be free). */
+static inline bool fuse_share_used(const struct fuse_share *sh)
+{
+	return sh->fd >= 0;
 }
 /* Re-open an inode for I/O (regular files and directories only); fd or -errno. */
 int fuse_inode_open(struct fuse_server *s, const struct fuse_inode *ino, int flags);

@@ -67,13 +67,19 @@ static uint32_t inode_hash(dev_t dev, ino_t ino, unsigned share)
 	return (uint32_t)(h ^ h >> 29) & (FUSE_HASH_SIZE - 1);
 }
 
-struct fuse_inode *fuse_inode_get(struct fuse_server *s, uint64_t nodeid)
+struct fuse_inode *fuse_inode_find(struct fuse_server *s, uint64_t nodeid)
 {
 	uint32_t low = (uint32_t)nodeid, gen = nodeid >> 32;
 	if (low == 0 || low - 1 >= s->ninodes)
 		return NULL;
 	struct fuse_inode *ino = inode_at(s, low - 1);
 	return ino->used && ino->gen == gen ? ino : NULL;
+}
+
+struct fuse_inode *fuse_inode_get(struct fuse_server *s, uint64_t nodeid)
+{
+	struct fuse_inode *ino = fuse_inode_find(s, nodeid);
+	return ino && !ino->gone ? ino : NULL;
 }
 
 static void hash_insert(struct fuse_server *s, struct fuse_inode *ino)
@@ -172,13 +178,19 @@ void fuse_inode_unref(struct fuse_server *s, struct fuse_inode *ino, uint64_t n)
 
 /* ----------------------------------------------------------- handles */
 
-struct fuse_handle *fuse_handle_get(struct fuse_server *s, uint64_t fh, bool dir)
+struct fuse_handle *fuse_handle_find(struct fuse_server *s, uint64_t fh, bool dir)
 {
 	uint32_t low = (uint32_t)fh, gen = fh >> 32;
 	if (low == 0 || low - 1 >= s->nhandles)
 		return NULL;
 	struct fuse_handle *h = handle_at(s, low - 1);
 	return h->used && h->gen == gen && h->dir == dir ? h : NULL;
+}
+
+struct fuse_handle *fuse_handle_get(struct fuse_server *s, uint64_t fh, bool dir)
+{
+	struct fuse_handle *h = fuse_handle_find(s, fh, dir);
+	return h && !h->gone ? h : NULL;
 }
 
 uint64_t fuse_handle_new(struct fuse_server *s, int fd, bool dir, const struct fuse_inode *ino)
@@ -210,7 +222,7 @@ struct fuse_inode *fuse_handle_inode(struct fuse_server *s, const struct fuse_ha
 	if (h->inode >= s->ninodes)
 		return NULL;
 	struct fuse_inode *ino = inode_at(s, h->inode);
-	return ino->used && ino->gen == h->inode_gen ? ino : NULL;
+	return ino->used && !ino->gone && ino->gen == h->inode_gen ? ino : NULL;
 }
 
 void fuse_handle_close(struct fuse_server *s, struct fuse_handle *h)
@@ -253,6 +265,44 @@ void fuse_tables_clear(struct fuse_server *s, bool keep_root)
 	for (uint32_t i = keep_root ? 1 : 0; i < s->ninodes; i++)
 		if (inode_at(s, i)->used)
 			inode_free(s, inode_at(s, i));
+}
+
+/*
+ * A share removed at run time: no host fd of it may stay open, yet the
+ * guest still holds its nodeids and handles. Each keeps its slot, marked
+ * gone (fuse_inode_get/fuse_handle_get no longer find it), until FORGET or
+ * RELEASE frees it, so a slot is never reused under the guest's feet. Gone
+ * inodes leave the hash: a share added later in the same share slot never
+ * meets them. The root (slot 0) and its directory handles stay.
+ */
+void fuse_tables_drop_share(struct fuse_server *s, unsigned share, unsigned *ninodes,
+			    unsigned *nhandles)
+{
+	*ninodes = *nhandles = 0;
+	for (uint32_t i = 0; i < s->nhandles; i++) {
+		struct fuse_handle *h = handle_at(s, i);
+		if (!h->used || h->gone || h->share != share || h->inode == 0)
+			continue;
+		if (h->fd >= 0)
+			close(h->fd);
+		h->fd = -1;
+		h->gone = true;
+		(*nhandles)++;
+	}
+	for (uint32_t i = 1; i < s->ninodes; i++) {
+		struct fuse_inode *ino = inode_at(s, i);
+		if (!ino->used || ino->gone || ino->share != share)
+			continue;
+		if (ino->dev != (dev_t)-1)
+			hash_remove(s, ino);
+		ino->dev = (dev_t)-1;
+		ino->ino = 0;
+		if (ino->fd >= 0)
+			close(ino->fd);
+		ino->fd = -1;
+		ino->gone = true;
+		(*ninodes)++;
+	}
 }
 
 void fuse_tables_free(struct fuse_server *s)

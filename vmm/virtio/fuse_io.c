@@ -226,13 +226,15 @@ int fuse_op_flush(struct fuse_req *r)
 	return fuse_reply(r, NULL, 0);
 }
 
+/* Gone handles too: releasing frees their slots. */
 static int fuse_release(struct fuse_req *r, bool dir)
 {
 	struct fuse_release_in in;
-	struct fuse_handle *h;
-	int ret = fuse_arg_handle(r, &in, dir, &h);
-	if (ret < 0)
-		return ret;
+	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
+		return -EINVAL;
+	struct fuse_handle *h = fuse_handle_find(r->s, in.fh, dir);
+	if (!h)
+		return -EBADF;
 	fuse_handle_close(r->s, h);
 	return fuse_reply(r, NULL, 0);
 }
@@ -274,6 +276,8 @@ int fuse_op_syncfs(struct fuse_req *r)
 {
 	struct fuse_server *s = r->s;
 	for (unsigned i = 0; i < s->nshares; i++) {
+		if (!fuse_share_used(&s->shares[i]))
+			continue;
 		int fd = fuse_reopen(s, s->shares[i].fd, s->shares[i].type, O_RDONLY | O_NONBLOCK);
 		if (fd < 0)
 			return fd;
@@ -351,6 +355,8 @@ static bool fuse_dirbuf_add(struct fuse_dirbuf *d, const char *name, uint64_t in
 static void fuse_readdir_synthetic(struct fuse_server *s, struct fuse_dirbuf *d, uint64_t off)
 {
 	for (uint64_t i = off; i < 2 + (uint64_t)s->nshares; i++) {
+		if (i >= 2 && !fuse_share_used(&s->shares[i - 2]))
+			continue; /* a live device's free slot */
 		const char *name = i == 0 ? "." : i == 1 ? ".." : s->shares[i - 2].name;
 		unsigned type = i < 2 || s->shares[i - 2].type == S_IFDIR ? DT_DIR : DT_REG;
 		if (!fuse_dirbuf_add(d, name, i < 2 ? FUSE_SYNTH_ROOT_INO : 2 + i, i + 1, type))
@@ -460,8 +466,10 @@ int fuse_op_copy_file_range(struct fuse_req *r)
 	struct fuse_copy_file_range_in in;
 	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0)
 		return -EINVAL;
-	struct fuse_handle *hin = fuse_handle_get(r->s, in.fh_in, false);
-	struct fuse_handle *hout = fuse_handle_get(r->s, in.fh_out, false);
+	struct fuse_handle *hin = fuse_handle_find(r->s, in.fh_in, false);
+	struct fuse_handle *hout = fuse_handle_find(r->s, in.fh_out, false);
+	if (hin && hout && (hin->gone || hout->gone))
+		return -EIO; /* a share removed under the guest */
 	struct fuse_inode *out_ino = fuse_inode_get(r->s, in.nodeid_out);
 	if (!hin || !hout || !out_ino || fuse_handle_inode(r->s, hout) != out_ino)
 		return -EBADF;

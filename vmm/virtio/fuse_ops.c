@@ -127,7 +127,7 @@ static const struct fuse_share *fuse_synthetic_find(struct fuse_server *s, const
 						    unsigned *idx)
 {
 	for (unsigned i = 0; i < s->nshares; i++)
-		if (strcmp(s->shares[i].name, name) == 0) {
+		if (s->shares[i].name && strcmp(s->shares[i].name, name) == 0) {
 			*idx = i;
 			return &s->shares[i];
 		}
@@ -226,10 +226,11 @@ int fuse_op_lookup(struct fuse_req *r)
 	return fuse_lookup_reply(r, parent, name);
 }
 
+/* FORGET and BATCH_FORGET find gone inodes too: forgetting frees their slots. */
 int fuse_op_forget(struct fuse_req *r)
 {
 	struct fuse_forget_in in;
-	struct fuse_inode *ino = fuse_req_inode(r);
+	struct fuse_inode *ino = fuse_inode_find(r->s, r->in.nodeid);
 	if (fuse_arg_copy(r, 0, &in, sizeof(in)) < 0 || !ino)
 		return -EINVAL;
 	fuse_inode_unref(r->s, ino, in.nlookup);
@@ -248,7 +249,7 @@ int fuse_op_batch_forget(struct fuse_req *r)
 		struct fuse_forget_one one;
 		if (fuse_arg_copy(r, sizeof(in) + i * sizeof(one), &one, sizeof(one)) < 0)
 			return -EINVAL;
-		struct fuse_inode *ino = fuse_inode_get(r->s, one.nodeid);
+		struct fuse_inode *ino = fuse_inode_find(r->s, one.nodeid);
 		if (ino)
 			fuse_inode_unref(r->s, ino, one.nlookup);
 	}
@@ -584,16 +585,28 @@ int fuse_op_rename2(struct fuse_req *r)
 
 /* ------------------------------------------------------- statfs, access */
 
+/* The file system of the synthetic root: its first share's; an empty one's is empty. */
+static int fuse_statfs_root(struct fuse_server *s, struct statfs *sf)
+{
+	for (unsigned i = 0; i < s->nshares; i++)
+		if (fuse_share_used(&s->shares[i]))
+			return fstatfs(s->shares[i].fd, sf) < 0 ? -errno : 0;
+	memset(sf, 0, sizeof(*sf));
+	sf->f_bsize = sf->f_frsize = 4096;
+	sf->f_namelen = FUSE_NAME_MAX;
+	return 0;
+}
+
 int fuse_op_statfs(struct fuse_req *r)
 {
 	struct fuse_inode *ino = fuse_req_inode(r);
 	if (!ino)
 		return -ESTALE;
-	/* The synthetic root reports the first share's file system. */
-	int fd = ino->fd >= 0 ? ino->fd : r->s->shares[0].fd;
 	struct statfs sf;
-	if (fstatfs(fd, &sf) < 0)
-		return -errno;
+	int ret =
+	    ino->fd >= 0 ? (fstatfs(ino->fd, &sf) < 0 ? -errno : 0) : fuse_statfs_root(r->s, &sf);
+	if (ret < 0)
+		return ret;
 	struct fuse_statfs_out out = {.st = {
 					  .blocks = sf.f_blocks,
 					  .bfree = sf.f_bfree,

@@ -115,8 +115,10 @@ int fuse_arg_handle_at(struct fuse_req *r, void *in, size_t len, size_t fh_off, 
 	if (fuse_arg_copy(r, 0, in, len) < 0)
 		return -EINVAL;
 	memcpy(&fh, (const uint8_t *)in + fh_off, sizeof(fh));
-	*h = fuse_handle_get(r->s, fh, dir);
-	return *h ? 0 : -EBADF;
+	*h = fuse_handle_find(r->s, fh, dir);
+	if (!*h)
+		return -EBADF;
+	return (*h)->gone ? -EIO : 0;
 }
 
 /* --------------------------------------------------------- INIT/DESTROY */
@@ -315,7 +317,7 @@ static int fuse_share_open(struct fuse_server *s, struct fuse_share *sh,
 	return 0;
 }
 
-static bool fuse_share_name_ok(const char *n)
+bool fuse_share_name_ok(const char *n)
 {
 	size_t len = strlen(n);
 	if (len == 0 || len > VIRTIO_FS_NAME_MAX || strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
@@ -326,9 +328,9 @@ static bool fuse_share_name_ok(const char *n)
 static int fuse_shares_check(struct fuse_server *s, const struct virtio_fs_share *specs, unsigned n,
 			     struct kv_err **err)
 {
-	if (n == 0 || n > FUSE_SHARES_MAX)
+	if (n == 0 || n > VIRTIO_FS_SHARES_MAX)
 		return kv_err_make(err, EINVAL, "virtio-fs %s: %u shares (1..%d)", s->tag, n,
-				   FUSE_SHARES_MAX);
+				   VIRTIO_FS_SHARES_MAX);
 	for (unsigned i = 0; i < n; i++) {
 		if (n > 1 && !specs[i].name)
 			return kv_err_make(
@@ -372,17 +374,22 @@ static void fuse_server_limits(struct fuse_server *s)
 }
 
 int fuse_server_init(struct fuse_server *s, const char *tag, const struct virtio_fs_share *specs,
-		     unsigned n, struct fuse_dax dax, struct kv_err **err)
+		     unsigned n, bool live, struct fuse_dax dax, struct kv_err **err)
 {
 	memset(s, 0, sizeof(*s));
 	s->tag = tag;
 	s->proc_fd = -1;
 	s->dax = dax;
+	s->live = live;
 	s->rl = (struct kv_ratelimit)KV_RATELIMIT_INIT(5000, 10);
 	fuse_server_limits(s);
 	for (unsigned i = 0; i < FUSE_SHARES_MAX; i++)
 		s->shares[i].fd = -1;
-	if (fuse_shares_check(s, specs, n, err) < 0)
+	if (live && n)
+		return kv_err_plain(err, EINVAL,
+				    "virtio-fs %s: a live device starts empty (shares come later)",
+				    tag);
+	if (!live && fuse_shares_check(s, specs, n, err) < 0)
 		return -1;
 	for (unsigned i = 0; i < n; i++, s->nshares++)
 		if (fuse_share_open(s, &s->shares[i], &specs[i], err) < 0)
@@ -402,7 +409,7 @@ int fuse_server_init(struct fuse_server *s, const char *tag, const struct virtio
 					   sh->path);
 		sh->name = kv_strdup(base);
 	}
-	s->synthetic_root = sh->name != NULL;
+	s->synthetic_root = live || sh->name != NULL;
 	struct stat st;
 	int root_fd = -1;
 	if (s->synthetic_root) {

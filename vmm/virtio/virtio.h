@@ -79,6 +79,9 @@ struct virtio_mmio *virtio_vsock_new(const struct virtio_env *env, uint64_t gues
  * named after the file); named shares appear as the entries of a synthetic
  * root (so one device carries many bind mounts, files and directories).
  *
+ * Live: with `live`, the device starts with an empty synthetic root and
+ * takes named shares at run time (virtio_fs_share_add/remove, below).
+ *
  * DAX: with dax_size > 0 the core reserves host VA [dax_hva, +dax_size)
  * (PROT_NONE, backing a KVM memslot at dax_gpa); the device exposes it as
  * shared memory region 0 and mmaps file ranges into it on FUSE_SETUPMAPPING.
@@ -89,7 +92,8 @@ struct virtio_mmio *virtio_vsock_new(const struct virtio_env *env, uint64_t gues
  * served on the notifying thread (tests, fuzzing).
  */
 #define VIRTIO_FS_TAG_MAX    36
-#define VIRTIO_FS_SHARES_MAX 16
+#define VIRTIO_FS_SHARES_MAX 16 /* given at boot */
+#define VIRTIO_FS_LIVE_MAX   64 /* on a live device at once */
 #define VIRTIO_FS_NAME_MAX   64
 struct virtio_fs_share {
 	const char *name; /* entry under a synthetic root, or NULL: the root itself */
@@ -101,6 +105,10 @@ struct virtio_fs_params {
 	const char *tag; /* 1..36 bytes */
 	const struct virtio_fs_share *shares;
 	unsigned nshares;
+	/* A live device: no shares at boot, an empty synthetic root, no DAX (see below). */
+	bool live;
+	/* How long a share change waits for a busy worker (virtio_fs_share_add); 0: 5 s. */
+	unsigned ctl_timeout_ms;
 	uint64_t dax_gpa, dax_size; /* dax_size 0: no DAX window */
 	void *dax_hva;
 	bool threaded;
@@ -117,6 +125,31 @@ struct virtio_fs_params {
 };
 struct virtio_mmio *virtio_fs_new(const struct virtio_env *env, const struct virtio_fs_params *p,
 				  struct kv_err **err) KV_WUR;
+/* Tags and share names: 1..max of [A-Za-z0-9._-], not "." or "..". */
+bool virtio_fs_name_ok(const char *s, size_t max);
+/* The device's tag; NULL when dev is not virtio-fs. */
+const char *virtio_fs_tag(struct virtio_mmio *dev);
+
+/*
+ * Live devices: named shares added and removed while the guest runs (a pod
+ * member joining a running VM). Each change runs on the device's worker
+ * between two batches of requests (the server's tables are the worker's),
+ * and these return once it is done, or after params->ctl_timeout_ms when
+ * the worker is busy (ETIMEDOUT; a change not begun by then is dropped).
+ * share_add: `fd` (borrowed: duplicated) is a directory or regular file the
+ * caller opened (O_PATH or O_RDONLY); NAME appears in the device's root
+ * with the confinement of a boot-time share (TAG/NAME=PATH). share_remove:
+ * NAME vanishes and every host fd reached through it is closed at once;
+ * the guest's nodeids and handles of it fail (ESTALE, EIO) and keep their
+ * slots until it forgets and releases them. Errors name the tag and share.
+ */
+int virtio_fs_share_add(struct virtio_mmio *dev, const char *name, int fd, bool ro, bool devnodes,
+			struct kv_err **err) KV_WUR;
+int virtio_fs_share_remove(struct virtio_mmio *dev, const char *name, struct kv_err **err) KV_WUR;
+/* Shares on a live device now (0 for other devices). */
+unsigned virtio_fs_live_shares(struct virtio_mmio *dev);
+/* Whether the device can be snapshotted: not while live shares are attached or changing. */
+int virtio_fs_snapshot_check(struct virtio_mmio *dev, struct kv_err **err) KV_WUR;
 
 struct bus_dev virtio_mmio_bus_dev(struct virtio_mmio *dev, uint64_t base);
 void virtio_mmio_notify(struct virtio_mmio *dev, unsigned queue);
