@@ -7,7 +7,9 @@
 
 #include <signal.h>
 #include <sys/mount.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <yajl/yajl_tree.h>
 
@@ -355,7 +357,13 @@ static int op_mount_shared(struct req *r, struct kv_json *j, struct kv_err **err
 		return -1;
 	const char *data =
 	    strcmp(type, "9p") == 0 ? "trans=virtio,version=9p2000.L,cache=mmap" : NULL;
-	if (mount(tag, path, type, MS_NOSUID | MS_NODEV, data) < 0 && errno != EBUSY)
+	/* Once per tag: every container joining a VM asks for its live device
+	 * (a second mount of a virtiofs tag would stack on the first). */
+	struct statx sx;
+	bool mounted = statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) == 0 &&
+		       (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+		       (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+	if (!mounted && mount(tag, path, type, MS_NOSUID | MS_NODEV, data) < 0 && errno != EBUSY)
 		return kv_err_make(err, errno, "mount %s %s on %s", type, tag, path);
 	kv_json_map_open(j);
 	kv_json_kstr(j, "path", path);

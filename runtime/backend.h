@@ -2,8 +2,9 @@
 /*
  * The microVM backend's private pieces (sandbox.c implements the seam in
  * runtime.h with them): kvrun's configuration file and VM sizing
- * (vmconf.c), container root filesystems and bind mounts as read-only
- * images (rootfs.c), pod slots, and the kvrun-shim handshake (spawn.c).
+ * (vmconf.c), container root filesystems and bind mounts as virtio-fs
+ * shares (rootfs.c), host cgroups (hostcg.c), and the kvrun-shim
+ * handshake (spawn.c).
  */
 #ifndef KV_RUNTIME_BACKEND_H
 #define KV_RUNTIME_BACKEND_H
@@ -25,13 +26,11 @@ struct vm_conf {
 	uint64_t min_memory;   /* floor for any VM */
 	char *cmdline;	       /* appended to the guest kernel command line */
 	unsigned boot_timeout_s;
-	unsigned pod_slots;	/* spare pmem devices of a pod sandbox */
-	uint64_t pod_slot_size; /* bytes each */
-	uint64_t rootfs_dax;	/* DAX window of the rootfs share; 0: none */
-	bool debug;		/* shims log at debug level */
-	bool templates;		/* clone VMs from templates (runtime/template.h) */
-	char *template_dir;	/* where templates live, or NULL: the default */
-	char *path;		/* the file read, or NULL when none existed */
+	uint64_t rootfs_dax; /* DAX window of the rootfs share; 0: none */
+	bool debug;	     /* shims log at debug level */
+	bool templates;	     /* clone VMs from templates (runtime/template.h) */
+	char *template_dir;  /* where templates live, or NULL: the default */
+	char *path;	     /* the file read, or NULL when none existed */
 };
 
 void vm_conf_free(struct vm_conf *c);
@@ -57,40 +56,44 @@ int vm_size(const struct vm_conf *vc, const struct oci_config *cfg, unsigned *cp
  * the agent's view of them: `spec_json` (the config subset, bind sources
  * rewritten to guest paths) and `rootfs_json` (the create request's rootfs).
  *
- * shared (a VM of its own, or a pod's sandbox): virtio-fs. root.path is the
- * share "rootfs" (read-write, DAX), each bind source an entry b<i> of the
- * share "binds", which the agent mounts (mount_shared) before the create.
- * Otherwise (a container joining a pod's VM, which cannot take a new device
- * yet): root.path and the bind sources are packed into read-only erofs
- * images under the state directory, stacked under a tmpfs in the guest;
- * rootfs_agent_json() then names the pmem devices they got.
+ * shared (a VM of its own, or a pod's sandbox): boot-time virtio-fs shares.
+ * root.path is the share "rootfs" (read-write, DAX), each bind source an
+ * entry b<i> of the share "binds", which the agent mounts (mount_shared)
+ * before the create.
+ * Otherwise (a container joining a running VM: a pod's member): live shares
+ * of the VM's live device "pod" (kvrun-vmm --fs pod/, added through its API
+ * with live_attach()): root.path as <prefix>r, each bind source as
+ * <prefix>b<i>, read-write where the spec says so, so that writes land on
+ * the host and an emptyDir is one directory for every member.
  */
+struct live_share {
+	char *name, *path;
+	bool ro;
+};
+
 struct rootfs_plan {
 	bool shared;
 	char **fs_args; /* shared: kvrun-vmm --fs values */
 	size_t n_fs;
-	bool mount_binds;    /* shared: the agent must mount the "binds" share */
-	uint64_t dax_window; /* shared: DAX window of the rootfs share, 0 = none */
-	char *images[2];     /* not shared: rootfs.erofs, binds.erofs (or NULL) */
-	size_t n_images;
+	bool mount_binds;	 /* shared: the agent must mount the "binds" share */
+	uint64_t dax_window;	 /* shared: DAX window of the rootfs share, 0 = none */
+	struct live_share *live; /* not shared: the shares to attach */
+	size_t n_live;
 	char *spec_json;
 	char *rootfs_json;
 };
+/* The tag of every VM's live virtio-fs device. */
+#define LIVE_TAG "pod"
 void rootfs_plan_free(struct rootfs_plan *p);
 int rootfs_prepare(const char *state_dir, const struct oci_config *cfg, const char *rootfs,
 		   const char *bundle, struct rootfs_plan *p, struct kv_err **err) KV_WUR;
-/* Not shared: the overlay of the images, which got guest pmem devs[i]. */
-int rootfs_agent_json(struct rootfs_plan *p, const unsigned *devs, struct kv_err **err) KV_WUR;
-
-/* Pod slots: spare pmem files of a sandbox VM that its members' images are
- * written into (no device hotplug yet). */
-int slots_create(const char *sandbox_dir, unsigned n, uint64_t size, unsigned first_dev,
-		 struct kv_err **err) KV_WUR;
-/* Copy each image into a free slot, recording `owner`; devs[] gets the guest
- * pmem indexes. */
-int slots_take(const char *sandbox_dir, const char *owner, char *const *images, size_t n,
-	       unsigned *devs, struct kv_err **err) KV_WUR;
-void slots_release(const char *sandbox_dir, const char *owner);
+/* Attach the plan's live shares to the VM whose API socket is api_sock,
+ * recording their names in state_dir (for live_detach); all or none. */
+int live_attach(const struct rootfs_plan *p, const char *api_sock, const char *state_dir,
+		struct kv_err **err) KV_WUR;
+/* Remove the live shares recorded in state_dir from the VM (best effort:
+ * the VM may be gone). */
+void live_detach(const char *api_sock, const char *state_dir);
 
 /* The size a sandbox's VM was given at create (sandbox.c). */
 int vmsize_read(const char *sbdir, unsigned *cpus, uint64_t *mem, struct kv_err **err) KV_WUR;

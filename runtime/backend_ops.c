@@ -57,8 +57,10 @@ int runtime_backend_destroy(struct container *c, struct kv_err **err)
 	    kill_pidfile(shim, err) < 0 || (owner && kill_pidfile(vmm, err) < 0))
 		return -1;
 	if (!owner) {
+		/* Its processes are gone from the guest: its shares can go. */
 		cleanup_free char *sb = sandbox_dir(c->dir, c->st->sandbox_id);
-		slots_release(sb, c->id);
+		cleanup_free char *api = kv_asprintf("%s/%s", sb, SHIM_API_NAME);
+		live_detach(api, c->dir);
 	}
 	return 0;
 }

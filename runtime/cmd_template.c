@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * kvrun template create [--cpus N] [--memory SIZE] [--pod] [--force]
+ * kvrun template create [--cpus N] [--memory SIZE] [--force]
  * kvrun template list [--format table|json]
  * kvrun template rm ID... | --all
  *
  * VM templates (runtime/template.h): create boots a VM of the given shape
  * (the config's defaults otherwise) to agent-ready and snapshots it; create
- * and run then clone VMs of that shape from it. --pod: the shape of a pod
- * sandbox's VM (its spare image slots).
+ * and run then clone VMs of that shape from it. Every VM (a pod's sandbox's
+ * too) has the same devices, so the shape is vCPUs and memory.
  */
 #include "runtime/runtime.h"
 #include "runtime/template.h"
@@ -18,9 +18,11 @@
 #define MIB (1ull << 20)
 
 static const struct option create_opts[] = {
-    {"cpus", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
-    {"pod", no_argument, NULL, 'p'},	    {"force", no_argument, NULL, 'f'},
-    {"help", no_argument, NULL, 'h'},	    {NULL, 0, NULL, 0},
+    {"cpus", required_argument, NULL, 'c'},
+    {"memory", required_argument, NULL, 'm'},
+    {"force", no_argument, NULL, 'f'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static const struct option list_opts[] = {
@@ -39,7 +41,7 @@ static void template_usage(FILE *out)
 {
 	fprintf(
 	    out,
-	    "Usage: kvrun template create [--cpus N] [--memory SIZE] [--pod] [--force]\n"
+	    "Usage: kvrun template create [--cpus N] [--memory SIZE] [--force]\n"
 	    "       kvrun template list [--format table|json]\n"
 	    "       kvrun template rm ID... | --all\n"
 	    "\n"
@@ -56,7 +58,7 @@ static int template_create(int argc, char **argv)
 	cleanup_err struct kv_err *err = NULL;
 	if (vm_conf_load(&vc, &err) < 0)
 		return cli_fail(steal_ptr(err));
-	struct tmpl_shape sh = {vc->cpus, vc->memory, 0, vc->pod_slot_size, vc->rootfs_dax};
+	struct tmpl_shape sh = {vc->cpus, vc->memory, vc->rootfs_dax};
 	bool force = false;
 	int c;
 	optind = 1;
@@ -77,7 +79,6 @@ static int template_create(int argc, char **argv)
 						 optarg,
 						 (unsigned long long)(vc->min_memory >> 20));
 			break;
-		case 'p': sh.pod_slots = vc->pod_slots; break;
 		case 'f': force = true; break;
 		case 'h': template_usage(stdout); return 0;
 		default: return cli_failf("template create: unknown option (see --help)");
@@ -90,8 +91,8 @@ static int template_create(int argc, char **argv)
 	if (tmpl_create(vc, &sh, force, id, &err) < 0)
 		return cli_fail(steal_ptr(err));
 	cleanup_free char *root = tmpl_root(vc);
-	printf("%s %s/%s (%u vCPUs, %llu MiB%s)\n", id, root, id, sh.cpus,
-	       (unsigned long long)(sh.mem >> 20), sh.pod_slots ? ", pod sandbox" : "");
+	printf("%s %s/%s (%u vCPUs, %llu MiB)\n", id, root, id, sh.cpus,
+	       (unsigned long long)(sh.mem >> 20));
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 

@@ -184,8 +184,7 @@ static char *vm_of_netns(const char *root, const struct stat *ns)
  * is another container's joins that one's VM; a pod's sandbox (pause)
  * container and anything else get a VM of their own.
  */
-static char *sandbox_of(const struct kvrun_globals *g, const struct oci_config *cfg,
-			const char *id)
+static char *sandbox_of(const struct kvrun_globals *g, const struct oci_config *cfg, const char *id)
 {
 	const char *type = annotation(cfg, "io.kubernetes.cri.container-type");
 	const char *sb = annotation(cfg, "io.kubernetes.cri.sandbox-id");

@@ -123,7 +123,8 @@ char *hostcg_path(const char *cgroups_path, const char *id)
 	const char *c1 = strchr(cgroups_path, ':');
 	const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 	if (cgroups_path[0] != '/' && c1 && c2 && !strchr(c2 + 1, ':')) {
-		cleanup_free char *slice = kv_asprintf("%.*s", (int)(c1 - cgroups_path), cgroups_path);
+		cleanup_free char *slice =
+		    kv_asprintf("%.*s", (int)(c1 - cgroups_path), cgroups_path);
 		cleanup_free char *prefix = kv_asprintf("%.*s", (int)(c2 - c1 - 1), c1 + 1);
 		cleanup_free char *parent = slice_path(*slice ? slice : "system.slice");
 		if (*prefix)

@@ -5,7 +5,7 @@
 # weak reference in runtime/, hence -u).
 MODULES += runtime
 runtime_SRCS := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
-runtime_LIBS := runtime shim agentproto oci kv
+runtime_LIBS := runtime shim agentproto oci vmm kv
 $(eval $(call module_lib,runtime,$(runtime_SRCS)))
 
 # Where `make install` puts the guest kernel and image (runtime/vmconf.c).

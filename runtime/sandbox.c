@@ -24,23 +24,6 @@
 #include <sys/stat.h>
 #include <yajl/yajl_tree.h>
 
-static const char *annotation(const struct oci_config *cfg, const char *key)
-{
-	for (size_t i = 0; i < cfg->annotations.n; i++)
-		if (strcmp(cfg->annotations.v[i].key, key) == 0)
-			return cfg->annotations.v[i].value;
-	return NULL;
-}
-
-/* A pod's sandbox (pause) container: its VM gets slots for the pod's others. */
-static bool is_pod_sandbox(const struct oci_config *cfg)
-{
-	const char *t = annotation(cfg, "io.kubernetes.cri.container-type");
-	if (!t)
-		t = annotation(cfg, "io.kubernetes.cri-o.ContainerType");
-	return t && strcmp(t, "sandbox") == 0;
-}
-
 /* <root>/<sandbox> next to <root>/<id>. */
 char *sandbox_dir(const char *state_dir, const char *sandbox_id)
 {
@@ -91,7 +74,6 @@ struct start_ctx {
 	bool owner;
 	char *sbdir, *name;
 	struct rootfs_plan plan;
-	unsigned devs[2];
 	char *template; /* the template directory to clone the VM from, or NULL */
 };
 
@@ -116,11 +98,9 @@ static void vmm_argv(struct start_ctx *x, struct kv_json *j, const char *key, un
 		kv_json_str(j, "--fs");
 		kv_json_str(j, x->plan.fs_args[i]);
 	}
-	for (unsigned i = 0; is_pod_sandbox(x->req->cfg) && i < vc->pod_slots; i++) {
-		cleanup_free char *a = kv_asprintf("%s/slot%u.img,ro", x->sbdir, i);
-		kv_json_str(j, "--pmem");
-		kv_json_str(j, a);
-	}
+	/* Every VM can take containers that join it later (live shares). */
+	kv_json_str(j, "--fs");
+	kv_json_str(j, LIVE_TAG "/");
 	kv_json_array_close(j);
 }
 
@@ -134,8 +114,7 @@ static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, st
 	kv_json_kbool(j, "owner", x->owner);
 	if (x->owner && x->template) {
 		/* A clone; the cold boot is the fallback should the restore fail. */
-		tmpl_clone_argv(x->vc, x->template, x->sbdir, &x->plan,
-				is_pod_sandbox(req->cfg) ? x->vc->pod_slots : 0, j);
+		tmpl_clone_argv(x->vc, x->template, x->sbdir, &x->plan, j);
 		vmm_argv(x, j, "vmm_argv_cold", cpus, mem);
 		kv_json_kbool(j, "clone", true);
 	} else if (x->owner) {
@@ -146,10 +125,10 @@ static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, st
 	kv_json_kstr(j, "container", x->name);
 	kv_json_kstr(j, "body", x->plan.spec_json);
 	kv_json_kstr(j, "rootfs", x->plan.rootfs_json);
-	if (x->plan.mount_binds) {
+	if (x->plan.mount_binds || !x->owner) {
 		kv_json_key(j, "mount_shared");
 		kv_json_array_open(j);
-		kv_json_str(j, "binds");
+		kv_json_str(j, x->owner ? "binds" : LIVE_TAG);
 		kv_json_array_close(j);
 	}
 	kv_json_kbool(j, "terminal", req->cfg->process->terminal);
@@ -162,9 +141,8 @@ static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, st
 }
 
 /*
- * The root filesystem: shares of the container's own VM (virtio-fs), or,
- * joining a pod's VM, images written into its spare pmem slots (pmem0 is
- * the guest OS image, the slots come right after it).
+ * The root filesystem: boot-time shares of the container's own VM
+ * (virtio-fs), or, joining a running VM, live shares added to it now.
  */
 static int place_rootfs(struct start_ctx *x, unsigned *cpus, uint64_t *mem, struct kv_err **err)
 {
@@ -178,18 +156,15 @@ static int place_rootfs(struct start_ctx *x, unsigned *cpus, uint64_t *mem, stru
 		if (vm_size(x->vc, req->cfg, cpus, mem, err) < 0)
 			return -1;
 		if (tmpl_enabled(x->vc, req->cfg)) {
-			struct tmpl_shape sh = {*cpus, *mem,
-						is_pod_sandbox(req->cfg) ? x->vc->pod_slots : 0,
-						x->vc->pod_slot_size, x->vc->rootfs_dax};
+			struct tmpl_shape sh = {*cpus, *mem, x->vc->rootfs_dax};
 			tmpl_find(x->vc, &sh, &x->template);
 		}
-		if (!is_pod_sandbox(req->cfg))
-			return 0;
-		return slots_create(x->sbdir, x->vc->pod_slots, x->vc->pod_slot_size, 1, err);
+		return 0;
 	}
-	if (slots_take(x->sbdir, req->id, x->plan.images, x->plan.n_images, x->devs, err) < 0)
+	cleanup_free char *api = kv_asprintf("%s/%s", x->sbdir, SHIM_API_NAME);
+	if (live_attach(&x->plan, api, req->state_dir, err) < 0)
 		return kv_err_wrap(err, "join the VM of sandbox %s", req->st->sandbox_id);
-	return rootfs_agent_json(&x->plan, x->devs, err);
+	return 0;
 }
 
 static int check_sandbox(struct start_ctx *x, struct kv_err **err)
@@ -359,8 +334,10 @@ int runtime_sandbox_start(const struct runtime_sandbox_req *req, struct runtime_
 			kv_warn("%s", e->msg);
 			kv_err_free(e);
 		}
-		if (!x.owner && x.sbdir)
-			slots_release(x.sbdir, req->id);
+		if (!x.owner && x.sbdir) {
+			cleanup_free char *api = kv_asprintf("%s/%s", x.sbdir, SHIM_API_NAME);
+			live_detach(api, req->state_dir);
+		}
 	}
 	rootfs_plan_free(&x.plan);
 	free(x.template);

@@ -18,13 +18,12 @@
 #include <time.h>
 #include <yajl/yajl_tree.h>
 
-#define TEMPLATE_VERSION      1
+#define TEMPLATE_VERSION      2
 #define TEMPLATE_AGENT_RETRY  200 /* ms between tries to reach a booting agent */
 #define TEMPLATE_SETTLE_MS    500 /* for the guest to finish with our connection */
 #define TEMPLATE_SNAPSHOT_S   300
 #define TEMPLATE_EMPTY	      "empty"
 #define TEMPLATE_VMM_LOG      "vmm.log"
-#define TEMPLATE_SLOT_FMT     "slot%u.img"
 #define TEMPLATE_INFO_MAX     (64u << 10)
 #define TEMPLATE_ROOTFS_SHARE "rootfs"
 #define TEMPLATE_BINDS_SHARE  "binds"
@@ -78,10 +77,9 @@ int tmpl_key(const struct vm_conf *vc, const struct tmpl_shape *sh, char **text,
 	cleanup_free char *cmdline = tmpl_guest_cmdline(vc);
 	*text =
 	    kv_asprintf("kvrun-template %d\n%s\n%s\n%s\ncmdline %s\ncpus %u\nmemory %llu\n"
-			"rootfs_dax %llu\npod_slots %u %llu\n",
+			"rootfs_dax %llu\nlive %s/\n",
 			TEMPLATE_VERSION, vmm, kernel, image, cmdline, sh->cpus,
-			(unsigned long long)sh->mem, (unsigned long long)sh->rootfs_dax,
-			sh->pod_slots, (unsigned long long)(sh->pod_slots ? sh->pod_slot_size : 0));
+			(unsigned long long)sh->mem, (unsigned long long)sh->rootfs_dax, LIVE_TAG);
 	/* FNV-1a, 64 bits: a name; template.json holds the whole key. */
 	uint64_t h = 0xcbf29ce484222325ull;
 	for (const char *p = *text; *p; p++)
@@ -124,7 +122,7 @@ void tmpl_find(const struct vm_conf *vc, const struct tmpl_shape *sh, char **dir
 }
 
 void tmpl_clone_argv(const struct vm_conf *vc, const char *dir, const char *sbdir,
-		     const struct rootfs_plan *plan, unsigned pod_slots, struct kv_json *j)
+		     const struct rootfs_plan *plan, struct kv_json *j)
 {
 	cleanup_free char *guest = kv_asprintf("%s,ro", vc->image);
 	cleanup_free char *console = kv_asprintf("%s/%s", sbdir, SHIM_CONSOLE_NAME);
@@ -135,12 +133,8 @@ void tmpl_clone_argv(const struct vm_conf *vc, const char *dir, const char *sbdi
 			       console,	  "--log-level",   "warn"};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(fixed); i++)
 		kv_json_str(j, fixed[i]);
-	for (unsigned i = 0; i < pod_slots; i++) {
-		cleanup_free char *a = kv_asprintf("%s/" TEMPLATE_SLOT_FMT ",ro", sbdir, i);
-		kv_json_str(j, "--pmem");
-		kv_json_str(j, a);
-	}
-	/* The template's order: the rootfs share, then the binds share. */
+	/* The template's order: the rootfs share, then the binds share, then
+	 * the live device. */
 	const char *rootfs_prefix = TEMPLATE_ROOTFS_SHARE "=";
 	bool binds = false;
 	for (int pass = 0; pass < 2; pass++)
@@ -162,6 +156,8 @@ void tmpl_clone_argv(const struct vm_conf *vc, const char *dir, const char *sbdi
 		kv_json_str(j, "--fs");
 		kv_json_str(j, a);
 	}
+	kv_json_str(j, "--fs");
+	kv_json_str(j, LIVE_TAG "/");
 	kv_json_array_close(j);
 }
 
@@ -170,7 +166,7 @@ void tmpl_clone_argv(const struct vm_conf *vc, const char *dir, const char *sbdi
 /* The template VM's command line: the devices every clone will have. */
 static char **tmpl_vmm_argv(const struct vm_conf *vc, const struct tmpl_shape *sh)
 {
-	size_t n = 0, cap = 40 + 2 * sh->pod_slots;
+	size_t n = 0, cap = 40;
 	char **v = kv_malloc0(cap * sizeof(char *));
 #define ARG(s) (v[n++] = (s))
 	ARG(kv_strdup(vc->vmm));
@@ -184,16 +180,14 @@ static char **tmpl_vmm_argv(const struct vm_conf *vc, const struct tmpl_shape *s
 	ARG(kv_asprintf("%u", sh->cpus));
 	ARG(kv_strdup("--pmem"));
 	ARG(kv_asprintf("%s,ro", vc->image));
-	for (unsigned i = 0; i < sh->pod_slots; i++) {
-		ARG(kv_strdup("--pmem"));
-		ARG(kv_asprintf(TEMPLATE_SLOT_FMT ",ro", i));
-	}
 	ARG(kv_strdup("--fs"));
 	ARG(sh->rootfs_dax ? kv_asprintf("%s=%s,rw,dax=%lluM", TEMPLATE_ROOTFS_SHARE,
 					 TEMPLATE_EMPTY, (unsigned long long)(sh->rootfs_dax >> 20))
 			   : kv_asprintf("%s=%s,rw", TEMPLATE_ROOTFS_SHARE, TEMPLATE_EMPTY));
 	ARG(kv_strdup("--fs"));
 	ARG(kv_asprintf("%s=%s,ro", TEMPLATE_BINDS_SHARE, TEMPLATE_EMPTY));
+	ARG(kv_strdup("--fs"));
+	ARG(kv_strdup(LIVE_TAG "/"));
 	const char *rest[] = {"--vsock",   SHIM_VSOCK_NAME,   "--api",	     SHIM_API_NAME,
 			      "--console", SHIM_CONSOLE_NAME, "--log-level", "warn"};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(rest); i++)
@@ -302,19 +296,13 @@ static int tmpl_rmtree(const char *dir)
 	return nftw(dir, tmpl_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int tmpl_prepare(const char *tmp, const struct tmpl_shape *sh, struct kv_err **err)
+static int tmpl_prepare(const char *tmp, struct kv_err **err)
 {
 	if (mkdir(tmp, 0700) < 0)
 		return kv_err_make(err, errno, "mkdir %s", tmp);
 	cleanup_free char *empty = kv_asprintf("%s/%s", tmp, TEMPLATE_EMPTY);
 	if (mkdir(empty, 0755) < 0)
 		return kv_err_make(err, errno, "mkdir %s", empty);
-	for (unsigned i = 0; i < sh->pod_slots; i++) {
-		cleanup_free char *p = kv_asprintf("%s/" TEMPLATE_SLOT_FMT, tmp, i);
-		cleanup_close int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0 || ftruncate(fd, (off_t)sh->pod_slot_size) < 0)
-			return kv_err_make(err, errno, "create %s", p);
-	}
 	return 0;
 }
 
@@ -331,9 +319,6 @@ static int tmpl_info_write(const char *tmp, const char *id, const char *key,
 	kv_json_uint(j, sh->mem);
 	kv_json_key(j, "rootfs_dax");
 	kv_json_uint(j, sh->rootfs_dax);
-	kv_json_kint(j, "pod_slots", sh->pod_slots);
-	kv_json_key(j, "pod_slot_size");
-	kv_json_uint(j, sh->pod_slots ? sh->pod_slot_size : 0);
 	kv_json_kint(j, "created", (long long)time(NULL));
 	kv_json_map_close(j);
 	const char *out;
@@ -345,16 +330,12 @@ static int tmpl_info_write(const char *tmp, const char *id, const char *key,
 }
 
 /* What a finished template keeps: the snapshot, template.json, the boot's logs. */
-static void tmpl_tidy(const char *tmp, const struct tmpl_shape *sh)
+static void tmpl_tidy(const char *tmp)
 {
 	const char *gone[] = {TEMPLATE_EMPTY, SHIM_VSOCK_NAME, SHIM_API_NAME};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(gone); i++) {
 		cleanup_free char *p = kv_asprintf("%s/%s", tmp, gone[i]);
 		(void)remove(p);
-	}
-	for (unsigned i = 0; i < sh->pod_slots; i++) {
-		cleanup_free char *p = kv_asprintf("%s/" TEMPLATE_SLOT_FMT, tmp, i);
-		(void)unlink(p);
 	}
 }
 
@@ -394,13 +375,13 @@ int tmpl_create(const struct vm_conf *vc, const struct tmpl_shape *sh, bool forc
 	cleanup_free char *tmp = kv_asprintf("%s/.tmp-%s-%d", root, id, (int)getpid());
 	cleanup_free char *old = kv_asprintf("%s/.old-%s-%d", root, id, (int)getpid());
 	(void)tmpl_rmtree(tmp);
-	int r = tmpl_prepare(tmp, sh, err);
+	int r = tmpl_prepare(tmp, err);
 	if (r == 0)
 		r = tmpl_boot_and_snapshot(vc, sh, tmp, err);
 	if (r == 0)
 		r = tmpl_info_write(tmp, id, key, sh, err);
 	if (r == 0) {
-		tmpl_tidy(tmp, sh);
+		tmpl_tidy(tmp);
 		/* Replace an old one (another key with the same name, or --force). */
 		if (rename(final, old) < 0 && errno != ENOENT)
 			r = kv_err_make(err, errno, "move %s aside", final);
@@ -423,14 +404,11 @@ static bool tmpl_id_ok(const char *id)
 /* Whether a template is the one this config would use now (its files unchanged). */
 static bool tmpl_current(const struct vm_conf *vc, yajl_val info)
 {
-	long long cpus = 0, slots = 0, mem = 0, dax = 0, slot_size = 0;
+	long long cpus = 0, mem = 0, dax = 0;
 	kv_jint(info, "cpus", &cpus);
 	kv_jint(info, "memory", &mem);
 	kv_jint(info, "rootfs_dax", &dax);
-	kv_jint(info, "pod_slots", &slots);
-	kv_jint(info, "pod_slot_size", &slot_size);
-	struct tmpl_shape sh = {(unsigned)cpus, (uint64_t)mem, (unsigned)slots, (uint64_t)slot_size,
-				(uint64_t)dax};
+	struct tmpl_shape sh = {(unsigned)cpus, (uint64_t)mem, (uint64_t)dax};
 	cleanup_free char *text = NULL;
 	char id[TEMPLATE_ID_LEN + 1];
 	const char *key = kv_jstr(info, "key");
@@ -460,10 +438,9 @@ static void tmpl_list_one(const struct vm_conf *vc, const char *dir, const char 
 	cleanup_yajl_val yajl_val info = kv_json_parse(text, path, NULL);
 	if (!info)
 		return;
-	long long cpus = 0, mem = 0, slots = 0, created = 0;
+	long long cpus = 0, mem = 0, created = 0;
 	kv_jint(info, "cpus", &cpus);
 	kv_jint(info, "memory", &mem);
-	kv_jint(info, "pod_slots", &slots);
 	kv_jint(info, "created", &created);
 	bool cur = tmpl_current(vc, info);
 	uint64_t disk = tmpl_disk_bytes(dir);
@@ -474,13 +451,13 @@ static void tmpl_list_one(const struct vm_conf *vc, const char *dir, const char 
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (json)
 		fprintf(out,
-			"%s{\"id\":\"%s\",\"cpus\":%lld,\"memory\":%lld,\"pod_slots\":%lld,"
+			"%s{\"id\":\"%s\",\"cpus\":%lld,\"memory\":%lld,"
 			"\"disk_bytes\":%llu,\"created\":\"%s\",\"current\":%s,\"path\":\"%s\"}",
-			*first ? "" : ",", name, cpus, mem, slots, (unsigned long long)disk, when,
+			*first ? "" : ",", name, cpus, mem, (unsigned long long)disk, when,
 			cur ? "true" : "false", dir);
 	else
-		fprintf(out, "%-16s  %4lld  %6lldM  %5lld  %7lluM  %-20s  %s\n", name, cpus,
-			mem >> 20, slots, (unsigned long long)(disk >> 20), when,
+		fprintf(out, "%-16s  %4lld  %6lldM  %7lluM  %-20s  %s\n", name, cpus, mem >> 20,
+			(unsigned long long)(disk >> 20), when,
 			cur ? "current" : "stale (its files changed)");
 	*first = false;
 }
@@ -496,8 +473,8 @@ int tmpl_list(const struct vm_conf *vc, bool json, FILE *out, struct kv_err **er
 	if (json)
 		fputs("[", out);
 	else
-		fprintf(out, "%-16s  %4s  %7s  %5s  %8s  %-20s  %s\n", "ID", "CPUS", "MEMORY",
-			"SLOTS", "DISK", "CREATED", "STATUS");
+		fprintf(out, "%-16s  %4s  %7s  %8s  %-20s  %s\n", "ID", "CPUS", "MEMORY", "DISK",
+			"CREATED", "STATUS");
 	for (int i = 0; i < n; i++) {
 		if (tmpl_id_ok(ents[i]->d_name)) {
 			cleanup_free char *dir = kv_asprintf("%s/%s", root, ents[i]->d_name);

@@ -11,11 +11,11 @@
  * text (files named with their size and modification time, and the VMM
  * binary too), and a template's directory is named after a hash of it
  * (template.json keeps the text, compared in full before use). Devices:
- * pmem0 the guest image, then a pod sandbox's slots; the rootfs share
- * (virtio-fs, with its DAX window) and the binds share, both always there in
- * a template (a container without bind mounts gets an empty binds share);
- * vsock; rng. The template VM's shares are empty directories that it never
- * mounts: a clone's shares are the container's own, attached by the
+ * pmem0 the guest image; the rootfs share (virtio-fs, with its DAX window)
+ * and the binds share, both always there in a template (a container without
+ * bind mounts gets an empty binds share), and the live device "pod/" that
+ * takes the shares of containers joining the VM later; vsock; rng. The template VM's shares are
+ * empty directories that it never mounts: a clone's shares are the container's own, attached by the
  * command line of the restore, mounted by the agent as on a cold boot.
  *
  * Identity per clone, before the container starts (shim/clone.c): fresh
@@ -45,8 +45,6 @@
 struct tmpl_shape {
 	unsigned cpus;
 	uint64_t mem;
-	unsigned pod_slots; /* a pod sandbox's spare pmem devices, else 0 */
-	uint64_t pod_slot_size;
 	uint64_t rootfs_dax;
 };
 
@@ -70,12 +68,13 @@ bool tmpl_enabled(const struct vm_conf *vc, const struct oci_config *cfg);
 
 /*
  * A clone's kvrun-vmm command line, as "vmm_argv" in j: --restore dir, the
- * guest image and pod slots, the plan's shares in the template's order
- * (rootfs, then binds: an empty share in sbdir when the plan has none),
+ * guest image, the plan's shares in the template's order (rootfs, then
+ * binds: an empty share in sbdir when the plan has none, then the live
+ * device),
  * vsock, API and console in sbdir (the shim runs kvrun-vmm there).
  */
 void tmpl_clone_argv(const struct vm_conf *vc, const char *dir, const char *sbdir,
-		     const struct rootfs_plan *plan, unsigned pod_slots, struct kv_json *j);
+		     const struct rootfs_plan *plan, struct kv_json *j);
 
 /* kvrun template create: boot, wait for the agent, snapshot. *id out. */
 int tmpl_create(const struct vm_conf *vc, const struct tmpl_shape *sh, bool force,

@@ -123,8 +123,6 @@ static int conf_parse(struct vm_conf *c, const char *file, const char *text, str
 	    conf_size(root, "vmm_overhead", file, &c->vmm_overhead, err) < 0 ||
 	    conf_size(root, "min_memory", file, &c->min_memory, err) < 0 ||
 	    conf_uint(root, "boot_timeout", file, 3600, &c->boot_timeout_s, err) < 0 ||
-	    conf_uint(root, "pod_slots", file, 5, &c->pod_slots, err) < 0 ||
-	    conf_size(root, "pod_slot_size", file, &c->pod_slot_size, err) < 0 ||
 	    conf_dax(root, file, &c->rootfs_dax, err) < 0)
 		return -1;
 	if (c->cpus == 0 || c->boot_timeout_s == 0)
@@ -168,8 +166,6 @@ int vm_conf_load(struct vm_conf **out, struct kv_err **err)
 			      .vmm_overhead = 64 * MIB,
 			      .min_memory = 128 * MIB,
 			      .boot_timeout_s = 300,
-			      .pod_slots = 4,
-			      .pod_slot_size = 256 * MIB,
 			      .rootfs_dax = 256 * MIB,
 			      .templates = true};
 	const char *path = getenv("KVRUN_CONFIG");

@@ -3,8 +3,8 @@
  * The microVM backend's pure parts: the config file (defaults, sizes,
  * errors naming file and key), VM sizing from annotations and
  * linux.resources, the agent's container names, and how root filesystems
- * and bind mounts are handed to the guest (virtio-fs shares, or erofs
- * images for a pod member).
+ * and bind mounts are handed to the guest (boot-time virtio-fs shares, or
+ * live shares for a container joining a running VM).
  */
 #include "runtime/backend.h"
 #include "tap.h"
@@ -188,12 +188,55 @@ static void test_shared(const char *b)
 		is_str(p.fs_args[1], a2, "a relative source: from the bundle");
 		is_str(p.fs_args[2], a0, "the rootfs share, with DAX");
 	}
-	ok(p.mount_binds && p.n_images == 0, "binds share to mount; no images");
+	ok(p.mount_binds && p.n_live == 0, "binds share to mount; no live shares");
 	is_str(p.rootfs_json, "{\"type\":\"virtiofs\",\"tag\":\"rootfs\",\"options\":\"dax\"}",
 	       "the agent's rootfs");
 	ok(p.spec_json && strstr(p.spec_json, "\"source\":\"/run/kvrun/shared/binds/b1\"") &&
 	       strstr(p.spec_json, "\"destination\":\"/proc\""),
 	   "bind sources rewritten to the guest's share; other mounts kept");
+	rootfs_plan_free(&p);
+}
+
+/* A container joining a running VM: live shares, read-write as the spec says. */
+static void test_live(const char *b)
+{
+	cleanup_free char *extra = kv_asprintf(
+	    ",\"mounts\":[{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"%s/vol\","
+	    "\"options\":[\"rbind\",\"rw\"]},{\"destination\":\"/etc/hosts\",\"type\":\"bind\","
+	    "\"source\":\"hosts\",\"options\":[\"rbind\",\"ro\"]}]",
+	    b);
+	cleanup_oci_config struct oci_config *cfg = config(extra);
+	if (cfg)
+		cfg->root->readonly = true;
+	cleanup_free char *rootfs = kv_asprintf("%s/rootfs", b);
+	cleanup_free char *vol = kv_asprintf("%s/vol", b), *hosts = kv_asprintf("%s/hosts", b);
+	struct rootfs_plan p = {.shared = false};
+	struct kv_err *err = NULL;
+	ok(cfg && rootfs_prepare(tmp, cfg, rootfs, b, &p, &err) == 0, "live: prepared");
+	if (err)
+		diag("%s", err->msg);
+	kv_err_free(err);
+	ok(p.n_fs == 0 && !p.mount_binds && p.n_live == 3, "no boot-time share, three live ones");
+	if (p.n_live == 3) {
+		const char *pre = p.live[0].name;
+		size_t n = strlen(pre) - 2; /* "<8 hex>-" then "b0" */
+		ok(n == 9 && pre[8] == '-' && strcmp(pre + n, "b0") == 0 &&
+		       strncmp(p.live[1].name, pre, n) == 0 &&
+		       strcmp(p.live[1].name + n, "b1") == 0 &&
+		       strncmp(p.live[2].name, pre, n) == 0 && strcmp(p.live[2].name + n, "r") == 0,
+		   "names: one random prefix, b<i> per bind, r for the root (%s)", pre);
+		ok(strcmp(p.live[0].path, vol) == 0 && !p.live[0].ro, "a rw bind: a rw share");
+		ok(strcmp(p.live[1].path, hosts) == 0 && p.live[1].ro, "a ro bind: a ro share");
+		ok(strcmp(p.live[2].path, rootfs) == 0 && p.live[2].ro,
+		   "root.readonly: a read-only root share");
+		cleanup_free char *src =
+		    kv_asprintf("\"source\":\"/run/kvrun/shared/pod/%s\"", pre);
+		cleanup_free char *root = kv_asprintf(
+		    "{\"type\":\"dir\",\"path\":\"/run/kvrun/shared/pod/%.*sr\"}", (int)n, pre);
+		ok(p.spec_json && strstr(p.spec_json, src),
+		   "bind sources: the live device's entries");
+		is_str(p.rootfs_json, root, "the agent's rootfs: the root share's directory");
+	}
 	rootfs_plan_free(&p);
 }
 
@@ -231,6 +274,7 @@ int main(void)
 	test_names();
 	cleanup_free char *b = bundle();
 	test_shared(b);
+	test_live(b);
 	test_refusals(b);
 	cleanup_free char *cmd = kv_asprintf("rm -rf %s", tmp);
 	if (system(cmd) != 0)

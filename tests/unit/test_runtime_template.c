@@ -40,7 +40,7 @@ static struct vm_conf *conf(void)
 	return c;
 }
 
-static const struct tmpl_shape base = {1, 256ull << 20, 0, 256ull << 20, 256ull << 20};
+static const struct tmpl_shape base = {1, 256ull << 20, 256ull << 20};
 
 static void test_key(struct vm_conf *c)
 {
@@ -151,12 +151,12 @@ static void test_find(struct vm_conf *c)
 	ok(dir == NULL, "another memory size: not this template");
 }
 
-static yajl_val argv_of(const struct vm_conf *c, const struct rootfs_plan *p, unsigned slots,
-			const char *sbdir, char **text_out)
+static yajl_val argv_of(const struct vm_conf *c, const struct rootfs_plan *p, const char *sbdir,
+			char **text_out)
 {
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	kv_json_map_open(j);
-	tmpl_clone_argv(c, "/t/x", sbdir, p, slots, j);
+	tmpl_clone_argv(c, "/t/x", sbdir, p, j);
 	kv_json_map_close(j);
 	const char *text;
 	size_t len;
@@ -187,22 +187,23 @@ static void test_clone_argv(struct vm_conf *c)
 	cleanup_free char *sbdir = kv_asprintf("%s/sb", tmp);
 	mkdir(sbdir, 0755);
 	cleanup_free char *text = NULL;
-	yajl_val v = argv_of(c, &p, 2, sbdir, &text);
+	yajl_val v = argv_of(c, &p, sbdir, &text);
 	ok(v && strcmp(arg_after(v, "--restore", 0), "/t/x") == 0, "--restore the template");
 	ok(v && arg_after(v, "--fs", 0) && strcmp(arg_after(v, "--fs", 0), fs[2]) == 0 &&
 	       strcmp(arg_after(v, "--fs", 1), fs[0]) == 0 &&
 	       strcmp(arg_after(v, "--fs", 2), fs[1]) == 0,
 	   "the rootfs share first, then the binds (the template's order)");
-	ok(v && strstr(arg_after(v, "--pmem", 0), "rootfs.erofs,ro") &&
-	       strstr(arg_after(v, "--pmem", 2), "/sb/slot1.img,ro"),
-	   "the guest image, then the pod slots");
+	ok(v && strstr(arg_after(v, "--pmem", 0), "rootfs.erofs,ro") && !arg_after(v, "--pmem", 1),
+	   "the guest image, no other pmem device");
+	ok(v && arg_after(v, "--fs", 3) && strcmp(arg_after(v, "--fs", 3), "pod/") == 0,
+	   "the live device last, as in the template");
 	ok(v && !arg_after(v, "--kernel", 0) && !arg_after(v, "--mem", 0) &&
 	       !arg_after(v, "--cmdline", 0),
 	   "no kernel, memory or command line: they are the snapshot's");
 	yajl_tree_free(v);
 	free(steal_ptr(text));
 	struct rootfs_plan q = {.shared = true, .fs_args = fs + 2, .n_fs = 1};
-	v = argv_of(c, &q, 0, sbdir, &text);
+	v = argv_of(c, &q, sbdir, &text);
 	cleanup_free char *empty = kv_asprintf("binds=%s/empty,ro", sbdir);
 	cleanup_free char *empty_dir = kv_asprintf("%s/empty", sbdir);
 	struct stat st;
