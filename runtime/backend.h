@@ -124,9 +124,9 @@ struct shim_handle {
 };
 
 /* No netns of its own: the shim stays in kvrun's network namespace. */
-#define SHIM_NETNS_SAME -1
+#define SHIM_NETNS_SAME -2
 /* A new network namespace (the spec asks for one without a path). */
-#define SHIM_NETNS_NEW -2
+#define SHIM_NETNS_NEW -3
 
 struct shim_spawn_opts {
 	const char *state_dir, *log;

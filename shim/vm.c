@@ -165,7 +165,10 @@ int shim_agent_connect(struct shim *s, struct kv_err **err)
 	if (!s->agent)
 		return kv_err_wrap(err, "the sandbox's VM (%s)", s->req.sandbox_dir);
 	kv_agent_client_set_timeout(s->agent, 30000);
-	return kv_agent_client_hello(s->agent, err);
+	if (kv_agent_client_hello(s->agent, err) < 0)
+		return -1;
+	/* A container joining the VM: its live shares' device (once per VM). */
+	return agent_mount_shares(s, err);
 }
 
 bool shim_vm_reap(struct shim *s)
