@@ -36,8 +36,8 @@ setup_file() {
 
 teardown_file() {
 	[ -n "${CT:-}" ] || return 0
-	p pod rm -af >/dev/null 2>&1
-	p rm -af >/dev/null 2>&1
+	p pod rm -af -t 0 >/dev/null 2>&1
+	p rm -af -t 0 >/dev/null 2>&1
 	clients_teardown
 }
 
@@ -45,8 +45,8 @@ teardown() {
 	[ -n "${CT:-}" ] || return 0
 	local ids
 	ids=$(p ps -aq --no-trunc 2>/dev/null)
-	p pod rm -af >/dev/null 2>&1
-	p rm -af >/dev/null 2>&1
+	p pod rm -af -t 0 >/dev/null 2>&1
+	p rm -af -t 0 >/dev/null 2>&1
 	# Podman gives kvrun no --root: its state is in the default /run/kvrun.
 	# shellcheck disable=SC2086
 	[ -z "$ids" ] || check_kvrun_clean /run/kvrun $ids
@@ -135,6 +135,7 @@ p() {
 	b1=$(p exec n1 cat /proc/sys/kernel/random/boot_id)
 	b2=$(p exec n2 cat /proc/sys/kernel/random/boot_id)
 	[ -n "$b1" ] && [ "$b1" = "$b2" ]
-	t -0 p rm -f n2 n1
-	t -0 p pod rm -f pod1
+	t -0 p rm -f -t 0 n2
+	t -0 p rm -f -t 0 n1
+	t -0 p pod rm -f -t 0 pod1
 }
