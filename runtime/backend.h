@@ -132,6 +132,8 @@ struct shim_spawn_opts {
 	const char *state_dir, *log;
 	/* An fd of the network namespace to join, or SHIM_NETNS_*. */
 	int netns;
+	/* PID 1 of a PID namespace of its own, with its /proc (spawn.c). */
+	bool own_pidns;
 	/* Called with the shim's pid before it gets the request (and so before
 	 * it starts anything): host cgroup placement. NULL: none. */
 	int (*place)(void *ctx, pid_t pid, struct kv_err **err);
@@ -152,6 +154,9 @@ void shim_abort(struct shim_handle *h);
  * runc reports it (128 + signal when it died of one). */
 int shim_wait_child(pid_t pid, int *status, struct kv_err **err) KV_WUR;
 
+/* The host pid of the VMM a VM owner's shim started (its child), or 0. The
+ * shim is PID 1 of its own namespace: the pid it records is that one's. */
+pid_t shim_vmm_pid(pid_t shim);
 /* Kill a recorded process (pid file "pid start") and wait until it is gone. */
 int kill_pidfile(const char *path, struct kv_err **err) KV_WUR;
 int kill_and_wait(pid_t pid, uint64_t start, struct kv_err **err) KV_WUR;

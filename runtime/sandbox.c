@@ -272,13 +272,16 @@ static int start_shim(struct start_ctx *x, unsigned cpus, uint64_t mem,
 	struct shim_spawn_opts so = {.state_dir = x->req->state_dir,
 				     .log = log,
 				     .netns = netns,
+				     .own_pidns = true,
 				     .place = place_shim,
 				     .place_ctx = (void *)x->req->state_dir};
 	int r = shim_spawn(x->vc, &so, request, &h, err);
 	if (netns >= 0)
 		close(netns);
+	cleanup_free char *vmmfile = kv_asprintf("%s/%s", x->req->state_dir, SHIM_VMM_PID_NAME);
 	if (r < 0 || shim_pidfile_write(pidfile, h.pid, err) < 0 ||
 	    shim_await(&h, x->vc->boot_timeout_s + SETUP_TIMEOUT_S, err) < 0 ||
+	    (x->owner && shim_pidfile_write(vmmfile, shim_vmm_pid(h.pid), err) < 0) ||
 	    run_create_hooks(x, h.pid, err) < 0 || shim_commit(&h, err) < 0) {
 		shim_abort(&h);
 		return -1;

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * kvrun's side of the kvrun-shim handshake (shim/shim.h): fork the shim
- * into a session of its own with the container's stdio as fds 0-2, hand it
- * the request, wait for its answer, commit. And the process plumbing that
- * goes with it: waiting for a shim with signal forwarding, killing recorded
- * processes for good.
+ * kvrun's side of the kvrun-shim handshake (shim/shim.h): start the shim
+ * (a container's in PID and mount namespaces of its own) in a session with the container's stdio as
+ * fds 0-2, hand it the request, wait for its answer, commit. And the process plumbing that goes
+ * with it: waiting for a shim with signal forwarding, killing recorded processes for good.
  */
 #include "runtime/backend.h"
 #include "agent/protocol.h"
@@ -12,9 +11,11 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -43,14 +44,33 @@ static void child_netns(int netns, int sync_fd)
 		child_fail(sync_fd, errno, "linux.namespaces: join the network namespace");
 }
 
-static __attribute__((noreturn)) void shim_child(const struct vm_conf *vc, const char *state_dir,
-						 const char *log, int sync_fd, int netns)
+/*
+ * A container's shim is PID 1 of a PID namespace of its own, with a /proc of
+ * that namespace in a mount namespace of its own (a slave of the host's):
+ * what a client lists in "the container's" /proc (podman top reads the
+ * /proc of the container pid's mount namespace) is the container's host
+ * processes, the shim and its VMM, not the host's. And when the shim dies,
+ * the kernel ends everything in its namespace, the VMM included.
+ */
+static void child_procfs(int sync_fd)
 {
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		child_fail(sync_fd, errno, "the shim's mount namespace: make / a slave");
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		child_fail(sync_fd, errno, "the shim's mount namespace: mount /proc");
+}
+
+static __attribute__((noreturn)) void shim_child(const struct vm_conf *vc,
+						 const struct shim_spawn_opts *o, int sync_fd)
+{
+	const char *state_dir = o->state_dir, *log = o->log;
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	setsid();
-	child_netns(netns, sync_fd);
+	if (o->own_pidns)
+		child_procfs(sync_fd);
+	child_netns(o->netns, sync_fd);
 	if (sync_fd == SHIM_SYNC_FD ? fcntl(sync_fd, F_SETFD, 0) < 0
 				    : dup2(sync_fd, SHIM_SYNC_FD) < 0)
 		_exit(127);
@@ -80,14 +100,16 @@ int shim_spawn(const struct vm_conf *vc, const struct shim_spawn_opts *o, const 
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return kv_err_make(err, errno, "socketpair");
-	pid_t pid = fork();
+	struct clone_args ca = {.flags = o->own_pidns ? CLONE_NEWPID | CLONE_NEWNS : 0,
+				.exit_signal = SIGCHLD};
+	pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid < 0) {
 		close(sv[0]);
 		close(sv[1]);
 		return kv_err_make(err, errno, "fork kvrun-shim");
 	}
 	if (pid == 0)
-		shim_child(vc, o->state_dir, o->log, sv[1], o->netns);
+		shim_child(vc, o, sv[1]);
 	close(sv[1]);
 	h->pid = pid;
 	h->sync_fd = sv[0];
@@ -218,6 +240,21 @@ int kill_and_wait(pid_t pid, uint64_t start, struct kv_err **err)
 		return kv_err_plain(err, ETIMEDOUT, "process %d did not exit after SIGKILL",
 				    (int)pid);
 	return 0;
+}
+
+pid_t shim_vmm_pid(pid_t shim)
+{
+	cleanup_free char *path = kv_asprintf("/proc/%d/task/%d/children", (int)shim, (int)shim);
+	cleanup_free char *text = NULL;
+	if (kv_read_file(path, 4096, &text, NULL, NULL) < 0)
+		return 0;
+	/* The VMM is the shim's one child (after a failed clone's restore, the
+	 * cold boot's: the last one). */
+	pid_t pid = 0;
+	for (char *save = NULL, *t = strtok_r(text, " \n", &save); t;
+	     t = strtok_r(NULL, " \n", &save))
+		pid = (pid_t)atoi(t);
+	return pid;
 }
 
 int kill_pidfile(const char *path, struct kv_err **err)

@@ -75,7 +75,12 @@ p() {
 	[[ "$output" == */dev/pts/* ]]
 	t -0 p logs c1
 	[[ "$output" == *started* ]]
+	# top: the container's host processes (its shim and VMM, PID 1 and 2 of
+	# the shim's namespace), not the host's.
 	t -0 p top c1
+	[[ "$output" == *kvrun-shim* ]]
+	[[ "$output" == *kvrun-vmm* ]]
+	[[ "$output" != *kthreadd* ]]
 	# stats: the VM's host cgroup (podman shows the spec's limit, none here),
 	# capped at the VM's size: 256M guest + 64M VMM.
 	t -0 p stats --no-stream --format '{{.PIDs}}' c1
