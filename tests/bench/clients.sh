@@ -122,6 +122,26 @@ if command -v containerd >/dev/null && command -v ctr >/dev/null; then
 	k=$(bench_one kvrun ctr_run --runtime io.containerd.runc.v2 --runc-binary "$CT/bin/kvrun" \
 		--runc-root "$CT/containerd/runc")
 	report ctr "$r" "$k"
+	# SIGKILL through containerd: from `task kill` to the task shown STOPPED.
+	kill_ms() {
+		local id="k$RANDOM" s e n=0
+		cc run -d "$@" docker.io/library/busybox:latest "$id" sleep 1000 >/dev/null 2>&1 || return
+		s=$(date +%s%N)
+		cc task kill -s KILL "$id" >/dev/null 2>&1
+		while [ "$(cc task ls 2>/dev/null | awk -v i="$id" '$1 == i { print $3 }')" != STOPPED ] &&
+			[ $((n += 1)) -lt 1500 ]; do
+			sleep 0.02
+		done
+		e=$(date +%s%N)
+		cc task rm "$id" >/dev/null 2>&1
+		cc containers rm "$id" >/dev/null 2>&1
+		echo $(((e - s) / 1000000))
+	}
+	r=$(for i in 1 2 3; do kill_ms --runtime io.containerd.runc.v2; done | median)
+	k=$(for i in 1 2 3; do kill_ms --runtime io.containerd.runc.v2 --runc-binary "$CT/bin/kvrun" \
+		--runc-root "$CT/containerd/runc"; done | median)
+	printf 'ctr      task kill -s KILL to STOPPED: runc %d ms, kvrun %d ms (median of 3)\n' "$r" "$k"
+	: >"$CT/calls.log"
 	stop_daemon "$CT/containerd.pid"
 else
 	echo "ctr: skipped: containerd not installed"
