@@ -60,6 +60,16 @@ task_status() {
 	c task ls | awk -v id="$1" '$1 == id { print $3 }'
 }
 
+# wait_stopped ID SECONDS: the task shows STOPPED within SECONDS.
+wait_stopped() {
+	local i
+	for i in $(seq $(($2 * 10))); do
+		[ "$(task_status "$1")" = STOPPED ] && return 0
+		sleep 0.1
+	done
+	[ "$(task_status "$1")" = STOPPED ]
+}
+
 @test "ctr: run --rm in a microVM: output, exit status, the guest's kernel" {
 	# shellcheck disable=SC2086
 	t -3 c run --rm $KVRUN_CTR_RUNTIME docker.io/library/busybox:latest r1 \
@@ -92,12 +102,7 @@ task_status() {
 	t -0 c task resume d1
 	[ "$(task_status d1)" = RUNNING ]
 	t -0 c task kill -s TERM d1
-	local i
-	for i in $(seq 150); do
-		[ "$(task_status d1)" = STOPPED ] && break
-		sleep 0.2
-	done
-	[ "$(task_status d1)" = STOPPED ]
+	wait_stopped d1 30
 	t -0 c task rm d1
 	t -0 c containers rm d1
 	check_no_cgroup d1
@@ -107,12 +112,7 @@ task_status() {
 	# shellcheck disable=SC2086
 	t -0 c run -d $KVRUN_CTR_RUNTIME docker.io/library/busybox:latest k1 sleep 1000
 	t -0 c task kill -s KILL k1
-	local i
-	for i in $(seq 50); do
-		[ "$(task_status k1)" = STOPPED ] && break
-		sleep 0.1
-	done
-	[ "$(task_status k1)" = STOPPED ]
+	wait_stopped k1 5
 	t -0 c task rm k1
 	t -0 c containers rm k1
 	t -6 script -qec "ctr --address $CTR_ADDR -n $CTR_NS run --rm -t $KVRUN_CTR_RUNTIME docker.io/library/busybox:latest k2 sh -c 'tty; echo it-works; exit 6'" /dev/null
