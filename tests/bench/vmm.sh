@@ -63,7 +63,7 @@ run_kvrun() {
 }
 run_qemu() {
 	run_one qemu "$work/qemu.$1" -- "$qemu" -M microvm,x-option-roms=off,rtc=off,acpi=off \
-		-enable-kvm -cpu host -m "$mem" -smp "$cpus" -nodefaults -no-user-config \
+		-enable-kvm -cpu host,arch-capabilities=off -m "$mem" -smp "$cpus" -nodefaults -no-user-config \
 		-display none -serial stdio -no-reboot -device isa-debug-exit,iobase=0x501,iosize=1 \
 		-kernel "$kernel" -initrd "$initrd" -append "$args"
 }
