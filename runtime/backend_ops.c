@@ -109,7 +109,9 @@ int runtime_backend_update(struct container *c, const struct oci_resources *r, s
 	cleanup_free char *sb = sandbox_dir(c->dir, c->st->sandbox_id);
 	unsigned cpus;
 	uint64_t mem;
-	if (vmsize_read(sb, &cpus, &mem, err) < 0 || update_check(c, r, cpus, mem, err) < 0)
+	if (vmsize_read(sb, &cpus, &mem, err) < 0)
+		return kv_err_wrap(err, "update container %s: the size of its VM", c->id);
+	if (update_check(c, r, cpus, mem, err) < 0)
 		return -1;
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	oci_resources_to_json(r, j);
