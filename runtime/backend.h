@@ -26,11 +26,13 @@ struct vm_conf {
 	uint64_t min_memory;   /* floor for any VM */
 	char *cmdline;	       /* appended to the guest kernel command line */
 	unsigned boot_timeout_s;
-	uint64_t rootfs_dax; /* DAX window of the rootfs share; 0: none */
-	bool debug;	     /* shims log at debug level */
-	bool templates;	     /* clone VMs from templates (runtime/template.h) */
-	char *template_dir;  /* where templates live, or NULL: the default */
-	char *path;	     /* the file read, or NULL when none existed */
+	uint64_t rootfs_dax;	/* DAX window of the rootfs share; 0: none */
+	bool debug;		/* shims log at debug level */
+	bool templates;		/* clone VMs from templates (runtime/template.h) */
+	char *template_dir;	/* where templates live, or NULL: the default */
+	unsigned template_max;	/* templates kept at most (least recently used out) */
+	uint64_t template_disk; /* their snapshot files' disk use at most, bytes */
+	char *path;		/* the file read, or NULL when none existed */
 };
 
 void vm_conf_free(struct vm_conf *c);
@@ -44,8 +46,10 @@ static inline void vm_conf_freep(struct vm_conf **c)
  * resolve the artifact paths (see README: "Configuration"). */
 int vm_conf_load(struct vm_conf **out, struct kv_err **err) KV_WUR;
 
+/* Guest RAM rounded up to its step (128M, 192M, 256M, 384M, ... x1.5). */
+uint64_t vm_mem_step(uint64_t mem);
 /* The VM's size for a sandbox container: annotations, then
- * linux.resources, then the defaults. */
+ * linux.resources, then the defaults; memory rounded to its step. */
 int vm_size(const struct vm_conf *vc, const struct oci_config *cfg, unsigned *cpus, uint64_t *mem,
 	    struct kv_err **err) KV_WUR;
 

@@ -94,13 +94,9 @@ static void vmm_argv(struct start_ctx *x, struct kv_json *j, const char *key, un
 			       "--log-level",	"warn",	    "--cmdline",   cmdline};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(fixed); i++)
 		kv_json_str(j, fixed[i]);
-	for (size_t i = 0; i < x->plan.n_fs; i++) {
-		kv_json_str(j, "--fs");
-		kv_json_str(j, x->plan.fs_args[i]);
-	}
-	/* Every VM can take containers that join it later (live shares). */
-	kv_json_str(j, "--fs");
-	kv_json_str(j, LIVE_TAG "/");
+	/* A template's devices, so that this VM can leave one behind; with the
+	 * live device every VM has, for containers joining it later. */
+	tmpl_fs_argv(&x->plan, x->sbdir, j);
 	kv_json_array_close(j);
 }
 
@@ -119,6 +115,10 @@ static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, st
 		kv_json_kbool(j, "clone", true);
 	} else if (x->owner) {
 		vmm_argv(x, j, "vmm_argv", cpus, mem);
+		if (tmpl_enabled(x->vc, req->cfg)) {
+			struct tmpl_shape sh = {cpus, mem, x->vc->rootfs_dax};
+			tmpl_plan_out(x->vc, &sh, j);
+		}
 	}
 	if (x->owner)
 		kv_json_kstr(j, "hostname", x->name);

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/random.h>
 #include <yajl/yajl_tree.h>
 
 #define TEMPLATE_VERSION      2
@@ -118,6 +119,8 @@ void tmpl_find(const struct vm_conf *vc, const struct tmpl_shape *sh, char **dir
 			 (unsigned long long)(sh->mem >> 20));
 		return;
 	}
+	/* Its last use, for the budget (tmpl_prune): the directory's times. */
+	(void)utimensat(AT_FDCWD, d, NULL, 0);
 	*dir = steal_ptr(d);
 }
 
@@ -133,6 +136,12 @@ void tmpl_clone_argv(const struct vm_conf *vc, const char *dir, const char *sbdi
 			       console,	  "--log-level",   "warn"};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(fixed); i++)
 		kv_json_str(j, fixed[i]);
+	tmpl_fs_argv(plan, sbdir, j);
+	kv_json_array_close(j);
+}
+
+void tmpl_fs_argv(const struct rootfs_plan *plan, const char *sbdir, struct kv_json *j)
+{
 	/* The template's order: the rootfs share, then the binds share, then
 	 * the live device. */
 	const char *rootfs_prefix = TEMPLATE_ROOTFS_SHARE "=";
@@ -158,7 +167,6 @@ void tmpl_clone_argv(const struct vm_conf *vc, const char *dir, const char *sbdi
 	}
 	kv_json_str(j, "--fs");
 	kv_json_str(j, LIVE_TAG "/");
-	kv_json_array_close(j);
 }
 
 /* ------------------------------------------------------------- creation */
@@ -306,8 +314,8 @@ static int tmpl_prepare(const char *tmp, struct kv_err **err)
 	return 0;
 }
 
-static int tmpl_info_write(const char *tmp, const char *id, const char *key,
-			   const struct tmpl_shape *sh, struct kv_err **err)
+static char *tmpl_info_text(const char *id, const char *key, const struct tmpl_shape *sh,
+			    struct kv_err **err)
 {
 	cleanup_json struct kv_json *j = kv_json_new(true);
 	kv_json_map_open(j);
@@ -321,12 +329,17 @@ static int tmpl_info_write(const char *tmp, const char *id, const char *key,
 	kv_json_uint(j, sh->rootfs_dax);
 	kv_json_kint(j, "created", (long long)time(NULL));
 	kv_json_map_close(j);
-	const char *out;
-	size_t len;
-	if (kv_json_finish(j, &out, &len, err) < 0)
+	return kv_json_finish_dup(j, NULL, err);
+}
+
+static int tmpl_info_write(const char *tmp, const char *id, const char *key,
+			   const struct tmpl_shape *sh, struct kv_err **err)
+{
+	cleanup_free char *text = tmpl_info_text(id, key, sh, err);
+	if (!text)
 		return -1;
 	cleanup_free char *path = kv_asprintf("%s/%s", tmp, TEMPLATE_INFO);
-	return kv_write_file_atomic(path, out, len, 0644, err);
+	return kv_write_file_atomic(path, text, strlen(text), 0644, err);
 }
 
 /* What a finished template keeps: the snapshot, template.json, the boot's logs. */
@@ -519,4 +532,109 @@ int tmpl_remove(const struct vm_conf *vc, const char *id, struct kv_err **err)
 	}
 	free(ents);
 	return r;
+}
+
+/* --------------------------------------------- templates without asking */
+
+struct tmpl_ent {
+	char *dir;
+	struct timespec used; /* the directory's mtime: its last clone */
+	uint64_t disk;
+};
+
+static int ent_cmp(const void *a, const void *b)
+{
+	const struct tmpl_ent *x = a, *y = b;
+	if (x->used.tv_sec != y->used.tv_sec)
+		return x->used.tv_sec < y->used.tv_sec ? -1 : 1;
+	return (x->used.tv_nsec > y->used.tv_nsec) - (x->used.tv_nsec < y->used.tv_nsec);
+}
+
+/* A template whose files changed (a rebuilt kernel, image or VMM) goes;
+ * so does what a crashed creation left more than an hour ago. */
+static bool tmpl_prune_one(const struct vm_conf *vc, const char *root, const char *name,
+			   struct tmpl_ent *e)
+{
+	cleanup_free char *dir = kv_asprintf("%s/%s", root, name);
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		return false;
+	if (strncmp(name, ".tmp-", 5) == 0 || strncmp(name, ".old-", 5) == 0) {
+		if (time(NULL) - st.st_mtime > 3600)
+			(void)tmpl_rmtree(dir);
+		return false;
+	}
+	if (!tmpl_id_ok(name))
+		return false;
+	cleanup_free char *path = kv_asprintf("%s/%s", dir, TEMPLATE_INFO);
+	cleanup_free char *text = NULL;
+	cleanup_yajl_val yajl_val info =
+	    kv_read_file(path, TEMPLATE_INFO_MAX, &text, NULL, NULL) == 0
+		? kv_json_parse(text, path, NULL)
+		: NULL;
+	if (!info || !tmpl_current(vc, info)) {
+		kv_debug("template %s is stale: removed", dir);
+		(void)tmpl_rmtree(dir);
+		return false;
+	}
+	*e = (struct tmpl_ent){.dir = steal_ptr(dir), .used = st.st_mtim};
+	e->disk = tmpl_disk_bytes(e->dir);
+	return true;
+}
+
+/*
+ * Room for one more template within the budget (template_max templates,
+ * template_disk bytes of snapshot files): stale ones first, then the least
+ * recently used.
+ */
+static void tmpl_prune(const struct vm_conf *vc, const char *root, uint64_t adding)
+{
+	struct dirent **ents = NULL;
+	int n = scandir(root, &ents, NULL, alphasort);
+	if (n < 0)
+		return;
+	struct tmpl_ent *v = kv_malloc0((size_t)(n + 1) * sizeof(*v));
+	size_t k = 0;
+	uint64_t disk = 0;
+	for (int i = 0; i < n; i++) {
+		if (tmpl_prune_one(vc, root, ents[i]->d_name, &v[k]))
+			disk += v[k++].disk;
+		free(ents[i]);
+	}
+	free(ents);
+	qsort(v, k, sizeof(*v), ent_cmp);
+	for (size_t i = 0; i < k; i++) {
+		if (k - i + 1 > vc->template_max || disk + adding > vc->template_disk) {
+			kv_debug("template budget: %s removed (least recently used)", v[i].dir);
+			(void)tmpl_rmtree(v[i].dir);
+			disk -= v[i].disk;
+		}
+		free(v[i].dir);
+	}
+	free(v);
+}
+
+void tmpl_plan_out(const struct vm_conf *vc, const struct tmpl_shape *sh, struct kv_json *j)
+{
+	cleanup_free char *root = tmpl_root(vc), *key = NULL;
+	char id[TEMPLATE_ID_LEN + 1];
+	cleanup_err struct kv_err *e = NULL;
+	if (vc->template_max == 0)
+		return;
+	if (kv_mkdir_p(root, 0700, &e) < 0 || tmpl_key(vc, sh, &key, id, &e) < 0) {
+		kv_debug("no template will be left behind: %s", e->msg);
+		return;
+	}
+	/* A template's disk is about what its guest touched by agent-ready. */
+	tmpl_prune(vc, root, sh->mem / 8);
+	cleanup_free char *info = tmpl_info_text(id, key, sh, &e);
+	if (!info)
+		return;
+	uint32_t rnd = 0;
+	(void)!getrandom(&rnd, sizeof(rnd), 0);
+	cleanup_free char *tmp = kv_asprintf("%s/.tmp-%s-%d-%08x", root, id, (int)getpid(), rnd);
+	cleanup_free char *final = kv_asprintf("%s/%s", root, id);
+	kv_json_kstr(j, "template_tmp", tmp);
+	kv_json_kstr(j, "template_final", final);
+	kv_json_kstr(j, "template_info", info);
 }

@@ -76,6 +76,19 @@ bool tmpl_enabled(const struct vm_conf *vc, const struct oci_config *cfg);
 void tmpl_clone_argv(const struct vm_conf *vc, const char *dir, const char *sbdir,
 		     const struct rootfs_plan *plan, struct kv_json *j);
 
+/* The --fs arguments of a VM of the template's layout (rootfs, binds: an
+ * empty share in sbdir when the plan has none, the live device). */
+void tmpl_fs_argv(const struct rootfs_plan *plan, const char *sbdir, struct kv_json *j);
+/*
+ * Templates without asking: for a VM that boots cold because its shape has
+ * no template, the shim's request gets where to leave one (template_tmp,
+ * template_final, template_info; kvrun-shim snapshots the VM at agent-ready,
+ * shim/tmpl.c). Makes room first: stale templates go, then the least
+ * recently used beyond the budget (the config's template_max and
+ * template_disk). Best effort: nothing is added when it cannot be done.
+ */
+void tmpl_plan_out(const struct vm_conf *vc, const struct tmpl_shape *sh, struct kv_json *j);
+
 /* kvrun template create: boot, wait for the agent, snapshot. *id out. */
 int tmpl_create(const struct vm_conf *vc, const struct tmpl_shape *sh, bool force,
 		char id[TEMPLATE_ID_LEN + 1], struct kv_err **err) KV_WUR;

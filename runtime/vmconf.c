@@ -123,6 +123,8 @@ static int conf_parse(struct vm_conf *c, const char *file, const char *text, str
 	    conf_size(root, "vmm_overhead", file, &c->vmm_overhead, err) < 0 ||
 	    conf_size(root, "min_memory", file, &c->min_memory, err) < 0 ||
 	    conf_uint(root, "boot_timeout", file, 3600, &c->boot_timeout_s, err) < 0 ||
+	    conf_uint(root, "template_max", file, 1024, &c->template_max, err) < 0 ||
+	    conf_size(root, "template_disk", file, &c->template_disk, err) < 0 ||
 	    conf_dax(root, file, &c->rootfs_dax, err) < 0)
 		return -1;
 	if (c->cpus == 0 || c->boot_timeout_s == 0)
@@ -167,6 +169,8 @@ int vm_conf_load(struct vm_conf **out, struct kv_err **err)
 			      .min_memory = 128 * MIB,
 			      .boot_timeout_s = 300,
 			      .rootfs_dax = 256 * MIB,
+			      .template_max = 8,
+			      .template_disk = 4096 * MIB,
 			      .templates = true};
 	const char *path = getenv("KVRUN_CONFIG");
 	if (!path || !*path)
@@ -274,6 +278,24 @@ static int size_cpus(const struct vm_conf *vc, const struct oci_config *cfg, uns
 	return 0;
 }
 
+/*
+ * Guest RAM comes in steps of about 1.5x (128M, 192M, 256M, 384M, 512M,
+ * 768M, 1G, 1.5G, ...), so that containers with nearby limits share a VM
+ * shape and its template. What the guest never touches costs the host
+ * nothing, and the container's own limit still applies inside the guest.
+ */
+uint64_t vm_mem_step(uint64_t mem)
+{
+	uint64_t step = 128 * MIB;
+	while (step < mem) {
+		uint64_t half = step + step / 2;
+		if (half >= mem)
+			return half;
+		step *= 2;
+	}
+	return step;
+}
+
 int vm_size(const struct vm_conf *vc, const struct oci_config *cfg, unsigned *cpus, uint64_t *mem,
 	    struct kv_err **err)
 {
@@ -295,7 +317,7 @@ int vm_size(const struct vm_conf *vc, const struct oci_config *cfg, unsigned *cp
 	}
 	if (*mem < vc->min_memory)
 		*mem = vc->min_memory;
-	*mem = (*mem + 2 * MIB - 1) & ~(2 * MIB - 1);
+	*mem = vm_mem_step(*mem);
 	return 0;
 }
 

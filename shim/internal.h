@@ -29,6 +29,8 @@ struct shim_req {
 	bool clone;	      /* vmm_argv restores a template: give the clone its identity */
 	char **vmm_argv_cold; /* owner: the cold boot to fall back to, or NULL */
 	char *hostname;	      /* owner: the VM's hostname, or NULL */
+	/* A cold boot's template to leave behind (shim/tmpl.c), or NULL. */
+	char *tmpl_tmp, *tmpl_final, *tmpl_info;
 };
 
 void shim_req_free(struct shim_req *r);
@@ -78,6 +80,10 @@ bool shim_vm_reap(struct shim *s);
 /* clone.c: a clone's identity (entropy, hostname); the cold boot if the restore failed. */
 int shim_clone_identity(struct shim *s, struct kv_err **err) KV_WUR;
 bool shim_clone_fallback(struct shim *s, const struct kv_err *why);
+
+/* tmpl.c: snapshot a cold-booted VM at agent-ready as a template (the
+ * agent connection is closed; the caller connects again). */
+void shim_template_out(struct shim *s);
 
 /* stdio.c */
 /* Put /dev/null on an inherited stdio fd, so that we no longer hold what the

@@ -30,6 +30,9 @@ void shim_req_free(struct shim_req *r)
 		free(*a);
 	free(r->vmm_argv_cold);
 	free(r->hostname);
+	free(r->tmpl_tmp);
+	free(r->tmpl_final);
+	free(r->tmpl_info);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -98,6 +101,9 @@ int shim_req_parse(const char *text, struct shim_req *r, struct kv_err **err)
 	kv_jbool(root, "set_time", &r->set_time);
 	kv_jbool(root, "clone", &r->clone);
 	r->hostname = dup_str(root, "hostname");
+	r->tmpl_tmp = dup_str(root, "template_tmp");
+	r->tmpl_final = dup_str(root, "template_final");
+	r->tmpl_info = dup_str(root, "template_info");
 	r->boot_timeout_ms = 300000;
 	kv_jint(root, "boot_timeout_ms", &r->boot_timeout_ms);
 	if (!r->op || (strcmp(r->op, "create") && strcmp(r->op, "exec")))
@@ -122,6 +128,12 @@ int shim_req_parse(const char *text, struct shim_req *r, struct kv_err **err)
 		return kv_err_make(err, EINVAL, "shim request: hostname: 1..64 of [A-Za-z0-9_.-]");
 	if (r->clone && !r->owner)
 		return kv_err_make(err, EINVAL, "shim request: clone: only for the VM's owner");
+	if ((r->tmpl_tmp || r->tmpl_final) &&
+	    (!r->owner || r->clone || !r->tmpl_tmp || r->tmpl_tmp[0] != '/' || !r->tmpl_final ||
+	     r->tmpl_final[0] != '/' || !r->tmpl_info))
+		return kv_err_make(err, EINVAL,
+				   "shim request: template_tmp, template_final, template_info: "
+				   "absolute paths and the info, for a cold boot's owner only");
 	return parse_argv(root, r, err);
 }
 

@@ -154,6 +154,11 @@ int shim_agent_connect(struct shim *s, struct kv_err **err)
 				return -1;
 		}
 		kv_debug("the guest agent answers (%s)", s->req.clone ? "clone" : "cold boot");
+		if (!s->req.clone && s->req.tmpl_tmp) {
+			shim_template_out(s);
+			if (agent_wait_boot(s, err) < 0)
+				return -1;
+		}
 		if (s->req.set_time)
 			agent_set_time(s);
 		if (shim_clone_identity(s, err) < 0)

@@ -178,3 +178,29 @@ function cold_vmm_of() {
 	grep -q "checksum mismatch" "$KVRUN_ROOT/c1/vmm.log"
 	stop_create c1
 }
+
+@test "template: a cold boot of a new shape leaves one behind; nearby limits share it; budget and stale ones" {
+	local dir=$BATS_TEST_TMPDIR/templates
+	cp -r --sparse=always "$KVRUN_TEMPLATE_DIR" "$dir"
+	# A stale one (another kernel's, say): replaced, not only flagged.
+	cp -r --sparse=always "$dir/$TEMPLATE_ID" "$dir/0123456789abcdef"
+	jq '.key = "kvrun-template 2\nvmm gone"' "$dir/0123456789abcdef/template.json" >"$dir/t.json"
+	mv "$dir/t.json" "$dir/0123456789abcdef/template.json"
+	echo '{"template_max": 1}' >"$BUNDLE/kvrun.json"
+	update_config '.process.args = ["true"] | .annotations = {"io.kvrun.vm.memory": "300M"}'
+	run -0 env KVRUN_CONFIG="$BUNDLE/kvrun.json" KVRUN_TEMPLATE_DIR="$dir" \
+		"$KVRUN" --root "$KVRUN_ROOT" run c1
+	# 300M is a 384M VM (memory comes in ~1.5x steps); it booted cold and
+	# left its template; the budget (1) let the older one go, the stale one
+	# went first.
+	run -0 env KVRUN_TEMPLATE_DIR="$dir" "$KVRUN" template list --format json
+	echo "$output" >&2
+	[ "$(jq length <<<"$output")" -eq 1 ]
+	[ "$(jq -r '.[0].memory' <<<"$output")" -eq $((384 << 20)) ]
+	[ "$(jq -r '.[0].current' <<<"$output")" = true ]
+	# A nearby limit (200M + memory_overhead: 328M) is the same shape: a clone.
+	update_config '.annotations = {} | .linux.resources.memory = {"limit": 209715200}'
+	start_create c2 KVRUN_CONFIG="$BUNDLE/kvrun.json" KVRUN_TEMPLATE_DIR="$dir"
+	wait_for 30 bash -c "pgrep -af 'kvrun-vmm ' | grep -F -- '$KVRUN_ROOT/c2' | grep -q -- --restore"
+	stop_create c2
+}
