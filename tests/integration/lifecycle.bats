@@ -94,14 +94,16 @@ function ctr_said() {
 	kvrun -0 list -q
 	[ "$(sort <<<"$output" | tr '\n' ' ')" = "c1 c2 c3 c4 c5 " ]
 
-	# SIGKILL of the shim on the host: its VMM goes with it (PR_SET_PDEATHSIG).
+	# SIGKILL of the shim on the host: its VMM goes with it (its PID
+	# namespace, and PR_SET_PDEATHSIG).
 	local shim
 	shim=$(__kvrun state c5 | jq .pid)
 	has_vmm c5
 	kill -9 "$shim"
 	wait_for 10 no_vmm c5
-	kvrun -0 state c5
-	[ "$(jq -r .status <<<"$output")" = stopped ]
+	# The shim is PID 1 of its namespace: it is gone once the kernel has
+	# ended and reaped the rest of it, a moment after the VMM.
+	wait_for 10 status_is c5 stopped
 	kvrun -0 delete c5
 
 	# created: runc deletes it without --force, killing the process.
