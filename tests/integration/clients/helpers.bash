@@ -151,10 +151,12 @@ function check_kvrun_clean() {
 	[ -z "$left" ] || fail "kvrun state left under $root: $left"
 }
 
-# Fails if a cgroup named after a container id is left in any hierarchy.
+# Fails if a cgroup named after a container id is left in any hierarchy
+# (<id>, <prefix>-<id> or a <prefix>-<id>.scope: cgroupfs and systemd names).
 function check_no_cgroup() {
 	local id=$1 left
-	left=$(find /sys/fs/cgroup -type d -name "*$id*" 2>/dev/null | head -5)
+	left=$(find /sys/fs/cgroup -type d \( -name "$id" -o -name "*-$id" -o -name "*-$id.scope" \) \
+		2>/dev/null | head -5)
 	[ -z "$left" ] || fail "cgroups left: $left"
 }
 
