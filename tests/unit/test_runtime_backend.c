@@ -114,8 +114,18 @@ static void test_size(void)
 		"\"memory\":{\"limit\":268435456}}}",
 		2, 384, "quota rounds up; limit + overhead");
 	size_is(",\"linux\":{\"resources\":{\"cpu\":{\"cpus\":\"0-1\"}}}", 2, 256, "cpuset");
-	size_is(",\"linux\":{\"resources\":{\"memory\":{\"limit\":1000}}}", 1, 130,
-		"small limit: overhead, 2 MiB rounding");
+	size_is(",\"linux\":{\"resources\":{\"memory\":{\"limit\":1000}}}", 1, 192,
+		"small limit: overhead, then the next memory step");
+	static const unsigned long long steps[][2] = {
+	    {1, 128},	  {128, 128},	{129, 192},   {192, 192},   {200, 256},	  {256, 256},
+	    {300, 384},	  {384, 384},	{385, 512},   {640, 768},   {1000, 1024}, {1025, 1536},
+	    {2000, 2048}, {2049, 3072}, {5000, 6144}, {6145, 8192},
+	};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(steps); i++) {
+		uint64_t got = vm_mem_step(steps[i][0] << 20) >> 20;
+		ok(got == steps[i][1], "%llu MiB steps up to %llu MiB (got %llu)", steps[i][0],
+		   steps[i][1], (unsigned long long)got);
+	}
 	size_is(",\"annotations\":{\"io.kvrun.vm.memory\":\"1M\"}", 1, 128, "floor: min_memory");
 	size_is(",\"annotations\":{\"io.kubernetes.cri.sandbox-cpu-quota\":\"200000\","
 		"\"io.kubernetes.cri.sandbox-cpu-period\":\"100000\","
