@@ -7,7 +7,7 @@
 load helpers
 
 setup_file() {
-	clients_requires containerd ctr containerd-shim-runc-v2
+	clients_requires containerd ctr containerd-shim-runc-v2 || return 0
 	clients_setup containerd
 	# ctr run --memory-limit 268435456: a 384M VM (256M + memory_overhead).
 	clients_template --memory 384M

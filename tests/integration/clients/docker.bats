@@ -8,7 +8,7 @@
 load helpers
 
 setup_file() {
-	clients_requires dockerd docker
+	clients_requires dockerd docker || return 0
 	clients_setup docker
 	# docker run --memory 256m: a 384M VM (256M + memory_overhead).
 	clients_template --memory 384M

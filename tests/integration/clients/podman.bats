@@ -8,7 +8,7 @@
 load helpers
 
 setup_file() {
-	clients_requires podman conmon
+	clients_requires podman conmon || return 0
 	clients_setup podman
 	mkdir -p "$CT/podman"
 	cat >"$CT/podman/containers.conf" <<-EOF
