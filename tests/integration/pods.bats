@@ -75,6 +75,15 @@ function vmm_count() {
 	[ "$(vmm_count)" -eq 1 ]
 	kvrun -0 exec pod1 true
 	! ls -l "/proc/$vmm/fd" | grep -F -e "$BUNDLE/app/" -e "$BUNDLE/crio/" -e "$BUNDLE/emptydir"
+	# The VM's live shares run out: a clear error naming the limit; nothing
+	# of that member is left, and the pod goes on.
+	member_bundle "$BUNDLE/big" '{"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "pod1"}'
+	update_config '.mounts += [range(70) | {"destination": "/m\(.)", "type": "bind", "source": "'"$BUNDLE"'/podfile", "options": ["rbind", "ro"]}]' "$BUNDLE/big"
+	kvrun_detached -1 create --bundle "$BUNDLE/big" big
+	[[ "$output" == *"at most 64 live shares"* ]]
+	kvrun -1 state big
+	kvrun -0 exec pod1 true
+	! ls -l "/proc/$vmm/fd" | grep -F "$BUNDLE/podfile"
 	# A member of a sandbox that does not exist is refused.
 	member_bundle "$BUNDLE/lost" '{"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "nope"}'
 	kvrun_detached -1 create --bundle "$BUNDLE/lost" lost
