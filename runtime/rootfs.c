@@ -238,11 +238,12 @@ static int live_attach_one(const struct live_share *sh, const char *api_sock, st
 		return kv_err_make(err, errno, "share %s", sh->path);
 	if (vmm_api_fs_add(api_sock, LIVE_TAG, sh->name, fd, sh->ro, err) < 0) {
 		if (*err && (*err)->errnum == ENOSPC)
-			return kv_err_wrap(err,
-					   "share %s with the pod's VM: a VM takes at most %d live "
-					   "shares (one per joining container plus one per bind mount; "
-					   "kvrun-vmm's VMM_FS_LIVE_MAX)",
-					   sh->path, VMM_FS_LIVE_MAX);
+			return kv_err_wrap(
+			    err,
+			    "share %s with the pod's VM: a VM takes at most %d live "
+			    "shares (one per joining container plus one per bind mount; "
+			    "kvrun-vmm's VMM_FS_LIVE_MAX)",
+			    sh->path, VMM_FS_LIVE_MAX);
 		return kv_err_wrap(err, "share %s with the pod's VM", sh->path);
 	}
 	return 0;
