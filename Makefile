@@ -17,7 +17,7 @@ ASAN_CFLAGS := $(BASE_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-p
 ASAN_LDFLAGS := -fsanitize=address,undefined
 
 # Libraries every host program may link.
-HOST_LIBS := -lseccomp -lcap -lyajl -lpthread
+HOST_LIBS := -lseccomp -lcap -lyajl -lmnl -lpthread
 
 PROGRAMS :=
 STATIC_PROGRAMS :=

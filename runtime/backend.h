@@ -150,6 +150,9 @@ int shim_spawn(const struct vm_conf *vc, const struct shim_spawn_opts *o, const 
 	       struct shim_handle *h, struct kv_err **err) KV_WUR;
 /* Wait for the shim's answer (the process exists in the guest). */
 int shim_await(struct shim_handle *h, unsigned timeout_s, struct kv_err **err) KV_WUR;
+/* VM owner, after the create hooks: the shim carries its network
+ * namespace's interface into the VM (shim/net.c); waits for its answer. */
+int shim_net(struct shim_handle *h, unsigned timeout_s, struct kv_err **err) KV_WUR;
 /* Let it run (it undoes everything if this never comes). */
 int shim_commit(struct shim_handle *h, struct kv_err **err) KV_WUR;
 /* Kill it and wait until it is gone; closes the sync socket. */

@@ -282,7 +282,9 @@ static int start_shim(struct start_ctx *x, unsigned cpus, uint64_t mem,
 	if (r < 0 || shim_pidfile_write(pidfile, h.pid, err) < 0 ||
 	    shim_await(&h, x->vc->boot_timeout_s + SETUP_TIMEOUT_S, err) < 0 ||
 	    (x->owner && shim_pidfile_write(vmmfile, shim_vmm_pid(h.pid), err) < 0) ||
-	    run_create_hooks(x, h.pid, err) < 0 || shim_commit(&h, err) < 0) {
+	    run_create_hooks(x, h.pid, err) < 0 ||
+	    (x->owner && netns != SHIM_NETNS_SAME && shim_net(&h, SETUP_TIMEOUT_S, err) < 0) ||
+	    shim_commit(&h, err) < 0) {
 		shim_abort(&h);
 		return -1;
 	}

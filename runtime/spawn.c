@@ -162,6 +162,14 @@ int shim_await(struct shim_handle *h, unsigned timeout_s, struct kv_err **err)
 	return read_answer(h, err);
 }
 
+int shim_net(struct shim_handle *h, unsigned timeout_s, struct kv_err **err)
+{
+	static const char net[] = "{\"net\":true}";
+	if (kv_frame_write(h->sync_fd, net, sizeof(net) - 1, err) < 0)
+		return kv_err_wrap(err, "kvrun-shim %d", (int)h->pid);
+	return shim_await(h, timeout_s, err);
+}
+
 int shim_commit(struct shim_handle *h, struct kv_err **err)
 {
 	static const char commit[] = "{\"commit\":true}";

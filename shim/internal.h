@@ -68,6 +68,7 @@ struct shim {
 	bool exited; /* the exit event arrived */
 	int exit_code, exit_signal;
 	uint64_t exit_at_ms;
+	int net_index; /* the interface carried into the VM (net.c), 0 if none */
 };
 
 /* vm.c: the VMM (owner only) and the agent connection. */
@@ -97,6 +98,11 @@ size_t shim_relays_poll(struct shim *s, struct pollfd *pfd, size_t max, struct r
 void shim_relay_step(struct relay *r, bool can_read, bool can_write);
 bool shim_outputs_done(const struct shim *s);
 void shim_relays_free(struct shim *s);
+
+/* net.c: the network namespace's interface carried into the VM (kvrun
+ * asks, after the create hooks); its tc ingress qdisc removed at exit. */
+int shim_net_wire(struct shim *s, struct kv_err **err) KV_WUR;
+void shim_net_release(struct shim *s);
 
 /* tty.c */
 int shim_console_setup(struct shim *s, struct kv_err **err) KV_WUR;

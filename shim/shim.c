@@ -138,17 +138,29 @@ static void answer(struct shim *s, const struct kv_err *e)
 		kv_warn("answer kvrun: %s", err ? err->msg : "?");
 }
 
-/* True when kvrun said commit; anything else means it gave up on us. */
+/*
+ * True when kvrun said commit; anything else means it gave up on us. Before
+ * it, kvrun may ask for the network ({"net": true}, after its hooks): the
+ * shim wires it (net.c) and answers as it did the request.
+ */
 static bool await_commit(struct shim *s)
 {
-	cleanup_free char *text = NULL;
-	size_t len;
-	cleanup_err struct kv_err *err = NULL;
-	if (kv_frame_read(s->sync_fd, &text, &len, &err) <= 0)
-		return false;
-	cleanup_yajl_val struct yajl_val_s *v = kv_json_parse(text, "commit", &err);
-	bool commit = false;
-	return v && kv_jbool(v, "commit", &commit) && commit;
+	for (;;) {
+		cleanup_free char *text = NULL;
+		size_t len;
+		cleanup_err struct kv_err *err = NULL;
+		if (kv_frame_read(s->sync_fd, &text, &len, &err) <= 0)
+			return false;
+		cleanup_yajl_val struct yajl_val_s *v = kv_json_parse(text, "commit", &err);
+		bool yes = false;
+		if (v && kv_jbool(v, "net", &yes) && yes) {
+			if (shim_net_wire(s, &err) < 0)
+				kv_log_err(err);
+			answer(s, err);
+			continue;
+		}
+		return v && kv_jbool(v, "commit", &yes) && yes;
+	}
 }
 
 /* The process exists but kvrun went away before recording it: undo. */
@@ -175,6 +187,7 @@ static void shim_release(struct shim *s)
 {
 	shim_tty_restore(s);
 	shim_vm_stop(s);
+	shim_net_release(s);
 	shim_relays_free(s);
 	kv_agent_client_free(steal_ptr(s->agent));
 	free(steal_ptr(s->addr));

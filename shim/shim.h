@@ -14,6 +14,8 @@
  *                             console_socket?, boot_timeout_ms, set_time}
  *   shim -> kvrun   answer   {"ok": true, "pid": guest pid}
  *                         or {"ok": false, "errno": N, "message": "..."}
+ *   kvrun -> shim   net      {"net": true}   (optional, VM owner, after the hooks)
+ *   shim -> kvrun   answer   as above: the namespace's interface is in the VM
  *   kvrun -> shim   commit   {"commit": true}
  *
  * `op` is "create" or "exec"; `body` is the agent's spec (create) or process
