@@ -128,7 +128,32 @@ docker_daemon_start() {
 	[ -n "$ip" ]
 	nsenter --net="/proc/$pid/ns/net" ip -o addr show | grep -F "$ip/"
 	[ "$(in_ns ip -o addr show | awk '{ print $2, $4 }' | sort | grep -cF "$ip/")" = 0 ]
+	# And the container itself has it: the VM's NIC is that eth0.
+	t -0 docker exec c3 ip -o -4 addr show eth0
+	[[ "$output" == *"inet $ip/"* ]]
 	t -0 docker rm -f c3
 	[ "$(in_ns ip -o addr show | awk '{ print $2, $4 }' | sort)" = "$before" ]
+	check_host_net
+}
+
+@test "docker: on the default bridge a container reaches the gateway and another container; -p publishes its port" {
+	t -0 docker run -d --name web --runtime kvrun -p 18080:80 busybox \
+		sh -c 'mkdir -p /www && echo hello-docker >/www/index.html && exec httpd -f -p 80 -h /www'
+	local ip gw
+	ip=$(docker inspect -f '{{.NetworkSettings.IPAddress}}' web)
+	gw=$(docker inspect -f '{{.NetworkSettings.Gateway}}' web)
+	[ -n "$ip" ] && [ -n "$gw" ]
+	t -0 docker run --rm --runtime kvrun busybox sh -c "ping -c 1 -W 10 $gw >/dev/null && echo gw-ok;
+		for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -T 5 -O - http://$ip/ && break; sleep 1; done"
+	[ "${lines[0]}" = gw-ok ]
+	[ "${lines[1]}" = hello-docker ]
+	# -p: through docker-proxy and the daemon's NAT, from its namespace.
+	local i out=""
+	for i in $(seq 30); do
+		out=$(in_ns busybox wget -q -T 5 -O - http://127.0.0.1:18080/ 2>/dev/null) && break
+		sleep 1
+	done
+	[ "$out" = hello-docker ]
+	t -0 docker rm -f web
 	check_host_net
 }

@@ -144,3 +144,24 @@ p() {
 	t -0 p rm -f -t 0 n1
 	t -0 p pod rm -f -t 0 pod1
 }
+
+@test "podman: the container has the address podman gave it; -p publishes a port" {
+	t -0 p run -d --name web -p 18081:80 busybox \
+		sh -c 'mkdir -p /www && echo hello-podman >/www/index.html && exec httpd -f -p 80 -h /www'
+	local ip
+	ip=$(p inspect -f '{{.NetworkSettings.IPAddress}}' web)
+	[ -n "$ip" ]
+	t -0 p exec web ip -o -4 addr show eth0
+	[[ "$output" == *"inet $ip/"* ]]
+	# -p: CNI's portmap (DNAT) to the container's address, from the namespace.
+	local host i out=""
+	host=$(in_ns ip -o -4 addr show | awk '$2 != "lo" { sub("/.*", "", $4); print $4; exit }')
+	[ -n "$host" ]
+	for i in $(seq 30); do
+		out=$(in_ns busybox wget -q -T 5 -O - "http://$host:18081/" 2>/dev/null) && break
+		sleep 1
+	done
+	[ "$out" = hello-podman ]
+	t -0 p rm -f -t 0 web
+	check_host_net
+}
