@@ -19,7 +19,7 @@
 #include <sys/random.h>
 #include <yajl/yajl_tree.h>
 
-#define TEMPLATE_VERSION      2
+#define TEMPLATE_VERSION      3 /* 3: a NIC (--net) */
 #define TEMPLATE_AGENT_RETRY  200 /* ms between tries to reach a booting agent */
 #define TEMPLATE_SETTLE_MS    500 /* for the guest to finish with our connection */
 #define TEMPLATE_SNAPSHOT_S   300
@@ -78,7 +78,7 @@ int tmpl_key(const struct vm_conf *vc, const struct tmpl_shape *sh, char **text,
 	cleanup_free char *cmdline = tmpl_guest_cmdline(vc);
 	*text =
 	    kv_asprintf("kvrun-template %d\n%s\n%s\n%s\ncmdline %s\ncpus %u\nmemory %llu\n"
-			"rootfs_dax %llu\nlive %s/\n",
+			"rootfs_dax %llu\nlive %s/\nnet\n",
 			TEMPLATE_VERSION, vmm, kernel, image, cmdline, sh->cpus,
 			(unsigned long long)sh->mem, (unsigned long long)sh->rootfs_dax, LIVE_TAG);
 	/* FNV-1a, 64 bits: a name; template.json holds the whole key. */
@@ -167,6 +167,8 @@ void tmpl_fs_argv(const struct rootfs_plan *plan, const char *sbdir, struct kv_j
 	}
 	kv_json_str(j, "--fs");
 	kv_json_str(j, LIVE_TAG "/");
+	/* The NIC, link down until the shim attaches a tap (shim/net.c). */
+	kv_json_str(j, "--net");
 }
 
 /* ------------------------------------------------------------- creation */
@@ -196,6 +198,7 @@ static char **tmpl_vmm_argv(const struct vm_conf *vc, const struct tmpl_shape *s
 	ARG(kv_asprintf("%s=%s,ro", TEMPLATE_BINDS_SHARE, TEMPLATE_EMPTY));
 	ARG(kv_strdup("--fs"));
 	ARG(kv_strdup(LIVE_TAG "/"));
+	ARG(kv_strdup("--net"));
 	const char *rest[] = {"--vsock",   SHIM_VSOCK_NAME,   "--api",	     SHIM_API_NAME,
 			      "--console", SHIM_CONSOLE_NAME, "--log-level", "warn"};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(rest); i++)

@@ -196,7 +196,12 @@ static void test_clone_argv(struct vm_conf *c)
 	ok(v && strstr(arg_after(v, "--pmem", 0), "rootfs.erofs,ro") && !arg_after(v, "--pmem", 1),
 	   "the guest image, no other pmem device");
 	ok(v && arg_after(v, "--fs", 3) && strcmp(arg_after(v, "--fs", 3), "pod/") == 0,
-	   "the live device last, as in the template");
+	   "the live device after the shares, as in the template");
+	const char *argv_path[] = {"vmm_argv", NULL};
+	yajl_val a = v ? yajl_tree_get(v, argv_path, yajl_t_array) : NULL;
+	ok(a && a->u.array.len > 0 &&
+	       strcmp(YAJL_GET_STRING(a->u.array.values[a->u.array.len - 1]), "--net") == 0,
+	   "the NIC last (--net), as in the template");
 	ok(v && !arg_after(v, "--kernel", 0) && !arg_after(v, "--mem", 0) &&
 	       !arg_after(v, "--cmdline", 0),
 	   "no kernel, memory or command line: they are the snapshot's");
