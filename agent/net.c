@@ -343,8 +343,11 @@ static const char *nl_extack_msg(const struct nlmsghdr *nh)
 	size_t off = NLMSG_HDRLEN + sizeof(*e);
 	if (!(nh->nlmsg_flags & NLM_F_ACK_TLVS))
 		return NULL;
-	if (!(nh->nlmsg_flags & NLM_F_CAPPED))
+	if (!(nh->nlmsg_flags & NLM_F_CAPPED)) {
+		if (e->msg.nlmsg_len < NLMSG_HDRLEN)
+			return NULL;
 		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+	}
 	off = NLMSG_ALIGN(off);
 	while (off + sizeof(struct nlattr) <= nh->nlmsg_len) {
 		const struct nlattr *a = (const void *)((const char *)nh + off);
