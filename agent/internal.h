@@ -10,6 +10,9 @@
 #include "agent/protocol.h"
 #include "agent/spec.h"
 
+#include <linux/netlink.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -245,6 +248,56 @@ int pid1_set_time(long long sec, long long nsec, struct kv_err **err) KV_WUR;
 int pid1_add_entropy(const char *b64, long long credit_bits, struct kv_err **err) KV_WUR;
 void pid1_poweroff(struct agent *a);
 void pid1_meminfo(struct kv_json *j);
+
+/*
+ * net.c: the "net" op. The request is parsed and validated whole into a
+ * net_config before anything changes; net_config_apply() then configures the
+ * guest NIC over rtnetlink (a writer of our own: the agent is static and
+ * Debian's libmnl-dev has no static library).
+ */
+#define NET_ADDRS_MAX  32
+#define NET_ROUTES_MAX 64
+#define NET_MAC_LEN    6
+
+struct net_addr {
+	struct in_addr addr;
+	uint8_t plen;
+};
+
+struct net_route {
+	struct in_addr dst, gw, src;
+	uint8_t dst_len;
+	bool has_gw, has_src;
+};
+
+struct net_config {
+	char name[IFNAMSIZ];
+	uint8_t mac[NET_MAC_LEN];
+	uint32_t mtu;
+	size_t n_addrs, n_routes;
+	struct net_addr addrs[NET_ADDRS_MAX];
+	struct net_route routes[NET_ROUTES_MAX];
+};
+
+int net_config_parse(struct yajl_val_s *params, struct net_config *cfg, struct kv_err **err) KV_WUR;
+int net_config_apply(const struct net_config *cfg, struct kv_err **err) KV_WUR;
+
+/* One rtnetlink request, bounded (ours are a few dozen bytes). */
+#define NL_MSG_MAX 512
+struct nl_msg {
+	union {
+		struct nlmsghdr hdr;
+		char buf[NL_MSG_MAX];
+	};
+	bool overflow; /* an append did not fit: the message is not sent */
+};
+
+void nl_msg_init(struct nl_msg *m, uint16_t type, uint16_t flags, const void *body, size_t len);
+void nl_msg_put(struct nl_msg *m, uint16_t type, const void *data, size_t len);
+/* RTM_SETLINK for ifindex changing the flags in `change` to `flags`. */
+void net_msg_link(struct nl_msg *m, int ifindex, unsigned change, unsigned flags);
+void net_msg_addr(struct nl_msg *m, int ifindex, const struct net_addr *a);
+void net_msg_route(struct nl_msg *m, int ifindex, const struct net_route *r);
 
 /* Random hex token for streams. */
 void agent_token(char out[KV_AGENT_TOKEN_LEN + 1]);

@@ -371,6 +371,17 @@ static int op_mount_shared(struct req *r, struct kv_json *j, struct kv_err **err
 	return 0;
 }
 
+/* The guest NIC made to look like the container's host-side interface. */
+static int op_net(struct req *r, struct kv_json *j, struct kv_err **err)
+{
+	struct net_config cfg;
+	if (net_config_parse(r->params, &cfg, err) < 0 || net_config_apply(&cfg, err) < 0)
+		return -1;
+	kv_json_map_open(j);
+	kv_json_map_close(j);
+	return 0;
+}
+
 static int op_poweroff(struct req *r, struct kv_json *j, struct kv_err **err)
 {
 	r->a->quit = true;
@@ -402,6 +413,7 @@ static const struct {
     {KV_OP_SET_TIME, op_set_time},
     {KV_OP_ADD_ENTROPY, op_add_entropy},
     {KV_OP_MOUNT_SHARED, op_mount_shared},
+    {KV_OP_NET, op_net},
     {KV_OP_POWEROFF, op_poweroff},
 };
 

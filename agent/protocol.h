@@ -73,7 +73,23 @@
  *   set_hostname {hostname}  set_time {sec, nsec}
  *   add_entropy {data: base64 (<= 512 bytes), credit_bits?}  (reseeds the CRNG)
  *   mount_shared {tag, type: virtiofs|9p} -> {path}  (bind sources live there)
- *   mount_shared {tag, type: virtiofs|9p} -> {path}  (bind sources live there)
+ *   net       {ifaces: [{name, mac: "xx:xx:xx:xx:xx:xx", mtu: 68..65535,
+ *              addrs?: ["A.B.C.D/N", ...]}],
+ *              routes?: [{dst: "A.B.C.D/N" ("0.0.0.0/0": default), gw?: "A.B.C.D",
+ *              dev: name, src?: "A.B.C.D"}]}  -> {}
+ *             Makes the guest NIC (the Ethernet interface with the lowest
+ *             ifindex) look like the container's host-side interface: link
+ *             down, MAC, MTU, renamed to `name`, addresses (broadcast as
+ *             `brd +`), link up, routes in the main table in the order given
+ *             (a gateway's own route first), lo up. Exactly one iface (the
+ *             VM has one NIC); IPv4 only: the guest has no IPv6, so the host
+ *             leaves IPv6 addresses and routes out, and any in the request is
+ *             EINVAL. A route's dev must be the iface's name, dst has no host
+ *             bits. Everything is validated before anything changes; an error
+ *             names the entry ("routes[2]: RTM_NEWROUTE: ..."). Idempotent:
+ *             an address is replaced, a route to a destination that already
+ *             has one (say the kernel's prefix route) is left as it is.
+ *             Addresses and routes not in the request are not removed.
  *   poweroff  {}
  *
  * Events: {"event":"exit", container, exec_id?, pid, exit_code|signal,
@@ -99,6 +115,7 @@
 #define KV_OP_SET_TIME	   "set_time"
 #define KV_OP_ADD_ENTROPY  "add_entropy"
 #define KV_OP_MOUNT_SHARED "mount_shared"
+#define KV_OP_NET	   "net"
 #define KV_OP_POWEROFF	   "poweroff"
 
 /* Events. */
