@@ -78,7 +78,7 @@
 #define NET_HDR_NUM_BUFFERS 10 /* le16 in struct virtio_net_hdr_v1 */
 
 #define NET_MAX_PKT  (VIRTIO_NET_HDR_SIZE + VIRTIO_NET_MAX_FRAME)
-#define NET_TX_BATCH 256
+#define NET_TX_BATCH 128
 #define NET_RX_BATCH 64
 
 struct virtio_net {
@@ -344,11 +344,21 @@ static void net_rx_run(struct virtio_net *n)
 	struct virtio_mmio *dev = &n->mmio;
 	if (n->tap_fd < 0)
 		return;
-	bool more = virtio_driver_ok(dev) && dev->vq[NET_QUEUE_RX].ready;
+	struct virtq *vq = &dev->vq[NET_QUEUE_RX];
+	bool more = virtio_driver_ok(dev) && vq->ready;
 	for (unsigned i = 0; more && i < NET_RX_BATCH; i++) {
-		if (!n->rx_len && !net_rx_read(n))
-			break;
-		if (n->rx_len && !net_rx_deliver(n))
+		if (!n->rx_len) {
+			/* No buffer, no read: the tap keeps the frames until the guest kicks. */
+			if (!vq_has_avail(vq) && !vq_want_more(vq)) {
+				more = false;
+				break;
+			}
+			if (!net_rx_read(n))
+				break;
+			if (!n->rx_len)
+				continue;
+		}
+		if (!net_rx_deliver(n))
 			more = false;
 	}
 	net_poll(n, more);
@@ -464,11 +474,11 @@ static int net_tap_check(int fd, struct kv_err **err)
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
 	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
-		return kv_err_make(err, EINVAL, "virtio-net: the fd is not a tap (TUNGETIFF: %s)",
+		return kv_err_plain(err, EINVAL, "virtio-net: the fd is not a tap (TUNGETIFF: %s)",
 				   strerror(errno));
 	const short want = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 	if ((ifr.ifr_flags & (want | IFF_TUN)) != want)
-		return kv_err_make(err, EINVAL,
+		return kv_err_plain(err, EINVAL,
 				   "virtio-net: %.*s is not a tap opened with "
 				   "IFF_TAP|IFF_NO_PI|IFF_VNET_HDR (flags %#x)",
 				   IFNAMSIZ, ifr.ifr_name, (unsigned)(unsigned short)ifr.ifr_flags);
