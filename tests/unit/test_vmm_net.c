@@ -23,6 +23,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include "vmm/machine.h"
+#include "vmm/snapshot.h"
 #include "vmm/virtio/virtio.h"
 
 #define BASE  0x1000000ull
@@ -557,6 +559,67 @@ static void test_storms_and_reset(void)
 	is_int(loop_count(), 0, "freed: nothing left in the loop");
 }
 
+/*
+ * A template with its tap attached (link up) is snapshotted; the clone's
+ * NIC comes back with no tap: link down (a config interrupt says so), the
+ * re-kick of its ready queues reads nothing; then a tap of its own is
+ * attached as in a cold VM.
+ */
+static void test_snapshot(void)
+{
+	static struct machine tm, cm;
+	static struct snap s;
+	static struct snap_virtio sv;
+	struct guest g;
+	uint32_t id, len;
+	struct kv_err *err = NULL;
+	ok(guest_up(&g, F_MRG | F_EVENT_IDX) && guest_fake_tap(&g), "template: NIC up, tap attached");
+	guest_post_rx(&g, 8, 2048);
+	send(g.host, frame_make(200, 1), 200, 0);
+	pump();
+	ok(vqb_next_used(&g.q[RXQ], &id, &len) && len == 200, "template: traffic");
+	send(g.host, frame_make(300, 2), 300, 0); /* stays in the template's tap */
+	tm.virtio[0] = g.dev;
+	tm.nvirtio = 1;
+	snap_virtio_save(&tm, 0, &sv);
+	is_int(virtio_get_le16(sv.config + 6), 1, "the snapshot has the link up");
+
+	struct virtio_mmio *clone = net_new();
+	cm.virtio[0] = clone;
+	cm.nvirtio = 1;
+	s.machine.nvirtio = 1;
+	s.virtio[0] = (struct snap_blob){(const uint8_t *)&sv, sizeof(sv)};
+	struct bus_dev bd = virtio_mmio_bus_dev(clone, 0xd0000000);
+	unsigned before = irqs.n;
+	ok(snap_virtio_restore_all(&cm, &s, &err) == 0, "restored into a NIC without a tap");
+	kv_err_free(err);
+	ok(vdrv_r32(&bd, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK, "  the driver's state is back");
+	ok(irqs.n > before && (vdrv_r32(&bd, VIRTIO_MMIO_INTERRUPT_STATUS) & 2),
+	   "  a config interrupt");
+	uint8_t st[2];
+	vdrv_config(&bd, 6, st, 2);
+	is_int(virtio_get_le16(st), 0, "  config status 0: link down");
+	ok(!vqb_next_used(&g.q[RXQ], &id, &len), "  the re-kick reads no tap");
+	guest_tx_add(&g, frame_make(100, 1), 100, 1);
+	vdrv_kick(&bd, TXQ);
+	ok(vqb_next_used(&g.q[TXQ], &id, &len), "  tx completes (dropped)");
+
+	/* The template goes on (or away); the clone gets its own tap. */
+	struct guest c = g;
+	c.dev = clone;
+	c.bd = bd;
+	c.host = -1;
+	before = irqs.n;
+	ok(guest_fake_tap(&c) && cfg_status(&c) == 1 && irqs.n > before,
+	   "net-attach after restore: link up, config interrupt");
+	send(c.host, frame_make(400, 3), 400, 0);
+	pump();
+	ok(vqb_next_used(&g.q[RXQ], &id, &len) && len == 400,
+	   "  the clone's frames land in the buffers the template posted");
+	guest_down(&c);
+	guest_down(&g);
+}
+
 /* ------------------------------------------------------- a real tap */
 
 static int tap_open(const char *name, short flags)
@@ -733,6 +796,7 @@ int main(void)
 	test_rx();
 	test_rx_mergeable();
 	test_storms_and_reset();
+	test_snapshot();
 	test_real_tap();
 	vqb_mem_free(&mem);
 	return tap_done();
