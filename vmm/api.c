@@ -418,7 +418,8 @@ int api_client_read_line(int fd, const char *what, char **out, struct kv_err **e
 }
 
 /* The VMM's answer: 0 when ok, else its error code and message as *err. */
-static int api_client_answer(const char *sock, const char *what, const char *resp, struct kv_err **err)
+static int api_client_answer(const char *sock, const char *what, const char *resp,
+			     struct kv_err **err)
 {
 	cleanup_err struct kv_err *perr = NULL;
 	cleanup_yajl_val yajl_val v = kv_json_parse(resp, "VMM API answer", &perr);

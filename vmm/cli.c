@@ -287,7 +287,8 @@ static int cli_net_parse(struct vmm_config *cfg, const char *arg, struct kv_err 
 	    sscanf(arg + 4, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
 		   &end) != 6 ||
 	    end != 17 || arg[4 + end])
-		return kv_err_plain(err, EINVAL, "--net: '%s': expected mac=XX:XX:XX:XX:XX:XX", arg);
+		return kv_err_plain(err, EINVAL, "--net: '%s': expected mac=XX:XX:XX:XX:XX:XX",
+				    arg);
 	for (int i = 0; i < 6; i++)
 		cfg->net_mac[i] = b[i];
 	if (cfg->net_mac[0] & 1)
@@ -443,7 +444,8 @@ int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_ac
 			return kv_err_make(err, EINVAL, "bad option '%s' (see --help)",
 					   argv[optind - 1]);
 		/* --net takes its optional argument as --net=mac=... or as --net mac=... */
-		if (c == OPT_NET && !optarg && optind < argc && strncmp(argv[optind], "mac=", 4) == 0)
+		if (c == OPT_NET && !optarg && optind < argc &&
+		    strncmp(argv[optind], "mac=", 4) == 0)
 			optarg = argv[optind++];
 		if (cli_option_apply(cfg, c, optarg, action, err) < 0)
 			return -1;

@@ -121,7 +121,7 @@ struct vmm_config {
 	/* --net [mac=MAC]: one virtio-net NIC, link down until a tap is attached (API). */
 	bool net;
 	uint8_t net_mac[6];
-	bool rng; /* virtio-rng (on by default) */
+	bool rng;		/* virtio-rng (on by default) */
 	const char *api_sock;	/* control socket, or NULL */
 	const char *stats_path; /* write run statistics (JSON) here at exit */
 	enum vmm_pvm_mode pvm;

@@ -25,7 +25,8 @@
 #define QSIZE	 16
 #define QSTEP	 0x1000
 
-/* vsock and net want an event loop: a fake that only remembers the last callback (net: the tap's). */
+/* vsock and net want an event loop: a fake that only remembers the last callback (net: the tap's).
+ */
 struct evloop {
 	evloop_cb cb;
 	void *ctx;

@@ -233,7 +233,8 @@ static void test_net(struct machine *m)
 	ok(HAS(req_fds(m, attach, sp, 1), "\"ok\":true", "\"link\":\"up\""),
 	   "net-attach (device told to take any fd): link up");
 	ok(HAS(req_fds(m, attach, sp + 1, 1), "EBUSY", "attached already"), "again: EBUSY");
-	ok(HAS(req_fds(m, detach, sp, 1), "EINVAL", "takes no fd"), "net-detach with an fd: EINVAL");
+	ok(HAS(req_fds(m, detach, sp, 1), "EINVAL", "takes no fd"),
+	   "net-detach with an fd: EINVAL");
 	ok(HAS(req(m, detach), "\"ok\":true", "\"link\":\"down\""), "net-detach: link down");
 	ok(HAS(req(m, detach), "\"ok\":true"), "net-detach again: nothing to do");
 

@@ -98,8 +98,9 @@ int main(void)
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "--net", "--net", NULL) < 0 &&
 	       strstr(err->msg, "at most one NIC"),
 	   "a second --net: at most one NIC");
-	const char *badmac[] = {"mac=02:00:00:00:00", "mac=02:00:00:00:00:00:00", "mac=zz:00:00:00:00:00",
-				"mac=01:00:5e:00:00:01", "mac=00:00:00:00:00:00", "mac="};
+	const char *badmac[] = {"mac=02:00:00:00:00",	 "mac=02:00:00:00:00:00:00",
+				"mac=zz:00:00:00:00:00", "mac=01:00:5e:00:00:01",
+				"mac=00:00:00:00:00:00", "mac="};
 	for (unsigned i = 0; i < sizeof(badmac) / sizeof(badmac[0]); i++) {
 		int r = parse(&cfg, &a, &err, "--kernel", "k", "--net", badmac[i], NULL);
 		ok(r < 0 && strstr(err->msg, "--net"), "--net %s refused: %s", badmac[i],

@@ -134,7 +134,7 @@ struct guest {
 	struct virtio_mmio *dev;
 	struct bus_dev bd;
 	struct vqb q[2];
-	int host; /* the other end of the fake tap, or the packet socket */
+	int host;		/* the other end of the fake tap, or the packet socket */
 	uint64_t rx_gpa[QSIZE]; /* the buffer of each rx descriptor */
 };
 
@@ -282,8 +282,9 @@ static void test_config(void)
 	uint64_t f = vdrv_device_features(&g.bd);
 	uint64_t want = F_CSUM | F_GUEST_CSUM | F_MAC | F_GUEST_TSO4 | F_GUEST_TSO6 | F_GUEST_ECN |
 			F_HOST_TSO4 | F_MRG | F_STATUS | F_V1;
-	ok((f & want) == want, "offers CSUM, GUEST_CSUM/TSO4/TSO6/ECN, HOST_TSO4, MAC, "
-			       "MRG_RXBUF, STATUS, VERSION_1 (%#llx)",
+	ok((f & want) == want,
+	   "offers CSUM, GUEST_CSUM/TSO4/TSO6/ECN, HOST_TSO4, MAC, "
+	   "MRG_RXBUF, STATUS, VERSION_1 (%#llx)",
 	   (unsigned long long)f);
 	ok(!(f & (F_CTRL_VQ | F_GUEST_UFO)), "no control queue, no UFO");
 	uint8_t cfg[10];
@@ -332,7 +333,8 @@ static void test_attach_tx(void)
 	   "  config interrupt");
 	ok(vdrv_r32(&g.bd, VIRTIO_MMIO_CONFIG_GENERATION) != gen, "  config generation bumped");
 	is_int(cfg_status(&g), 1, "  link up");
-	is_int(stats(&g).offloads, TUN_F_CSUM | TUN_F_TSO4, "  offloads from the driver's features");
+	is_int(stats(&g).offloads, TUN_F_CSUM | TUN_F_TSO4,
+	       "  offloads from the driver's features");
 	int sp[2];
 	ok(socketpair(AF_UNIX, SOCK_DGRAM, 0, sp) == 0, "another fd");
 	struct kv_err *err = NULL;
@@ -353,8 +355,8 @@ static void test_attach_tx(void)
 	ok(n == 3000 && memcmp(got, frame_make(3000, 9), 3000) == 0,
 	   "tx: a frame in three descriptors comes out as one (%zd)", n);
 	uint32_t id, len;
-	ok(vqb_next_used(&g.q[TXQ], &id, &len) && len == 0 &&
-	       vqb_next_used(&g.q[TXQ], &id, &len) && len == 0,
+	ok(vqb_next_used(&g.q[TXQ], &id, &len) && len == 0 && vqb_next_used(&g.q[TXQ], &id, &len) &&
+	       len == 0,
 	   "tx: both chains completed with length 0");
 	is_int(stats(&g).tx_frames, 2, "tx: 2 frames");
 
@@ -573,7 +575,8 @@ static void test_snapshot(void)
 	struct guest g;
 	uint32_t id, len;
 	struct kv_err *err = NULL;
-	ok(guest_up(&g, F_MRG | F_EVENT_IDX) && guest_fake_tap(&g), "template: NIC up, tap attached");
+	ok(guest_up(&g, F_MRG | F_EVENT_IDX) && guest_fake_tap(&g),
+	   "template: NIC up, tap attached");
 	guest_post_rx(&g, 8, 2048);
 	send(g.host, frame_make(200, 1), 200, 0);
 	pump();
@@ -593,7 +596,8 @@ static void test_snapshot(void)
 	unsigned before = irqs.n;
 	ok(snap_virtio_restore_all(&cm, &s, &err) == 0, "restored into a NIC without a tap");
 	kv_err_free(err);
-	ok(vdrv_r32(&bd, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK, "  the driver's state is back");
+	ok(vdrv_r32(&bd, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK,
+	   "  the driver's state is back");
 	ok(irqs.n > before && (vdrv_r32(&bd, VIRTIO_MMIO_INTERRUPT_STATUS) & 2),
 	   "  a config interrupt");
 	uint8_t st[2];
@@ -678,10 +682,11 @@ static void real_tap_child(void)
 	struct guest g;
 	static uint8_t buf[70000], got[70000];
 	unsigned nb;
-		ok(guest_up(&g, F_MRG | F_GUEST_CSUM | F_GUEST_TSO4 | F_GUEST_TSO6), "real tap: NIC up");
+	ok(guest_up(&g, F_MRG | F_GUEST_CSUM | F_GUEST_TSO4 | F_GUEST_TSO6), "real tap: NIC up");
 	int tap = tap_open("kvtap0", IFF_TAP | IFF_NO_PI | IFF_VNET_HDR);
 	int plain = tap_open("kvtap1", IFF_TAP | IFF_NO_PI);
-	ok(tap >= 0 && plain >= 0 && if_up("kvtap0"), "taps kvtap0 (vnet header) and kvtap1 (none)");
+	ok(tap >= 0 && plain >= 0 && if_up("kvtap0"),
+	   "taps kvtap0 (vnet header) and kvtap1 (none)");
 	struct kv_err *err = NULL;
 	int sp[2];
 	bool refused = socketpair(AF_UNIX, SOCK_DGRAM, 0, sp) == 0 &&

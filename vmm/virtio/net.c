@@ -70,11 +70,11 @@
 	 (1ull << VIRTIO_NET_F_STATUS))
 
 /* Config space: mac[6], status (le16), max_virtqueue_pairs (le16). */
-#define NET_CFG_MAC	   0
-#define NET_CFG_STATUS	   6
-#define NET_CFG_MAX_PAIRS  8
-#define NET_CFG_SIZE	   10
-#define NET_S_LINK_UP	   1
+#define NET_CFG_MAC	    0
+#define NET_CFG_STATUS	    6
+#define NET_CFG_MAX_PAIRS   8
+#define NET_CFG_SIZE	    10
+#define NET_S_LINK_UP	    1
 #define NET_HDR_NUM_BUFFERS 10 /* le16 in struct virtio_net_hdr_v1 */
 
 #define NET_MAX_PKT  (VIRTIO_NET_HDR_SIZE + VIRTIO_NET_MAX_FRAME)
@@ -85,13 +85,13 @@ struct virtio_net {
 	struct virtio_mmio mmio; /* first: the transport hands us this pointer */
 	uint8_t config[NET_CFG_SIZE];
 	struct evloop *loop;
-	int tap_fd;	/* the backend, or -1: link down */
-	int kick_fd;	/* eventfd: tx work left over from a bounded batch */
-	bool polling;	/* tap_fd has EPOLLIN in the loop */
-	bool fake_tap;	/* tests: any fd is a "tap", no TUN ioctls */
+	int tap_fd;	   /* the backend, or -1: link down */
+	int kick_fd;	   /* eventfd: tx work left over from a bounded batch */
+	bool polling;	   /* tap_fd has EPOLLIN in the loop */
+	bool fake_tap;	   /* tests: any fd is a "tap", no TUN ioctls */
 	unsigned offloads; /* TUN_F_* last given to the tap */
-	size_t rx_len;	/* a frame in rx_buf waiting for rx buffers, or 0 */
-	uint8_t *rx_buf; /* NET_MAX_PKT bytes */
+	size_t rx_len;	   /* a frame in rx_buf waiting for rx buffers, or 0 */
+	uint8_t *rx_buf;   /* NET_MAX_PKT bytes */
 	struct virtio_net_stats stats;
 };
 
@@ -288,8 +288,8 @@ static void net_rx_copy(struct virtio_net *n, unsigned k)
 			virtio_needs_reset(dev);
 		if (r == VQ_POP_EMPTY || r == VQ_POP_BROKEN)
 			break;
-		size_t w = r == VQ_POP_OK ? vq_chain_write(&c, 0, n->rx_buf + off, n->rx_len - off)
-					  : 0;
+		size_t w =
+		    r == VQ_POP_OK ? vq_chain_write(&c, 0, n->rx_buf + off, n->rx_len - off) : 0;
 		virtio_queue_push(dev, NET_QUEUE_RX, c.head, w);
 		off += w;
 	}
@@ -475,13 +475,14 @@ static int net_tap_check(int fd, struct kv_err **err)
 	memset(&ifr, 0, sizeof(ifr));
 	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
 		return kv_err_plain(err, EINVAL, "virtio-net: the fd is not a tap (TUNGETIFF: %s)",
-				   strerror(errno));
+				    strerror(errno));
 	const short want = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 	if ((ifr.ifr_flags & (want | IFF_TUN)) != want)
 		return kv_err_plain(err, EINVAL,
-				   "virtio-net: %.*s is not a tap opened with "
-				   "IFF_TAP|IFF_NO_PI|IFF_VNET_HDR (flags %#x)",
-				   IFNAMSIZ, ifr.ifr_name, (unsigned)(unsigned short)ifr.ifr_flags);
+				    "virtio-net: %.*s is not a tap opened with "
+				    "IFF_TAP|IFF_NO_PI|IFF_VNET_HDR (flags %#x)",
+				    IFNAMSIZ, ifr.ifr_name,
+				    (unsigned)(unsigned short)ifr.ifr_flags);
 	int sz = VIRTIO_NET_HDR_SIZE;
 	if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0)
 		return kv_err_make(err, errno, "virtio-net: %.*s: TUNSETVNETHDRSZ", IFNAMSIZ,
