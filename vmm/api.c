@@ -127,10 +127,12 @@ static char *api_op_run(struct machine *m, const char *op, yajl_val req, const i
 		return api_status(m, false);
 	}
 	char *r = api_fs_op(m, op, req, fds, nfds);
+	if (!r)
+		r = api_net_op(m, op, fds, nfds);
 	if (r)
 		return r;
 	return api_error(EINVAL, "unknown op (status, pause, resume, shutdown, snapshot, fs-add, "
-				 "fs-remove)");
+				 "fs-remove, net-attach, net-detach)");
 }
 
 char *api_request_handle(struct machine *m, const char *line, size_t len)
@@ -413,6 +415,46 @@ int api_client_read_line(int fd, const char *what, char **out, struct kv_err **e
 	buf[strcspn(buf, "\n")] = '\0';
 	*out = kv_strdup(buf);
 	return 0;
+}
+
+/* The VMM's answer: 0 when ok, else its error code and message as *err. */
+static int api_client_answer(const char *sock, const char *what, const char *resp,
+			     struct kv_err **err)
+{
+	cleanup_err struct kv_err *perr = NULL;
+	cleanup_yajl_val yajl_val v = kv_json_parse(resp, "VMM API answer", &perr);
+	const char *okp[] = {"ok", NULL}, *codep[] = {"error", "code", NULL},
+		   *msgp[] = {"error", "message", NULL};
+	yajl_val ok = v ? yajl_tree_get(v, okp, yajl_t_any) : NULL;
+	if (ok && YAJL_IS_TRUE(ok))
+		return 0;
+	yajl_val code = v ? yajl_tree_get(v, codep, yajl_t_string) : NULL;
+	yajl_val msg = v ? yajl_tree_get(v, msgp, yajl_t_string) : NULL;
+	int errnum = code ? kv_errno_from_name(YAJL_GET_STRING(code)) : 0;
+	if (!errnum)
+		errnum = EIO;
+	if (msg) /* it names the op and what it acted on */
+		return kv_err_plain(err, errnum, "VMM API %s: %s", sock, YAJL_GET_STRING(msg));
+	return kv_err_plain(err, errnum, "VMM API %s: %s: %s", sock, what, resp);
+}
+
+int api_client_request(const char *sock, const char *what, struct kv_json *j, const int *fds,
+		       unsigned nfds, struct kv_err **err)
+{
+	size_t len;
+	cleanup_free char *req = kv_json_finish_dup(j, &len, err);
+	if (!req)
+		return -1;
+	cleanup_free char *line = kv_asprintf("%s\n", req);
+	cleanup_close int fd = api_client_connect(sock, err);
+	if (fd < 0)
+		return -1;
+	if (api_client_send(fd, line, len + 1, fds, nfds) < 0)
+		return kv_err_make(err, errno, "send to the VMM API %s", sock);
+	cleanup_free char *resp = NULL;
+	if (api_client_read_line(fd, "read the VMM's answer", &resp, err) < 0)
+		return kv_err_wrap(err, "VMM API %s: %s", sock, what);
+	return api_client_answer(sock, what, resp, err);
 }
 
 int vmm_api_call(const char *sock, const char *op, char **response, struct kv_err **err)

@@ -29,6 +29,18 @@
  *             tag or share; EINVAL: not a live device, a bad name or fd, not
  *             one fd; EEXIST; ENOSPC: VIRTIO_FS_LIVE_MAX shares; ETIMEDOUT:
  *             the device's worker stayed busy).
+ *
+ * The NIC (--net; net_api.c):
+ *   {"op":"net-attach"}
+ *             with exactly one fd attached: a tap the client opened with
+ *             IFF_TAP|IFF_NO_PI|IFF_VNET_HDR. The link comes up (a config
+ *             interrupt tells the guest).
+ *   {"op":"net-detach"}
+ *             link down, the VMM's copy of the tap closed; nothing to do
+ *             when none is attached.
+ *   response: {"ok":true,"state":...,"link":"up"|"down"}, or an error
+ *             (ENODEV: no --net device; EBUSY: a tap is attached already;
+ *             EINVAL: not one fd, or the fd is not such a tap).
  */
 #ifndef KV_VMM_API_H
 #define KV_VMM_API_H
@@ -55,6 +67,8 @@ char *api_request_handle_fds(struct machine *m, const char *line, size_t len, co
 struct yajl_val_s;
 char *api_fs_op(struct machine *m, const char *op, const struct yajl_val_s *req, const int *fds,
 		unsigned nfds);
+/* net-attach, net-detach (net_api.c); NULL when op is neither. */
+char *api_net_op(struct machine *m, const char *op, const int *fds, unsigned nfds);
 /* {"ok":false,"error":{"code":...,"message":...}} (malloc'd). */
 char *api_error(int errnum, const char *msg);
 /* Client side: a connected socket to the API at sock (any length of path). */
@@ -65,5 +79,14 @@ int api_client_send(int sock, const char *line, size_t len, const int *fds, unsi
 /* Read one response line (without its newline) into *out; a failure says
  * `what` failed. */
 int api_client_read_line(int fd, const char *what, char **out, struct kv_err **err) KV_WUR;
+
+/*
+ * Send the request j (an open map, closed by the caller) with nfds fds to the
+ * API at sock and read the answer: 0 when "ok":true, else *err with the
+ * VMM's errno and message (`what` names the request where it has none).
+ */
+struct kv_json;
+int api_client_request(const char *sock, const char *what, struct kv_json *j, const int *fds,
+		       unsigned nfds, struct kv_err **err) KV_WUR;
 
 #endif

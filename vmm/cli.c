@@ -10,6 +10,8 @@
 #define CLI_MAX_MEM	(1ULL << 40)
 #define CLI_MEM_ALIGN	(2ULL << 20)
 #define CLI_DEFAULT_CID 3
+/* Locally administered; the guest agent sets the container's own MAC. */
+static const uint8_t cli_default_mac[6] = {0x02, 0x6b, 0x76, 0x00, 0x00, 0x01};
 
 enum {
 	OPT_KERNEL = 256,
@@ -24,6 +26,7 @@ enum {
 	OPT_FS,
 	OPT_VSOCK,
 	OPT_VSOCK_CID,
+	OPT_NET,
 	OPT_NO_RNG,
 	OPT_API,
 	OPT_STATS,
@@ -51,6 +54,7 @@ static const struct option cli_options[] = {
     {"fs", required_argument, NULL, OPT_FS},
     {"vsock", required_argument, NULL, OPT_VSOCK},
     {"vsock-cid", required_argument, NULL, OPT_VSOCK_CID},
+    {"net", optional_argument, NULL, OPT_NET},
     {"no-rng", no_argument, NULL, OPT_NO_RNG},
     {"api", required_argument, NULL, OPT_API},
     {"stats", required_argument, NULL, OPT_STATS},
@@ -90,6 +94,7 @@ void vmm_cli_usage(FILE *out)
 	    "       kvrun-vmm --api-call SOCK snapshot DIR [resume|pause|exit]\n"
 	    "       kvrun-vmm --api-call SOCK fs-add TAG NAME PATH [ro|rw]\n"
 	    "       kvrun-vmm --api-call SOCK fs-remove TAG NAME\n"
+	    "       kvrun-vmm --api-call SOCK net-attach TAP | net-detach\n"
 	    "       kvrun-vmm --check | --version | --help\n"
 	    "\n"
 	    "Boot a Linux kernel in a KVM microVM (no firmware) and run it until the guest\n"
@@ -120,9 +125,12 @@ void vmm_cli_usage(FILE *out)
 	    "                       fs-remove; at most %d at once). No DAX\n"
 	    "  --vsock UDS          virtio-vsock, hybrid: host side is the Unix socket UDS\n"
 	    "  --vsock-cid N        guest CID (default %d)\n"
+	    "  --net [mac=MAC]      virtio-net NIC (one at most for now), link down until\n"
+	    "                       a tap is attached (API op net-attach); MAC default\n"
+	    "                       02:6b:76:00:00:01\n"
 	    "  --no-rng             no virtio-rng device\n"
 	    "  --api SOCK           JSON control socket (status, pause, resume, shutdown,\n"
-	    "                       snapshot, fs-add, fs-remove)\n"
+	    "                       snapshot, fs-add, fs-remove, net-attach, net-detach)\n"
 	    "  --restore DIR        resume the snapshot in DIR (its state and memory files)\n"
 	    "                       instead of booting: memory and vCPUs come from it, the\n"
 	    "                       devices from this command line (the same kinds, in the\n"
@@ -264,6 +272,32 @@ static int cli_fs_parse(struct vmm_config *cfg, char *arg, struct kv_err **err)
 	return 0;
 }
 
+/* --net [mac=XX:XX:XX:XX:XX:XX] */
+static int cli_net_parse(struct vmm_config *cfg, const char *arg, struct kv_err **err)
+{
+	if (cfg->net)
+		return kv_err_plain(err, EINVAL, "--net: at most one NIC for now");
+	memcpy(cfg->net_mac, cli_default_mac, 6);
+	cfg->net = true;
+	if (!arg)
+		return 0;
+	unsigned b[6];
+	int end = 0;
+	if (strncmp(arg, "mac=", 4) != 0 ||
+	    sscanf(arg + 4, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &end) != 6 ||
+	    end != 17 || arg[4 + end])
+		return kv_err_plain(err, EINVAL, "--net: '%s': expected mac=XX:XX:XX:XX:XX:XX",
+				    arg);
+	for (int i = 0; i < 6; i++)
+		cfg->net_mac[i] = b[i];
+	if (cfg->net_mac[0] & 1)
+		return kv_err_plain(err, EINVAL, "--net: %s is a multicast address", arg + 4);
+	if (!(b[0] | b[1] | b[2] | b[3] | b[4] | b[5]))
+		return kv_err_plain(err, EINVAL, "--net: the MAC is all zeroes");
+	return 0;
+}
+
 static int cli_mem_parse(const char *s, uint64_t *out, struct kv_err **err)
 {
 	uint64_t v;
@@ -364,6 +398,7 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 			return kv_err_make(err, EINVAL, "--vsock-cid: CIDs 0-2 are reserved");
 		cfg->vsock_cid = u;
 		return 0;
+	case OPT_NET: return cli_net_parse(cfg, arg, err);
 	case OPT_NO_RNG: cfg->rng = false; return 0;
 	case OPT_API: cfg->api_sock = arg; return 0;
 	case OPT_STATS: cfg->stats_path = arg; return 0;
@@ -408,6 +443,10 @@ int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_ac
 		if (c == '?' || c == ':')
 			return kv_err_make(err, EINVAL, "bad option '%s' (see --help)",
 					   argv[optind - 1]);
+		/* --net takes its optional argument as --net=mac=... or as --net mac=... */
+		if (c == OPT_NET && !optarg && optind < argc &&
+		    strncmp(argv[optind], "mac=", 4) == 0)
+			optarg = argv[optind++];
 		if (cli_option_apply(cfg, c, optarg, action, err) < 0)
 			return -1;
 		if (*action == VMM_CLI_API_CALL) {

@@ -312,6 +312,15 @@ static int devices_virtio_setup(struct machine *m, struct kv_err **err)
 		if (!dev || devices_virtio_attach(m, dev, 3, err) < 0)
 			return kv_err_wrap(err, "vsock %s", cfg->vsock_uds);
 	}
+	/* After vsock, before rng: a VM without --net keeps its slots (snapshots). */
+	if (cfg->net) {
+		if (!devices_slot_free(m, err))
+			return -1;
+		devices_env(m, &env);
+		dev = virtio_net_new(&env, cfg->net_mac, err);
+		if (!dev || devices_virtio_attach(m, dev, 2, err) < 0)
+			return kv_err_wrap(err, "net");
+	}
 	if (cfg->rng) {
 		if (!devices_slot_free(m, err))
 			return -1;

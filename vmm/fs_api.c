@@ -153,45 +153,6 @@ char *api_fs_op(struct machine *m, const char *op, const struct yajl_val_s *req,
 
 /* ------------------------------------------------------------- client */
 
-/* The VMM's answer: 0 when ok, else its error code and message as *err. */
-static int fs_api_answer(const char *sock, const char *what, const char *resp, struct kv_err **err)
-{
-	cleanup_err struct kv_err *perr = NULL;
-	cleanup_yajl_val yajl_val v = kv_json_parse(resp, "VMM API answer", &perr);
-	const char *okp[] = {"ok", NULL}, *codep[] = {"error", "code", NULL},
-		   *msgp[] = {"error", "message", NULL};
-	yajl_val ok = v ? yajl_tree_get(v, okp, yajl_t_any) : NULL;
-	if (ok && YAJL_IS_TRUE(ok))
-		return 0;
-	yajl_val code = v ? yajl_tree_get(v, codep, yajl_t_string) : NULL;
-	yajl_val msg = v ? yajl_tree_get(v, msgp, yajl_t_string) : NULL;
-	int errnum = code ? kv_errno_from_name(YAJL_GET_STRING(code)) : 0;
-	if (!errnum)
-		errnum = EIO;
-	if (msg) /* it names the op, the tag and the share */
-		return kv_err_plain(err, errnum, "VMM API %s: %s", sock, YAJL_GET_STRING(msg));
-	return kv_err_plain(err, errnum, "VMM API %s: %s: %s", sock, what, resp);
-}
-
-static int fs_api_call(const char *sock, const char *what, struct kv_json *j, const int *fds,
-		       unsigned nfds, struct kv_err **err)
-{
-	size_t len;
-	cleanup_free char *req = kv_json_finish_dup(j, &len, err);
-	if (!req)
-		return -1;
-	cleanup_free char *line = kv_asprintf("%s\n", req);
-	cleanup_close int fd = api_client_connect(sock, err);
-	if (fd < 0)
-		return -1;
-	if (api_client_send(fd, line, len + 1, fds, nfds) < 0)
-		return kv_err_make(err, errno, "send to the VMM API %s", sock);
-	cleanup_free char *resp = NULL;
-	if (api_client_read_line(fd, "read the VMM's answer", &resp, err) < 0)
-		return kv_err_wrap(err, "VMM API %s: %s", sock, what);
-	return fs_api_answer(sock, what, resp, err);
-}
-
 int vmm_api_fs_add(const char *sock, const char *tag, const char *name, int fd, bool ro,
 		   struct kv_err **err)
 {
@@ -208,7 +169,7 @@ int vmm_api_fs_add(const char *sock, const char *tag, const char *name, int fd, 
 	kv_json_kbool(j, "ro", ro);
 	kv_json_kbool(j, "dev", false);
 	kv_json_map_close(j);
-	return fs_api_call(sock, what, j, &fd, 1, err);
+	return api_client_request(sock, what, j, &fd, 1, err);
 }
 
 int vmm_api_fs_remove(const char *sock, const char *tag, const char *name, struct kv_err **err)
@@ -222,5 +183,5 @@ int vmm_api_fs_remove(const char *sock, const char *tag, const char *name, struc
 	kv_json_kstr(j, "tag", tag);
 	kv_json_kstr(j, "name", name);
 	kv_json_map_close(j);
-	return fs_api_call(sock, what, j, NULL, 0, err);
+	return api_client_request(sock, what, j, NULL, 0, err);
 }

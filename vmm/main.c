@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kvrun-vmm: parse the command line, then hand over to libvmm. */
 #include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 
 #include "vmm/vmm.h"
@@ -39,6 +42,29 @@ static int main_api_fs(const struct vmm_config *cfg, struct kv_err **err)
 			      err);
 }
 
+/* --api-call SOCK net-attach TAP | net-detach: TAP is opened (or created) here. */
+static int main_api_net(const struct vmm_config *cfg, struct kv_err **err)
+{
+	int n = cfg->api_call_nargs;
+	if (strcmp(cfg->api_call_op, "net-detach") == 0) {
+		if (n != 0)
+			return kv_err_plain(err, EINVAL, "usage: --api-call SOCK net-detach");
+		return vmm_api_net_detach(cfg->api_call_sock, err);
+	}
+	if (n != 1 || strlen(cfg->api_call_args[0]) >= IFNAMSIZ)
+		return kv_err_plain(err, EINVAL, "usage: --api-call SOCK net-attach TAP");
+	cleanup_close int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return kv_err_make(err, errno, "net-attach: open /dev/net/tun");
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, cfg->api_call_args[0]);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+		return kv_err_make(err, errno, "net-attach: tap %s", cfg->api_call_args[0]);
+	return vmm_api_net_attach(cfg->api_call_sock, fd, err);
+}
+
 static int main_api_call(const struct vmm_config *cfg, struct kv_err **err)
 {
 	cleanup_free char *resp = NULL;
@@ -46,6 +72,13 @@ static int main_api_call(const struct vmm_config *cfg, struct kv_err **err)
 	const char *op = cfg->api_call_op;
 	if (strcmp(op, "fs-add") == 0 || strcmp(op, "fs-remove") == 0) {
 		if (main_api_fs(cfg, err) < 0) {
+			kv_log_err(*err);
+			return VMM_EXIT_ERROR;
+		}
+		return 0;
+	}
+	if (strcmp(op, "net-attach") == 0 || strcmp(op, "net-detach") == 0) {
+		if (main_api_net(cfg, err) < 0) {
 			kv_log_err(*err);
 			return VMM_EXIT_ERROR;
 		}

@@ -11,11 +11,13 @@
  *
  * What stays allowed is what the event loop, the device models and the
  * vCPU loop do on already-open fds: no open, no exec, no clone; sockets
- * only AF_UNIX (hybrid vsock); ioctl only the requests listed. Anything
+ * only AF_UNIX (hybrid vsock); ioctl only the requests listed (a tap's
+ * readv/writev/fcntl and the eventfd writes of virtio-net are plain I/O). Anything
  * else kills the process (or, with --seccomp=trap, reports the syscall
  * number and exits).
  */
 #include <linux/filter.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <seccomp.h>
 #include <string.h>
@@ -125,6 +127,14 @@ static const unsigned long seccomp_ioctl_snapshot[] = {
     KVM_GET_CLOCK,	 KVM_CHECK_EXTENSION,
 };
 
+/*
+ * virtio-net: the loop attaches a tap handed over through the API (check it,
+ * set its vnet header size); offloads follow the driver's features at
+ * attach (the loop) and at DRIVER_OK or reset (a vCPU's MMIO write).
+ */
+static const unsigned long seccomp_ioctl_net_attach[] = {TUNGETIFF, TUNSETVNETHDRSZ};
+static const unsigned long seccomp_ioctl_net_offload[] = {TUNSETOFFLOAD};
+
 static const unsigned long seccomp_ioctl_vcpu[] = {
     KVM_RUN,	   KVM_GET_REGS,	KVM_SET_REGS,	     KVM_GET_SREGS,
     KVM_SET_SREGS, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_TRANSLATE,
@@ -161,14 +171,19 @@ static int seccomp_build(scmp_filter_ctx ctx, enum sandbox_thread kind)
 	    .arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_UNIX, .datum_b = 0};
 	if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, &unix_only) < 0)
 		return -1;
+	if (kind == SANDBOX_FS)
+		return seccomp_rules_add(ctx, seccomp_fs, KV_ARRAY_SIZE(seccomp_fs));
+	if (seccomp_ioctls_add(ctx, seccomp_ioctl_net_offload,
+			       KV_ARRAY_SIZE(seccomp_ioctl_net_offload)) < 0)
+		return -1;
 	if (kind == SANDBOX_MAIN)
 		return seccomp_rules_add(ctx, seccomp_main, KV_ARRAY_SIZE(seccomp_main)) < 0 ||
 			       seccomp_ioctls_add(ctx, seccomp_ioctl_snapshot,
-						  KV_ARRAY_SIZE(seccomp_ioctl_snapshot)) < 0
+						  KV_ARRAY_SIZE(seccomp_ioctl_snapshot)) < 0 ||
+			       seccomp_ioctls_add(ctx, seccomp_ioctl_net_attach,
+						  KV_ARRAY_SIZE(seccomp_ioctl_net_attach)) < 0
 			   ? -1
 			   : 0;
-	if (kind == SANDBOX_FS)
-		return seccomp_rules_add(ctx, seccomp_fs, KV_ARRAY_SIZE(seccomp_fs));
 	return seccomp_ioctls_add(ctx, seccomp_ioctl_vcpu, KV_ARRAY_SIZE(seccomp_ioctl_vcpu));
 }
 

@@ -23,7 +23,8 @@
  *    VM with VMM_EXIT_RESET (or VMM_EXIT_PANIC after a panic report).
  *  - Console: an 8250 UART at I/O port 0x3f8, IRQ 4 (`console=ttyS0`).
  *  - virtio-mmio devices at VMM_VIRTIO_MMIO_BASE + i * 0x1000, GSI 5 + i,
- *    declared with `virtio_mmio.device=` on the kernel command line.
+ *    declared with `virtio_mmio.device=` on the kernel command line, in
+ *    this order: pmem, blk, fs, vsock, net, rng.
  */
 #ifndef KV_VMM_H
 #define KV_VMM_H
@@ -117,6 +118,9 @@ struct vmm_config {
 	unsigned n_fs;
 	const char *vsock_uds; /* hybrid vsock host socket, or NULL */
 	uint64_t vsock_cid;
+	/* --net [mac=MAC]: one virtio-net NIC, link down until a tap is attached (API). */
+	bool net;
+	uint8_t net_mac[6];
 	bool rng;		/* virtio-rng (on by default) */
 	const char *api_sock;	/* control socket, or NULL */
 	const char *stats_path; /* write run statistics (JSON) here at exit */
@@ -201,6 +205,19 @@ int vmm_api_fs_add(const char *sock, const char *tag, const char *name, int fd, 
 		   struct kv_err **err) KV_WUR;
 int vmm_api_fs_remove(const char *sock, const char *tag, const char *name,
 		      struct kv_err **err) KV_WUR;
+
+/*
+ * The NIC (--net): hand the VMM listening on sock a tap to back it, opened
+ * by the caller with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR (the VMM keeps a
+ * duplicate; the caller's fd stays the caller's, and becomes O_NONBLOCK:
+ * the file is shared); the guest sees its link come up. Detach: link
+ * down, the VMM's duplicate closed; fine when nothing is attached. Errors
+ * carry the VMM's errno (ENODEV: no --net device; EBUSY: a tap is attached
+ * already, detach it first; EINVAL: the fd is not such a tap) and message.
+ */
+int vmm_api_net_attach(const char *sock, int tapfd, struct kv_err **err) KV_WUR;
+/* Not KV_WUR: teardown paths may ignore it (gcc warns even through a (void) cast). */
+int vmm_api_net_detach(const char *sock, struct kv_err **err);
 
 /* True when /dev/kvm is provided by PVM (kvm_pvm loaded, no vmx/svm flag). */
 bool vmm_pvm_detect(void);

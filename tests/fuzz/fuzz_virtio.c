@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the virtio devices end to end: a device (rng, blk,
- * pmem or vsock) is brought up through its virtio-mmio window with queues
+ * pmem, vsock or net) is brought up through its virtio-mmio window with queues
  * at fixed places in a small fake guest RAM; the input then supplies the RAM
  * contents (descriptors, rings, request headers, vsock packets) and a
  * sequence of register accesses and queue kicks, as a hostile guest driver
  * would. ASan/UBSan catch any access outside the RAM or the device; every
- * request must complete without hanging.
+ * request must complete without hanging. The NIC's "tap" is a datagram
+ * socketpair primed with a few frames (the device's TUN ioctls off).
  *
  * Build: make fuzz; run: build/fuzz/fuzz_virtio -max_total_time=60
  */
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #include "vmm/virtio/virtio_dev.h"
 
@@ -23,7 +25,8 @@
 #define QSIZE	 16
 #define QSTEP	 0x1000
 
-/* The vsock device wants an event loop: a fake that only remembers the callback. */
+/* vsock and net want an event loop: a fake that only remembers the last callback (net: the tap's).
+ */
 struct evloop {
 	evloop_cb cb;
 	void *ctx;
@@ -45,6 +48,7 @@ int evloop_del(struct evloop *l, int fd)
 
 static struct evloop loop;
 static uint8_t *ram;
+static int net_host = -1; /* the NIC's fake tap, host end */
 static char blk_path[64], uds[64];
 
 static void irq_nop(void *ctx, unsigned gsi) {}
@@ -63,15 +67,38 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* A NIC with a socketpair for a tap, three frames waiting in it. */
+static struct virtio_mmio *net_new(const struct virtio_env *env, struct kv_err **err)
+{
+	static const uint8_t mac[6] = {2, 0, 0, 0, 0, 1};
+	static uint8_t frame[5000];
+	struct virtio_mmio *dev = virtio_net_new(env, mac, err);
+	int sp[2];
+	if (!dev || socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sp) < 0)
+		abort();
+	virtio_net_set_fake_tap_for_test(dev);
+	if (virtio_net_attach(dev, sp[0], err) < 0)
+		abort();
+	close(sp[0]);
+	net_host = sp[1];
+	memset(frame, 0x5a, sizeof(frame));
+	memset(frame, 0, VIRTIO_NET_HDR_SIZE);
+	send(net_host, frame, 60, 0);
+	send(net_host, frame, 1514, 0);
+	send(net_host, frame, sizeof(frame), 0);
+	return dev;
+}
+
 static struct virtio_mmio *device_new(unsigned kind, const struct virtio_env *env)
 {
 	struct kv_err *err = NULL;
 	struct virtio_mmio *dev = NULL;
-	switch (kind % 4) {
+	switch (kind % 5) {
 	case 0: dev = virtio_rng_new(env, &err); break;
 	case 1: dev = virtio_blk_new(env, blk_path, kind & 4, &err); break;
 	case 2: dev = virtio_pmem_new(env, 1ull << 32, 1 << 20, NULL, false, &err); break;
 	case 3: dev = virtio_vsock_new(env, 3, uds, &err); break;
+	case 4: dev = net_new(env, &err); break;
 	}
 	if (!dev)
 		abort();
@@ -145,12 +172,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	loop.cb = NULL;
 	struct virtio_mmio *dev = device_new(kind, &env);
 	struct bus_dev bd = virtio_mmio_bus_dev(dev, 0);
-	/* Bits 28/29: INDIRECT_DESC, EVENT_IDX; the rest as the input says. */
-	bring_up(&bd, (feat & 3u) << 28);
+	/* Bits 28/29: INDIRECT_DESC, EVENT_IDX; net: MRG_RXBUF, CSUM + GUEST_CSUM. */
+	uint32_t lo = (feat & 3u) << 28;
+	if (kind % 5 == 4)
+		lo |= (feat & 4 ? 1u << 15 : 0) | (feat & 8 ? 3u : 0);
+	bring_up(&bd, lo);
 	for (unsigned q = 0; q < 3; q++)
 		virtio_mmio_notify(dev, q);
 	for (unsigned i = 0; i < nops; i++)
 		run_op(&bd, dev, ops + 7 * i);
 	virtio_mmio_free(dev);
+	if (net_host >= 0)
+		close(net_host);
+	net_host = -1;
 	return 0;
 }

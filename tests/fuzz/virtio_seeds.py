@@ -89,6 +89,20 @@ def main(out):
     r.chain(2, [(r.put(b"", 4), 4, True)])
     seeds["vsock"] = seed(3, r, [1, 0, 2, 1], feat=2)
 
+    # net: rx buffers (one of 64 bytes: mergeable rx spreads a frame over
+    # several), tx frames: header only plus payload, header split, too short.
+    r = Ram()
+    for _ in range(6):
+        r.chain(0, [(r.put(b"", 512), 512, True)])
+    r.chain(0, [(r.put(b"", 64), 64, True)])
+    hdr = bytes(12)
+    eth = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + b"\x88\xb5" + b"x" * 46
+    r.chain(1, [(r.put(hdr + eth), 12 + len(eth), False)])
+    r.chain(1, [(r.put(hdr), 12, False), (r.put(eth), len(eth), False)])
+    r.chain(1, [(r.put(b"\0" * 8), 8, False)])
+    seeds["net"] = seed(4, r, [0, 1], feat=4 | 2)
+    seeds["net-csum"] = seed(4, r, [1, 0], feat=8)
+
     for name, data in seeds.items():
         with open(os.path.join(out, "seed-" + name), "wb") as f:
             f.write(data)

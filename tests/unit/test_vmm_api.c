@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "tap.h"
@@ -205,6 +206,62 @@ static void test_fs_client(struct machine *m)
 	free(sock);
 }
 
+/* ------------------------------------------------------------- net */
+
+static void test_net(struct machine *m)
+{
+	struct kv_err *err = NULL;
+	const char *attach = "{\"op\":\"net-attach\"}", *detach = "{\"op\":\"net-detach\"}";
+	int sp[2];
+	ok(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) == 0, "a socketpair (not a tap)");
+	ok(HAS(req_fds(m, attach, sp, 1), "\"ok\":false", "ENODEV", "no --net device"),
+	   "net-attach without a NIC: ENODEV");
+	ok(HAS(req(m, detach), "ENODEV", "no --net device"), "net-detach without a NIC: ENODEV");
+	m->loop = evloop_new(&err);
+	struct gm gm = {0};
+	struct virtio_env env = {.gm = &gm, .loop = m->loop};
+	static const uint8_t mac[6] = {2, 0, 0, 0, 0, 1};
+	unsigned slot = m->nvirtio;
+	struct virtio_mmio *nic = m->virtio[m->nvirtio++] = virtio_net_new(&env, mac, &err);
+	ok(nic != NULL, "a NIC");
+	ok(HAS(req(m, attach), "EINVAL", "exactly one fd", "got 0"), "net-attach without an fd");
+	ok(HAS(req_fds(m, attach, sp, 2), "EINVAL", "got 2"), "net-attach with two fds");
+	ok(HAS(req_fds(m, attach, sp, 1), "EINVAL", "net-attach: virtio-net: the fd is not a tap"),
+	   "net-attach of a socket: EINVAL, not a tap");
+	ok(!virtio_net_attached(nic), "  nothing attached");
+	virtio_net_set_fake_tap_for_test(nic);
+	ok(HAS(req_fds(m, attach, sp, 1), "\"ok\":true", "\"link\":\"up\""),
+	   "net-attach (device told to take any fd): link up");
+	ok(HAS(req_fds(m, attach, sp + 1, 1), "EBUSY", "attached already"), "again: EBUSY");
+	ok(HAS(req_fds(m, detach, sp, 1), "EINVAL", "takes no fd"),
+	   "net-detach with an fd: EINVAL");
+	ok(HAS(req(m, detach), "\"ok\":true", "\"link\":\"down\""), "net-detach: link down");
+	ok(HAS(req(m, detach), "\"ok\":true"), "net-detach again: nothing to do");
+
+	char *sock = kv_asprintf("%s/net.sock", dir);
+	m->api = api_start(m, sock, &err);
+	pthread_t t;
+	pthread_create(&t, NULL, loop_thread, m->loop);
+	ok(vmm_api_net_attach(sock, sp[0], &err) == 0 && virtio_net_attached(nic),
+	   "vmm_api_net_attach");
+	int r = vmm_api_net_attach(sock, sp[1], &err);
+	ok(failed(r, &err, EBUSY, "attached already"), "again: EBUSY, with the VMM's message");
+	r = vmm_api_net_attach(sock, -1, &err);
+	ok(failed(r, &err, EBADF, "no fd"), "no fd: EBADF before sending");
+	ok(vmm_api_net_detach(sock, &err) == 0 && !virtio_net_attached(nic), "vmm_api_net_detach");
+	evloop_stop(m->loop);
+	pthread_join(t, NULL);
+	api_stop(m->api);
+	m->api = NULL;
+	virtio_mmio_free(nic);
+	m->nvirtio = slot;
+	evloop_free(m->loop);
+	m->loop = NULL;
+	free(sock);
+	close(sp[0]);
+	close(sp[1]);
+}
+
 int main(void)
 {
 	struct vmm_config cfg;
@@ -262,6 +319,7 @@ int main(void)
 	free(r);
 	test_fs_ops(&m);
 	test_fs_client(&m);
+	test_net(&m);
 	for (unsigned i = 0; i < m.nvirtio; i++)
 		virtio_mmio_free(m.virtio[i]);
 	cleanup = kv_asprintf("rm -rf '%s'", dir);

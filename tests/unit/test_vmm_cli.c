@@ -84,6 +84,31 @@ int main(void)
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "--bogus", NULL) < 0 &&
 	       strstr(err->msg, "--bogus"),
 	   "unknown option named");
+	ok(parse(&cfg, &a, &err, "--kernel", "k", NULL) == 0 && !cfg.net, "no NIC by default");
+	ok(parse(&cfg, &a, &err, "--kernel", "k", "--net", NULL) == 0 && cfg.net &&
+	       memcmp(cfg.net_mac, "\x02\x6b\x76\x00\x00\x01", 6) == 0,
+	   "--net: a NIC with the default MAC 02:6b:76:00:00:01");
+	ok(parse(&cfg, &a, &err, "--kernel", "k", "--net", "mac=0a:BB:cc:00:11:fe", "--cpus", "2",
+		 NULL) == 0 &&
+	       memcmp(cfg.net_mac, "\x0a\xbb\xcc\x00\x11\xfe", 6) == 0 && cfg.cpus == 2,
+	   "--net mac=MAC");
+	ok(parse(&cfg, &a, &err, "--net=mac=02:00:00:00:00:09", "--kernel", "k", NULL) == 0 &&
+	       cfg.net_mac[5] == 9,
+	   "--net=mac=MAC");
+	ok(parse(&cfg, &a, &err, "--kernel", "k", "--net", "--net", NULL) < 0 &&
+	       strstr(err->msg, "at most one NIC"),
+	   "a second --net: at most one NIC");
+	const char *badmac[] = {"mac=02:00:00:00:00",	 "mac=02:00:00:00:00:00:00",
+				"mac=zz:00:00:00:00:00", "mac=01:00:5e:00:00:01",
+				"mac=00:00:00:00:00:00", "mac="};
+	for (unsigned i = 0; i < sizeof(badmac) / sizeof(badmac[0]); i++) {
+		int r = parse(&cfg, &a, &err, "--kernel", "k", "--net", badmac[i], NULL);
+		ok(r < 0 && strstr(err->msg, "--net"), "--net %s refused: %s", badmac[i],
+		   err ? err->msg : "");
+	}
+	ok(parse(&cfg, &a, &err, "--kernel", "k", "--net=mtu=1500", NULL) < 0 &&
+	       strstr(err->msg, "expected mac="),
+	   "--net=mtu=1500 refused");
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "extra", NULL) < 0, "stray argument refused");
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "--vsock-cid", "2", NULL) < 0,
 	   "reserved vsock CID refused");

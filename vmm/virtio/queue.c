@@ -135,6 +135,25 @@ bool vq_has_avail(struct virtq *vq)
 	return load16_acquire(&r.avail[1]) != vq->last_avail;
 }
 
+/*
+ * The device needs more buffers than are available now (virtio-net's
+ * mergeable rx, waiting to hold a whole frame): with EVENT_IDX, ask for a
+ * kick at the next buffer the driver adds (avail_event = avail idx; pops
+ * since undone left it behind the driver's index, where it would never
+ * fire). True when buffers came meanwhile: try again rather than wait.
+ */
+bool vq_want_more(struct virtq *vq)
+{
+	struct vq_rings r;
+	if (!vq->ready || vq->broken || !vq_rings(vq, &r))
+		return false;
+	uint16_t idx = load16_acquire(&r.avail[1]);
+	if (vq->event_idx)
+		store16(&r.used[2 + 4 * (uint32_t)vq->size], idx);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return load16_acquire(&r.avail[1]) != idx;
+}
+
 static int vq_chain_add(struct vq_chain *c, const struct gm *gm, const struct vq_desc *d,
 			unsigned *nseg)
 {

@@ -81,6 +81,8 @@ void vq_reset(struct virtq *vq);
 /* Whether the driver made buffers available that were not popped yet. */
 bool vq_has_avail(struct virtq *vq);
 enum vq_pop_result vq_pop(struct virtq *vq, struct vq_chain *chain);
+/* Wanting more buffers than are there: ask for a kick at the next one; true if one came. */
+bool vq_want_more(struct virtq *vq);
 /* Give back the last popped chain (nothing to do with it now; pop it again later). */
 void vq_undo_pop(struct virtq *vq);
 /* Complete `head` with `len` bytes written; publishes used->idx. */

@@ -17,8 +17,9 @@
  *    for every notification the driver asked for (edge semantics; the
  *    driver's ACK clears the status). EVENT_IDX and INDIRECT_DESC are
  *    offered; VERSION_1 is required.
- *  - Only virtio-vsock uses the loop: one epoll fd for all its host
- *    sockets, added in virtio_vsock_new() and removed in virtio_mmio_free().
+ *  - virtio-vsock (one epoll fd for all its host sockets) and virtio-net
+ *    (its tap and a tx eventfd) use the loop; their fds are added when
+ *    created or attached and removed in virtio_mmio_free().
  *    Free devices after the loop stopped (a callback may be under way).
  *  - Guest mistakes never stop the VMM: a malformed chain is completed with
  *    length 0 (or an error status), a corrupt ring sets
@@ -150,6 +151,36 @@ int virtio_fs_share_remove(struct virtio_mmio *dev, const char *name, struct kv_
 unsigned virtio_fs_live_shares(struct virtio_mmio *dev);
 /* Whether the device can be snapshotted: not while live shares are attached or changing. */
 int virtio_fs_snapshot_check(struct virtio_mmio *dev, struct kv_err **err) KV_WUR;
+
+/*
+ * virtio-net (net.c): rx and tx queues, no control queue, one queue pair;
+ * config mac, status (link up only while a tap is attached) and
+ * max_virtqueue_pairs 1. The backend is attached at run time: `fd`
+ * (borrowed: duplicated; the flags are shared, it becomes O_NONBLOCK) must
+ * be a tap opened with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR (checked with
+ * TUNGETIFF); the device sets its vnet header size (12) and offloads.
+ * Attach fails with EBUSY while one is attached; attach and detach raise a
+ * config interrupt (link up/down). A reset by the driver keeps the tap.
+ * env->loop is required (the tap and a tx eventfd are polled there).
+ */
+#define VIRTIO_NET_HDR_SIZE  12	   /* struct virtio_net_hdr_v1 */
+#define VIRTIO_NET_MAX_FRAME 65562 /* without the header; longer is dropped */
+struct virtio_mmio *virtio_net_new(const struct virtio_env *env, const uint8_t mac[6],
+				   struct kv_err **err) KV_WUR;
+int virtio_net_attach(struct virtio_mmio *dev, int fd, struct kv_err **err) KV_WUR;
+/* Link down, tap closed; false when none was attached (or dev is not virtio-net). */
+bool virtio_net_detach(struct virtio_mmio *dev);
+bool virtio_net_attached(struct virtio_mmio *dev);
+/* The TUN_F_* offloads a tap gets for these negotiated features. */
+unsigned virtio_net_tun_offloads(uint64_t driver_features);
+struct virtio_net_stats {
+	uint64_t tx_frames, tx_dropped, rx_frames, rx_dropped;
+	unsigned offloads; /* TUN_F_* given to the tap */
+	bool polling;	   /* the tap is polled for rx */
+};
+void virtio_net_stats_get(struct virtio_mmio *dev, struct virtio_net_stats *st);
+/* Tests and fuzzing: any fd (a socketpair, a pipe) is a "tap"; no TUN ioctls. */
+void virtio_net_set_fake_tap_for_test(struct virtio_mmio *dev);
 
 struct bus_dev virtio_mmio_bus_dev(struct virtio_mmio *dev, uint64_t base);
 void virtio_mmio_notify(struct virtio_mmio *dev, unsigned queue);

@@ -21,6 +21,7 @@
 #include "vmm/virtio/virtio.h"
 
 /* Device IDs (virtio 1.2 section 5). */
+#define VIRTIO_ID_NET	1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_RNG	4
 #define VIRTIO_ID_VSOCK 19
