@@ -122,7 +122,7 @@ static int prefix_error(const char *where, const char *s, struct kv_err **err)
 {
 	return kv_err_plain(
 	    err, EINVAL, "%s: \"%.*s\": not an IPv4 prefix%s", where, NET_QUOTE_MAX, s,
-	    strchr(s, ':') ? " (the guest has no IPv6: the host leaves it out)" : "");
+	    strchr(s, ':') ? " (IPv6 is not carried yet: the host leaves it out)" : "");
 }
 
 static int parse_addrs(yajl_val iface, struct net_config *cfg, struct kv_err **err)

@@ -82,9 +82,9 @@
  *             down, MAC, MTU, renamed to `name`, addresses (broadcast as
  *             `brd +`), link up, routes in the main table in the order given
  *             (a gateway's own route first), lo up. Exactly one iface (the
- *             VM has one NIC); IPv4 only: the guest has no IPv6, so the host
- *             leaves IPv6 addresses and routes out, and any in the request is
- *             EINVAL. A route's dev must be the iface's name, dst has no host
+ *             VM has one NIC); IPv4 only: IPv6 is not carried yet (the guest
+ *             makes its own link-local address), so the host leaves IPv6
+ *             addresses and routes out, and any in the request is EINVAL. A route's dev must be the iface's name, dst has no host
  *             bits. Everything is validated before anything changes; an error
  *             names the entry ("routes[2]: RTM_NEWROUTE: ..."). Idempotent:
  *             an address is replaced, a route to a destination that already

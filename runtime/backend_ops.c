@@ -39,6 +39,23 @@ static int kill_exec_shims(const struct container *c, struct kv_err **err)
 	return r;
 }
 
+/* What of the network the VM's shim could not undo (it was killed): in the
+ * spec's network namespace, if it names one by path. */
+static void net_unwire(const struct container *c)
+{
+	cleanup_oci_config struct oci_config *cfg = NULL;
+	struct kv_err *e = NULL;
+	if (container_config(c, &cfg, &e) < 0) {
+		kv_err_free(e);
+		return;
+	}
+	const struct oci_linux *l = cfg->linux_;
+	for (size_t i = 0; l && i < l->n_namespaces; i++)
+		if (l->namespaces[i].type == OCI_NS_NETWORK && l->namespaces[i].path &&
+		    *l->namespaces[i].path)
+			shim_net_unwire(c->dir, l->namespaces[i].path);
+}
+
 int runtime_backend_destroy(struct container *c, struct kv_err **err)
 {
 	bool owner = owns_vm(c);
@@ -56,6 +73,8 @@ int runtime_backend_destroy(struct container *c, struct kv_err **err)
 	if (kill_exec_shims(c, err) < 0 || kill_and_wait(c->st->pid, c->st->pid_start, err) < 0 ||
 	    kill_pidfile(shim, err) < 0 || (owner && kill_pidfile(vmm, err) < 0))
 		return -1;
+	if (owner)
+		net_unwire(c);
 	if (!owner) {
 		/* Its processes are gone from the guest: its shares can go. */
 		cleanup_free char *sb = sandbox_dir(c->dir, c->st->sandbox_id);

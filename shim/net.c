@@ -17,7 +17,7 @@
  *    addresses and routes (op "net").
  *
  * One interface is carried (the VM has one NIC); more are logged and left
- * out. IPv6 is not carried (the guest kernel has none). A namespace with
+ * out. IPv6 addresses and routes are not carried yet. A namespace with
  * loopback only (`--network none`) needs nothing. The tap goes with the
  * VMM; the ingress qdisc on the interface is removed when the shim exits
  * (shim_net_release).
@@ -28,6 +28,7 @@
 #include "vmm/vmm.h"
 
 #include <net/if.h> /* before the linux/ headers */
+#include <sched.h>
 #include <net/if_arp.h>
 
 #include <arpa/inet.h>
@@ -48,6 +49,9 @@
 #define NET_MAX_ROUTES 64
 #define NET_TAP_NAME   "kvtap%d" /* the kernel numbers it */
 #define NET_TC_PRIO    1
+/* In the sandbox directory: the interface whose ingress qdisc is ours,
+ * for kvrun delete when the shim could not remove it (SIGKILL). */
+#define NET_RECORD "net-if"
 
 struct net_addr {
 	struct in_addr a;
@@ -301,7 +305,8 @@ static struct tcmsg *tc_msg(struct nl *nl, uint16_t type, uint16_t flags, int in
 	return t;
 }
 
-static int tc_ingress(struct nl *nl, int index, bool add, struct kv_err **err)
+/* Add (or remove) the ingress qdisc; *created: it was not there before. */
+static int tc_ingress(struct nl *nl, int index, bool add, bool *created, struct kv_err **err)
 {
 	struct nlmsghdr *h;
 	struct tcmsg *t = tc_msg(nl, add ? RTM_NEWQDISC : RTM_DELQDISC,
@@ -309,7 +314,21 @@ static int tc_ingress(struct nl *nl, int index, bool add, struct kv_err **err)
 	t->tcm_handle = TC_H_MAKE(TC_H_INGRESS, 0);
 	t->tcm_parent = TC_H_INGRESS;
 	mnl_attr_put_strz(h, TCA_KIND, "ingress");
-	return nl_do(nl, h, true, add ? "tc: ingress qdisc" : "tc: remove ingress qdisc", err);
+	if (created)
+		*created = false;
+	if (!add)
+		return nl_do(nl, h, false, "tc: remove ingress qdisc", err);
+	h->nlmsg_flags |= NLM_F_ACK;
+	if (nl_talk(nl, h, NULL, NULL, "tc: ingress qdisc", err) == 0) {
+		if (created)
+			*created = true;
+		return 0;
+	}
+	if ((*err)->errnum != EEXIST)
+		return -1;
+	kv_err_free(*err);
+	*err = NULL;
+	return 0;
 }
 
 /* Every frame arriving on `from` leaves through `to`, stolen from `from`'s stack. */
@@ -415,6 +434,17 @@ static int net_guest(struct shim *s, const struct net_scan *sc, struct kv_err **
 
 /* ------------------------------------------------------------ wiring */
 
+/* The ingress qdisc on sc's interface is ours: remove it at exit, or
+ * kvrun delete does (NET_RECORD) if we cannot. */
+static void net_record(struct shim *s, const struct net_scan *sc)
+{
+	s->net_index = sc->index;
+	cleanup_free char *p = kv_asprintf("%s/%s", s->req.sandbox_dir, NET_RECORD);
+	cleanup_err struct kv_err *e = NULL;
+	if (kv_write_file_atomic(p, sc->name, strlen(sc->name), 0644, &e) < 0)
+		kv_warn("network: %s", e->msg);
+}
+
 static int net_plumb(struct shim *s, struct nl *nl, const struct net_scan *sc,
 		     struct kv_err **err)
 {
@@ -429,9 +459,13 @@ static int net_plumb(struct shim *s, struct nl *nl, const struct net_scan *sc,
 		kv_err_make(err, errno, "if_nametoindex %s", tap);
 		goto out;
 	}
-	s->net_index = sc->index;
-	if (link_up(nl, tindex, sc->mtu, err) < 0 || tc_ingress(nl, sc->index, true, err) < 0 ||
-	    tc_ingress(nl, tindex, true, err) < 0 || tc_redirect(nl, sc->index, tindex, err) < 0 ||
+	bool ours = false;
+	if (link_up(nl, tindex, sc->mtu, err) < 0 || tc_ingress(nl, sc->index, true, &ours, err) < 0)
+		goto out;
+	if (ours)
+		net_record(s, sc);
+	if (tc_ingress(nl, tindex, true, NULL, err) < 0 ||
+	    tc_redirect(nl, sc->index, tindex, err) < 0 ||
 	    tc_redirect(nl, tindex, sc->index, err) < 0 ||
 	    vmm_api_net_attach(api, fd, err) < 0)
 		goto out;
@@ -461,18 +495,47 @@ int shim_net_wire(struct shim *s, struct kv_err **err)
 	return r;
 }
 
-void shim_net_release(struct shim *s)
+static void ingress_remove(int index)
 {
-	if (!s->net_index)
-		return;
 	struct nl nl = {0};
 	struct kv_err *e = NULL;
 	if (nl_open(&nl, &e) == 0)
-		(void)tc_ingress(&nl, s->net_index, false, &e);
+		(void)tc_ingress(&nl, index, false, NULL, &e);
 	if (e) {
 		kv_debug("network: %s", e->msg);
 		kv_err_free(e);
 	}
 	nl_close(&nl);
+}
+
+void shim_net_release(struct shim *s)
+{
+	if (!s->net_index)
+		return;
+	ingress_remove(s->net_index);
 	s->net_index = 0;
+	cleanup_free char *p = kv_asprintf("%s/%s", s->req.sandbox_dir, NET_RECORD);
+	unlink(p);
+}
+
+void shim_net_unwire(const char *sandbox_dir, const char *netns)
+{
+	cleanup_free char *p = kv_asprintf("%s/%s", sandbox_dir, NET_RECORD);
+	cleanup_free char *name = NULL;
+	if (kv_read_file(p, IFNAMSIZ, &name, NULL, NULL) < 0)
+		return; /* nothing of ours, or the shim removed it */
+	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	int ns = netns ? open(netns, O_RDONLY | O_CLOEXEC) : -1;
+	if (self >= 0 && ns >= 0 && setns(ns, CLONE_NEWNET) == 0) {
+		unsigned index = if_nametoindex(name);
+		if (index)
+			ingress_remove((int)index);
+		if (setns(self, CLONE_NEWNET) < 0)
+			kv_warn("network: back to our namespace: %s", strerror(errno));
+	}
+	if (ns >= 0)
+		close(ns);
+	if (self >= 0)
+		close(self);
+	unlink(p);
 }

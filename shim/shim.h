@@ -61,4 +61,12 @@ char *shim_agent_addr(const char *dir, struct kv_err **err) KV_WUR;
 int shim_pidfile_write(const char *path, pid_t pid, struct kv_err **err) KV_WUR;
 int shim_pidfile_read(const char *path, pid_t *pid, uint64_t *start);
 
+/*
+ * kvrun delete of a VM owner: the ingress qdisc its shim put on the
+ * network namespace's interface (shim/net.c), if the shim could not remove
+ * it (killed); netns is the spec's namespace path (NULL: none, nothing to
+ * do: a namespace of the shim's own went with it).
+ */
+void shim_net_unwire(const char *sandbox_dir, const char *netns);
+
 #endif

@@ -119,8 +119,8 @@ static const struct {
     {"{\"ifaces\": [" GOOD_IFACE ", \"addrs\": [\"1.2.3/8\"]}]}",
      "ifaces[0].addrs[0]: \"1.2.3/8\": not an IPv4 prefix"},
     {"{\"ifaces\": [" GOOD_IFACE ", \"addrs\": [\"fd00::2/64\"]}]}",
-     "ifaces[0].addrs[0]: \"fd00::2/64\": not an IPv4 prefix (the guest has no IPv6: the host "
-     "leaves it out)"},
+     "ifaces[0].addrs[0]: \"fd00::2/64\": not an IPv4 prefix (IPv6 is not carried yet: the "
+     "host leaves it out)"},
     {"{\"ifaces\": [" GOOD_IFACE "}], \"routes\": [{\"dev\": \"eth0\"}]}",
      "routes[0].dst: missing"},
     {"{\"ifaces\": [" GOOD_IFACE "}], \"routes\": [{\"dst\": \"0.0.0.0/0\"}]}",
@@ -131,8 +131,8 @@ static const struct {
     {"{\"ifaces\": [" GOOD_IFACE "}], \"routes\": [{\"dst\": \"10.1.2.3/8\", \"dev\": \"eth0\"}]}",
      "routes[0].dst: \"10.1.2.3/8\": host bits set"},
     {"{\"ifaces\": [" GOOD_IFACE "}], \"routes\": [{\"dst\": \"::/0\", \"dev\": \"eth0\"}]}",
-     "routes[0].dst: \"::/0\": not an IPv4 prefix (the guest has no IPv6: the host leaves it "
-     "out)"},
+     "routes[0].dst: \"::/0\": not an IPv4 prefix (IPv6 is not carried yet: the host "
+     "leaves it out)"},
     {"{\"ifaces\": [" GOOD_IFACE "}], \"routes\": [{\"dst\": \"0.0.0.0/0\", \"dev\": \"eth0\","
      " \"gw\": \"172.17.0.1/16\"}]}",
      "routes[0].gw: \"172.17.0.1/16\": not an IPv4 address"},

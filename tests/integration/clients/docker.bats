@@ -150,7 +150,7 @@ docker_daemon_start() {
 	# -p: through docker-proxy and the daemon's NAT, from its namespace.
 	local i out=""
 	for i in $(seq 30); do
-		out=$(in_ns busybox wget -q -T 5 -O - http://127.0.0.1:18080/ 2>/dev/null) && break
+		out=$(in_ns curl -sf -m 5 http://127.0.0.1:18080/) && break
 		sleep 1
 	done
 	[ "$out" = hello-docker ]

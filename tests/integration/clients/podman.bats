@@ -158,7 +158,7 @@ p() {
 	host=$(in_ns ip -o -4 addr show | awk '$2 != "lo" { sub("/.*", "", $4); print $4; exit }')
 	[ -n "$host" ]
 	for i in $(seq 30); do
-		out=$(in_ns busybox wget -q -T 5 -O - "http://$host:18081/" 2>/dev/null) && break
+		out=$(in_ns curl -sf -m 5 "http://$host:18081/") && break
 		sleep 1
 	done
 	[ "$out" = hello-podman ]
