@@ -182,7 +182,9 @@ vmm_files() {
 	t -0 cri pod-status "$pod"
 	[ "$(jq -r .status.state <<<"$output")" = SANDBOX_READY ]
 	[ "$(jq -r .status.runtime_handler <<<"$output")" = kvrun ]
-	[[ "$(jq -r .status.network.ip <<<"$output")" == 10.88.77.* ]]
+	local podip
+	podip=$(jq -r .status.network.ip <<<"$output")
+	[[ "$podip" == 10.88.77.* ]]
 
 	# one: honours SIGTERM with its own exit code; two: ignores it, and
 	# serves one line on localhost:8080 into the volume.
@@ -231,6 +233,13 @@ vmm_files() {
 	vmm=$(kvrun_procs_under "$KVRUN_ROOT/" | awk '/kvrun-vmm / { print $1 }')
 	vmm_files "$vmm" | grep -qF "$CT/emptydir"
 	vmm_files "$vmm" | grep -qF "/k8s.io/$one/"
+
+	# The pod's network (CNI's bridge) is the VM's: its address on eth0, the
+	# bridge's gateway reached.
+	timed exec-net -0 cri exec-sync "$one" sh -c 'ip -o -4 addr show eth0
+		ping -c 1 -W 10 10.88.77.1 >/dev/null && echo gw-ok'
+	[[ "${lines[0]}" == *"inet $podip/"* ]]
+	[ "${lines[1]}" = gw-ok ]
 
 	t -0 cri ps --pod "$pod"
 	[ "$(jq -r '[.containers[] | .metadata.name + "=" + .state] | sort | join(" ")' \
