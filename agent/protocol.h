@@ -84,8 +84,8 @@
  *             (a gateway's own route first), lo up. Exactly one iface (the
  *             VM has one NIC); IPv4 only: IPv6 is not carried yet (the guest
  *             makes its own link-local address), so the host leaves IPv6
- *             addresses and routes out, and any in the request is EINVAL. A route's dev must be the iface's name, dst has no host
- *             bits. Everything is validated before anything changes; an error
+ *             addresses and routes out, and any in the request is EINVAL. A route's dev must be the
+ * iface's name, dst has no host bits. Everything is validated before anything changes; an error
  *             names the entry ("routes[2]: RTM_NEWROUTE: ..."). Idempotent:
  *             an address is replaced, a route to a destination that already
  *             has one (say the kernel's prefix route) is left as it is.

@@ -19,7 +19,7 @@
 #include <sys/random.h>
 #include <yajl/yajl_tree.h>
 
-#define TEMPLATE_VERSION      3 /* 3: a NIC (--net) */
+#define TEMPLATE_VERSION      3	  /* 3: a NIC (--net) */
 #define TEMPLATE_AGENT_RETRY  200 /* ms between tries to reach a booting agent */
 #define TEMPLATE_SETTLE_MS    500 /* for the guest to finish with our connection */
 #define TEMPLATE_SNAPSHOT_S   300

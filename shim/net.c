@@ -248,13 +248,12 @@ static int net_dump(struct nl *nl, uint16_t type, size_t hdr, mnl_cb_t cb, struc
 static int net_scan(struct nl *nl, struct net_scan *s, struct kv_err **err)
 {
 	memset(s, 0, sizeof(*s));
-	if (net_dump(nl, RTM_GETLINK, sizeof(struct ifinfomsg), link_cb, s, "list links", err) <
-	    0)
+	if (net_dump(nl, RTM_GETLINK, sizeof(struct ifinfomsg), link_cb, s, "list links", err) < 0)
 		return -1;
 	if (!s->index)
 		return 0;
-	if (net_dump(nl, RTM_GETADDR, sizeof(struct ifaddrmsg), addr_cb, s, "list addresses",
-		     err) < 0 ||
+	if (net_dump(nl, RTM_GETADDR, sizeof(struct ifaddrmsg), addr_cb, s, "list addresses", err) <
+		0 ||
 	    net_dump(nl, RTM_GETROUTE, sizeof(struct rtmsg), route_cb, s, "list routes", err) < 0)
 		return -1;
 	if (s->others)
@@ -377,8 +376,8 @@ static void put_in4(struct kv_json *j, const char *key, struct in_addr a, int le
 static void net_iface_json(const struct net_scan *s, struct kv_json *j)
 {
 	char mac[18];
-	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", s->mac[0], s->mac[1],
-		 s->mac[2], s->mac[3], s->mac[4], s->mac[5]);
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", s->mac[0], s->mac[1], s->mac[2],
+		 s->mac[3], s->mac[4], s->mac[5]);
 	kv_json_key(j, "ifaces");
 	kv_json_array_open(j);
 	kv_json_map_open(j);
@@ -445,8 +444,7 @@ static void net_record(struct shim *s, const struct net_scan *sc)
 		kv_warn("network: %s", e->msg);
 }
 
-static int net_plumb(struct shim *s, struct nl *nl, const struct net_scan *sc,
-		     struct kv_err **err)
+static int net_plumb(struct shim *s, struct nl *nl, const struct net_scan *sc, struct kv_err **err)
 {
 	char tap[IFNAMSIZ];
 	int fd = tap_open(tap, err);
@@ -460,14 +458,14 @@ static int net_plumb(struct shim *s, struct nl *nl, const struct net_scan *sc,
 		goto out;
 	}
 	bool ours = false;
-	if (link_up(nl, tindex, sc->mtu, err) < 0 || tc_ingress(nl, sc->index, true, &ours, err) < 0)
+	if (link_up(nl, tindex, sc->mtu, err) < 0 ||
+	    tc_ingress(nl, sc->index, true, &ours, err) < 0)
 		goto out;
 	if (ours)
 		net_record(s, sc);
 	if (tc_ingress(nl, tindex, true, NULL, err) < 0 ||
 	    tc_redirect(nl, sc->index, tindex, err) < 0 ||
-	    tc_redirect(nl, tindex, sc->index, err) < 0 ||
-	    vmm_api_net_attach(api, fd, err) < 0)
+	    tc_redirect(nl, tindex, sc->index, err) < 0 || vmm_api_net_attach(api, fd, err) < 0)
 		goto out;
 	r = 0;
 out:

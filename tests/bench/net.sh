@@ -142,8 +142,8 @@ c1=$(loop_cpu_ms "$vmm" 2>/dev/null || echo 0)
 k_lat=$(latency)
 
 printf 'net      throughput host->container: runc %s MiB/s, kvrun %s MiB/s, kvrun/runc %s\n' \
-	"$r_tp" "$k_tp" "$(awk -v a="$k_tp" -v b="$r_tp" 'BEGIN { printf "%.3f", b > 0 ? a / b : 0 }')"
+	"$r_tp" "$k_tp" "$(awk -v a="$k_tp" -v b="$r_tp" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
 printf 'net      HTTP fetch latency: runc %s ms, kvrun %s ms, kvrun/runc %sx\n' \
-	"$r_lat" "$k_lat" "$(awk -v a="$k_lat" -v b="$r_lat" 'BEGIN { printf "%.1f", b > 0 ? a / b : 0 }')"
+	"$r_lat" "$k_lat" "$(awk -v a="$k_lat" -v b="$r_lat" 'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }')"
 printf 'net      VMM CPU time (not the vCPUs) per MiB into the guest: %s ms (%d ms for %d MiB)\n' \
 	"$(awk -v c=$((c1 - c0)) -v m="$mb" 'BEGIN { printf "%.2f", c / m }')" $((c1 - c0)) "$mb"

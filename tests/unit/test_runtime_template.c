@@ -199,9 +199,9 @@ static void test_clone_argv(struct vm_conf *c)
 	   "the live device after the shares, as in the template");
 	const char *argv_path[] = {"vmm_argv", NULL};
 	yajl_val a = v ? yajl_tree_get(v, argv_path, yajl_t_array) : NULL;
-	ok(a && a->u.array.len > 0 &&
-	       strcmp(YAJL_GET_STRING(a->u.array.values[a->u.array.len - 1]), "--net") == 0,
-	   "the NIC last (--net), as in the template");
+	const char *last =
+	    a && a->u.array.len > 0 ? YAJL_GET_STRING(a->u.array.values[a->u.array.len - 1]) : NULL;
+	ok(last && strcmp(last, "--net") == 0, "the NIC last (--net), as in the template");
 	ok(v && !arg_after(v, "--kernel", 0) && !arg_after(v, "--mem", 0) &&
 	       !arg_after(v, "--cmdline", 0),
 	   "no kernel, memory or command line: they are the snapshot's");
