@@ -22,3 +22,13 @@ $(BUILD)/kvrun-agent: $(BUILD)/obj/agent/main.o $(BUILD)/libagent.a $(BUILD)/lib
 agent-syscalls: $(BUILD)/kvrun-agent $(BUILD)/tests/agent-client $(AGENT_FIXTURE)
 	tests/agent-syscalls $(BUILD)
 .PHONY: agent-syscalls
+
+# make bench: the seccomp filter's cost per syscall in BPF instructions
+# (tests/bench/seccomp.sh), the agent's own filter code.
+AGENT_BENCH_TOOL := $(BUILD)/tests/bench/seccomp-cost
+all: $(AGENT_BENCH_TOOL)
+$(AGENT_BENCH_TOOL): tests/bench/seccomp-cost.c $(BUILD)/libagent.a $(BUILD)/libagentproto.a \
+		$(BUILD)/libkv.a
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -O2 -o $@ $< $(BUILD)/libagent.a $(BUILD)/libagentproto.a \
+		$(BUILD)/libkv.a $(HOST_LIBS)
