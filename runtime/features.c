@@ -92,6 +92,10 @@ char *features_json(void)
 	kv_json_key(j, "annotations");
 	kv_json_map_open(j);
 	kv_json_kstr(j, "dev.kvrun.version", KVRUN_VERSION);
+	/* What of a network namespace reaches the VM (shim/net.c, README). */
+	kv_json_kstr(j, "dev.kvrun.network",
+		     "the namespace's first Ethernet interface, IPv4 addresses and routes "
+		     "(tc mirred to a virtio-net tap); no host networking");
 	kv_json_kstr(j, "io.github.seccomp.libseccomp.version", seccomp_ver);
 	kv_json_map_close(j);
 	kv_json_map_close(j);

@@ -105,6 +105,7 @@ function teardown() {
 	[ "$(echo "$output" | jq -r .linux.apparmor.enabled)" = false ]
 	[ "$(echo "$output" | jq -r '.linux.capabilities | length')" -ge 41 ]
 	[ -n "$(echo "$output" | jq -r '.annotations["io.github.seccomp.libseccomp.version"]')" ]
+	[[ "$(echo "$output" | jq -r '.annotations["dev.kvrun.network"]')" == *Ethernet* ]]
 }
 
 @test "features has the same keys as runc features" {
