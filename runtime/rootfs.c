@@ -5,7 +5,9 @@
  *
  * A container with a VM of its own (or a pod's sandbox) gets boot-time
  * shares: root.path is the share "rootfs", read-write, so writes land in
- * that directory on the host; each bind source (volumes, Docker's
+ * that directory on the host, or read-only when root.readonly (the VMM
+ * refuses every change with EROFS: a guest root that remounts / read-write
+ * still cannot write the bundle); each bind source (volumes, Docker's
  * /etc/hosts and /etc/resolv.conf, a file or a directory) is the entry b<i>
  * of the share "binds", which the agent mounts at AGENT_SHARED_DIR/binds
  * before the create, and the spec's bind mount takes its source from there,
@@ -161,14 +163,14 @@ static int prep_mount(struct prep *x, size_t i, struct kv_err **err)
 	return share_bind(x, i, src, err);
 }
 
-static int share_rootfs(struct rootfs_plan *p, const char *rootfs, struct kv_err **err)
+static int share_rootfs(struct rootfs_plan *p, const char *rootfs, bool ro, struct kv_err **err)
 {
 	if (share_path_ok("root.path", rootfs, err) < 0)
 		return -1;
 	cleanup_free char *dax =
 	    p->dax_window ? kv_asprintf(",dax=%lluM", (unsigned long long)(p->dax_window >> 20))
 			  : kv_strdup("");
-	fs_arg(p, kv_asprintf("%s=%s,rw%s", ROOTFS_TAG, rootfs, dax));
+	fs_arg(p, kv_asprintf("%s=%s,%s%s", ROOTFS_TAG, rootfs, ro ? "ro" : "rw", dax));
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	kv_json_map_open(j);
 	kv_json_kstr(j, "type", "virtiofs");
@@ -201,7 +203,8 @@ static int prep_run(struct prep *x, const char *rootfs, struct rootfs_plan *p, s
 	for (size_t i = 0; i < x->cfg->n_mounts; i++)
 		if (prep_mount(x, i, err) < 0)
 			return -1;
-	if (p->shared ? share_rootfs(p, rootfs, err) < 0 : live_rootfs(x, rootfs, p, err) < 0)
+	bool ro = x->cfg->root && x->cfg->root->readonly;
+	if (p->shared ? share_rootfs(p, rootfs, ro, err) < 0 : live_rootfs(x, rootfs, p, err) < 0)
 		return -1;
 	struct oci_config view = *x->cfg;
 	view.mounts = x->mounts;

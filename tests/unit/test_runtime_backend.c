@@ -207,6 +207,24 @@ static void test_shared(const char *b)
 	rootfs_plan_free(&p);
 }
 
+/* root.readonly: the rootfs share itself is read-only on the host, not only in the guest. */
+static void test_shared_readonly(const char *b)
+{
+	cleanup_oci_config struct oci_config *cfg = config("");
+	if (cfg)
+		cfg->root->readonly = true;
+	cleanup_free char *rootfs = kv_asprintf("%s/rootfs", b);
+	struct rootfs_plan p = {.shared = true};
+	struct kv_err *err = NULL;
+	ok(cfg && rootfs_prepare(tmp, cfg, rootfs, b, &p, &err) == 0, "readonly root: prepared");
+	if (err)
+		diag("%s", err->msg);
+	kv_err_free(err);
+	cleanup_free char *a0 = kv_asprintf("rootfs=%s,ro", rootfs);
+	ok(p.n_fs == 1 && strcmp(p.fs_args[0], a0) == 0, "root.readonly: the rootfs share is ro");
+	rootfs_plan_free(&p);
+}
+
 /* A container joining a running VM: live shares, read-write as the spec says. */
 static void test_live(const char *b)
 {
@@ -284,6 +302,7 @@ int main(void)
 	test_names();
 	cleanup_free char *b = bundle();
 	test_shared(b);
+	test_shared_readonly(b);
 	test_live(b);
 	test_refusals(b);
 	cleanup_free char *cmd = kv_asprintf("rm -rf %s", tmp);

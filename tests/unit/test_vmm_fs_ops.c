@@ -305,6 +305,60 @@ static void test_readdir(bool plus)
 	fs_close_dev(&d);
 }
 
+/* Every other request that changes the export, on a read-only share: EROFS, nothing done. */
+static void read_only_more(struct fsdev *d, const struct fuse_entry_out *e, uint64_t fh)
+{
+	struct freq r;
+	struct fuse_entry_out out;
+	is_int(fs_name_op(d, FUSE_RMDIR, 1, "sub"), -EROFS, "RMDIR: EROFS");
+	is_int(fs_rename(d, 1, "hello.txt", 1, "x", 0), -EROFS, "RENAME2: EROFS");
+	freq_init(&r);
+	struct fuse_rename_in rn = {.newdir = 1};
+	freq_add(&r, &rn, sizeof(rn));
+	freq_str(&r, "hello.txt");
+	freq_str(&r, "x");
+	is_int(fs_call(d, FUSE_RENAME, 1, &r, NULL, 0, NULL), -EROFS, "RENAME: EROFS");
+	freq_init(&r);
+	struct fuse_link_in li = {.oldnodeid = e->nodeid};
+	freq_add(&r, &li, sizeof(li));
+	freq_str(&r, "x");
+	is_int(fs_call(d, FUSE_LINK, 1, &r, &out, sizeof(out), NULL), -EROFS, "LINK: EROFS");
+	freq_init(&r);
+	freq_str(&r, "x");
+	freq_str(&r, "hello.txt");
+	is_int(fs_call(d, FUSE_SYMLINK, 1, &r, &out, sizeof(out), NULL), -EROFS, "SYMLINK: EROFS");
+	freq_init(&r);
+	struct fuse_mknod_in mk = {.mode = S_IFIFO | 0644};
+	freq_add(&r, &mk, sizeof(mk));
+	freq_str(&r, "x");
+	is_int(fs_call(d, FUSE_MKNOD, 1, &r, &out, sizeof(out), NULL), -EROFS, "MKNOD: EROFS");
+	is_int(fs_name_op(d, FUSE_REMOVEXATTR, e->nodeid, "user.x"), -EROFS, "REMOVEXATTR: EROFS");
+	struct fuse_setattr_in sa = {.valid = FATTR_SIZE, .size = 0};
+	is_int(fs_setattr(d, e->nodeid, &sa, NULL), -EROFS, "SETATTR size: EROFS");
+	sa = (struct fuse_setattr_in){.valid = FATTR_MTIME_NOW};
+	is_int(fs_setattr(d, e->nodeid, &sa, NULL), -EROFS, "SETATTR times: EROFS");
+	sa = (struct fuse_setattr_in){.valid = FATTR_UID, .uid = 1};
+	is_int(fs_setattr(d, e->nodeid, &sa, NULL), -EROFS, "SETATTR owner: EROFS");
+	freq_init(&r);
+	struct fuse_fallocate_in fa = {.fh = fh, .offset = 0, .length = 1 << 20};
+	freq_add(&r, &fa, sizeof(fa));
+	is_int(fs_call(d, FUSE_FALLOCATE, e->nodeid, &r, NULL, 0, NULL), -EROFS,
+	       "FALLOCATE: EROFS");
+	freq_init(&r);
+	struct fuse_copy_file_range_in cf = {
+	    .fh_in = fh, .nodeid_out = e->nodeid, .fh_out = fh, .off_out = 100, .len = 12};
+	freq_add(&r, &cf, sizeof(cf));
+	struct fuse_write_out wo;
+	is_int(fs_call(d, FUSE_COPY_FILE_RANGE, e->nodeid, &r, &wo, sizeof(wo), NULL), -EROFS,
+	       "COPY_FILE_RANGE: EROFS");
+	freq_init(&r);
+	struct fuse_access_in ai = {.mask = W_OK};
+	freq_add(&r, &ai, sizeof(ai));
+	is_int(fs_call(d, FUSE_ACCESS, e->nodeid, &r, NULL, 0, NULL), -EROFS, "ACCESS W_OK: EROFS");
+	is_int(fs_open(d, e->nodeid, O_WRONLY, &(uint64_t){0}, false), -EROFS,
+	       "OPEN O_WRONLY: EROFS");
+}
+
 static void test_read_only(void)
 {
 	struct fsdev d;
@@ -335,8 +389,11 @@ static void test_read_only(void)
 	freq_str(&r, "user.x");
 	freq_add(&r, "v", 1);
 	is_int(fs_call(&d, FUSE_SETXATTR, e.nodeid, &r, NULL, 0, NULL), -EROFS, "SETXATTR: EROFS");
+	is_int(fs_open(&d, e.nodeid, O_RDONLY, &fh, false), 0, "OPEN O_RDONLY again");
+	read_only_more(&d, &e, fh);
 	struct stat st;
 	ok(host_has("hello.txt", "hello world\n") && host_stat("x", &st) < 0, "host unchanged");
+	ok(host_stat("sub/inner.txt", &st) == 0 && host_stat("sub", &st) == 0, "host: sub kept");
 	fs_close_dev(&d);
 }
 
