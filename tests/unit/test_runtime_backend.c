@@ -210,10 +210,20 @@ static void test_shared(const char *b)
 /* root.readonly: the rootfs share itself is read-only on the host, not only in the guest. */
 static void test_shared_readonly(const char *b)
 {
-	cleanup_oci_config struct oci_config *cfg = config("");
-	if (cfg)
+	cleanup_oci_config struct oci_config *cfg = config(
+	    ",\"mounts\":[{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\"},"
+	    "{\"destination\":\"/dev/pts\",\"type\":\"devpts\",\"source\":\"devpts\"},"
+	    "{\"destination\":\"/data/deep\",\"type\":\"bind\",\"source\":\"vol\",\"options\":"
+	    "[\"rbind\",\"ro\"]},{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":"
+	    "\"hosts\",\"options\":[\"rbind\"]},{\"destination\":\"/link/x\",\"type\":\"tmpfs\","
+	    "\"source\":\"tmpfs\"}]");
+	if (cfg) {
 		cfg->root->readonly = true;
+		cfg->process->cwd = (char *)"/work/dir"; /* the config's strings live in an arena */
+	}
 	cleanup_free char *rootfs = kv_asprintf("%s/rootfs", b);
+	cleanup_free char *link = kv_asprintf("%s/link", rootfs);
+	ok(symlink(tmp, link) == 0, "a symlink in the image, to a host directory");
 	struct rootfs_plan p = {.shared = true};
 	struct kv_err *err = NULL;
 	ok(cfg && rootfs_prepare(tmp, cfg, rootfs, b, &p, &err) == 0, "readonly root: prepared");
@@ -221,8 +231,23 @@ static void test_shared_readonly(const char *b)
 		diag("%s", err->msg);
 	kv_err_free(err);
 	cleanup_free char *a0 = kv_asprintf("rootfs=%s,ro", rootfs);
-	ok(p.n_fs == 1 && strcmp(p.fs_args[0], a0) == 0, "root.readonly: the rootfs share is ro");
+	ok(p.n_fs == 3 && strcmp(p.fs_args[2], a0) == 0, "root.readonly: the rootfs share is ro");
 	rootfs_plan_free(&p);
+	/* The guest cannot make mount targets in a read-only root: the runtime did. */
+	struct stat st;
+	cleanup_free char *dev = kv_asprintf("%s/dev", rootfs),
+			  *pts = kv_asprintf("%s/dev/pts", rootfs);
+	cleanup_free char *deep = kv_asprintf("%s/data/deep", rootfs);
+	cleanup_free char *hosts = kv_asprintf("%s/etc/hosts", rootfs);
+	cleanup_free char *cwd = kv_asprintf("%s/work/dir", rootfs), *x = kv_asprintf("%s/x", tmp);
+	ok(stat(dev, &st) == 0 && S_ISDIR(st.st_mode), "target /dev made");
+	ok(stat(pts, &st) < 0, "not /dev/pts: the guest's /dev tmpfs holds it");
+	ok(stat(deep, &st) == 0 && S_ISDIR(st.st_mode), "a directory bind's target: a directory");
+	ok(stat(hosts, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0,
+	   "a file bind's target: an empty file");
+	ok(stat(cwd, &st) == 0 && S_ISDIR(st.st_mode), "process.cwd made");
+	ok(lstat(x, &st) < 0, "a symlink in the rootfs is not followed on the host");
+	unlink(link);
 }
 
 /* A container joining a running VM: live shares, read-write as the spec says. */
