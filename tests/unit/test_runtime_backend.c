@@ -54,6 +54,17 @@ static void test_conf(void)
 	       c->overhead == 1ull << 20 && c->rootfs_dax == 0 && c->debug,
 	   "values from the file");
 	vm_conf_free(c);
+	c = conf_from("{\"console_max\":\"64K\"}", &err);
+	ok(c && c->console_max == 64u << 10, "console_max: a size");
+	if (c) {
+		cleanup_json struct kv_json *j = kv_json_new(false);
+		kv_json_array_open(j);
+		vm_conf_console_argv(c, j);
+		kv_json_array_close(j);
+		cleanup_free char *a = kv_json_finish_dup(j, NULL, NULL);
+		is_str(a, "[\"--console-max\",\"65536\"]", "handed to kvrun-vmm");
+	}
+	vm_conf_free(c);
 	c = conf_from("{\"memory\":\"lots\"}", &err);
 	ok(!c && err && strstr(err->msg, "config.json: memory: want a size"),
 	   "a bad size names the file and key");
