@@ -27,6 +27,7 @@ struct vm_conf {
 	char *cmdline;	       /* appended to the guest kernel command line */
 	unsigned boot_timeout_s;
 	uint64_t rootfs_dax;	/* DAX window of the rootfs share; 0: none */
+	uint64_t console_max;	/* console.log's cap (kvrun-vmm --console-max); 0: the VMM's */
 	bool debug;		/* shims log at debug level */
 	bool templates;		/* clone VMs from templates (runtime/template.h) */
 	char *template_dir;	/* where templates live, or NULL: the default */
@@ -36,6 +37,8 @@ struct vm_conf {
 };
 
 void vm_conf_free(struct vm_conf *c);
+/* "--console-max" and its value when the configuration sets one (to the VMM's argv). */
+void vm_conf_console_argv(const struct vm_conf *c, struct kv_json *j);
 static inline void vm_conf_freep(struct vm_conf **c)
 {
 	vm_conf_free(*c);

@@ -5,7 +5,9 @@
  *
  * A container with a VM of its own (or a pod's sandbox) gets boot-time
  * shares: root.path is the share "rootfs", read-write, so writes land in
- * that directory on the host; each bind source (volumes, Docker's
+ * that directory on the host, or read-only when root.readonly (the VMM
+ * refuses every change with EROFS: a guest root that remounts / read-write
+ * still cannot write the bundle); each bind source (volumes, Docker's
  * /etc/hosts and /etc/resolv.conf, a file or a directory) is the entry b<i>
  * of the share "binds", which the agent mounts at AGENT_SHARED_DIR/binds
  * before the create, and the spec's bind mount takes its source from there,
@@ -161,14 +163,14 @@ static int prep_mount(struct prep *x, size_t i, struct kv_err **err)
 	return share_bind(x, i, src, err);
 }
 
-static int share_rootfs(struct rootfs_plan *p, const char *rootfs, struct kv_err **err)
+static int share_rootfs(struct rootfs_plan *p, const char *rootfs, bool ro, struct kv_err **err)
 {
 	if (share_path_ok("root.path", rootfs, err) < 0)
 		return -1;
 	cleanup_free char *dax =
 	    p->dax_window ? kv_asprintf(",dax=%lluM", (unsigned long long)(p->dax_window >> 20))
 			  : kv_strdup("");
-	fs_arg(p, kv_asprintf("%s=%s,rw%s", ROOTFS_TAG, rootfs, dax));
+	fs_arg(p, kv_asprintf("%s=%s,%s%s", ROOTFS_TAG, rootfs, ro ? "ro" : "rw", dax));
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	kv_json_map_open(j);
 	kv_json_kstr(j, "type", "virtiofs");
@@ -196,12 +198,97 @@ static int live_rootfs(struct prep *x, const char *rootfs, struct rootfs_plan *p
 	return p->rootfs_json ? 0 : -1;
 }
 
+/* ------------------------------------------------- read-only root's targets */
+
+/* Whether dest lies beneath (or is) mount j's destination, an earlier mount. */
+static bool dest_beneath(const char *dest, const char *earlier)
+{
+	size_t n = strlen(earlier);
+	while (n > 1 && earlier[n - 1] == '/')
+		n--;
+	if (n == 1 && earlier[0] == '/')
+		return true;
+	return strncmp(dest, earlier, n) == 0 && (dest[n] == '/' || dest[n] == '\0');
+}
+
+/*
+ * Create `path` (absolute, in the container) under the root directory fd:
+ * missing directories, and the last component as an empty file when
+ * `file`. Never follows a symlink on the host: a component that is one
+ * (or not a directory) ends the walk, and the agent resolves it in the
+ * guest as before. Best effort: what cannot be made is left to the agent.
+ */
+static void target_make(int rootfd, const char *path, bool file)
+{
+	cleanup_free char *copy = kv_strdup(path);
+	cleanup_close int dir = dup(rootfd);
+	char *save = NULL;
+	for (char *c = strtok_r(copy, "/", &save); c && dir >= 0; c = strtok_r(NULL, "/", &save)) {
+		if (strcmp(c, ".") == 0)
+			continue;
+		if (strcmp(c, "..") == 0)
+			return;
+		bool last = !save || !*save || strspn(save, "/") == strlen(save);
+		if (last && file) {
+			int fd = openat(dir, c,
+					O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+			if (fd >= 0)
+				close(fd);
+			return;
+		}
+		if (mkdirat(dir, c, 0755) < 0 && errno != EEXIST) {
+			kv_debug("root.readonly: mkdir %s (in %s): %s", c, path, strerror(errno));
+			return;
+		}
+		int next = openat(dir, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(dir);
+		dir = next;
+	}
+}
+
+/*
+ * A read-only root is read-only on the host too, so the guest cannot make
+ * the mount targets the image lacks (runc makes them in the rootfs before
+ * it remounts it read-only). The runtime makes them here, on the host, as
+ * runc would: each mount's destination unless an earlier mount holds it
+ * (the guest makes /dev/pts in its /dev tmpfs), and process.cwd.
+ */
+static void rootfs_targets_make(const struct oci_config *cfg, const char *rootfs,
+				const char *bundle)
+{
+	cleanup_close int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return;
+	for (size_t i = 0; i < cfg->n_mounts; i++) {
+		const struct oci_mount *m = &cfg->mounts[i];
+		bool held = false;
+		for (size_t j = 0; j < i && !held; j++)
+			held = dest_beneath(m->destination, cfg->mounts[j].destination);
+		if (held)
+			continue;
+		struct stat sb;
+		bool file = false;
+		if (oci_mount_is_bind(m) && m->source) {
+			cleanup_free char *src = m->source[0] == '/'
+						     ? kv_strdup(m->source)
+						     : kv_asprintf("%s/%s", bundle, m->source);
+			file = stat(src, &sb) == 0 && !S_ISDIR(sb.st_mode);
+		}
+		target_make(rootfd, m->destination, file);
+	}
+	if (cfg->process && cfg->process->cwd)
+		target_make(rootfd, cfg->process->cwd, false);
+}
+
 static int prep_run(struct prep *x, const char *rootfs, struct rootfs_plan *p, struct kv_err **err)
 {
 	for (size_t i = 0; i < x->cfg->n_mounts; i++)
 		if (prep_mount(x, i, err) < 0)
 			return -1;
-	if (p->shared ? share_rootfs(p, rootfs, err) < 0 : live_rootfs(x, rootfs, p, err) < 0)
+	bool ro = x->cfg->root && x->cfg->root->readonly;
+	if (ro)
+		rootfs_targets_make(x->cfg, rootfs, x->bundle);
+	if (p->shared ? share_rootfs(p, rootfs, ro, err) < 0 : live_rootfs(x, rootfs, p, err) < 0)
 		return -1;
 	struct oci_config view = *x->cfg;
 	view.mounts = x->mounts;

@@ -94,6 +94,7 @@ static void vmm_argv(struct start_ctx *x, struct kv_json *j, const char *key, un
 			       "--log-level",	"warn",	    "--cmdline",   cmdline};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(fixed); i++)
 		kv_json_str(j, fixed[i]);
+	vm_conf_console_argv(vc, j);
 	/* A template's devices, so that this VM can leave one behind; with the
 	 * live device every VM has, for containers joining it later. */
 	tmpl_fs_argv(&x->plan, x->sbdir, j);

@@ -136,6 +136,7 @@ void tmpl_clone_argv(const struct vm_conf *vc, const char *dir, const char *sbdi
 			       console,	  "--log-level",   "warn"};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(fixed); i++)
 		kv_json_str(j, fixed[i]);
+	vm_conf_console_argv(vc, j);
 	tmpl_fs_argv(plan, sbdir, j);
 	kv_json_array_close(j);
 }

@@ -42,6 +42,15 @@ void vm_conf_free(struct vm_conf *c)
 	free(c);
 }
 
+void vm_conf_console_argv(const struct vm_conf *c, struct kv_json *j)
+{
+	if (!c->console_max)
+		return;
+	cleanup_free char *v = kv_asprintf("%llu", (unsigned long long)c->console_max);
+	kv_json_str(j, "--console-max");
+	kv_json_str(j, v);
+}
+
 static int conf_size(yajl_val root, const char *key, const char *file, uint64_t *out,
 		     struct kv_err **err)
 {
@@ -119,6 +128,7 @@ static int conf_parse(struct vm_conf *c, const char *file, const char *text, str
 	    conf_str(root, "template_dir", file, &c->template_dir, err) < 0 ||
 	    conf_uint(root, "cpus", file, VM_MAX_CPUS, &c->cpus, err) < 0 ||
 	    conf_size(root, "memory", file, &c->memory, err) < 0 ||
+	    conf_size(root, "console_max", file, &c->console_max, err) < 0 ||
 	    conf_size(root, "memory_overhead", file, &c->overhead, err) < 0 ||
 	    conf_size(root, "vmm_overhead", file, &c->vmm_overhead, err) < 0 ||
 	    conf_size(root, "min_memory", file, &c->min_memory, err) < 0 ||

@@ -39,6 +39,7 @@ enum {
 	OPT_RESTORE,
 	OPT_VERSION,
 	OPT_HELP,
+	OPT_CONSOLE_MAX,
 };
 
 static const struct option cli_options[] = {
@@ -49,6 +50,7 @@ static const struct option cli_options[] = {
     {"mem-file", required_argument, NULL, OPT_MEM_FILE},
     {"cpus", required_argument, NULL, OPT_CPUS},
     {"console", required_argument, NULL, OPT_CONSOLE},
+    {"console-max", required_argument, NULL, OPT_CONSOLE_MAX},
     {"pmem", required_argument, NULL, OPT_PMEM},
     {"blk", required_argument, NULL, OPT_BLK},
     {"fs", required_argument, NULL, OPT_FS},
@@ -76,6 +78,7 @@ void vmm_config_init(struct vmm_config *cfg)
 	cfg->mem = CLI_DEFAULT_MEM;
 	cfg->cpus = 1;
 	cfg->console = VMM_CONSOLE_STDIO;
+	cfg->console_max = VMM_CONSOLE_MAX_DEFAULT;
 	cfg->vsock_cid = CLI_DEFAULT_CID;
 	cfg->rng = true;
 	cfg->pvm = VMM_PVM_AUTO;
@@ -111,6 +114,9 @@ void vmm_cli_usage(FILE *out)
 	    "  --console stdio|pty|none|PATH\n"
 	    "                       8250 console: stdout/stdin (default), a new pty, nothing,\n"
 	    "                       or a file (a tty path is also read)\n"
+	    "  --console-max SIZE   a console file keeps at most SIZE bytes of guest output\n"
+	    "                       (K/M/G suffixes; 0: no cap), then one line saying so and\n"
+	    "                       the count dropped at exit; default 1M\n"
 	    "  --pmem PATH[,ro]     virtio-pmem disk (DAX-capable), repeatable\n"
 	    "  --blk PATH[,ro]      virtio-blk disk, repeatable\n"
 	    "  --fs TAG=PATH[,ro][,dev][,dax=SIZE]\n"
@@ -387,6 +393,15 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 		cfg->cpus_given = true;
 		return 0;
 	case OPT_CONSOLE: return cli_console_parse(cfg, arg, err);
+	case OPT_CONSOLE_MAX:
+		if (strcmp(arg, "0") == 0) {
+			cfg->console_max = 0;
+			return 0;
+		}
+		if (kv_parse_size(arg, &cfg->console_max) < 0 || cfg->console_max == 0)
+			return kv_err_make(err, EINVAL,
+					   "--console-max: want a size (\"1M\", bytes) or 0");
+		return 0;
 	case OPT_PMEM: return cli_disk_parse(cfg->pmem, &cfg->n_pmem, "pmem", arg, err);
 	case OPT_BLK: return cli_disk_parse(cfg->blk, &cfg->n_blk, "blk", arg, err);
 	case OPT_FS: return cli_fs_parse(cfg, arg, err);

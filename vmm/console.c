@@ -3,6 +3,7 @@
 #include "vmm/console.h"
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
@@ -70,7 +71,13 @@ static int console_path_open(struct console *c, const char *path, struct kv_err 
 		return kv_err_make(err, errno, "console: open %s", path);
 	c->out_fd = fd;
 	c->close_out = true;
+	c->is_file = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 	return 0;
+}
+
+void console_set_max(struct console *c, uint64_t max)
+{
+	c->max = c->is_file ? max : 0;
 }
 
 int console_open(struct console *c, enum vmm_console_kind kind, const char *path,
@@ -89,12 +96,8 @@ int console_open(struct console *c, enum vmm_console_kind kind, const char *path
 	}
 }
 
-void console_out(void *ctx, const uint8_t *buf, size_t len)
+static void console_write(struct console *c, const uint8_t *buf, size_t len)
 {
-	struct console *c = ctx;
-	if (c->out_fd < 0)
-		return;
-	c->bytes_out += len;
 	while (len) {
 		ssize_t r = write(c->out_fd, buf, len);
 		if (r < 0 && errno == EINTR)
@@ -104,6 +107,49 @@ void console_out(void *ctx, const uint8_t *buf, size_t len)
 		buf += r;
 		len -= r;
 	}
+}
+
+__attribute__((format(printf, 2, 3))) static void console_note(struct console *c, const char *fmt,
+							       ...)
+{
+	char line[128];
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		console_write(c, (const uint8_t *)line,
+			      (size_t)k < sizeof(line) ? (size_t)k : sizeof(line) - 1);
+}
+
+/*
+ * The guest is hostile: a console file must not fill the host's disk. Past
+ * the cap, output is dropped (counted) rather than rotated: rotating takes
+ * open and rename, which the confined VMM does not have, and the head of
+ * the log (the boot) is what the runtime shows when a VM fails to start.
+ */
+void console_out(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct console *c = ctx;
+	if (c->out_fd < 0)
+		return;
+	c->bytes_out += len;
+	if (c->max) {
+		size_t room = c->written < c->max ? c->max - c->written : 0;
+		size_t keep = len < room ? len : room;
+		c->written += keep;
+		console_write(c, buf, keep);
+		if (keep == len)
+			return;
+		if (!c->dropped)
+			console_note(c,
+				     "\n[kvrun-vmm: console output past %llu bytes is dropped "
+				     "(--console-max)]\n",
+				     (unsigned long long)c->max);
+		c->dropped += len - keep;
+		return;
+	}
+	console_write(c, buf, len);
 }
 
 static void console_input_ready(void *ctx, uint32_t events)
@@ -164,6 +210,10 @@ void console_close(struct console *c)
 	if (c->tty_saved)
 		(void)tcsetattr(STDIN_FILENO, TCSANOW, &c->saved);
 	c->tty_saved = false;
+	if (c->dropped && c->out_fd >= 0)
+		console_note(c, "[kvrun-vmm: %llu bytes of console output dropped]\n",
+			     (unsigned long long)c->dropped);
+	c->dropped = 0;
 	if (c->close_out && c->out_fd >= 0)
 		close(c->out_fd);
 	if (c->close_in && c->in_fd >= 0 && c->in_fd != c->out_fd)

@@ -27,10 +27,19 @@ struct console {
 	struct evloop *loop;
 	bool in_registered, in_throttled;
 	uint64_t bytes_out;
+	/*
+	 * A console file's cap (console_set_max): past `max` bytes written the
+	 * guest's output is dropped and counted; one line says so when it
+	 * starts, another gives the count at close. 0: no cap (ttys, pipes).
+	 */
+	uint64_t max, written, dropped;
+	bool is_file;
 };
 
 int console_open(struct console *c, enum vmm_console_kind kind, const char *path,
 		 struct kv_err **err) KV_WUR;
+/* Cap a console file (not a tty, stdout or a pty) at max bytes; 0: none. */
+void console_set_max(struct console *c, uint64_t max);
 /* serial_out_fn: ctx = struct console *. */
 void console_out(void *ctx, const uint8_t *buf, size_t len);
 /* Feed input into the UART from the event loop. */

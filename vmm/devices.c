@@ -70,6 +70,7 @@ static int devices_legacy_setup(struct machine *m, struct kv_err **err)
 	const struct vmm_config *cfg = m->cfg;
 	if (console_open(&m->console, cfg->console, cfg->console_path, err) < 0)
 		return -1;
+	console_set_max(&m->console, cfg->console_max);
 	struct irq_sink irq = {vm_irq_raise, &m->vm};
 	serial_init(&m->serial, irq, LAYOUT_SERIAL_IRQ, console_out, &m->console);
 	if (vm_irqfd_add(&m->vm, LAYOUT_SERIAL_IRQ, err) < 0)

@@ -110,6 +110,9 @@ struct vmm_config {
 	unsigned cpus;
 	enum vmm_console_kind console;
 	const char *console_path;
+	/* A console file (not a tty) takes at most this many bytes of guest
+	 * output, then one line saying so; 0: no cap. */
+	uint64_t console_max;
 	struct vmm_disk pmem[VMM_MAX_DISKS];
 	unsigned n_pmem;
 	struct vmm_disk blk[VMM_MAX_DISKS];
@@ -137,7 +140,8 @@ struct vmm_config {
 	bool mem_given, cpus_given; /* --mem / --cpus were on the command line */
 };
 
-/* Defaults: 256 MiB, 1 vCPU, stdio console, rng on, sandbox on. */
+/* Defaults: 256 MiB, 1 vCPU, stdio console (a file capped at 1 MiB), rng on, sandbox on. */
+#define VMM_CONSOLE_MAX_DEFAULT (1ull << 20)
 void vmm_config_init(struct vmm_config *cfg);
 
 /* What main() should do after parsing the command line. */

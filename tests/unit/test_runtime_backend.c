@@ -54,6 +54,17 @@ static void test_conf(void)
 	       c->overhead == 1ull << 20 && c->rootfs_dax == 0 && c->debug,
 	   "values from the file");
 	vm_conf_free(c);
+	c = conf_from("{\"console_max\":\"64K\"}", &err);
+	ok(c && c->console_max == 64u << 10, "console_max: a size");
+	if (c) {
+		cleanup_json struct kv_json *j = kv_json_new(false);
+		kv_json_array_open(j);
+		vm_conf_console_argv(c, j);
+		kv_json_array_close(j);
+		cleanup_free char *a = kv_json_finish_dup(j, NULL, NULL);
+		is_str(a, "[\"--console-max\",\"65536\"]", "handed to kvrun-vmm");
+	}
+	vm_conf_free(c);
 	c = conf_from("{\"memory\":\"lots\"}", &err);
 	ok(!c && err && strstr(err->msg, "config.json: memory: want a size"),
 	   "a bad size names the file and key");
@@ -207,6 +218,49 @@ static void test_shared(const char *b)
 	rootfs_plan_free(&p);
 }
 
+/* root.readonly: the rootfs share itself is read-only on the host, not only in the guest. */
+static void test_shared_readonly(const char *b)
+{
+	cleanup_oci_config struct oci_config *cfg = config(
+	    ",\"mounts\":[{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\"},"
+	    "{\"destination\":\"/dev/pts\",\"type\":\"devpts\",\"source\":\"devpts\"},"
+	    "{\"destination\":\"/data/deep\",\"type\":\"bind\",\"source\":\"vol\",\"options\":"
+	    "[\"rbind\",\"ro\"]},{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":"
+	    "\"hosts\",\"options\":[\"rbind\"]},{\"destination\":\"/link/x\",\"type\":\"tmpfs\","
+	    "\"source\":\"tmpfs\"}]");
+	if (cfg) {
+		cfg->root->readonly = true;
+		cfg->process->cwd = (char *)"/work/dir"; /* the config's strings live in an arena */
+	}
+	cleanup_free char *rootfs = kv_asprintf("%s/rootfs", b);
+	cleanup_free char *link = kv_asprintf("%s/link", rootfs);
+	ok(symlink(tmp, link) == 0, "a symlink in the image, to a host directory");
+	struct rootfs_plan p = {.shared = true};
+	struct kv_err *err = NULL;
+	ok(cfg && rootfs_prepare(tmp, cfg, rootfs, b, &p, &err) == 0, "readonly root: prepared");
+	if (err)
+		diag("%s", err->msg);
+	kv_err_free(err);
+	cleanup_free char *a0 = kv_asprintf("rootfs=%s,ro", rootfs);
+	ok(p.n_fs == 3 && strcmp(p.fs_args[2], a0) == 0, "root.readonly: the rootfs share is ro");
+	rootfs_plan_free(&p);
+	/* The guest cannot make mount targets in a read-only root: the runtime did. */
+	struct stat st;
+	cleanup_free char *dev = kv_asprintf("%s/dev", rootfs),
+			  *pts = kv_asprintf("%s/dev/pts", rootfs);
+	cleanup_free char *deep = kv_asprintf("%s/data/deep", rootfs);
+	cleanup_free char *hosts = kv_asprintf("%s/etc/hosts", rootfs);
+	cleanup_free char *cwd = kv_asprintf("%s/work/dir", rootfs), *x = kv_asprintf("%s/x", tmp);
+	ok(stat(dev, &st) == 0 && S_ISDIR(st.st_mode), "target /dev made");
+	ok(stat(pts, &st) < 0, "not /dev/pts: the guest's /dev tmpfs holds it");
+	ok(stat(deep, &st) == 0 && S_ISDIR(st.st_mode), "a directory bind's target: a directory");
+	ok(stat(hosts, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0,
+	   "a file bind's target: an empty file");
+	ok(stat(cwd, &st) == 0 && S_ISDIR(st.st_mode), "process.cwd made");
+	ok(lstat(x, &st) < 0, "a symlink in the rootfs is not followed on the host");
+	unlink(link);
+}
+
 /* A container joining a running VM: live shares, read-write as the spec says. */
 static void test_live(const char *b)
 {
@@ -284,6 +338,7 @@ int main(void)
 	test_names();
 	cleanup_free char *b = bundle();
 	test_shared(b);
+	test_shared_readonly(b);
 	test_live(b);
 	test_refusals(b);
 	cleanup_free char *cmd = kv_asprintf("rm -rf %s", tmp);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 
 #include "tap.h"
@@ -18,8 +19,51 @@ static void *stop_after(void *p)
 	return NULL;
 }
 
+/* A hostile guest cannot fill the host's disk through a console file. */
+static void test_cap(void)
+{
+	struct console c;
+	struct kv_err *err = NULL;
+	char path[] = "/tmp/kvrun-test-console-XXXXXX";
+	int tfd = mkstemp(path);
+	close(tfd);
+	ok(console_open(&c, VMM_CONSOLE_FILE, path, &err) == 0, "capped file console opens");
+	console_set_max(&c, 4096);
+	uint8_t chunk[1000];
+	memset(chunk, 'k', sizeof(chunk));
+	for (int i = 0; i < 3000; i++) /* 3 MB of guest output */
+		console_out(&c, chunk, sizeof(chunk));
+	struct stat st;
+	ok(stat(path, &st) == 0 && st.st_size < 4096 + 128, "capped: %lld bytes on disk",
+	   (long long)st.st_size);
+	console_close(&c);
+	char *text = NULL;
+	size_t len = 0;
+	ok(kv_read_file(path, 1 << 20, &text, &len, NULL) == 0, "read back");
+	ok(text && len > 4096 && len < 4096 + 256, "under the cap plus two lines: %zu bytes", len);
+	ok(text && memchr(text, 'k', 4096) && text[4095] == 'k', "the first 4096 bytes kept");
+	ok(text && strstr(text + 4096, "past 4096 bytes is dropped"), "a line says it is capped");
+	ok(text && strstr(text + 4096, "[kvrun-vmm: 2995904 bytes of console output dropped]\n"),
+	   "the count dropped, at close");
+	free(text);
+	unlink(path);
+
+	ok(console_open(&c, VMM_CONSOLE_FILE, path, &err) == 0, "uncapped (0)");
+	console_set_max(&c, 0);
+	for (int i = 0; i < 10; i++)
+		console_out(&c, chunk, sizeof(chunk));
+	console_close(&c);
+	ok(stat(path, &st) == 0 && st.st_size == 10000, "0: every byte kept");
+	unlink(path);
+	ok(console_open(&c, VMM_CONSOLE_FILE, "/dev/null", &err) == 0, "a character device");
+	console_set_max(&c, 10);
+	ok(c.max == 0, "no cap on a device (a tty)");
+	console_close(&c);
+}
+
 int main(void)
 {
+	test_cap();
 	struct console c;
 	struct kv_err *err = NULL;
 	char path[] = "/tmp/kvrun-test-console-XXXXXX";

@@ -10,6 +10,8 @@
 
 #include <sys/xattr.h>
 
+#include "vmm/virtio/fuse.h"
+
 static bool host_has(const char *rel, const char *content)
 {
 	char p[256], buf[256] = {0};
@@ -305,6 +307,60 @@ static void test_readdir(bool plus)
 	fs_close_dev(&d);
 }
 
+/* Every other request that changes the export, on a read-only share: EROFS, nothing done. */
+static void read_only_more(struct fsdev *d, const struct fuse_entry_out *e, uint64_t fh)
+{
+	struct freq r;
+	struct fuse_entry_out out;
+	is_int(fs_name_op(d, FUSE_RMDIR, 1, "sub"), -EROFS, "RMDIR: EROFS");
+	is_int(fs_rename(d, 1, "hello.txt", 1, "x", 0), -EROFS, "RENAME2: EROFS");
+	freq_init(&r);
+	struct fuse_rename_in rn = {.newdir = 1};
+	freq_add(&r, &rn, sizeof(rn));
+	freq_str(&r, "hello.txt");
+	freq_str(&r, "x");
+	is_int(fs_call(d, FUSE_RENAME, 1, &r, NULL, 0, NULL), -EROFS, "RENAME: EROFS");
+	freq_init(&r);
+	struct fuse_link_in li = {.oldnodeid = e->nodeid};
+	freq_add(&r, &li, sizeof(li));
+	freq_str(&r, "x");
+	is_int(fs_call(d, FUSE_LINK, 1, &r, &out, sizeof(out), NULL), -EROFS, "LINK: EROFS");
+	freq_init(&r);
+	freq_str(&r, "x");
+	freq_str(&r, "hello.txt");
+	is_int(fs_call(d, FUSE_SYMLINK, 1, &r, &out, sizeof(out), NULL), -EROFS, "SYMLINK: EROFS");
+	freq_init(&r);
+	struct fuse_mknod_in mk = {.mode = S_IFIFO | 0644};
+	freq_add(&r, &mk, sizeof(mk));
+	freq_str(&r, "x");
+	is_int(fs_call(d, FUSE_MKNOD, 1, &r, &out, sizeof(out), NULL), -EROFS, "MKNOD: EROFS");
+	is_int(fs_name_op(d, FUSE_REMOVEXATTR, e->nodeid, "user.x"), -EROFS, "REMOVEXATTR: EROFS");
+	struct fuse_setattr_in sa = {.valid = FATTR_SIZE, .size = 0};
+	is_int(fs_setattr(d, e->nodeid, &sa, NULL), -EROFS, "SETATTR size: EROFS");
+	sa = (struct fuse_setattr_in){.valid = FATTR_MTIME_NOW};
+	is_int(fs_setattr(d, e->nodeid, &sa, NULL), -EROFS, "SETATTR times: EROFS");
+	sa = (struct fuse_setattr_in){.valid = FATTR_UID, .uid = 1};
+	is_int(fs_setattr(d, e->nodeid, &sa, NULL), -EROFS, "SETATTR owner: EROFS");
+	freq_init(&r);
+	struct fuse_fallocate_in fa = {.fh = fh, .offset = 0, .length = 1 << 20};
+	freq_add(&r, &fa, sizeof(fa));
+	is_int(fs_call(d, FUSE_FALLOCATE, e->nodeid, &r, NULL, 0, NULL), -EROFS,
+	       "FALLOCATE: EROFS");
+	freq_init(&r);
+	struct fuse_copy_file_range_in cf = {
+	    .fh_in = fh, .nodeid_out = e->nodeid, .fh_out = fh, .off_out = 100, .len = 12};
+	freq_add(&r, &cf, sizeof(cf));
+	struct fuse_write_out wo;
+	is_int(fs_call(d, FUSE_COPY_FILE_RANGE, e->nodeid, &r, &wo, sizeof(wo), NULL), -EROFS,
+	       "COPY_FILE_RANGE: EROFS");
+	freq_init(&r);
+	struct fuse_access_in ai = {.mask = W_OK};
+	freq_add(&r, &ai, sizeof(ai));
+	is_int(fs_call(d, FUSE_ACCESS, e->nodeid, &r, NULL, 0, NULL), -EROFS, "ACCESS W_OK: EROFS");
+	is_int(fs_open(d, e->nodeid, O_WRONLY, &(uint64_t){0}, false), -EROFS,
+	       "OPEN O_WRONLY: EROFS");
+}
+
 static void test_read_only(void)
 {
 	struct fsdev d;
@@ -335,8 +391,11 @@ static void test_read_only(void)
 	freq_str(&r, "user.x");
 	freq_add(&r, "v", 1);
 	is_int(fs_call(&d, FUSE_SETXATTR, e.nodeid, &r, NULL, 0, NULL), -EROFS, "SETXATTR: EROFS");
+	is_int(fs_open(&d, e.nodeid, O_RDONLY, &fh, false), 0, "OPEN O_RDONLY again");
+	read_only_more(&d, &e, fh);
 	struct stat st;
 	ok(host_has("hello.txt", "hello world\n") && host_stat("x", &st) < 0, "host unchanged");
+	ok(host_stat("sub/inner.txt", &st) == 0 && host_stat("sub", &st) == 0, "host: sub kept");
 	fs_close_dev(&d);
 }
 
@@ -414,6 +473,141 @@ static void test_xattrs(void)
 	freq_str(&r, "user.kvrun");
 	is_int(fs_call(&d, FUSE_GETXATTR, l.nodeid, &r, &go, sizeof(go), NULL), -EOPNOTSUPP,
 	       "xattrs of a symlink: EOPNOTSUPP (never followed)");
+	fs_close_dev(&d);
+}
+
+/* The name mapping on its own: guest names to host names and back, lists. */
+static void test_xattr_names(void)
+{
+	char h[FUSE_XATTR_NAME_MAX + 1];
+	is_int(fuse_xattr_host_name("security.capability", true, h), 0, "security.*: mapped");
+	is_str(h, "user.kvrun.security.capability", "into user.kvrun.security.*");
+	is_int(fuse_xattr_host_name("trusted.overlay.opaque", false, h), 0, "trusted.*: mapped");
+	is_str(h, "user.kvrun.trusted.overlay.opaque", "into user.kvrun.trusted.*");
+	is_int(fuse_xattr_host_name("user.mime", true, h), 0, "user.*: as is");
+	is_str(h, "user.mime", "the same name");
+	is_int(fuse_xattr_host_name("system.posix_acl_access", true, h), 0, "ACLs: as is");
+	is_int(fuse_xattr_host_name("user.kvrun.security.x", true, h), -EPERM,
+	       "setting the mapping's own names: EPERM");
+	is_int(fuse_xattr_host_name("user.kvrun.x", false, h), -ENODATA, "reading them: ENODATA");
+	is_int(fuse_xattr_host_name("system.nfs4_acl", true, h), -EOPNOTSUPP,
+	       "other system.*: EOPNOTSUPP");
+	is_int(fuse_xattr_host_name("bogus", false, h), -EOPNOTSUPP, "no namespace: EOPNOTSUPP");
+	char longname[FUSE_XATTR_NAME_MAX + 1];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	memcpy(longname, "security.", 9);
+	is_int(fuse_xattr_host_name(longname, true, h), -ERANGE, "too long once mapped: ERANGE");
+
+	static const char host[] =
+	    "security.selinux\0trusted.host\0user.kvrun.security.capability\0"
+	    "user.kvrun.other\0user.a\0system.posix_acl_default\0"
+	    "system.nfs4_acl\0user.kvrun.trusted.overlay.origin\0";
+	static const char want[] = "security.capability\0user.a\0system.posix_acl_default\0"
+				   "trusted.overlay.origin\0";
+	char out[256];
+	ssize_t n = fuse_xattr_list_map(host, sizeof(host) - 1, NULL, 0);
+	is_int(n, sizeof(want) - 1, "list: the guest's length");
+	n = fuse_xattr_list_map(host, sizeof(host) - 1, out, sizeof(out));
+	ok(n == (ssize_t)sizeof(want) - 1 && memcmp(out, want, n) == 0,
+	   "list: host labels and other names hidden, mapped ones shown as the guest set them");
+	is_int(fuse_xattr_list_map(host, sizeof(host) - 1, out, 10), -ERANGE,
+	       "list into too small a buffer: ERANGE");
+	is_int(fuse_xattr_list_map("user.a\0user.b", 13, out, sizeof(out)), 7,
+	       "an unterminated tail is dropped");
+}
+
+static int fs_setxattr(struct fsdev *d, uint64_t node, const char *name, const char *value)
+{
+	struct freq r;
+	freq_init(&r);
+	uint32_t sx[2] = {(uint32_t)strlen(value), 0};
+	freq_add(&r, sx, sizeof(sx));
+	freq_str(&r, name);
+	freq_add(&r, value, strlen(value));
+	return fs_call(d, FUSE_SETXATTR, node, &r, NULL, 0, NULL);
+}
+
+static int fs_getxattr(struct fsdev *d, uint64_t node, const char *name, char *v, size_t n,
+		       uint32_t *got)
+{
+	struct freq r;
+	freq_init(&r);
+	struct fuse_getxattr_in gi = {.size = (uint32_t)n};
+	freq_add(&r, &gi, sizeof(gi));
+	if (name)
+		freq_str(&r, name);
+	return fs_call(d, name ? FUSE_GETXATTR : FUSE_LISTXATTR, node, &r, v, n, got);
+}
+
+/* A guest's security.* and trusted.* never become host labels. */
+static void test_xattr_map(void)
+{
+	struct fsdev d;
+	ok(open_export(&d, false, false), "export up");
+	struct fuse_entry_out e;
+	is_int(fs_lookup(&d, 1, "hello.txt", &e), 0, "LOOKUP");
+	int ret = fs_setxattr(&d, e.nodeid, "security.capability", "caps");
+	if (ret == -EOPNOTSUPP) {
+		skip("no user xattrs on the file system of /tmp");
+		fs_close_dev(&d);
+		return;
+	}
+	is_int(ret, 0, "SETXATTR security.capability (setcap in the guest)");
+	char p[256], v[64] = {0};
+	path_of(p, sizeof(p), "hello.txt");
+	ok(getxattr(p, "security.capability", v, sizeof(v)) < 0, "host: no security.capability");
+	ok(getxattr(p, "user.kvrun.security.capability", v, sizeof(v)) == 4 &&
+	       memcmp(v, "caps", 4) == 0,
+	   "host: user.kvrun.security.capability");
+	is_int(fs_setxattr(&d, e.nodeid, "trusted.overlay.opaque", "y"), 0,
+	       "SETXATTR trusted.overlay.opaque");
+	ok(getxattr(p, "trusted.overlay.opaque", v, sizeof(v)) < 0 &&
+	       getxattr(p, "user.kvrun.trusted.overlay.opaque", v, sizeof(v)) == 1,
+	   "host: user.kvrun.trusted.overlay.opaque only");
+	uint32_t got = 0;
+	memset(v, 0, sizeof(v));
+	is_int(fs_getxattr(&d, e.nodeid, "security.capability", v, sizeof(v), &got), 0,
+	       "GETXATTR security.capability");
+	ok(got == 4 && memcmp(v, "caps", 4) == 0, "the guest reads back what it set");
+	/* Names the host set itself: hidden (or reserved), whatever they are. */
+	ok(setxattr(p, "user.kvrun.note", "h", 1, 0) == 0, "host: user.kvrun.note");
+	bool host_label = is_root && setxattr(p, "trusted.hostlabel", "h", 1, 0) == 0;
+	is_int(fs_getxattr(&d, e.nodeid, "user.kvrun.note", v, sizeof(v), NULL), -ENODATA,
+	       "GETXATTR user.kvrun.note: ENODATA");
+	is_int(fs_setxattr(&d, e.nodeid, "user.kvrun.security.capability", "forged"), -EPERM,
+	       "SETXATTR user.kvrun.*: EPERM");
+	is_int(fs_name_op(&d, FUSE_REMOVEXATTR, e.nodeid, "user.kvrun.note"), -EPERM,
+	       "REMOVEXATTR user.kvrun.*: EPERM");
+	is_int(fs_setxattr(&d, e.nodeid, "system.nfs4_acl", "x"), -EOPNOTSUPP,
+	       "SETXATTR system.nfs4_acl: EOPNOTSUPP");
+	char list[512] = {0};
+	is_int(fs_getxattr(&d, e.nodeid, NULL, list, sizeof(list), &got), 0, "LISTXATTR");
+	ok(memmem(list, got, "security.capability", 20) == list ||
+	       memmem(list, got, "\0security.capability", 21),
+	   "lists security.capability");
+	ok(memmem(list, got, "trusted.overlay.opaque", 23) != NULL, "lists trusted.overlay.opaque");
+	ok(!memmem(list, got, "user.kvrun.", 11), "no user.kvrun.* name listed");
+	if (host_label) {
+		ok(!memmem(list, got, "trusted.hostlabel", 17), "the host's trusted.* hidden");
+		is_int(fs_getxattr(&d, e.nodeid, "trusted.hostlabel", v, sizeof(v), NULL), -ENODATA,
+		       "GETXATTR of the host's trusted.hostlabel: ENODATA");
+	} else {
+		skip("not root: no host trusted.* label to hide");
+		skip("not root: no host trusted.* label to read");
+	}
+	struct freq r;
+	freq_init(&r);
+	struct fuse_getxattr_in gi = {.size = 0};
+	freq_add(&r, &gi, sizeof(gi));
+	struct fuse_getxattr_out go;
+	is_int(fs_call(&d, FUSE_LISTXATTR, e.nodeid, &r, &go, sizeof(go), NULL), 0,
+	       "LISTXATTR size 0");
+	is_int(go.size, got, "the size of the guest's list");
+	is_int(fs_name_op(&d, FUSE_REMOVEXATTR, e.nodeid, "security.capability"), 0,
+	       "REMOVEXATTR security.capability");
+	ok(getxattr(p, "user.kvrun.security.capability", v, sizeof(v)) < 0,
+	   "host: the mapped name removed");
 	fs_close_dev(&d);
 }
 
@@ -528,6 +722,8 @@ int main(void)
 	test_readdir(true);
 	test_read_only();
 	test_xattrs();
+	test_xattr_names();
+	test_xattr_map();
 	test_misc();
 	fs_test_cleanup();
 	return tap_done();

@@ -346,6 +346,16 @@ int fuse_op_lseek(struct fuse_req *r);
 int fuse_op_copy_file_range(struct fuse_req *r);
 int fuse_op_syncfs(struct fuse_req *r);
 /* Extended attributes (fuse_xattr.c). */
+/*
+ * The host name for a guest's xattr name (the mapping at the top of
+ * fuse_xattr.c): 0, or -EPERM (changing a reserved name), -ENODATA (reading
+ * one), -EOPNOTSUPP (a namespace not passed), -ERANGE (too long once mapped).
+ */
+int fuse_xattr_host_name(const char *guest, bool change, char host[FUSE_XATTR_NAME_MAX + 1]);
+/* The guest's name for a host xattr name, or NULL when the guest must not see it. */
+const char *fuse_xattr_guest_name(const char *host);
+/* Map a host listxattr result into out (room bytes; NULL: count); length or -ERANGE. */
+ssize_t fuse_xattr_list_map(const char *list, size_t len, char *out, size_t room);
 int fuse_op_setxattr(struct fuse_req *r);
 int fuse_op_getxattr(struct fuse_req *r);
 int fuse_op_listxattr(struct fuse_req *r);
