@@ -1,7 +1,7 @@
 # agent/: kvrun-agent (the guest's PID 1, static) and libagentproto (the
 # protocol and host-side client, linked by the shim and the tests).
 MODULES += agent
-agent_LIBS := agent agentproto kv
+agent_LIBS := agent agentproto oci kv
 
 agentproto_SRCS := agent/protocol.c agent/client.c
 agent_SRCS := $(filter-out agent/main.c $(agentproto_SRCS),$(wildcard agent/*.c))
@@ -12,9 +12,9 @@ $(eval $(call module_lib,agent,$(agent_SRCS)))
 AGENT_STATIC_LIBS := -l:libseccomp.a -l:libcap.a -l:libyajl_s.a
 STATIC_PROGRAMS += $(BUILD)/kvrun-agent
 $(BUILD)/kvrun-agent: $(BUILD)/obj/agent/main.o $(BUILD)/libagent.a $(BUILD)/libagentproto.a \
-		$(BUILD)/libkv.a
+		$(BUILD)/liboci.a $(BUILD)/libkv.a
 	$(CC) -static -o $@ $(BUILD)/obj/agent/main.o $(BUILD)/libagent.a $(BUILD)/libagentproto.a \
-		$(BUILD)/libkv.a $(AGENT_STATIC_LIBS)
+		$(BUILD)/liboci.a $(BUILD)/libkv.a $(AGENT_STATIC_LIBS)
 -include $(BUILD)/obj/agent/main.d
 
 # Syscalls the agent makes from a create request to the container's first
@@ -28,7 +28,7 @@ agent-syscalls: $(BUILD)/kvrun-agent $(BUILD)/tests/agent-client $(AGENT_FIXTURE
 AGENT_BENCH_TOOL := $(BUILD)/tests/bench/seccomp-cost
 all: $(AGENT_BENCH_TOOL)
 $(AGENT_BENCH_TOOL): tests/bench/seccomp-cost.c $(BUILD)/libagent.a $(BUILD)/libagentproto.a \
-		$(BUILD)/libkv.a
+		$(BUILD)/liboci.a $(BUILD)/libkv.a
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -O2 -o $@ $< $(BUILD)/libagent.a $(BUILD)/libagentproto.a \
-		$(BUILD)/libkv.a $(HOST_LIBS)
+		$(BUILD)/liboci.a $(BUILD)/libkv.a $(HOST_LIBS)

@@ -165,7 +165,7 @@ static int bind_set_flags(const struct kv_mount *m, int tree, struct kv_err **er
 	} map[] = {
 	    {MS_RDONLY, MOUNT_ATTR_RDONLY},	    {MS_NOSUID, MOUNT_ATTR_NOSUID},
 	    {MS_NODEV, MOUNT_ATTR_NODEV},	    {MS_NOEXEC, MOUNT_ATTR_NOEXEC},
-	    {MS_NODIRATIME, MOUNT_ATTR_NODIRATIME},
+	    {MS_NODIRATIME, MOUNT_ATTR_NODIRATIME}, {MS_NOSYMFOLLOW, MOUNT_ATTR_NOSYMFOLLOW},
 	};
 	struct mount_attr attr = {0};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(map); i++) {

@@ -6,6 +6,7 @@
  */
 #include "agent/spec.h"
 #include "agent/protocol.h"
+#include "oci/oci.h"
 
 #include <limits.h>
 #include <sched.h>
@@ -359,65 +360,22 @@ void kv_process_clear(struct kv_process *p)
 
 /* ------------------------------------------------------------- mounts */
 
-static const struct {
-	const char *name;
-	unsigned long set, clear;
-} mount_flags[] = {
-    {"ro", MS_RDONLY, 0},
-    {"rw", 0, MS_RDONLY},
-    {"nosuid", MS_NOSUID, 0},
-    {"suid", 0, MS_NOSUID},
-    {"nodev", MS_NODEV, 0},
-    {"dev", 0, MS_NODEV},
-    {"noexec", MS_NOEXEC, 0},
-    {"exec", 0, MS_NOEXEC},
-    {"sync", MS_SYNCHRONOUS, 0},
-    {"async", 0, MS_SYNCHRONOUS},
-    {"dirsync", MS_DIRSYNC, 0},
-    {"remount", MS_REMOUNT, 0},
-    {"mand", MS_MANDLOCK, 0},
-    {"nomand", 0, MS_MANDLOCK},
-    {"atime", 0, MS_NOATIME},
-    {"noatime", MS_NOATIME, 0},
-    {"diratime", 0, MS_NODIRATIME},
-    {"nodiratime", MS_NODIRATIME, 0},
-    {"relatime", MS_RELATIME, 0},
-    {"norelatime", 0, MS_RELATIME},
-    {"strictatime", MS_STRICTATIME, 0},
-    {"nostrictatime", 0, MS_STRICTATIME},
-    {"defaults", 0, 0},
-};
-
-static const struct {
-	const char *name;
-	unsigned long flags;
-} propagation_names[] = {
-    {"private", MS_PRIVATE},	   {"rprivate", MS_PRIVATE | MS_REC},
-    {"shared", MS_SHARED},	   {"rshared", MS_SHARED | MS_REC},
-    {"slave", MS_SLAVE},	   {"rslave", MS_SLAVE | MS_REC},
-    {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
-};
-
+/* The table `kvrun features` lists (oci/names.c): one for both sides. */
 bool kv_mount_option(const char *opt, unsigned long *set, unsigned long *clear,
 		     unsigned long *propagation, bool *bind, bool *recursive)
 {
-	for (size_t i = 0; i < KV_ARRAY_SIZE(mount_flags); i++)
-		if (strcmp(opt, mount_flags[i].name) == 0) {
-			*set |= mount_flags[i].set;
-			*clear |= mount_flags[i].clear;
-			return true;
-		}
-	for (size_t i = 0; i < KV_ARRAY_SIZE(propagation_names); i++)
-		if (strcmp(opt, propagation_names[i].name) == 0) {
-			*propagation = propagation_names[i].flags;
-			return true;
-		}
-	if (strcmp(opt, "bind") == 0 || strcmp(opt, "rbind") == 0) {
+	const struct oci_mount_flag *f = oci_mount_flag_find(opt);
+	if (!f)
+		return false;
+	*set |= f->set;
+	*clear |= f->clear;
+	if (f->propagation)
+		*propagation = f->propagation;
+	if (f->bind) {
 		*bind = true;
-		*recursive = opt[0] == 'r';
-		return true;
+		*recursive = f->recursive;
 	}
-	return false;
+	return true;
 }
 
 static int decode_mount_options(yajl_val opts, const char *path, struct kv_mount *m,
@@ -624,11 +582,11 @@ static int decode_propagation(const char *p, unsigned long *out, struct kv_err *
 {
 	if (!p || !*p)
 		return 0;
-	for (size_t i = 0; i < KV_ARRAY_SIZE(propagation_names); i++)
-		if (strcmp(p, propagation_names[i].name) == 0) {
-			*out = propagation_names[i].flags;
-			return 0;
-		}
+	const struct oci_mount_flag *f = oci_mount_flag_find(p);
+	if (f && f->propagation) {
+		*out = f->propagation;
+		return 0;
+	}
 	return kv_err_make(err, EINVAL, "linux.rootfsPropagation: unknown value %s", p);
 }
 

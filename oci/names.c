@@ -8,6 +8,7 @@
 #include "oci/internal.h"
 
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 
 static const char *const ns_names[OCI_NS_COUNT] = {
@@ -177,19 +178,76 @@ const char *const oci_seccomp_flags[] = {
 };
 const size_t oci_seccomp_flag_count = KV_ARRAY_SIZE(oci_seccomp_flags);
 
-/* mount(2) flags and propagation types the agent maps; others go to the fs as data. */
-const char *const oci_mount_options[] = {
-    "async",	     "atime",	    "bind",	   "defaults",	"dev",
-    "diratime",	     "dirsync",	    "exec",	   "iversion",	"lazytime",
-    "loud",	     "mand",	    "noatime",	   "nodev",	"nodiratime",
-    "noexec",	     "noiversion",  "nolazytime",  "nomand",	"norelatime",
-    "nostrictatime", "nosuid",	    "nosymfollow", "private",	"rbind",
-    "relatime",	     "remount",	    "ro",	   "rprivate",	"rshared",
-    "rslave",	     "runbindable", "rw",	   "shared",	"silent",
-    "slave",	     "strictatime", "suid",	   "symfollow", "sync",
-    "unbindable",
+/* Linux's values, for libcs whose sys/mount.h predates them. */
+#ifndef MS_NOSYMFOLLOW
+#define MS_NOSYMFOLLOW 256
+#endif
+#ifndef MS_LAZYTIME
+#define MS_LAZYTIME (1 << 25)
+#endif
+
+#define FLAG(n, s, c)                                                                              \
+	{                                                                                          \
+		.name = n, .set = s, .clear = c                                                    \
+	}
+#define PROP(n, p)                                                                                 \
+	{                                                                                          \
+		.name = n, .propagation = p                                                        \
+	}
+const struct oci_mount_flag oci_mount_flags[] = {
+    FLAG("ro", MS_RDONLY, 0),
+    FLAG("rw", 0, MS_RDONLY),
+    FLAG("nosuid", MS_NOSUID, 0),
+    FLAG("suid", 0, MS_NOSUID),
+    FLAG("nodev", MS_NODEV, 0),
+    FLAG("dev", 0, MS_NODEV),
+    FLAG("noexec", MS_NOEXEC, 0),
+    FLAG("exec", 0, MS_NOEXEC),
+    FLAG("sync", MS_SYNCHRONOUS, 0),
+    FLAG("async", 0, MS_SYNCHRONOUS),
+    FLAG("dirsync", MS_DIRSYNC, 0),
+    FLAG("remount", MS_REMOUNT, 0),
+    FLAG("mand", MS_MANDLOCK, 0),
+    FLAG("nomand", 0, MS_MANDLOCK),
+    FLAG("atime", 0, MS_NOATIME),
+    FLAG("noatime", MS_NOATIME, 0),
+    FLAG("diratime", 0, MS_NODIRATIME),
+    FLAG("nodiratime", MS_NODIRATIME, 0),
+    FLAG("relatime", MS_RELATIME, 0),
+    FLAG("norelatime", 0, MS_RELATIME),
+    FLAG("strictatime", MS_STRICTATIME, 0),
+    FLAG("nostrictatime", 0, MS_STRICTATIME),
+    FLAG("lazytime", MS_LAZYTIME, 0),
+    FLAG("nolazytime", 0, MS_LAZYTIME),
+    FLAG("iversion", MS_I_VERSION, 0),
+    FLAG("noiversion", 0, MS_I_VERSION),
+    FLAG("nosymfollow", MS_NOSYMFOLLOW, 0),
+    FLAG("symfollow", 0, MS_NOSYMFOLLOW),
+    FLAG("silent", MS_SILENT, 0),
+    FLAG("loud", 0, MS_SILENT),
+    FLAG("defaults", 0, 0),
+    PROP("private", MS_PRIVATE),
+    PROP("rprivate", MS_PRIVATE | MS_REC),
+    PROP("shared", MS_SHARED),
+    PROP("rshared", MS_SHARED | MS_REC),
+    PROP("slave", MS_SLAVE),
+    PROP("rslave", MS_SLAVE | MS_REC),
+    PROP("unbindable", MS_UNBINDABLE),
+    PROP("runbindable", MS_UNBINDABLE | MS_REC),
+    {.name = "bind", .bind = true},
+    {.name = "rbind", .bind = true, .recursive = true},
 };
-const size_t oci_mount_option_count = KV_ARRAY_SIZE(oci_mount_options);
+#undef FLAG
+#undef PROP
+const size_t oci_mount_flag_count = KV_ARRAY_SIZE(oci_mount_flags);
+
+const struct oci_mount_flag *oci_mount_flag_find(const char *name)
+{
+	for (size_t i = 0; i < oci_mount_flag_count; i++)
+		if (strcmp(name, oci_mount_flags[i].name) == 0)
+			return &oci_mount_flags[i];
+	return NULL;
+}
 
 bool oci_mount_is_bind(const struct oci_mount *m)
 {

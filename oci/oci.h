@@ -318,8 +318,21 @@ extern const char *const oci_seccomp_archs[]; /* what an x86_64 guest runs */
 extern const size_t oci_seccomp_arch_count;
 extern const char *const oci_seccomp_flags[];
 extern const size_t oci_seccomp_flag_count;
-extern const char *const oci_mount_options[];
-extern const size_t oci_mount_option_count;
+/*
+ * The mount options that are not filesystem data: mount(2) flags set or
+ * cleared, propagation types, bind/rbind. One table: the agent applies it
+ * (agent/spec.c), `kvrun features` lists it (mountOptions); any other
+ * option goes to the filesystem as data.
+ */
+struct oci_mount_flag {
+	const char *name;
+	unsigned long set, clear;  /* MS_* */
+	unsigned long propagation; /* MS_PRIVATE... (| MS_REC), or 0 */
+	bool bind, recursive;
+};
+extern const struct oci_mount_flag oci_mount_flags[];
+extern const size_t oci_mount_flag_count;
+const struct oci_mount_flag *oci_mount_flag_find(const char *name); /* NULL: data */
 /* A bind mount: type "bind", or a "bind"/"rbind" option (runc's rule). */
 bool oci_mount_is_bind(const struct oci_mount *m);
 int oci_capability_from_name(const char *name); /* -1 when unknown */

@@ -87,7 +87,11 @@ char *features_json(void)
 	for (size_t i = 0; i < KV_ARRAY_SIZE(hooks); i++)
 		kv_json_str(j, hooks[i]);
 	kv_json_array_close(j);
-	sorted(j, "mountOptions", oci_mount_options, oci_mount_option_count);
+	const char **mo = kv_malloc0(oci_mount_flag_count * sizeof(*mo));
+	for (size_t i = 0; i < oci_mount_flag_count; i++)
+		mo[i] = oci_mount_flags[i].name;
+	sorted(j, "mountOptions", mo, oci_mount_flag_count);
+	free(mo);
 	features_linux(j);
 	kv_json_key(j, "annotations");
 	kv_json_map_open(j);

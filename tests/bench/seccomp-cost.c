@@ -67,7 +67,9 @@ static unsigned long run(const struct prog *p, const struct seccomp_data *d)
 		case BPF_JMP | BPF_JSET | BPF_K: pc += (a & k) ? f->jt : f->jf; break;
 		case BPF_RET | BPF_K: return steps;
 		case BPF_RET | BPF_A: return steps;
-		default: fprintf(stderr, "seccomp-cost: BPF op %#x not handled\n", f->code); return 0;
+		default:
+			fprintf(stderr, "seccomp-cost: BPF op %#x not handled\n", f->code);
+			return 0;
 		}
 	}
 	return 0;
@@ -90,12 +92,36 @@ static int export(void *ctx, int level, struct prog *p)
 
 /* What `sh -c true` under busybox makes (strace -f, by frequency). */
 static const int typical[] = {
-    SYS_rt_sigprocmask, SYS_rt_sigprocmask, SYS_rt_sigaction, SYS_rt_sigaction, SYS_getpid,
-    SYS_getppid,	SYS_getuid,	    SYS_geteuid,      SYS_brk,	       SYS_mmap,
-    SYS_munmap,		SYS_read,	    SYS_write,	      SYS_openat,      SYS_close,
-    SYS_fstat,		SYS_newfstatat,	    SYS_ioctl,	      SYS_fcntl,       SYS_execve,
-    SYS_arch_prctl,	SYS_set_tid_address, SYS_wait4,	      SYS_clone,       SYS_exit_group,
-    SYS_getcwd,		SYS_stat,	    SYS_access,	      SYS_dup2,	       SYS_uname,
+    SYS_rt_sigprocmask,
+    SYS_rt_sigprocmask,
+    SYS_rt_sigaction,
+    SYS_rt_sigaction,
+    SYS_getpid,
+    SYS_getppid,
+    SYS_getuid,
+    SYS_geteuid,
+    SYS_brk,
+    SYS_mmap,
+    SYS_munmap,
+    SYS_read,
+    SYS_write,
+    SYS_openat,
+    SYS_close,
+    SYS_fstat,
+    SYS_newfstatat,
+    SYS_ioctl,
+    SYS_fcntl,
+    SYS_execve,
+    SYS_arch_prctl,
+    SYS_set_tid_address,
+    SYS_wait4,
+    SYS_clone,
+    SYS_exit_group,
+    SYS_getcwd,
+    SYS_stat,
+    SYS_access,
+    SYS_dup2,
+    SYS_uname,
 };
 
 static double mean(const struct prog *p, const int *nrs, size_t n, bool all)
@@ -126,7 +152,8 @@ int main(int argc, char **argv)
 	yajl_val sv = root ? yajl_tree_get(root, path, yajl_t_object) : NULL;
 	struct kv_seccomp *s = NULL;
 	void *ctx = NULL;
-	if (!sv || kv_seccomp_decode(sv, &s, &err) < 0 || agent_seccomp_compile(s, true, &ctx, &err) < 0) {
+	if (!sv || kv_seccomp_decode(sv, &s, &err) < 0 ||
+	    agent_seccomp_compile(s, true, &ctx, &err) < 0) {
 		fprintf(stderr, "seccomp-cost: %s\n", err ? err->msg : "no linux.seccomp");
 		return 1;
 	}

@@ -99,3 +99,15 @@ function teardown() {
 	run -2 script -qec "$KVRUN --root $KVRUN_ROOT run t2" /dev/null </dev/null
 	[ -z "$(kvrun_procs_wait)" ]
 }
+
+@test "run: the mount options kvrun features advertises are applied in the guest, not passed as data" {
+	update_config '.mounts += [{"destination": "/m", "type": "tmpfs", "source": "tmpfs",
+		"options": ["nosymfollow", "lazytime", "noatime", "nodev", "nosuid", "noexec", "silent",
+			"iversion", "mode=700"]}]
+		| .process.args = ["sh", "-c", "grep \" /m \" /proc/self/mountinfo; stat -c %a /m"]'
+	kvrun -0 run c1
+	# Per-mount flags in mountinfo's options; superblock flags after " - ".
+	[[ "${lines[0]}" == *" /m "*nosuid,nodev,noexec,noatime,nosymfollow*" - tmpfs "* ]]
+	[[ "${lines[0]}" == *" - tmpfs tmpfs "*lazytime* ]]
+	[ "${lines[1]}" = 700 ]
+}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* OCI subset decoding: good specs decode; each bad field's error names it. */
 #include "agent/spec.h"
+#include "oci/oci.h"
 #include "tap.h"
 
 #include <sched.h>
@@ -215,8 +216,33 @@ static void test_rootfs(void)
 	kv_spec_free(heap);
 }
 
+/* Every option `kvrun features` advertises is one the agent applies, never
+ * filesystem data (the tables drifted once: nosymfollow, lazytime...). */
+static void test_mount_options_advertised(void)
+{
+	size_t data = 0;
+	for (size_t i = 0; i < oci_mount_flag_count; i++) {
+		unsigned long set = 0, clear = 0, prop = 0;
+		bool bind = false, rec = false;
+		if (!kv_mount_option(oci_mount_flags[i].name, &set, &clear, &prop, &bind, &rec))
+			data++;
+	}
+	is_int(data, 0, "every advertised mount option (%zu) is applied by the agent",
+	       oci_mount_flag_count);
+	unsigned long set = 0, clear = 0, prop = 0;
+	bool bind = false, rec = false;
+	ok(kv_mount_option("nosymfollow", &set, &clear, &prop, &bind, &rec) &&
+	       set == MS_NOSYMFOLLOW &&
+	       kv_mount_option("lazytime", &set, &clear, &prop, &bind, &rec) &&
+	       (set & MS_LAZYTIME) && kv_mount_option("loud", &set, &clear, &prop, &bind, &rec) &&
+	       clear == MS_SILENT,
+	   "nosymfollow, lazytime, loud are mount(2) flags");
+	ok(!kv_mount_option("mode=755", &set, &clear, &prop, &bind, &rec), "mode=755 is data");
+}
+
 int main(void)
 {
+	test_mount_options_advertised();
 	test_good();
 	test_empty_uts_names();
 	test_bad();
