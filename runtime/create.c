@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <yajl/yajl_tree.h>
 
 struct create_ctx {
 	const struct kvrun_globals *g;
@@ -200,6 +201,36 @@ static char *sandbox_of(const struct kvrun_globals *g, const struct oci_config *
 	return vm ? vm : kv_strdup(id);
 }
 
+/*
+ * A create that was killed before it finished (no state.json, or one that
+ * still says "creating", and nobody holds the directory's lock: a running
+ * create holds it to the end) left a directory that is nobody's container:
+ * remove it as delete --force would, so the id can be used again.
+ */
+static bool abandoned(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool free_ = flock(fd, LOCK_EX | LOCK_NB) == 0, r = false;
+	if (free_) {
+		cleanup_free char *path = kv_asprintf("%s/state.json", dir);
+		cleanup_free char *text = NULL;
+		int rr = kv_read_file(path, 1 << 20, &text, NULL, NULL);
+		if (rr < 0) {
+			r = rr == -ENOENT;
+		} else {
+			cleanup_yajl_val yajl_val v = kv_json_parse(text, path, NULL);
+			const char *key[] = {"status", NULL};
+			yajl_val st = v ? yajl_tree_get(v, key, yajl_t_string) : NULL;
+			const char *status = st ? YAJL_GET_STRING(st) : NULL;
+			r = status && strcmp(status, "creating") == 0;
+		}
+	}
+	close(fd); /* and the lock */
+	return r;
+}
+
 static int claim_dir(struct create_ctx *x, struct kv_err **err)
 {
 	if (kv_mkdir_p(x->g->root, 0700, err) < 0)
@@ -297,6 +328,14 @@ int runtime_create(const struct kvrun_globals *g, const char *id, const struct c
 	if (container_id_validate(id, err) < 0)
 		goto out;
 	dir = container_dir(g->root, id);
+	if (access(dir, F_OK) == 0 && abandoned(dir)) {
+		kv_debug("container %s: a create of it was killed half way; replacing it", id);
+		struct kv_err *e = NULL;
+		if (runtime_delete(g, id, true, &e) < 0) {
+			kv_warn("%s", e->msg);
+			kv_err_free(e);
+		}
+	}
 	if (access(dir, F_OK) == 0) {
 		r = kv_err_plain(err, EEXIST, "container with id exists: %s", id);
 		goto out;

@@ -187,3 +187,20 @@ function ctr_said() {
 	kvrun -0 delete -f c1
 	[ -z "$(kvrun_procs_wait)" ]
 }
+
+@test "a create killed half way leaves nothing that stops create from taking the id again" {
+	update_config '.process.args = ["true"]'
+	"$KVRUN" --root "$KVRUN_ROOT" create --bundle "$BUNDLE" c1 </dev/null >/dev/null 2>&1 &
+	local pid=$!
+	wait_for 60 test -e "$KVRUN_ROOT/c1/state.json"
+	sleep 0.3
+	kill -9 "$pid"
+	wait "$pid" || true
+	[ "$(jq -r .status "$KVRUN_ROOT/c1/state.json")" = creating ] ||
+		skip "the create finished before it was killed"
+	# Its shim undoes the VM (no commit came); the id is free again.
+	kvrun_detached -0 create c1
+	status_is c1 created
+	kvrun -0 delete c1
+	[ -z "$(kvrun_procs_wait)" ]
+}
