@@ -115,17 +115,6 @@ static int get_strv(yajl_val v, const char *path, bool nonempty, char ***out, si
 	return 0;
 }
 
-static bool is_abs_clean(const char *p)
-{
-	if (!p || p[0] != '/')
-		return false;
-	/* No ".." component: paths are resolved inside the container's root. */
-	for (const char *s = p; (s = strstr(s, "..")); s += 2)
-		if ((s == p || s[-1] == '/') && (s[2] == '/' || s[2] == '\0'))
-			return false;
-	return true;
-}
-
 /* ------------------------------------------------------------ process */
 
 static const struct {
@@ -326,7 +315,7 @@ int kv_process_decode(yajl_val v, const char *path, struct kv_process *p, struct
 		return -EINVAL;
 	if (!p->cwd)
 		p->cwd = kv_strdup("/");
-	if (!is_abs_clean(p->cwd))
+	if (!oci_path_is_abs_clean(p->cwd))
 		return kv_err_make(err, EINVAL, "%s.cwd: must be an absolute path without ..",
 				   path);
 	p->terminal = get_bool(v, "terminal");
@@ -423,7 +412,7 @@ static int decode_mount(yajl_val v, size_t i, struct kv_mount *m, struct kv_err 
 	    get_str(v, "type", path, &m->type, err) < 0 ||
 	    get_str(v, "source", path, &m->source, err) < 0)
 		return -EINVAL;
-	if (!is_abs_clean(m->destination))
+	if (!oci_path_is_abs_clean(m->destination))
 		return kv_err_make(err, EINVAL,
 				   "%s.destination: must be an absolute path without ..", path);
 	char sub[128];
@@ -494,7 +483,7 @@ static int decode_namespaces(yajl_val v, struct kv_spec *s, struct kv_err **err)
 			    type ? "unsupported namespace" : "missing", type ? type : "");
 		const char *p = kv_jstr(e, "path");
 		if (p && *p) {
-			if (!is_abs_clean(p))
+			if (!oci_path_is_abs_clean(p))
 				return kv_err_make(
 				    err, EINVAL, "linux.namespaces[%zu].path: must be absolute", i);
 			free(s->ns_paths[ns_names[k].index]);
@@ -606,11 +595,11 @@ static int decode_linux(yajl_val v, struct kv_spec *s, struct kv_err **err)
 		     &s->nreadonly, err) < 0)
 		return -EINVAL;
 	for (size_t i = 0; i < s->nmasked; i++)
-		if (!is_abs_clean(s->masked_paths[i]))
+		if (!oci_path_is_abs_clean(s->masked_paths[i]))
 			return kv_err_make(err, EINVAL, "linux.maskedPaths[%zu]: must be absolute",
 					   i);
 	for (size_t i = 0; i < s->nreadonly; i++)
-		if (!is_abs_clean(s->readonly_paths[i]))
+		if (!oci_path_is_abs_clean(s->readonly_paths[i]))
 			return kv_err_make(err, EINVAL,
 					   "linux.readonlyPaths[%zu]: must be absolute", i);
 	if (get_str(v, "cgroupsPath", "linux", &s->cgroups_path, err) < 0)
@@ -638,10 +627,10 @@ static int decode_layer(yajl_val v, const char *path, struct kv_layer *l, struct
 		return -EINVAL;
 	if (!!l->device == !!l->path)
 		return kv_err_make(err, EINVAL, "%s: needs exactly one of device, path", path);
-	if (l->device && (!is_abs_clean(l->device) || !l->fstype))
+	if (l->device && (!oci_path_is_abs_clean(l->device) || !l->fstype))
 		return kv_err_make(err, EINVAL, "%s: a device needs an absolute path and fstype",
 				   path);
-	if (l->path && !is_abs_clean(l->path))
+	if (l->path && !oci_path_is_abs_clean(l->path))
 		return kv_err_make(err, EINVAL, "%s.path: must be absolute", path);
 	return 0;
 }
@@ -689,10 +678,10 @@ int kv_rootfs_decode(yajl_val v, struct kv_spec *s, struct kv_err **err)
 	if (strcmp(t, "dir") == 0) {
 		if (!r->path && s->root_path)
 			r->path = kv_strdup(s->root_path);
-		if (!is_abs_clean(r->path))
+		if (!oci_path_is_abs_clean(r->path))
 			return BAD("rootfs.path", "must be an absolute path");
 	} else if (strcmp(t, "block") == 0) {
-		if (!is_abs_clean(r->device) || !r->fstype)
+		if (!oci_path_is_abs_clean(r->device) || !r->fstype)
 			return BAD("rootfs", "block needs an absolute device and an fstype");
 	} else if (strcmp(t, "virtiofs") == 0 || strcmp(t, "9p") == 0) {
 		if (!r->tag || !*r->tag || strchr(r->tag, ','))

@@ -193,8 +193,8 @@ static int parse_mount(struct pctx *c, yajl_val v, size_t i, void *elem)
 	    pc_str(c, v, "source", false, &m->source) < 0 ||
 	    pc_strv(c, v, "options", &m->options) < 0)
 		return -1;
-	if (!oci_path_is_abs(m->destination))
-		return pc_fail_at(c, "destination", "must be an absolute path");
+	if (!oci_path_is_abs_clean(m->destination))
+		return pc_fail_at(c, "destination", "must be an absolute path without ..");
 	return 0;
 }
 

@@ -333,6 +333,9 @@ struct oci_mount_flag {
 extern const struct oci_mount_flag oci_mount_flags[];
 extern const size_t oci_mount_flag_count;
 const struct oci_mount_flag *oci_mount_flag_find(const char *name); /* NULL: data */
+/* An absolute path with no ".." component (mount destinations, cwd: the
+ * agent resolves them inside the container's root; both sides check). */
+bool oci_path_is_abs_clean(const char *p);
 /* A bind mount: type "bind", or a "bind"/"rbind" option (runc's rule). */
 bool oci_mount_is_bind(const struct oci_mount *m);
 int oci_capability_from_name(const char *name); /* -1 when unknown */

@@ -383,6 +383,17 @@ bool oci_path_is_abs(const char *p)
 	return p && p[0] == '/';
 }
 
+bool oci_path_is_abs_clean(const char *p)
+{
+	if (!oci_path_is_abs(p))
+		return false;
+	/* No ".." component: paths are resolved inside the container's root. */
+	for (const char *s = p; (s = strstr(s, "..")); s += 2)
+		if ((s == p || s[-1] == '/') && (s[2] == '/' || s[2] == '\0'))
+			return false;
+	return true;
+}
+
 bool oci_name_in(const char *name, const char *const *list, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

@@ -25,6 +25,8 @@
 #endif
 
 #define MIB (1ull << 20)
+/* kvrun-vmm's --mem limit (vmm/cli.c CLI_MAX_MEM): a bigger VM is refused here, named. */
+#define VM_MEM_MAX (1ull << 40)
 /* The VMM's limits (vmm/vmm.h) without including it. */
 #define VM_MAX_CPUS 64
 
@@ -313,18 +315,32 @@ int vm_size(const struct vm_conf *vc, const struct oci_config *cfg, unsigned *cp
 		return -1;
 	const struct oci_resources *r = cfg->linux_ ? cfg->linux_->resources : NULL;
 	const char *a = annotation(cfg, "io.kvrun.vm.memory");
+	const char *from = NULL; /* where the size came from, for the error */
+	uint64_t want = 0, over = 0;
 	*mem = vc->memory;
 	if (a) {
-		if (kv_parse_size(a, mem) < 0 || *mem == 0)
+		if (kv_parse_size(a, &want) < 0 || want == 0)
 			return kv_err_plain(err, EINVAL,
 					    "annotation io.kvrun.vm.memory=%s: want a size such as "
 					    "512M or 1G",
 					    a);
-	} else if (annotation_u64(cfg, "io.kubernetes.cri.sandbox-memory", mem)) {
-		*mem += vc->overhead;
+		from = "annotation io.kvrun.vm.memory";
+	} else if (annotation_u64(cfg, "io.kubernetes.cri.sandbox-memory", &want)) {
+		from = "annotation io.kubernetes.cri.sandbox-memory";
+		over = vc->overhead;
 	} else if (r && r->has_memory_limit && r->memory_limit > 0) {
-		*mem = (uint64_t)r->memory_limit + vc->overhead;
+		from = "linux.resources.memory.limit";
+		want = (uint64_t)r->memory_limit;
+		over = vc->overhead;
 	}
+	if (from && (want > VM_MEM_MAX || want + over > VM_MEM_MAX))
+		return kv_err_plain(err, EINVAL,
+				    "%s: %llu bytes (+ %llu of memory_overhead) is more than a VM "
+				    "can have (%llu GiB, kvrun-vmm's --mem limit)",
+				    from, (unsigned long long)want, (unsigned long long)over,
+				    (unsigned long long)(VM_MEM_MAX >> 30));
+	if (from)
+		*mem = want + over;
 	if (*mem < vc->min_memory)
 		*mem = vc->min_memory;
 	*mem = vm_mem_step(*mem);
