@@ -26,3 +26,6 @@ $(GUEST)/test-initramfs.cpio: $(GUEST)/test-init
 	cp $< $(GUEST)/initramfs/init
 	cd $(GUEST)/initramfs && echo init | cpio --quiet -o -H newc -R 0:0 > ../test-initramfs.cpio.tmp
 	mv $(GUEST)/test-initramfs.cpio.tmp $@
+
+# The image store library and its unit tests.
+include rootfs-tools/image/module.mk
