@@ -23,6 +23,8 @@ static const struct kvrun_cmd cmds[] = {
     {"exec", "[command options] <container-id> <command> [command options]",
      "execute new process inside the container", cmd_exec},
     {"features", "", "show the enabled features", cmd_features},
+    {"image", "import|ls|rm|prune [command options]",
+     "manage OCI images (erofs layer images in the image store)", cmd_image},
     {"kill", "[command options] <container-id> [signal]",
      "kill sends the specified signal (default: SIGTERM) to the container's init process",
      cmd_kill},

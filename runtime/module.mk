@@ -4,7 +4,9 @@
 # (libagentproto); libvmm is linked for `kvrun check` (vmm_host_check, a
 # weak reference in runtime/, hence -u).
 MODULES += runtime
-runtime_SRCS := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+# cmd_image.c is the CLI of the image store: linked into kvrun alone
+# (libimage, -larchive), not into libruntime.a and its unit tests.
+runtime_SRCS := $(filter-out runtime/main.c runtime/cmd_image.c,$(wildcard runtime/*.c))
 runtime_LIBS := runtime shim agentproto oci vmm kv
 $(eval $(call module_lib,runtime,$(runtime_SRCS)))
 
@@ -15,10 +17,11 @@ $(BUILD)/asan/runtime/vmconf.o: ASAN_CFLAGS += -DKVRUN_PREFIX='"$(PREFIX)"'
 PROGRAMS += $(BUILD)/kvrun
 INSTALL_BIN += $(BUILD)/kvrun
 
-$(BUILD)/kvrun: $(BUILD)/obj/runtime/main.o $(BUILD)/libruntime.a $(BUILD)/libshim.a \
-		$(BUILD)/libagentproto.a $(BUILD)/liboci.a $(BUILD)/libvmm.a $(BUILD)/libkv.a
-	$(CC) $(LDFLAGS) -Wl,-u,vmm_host_check -o $@ $^ $(HOST_LIBS)
--include $(BUILD)/obj/runtime/main.d
+$(BUILD)/kvrun: $(BUILD)/obj/runtime/main.o $(BUILD)/obj/runtime/cmd_image.o $(BUILD)/libruntime.a \
+		$(BUILD)/libshim.a $(BUILD)/libagentproto.a $(BUILD)/liboci.a $(BUILD)/libvmm.a \
+		$(BUILD)/libimage.a $(BUILD)/libkv.a
+	$(CC) $(LDFLAGS) -Wl,-u,vmm_host_check -o $@ $^ $(HOST_LIBS) $(IMAGE_LDLIBS)
+-include $(BUILD)/obj/runtime/main.d $(BUILD)/obj/runtime/cmd_image.d
 
 # The bundle fixture for the integration tests: a busybox root filesystem
 # built from the host's static busybox (Debian busybox-static). Links are

@@ -83,6 +83,7 @@ KVRUN_CMD(delete);
 KVRUN_CMD(events);
 KVRUN_CMD(exec);
 KVRUN_CMD(features);
+KVRUN_CMD(image);
 KVRUN_CMD(kill);
 KVRUN_CMD(list);
 KVRUN_CMD(pause);

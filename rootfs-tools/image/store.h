@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* rootfs-tools/image/store.c: the store's layout, lock and records. */
+#ifndef KV_IMAGE_STORE_H
+#define KV_IMAGE_STORE_H
+
+#include "rootfs-tools/image/internal.h"
+
+#define STORE_LAYERS "layers"
+#define STORE_IMAGES "images"
+#define STORE_TMP    "tmp"
+
+/* Create the layout where missing and take its lock (LOCK_EX or LOCK_SH): the fd. */
+int store_open(const char *store, int lock, struct kv_err **err) KV_WUR;
+char *store_layer_path(const char *store, const char *diff_id);
+
+struct store_record {
+	struct img_info info;
+	char *config;	/* the image config, as imported */
+	char *manifest; /* the manifest it came with */
+	long long imported;
+};
+void store_record_free(struct store_record *r);
+int store_record_write(const char *store, const struct store_record *r, struct kv_err **err) KV_WUR;
+int store_record_read(const char *store, const char *id, struct store_record *r,
+		      struct kv_err **err) KV_WUR;
+int store_ids(const char *store, char ***ids, size_t *n, struct kv_err **err) KV_WUR;
+void store_ids_free(char **ids, size_t n);
+
+#endif
