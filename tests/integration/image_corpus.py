@@ -89,6 +89,9 @@ HOSTILE = {
     "hardlink": lambda: tar_bytes([ti("h", tarfile.LNKTYPE, linkname="../../x")]),
     "bigdecl": sparse_declared,
     "bomb": lambda: tar_bytes([ti("zeros", data=bytes(8 << 20))]),
+    # Small entries, then megabytes of zeros past the end-of-archive blocks:
+    # only the count of uncompressed bytes stops it.
+    "bombpad": lambda: tar_bytes([ti("f", data=b"x")]) + bytes(8 << 20),
 }
 
 
@@ -100,7 +103,7 @@ def main():
         raw = tar_bytes([ti("file", data=b"x")])
         return docker_archive([raw], out, "mismatch:1", diff_ids=["sha256:" + "0" * 64])
     raw = HOSTILE[kind]()
-    docker_archive([raw], out, kind + ":1", compress="gzip" if kind == "bomb" else None)
+    docker_archive([raw], out, kind + ":1", compress="gzip" if kind.startswith("bomb") else None)
 
 
 main()

@@ -1,0 +1,132 @@
+#!/usr/bin/env bats
+# kvrun image: import (a docker-archive of the busybox fixture, a two-layer
+# image with whiteouts), ls, rm, prune, in a store of the test's own; and a
+# hostile corpus (tests/integration/image_corpus.py), each archive refused
+# with its entry named, nothing outside the store changed, nothing left in it.
+
+load helpers
+
+function setup() {
+	[ -x "$KVRUN" ] || skip "kvrun not built: run make"
+	command -v mkfs.erofs >/dev/null || skip "test requires erofs-utils"
+	[ "$(id -u)" -eq 0 ] || skip "test requires root (owners and device nodes in the staging directory)"
+	KVRUN_IMAGE_STORE=$(mktemp -d "$BATS_RUN_TMPDIR/store.XXXXXX")
+	WORK=$(mktemp -d "$BATS_RUN_TMPDIR/work.XXXXXX")
+	export KVRUN_IMAGE_STORE WORK
+	CORPUS="$INTEGRATION_ROOT/image_corpus.py"
+}
+
+function teardown() {
+	rm -rf "$KVRUN_IMAGE_STORE" "$WORK"
+}
+
+function img() {
+	local expect=()
+	if [[ "${1:-}" =~ ^(-[0-9]+|!)$ ]]; then
+		expect=("$1")
+		shift
+	fi
+	run "${expect[@]}" "$KVRUN" image "$@"
+	echo "kvrun image $* (status=$status):" >&2
+	printf '%s\n' "$output" >&2
+}
+
+# The erofs image of diff_id $1, extracted into $2.
+function extract_layer() {
+	fsck.erofs --extract="$2" "$KVRUN_IMAGE_STORE/layers/${1#sha256:}.erofs"
+}
+
+@test "image import: the busybox fixture as a docker-archive" {
+	requires busybox jq
+	"$INTEGRATION_ROOT/clients/mkimage" "$BUSYBOX_ROOTFS" "$WORK/busybox.tar" busybox:test
+	img -0 import "$WORK/busybox.tar"
+	[[ "$output" == "busybox:test sha256:"* ]]
+	img -0 ls
+	[[ "${lines[0]}" == NAME*ID*LAYERS*SIZE*CREATED ]]
+	[[ "${lines[1]}" == busybox:test*1970-01-01T00:00:00Z ]]
+	img -0 ls --format json
+	diff=$(jq -r '.[0].layers[0]' <<<"$output")
+	[ "$(jq -r '.[0].name' <<<"$output")" = busybox:test ]
+	# The layer's diff_id is the sha256 of the layer tar in the archive.
+	tar -xOf "$WORK/busybox.tar" "${diff#sha256:}/layer.tar" | sha256sum | grep -q "^${diff#sha256:} "
+	extract_layer "$diff" "$WORK/x"
+	cmp "$WORK/x/bin/busybox" "$BUSYBOX_ROOTFS/bin/busybox"
+	[ "$(readlink "$WORK/x/bin/sh")" = /bin/busybox ]
+	[ "$(cat "$WORK/x/etc/passwd")" = "root:x:0:0:root:/root:/bin/sh" ]
+	# A second import of the same archive is the same image.
+	img -0 import "$WORK/busybox.tar" other
+	img -0 ls --format json
+	[ "$(jq length <<<"$output")" -eq 1 ]
+	[ "$(jq -r '.[0].name' <<<"$output")" = other ]
+}
+
+@test "image import: two layers, whiteouts, an opaque directory, a shared layer" {
+	requires jq
+	python3 "$CORPUS" two-layer "$WORK/two.tar"
+	img -0 import "$WORK/two.tar"
+	img -0 import "$WORK/two-base.tar"
+	img -0 ls --format json
+	[ "$(jq length <<<"$output")" -eq 2 ]
+	base=$(jq -r '.[] | select(.name == "base:1") | .layers[0]' <<<"$output")
+	[ "$(jq -r '.[] | select(.name == "twolayer:1") | .layers[0]' <<<"$output")" = "$base" ]
+	top=$(jq -r '.[] | select(.name == "twolayer:1") | .layers[1]' <<<"$output")
+	[ "$(ls "$KVRUN_IMAGE_STORE/layers" | wc -l)" -eq 2 ] # the base is stored once
+	L="$KVRUN_IMAGE_STORE/layers/${top#sha256:}.erofs"
+	extract_layer "$top" "$WORK/top"
+	[ "$(stat -c '%F %t,%T' "$WORK/top/gone")" = "character special file 0,0" ]
+	[ ! -e "$WORK/top/opq/.wh..wh..opq" ]
+	[ "$(cat "$WORK/top/opq/new")" = new ]
+	# fsck.erofs 1.5 extracts no xattrs: dump.erofs shows the opaque one is there.
+	dump.erofs --path=/opq "$L" | grep -q 'Xattr size: [1-9]'
+	dump.erofs --path=/etc/motd "$L" | grep -q 'Uid: 1000   Gid: 100'
+	dump.erofs --path=/etc/motd "$L" | grep -q 'Links: 2'
+	dump.erofs --path=/etc/motd "$L" | grep -q 'Xattr size: [1-9]'
+	[ "$(readlink "$WORK/top/etc/sym")" = /etc/motd ]
+	[ "$(stat -c '%F' "$WORK/top/etc/fifo")" = fifo ]
+	[ "$(stat -c '%F %t,%T' "$WORK/top/etc/null")" = "character special file 1,3" ]
+	extract_layer "$base" "$WORK/base"
+	[ "$(cat "$WORK/base/opq/old")" = "hidden by the opaque dir" ]
+
+	# rm keeps layers until prune; prune drops only the unreferenced one.
+	img -0 rm twolayer:1
+	img ! rm twolayer:1
+	[[ "$output" == *"no such image"* ]]
+	img -0 prune
+	[[ "$output" == "removed layer $top"* ]]
+	[ -e "$KVRUN_IMAGE_STORE/layers/${base#sha256:}.erofs" ]
+	img -0 rm "$(jq -r '.[] | select(.name == "base:1") | .id' <<<"$(__img_json)")"
+	img -0 prune
+	[ -z "$(ls "$KVRUN_IMAGE_STORE/layers")" ]
+	img -0 ls
+	[ "${#lines[@]}" -eq 1 ]
+}
+
+function __img_json() {
+	"$KVRUN" image ls --format json
+}
+
+# Refused, naming the entry; no layer, image or staging left; nothing outside.
+function refused() {
+	local kind=$1 want=$2
+	python3 "$CORPUS" "$kind" "$WORK/$kind.tar"
+	local before
+	before=$(find "$BATS_RUN_TMPDIR" / -maxdepth 1 2>/dev/null | sort | md5sum)
+	img ! import --max-size 1M "$WORK/$kind.tar"
+	[[ "$output" == *"$want"* ]] || fail "want: $want"
+	[ -z "$(ls "$KVRUN_IMAGE_STORE/layers")" ]
+	[ -z "$(ls "$KVRUN_IMAGE_STORE/images")" ]
+	[ -z "$(ls "$KVRUN_IMAGE_STORE/tmp")" ]
+	[ "$(find "$BATS_RUN_TMPDIR" / -maxdepth 1 2>/dev/null | sort | md5sum)" = "$before" ]
+}
+
+@test "image import: a hostile corpus is refused, naming the entry" {
+	refused dotdot 'entry "../escape": path escapes the layer'
+	refused abs 'entry "/abs": absolute path escapes the layer'
+	refused symlink 'entry "l/etc/x": path escapes the layer through symlink "l"'
+	[ ! -e /etc/x ]
+	refused hardlink 'entry "h": hard link target "../../x": path escapes the layer'
+	refused bigdecl 'entry "big": declared size 2147483648 is over the size limit'
+	refused bomb 'entry "zeros": declared size 8388608 is over the size limit'
+	refused bombpad 'uncompressed layer data is over the size limit'
+	refused mismatch 'diff_id mismatch'
+}
