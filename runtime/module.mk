@@ -4,10 +4,12 @@
 # (libagentproto); libvmm is linked for `kvrun check` (vmm_host_check, a
 # weak reference in runtime/, hence -u).
 MODULES += runtime
-# cmd_image.c is the CLI of the image store: linked into kvrun alone
-# (libimage, -larchive), not into libruntime.a and its unit tests.
-runtime_SRCS := $(filter-out runtime/main.c runtime/cmd_image.c,$(wildcard runtime/*.c))
-runtime_LIBS := runtime shim agentproto oci vmm kv
+# cmd_image.c is the CLI of the image store (libimage, -larchive): in
+# libruntime.a like every command (cli.c's table names it), so kvrun and
+# the runtime's unit tests link libarchive; no other program does.
+runtime_SRCS := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+runtime_LIBS := runtime shim agentproto oci vmm image kv
+$(BUILD)/tests/unit/test_runtime $(BUILD)/tests/unit/test_runtime_%: HOST_LIBS += $(IMAGE_LDLIBS)
 $(eval $(call module_lib,runtime,$(runtime_SRCS)))
 
 # Where `make install` puts the guest kernel and image (runtime/vmconf.c).
@@ -17,11 +19,11 @@ $(BUILD)/asan/runtime/vmconf.o: ASAN_CFLAGS += -DKVRUN_PREFIX='"$(PREFIX)"'
 PROGRAMS += $(BUILD)/kvrun
 INSTALL_BIN += $(BUILD)/kvrun
 
-$(BUILD)/kvrun: $(BUILD)/obj/runtime/main.o $(BUILD)/obj/runtime/cmd_image.o $(BUILD)/libruntime.a \
+$(BUILD)/kvrun: $(BUILD)/obj/runtime/main.o $(BUILD)/libruntime.a \
 		$(BUILD)/libshim.a $(BUILD)/libagentproto.a $(BUILD)/liboci.a $(BUILD)/libvmm.a \
 		$(BUILD)/libimage.a $(BUILD)/libkv.a
 	$(CC) $(LDFLAGS) -Wl,-u,vmm_host_check -o $@ $^ $(HOST_LIBS) $(IMAGE_LDLIBS)
--include $(BUILD)/obj/runtime/main.d $(BUILD)/obj/runtime/cmd_image.d
+-include $(BUILD)/obj/runtime/main.d
 
 # The bundle fixture for the integration tests: a busybox root filesystem
 # built from the host's static busybox (Debian busybox-static). Links are

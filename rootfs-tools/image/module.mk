@@ -1,7 +1,7 @@
 # rootfs-tools/image/: the OCI image store (libimage.a): import through
 # libarchive, one erofs image per layer, ls/rm/prune. `kvrun image` is its
-# CLI (runtime/cmd_image.c, linked into kvrun alone so that -larchive goes
-# to the one program that reads archives).
+# CLI (runtime/cmd_image.c): -larchive goes to kvrun and the unit tests
+# that link libruntime or libimage, no other program.
 MODULES += image
 image_SRCS := $(wildcard rootfs-tools/image/*.c)
 image_LIBS := image kv

@@ -227,8 +227,8 @@ static void test_mount_options_advertised(void)
 		if (!kv_mount_option(oci_mount_flags[i].name, &set, &clear, &prop, &bind, &rec))
 			data++;
 	}
-	is_int(data, 0, "every advertised mount option (%zu) is applied by the agent",
-	       oci_mount_flag_count);
+	ok(data == 0, "every advertised mount option (%zu) is applied by the agent (%zu are not)",
+	   oci_mount_flag_count, data);
 	unsigned long set = 0, clear = 0, prop = 0;
 	bool bind = false, rec = false;
 	ok(kv_mount_option("nosymfollow", &set, &clear, &prop, &bind, &rec) &&
