@@ -58,7 +58,7 @@ char *api_error(int errnum, const char *msg)
 	return api_json_done(j);
 }
 
-static const char *api_state(struct machine *m)
+const char *api_state(struct machine *m)
 {
 	if (atomic_load(&m->stopping))
 		return "stopping";

@@ -69,6 +69,8 @@ char *api_fs_op(struct machine *m, const char *op, const struct yajl_val_s *req,
 		unsigned nfds);
 /* net-attach, net-detach (net_api.c); NULL when op is neither. */
 char *api_net_op(struct machine *m, const char *op, const int *fds, unsigned nfds);
+/* The machine's state for a reply: "stopping", "paused" or "running". */
+const char *api_state(struct machine *m);
 /* {"ok":false,"error":{"code":...,"message":...}} (malloc'd). */
 char *api_error(int errnum, const char *msg);
 /* Client side: a connected socket to the API at sock (any length of path). */

@@ -70,10 +70,7 @@ static char *fs_api_ok(struct machine *m, const char *tag, const char *name,
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	kv_json_map_open(j);
 	kv_json_kbool(j, "ok", true);
-	kv_json_kstr(j, "state",
-		     atomic_load(&m->stopping) ? "stopping"
-		     : machine_paused(m)       ? "paused"
-					       : "running");
+	kv_json_kstr(j, "state", api_state(m));
 	kv_json_kstr(j, "tag", tag);
 	kv_json_kstr(j, "name", name);
 	kv_json_kint(j, "shares", virtio_fs_live_shares(dev));

@@ -31,10 +31,7 @@ static char *net_api_ok(struct machine *m, bool link)
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	kv_json_map_open(j);
 	kv_json_kbool(j, "ok", true);
-	kv_json_kstr(j, "state",
-		     atomic_load(&m->stopping) ? "stopping"
-		     : machine_paused(m)       ? "paused"
-					       : "running");
+	kv_json_kstr(j, "state", api_state(m));
 	kv_json_kstr(j, "link", link ? "up" : "down");
 	kv_json_map_close(j);
 	cleanup_err struct kv_err *err = NULL;

@@ -25,10 +25,7 @@ static char *snap_api_reply(struct machine *m, const struct snap_save_stats *st)
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	kv_json_map_open(j);
 	kv_json_kbool(j, "ok", true);
-	kv_json_kstr(j, "state",
-		     atomic_load(&m->stopping) ? "stopping"
-		     : machine_paused(m)       ? "paused"
-					       : "running");
+	kv_json_kstr(j, "state", api_state(m));
 	kv_json_key(j, "snapshot");
 	kv_json_map_open(j);
 	kv_json_key(j, "mem_bytes");
