@@ -106,9 +106,12 @@ teardown() {
 }
 
 # cri ARGS: cri.py against the suite's containerd; every call has a deadline.
+# In the suite's network namespace, as a kubelet beside its containerd: the
+# streaming server that Exec and Attach return listens on its 127.0.0.1.
 cri() {
-	timeout --kill-after=5 "$CLIENT_TIMEOUT" "$CRI_DIR/cri.py" --sock "$CRI_SOCK" \
-		--stubs "$CT/cri-stubs" --timeout "$CLIENT_TIMEOUT" "$@"
+	timeout --kill-after=5 "$CLIENT_TIMEOUT" nsenter --net="/run/netns/$CT_NS" \
+		"$CRI_DIR/cri.py" --sock "$CRI_SOCK" --stubs "$CT/cri-stubs" \
+		--timeout "$CLIENT_TIMEOUT" "$@"
 }
 
 # timed LABEL [-N] CMD...: t, and LABEL's wall time added to $TIMINGS.
@@ -135,9 +138,9 @@ pod_config() {
 	} | '"${2:-.}" >"$CT/$1.json"
 }
 
-# container_config POD NAME SCRIPT: $CT/POD-NAME.json, a busybox container
-# running `sh -c SCRIPT`, logging to NAME/0.log, with the pod's
-# emptyDir-style volume $CT/emptydir at /shared.
+# container_config POD NAME SCRIPT [JQ]: $CT/POD-NAME.json, a busybox
+# container running `sh -c SCRIPT`, logging to NAME/0.log, with the pod's
+# emptyDir-style volume $CT/emptydir at /shared, edited by JQ.
 container_config() {
 	jq -n --arg name "$2" --arg script "$3" --arg vol "$CT/emptydir" '{
 		metadata: {name: $name, attempt: 0},
@@ -146,7 +149,7 @@ container_config() {
 		mounts: [{container_path: "/shared", host_path: $vol}],
 		linux: {security_context:
 			{namespace_options: {network: "POD", pid: "CONTAINER", ipc: "POD"}}}
-	}' >"$CT/$1-$2.json"
+	} | '"${4:-.}" >"$CT/$1-$2.json"
 }
 
 # pod_cgroup_file POD-NAME SANDBOX-ID V1-CONTROLLER V1-FILE V2-FILE: a file
@@ -168,7 +171,7 @@ vmm_files() {
 	done
 }
 
-@test "cri: a pod of two containers in one microVM: ExecSync, emptyDir, rootfs, localhost, status, stats, logs, stop, remove" {
+@test "cri: a pod of two containers in one microVM: ExecSync, Exec, Attach, emptyDir, rootfs, localhost, status, stats, logs, stop, remove" {
 	TIMINGS=""
 	mkdir -p "$CT/emptydir"
 	# The pod's resources as the kubelet sends them (2 CPUs, 128 MiB):
@@ -186,12 +189,14 @@ vmm_files() {
 	podip=$(jq -r .status.network.ip <<<"$output")
 	[[ "$podip" == 10.88.77.* ]]
 
-	# one: honours SIGTERM with its own exit code; two: ignores it, and
-	# serves one line on localhost:8080 into the volume.
+	# one: honours SIGTERM with its own exit code; two: ignores it, serves
+	# one line on localhost:8080 into the volume, then echoes its stdin
+	# (kept open: stdin without stdin_once, for Attach).
 	container_config pod1 one 'trap "echo got-term; exit 42" TERM; echo one-started
 		while :; do sleep 3600 & wait $!; done'
 	container_config pod1 two 'trap "" TERM; echo two-started
-		nc -l -p 8080 >/shared/from-nc; exec sleep 100000'
+		nc -l -p 8080 >/shared/from-nc; while read l; do echo "echo:$l"; done
+		exec sleep 100000' '.stdin = true'
 	local one two
 	timed create-one -0 cri create "$pod" "$CT/pod1-one.json" "$CT/pod1.json"
 	one=$output
@@ -234,6 +239,18 @@ vmm_files() {
 	vmm_files "$vmm" | grep -qF "$CT/emptydir"
 	vmm_files "$vmm" | grep -qF "/k8s.io/$one/"
 
+	# Exec and Attach, streamed as kubectl exec/attach get them: stdin
+	# reaches the command, stdout and stderr come back apart, the exit code
+	# in the status; Attach talks to two's own stdin and stdout.
+	timed exec-stream -3 cri exec --stdin $'hello\n' "$one" \
+		sh -c 'read l; echo "got:$l"; echo to-stderr >&2; exit 3'
+	[[ "$output" == *got:hello* ]]
+	[[ "$output" == *to-stderr* ]]
+	timed exec-stream-tty -0 cri exec --tty "$one" sh -c 'test -t 1 && echo on-a-tty'
+	[[ "$output" == *on-a-tty* ]]
+	timed attach -0 cri attach --stdin $'ping\n' --until echo:ping "$two"
+	grep -q ' stdout F echo:ping$' "$CT/logs/pod1/two/0.log"
+
 	# The pod's network (CNI's bridge) is the VM's: its address on eth0, the
 	# bridge's gateway reached.
 	timed exec-net -0 cri exec-sync "$one" sh -c 'ip -o -4 addr show eth0
@@ -261,7 +278,21 @@ vmm_files() {
 	[ "$cpu" -gt 0 ]
 	vm=$(pod_cgroup_file pod1 "$pod" memory memory.usage_in_bytes memory.current)
 	[ "$vm" -gt "$mem" ]
-	echo "# stats: one $mem bytes, $cpu ns of CPU; the pod's VM $vm bytes" >&3
+	# The pod's stats (PodSandboxStats, as the kubelet's summary API gets
+	# them): the pod cgroup, which holds the VM; its network is eth0 of the
+	# pod's namespace, which carried the VM's traffic; both members listed.
+	t -0 cri pod-stats "$pod"
+	local podmem podcpu rx
+	podmem=$(jq -r '.stats.linux.memory.working_set_bytes.value // 0' <<<"$output")
+	podcpu=$(jq -r '.stats.linux.cpu.usage_core_nano_seconds.value // 0' <<<"$output")
+	rx=$(jq -r '.stats.linux.network.default_interface.rx_bytes.value // 0' <<<"$output")
+	[ "$podmem" -gt "$mem" ]
+	[ "$podcpu" -gt "$cpu" ]
+	[ "$rx" -gt 0 ]
+	[ "$(jq -r '[.stats.linux.containers[].attributes.metadata.name] | sort | join(" ")' \
+		<<<"$output")" = "one two" ]
+	echo "# stats: one $mem bytes, $cpu ns of CPU; the pod's VM $vm bytes;" \
+		"the pod $podmem bytes, $podcpu ns, $rx bytes received" >&3
 
 	# The kubelet rotates a log: the old file is moved, ReopenContainerLog,
 	# and what the container prints next lands in a new file.

@@ -10,6 +10,14 @@ temporary directory. Configs are the CRI's messages as JSON (field names as
 in api.proto). Every call has a deadline (--timeout, seconds); a failed
 call prints the gRPC status and exits 125. exec-sync exits with the command's
 exit code (its stdout and stderr as they came).
+
+exec and attach use the CRI's streaming server as kubectl does through the
+kubelet: the URL that Exec/Attach return, opened as a WebSocket with the
+v4.channel.k8s.io protocol (Debian's python3-websocket): every message is a
+channel byte (0 stdin, 1 stdout, 2 stderr, 3 status) and its data. exec
+sends --stdin, prints stdout and stderr as they came and exits with the
+command's exit code (from the status channel); attach sends --stdin and
+reads stdout until --until appears in it, then detaches.
 """
 
 import argparse
@@ -21,6 +29,8 @@ import tempfile
 
 import grpc
 from google.protobuf import json_format
+
+STDIN, STDOUT, STDERR, STATUS = 0, 1, 2, 3
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -62,6 +72,78 @@ def from_json_file(path, msg):
         return json_format.Parse(f.read(), msg)
 
 
+def ws_open(url, timeout):
+    """The streaming URL as a v4.channel.k8s.io WebSocket."""
+    import websocket
+
+    ws_url = "ws" + url[len("http"):] if url.startswith("http") else url
+    return websocket.create_connection(ws_url, timeout=timeout,
+                                       subprotocols=["v4.channel.k8s.io"])
+
+
+def ws_messages(ws):
+    """(channel, data) for each message until the server closes."""
+    import websocket
+
+    while True:
+        try:
+            opcode, data = ws.recv_data()
+        except websocket.WebSocketConnectionClosedException:
+            return
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return
+        if data:
+            yield data[0], data[1:]
+
+
+def exit_code_of(status):
+    """The exit code in a v4 status message (a metav1.Status as JSON)."""
+    import json
+
+    if not status:
+        return 0
+    st = json.loads(status)
+    if st.get("status") == "Success":
+        return 0
+    for cause in st.get("details", {}).get("causes", []):
+        if cause.get("reason") == "ExitCode":
+            return int(cause["message"])
+    print("cri.py exec: %s" % st.get("message", status), file=sys.stderr)
+    return 126
+
+
+def stream_exec(url, stdin, timeout):
+    ws = ws_open(url, timeout)
+    if stdin is not None:
+        ws.send_binary(bytes([STDIN]) + stdin.encode())
+    status = b""
+    for ch, data in ws_messages(ws):
+        if ch == STDOUT:
+            sys.stdout.buffer.write(data)
+        elif ch == STDERR:
+            sys.stderr.buffer.write(data)
+        elif ch == STATUS:
+            status += data
+    sys.stdout.flush()
+    ws.close()
+    return exit_code_of(status)
+
+
+def stream_attach(url, stdin, until, timeout):
+    ws = ws_open(url, timeout)
+    if stdin is not None:
+        ws.send_binary(bytes([STDIN]) + stdin.encode())
+    seen = b""
+    for ch, data in ws_messages(ws):
+        if ch == STDOUT:
+            seen += data
+            if until.encode() in seen:
+                break
+    ws.close()
+    sys.stdout.buffer.write(seen)
+    return 0 if until.encode() in seen else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sock", required=True, help="the CRI socket (unix path)")
@@ -92,6 +174,16 @@ def main():
     p.add_argument("--exec-timeout", type=int, default=0, help="the command's own timeout")
     p.add_argument("id")
     p.add_argument("argv", nargs=argparse.REMAINDER)
+    p = sub.add_parser("exec", help="Exec, streamed: output, exit code")
+    p.add_argument("--stdin", help="text sent on stdin")
+    p.add_argument("--tty", action="store_true")
+    p.add_argument("id")
+    p.add_argument("argv", nargs=argparse.REMAINDER)
+    p = sub.add_parser("attach", help="Attach, streamed: stdout until a string")
+    p.add_argument("--stdin", help="text sent on stdin")
+    p.add_argument("--until", required=True, help="detach once stdout has it")
+    p.add_argument("id")
+    sub.add_parser("pod-stats", help="PodSandboxStats as JSON").add_argument("pod")
     sub.add_parser("image-status").add_argument("image")
     sub.add_parser("images")
     args = ap.parse_args()
@@ -150,6 +242,22 @@ def main():
             sys.stdout.buffer.write(r.stdout)
             sys.stderr.buffer.write(r.stderr)
             return r.exit_code
+        elif c == "exec":
+            # With a TTY, stdin is always asked for and kept open: over a
+            # WebSocket, containerd 1.6 gives an exec a stdin stream even
+            # when none was asked for, which ends at once, and with a TTY
+            # the end of stdin closes the output (pkg/cri/io ExecIO.Attach).
+            r = rt.Exec(pb.ExecRequest(container_id=args.id, cmd=args.argv, tty=args.tty,
+                                       stdin=args.stdin is not None or args.tty, stdout=True,
+                                       stderr=not args.tty), **kw)
+            return stream_exec(r.url, args.stdin, args.timeout)
+        elif c == "attach":
+            r = rt.Attach(pb.AttachRequest(container_id=args.id, stdin=args.stdin is not None,
+                                           stdout=True), **kw)
+            return stream_attach(r.url, args.stdin, args.until, args.timeout)
+        elif c == "pod-stats":
+            r = rt.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=args.pod), **kw)
+            print(to_json(r))
         elif c == "image-status":
             r = img.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=args.image)), **kw)
             print(to_json(r))
