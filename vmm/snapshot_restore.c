@@ -166,7 +166,7 @@ static int snap_vcpus_restore(struct machine *m, const struct snap *s, struct kv
 }
 
 /*
- * After the vCPUs: the irqchips, PIT and kvmclock (vm_restore), then the
+ * After the vCPUs: the PIT, kvmclock and irqchips (vm_restore), then the
  * UART; the virtio devices follow (snap_virtio_restore_all), raising their
  * interrupts into the restored chips.
  */

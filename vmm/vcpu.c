@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* vCPU setup, run loop and exit handling. */
+/* vCPU setup, run loop, exit handling, and the state snapshots save and restore. */
 #include "vmm/vcpu.h"
 
 #include <signal.h>

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vCPUs: creation and boot state (applying what x86/regs.c and x86/cpuid.c
- * computed), the per-vCPU thread, and exit handling. vcpu_exit_handle() is
- * a pure function of (struct kvm_run, buses): tests feed it by hand.
+ * computed), the per-vCPU thread, exit handling, and the state a snapshot
+ * saves (vcpu_save/vcpu_restore). vcpu_exit_handle() is a pure function of
+ * (struct kvm_run, buses): tests feed it by hand.
  */
 #ifndef KV_VMM_VCPU_H
 #define KV_VMM_VCPU_H

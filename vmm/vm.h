@@ -2,8 +2,9 @@
 /*
  * The KVM VM: /dev/kvm, the VM fd, memslots, the in-kernel irqchip (PIC,
  * IOAPIC, LAPICs) and PIT, the interrupt sink devices raise (irqfd per GSI,
- * else KVM_IRQ_LINE), ioeventfds. The thin layer between pure setup code and
- * the ioctls.
+ * else KVM_IRQ_LINE), ioeventfds, and the VM-wide state snapshots save
+ * (vm_save/vm_restore). The thin layer between pure setup code and the
+ * ioctls.
  */
 #ifndef KV_VMM_VM_H
 #define KV_VMM_VM_H

@@ -8,7 +8,7 @@
 
 #define KVM_IRQCHIP_IOAPIC 2
 #define IOAPIC_PIN	   4
-#define PIT_SPEAKER	   2 /* channel 2: no timer behind it, nothing fires */
+#define PIT_SPEAKER	   2	/* channel 2: no timer behind it, nothing fires */
 #define PIT_COUNT	   1193 /* 1 kHz */
 #define CLOCK_SET_NS	   (5ULL * 1000000000ULL)
 
@@ -83,7 +83,8 @@ static void test_round_trip(void)
 	ok(st.irqchip[KVM_IRQCHIP_IOAPIC].chip.ioapic.redirtbl[IOAPIC_PIN].bits == 0x24 &&
 	       st.irqchip[KVM_IRQCHIP_PIC_MASTER].chip.pic.imr == 0xfa,
 	   "saved: the IOAPIC route and the PIC mask");
-	ok(st.pit.channels[PIT_SPEAKER].count == PIT_COUNT && st.pit.channels[PIT_SPEAKER].mode == 3,
+	ok(st.pit.channels[PIT_SPEAKER].count == PIT_COUNT &&
+	       st.pit.channels[PIT_SPEAKER].mode == 3,
 	   "saved: PIT channel 2");
 	ok(st.clock.clock >= CLOCK_SET_NS, "saved: kvmclock");
 	bool chip_ids = true;
