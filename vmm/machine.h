@@ -81,8 +81,6 @@ struct machine {
 	struct vmm_config cfg_restored; /* cfg with the restored snapshot's memory and vCPUs */
 	uint64_t restore_us[3];		/* files checked, VM built, state applied */
 	uint64_t t_restored_ns;		/* when the state was applied */
-	/* A VM restored without a PIT (vm.pit false) saves the PIT state it was restored with. */
-	struct kvm_pit_state2 pit_restored;
 };
 
 /* Stop the VM (first caller wins): kicks the vCPUs and the loop. */

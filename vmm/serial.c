@@ -213,3 +213,58 @@ size_t serial_rx_space(struct serial *s)
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }
+
+/* ------------------------------------------------------------ snapshots */
+
+void serial_save(struct serial *s, struct serial_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&s->lock);
+	out->ier = s->ier;
+	out->lcr = s->lcr;
+	out->mcr = s->mcr;
+	out->msr = s->msr;
+	out->scr = s->scr;
+	out->dll = s->dll;
+	out->dlm = s->dlm;
+	out->fcr = s->fcr;
+	out->thri_pending = s->thri_pending;
+	out->irq_high = s->irq_high;
+	out->rx_head = s->rx_head;
+	out->rx_len = s->rx_len;
+	memcpy(out->rx, s->rx, sizeof(out->rx));
+	pthread_mutex_unlock(&s->lock);
+}
+
+int serial_state_check(const struct serial_state *in, struct kv_err **err)
+{
+	if ((in->ier & ~UART_IER_MASK) || (in->mcr & ~UART_MCR_MASK) || in->thri_pending > 1 ||
+	    in->irq_high > 1 || in->rx_head >= SERIAL_FIFO_SIZE || in->rx_len > SERIAL_FIFO_SIZE ||
+	    in->reserved[0] || in->reserved[1] || in->reserved2)
+		return kv_err_make(err, EINVAL, "serial: registers out of range");
+	return 0;
+}
+
+void serial_restore(struct serial *s, const struct serial_state *in)
+{
+	pthread_mutex_lock(&s->lock);
+	s->ier = in->ier;
+	s->lcr = in->lcr;
+	s->mcr = in->mcr;
+	s->msr = in->msr;
+	s->scr = in->scr;
+	s->dll = in->dll;
+	s->dlm = in->dlm;
+	s->fcr = in->fcr;
+	s->thri_pending = in->thri_pending;
+	/*
+	 * irq_high as saved, not recomputed: the edge it recorded is already
+	 * in the irqchip state restored with the VM, and a recomputation here
+	 * would raise it a second time.
+	 */
+	s->irq_high = in->irq_high;
+	s->rx_head = in->rx_head;
+	s->rx_len = in->rx_len;
+	memcpy(s->rx, in->rx, sizeof(s->rx));
+	pthread_mutex_unlock(&s->lock);
+}

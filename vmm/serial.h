@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/kv.h"
 #include "vmm/bus.h"
 
 #define SERIAL_FIFO_SIZE 64
@@ -85,5 +86,24 @@ struct bus_dev serial_bus_dev(struct serial *s, uint64_t port);
 /* Queue input for the guest; returns how many bytes were taken (FIFO space). */
 size_t serial_rx_push(struct serial *s, const uint8_t *buf, size_t len);
 size_t serial_rx_space(struct serial *s);
+
+/*
+ * Snapshot state: the registers and the receive FIFO, in the layout of a
+ * snapshot's "serial" section (snapshot.h; 88 bytes, little-endian, the
+ * reserved fields zero). The irq sink, output and rx_space callbacks are
+ * the restoring VMM's own.
+ */
+struct serial_state {
+	uint8_t ier, lcr, mcr, msr, scr, dll, dlm, fcr;
+	uint8_t thri_pending, irq_high, reserved[2];
+	uint32_t rx_head, rx_len;
+	uint8_t rx[SERIAL_FIFO_SIZE];
+	uint32_t reserved2;
+};
+void serial_save(struct serial *s, struct serial_state *out);
+/* Whether a state (from an untrusted file) is one serial_save() could give. */
+int serial_state_check(const struct serial_state *in, struct kv_err **err) KV_WUR;
+/* in must have passed serial_state_check(). Raises no interrupt (see serial.c). */
+void serial_restore(struct serial *s, const struct serial_state *in);
 
 #endif

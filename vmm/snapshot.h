@@ -41,6 +41,7 @@
 #include <stdint.h>
 
 #include "lib/kv.h"
+#include "vmm/serial.h"
 #include "vmm/virtio/virtio.h"
 
 #define SNAP_MAGIC	     "KVRUNSNP"
@@ -125,14 +126,6 @@ struct snap_machine {
 	uint32_t reserved[5];
 };
 
-struct snap_serial {
-	uint8_t ier, lcr, mcr, msr, scr, dll, dlm, fcr;
-	uint8_t thri_pending, irq_high, reserved[2];
-	uint32_t rx_head, rx_len;
-	uint8_t rx[64];
-	uint32_t reserved2;
-};
-
 struct snap_virtio {
 	uint32_t device_id;
 	uint32_t config_size; /* bytes of config that follow (<= SNAP_VIRTIO_CFG_SIZE) */
@@ -157,7 +150,7 @@ struct snap_mem_hdr {
 _Static_assert(sizeof(struct snap_hdr) == 64, "snap_hdr layout");
 _Static_assert(sizeof(struct snap_sec) == 16, "snap_sec layout");
 _Static_assert(sizeof(struct snap_machine) == 56, "snap_machine layout");
-_Static_assert(sizeof(struct snap_serial) == 88, "snap_serial layout");
+_Static_assert(sizeof(struct serial_state) == 88, "serial_state layout");
 _Static_assert(sizeof(struct virtio_mmio_state) == 168, "virtio_mmio_state layout");
 _Static_assert(sizeof(struct snap_virtio) == 24 + 168 + 256, "snap_virtio layout");
 _Static_assert(sizeof(struct snap_mem_hdr) == 64, "snap_mem_hdr layout");
@@ -254,10 +247,7 @@ int snapshot_restore(struct machine *m, struct kv_err **err) KV_WUR;
 /* "restore": {"files_us","vm_us","state_us"} in the --stats JSON. */
 void snapshot_stats_write(struct machine *m, struct kv_json *j);
 
-/* Device state (snapshot_dev.c). */
-void snap_serial_save(struct machine *m, struct snap_serial *out);
-void snap_serial_restore(struct machine *m, const struct snap_serial *in);
-int snap_serial_check(const struct snap_serial *in, struct kv_err **err) KV_WUR;
+/* Device state (snapshot_dev.c; the UART saves itself: serial_save, serial.h). */
 /*
  * Whether every device can be saved: a live virtio-fs device with shares
  * cannot (its shares are host fds the snapshot cannot carry, and a clone

@@ -3,8 +3,9 @@
 # Snapshot state files (vmm/snapshot_fmt.c): what a restore reads before KVM.
 # Seeds: a valid synthetic state written by the unit test's builder
 # (tests/unit/test_vmm_snapshot --write-seed DIR).
-FUZZ_SNAPSHOT_SRCS := tests/fuzz/fuzz_snapshot.c vmm/snapshot_fmt.c vmm/ram.c $(wildcard lib/*.c)
-$(BUILD)/fuzz/fuzz_snapshot: $(FUZZ_SNAPSHOT_SRCS) vmm/snapshot.h vmm/ram.h lib/kv.h
+FUZZ_SNAPSHOT_SRCS := tests/fuzz/fuzz_snapshot.c vmm/snapshot_fmt.c vmm/serial.c vmm/ram.c \
+	$(wildcard lib/*.c)
+$(BUILD)/fuzz/fuzz_snapshot: $(FUZZ_SNAPSHOT_SRCS) vmm/snapshot.h vmm/serial.h vmm/ram.h lib/kv.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wno-format-nonliteral -o $@ $(FUZZ_SNAPSHOT_SRCS) -lyajl -lpthread
 fuzz: $(BUILD)/fuzz/fuzz_snapshot

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Device state in a snapshot: the 8250 UART's registers and FIFO, and per
- * virtio device its transport and queue state (virtio_mmio_save/restore),
- * its config space as the guest last saw it, and its memory window (pmem).
+ * Virtio device state in a snapshot: per device its transport and queue
+ * state (virtio_mmio_save/restore), its config space as the guest last saw
+ * it, and its memory window (pmem). The UART saves itself (serial_save).
  *
  * After a restore, in the order virtio.h asks for: every device's transport
  * state; then the events the guest must see: a config interrupt where the
@@ -18,49 +18,6 @@
 #include "vmm/machine.h"
 #include "vmm/snapshot.h"
 #include "vmm/virtio/virtio_dev.h"
-
-void snap_serial_save(struct machine *m, struct snap_serial *out)
-{
-	struct serial *s = &m->serial;
-	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&s->lock);
-	out->ier = s->ier;
-	out->lcr = s->lcr;
-	out->mcr = s->mcr;
-	out->msr = s->msr;
-	out->scr = s->scr;
-	out->dll = s->dll;
-	out->dlm = s->dlm;
-	out->fcr = s->fcr;
-	out->thri_pending = s->thri_pending;
-	out->irq_high = s->irq_high;
-	out->rx_head = s->rx_head;
-	out->rx_len = s->rx_len;
-	memcpy(out->rx, s->rx, sizeof(out->rx));
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* in was checked by snap_serial_check() (snap_parse). */
-void snap_serial_restore(struct machine *m, const struct snap_serial *in)
-{
-	struct serial *s = &m->serial;
-	pthread_mutex_lock(&s->lock);
-	s->ier = in->ier;
-	s->lcr = in->lcr;
-	s->mcr = in->mcr;
-	s->msr = in->msr;
-	s->scr = in->scr;
-	s->dll = in->dll;
-	s->dlm = in->dlm;
-	s->fcr = in->fcr;
-	s->thri_pending = in->thri_pending;
-	/* The irqchip state restored with the VM already holds the edge this recorded. */
-	s->irq_high = in->irq_high;
-	s->rx_head = in->rx_head;
-	s->rx_len = in->rx_len;
-	memcpy(s->rx, in->rx, sizeof(s->rx));
-	pthread_mutex_unlock(&s->lock);
-}
 
 /*
  * The guest memory window of the virtio device in slot i: a pmem disk's

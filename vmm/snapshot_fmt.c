@@ -174,7 +174,7 @@ static uint64_t snap_sec_fixed_size(uint32_t type)
 	case SNAP_SEC_IRQCHIP: return sizeof(struct kvm_irqchip);
 	case SNAP_SEC_PIT: return sizeof(struct kvm_pit_state2);
 	case SNAP_SEC_CLOCK: return sizeof(struct kvm_clock_data);
-	case SNAP_SEC_SERIAL: return sizeof(struct snap_serial);
+	case SNAP_SEC_SERIAL: return sizeof(struct serial_state);
 	case SNAP_SEC_VIRTIO: return sizeof(struct snap_virtio);
 	default: return 0;
 	}
@@ -436,9 +436,9 @@ static int snap_vm_check(const struct snap *s, struct kv_err **err)
 	}
 	if (snap_pit_check(&s->pit, err) < 0)
 		return -1;
-	struct snap_serial ser;
+	struct serial_state ser;
 	memcpy(&ser, s->serial.p, sizeof(ser));
-	if (snap_serial_check(&ser, err) < 0)
+	if (serial_state_check(&ser, err) < 0)
 		return -1;
 	for (unsigned i = 0; i < s->machine.nvirtio; i++) {
 		struct snap_virtio v;
@@ -558,15 +558,6 @@ int snap_mem_hdr_check(const struct snap_mem_hdr *h, const struct snap *s, uint6
 }
 
 /* ------------------------------------------------------- device sections */
-
-int snap_serial_check(const struct snap_serial *in, struct kv_err **err)
-{
-	if ((in->ier & ~0x0fu) || (in->mcr & ~0x1fu) || in->thri_pending > 1 || in->irq_high > 1 ||
-	    in->rx_head >= SERIAL_FIFO_SIZE || in->rx_len > SERIAL_FIFO_SIZE || in->reserved[0] ||
-	    in->reserved[1] || in->reserved2)
-		return kv_err_make(err, EINVAL, "serial: registers out of range");
-	return 0;
-}
 
 static bool snap_range_in_ram(const struct gm *gm, uint64_t gpa, uint64_t len)
 {

@@ -10,14 +10,13 @@
  *    is read: pages fault in from the page cache when the guest touches
  *    them), the devices from the command line (their files may differ from
  *    the template's: a container's disk), the vCPUs.
- * 3. State, in the order KVM needs: per vCPU CPUID first (KVM drops state
- *    set before it), TSC frequency, MP state, regs, sregs (APIC base),
- *    XSAVE/FPU, XCRs, debug registers, LAPIC before the MSRs (the TSC
- *    deadline MSR is only armed in the LAPIC's TSC-deadline mode), TSC
- *    first and TSC deadline last among the MSRs, vCPU events last (pending
- *    exceptions and interrupts refer to the rest). Then the PIT, kvmclock
- *    and irqchips; then the devices (snapshot_dev.c), whose interrupts
- *    land in the restored irqchip.
+ * 3. State, in the order KVM needs: each vCPU's (vcpu_restore, vcpu.c:
+ *    CPUID first, TSC frequency, MP state, regs, sregs, XSAVE/FPU, XCRs,
+ *    debug registers, LAPIC, MSRs with the TSC first and the TSC deadline
+ *    last, vCPU events last; the reasons are there). Then the PIT, kvmclock
+ *    and irqchips (vm_restore, vm.c), the UART (serial_restore); then the
+ *    virtio devices (snapshot_dev.c), whose interrupts land in the
+ *    restored irqchip.
  *
  * Clock: KVM_SET_CLOCK with the saved kvmclock value and the TSC MSR with
  * the saved TSC make both continue from where the snapshot stopped: the
@@ -26,14 +25,10 @@
  */
 #include <fcntl.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include "vmm/machine.h"
 #include "vmm/snapshot.h"
-
-#define MSR_IA32_TSC	      0x10
-#define MSR_IA32_TSC_DEADLINE 0x6e0
 
 struct snap_load {
 	char *buf;
@@ -108,106 +103,51 @@ static int snap_config_check(struct machine *m, const struct snap *s, struct kv_
 	return 0;
 }
 
-/* ------------------------------------------------------------- vCPUs */
+/* ------------------------------------------------------------- state */
 
-static int snap_vcpu_ioctl(struct vcpu *v, unsigned long req, const char *name, const void *arg,
-			   struct kv_err **err)
+static void *snap_dup(const void *p, size_t len)
 {
-	if (ioctl(v->fd, req, arg) < 0)
-		return kv_err_make(err, errno, "vcpu %u: %s", v->index, name);
-	return 0;
+	void *q = kv_malloc0(len);
+	memcpy(q, p, len);
+	return q;
 }
 
-static int snap_vcpu_cpuid_set(struct vcpu *v, const struct snap_blob *b, struct kv_err **err)
+/* vCPU c's sections as a vcpu_state (copies: the state owns its buffers). */
+static void snap_vcpu_state_load(const struct snap *s, unsigned c, struct vcpu_state *st)
 {
-	cleanup_free struct kvm_cpuid2 *c = kv_malloc0(sizeof(*c) + b->len);
-	c->nent = b->len / sizeof(struct kvm_cpuid_entry2);
-	memcpy(c->entries, b->p, b->len);
-	return snap_vcpu_ioctl(v, KVM_SET_CPUID2, "KVM_SET_CPUID2", c, err);
-}
-
-static int snap_vcpu_tsc_set(struct vcpu *v, uint32_t khz, struct kv_err **err)
-{
-	int cur = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
-	if (cur == (int)khz)
-		return 0;
-	if (ioctl(v->fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0)
-		return kv_err_make(err, errno,
-				   "TSC frequency: the snapshot's guest runs at %u kHz, this host "
-				   "at %d kHz and KVM cannot scale it",
-				   khz, cur);
-	return 0;
-}
-
-/* Which of three passes writes an MSR: the TSC, then the rest, then the deadline. */
-static unsigned snap_msr_pass(uint32_t index)
-{
-	return index == MSR_IA32_TSC ? 0 : index == MSR_IA32_TSC_DEADLINE ? 2 : 1;
-}
-
-/* The TSC first, the TSC deadline last: whatever order the file has. */
-static int snap_vcpu_msrs_set(struct vcpu *v, const struct snap_blob *b, struct kv_err **err)
-{
-	unsigned n = b->len / sizeof(struct kvm_msr_entry), k = 0;
-	cleanup_free struct kvm_msrs *msrs =
-	    kv_malloc0(sizeof(*msrs) + n * sizeof(struct kvm_msr_entry));
-	for (unsigned pass = 0; pass < 3; pass++)
-		for (unsigned i = 0; i < n; i++) {
-			struct kvm_msr_entry x;
-			memcpy(&x, b->p + i * sizeof(x), sizeof(x));
-			if (snap_msr_pass(x.index) == pass)
-				msrs->entries[k++] = x;
-		}
-	msrs->nmsrs = k;
-	int r = ioctl(v->fd, KVM_SET_MSRS, msrs);
-	if (r < 0)
-		return kv_err_make(err, errno, "vcpu %u: KVM_SET_MSRS", v->index);
-	if ((unsigned)r < k)
-		return kv_err_make(err, EINVAL, "vcpu %u: KVM_SET_MSRS refused MSR 0x%x", v->index,
-				   msrs->entries[r].index);
-	return 0;
-}
-
-static int snap_vcpu_restore(struct vcpu *v, const struct snap *s, struct kv_err **err)
-{
-	unsigned c = v->index;
-#define SEC(t) (snap_vcpu_sec(s, c, (t))->p)
-	if (snap_vcpu_cpuid_set(v, snap_vcpu_sec(s, c, SNAP_SEC_CPUID), err) < 0 ||
-	    snap_vcpu_tsc_set(v, s->machine.tsc_khz, err) < 0 ||
-	    snap_vcpu_ioctl(v, KVM_SET_MP_STATE, "KVM_SET_MP_STATE", SEC(SNAP_SEC_MP_STATE), err) <
-		0 ||
-	    snap_vcpu_ioctl(v, KVM_SET_REGS, "KVM_SET_REGS", SEC(SNAP_SEC_REGS), err) < 0 ||
-	    snap_vcpu_ioctl(v, KVM_SET_SREGS, "KVM_SET_SREGS", SEC(SNAP_SEC_SREGS), err) < 0)
-		return -1;
-	if (s->machine.xsave_size
-		? snap_vcpu_ioctl(v, KVM_SET_XSAVE, "KVM_SET_XSAVE", SEC(SNAP_SEC_XSAVE), err) < 0
-		: snap_vcpu_ioctl(v, KVM_SET_FPU, "KVM_SET_FPU", SEC(SNAP_SEC_FPU), err) < 0)
-		return -1;
-	if (s->machine.has_xcrs &&
-	    snap_vcpu_ioctl(v, KVM_SET_XCRS, "KVM_SET_XCRS", SEC(SNAP_SEC_XCRS), err) < 0)
-		return -1;
-	if (snap_vcpu_ioctl(v, KVM_SET_DEBUGREGS, "KVM_SET_DEBUGREGS", SEC(SNAP_SEC_DEBUGREGS),
-			    err) < 0 ||
-	    snap_vcpu_ioctl(v, KVM_SET_LAPIC, "KVM_SET_LAPIC", SEC(SNAP_SEC_LAPIC), err) < 0 ||
-	    snap_vcpu_msrs_set(v, snap_vcpu_sec(s, c, SNAP_SEC_MSRS), err) < 0 ||
-	    snap_vcpu_ioctl(v, KVM_SET_VCPU_EVENTS, "KVM_SET_VCPU_EVENTS", SEC(SNAP_SEC_EVENTS),
-			    err) < 0)
-		return -1;
+#define SEC(t)	       snap_vcpu_sec(s, c, (t))
+#define LOAD(field, t) memcpy(&st->field, SEC(t)->p, sizeof(st->field))
+	memset(st, 0, sizeof(*st));
+	st->tsc_khz = s->machine.tsc_khz;
+	st->xsave_size = s->machine.xsave_size;
+	st->has_xcrs = s->machine.has_xcrs;
+	LOAD(mp_state, SNAP_SEC_MP_STATE);
+	LOAD(regs, SNAP_SEC_REGS);
+	LOAD(sregs, SNAP_SEC_SREGS);
+	if (st->xsave_size)
+		st->xsave = snap_dup(SEC(SNAP_SEC_XSAVE)->p, st->xsave_size);
+	else
+		LOAD(fpu, SNAP_SEC_FPU);
+	if (st->has_xcrs)
+		LOAD(xcrs, SNAP_SEC_XCRS);
+	LOAD(debugregs, SNAP_SEC_DEBUGREGS);
+	LOAD(lapic, SNAP_SEC_LAPIC);
+	LOAD(events, SNAP_SEC_EVENTS);
+	st->nmsrs = SEC(SNAP_SEC_MSRS)->len / sizeof(st->msrs[0]);
+	st->msrs = snap_dup(SEC(SNAP_SEC_MSRS)->p, SEC(SNAP_SEC_MSRS)->len);
+	st->ncpuid = SEC(SNAP_SEC_CPUID)->len / sizeof(st->cpuid[0]);
+	st->cpuid = snap_dup(SEC(SNAP_SEC_CPUID)->p, SEC(SNAP_SEC_CPUID)->len);
+#undef LOAD
 #undef SEC
-	/* Tell a kvmclock guest it was stopped (no soft-lockup reports); EINVAL without one. */
-	(void)ioctl(v->fd, KVM_KVMCLOCK_CTRL, 0);
-	return 0;
 }
 
 static int snap_vcpus_restore(struct machine *m, const struct snap *s, struct kv_err **err)
 {
-	int host_xsave = vm_check_extension(&m->vm, KVM_CAP_XSAVE2);
-	if (host_xsave < SNAP_XSAVE_MIN)
-		host_xsave = vm_check_extension(&m->vm, KVM_CAP_XSAVE) > 0 ? SNAP_XSAVE_MIN : 0;
-	if ((uint32_t)host_xsave != s->machine.xsave_size)
+	uint32_t host_xsave = vcpu_xsave_size(&m->vm);
+	if (host_xsave != s->machine.xsave_size)
 		return kv_err_make(
 		    err, EINVAL,
-		    "XSAVE state is %d bytes on this host, %u in the snapshot (another "
+		    "XSAVE state is %u bytes on this host, %u in the snapshot (another "
 		    "CPU or kernel)",
 		    host_xsave, s->machine.xsave_size);
 	for (unsigned i = 0; i < m->ncpus; i++) {
@@ -215,30 +155,33 @@ static int snap_vcpus_restore(struct machine *m, const struct snap *s, struct kv
 		if (vcpu_create(v, &m->vm, i, err) < 0)
 			return -1;
 		v->m = m;
-		if (snap_vcpu_restore(v, s, err) < 0)
+		struct vcpu_state st;
+		snap_vcpu_state_load(s, i, &st);
+		int r = vcpu_restore(v, &st, err);
+		vcpu_state_free(&st);
+		if (r < 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* ------------------------------------------------------------- the VM */
-
+/*
+ * After the vCPUs: the PIT, kvmclock and irqchips (vm_restore), then the
+ * UART; the virtio devices follow (snap_virtio_restore_all), raising their
+ * interrupts into the restored chips.
+ */
 static int snap_vm_restore(struct machine *m, const struct snap *s, struct kv_err **err)
 {
-	memcpy(&m->pit_restored, s->pit.p, sizeof(m->pit_restored));
-	if (m->vm.pit && ioctl(m->vm.vm_fd, KVM_SET_PIT2, s->pit.p) < 0)
-		return kv_err_make(err, errno, "KVM_SET_PIT2");
-	struct kvm_clock_data saved, clock = {0};
-	memcpy(&saved, s->clock.p, sizeof(saved));
-	clock.clock = saved.clock;
-	if (ioctl(m->vm.vm_fd, KVM_SET_CLOCK, &clock) < 0)
-		return kv_err_make(err, errno, "KVM_SET_CLOCK");
-	for (unsigned i = 0; i < SNAP_IRQCHIPS; i++)
-		if (ioctl(m->vm.vm_fd, KVM_SET_IRQCHIP, s->irqchip[i].p) < 0)
-			return kv_err_make(err, errno, "KVM_SET_IRQCHIP %u", i);
-	struct snap_serial ser;
+	struct vm_state vs;
+	for (unsigned i = 0; i < VM_IRQCHIPS; i++)
+		memcpy(&vs.irqchip[i], s->irqchip[i].p, sizeof(vs.irqchip[i]));
+	memcpy(&vs.pit, s->pit.p, sizeof(vs.pit));
+	memcpy(&vs.clock, s->clock.p, sizeof(vs.clock));
+	if (vm_restore(&m->vm, &vs, err) < 0)
+		return -1;
+	struct serial_state ser;
 	memcpy(&ser, s->serial.p, sizeof(ser));
-	snap_serial_restore(m, &ser);
+	serial_restore(&m->serial, &ser);
 	return 0;
 }
 

@@ -16,7 +16,6 @@
  */
 #include <fcntl.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -29,131 +28,34 @@
 #define SNAP_WRITE_CHUNK (1ULL << 20)
 #define SNAP_MAPS_MAX	 (4u << 20)
 
-/* ------------------------------------------------------------- vCPUs */
+/* ------------------------------------------------------------- state */
 
-/* KVM_GET_MSR_INDEX_LIST: every MSR KVM saves and emulates (malloc'd). */
-static struct kvm_msr_list *snap_msr_index_list(struct machine *m, struct kv_err **err)
+_Static_assert(SNAP_MAX_MSRS == VCPU_STATE_MAX_MSRS && SNAP_MAX_CPUID == VCPU_STATE_MAX_CPUID,
+	       "what vcpu_save reads fits the format's bounds");
+_Static_assert(SNAP_IRQCHIPS == VM_IRQCHIPS, "one irqchip section per KVM chip");
+
+/* A vCPU's sections, in the order vcpu_save() reads them (files keep it). */
+static void snap_vcpu_write(struct snap_writer *w, unsigned i, const struct vcpu_state *st)
 {
-	struct kvm_msr_list *l = kv_malloc0(sizeof(*l) + SNAP_MAX_MSRS * sizeof(l->indices[0]));
-	l->nmsrs = SNAP_MAX_MSRS;
-	if (ioctl(m->vm.kvm_fd, KVM_GET_MSR_INDEX_LIST, l) < 0) {
-		kv_err_make(err, errno, "KVM_GET_MSR_INDEX_LIST");
-		free(l);
-		return NULL;
-	}
-	return l;
+	snap_writer_add(w, SNAP_SEC_MP_STATE, i, &st->mp_state, sizeof(st->mp_state));
+	snap_writer_add(w, SNAP_SEC_REGS, i, &st->regs, sizeof(st->regs));
+	snap_writer_add(w, SNAP_SEC_SREGS, i, &st->sregs, sizeof(st->sregs));
+	if (st->xsave_size)
+		snap_writer_add(w, SNAP_SEC_XSAVE, i, st->xsave, st->xsave_size);
+	else
+		snap_writer_add(w, SNAP_SEC_FPU, i, &st->fpu, sizeof(st->fpu));
+	if (st->has_xcrs)
+		snap_writer_add(w, SNAP_SEC_XCRS, i, &st->xcrs, sizeof(st->xcrs));
+	snap_writer_add(w, SNAP_SEC_DEBUGREGS, i, &st->debugregs, sizeof(st->debugregs));
+	snap_writer_add(w, SNAP_SEC_LAPIC, i, &st->lapic, sizeof(st->lapic));
+	snap_writer_add(w, SNAP_SEC_MSRS, i, st->msrs, st->nmsrs * sizeof(st->msrs[0]));
+	snap_writer_add(w, SNAP_SEC_CPUID, i, st->cpuid, st->ncpuid * sizeof(st->cpuid[0]));
+	snap_writer_add(w, SNAP_SEC_EVENTS, i, &st->events, sizeof(st->events));
 }
 
-/*
- * Read the MSRs of the list that this vCPU has (KVM_GET_MSRS stops at the
- * first it cannot read: that one is left out, and the rest read again).
- */
-static int snap_msrs_get(struct vcpu *v, const struct kvm_msr_list *l, struct kvm_msr_entry *out,
-			 unsigned *n_out, struct kv_err **err)
-{
-	cleanup_free struct kvm_msrs *msrs =
-	    kv_malloc0(sizeof(*msrs) + SNAP_MAX_MSRS * sizeof(struct kvm_msr_entry));
-	struct kvm_msr_entry *e = msrs->entries;
-	unsigned n = 0;
-	for (unsigned i = 0; i < l->nmsrs && i < SNAP_MAX_MSRS; i++)
-		e[n++].index = l->indices[i];
-	unsigned done = 0;
-	while (done < n) {
-		memmove(&e[0], &e[done], (n - done) * sizeof(e[0]));
-		n -= done;
-		msrs->nmsrs = n;
-		int r = ioctl(v->fd, KVM_GET_MSRS, msrs);
-		if (r < 0)
-			return kv_err_make(err, errno, "vcpu %u: KVM_GET_MSRS", v->index);
-		for (int i = 0; i < r; i++)
-			out[(*n_out)++] = e[i];
-		done = r;
-		if ((unsigned)r < n) {
-			kv_debug("snapshot: vcpu %u: MSR 0x%x not readable, left out", v->index,
-				 e[r].index);
-			done++;
-		}
-	}
-	return 0;
-}
-
-static int snap_ioctl_add(struct snap_writer *w, struct vcpu *v, unsigned long req,
-			  const char *name, uint32_t type, void *buf, size_t len,
-			  struct kv_err **err)
-{
-	if (ioctl(v->fd, req, buf) < 0)
-		return kv_err_make(err, errno, "vcpu %u: %s", v->index, name);
-	snap_writer_add(w, type, v->index, buf, len);
-	return 0;
-}
-
-static int snap_vcpu_save_msrs_cpuid(struct machine *m, struct vcpu *v, struct snap_writer *w,
-				     struct kv_err **err)
-{
-	cleanup_free struct kvm_msr_list *l = snap_msr_index_list(m, err);
-	cleanup_free struct kvm_msr_entry *e = kv_malloc0(SNAP_MAX_MSRS * sizeof(*e));
-	unsigned n = 0;
-	if (!l || snap_msrs_get(v, l, e, &n, err) < 0)
-		return -1;
-	snap_writer_add(w, SNAP_SEC_MSRS, v->index, e, n * sizeof(*e));
-	cleanup_free struct kvm_cpuid2 *c =
-	    kv_malloc0(sizeof(*c) + SNAP_MAX_CPUID * sizeof(struct kvm_cpuid_entry2));
-	c->nent = SNAP_MAX_CPUID;
-	if (ioctl(v->fd, KVM_GET_CPUID2, c) < 0 || c->nent == 0)
-		return kv_err_make(err, errno, "vcpu %u: KVM_GET_CPUID2", v->index);
-	snap_writer_add(w, SNAP_SEC_CPUID, v->index, c->entries, c->nent * sizeof(c->entries[0]));
-	return 0;
-}
-
-static int snap_vcpu_save(struct machine *m, struct vcpu *v, const struct snap_machine *mc,
-			  struct snap_writer *w, struct kv_err **err)
-{
-	/* MP state first: reading it makes KVM process pending APIC events
-	 * (kvm_apic_accept_events), which may change what the others show. */
-	struct kvm_mp_state mp;
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
-	struct kvm_xcrs xcrs;
-	struct kvm_debugregs dregs;
-	struct kvm_vcpu_events ev;
-	cleanup_free struct kvm_lapic_state *lapic = kv_malloc0(sizeof(*lapic));
-	if (snap_ioctl_add(w, v, KVM_GET_MP_STATE, "KVM_GET_MP_STATE", SNAP_SEC_MP_STATE, &mp,
-			   sizeof(mp), err) < 0 ||
-	    snap_ioctl_add(w, v, KVM_GET_REGS, "KVM_GET_REGS", SNAP_SEC_REGS, &regs, sizeof(regs),
-			   err) < 0 ||
-	    snap_ioctl_add(w, v, KVM_GET_SREGS, "KVM_GET_SREGS", SNAP_SEC_SREGS, &sregs,
-			   sizeof(sregs), err) < 0)
-		return -1;
-	if (mc->xsave_size) {
-		cleanup_free void *xs = kv_malloc0(mc->xsave_size);
-		unsigned long req =
-		    mc->xsave_size > sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
-		if (snap_ioctl_add(w, v, req, "KVM_GET_XSAVE", SNAP_SEC_XSAVE, xs, mc->xsave_size,
-				   err) < 0)
-			return -1;
-	} else {
-		struct kvm_fpu fpu;
-		if (snap_ioctl_add(w, v, KVM_GET_FPU, "KVM_GET_FPU", SNAP_SEC_FPU, &fpu,
-				   sizeof(fpu), err) < 0)
-			return -1;
-	}
-	if (mc->has_xcrs && snap_ioctl_add(w, v, KVM_GET_XCRS, "KVM_GET_XCRS", SNAP_SEC_XCRS, &xcrs,
-					   sizeof(xcrs), err) < 0)
-		return -1;
-	if (snap_ioctl_add(w, v, KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS", SNAP_SEC_DEBUGREGS, &dregs,
-			   sizeof(dregs), err) < 0 ||
-	    snap_ioctl_add(w, v, KVM_GET_LAPIC, "KVM_GET_LAPIC", SNAP_SEC_LAPIC, lapic,
-			   sizeof(*lapic), err) < 0 ||
-	    snap_vcpu_save_msrs_cpuid(m, v, w, err) < 0 ||
-	    snap_ioctl_add(w, v, KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS", SNAP_SEC_EVENTS, &ev,
-			   sizeof(ev), err) < 0)
-		return -1;
-	return 0;
-}
-
-/* ------------------------------------------------------------- the VM */
-
-static int snap_machine_fill(struct machine *m, struct snap_machine *mc, struct kv_err **err)
+/* The machine section: the vCPUs' shape as vCPU 0's state has it. */
+static void snap_machine_fill(struct machine *m, const struct vcpu_state *cpu0,
+			      struct snap_machine *mc)
 {
 	memset(mc, 0, sizeof(*mc));
 	mc->mem_size = m->ram.size;
@@ -161,40 +63,23 @@ static int snap_machine_fill(struct machine *m, struct snap_machine *mc, struct 
 	mc->ncpus = m->ncpus;
 	mc->nvirtio = m->nvirtio;
 	mc->flags = m->pvm ? SNAP_F_PVM : 0;
-	int khz = ioctl(m->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
-	if (khz < 0)
-		return kv_err_make(err, errno, "KVM_GET_TSC_KHZ");
-	mc->tsc_khz = khz;
-	int xs2 = vm_check_extension(&m->vm, KVM_CAP_XSAVE2);
-	if (xs2 >= SNAP_XSAVE_MIN)
-		mc->xsave_size = xs2;
-	else if (vm_check_extension(&m->vm, KVM_CAP_XSAVE) > 0)
-		mc->xsave_size = sizeof(struct kvm_xsave);
-	mc->has_xcrs = vm_check_extension(&m->vm, KVM_CAP_XCRS) > 0;
-	if (m->ncpus > SNAP_MAX_VCPUS || m->nvirtio > SNAP_MAX_VIRTIO)
-		return kv_err_make(err, E2BIG, "too many vCPUs or devices for a snapshot");
-	return 0;
+	mc->tsc_khz = cpu0->tsc_khz;
+	mc->xsave_size = cpu0->xsave_size;
+	mc->has_xcrs = cpu0->has_xcrs;
 }
 
+/* The VM-wide sections: irqchips, PIT, kvmclock, the UART, the virtio devices. */
 static int snap_vm_save(struct machine *m, struct snap_writer *w, struct kv_err **err)
 {
-	for (unsigned i = 0; i < SNAP_IRQCHIPS; i++) {
-		struct kvm_irqchip chip = {.chip_id = i};
-		if (ioctl(m->vm.vm_fd, KVM_GET_IRQCHIP, &chip) < 0)
-			return kv_err_make(err, errno, "KVM_GET_IRQCHIP %u", i);
-		snap_writer_add(w, SNAP_SEC_IRQCHIP, i, &chip, sizeof(chip));
-	}
-	struct kvm_pit_state2 pit = m->pit_restored;
-	if (m->vm.pit && ioctl(m->vm.vm_fd, KVM_GET_PIT2, &pit) < 0)
-		return kv_err_make(err, errno, "KVM_GET_PIT2");
-	snap_writer_add(w, SNAP_SEC_PIT, 0, &pit, sizeof(pit));
-	struct kvm_clock_data clock;
-	memset(&clock, 0, sizeof(clock));
-	if (ioctl(m->vm.vm_fd, KVM_GET_CLOCK, &clock) < 0)
-		return kv_err_make(err, errno, "KVM_GET_CLOCK");
-	snap_writer_add(w, SNAP_SEC_CLOCK, 0, &clock, sizeof(clock));
-	struct snap_serial ser;
-	snap_serial_save(m, &ser);
+	struct vm_state vs;
+	if (vm_save(&m->vm, &vs, err) < 0)
+		return -1;
+	for (unsigned i = 0; i < VM_IRQCHIPS; i++)
+		snap_writer_add(w, SNAP_SEC_IRQCHIP, i, &vs.irqchip[i], sizeof(vs.irqchip[i]));
+	snap_writer_add(w, SNAP_SEC_PIT, 0, &vs.pit, sizeof(vs.pit));
+	snap_writer_add(w, SNAP_SEC_CLOCK, 0, &vs.clock, sizeof(vs.clock));
+	struct serial_state ser;
+	serial_save(&m->serial, &ser);
 	snap_writer_add(w, SNAP_SEC_SERIAL, 0, &ser, sizeof(ser));
 	struct snap_virtio *v = kv_malloc0(sizeof(*v));
 	for (unsigned i = 0; i < m->nvirtio; i++) {
@@ -207,14 +92,24 @@ static int snap_vm_save(struct machine *m, struct snap_writer *w, struct kv_err 
 
 static int snap_state_build(struct machine *m, struct snap_writer *w, struct kv_err **err)
 {
-	struct snap_machine mc;
-	if (snap_machine_fill(m, &mc, err) < 0)
-		return -1;
-	snap_writer_add(w, SNAP_SEC_MACHINE, 0, &mc, sizeof(mc));
+	if (m->ncpus > SNAP_MAX_VCPUS || m->nvirtio > SNAP_MAX_VIRTIO)
+		return kv_err_make(err, E2BIG, "too many vCPUs or devices for a snapshot");
+	struct vcpu_state *st = kv_malloc0(m->ncpus * sizeof(*st));
+	int r = 0;
+	for (unsigned i = 0; i < m->ncpus && r == 0; i++)
+		r = vcpu_save(&m->vcpus[i], &m->vm, &st[i], err);
+	if (r == 0) {
+		struct snap_machine mc;
+		snap_machine_fill(m, &st[0], &mc);
+		snap_writer_add(w, SNAP_SEC_MACHINE, 0, &mc, sizeof(mc));
+		for (unsigned i = 0; i < m->ncpus; i++)
+			snap_vcpu_write(w, i, &st[i]);
+		r = snap_vm_save(m, w, err);
+	}
 	for (unsigned i = 0; i < m->ncpus; i++)
-		if (snap_vcpu_save(m, &m->vcpus[i], &mc, w, err) < 0)
-			return -1;
-	return snap_vm_save(m, w, err);
+		vcpu_state_free(&st[i]);
+	free(st);
+	return r;
 }
 
 /* ------------------------------------------------------------- memory */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* vCPU setup, run loop and exit handling. */
+/* vCPU setup, run loop, exit handling, and the state snapshots save and restore. */
 #include "vmm/vcpu.h"
 
 #include <signal.h>
@@ -443,4 +443,242 @@ void *vcpu_thread_main(void *arg)
 	}
 	vcpu_loop(v);
 	return NULL;
+}
+
+/* ------------------------------------------------------------ snapshots */
+
+#define MSR_IA32_TSC	      0x10
+#define MSR_IA32_TSC_DEADLINE 0x6e0
+
+uint32_t vcpu_xsave_size(struct vm *vm)
+{
+	int xs2 = vm_check_extension(vm, KVM_CAP_XSAVE2);
+	if (xs2 >= (int)sizeof(struct kvm_xsave))
+		return xs2;
+	return vm_check_extension(vm, KVM_CAP_XSAVE) > 0 ? sizeof(struct kvm_xsave) : 0;
+}
+
+void vcpu_state_free(struct vcpu_state *st)
+{
+	free(st->xsave);
+	free(st->msrs);
+	free(st->cpuid);
+	st->xsave = NULL;
+	st->msrs = NULL;
+	st->cpuid = NULL;
+}
+
+static int vcpu_ioctl(struct vcpu *v, unsigned long req, const char *name, const void *arg,
+		      struct kv_err **err)
+{
+	if (ioctl(v->fd, req, arg) < 0)
+		return kv_err_make(err, errno, "vcpu %u: %s", v->index, name);
+	return 0;
+}
+
+/* KVM_GET_MSR_INDEX_LIST: every MSR KVM saves and emulates (malloc'd). */
+static struct kvm_msr_list *vcpu_msr_index_list(struct vm *vm, struct kv_err **err)
+{
+	struct kvm_msr_list *l =
+	    kv_malloc0(sizeof(*l) + VCPU_STATE_MAX_MSRS * sizeof(l->indices[0]));
+	l->nmsrs = VCPU_STATE_MAX_MSRS;
+	if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, l) < 0) {
+		kv_err_make(err, errno, "KVM_GET_MSR_INDEX_LIST");
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+/*
+ * Read the MSRs of the list that this vCPU has into st->msrs (KVM_GET_MSRS
+ * stops at the first it cannot read: that one is left out, and the rest
+ * read again).
+ */
+static int vcpu_msrs_get(struct vcpu *v, const struct kvm_msr_list *l, struct vcpu_state *st,
+			 struct kv_err **err)
+{
+	cleanup_free struct kvm_msrs *msrs =
+	    kv_malloc0(sizeof(*msrs) + VCPU_STATE_MAX_MSRS * sizeof(struct kvm_msr_entry));
+	struct kvm_msr_entry *e = msrs->entries;
+	unsigned n = 0;
+	for (unsigned i = 0; i < l->nmsrs && i < VCPU_STATE_MAX_MSRS; i++)
+		e[n++].index = l->indices[i];
+	st->msrs = kv_malloc0(VCPU_STATE_MAX_MSRS * sizeof(*st->msrs));
+	st->nmsrs = 0;
+	unsigned done = 0;
+	while (done < n) {
+		memmove(&e[0], &e[done], (n - done) * sizeof(e[0]));
+		n -= done;
+		msrs->nmsrs = n;
+		int r = ioctl(v->fd, KVM_GET_MSRS, msrs);
+		if (r < 0)
+			return kv_err_make(err, errno, "vcpu %u: KVM_GET_MSRS", v->index);
+		for (int i = 0; i < r; i++)
+			st->msrs[st->nmsrs++] = e[i];
+		done = r;
+		if ((unsigned)r < n) {
+			kv_debug("snapshot: vcpu %u: MSR 0x%x not readable, left out", v->index,
+				 e[r].index);
+			done++;
+		}
+	}
+	return 0;
+}
+
+static int vcpu_msrs_cpuid_save(struct vcpu *v, struct vm *vm, struct vcpu_state *st,
+				struct kv_err **err)
+{
+	cleanup_free struct kvm_msr_list *l = vcpu_msr_index_list(vm, err);
+	if (!l || vcpu_msrs_get(v, l, st, err) < 0)
+		return -1;
+	cleanup_free struct kvm_cpuid2 *c =
+	    kv_malloc0(sizeof(*c) + VCPU_STATE_MAX_CPUID * sizeof(struct kvm_cpuid_entry2));
+	c->nent = VCPU_STATE_MAX_CPUID;
+	if (ioctl(v->fd, KVM_GET_CPUID2, c) < 0 || c->nent == 0)
+		return kv_err_make(err, errno, "vcpu %u: KVM_GET_CPUID2", v->index);
+	st->ncpuid = c->nent;
+	st->cpuid = kv_malloc0(c->nent * sizeof(c->entries[0]));
+	memcpy(st->cpuid, c->entries, c->nent * sizeof(c->entries[0]));
+	return 0;
+}
+
+/*
+ * The reads, in an order that matters for the first and the last (the
+ * snapshot's sections follow it): MP state first, because reading it makes
+ * KVM process pending APIC events (kvm_apic_accept_events: an INIT or SIPI
+ * changes the registers and the LAPIC), so everything read after it is what
+ * the vCPU will run with. The vCPU events last: they are the pending
+ * exception, interrupt, NMI and SMI as KVM holds them after the reads before.
+ */
+int vcpu_save(struct vcpu *v, struct vm *vm, struct vcpu_state *st, struct kv_err **err)
+{
+	memset(st, 0, sizeof(*st));
+	st->xsave_size = vcpu_xsave_size(vm);
+	st->has_xcrs = vm_check_extension(vm, KVM_CAP_XCRS) > 0;
+	int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+	if (khz < 0)
+		return kv_err_make(err, errno, "vcpu %u: KVM_GET_TSC_KHZ", v->index);
+	st->tsc_khz = khz;
+	if (vcpu_ioctl(v, KVM_GET_MP_STATE, "KVM_GET_MP_STATE", &st->mp_state, err) < 0 ||
+	    vcpu_ioctl(v, KVM_GET_REGS, "KVM_GET_REGS", &st->regs, err) < 0 ||
+	    vcpu_ioctl(v, KVM_GET_SREGS, "KVM_GET_SREGS", &st->sregs, err) < 0)
+		return -1;
+	if (st->xsave_size) {
+		st->xsave = kv_malloc0(st->xsave_size);
+		/* KVM_GET_XSAVE copies 4096 bytes; KVM_GET_XSAVE2 the host's whole size. */
+		unsigned long req =
+		    st->xsave_size > sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
+		if (vcpu_ioctl(v, req, "KVM_GET_XSAVE", st->xsave, err) < 0)
+			return -1;
+	} else if (vcpu_ioctl(v, KVM_GET_FPU, "KVM_GET_FPU", &st->fpu, err) < 0) {
+		return -1;
+	}
+	if (st->has_xcrs && vcpu_ioctl(v, KVM_GET_XCRS, "KVM_GET_XCRS", &st->xcrs, err) < 0)
+		return -1;
+	if (vcpu_ioctl(v, KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS", &st->debugregs, err) < 0 ||
+	    vcpu_ioctl(v, KVM_GET_LAPIC, "KVM_GET_LAPIC", &st->lapic, err) < 0 ||
+	    vcpu_msrs_cpuid_save(v, vm, st, err) < 0 ||
+	    vcpu_ioctl(v, KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS", &st->events, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int vcpu_cpuid_restore(struct vcpu *v, const struct vcpu_state *st, struct kv_err **err)
+{
+	size_t len = st->ncpuid * sizeof(struct kvm_cpuid_entry2);
+	cleanup_free struct kvm_cpuid2 *c = kv_malloc0(sizeof(*c) + len);
+	c->nent = st->ncpuid;
+	memcpy(c->entries, st->cpuid, len);
+	return vcpu_ioctl(v, KVM_SET_CPUID2, "KVM_SET_CPUID2", c, err);
+}
+
+/* The frequency the guest calibrated against: KVM scales the TSC if this host's differs. */
+static int vcpu_tsc_khz_restore(struct vcpu *v, uint32_t khz, struct kv_err **err)
+{
+	int cur = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+	if (cur == (int)khz)
+		return 0;
+	if (ioctl(v->fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0)
+		return kv_err_make(err, errno,
+				   "TSC frequency: the snapshot's guest runs at %u kHz, this host "
+				   "at %d kHz and KVM cannot scale it",
+				   khz, cur);
+	return 0;
+}
+
+/* Which of three passes writes an MSR: the TSC, then the rest, then the deadline. */
+static unsigned vcpu_msr_pass(uint32_t index)
+{
+	return index == MSR_IA32_TSC ? 0 : index == MSR_IA32_TSC_DEADLINE ? 2 : 1;
+}
+
+/*
+ * One KVM_SET_MSRS, the TSC first and the TSC deadline last whatever order
+ * st has: the deadline is an absolute TSC value, armed against the TSC
+ * written before it (and only in the LAPIC's TSC-deadline mode, restored
+ * before the MSRs).
+ */
+static int vcpu_msrs_restore(struct vcpu *v, const struct vcpu_state *st, struct kv_err **err)
+{
+	unsigned n = st->nmsrs, k = 0;
+	cleanup_free struct kvm_msrs *msrs =
+	    kv_malloc0(sizeof(*msrs) + n * sizeof(struct kvm_msr_entry));
+	for (unsigned pass = 0; pass < 3; pass++)
+		for (unsigned i = 0; i < n; i++)
+			if (vcpu_msr_pass(st->msrs[i].index) == pass)
+				msrs->entries[k++] = st->msrs[i];
+	msrs->nmsrs = k;
+	int r = ioctl(v->fd, KVM_SET_MSRS, msrs);
+	if (r < 0)
+		return kv_err_make(err, errno, "vcpu %u: KVM_SET_MSRS", v->index);
+	if ((unsigned)r < k)
+		return kv_err_make(err, EINVAL, "vcpu %u: KVM_SET_MSRS refused MSR 0x%x", v->index,
+				   msrs->entries[r].index);
+	return 0;
+}
+
+/*
+ * The writes, in the order KVM needs:
+ *  1. CPUID first: KVM judges what follows by it (the CR4 bits
+ *     KVM_SET_SREGS accepts, the XSAVE features and XCR0 bits it takes),
+ *     and state set before it may be recomputed when it is set.
+ *  2. The TSC frequency before the TSC MSR: KVM turns a TSC value into an
+ *     offset at the vCPU's rate.
+ *  3. MP state early, before the events: those can put the vCPU back in
+ *     SMM, where KVM refuses an INIT- or SIPI-received MP state (INIT is
+ *     latched there).
+ *  4. Regs, then sregs (control registers, EFER, the APIC base and any
+ *     interrupt pending in their bitmap), then XSAVE (or the FPU), XCRs and
+ *     debug registers: no dependency among these is known; the order is
+ *     the one restores have always used.
+ *  5. The LAPIC after sregs: its ID register is read by the APIC base's
+ *     mode (xAPIC or x2APIC) that sregs set; and before the MSRs, whose TSC
+ *     deadline only arms in the LAPIC's TSC-deadline mode.
+ *  6. MSRs (vcpu_msrs_restore: the TSC first, the deadline last).
+ *  7. The vCPU events last: KVM_SET_REGS drops a pending exception and
+ *     KVM_SET_SREGS may queue an interrupt; what is pending is the events'.
+ *  8. KVM_KVMCLOCK_CTRL once the MSRs gave the guest its kvmclock page
+ *     back: it tells the guest it was stopped (no soft-lockup reports);
+ *     EINVAL for a guest without kvmclock, ignored.
+ */
+int vcpu_restore(struct vcpu *v, const struct vcpu_state *st, struct kv_err **err)
+{
+	if (vcpu_cpuid_restore(v, st, err) < 0 || vcpu_tsc_khz_restore(v, st->tsc_khz, err) < 0 ||
+	    vcpu_ioctl(v, KVM_SET_MP_STATE, "KVM_SET_MP_STATE", &st->mp_state, err) < 0 ||
+	    vcpu_ioctl(v, KVM_SET_REGS, "KVM_SET_REGS", &st->regs, err) < 0 ||
+	    vcpu_ioctl(v, KVM_SET_SREGS, "KVM_SET_SREGS", &st->sregs, err) < 0)
+		return -1;
+	if (st->xsave_size ? vcpu_ioctl(v, KVM_SET_XSAVE, "KVM_SET_XSAVE", st->xsave, err) < 0
+			   : vcpu_ioctl(v, KVM_SET_FPU, "KVM_SET_FPU", &st->fpu, err) < 0)
+		return -1;
+	if (st->has_xcrs && vcpu_ioctl(v, KVM_SET_XCRS, "KVM_SET_XCRS", &st->xcrs, err) < 0)
+		return -1;
+	if (vcpu_ioctl(v, KVM_SET_DEBUGREGS, "KVM_SET_DEBUGREGS", &st->debugregs, err) < 0 ||
+	    vcpu_ioctl(v, KVM_SET_LAPIC, "KVM_SET_LAPIC", &st->lapic, err) < 0 ||
+	    vcpu_msrs_restore(v, st, err) < 0 ||
+	    vcpu_ioctl(v, KVM_SET_VCPU_EVENTS, "KVM_SET_VCPU_EVENTS", &st->events, err) < 0)
+		return -1;
+	(void)ioctl(v->fd, KVM_KVMCLOCK_CTRL, 0);
+	return 0;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vCPUs: creation and boot state (applying what x86/regs.c and x86/cpuid.c
- * computed), the per-vCPU thread, and exit handling. vcpu_exit_handle() is
- * a pure function of (struct kvm_run, buses): tests feed it by hand.
+ * computed), the per-vCPU thread, exit handling, and the state a snapshot
+ * saves (vcpu_save/vcpu_restore). vcpu_exit_handle() is a pure function of
+ * (struct kvm_run, buses): tests feed it by hand.
  */
 #ifndef KV_VMM_VCPU_H
 #define KV_VMM_VCPU_H
@@ -81,5 +82,43 @@ void vcpu_kick(struct vcpu *v);
 /* Install the kick signal's handler (once per process). */
 int vcpu_signals_init(struct kv_err **err) KV_WUR;
 const char *vcpu_exit_reason_name(unsigned reason);
+
+/* ------------------------------------------------------------ snapshots */
+
+#define VCPU_STATE_MAX_MSRS  1024
+#define VCPU_STATE_MAX_CPUID 256
+
+/*
+ * A vCPU's state as KVM gives it (vcpu_save) and takes it back
+ * (vcpu_restore): the per-vCPU sections of a snapshot (snapshot.h), KVM's
+ * own structs. xsave, msrs and cpuid are malloc'd and owned by the state
+ * (vcpu_state_free).
+ */
+struct vcpu_state {
+	uint32_t tsc_khz;
+	uint32_t xsave_size; /* bytes at xsave; 0: no XSAVE on this host, fpu instead */
+	bool has_xcrs;	     /* KVM_CAP_XCRS: xcrs is part of the state */
+	struct kvm_mp_state mp_state;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	void *xsave;
+	struct kvm_fpu fpu;
+	struct kvm_xcrs xcrs;
+	struct kvm_debugregs debugregs;
+	struct kvm_lapic_state lapic;
+	struct kvm_msr_entry *msrs; /* every MSR of KVM_GET_MSR_INDEX_LIST the vCPU has */
+	unsigned nmsrs;
+	struct kvm_cpuid_entry2 *cpuid; /* as the guest sees it (KVM_GET_CPUID2) */
+	unsigned ncpuid;
+	struct kvm_vcpu_events events;
+};
+
+/* The XSAVE state's size on this host (KVM_CAP_XSAVE2, else 4096), 0 without XSAVE. */
+uint32_t vcpu_xsave_size(struct vm *vm);
+/* Read the state of a vCPU that is not running (parked after vcpu_settle). */
+int vcpu_save(struct vcpu *v, struct vm *vm, struct vcpu_state *st, struct kv_err **err) KV_WUR;
+/* Into a new vCPU (vcpu_create, not run yet). st's sizes must fit this host's. */
+int vcpu_restore(struct vcpu *v, const struct vcpu_state *st, struct kv_err **err) KV_WUR;
+void vcpu_state_free(struct vcpu_state *st);
 
 #endif

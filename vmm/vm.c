@@ -178,3 +178,50 @@ int vm_ioeventfd_add(struct vm *vm, uint64_t addr, uint32_t data, struct kv_err 
 	}
 	return steal_fd(fd);
 }
+
+/* ------------------------------------------------------------ snapshots */
+
+int vm_save(struct vm *vm, struct vm_state *st, struct kv_err **err)
+{
+	memset(st, 0, sizeof(*st));
+	for (unsigned i = 0; i < VM_IRQCHIPS; i++) {
+		st->irqchip[i].chip_id = i;
+		if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &st->irqchip[i]) < 0)
+			return kv_err_make(err, errno, "KVM_GET_IRQCHIP %u", i);
+	}
+	/* A VM restored without a PIT (its guest had shut it down) has none to
+	 * ask: its snapshot keeps the state it was restored with. */
+	st->pit = vm->pit_restored;
+	if (vm->pit && ioctl(vm->vm_fd, KVM_GET_PIT2, &st->pit) < 0)
+		return kv_err_make(err, errno, "KVM_GET_PIT2");
+	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &st->clock) < 0)
+		return kv_err_make(err, errno, "KVM_GET_CLOCK");
+	return 0;
+}
+
+/*
+ * The PIT, then kvmclock, then the irqchips: setting the PIT restarts its
+ * counter and setting the irqchips last leaves them exactly as saved,
+ * whatever the PIT did meanwhile. Devices raise interrupts only after this
+ * (snapshot_restore.c), into the restored chips.
+ */
+int vm_restore(struct vm *vm, const struct vm_state *st, struct kv_err **err)
+{
+	vm->pit_restored = st->pit;
+	if (vm->pit && ioctl(vm->vm_fd, KVM_SET_PIT2, &st->pit) < 0)
+		return kv_err_make(err, errno, "KVM_SET_PIT2");
+	/*
+	 * The saved kvmclock value only, flags 0: with KVM_CLOCK_REALTIME (which
+	 * KVM_GET_CLOCK sets where the host's clocksource allows) KVM would add the wall time
+	 * elapsed since the save (api.rst, KVM_SET_CLOCK), and the guest's monotonic time must
+	 * continue from where the snapshot stopped it. The TSC MSR restored with each vCPU does the
+	 * same for the TSC.
+	 */
+	struct kvm_clock_data clock = {.clock = st->clock.clock};
+	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
+		return kv_err_make(err, errno, "KVM_SET_CLOCK");
+	for (unsigned i = 0; i < VM_IRQCHIPS; i++)
+		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &st->irqchip[i]) < 0)
+			return kv_err_make(err, errno, "KVM_SET_IRQCHIP %u", i);
+	return 0;
+}

@@ -2,12 +2,14 @@
 /*
  * The KVM VM: /dev/kvm, the VM fd, memslots, the in-kernel irqchip (PIC,
  * IOAPIC, LAPICs) and PIT, the interrupt sink devices raise (irqfd per GSI,
- * else KVM_IRQ_LINE), ioeventfds. The thin layer between pure setup code and
- * the ioctls.
+ * else KVM_IRQ_LINE), ioeventfds, and the VM-wide state snapshots save
+ * (vm_save/vm_restore). The thin layer between pure setup code and the
+ * ioctls.
  */
 #ifndef KV_VMM_VM_H
 #define KV_VMM_VM_H
 
+#include <linux/kvm.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -17,6 +19,7 @@
 #define VM_MAX_GSI	  24
 #define VM_MAX_SLOTS	  32
 #define VM_MAX_IOEVENTFDS 64
+#define VM_IRQCHIPS	  3 /* KVM's chip ids: 0 PIC master, 1 PIC slave, 2 IOAPIC */
 
 /* An ioeventfd waiting for vm_irqchip_create() (the fd is the caller's). */
 struct vm_ioeventfd {
@@ -37,6 +40,8 @@ struct vm {
 	unsigned nioev_pending;
 	int irqfd[VM_MAX_GSI]; /* -1: use KVM_IRQ_LINE */
 	struct bus pio, mmio;
+	/* A VM restored without a PIT (pit false) saves the PIT state it was restored with. */
+	struct kvm_pit_state2 pit_restored;
 };
 
 /* Empty VM (no fds): vm_destroy() is then a no-op. */
@@ -63,5 +68,19 @@ void vm_irq_raise(void *ctx, unsigned gsi);
 /* An ioeventfd on a 4-byte MMIO write of `data` at addr; returns the eventfd. */
 int vm_ioeventfd_add(struct vm *vm, uint64_t addr, uint32_t data, struct kv_err **err) KV_WUR;
 int vm_check_extension(struct vm *vm, long cap);
+
+/*
+ * Snapshot state of the VM-wide devices KVM emulates: the irqchips, the PIT
+ * and kvmclock, the KVM structs as a snapshot stores them (snapshot.h). The
+ * vCPUs' own state is vcpu_save's (vcpu.h), the devices' their own.
+ */
+struct vm_state {
+	struct kvm_irqchip irqchip[VM_IRQCHIPS];
+	struct kvm_pit_state2 pit; /* without a PIT: the state it was restored with */
+	struct kvm_clock_data clock;
+};
+int vm_save(struct vm *vm, struct vm_state *st, struct kv_err **err) KV_WUR;
+/* After the vCPUs' (vcpu_restore), before any device raises an interrupt. */
+int vm_restore(struct vm *vm, const struct vm_state *st, struct kv_err **err) KV_WUR;
 
 #endif

@@ -125,7 +125,7 @@ static uint8_t *build(mutator_fn mut, void *ctx, size_t *len)
 	add(&b, SNAP_SEC_PIT, 0, &pit, sizeof(pit));
 	struct kvm_clock_data clock = {.clock = 123456789};
 	add(&b, SNAP_SEC_CLOCK, 0, &clock, sizeof(clock));
-	struct snap_serial ser = {.ier = 0x0f, .rx_len = 3, .rx_head = 63};
+	struct serial_state ser = {.ier = 0x0f, .rx_len = 3, .rx_head = 63};
 	add(&b, SNAP_SEC_SERIAL, 0, &ser, sizeof(ser));
 	add_virtio(&b, 0, 2);
 	add_virtio(&b, 1, 27);
@@ -399,9 +399,9 @@ static void test_sections(void)
 	field(SNAP_SEC_IRQCHIP, 1, 0, 2, 4, "irqchip 1: chip id 2", "irqchip id mismatch");
 	field(SNAP_SEC_PIT, 0, offsetof(struct kvm_pit_state2, channels[1].mode), 9, 1, "channel 1",
 	      "PIT mode 9");
-	field(SNAP_SEC_SERIAL, 0, offsetof(struct snap_serial, rx_len), 65, 4, "serial",
+	field(SNAP_SEC_SERIAL, 0, offsetof(struct serial_state, rx_len), 65, 4, "serial",
 	      "UART FIFO longer than 64");
-	field(SNAP_SEC_SERIAL, 0, offsetof(struct snap_serial, ier), 0x10, 1, "serial",
+	field(SNAP_SEC_SERIAL, 0, offsetof(struct serial_state, ier), 0x10, 1, "serial",
 	      "UART IER unknown bits");
 }
 

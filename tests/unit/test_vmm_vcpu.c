@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Exit handling fed by hand, PVM fixup decisions, the exit device and i8042. */
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "tap.h"
 #include "vmm/power.h"
 #include "vmm/vcpu.h"
+#include "vmm/vm.h"
 #include "vmm/vmm.h"
 #include "vmm/x86/pvm.h"
 
@@ -210,11 +212,187 @@ static void test_power(void)
 	ok(!bus_read(&pio, 0x61, &v, 1) && v == 0xff, "port 0x61 is not claimed");
 }
 
+/* ------------------------------------------------ vcpu_save / vcpu_restore */
+
+#define MSR_IA32_TSC	      0x10
+#define MSR_IA32_TSC_DEADLINE 0x6e0
+#define MSR_LSTAR	      0xc0000082
+#define APIC_TASKPRI	      0x80
+#define APIC_LVTT	      0x320
+#define APIC_LVT_TSCDEADLINE  (2u << 17)
+
+/* A VM with its irqchip (the LAPICs) and vCPU 0 set up as for a boot. */
+static bool kvm_vcpu_new(struct vm *vm, struct vcpu *v, struct kv_err **err)
+{
+	vm_init(vm);
+	if (vm_open(vm, err) < 0 || vm_irqchip_create(vm, false, err) < 0 ||
+	    vcpu_create(v, vm, 0, err) < 0 || vcpu_arch_setup(v, vm, 1, pvm_detect(), err) < 0 ||
+	    vcpu_boot_regs_set(v, 0x1000000, 0x7000, err) < 0)
+		return false;
+	return true;
+}
+
+static void kvm_vcpu_free(struct vm *vm, struct vcpu *v)
+{
+	vcpu_destroy(v);
+	vm_destroy(vm);
+}
+
+static uint64_t msr_of(const struct vcpu_state *st, uint32_t index, bool *found)
+{
+	for (unsigned i = 0; i < st->nmsrs; i++)
+		if (st->msrs[i].index == index) {
+			*found = true;
+			return st->msrs[i].data;
+		}
+	*found = false;
+	return 0;
+}
+
+static uint32_t lapic_reg(const struct kvm_lapic_state *l, unsigned off)
+{
+	uint32_t r;
+	memcpy(&r, l->regs + off, sizeof(r));
+	return r;
+}
+
+static void lapic_reg_set(struct kvm_lapic_state *l, unsigned off, uint32_t val)
+{
+	memcpy(l->regs + off, &val, sizeof(val));
+}
+
+/*
+ * Give vCPU a state of its own: registers, an MSR, debug registers, a
+ * LAPIC in TSC-deadline mode with a deadline armed far ahead (which only
+ * survives a restore that writes the LAPIC before the MSRs, and the TSC
+ * before the deadline).
+ */
+static bool vcpu_state_dirty(struct vm *vm, struct vcpu *v, uint64_t *deadline)
+{
+	struct kvm_regs regs;
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
+		return false;
+	regs.rax = 0x1122334455667788ULL;
+	regs.r15 = 0xfeedfacecafef00dULL;
+	struct kvm_debugregs dr = {.db = {0x1000, 0x2000}, .dr7 = 0x400 | 0x3};
+	struct kvm_lapic_state lapic;
+	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0 || ioctl(v->fd, KVM_SET_DEBUGREGS, &dr) < 0 ||
+	    ioctl(v->fd, KVM_GET_LAPIC, &lapic) < 0)
+		return false;
+	lapic_reg_set(&lapic, APIC_TASKPRI, 0x20);
+	if (vm->tsc_deadline)
+		lapic_reg_set(&lapic, APIC_LVTT, APIC_LVT_TSCDEADLINE | 0xec);
+	if (ioctl(v->fd, KVM_SET_LAPIC, &lapic) < 0)
+		return false;
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e[2];
+	} msrs = {.h.nmsrs = 1, .e = {{.index = MSR_IA32_TSC}}};
+	if (ioctl(v->fd, KVM_GET_MSRS, &msrs) != 1)
+		return false;
+	*deadline = vm->tsc_deadline ? msrs.e[0].data + (1ULL << 50) : 0;
+	msrs.e[0] = (struct kvm_msr_entry){.index = MSR_LSTAR, .data = 0xffffffff81a00000ULL};
+	msrs.e[1] = (struct kvm_msr_entry){.index = MSR_IA32_TSC_DEADLINE, .data = *deadline};
+	msrs.h.nmsrs = vm->tsc_deadline ? 2 : 1;
+	return ioctl(v->fd, KVM_SET_MSRS, &msrs) == (int)msrs.h.nmsrs;
+}
+
+/* The MSRs of a and b are the same but for the TSC, which runs on. */
+static bool msrs_same_but_tsc(const struct vcpu_state *a, const struct vcpu_state *b)
+{
+	if (a->nmsrs != b->nmsrs)
+		return false;
+	for (unsigned i = 0; i < a->nmsrs; i++) {
+		if (a->msrs[i].index != b->msrs[i].index)
+			return false;
+		if (a->msrs[i].index != MSR_IA32_TSC && a->msrs[i].data != b->msrs[i].data) {
+			diag("  MSR 0x%x: 0x%llx, then 0x%llx", a->msrs[i].index,
+			     (unsigned long long)a->msrs[i].data,
+			     (unsigned long long)b->msrs[i].data);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void test_state_round_trip(void)
+{
+	if (access("/dev/kvm", R_OK | W_OK) != 0) {
+		skip("vcpu_save/vcpu_restore round trip: no usable /dev/kvm (%s)", strerror(errno));
+		return;
+	}
+	struct vm vm_a, vm_b;
+	struct vcpu a, b;
+	struct kv_err *err = NULL;
+	uint64_t deadline = 0;
+	if (!ok(kvm_vcpu_new(&vm_a, &a, &err) && kvm_vcpu_new(&vm_b, &b, &err),
+		"two VMs with a vCPU each")) {
+		diag("%s", err ? err->msg : "?");
+		kv_err_free(err);
+		return;
+	}
+	ok(vcpu_state_dirty(&vm_a, &a, &deadline), "vCPU a: registers, MSRs, LAPIC of its own");
+
+	struct vcpu_state st, again;
+	ok(vcpu_save(&a, &vm_a, &st, &err) == 0, "vcpu_save");
+	is_int(st.xsave_size, vcpu_xsave_size(&vm_a), "saved: XSAVE of the host's size");
+	ok(st.nmsrs > 0 && st.ncpuid > 0 && st.tsc_khz > 0, "saved: MSRs, CPUID, TSC frequency");
+	bool found;
+	ok(msr_of(&st, MSR_LSTAR, &found) == 0xffffffff81a00000ULL && found, "saved: LSTAR");
+	ok(vcpu_restore(&b, &st, &err) == 0, "vcpu_restore into a new vCPU");
+	if (err)
+		diag("%s", err->msg);
+	kv_err_free(err);
+	err = NULL;
+	ok(vcpu_save(&b, &vm_b, &again, &err) == 0, "vcpu_save of the restored vCPU");
+
+	ok(again.mp_state.mp_state == st.mp_state.mp_state, "round trip: MP state");
+	ok(memcmp(&again.regs, &st.regs, sizeof(st.regs)) == 0 &&
+	       again.regs.rax == 0x1122334455667788ULL,
+	   "round trip: regs");
+	ok(memcmp(&again.sregs, &st.sregs, sizeof(st.sregs)) == 0, "round trip: sregs");
+	ok(again.xsave_size == st.xsave_size &&
+	       (st.xsave_size ? memcmp(again.xsave, st.xsave, st.xsave_size) == 0
+			      : memcmp(&again.fpu, &st.fpu, sizeof(st.fpu)) == 0),
+	   "round trip: XSAVE (or FPU)");
+	ok(again.has_xcrs == st.has_xcrs &&
+	       (!st.has_xcrs || memcmp(&again.xcrs, &st.xcrs, sizeof(st.xcrs)) == 0),
+	   "round trip: XCRs");
+	ok(memcmp(&again.debugregs, &st.debugregs, sizeof(st.debugregs)) == 0 &&
+	       again.debugregs.db[1] == 0x2000,
+	   "round trip: debug registers");
+	ok(memcmp(&again.lapic, &st.lapic, sizeof(st.lapic)) == 0 &&
+	       lapic_reg(&again.lapic, APIC_TASKPRI) == 0x20,
+	   "round trip: LAPIC");
+	ok(msrs_same_but_tsc(&st, &again), "round trip: every MSR but the TSC");
+	uint64_t tsc0 = msr_of(&st, MSR_IA32_TSC, &found);
+	uint64_t tsc1 = msr_of(&again, MSR_IA32_TSC, &found);
+	ok(found && tsc1 >= tsc0 && tsc1 - tsc0 < (uint64_t)st.tsc_khz * 1000 * 60,
+	   "round trip: the TSC goes on from the saved value (no jump)");
+	if (vm_a.tsc_deadline)
+		ok(msr_of(&again, MSR_IA32_TSC_DEADLINE, &found) == deadline && found &&
+		       deadline != 0,
+		   "round trip: the TSC deadline stays armed (LAPIC first, deadline last)");
+	else
+		skip("TSC deadline: KVM_CAP_TSC_DEADLINE_TIMER not on this host");
+	ok(again.ncpuid == st.ncpuid &&
+	       memcmp(again.cpuid, st.cpuid, st.ncpuid * sizeof(st.cpuid[0])) == 0,
+	   "round trip: CPUID");
+	ok(memcmp(&again.events, &st.events, sizeof(st.events)) == 0, "round trip: vCPU events");
+	is_int(again.tsc_khz, st.tsc_khz, "round trip: TSC frequency");
+	vcpu_state_free(&st);
+	vcpu_state_free(&again);
+	kv_err_free(err);
+	kvm_vcpu_free(&vm_a, &a);
+	kvm_vcpu_free(&vm_b, &b);
+}
+
 int main(void)
 {
 	test_io_mmio();
 	test_exits();
 	test_pvm();
 	test_power();
+	test_state_round_trip();
 	return tap_done();
 }

@@ -105,8 +105,11 @@ static void guest_post_event(struct guest *g)
 
 static bool guest_up(struct guest *g, uint64_t cid)
 {
-	struct virtio_env env = {
-	    .gm = &mem.gm, .irq = {irq_count_raise, &irqs}, .gsi = 8, .loop = &loop};
+	struct virtio_env env = {.gm = &mem.gm,
+				 .irq = {irq_count_raise, &irqs},
+				 .gsi = 8,
+				 .loop = &loop,
+				 .timeout_ms = 50};
 	struct kv_err *err = NULL;
 	memset(g, 0, sizeof(*g));
 	g->dev = virtio_vsock_new(&env, cid, uds, &err);
@@ -115,7 +118,6 @@ static bool guest_up(struct guest *g, uint64_t cid)
 		kv_err_free(err);
 		return false;
 	}
-	virtio_vsock_set_timeout_for_test(g->dev, 50);
 	g->bd = virtio_mmio_bus_dev(g->dev, 0xd0000000);
 	for (int i = 0; i < 3; i++)
 		vqb_init(&g->q[i], &mem, QSIZE);

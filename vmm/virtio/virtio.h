@@ -44,6 +44,9 @@ struct virtio_env {
 	struct irq_sink irq;
 	unsigned gsi;
 	struct evloop *loop;
+	/* Tests: every timeout of the device becomes this many ms, its timer
+	 * ticks every 10 ms (vsock's); 0: the real ones. */
+	unsigned timeout_ms;
 };
 
 /* Devices. Each returns NULL with *err set on failure. */

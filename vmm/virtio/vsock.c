@@ -464,6 +464,7 @@ struct virtio_mmio *virtio_vsock_new(const struct virtio_env *env, uint64_t gues
 	v->guest_cid = guest_cid;
 	v->uds = kv_strdup(uds);
 	v->loop = env->loop;
+	v->timeout_scale_ms = env->timeout_ms;
 	v->next_local_port = VSOCK_LOCAL_PORT_BASE;
 	virtio_put_le64(v->config, guest_cid);
 	if (vsock_listen(v, err) < 0 || vsock_epoll_setup(v, err) < 0)
@@ -486,9 +487,4 @@ int virtio_vsock_reset_transport(struct virtio_mmio *dev, struct kv_err **err)
 	vsock_rx_flush(v);
 	virtio_mmio_unlock(dev);
 	return 0;
-}
-
-void virtio_vsock_set_timeout_for_test(struct virtio_mmio *dev, unsigned ms)
-{
-	to_vsock(dev)->timeout_scale_ms = ms;
 }

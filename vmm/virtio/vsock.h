@@ -116,7 +116,7 @@ struct virtio_vsock {
 	bool bound;	/* uds is ours: unlink it on free */
 	bool accepting; /* listener in the epoll set with EPOLLIN */
 	struct evloop *loop;
-	unsigned timeout_scale_ms; /* tests shorten timeouts; 0 = real ones */
+	unsigned timeout_scale_ms; /* env->timeout_ms: tests shorten timeouts; 0 = real ones */
 
 	struct vsock_conn *conns[VSOCK_MAX_CONNS];
 	uint32_t gens[VSOCK_MAX_CONNS];
@@ -161,7 +161,5 @@ void vsock_set_deadline(struct virtio_vsock *v, struct vsock_conn *c, unsigned m
 void vsock_listen_pause(struct virtio_vsock *v);
 void vsock_listen_resume(struct virtio_vsock *v);
 void vsock_hdr_write(const struct vsock_hdr *h, uint8_t out[VSOCK_HDR_SIZE]);
-/* Tests: every timeout becomes `ms` (0 restores the real ones). */
-void virtio_vsock_set_timeout_for_test(struct virtio_mmio *dev, unsigned ms);
 
 #endif
