@@ -74,43 +74,56 @@ struct start_ctx {
 	bool owner;
 	char *sbdir, *name;
 	struct rootfs_plan plan;
-	char *template; /* the template directory to clone the VM from, or NULL */
+	char *template;		    /* the template directory to clone the VM from, or NULL */
+	struct vm_desc cold, clone; /* owner: the VM, booted cold or cloned from template */
 };
 
 /*
- * The VM owner's kvrun-vmm: a clone of the template found, with its cold
- * boot as the fallback should the restore fail, or a cold boot that leaves
- * a template behind. Both from vm_desc_build: the same devices. A template
- * recorded with other devices is named and not used.
+ * The VM owner's VM: its cold boot, and a clone of the template of its
+ * shape when there is one whose devices are this VM's (both from
+ * vm_desc_build). A template recorded with other devices is named in a
+ * warning and not used.
  */
-static int owner_vm(struct start_ctx *x, struct kv_json *j, unsigned cpus, uint64_t mem,
-		    struct kv_err **err)
+static int describe_vm(struct start_ctx *x, unsigned cpus, uint64_t mem, struct kv_err **err)
 {
 	const struct vm_conf *vc = x->vc;
 	struct tmpl_shape sh = {cpus, mem, vc->rootfs_dax};
-	cleanup_vm_desc struct vm_desc cold = {0}, clone = {0};
-	if (vm_desc_build(&cold, vc, &sh, NULL, &x->plan, x->sbdir, err) < 0)
+	if (vm_desc_build(&x->cold, vc, &sh, NULL, &x->plan, x->sbdir, err) < 0)
 		return -1;
-	if (x->template) {
-		cleanup_err struct kv_err *e = NULL;
-		if (vm_desc_build(&clone, vc, &sh, x->template, &x->plan, x->sbdir, err) < 0)
-			return -1;
-		if (tmpl_layout_check(x->template, &clone.cfg, &e) < 0) {
-			kv_warn("container %s: %s; booting cold", x->req->id, e->msg);
-			free(steal_ptr(x->template));
-		}
+	if (!tmpl_enabled(vc, x->req->cfg))
+		return 0;
+	tmpl_find(vc, &sh, &x->template);
+	if (!x->template)
+		return 0;
+	cleanup_err struct kv_err *e = NULL;
+	if (vm_desc_build(&x->clone, vc, &sh, x->template, &x->plan, x->sbdir, err) < 0)
+		return -1;
+	if (tmpl_layout_check(x->template, &x->clone.cfg, &e) < 0) {
+		kv_warn("container %s: %s; booting cold", x->req->id, e->msg);
+		free(steal_ptr(x->template));
 	}
+	return 0;
+}
+
+/* The owner's kvrun-vmm: the clone, with its cold boot as the fallback
+ * should the restore fail, or a cold boot that leaves a template behind. */
+static int owner_argv(struct start_ctx *x, struct kv_json *j, unsigned cpus, uint64_t mem,
+		      struct kv_err **err)
+{
+	const char *vmm = x->vc->vmm;
 	if (x->template) {
-		if (vm_desc_json(&clone, vc->vmm, j, "vmm_argv", err) < 0 ||
-		    vm_desc_json(&cold, vc->vmm, j, "vmm_argv_cold", err) < 0)
+		if (vm_desc_json(&x->clone, vmm, j, "vmm_argv", err) < 0 ||
+		    vm_desc_json(&x->cold, vmm, j, "vmm_argv_cold", err) < 0)
 			return -1;
 		kv_json_kbool(j, "clone", true);
 		return 0;
 	}
-	if (vm_desc_json(&cold, vc->vmm, j, "vmm_argv", err) < 0)
+	if (vm_desc_json(&x->cold, vmm, j, "vmm_argv", err) < 0)
 		return -1;
-	if (tmpl_enabled(vc, x->req->cfg))
-		tmpl_plan_out(vc, &sh, &cold.cfg, j);
+	if (tmpl_enabled(x->vc, x->req->cfg)) {
+		struct tmpl_shape sh = {cpus, mem, x->vc->rootfs_dax};
+		tmpl_plan_out(x->vc, &sh, &x->cold.cfg, j);
+	}
 	return 0;
 }
 
@@ -122,7 +135,7 @@ static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, st
 	kv_json_kstr(j, "op", "create");
 	kv_json_kstr(j, "sandbox_dir", x->sbdir);
 	kv_json_kbool(j, "owner", x->owner);
-	if (x->owner && owner_vm(x, j, cpus, mem, err) < 0)
+	if (x->owner && owner_argv(x, j, cpus, mem, err) < 0)
 		return NULL;
 	if (x->owner)
 		kv_json_kstr(j, "hostname", x->name);
@@ -159,11 +172,7 @@ static int place_rootfs(struct start_ctx *x, unsigned *cpus, uint64_t *mem, stru
 	if (x->owner) {
 		if (vm_size(x->vc, req->cfg, cpus, mem, err) < 0)
 			return -1;
-		if (tmpl_enabled(x->vc, req->cfg)) {
-			struct tmpl_shape sh = {*cpus, *mem, x->vc->rootfs_dax};
-			tmpl_find(x->vc, &sh, &x->template);
-		}
-		return 0;
+		return describe_vm(x, *cpus, *mem, err);
 	}
 	cleanup_free char *api = kv_asprintf("%s/%s", x->sbdir, SHIM_API_NAME);
 	if (live_attach(&x->plan, api, req->state_dir, err) < 0)
@@ -379,6 +388,8 @@ int runtime_sandbox_start(const struct runtime_sandbox_req *req, struct runtime_
 			live_detach(api, req->state_dir);
 		}
 	}
+	vm_desc_free(&x.cold);
+	vm_desc_free(&x.clone);
 	rootfs_plan_free(&x.plan);
 	free(x.template);
 	vm_conf_free(x.vc);

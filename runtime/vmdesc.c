@@ -52,16 +52,17 @@ static int desc_shares(struct vm_desc *d, const struct rootfs_plan *plan, uint64
 	struct vmm_fs *fs = desc_fs(d, ROOTFS_TAG);
 	fs->dax = dax;
 	fs->nshares = 1;
-	fs->shares[0] = (struct vmm_fs_share){.path = plan ? plan->root : empty,
-					      .ro = plan && plan->root_ro};
+	fs->shares[0] =
+	    (struct vmm_fs_share){.path = plan ? plan->root : empty, .ro = plan && plan->root_ro};
 	size_t n = plan ? plan->n_binds : 0;
 	if (n > VMM_MAX_FS_SHARES)
 		return kv_err_plain(err, E2BIG, "%zu bind mounts: a VM takes at most %d", n,
 				    VMM_MAX_FS_SHARES);
 	fs = desc_fs(d, BINDS_TAG);
 	for (size_t i = 0; i < n; i++)
-		fs->shares[fs->nshares++] = (struct vmm_fs_share){
-		    .name = plan->binds[i].name, .path = plan->binds[i].path, .ro = plan->binds[i].ro};
+		fs->shares[fs->nshares++] = (struct vmm_fs_share){.name = plan->binds[i].name,
+								  .path = plan->binds[i].path,
+								  .ro = plan->binds[i].ro};
 	if (!n) /* no bind mounts: the template's binds share, empty */
 		fs->shares[fs->nshares++] = (struct vmm_fs_share){.path = empty, .ro = true};
 	if (plan && !n && mkdir(empty, 0755) < 0 && errno != EEXIST)
@@ -78,7 +79,8 @@ int vm_desc_build(struct vm_desc *d, const struct vm_conf *vc, const struct tmpl
 	struct vmm_config *c = &d->cfg;
 	vmm_config_init(c);
 	if (restore) {
-		c->restore_dir = desc_own(d, kv_strdup(restore)); /* memory, vCPUs: the snapshot's */
+		/* Memory and vCPUs are the snapshot's. */
+		c->restore_dir = desc_own(d, kv_strdup(restore));
 	} else {
 		c->kernel = vc->kernel;
 		c->cmdline = desc_own(d, tmpl_guest_cmdline(vc));
