@@ -37,8 +37,6 @@ struct vm_conf {
 };
 
 void vm_conf_free(struct vm_conf *c);
-/* "--console-max" and its value when the configuration sets one (to the VMM's argv). */
-void vm_conf_console_argv(const struct vm_conf *c, struct kv_json *j);
 static inline void vm_conf_freep(struct vm_conf **c)
 {
 	vm_conf_free(*c);
@@ -66,29 +64,34 @@ int vm_size(const struct vm_conf *vc, const struct oci_config *cfg, unsigned *cp
  * shared (a VM of its own, or a pod's sandbox): boot-time virtio-fs shares.
  * root.path is the share "rootfs" (read-write, DAX), each bind source an
  * entry b<i> of the share "binds", which the agent mounts (mount_shared)
- * before the create.
+ * before the create. The VM's devices come from them (vm_desc_build).
  * Otherwise (a container joining a running VM: a pod's member): live shares
  * of the VM's live device "pod" (kvrun-vmm --fs pod/, added through its API
  * with live_attach()): root.path as <prefix>r, each bind source as
  * <prefix>b<i>, read-write where the spec says so, so that writes land on
  * the host and an emptyDir is one directory for every member.
  */
-struct live_share {
+struct plan_share {
 	char *name, *path;
 	bool ro;
 };
 
 struct rootfs_plan {
 	bool shared;
-	char **fs_args; /* shared: kvrun-vmm --fs values */
-	size_t n_fs;
+	char *root;		  /* shared: root.path, the share "rootfs" */
+	bool root_ro;		  /* shared: root.readonly (read-only on the host too) */
+	struct plan_share *binds; /* shared: the entries of the share "binds" */
+	size_t n_binds;
 	bool mount_binds;	 /* shared: the agent must mount the "binds" share */
 	uint64_t dax_window;	 /* shared: DAX window of the rootfs share, 0 = none */
-	struct live_share *live; /* not shared: the shares to attach */
+	struct plan_share *live; /* not shared: the shares to attach */
 	size_t n_live;
 	char *spec_json;
 	char *rootfs_json;
 };
+/* The virtio-fs tags of every VM: the root, the bind sources, the live device. */
+#define ROOTFS_TAG "rootfs"
+#define BINDS_TAG  "binds"
 /* The tag of every VM's live virtio-fs device. */
 #define LIVE_TAG "pod"
 void rootfs_plan_free(struct rootfs_plan *p);

@@ -2,7 +2,7 @@
 /*
  * Host checks for `kvrun check`: can this machine run kvrun's microVMs, and
  * in which mode. Every finding that blocks says what to do about it. The
- * VMM adds its own deeper probe (vmm_host_check) once it is linked in.
+ * VMM adds its own deeper probe (vmm_host_check).
  */
 #include "runtime/runtime.h"
 
@@ -150,18 +150,19 @@ static void vmm_report(void *ctx, const char *item, bool ok, const char *message
 	k->report(k->ctx, ok ? HOST_CHECK_OK : HOST_CHECK_FAIL, item, message);
 }
 
-int runtime_host_check(const char *prefix, host_check_report_fn report, void *ctx)
+int runtime_host_check(const char *prefix, int (*vmm_probe)(vmm_check_report_fn report, void *ctx),
+		       host_check_report_fn report, void *ctx)
 {
 	struct checker k = {.prefix = prefix ? prefix : "", .report = report, .ctx = ctx};
 	check_dev_kvm(&k);
 	check_cpu(&k);
-	if (vmm_host_check) {
+	if (vmm_probe) {
 		/* The VMM reports through the same sink; count its failures too. */
-		int f = vmm_host_check(vmm_report, &k);
+		int f = vmm_probe(vmm_report, &k);
 		if (f > 0)
 			k.failures += f;
 	} else {
-		say(&k, HOST_CHECK_INFO, "VMM probe", "not built into this kvrun yet");
+		say(&k, HOST_CHECK_INFO, "VMM probe", "not built into this kvrun (not run)");
 	}
 	return k.failures;
 }

@@ -66,7 +66,7 @@ KVRUN_CMD(check)
 	if (r >= 0)
 		return r;
 	bool pvm = false;
-	int failures = runtime_host_check("", print_finding, &pvm);
+	int failures = runtime_host_check("", vmm_host_check, print_finding, &pvm);
 	failures += check_root(g);
 	failures += check_artifacts();
 	if (failures) {

@@ -1,8 +1,8 @@
 # runtime/: the runc-compatible CLI. Library libruntime.a (everything but
 # main.c, so unit tests link it), program $(BUILD)/kvrun. The microVM
 # backend in it drives kvrun-shim (shim/) and talks to the guest agent
-# (libagentproto); libvmm is linked for `kvrun check` (vmm_host_check, a
-# weak reference in runtime/, hence -u).
+# (libagentproto); libvmm through vmm/vmm.h (vmm_host_check for `kvrun
+# check`, the command line of the VMs it starts, the VMM's API clients).
 MODULES += runtime
 # cmd_image.c is the CLI of the image store (libimage, -larchive): in
 # libruntime.a like every command (cli.c's table names it), so kvrun and
@@ -22,7 +22,7 @@ INSTALL_BIN += $(BUILD)/kvrun
 $(BUILD)/kvrun: $(BUILD)/obj/runtime/main.o $(BUILD)/libruntime.a \
 		$(BUILD)/libshim.a $(BUILD)/libagentproto.a $(BUILD)/liboci.a $(BUILD)/libvmm.a \
 		$(BUILD)/libimage.a $(BUILD)/libkv.a
-	$(CC) $(LDFLAGS) -Wl,-u,vmm_host_check -o $@ $^ $(HOST_LIBS) $(IMAGE_LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HOST_LIBS) $(IMAGE_LDLIBS)
 -include $(BUILD)/obj/runtime/main.d
 
 # The bundle fixture for the integration tests: a busybox root filesystem

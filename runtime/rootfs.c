@@ -33,22 +33,24 @@
 
 /* Where the agent's mount_shared puts a share (agent/ops.c). */
 #define AGENT_SHARED_DIR "/run/kvrun/shared"
-#define ROOTFS_TAG	 "rootfs"
-#define BINDS_TAG	 "binds"
 
 static const char *const agent_mount_types[] = {"proc",	  "sysfs",  "tmpfs",   "devpts",
 						"mqueue", "cgroup", "cgroup2", NULL};
 
+static void shares_free(struct plan_share *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].path);
+	}
+	free(v);
+}
+
 void rootfs_plan_free(struct rootfs_plan *p)
 {
-	for (size_t i = 0; i < p->n_fs; i++)
-		free(p->fs_args[i]);
-	free(p->fs_args);
-	for (size_t i = 0; i < p->n_live; i++) {
-		free(p->live[i].name);
-		free(p->live[i].path);
-	}
-	free(p->live);
+	free(p->root);
+	shares_free(p->binds, p->n_binds);
+	shares_free(p->live, p->n_live);
 	free(p->spec_json);
 	free(p->rootfs_json);
 	memset(p, 0, sizeof(*p));
@@ -92,14 +94,6 @@ struct prep {
 	char prefix[10]; /* live share names: 8 hex digits and "-" */
 };
 
-static void fs_arg(struct rootfs_plan *p, char *arg)
-{
-	p->fs_args = realloc(p->fs_args, (p->n_fs + 1) * sizeof(char *));
-	if (!p->fs_args)
-		abort();
-	p->fs_args[p->n_fs++] = arg;
-}
-
 /* kvrun-vmm reads options off the end of --fs values: no commas in paths. */
 static int share_path_ok(const char *what, const char *path, struct kv_err **err)
 {
@@ -117,12 +111,12 @@ static bool mount_ro(const struct oci_mount *m)
 	return false;
 }
 
-static void live_add(struct rootfs_plan *p, char *name, const char *path, bool ro)
+static void share_add(struct plan_share **v, size_t *n, char *name, const char *path, bool ro)
 {
-	p->live = realloc(p->live, (p->n_live + 1) * sizeof(*p->live));
-	if (!p->live)
+	*v = realloc(*v, (*n + 1) * sizeof(**v));
+	if (!*v)
 		abort();
-	p->live[p->n_live++] = (struct live_share){.name = name, .path = kv_strdup(path), .ro = ro};
+	(*v)[(*n)++] = (struct plan_share){.name = name, .path = kv_strdup(path), .ro = ro};
 }
 
 /* A bind source as the entry b<i> of the "binds" share, or as a live share. */
@@ -138,12 +132,12 @@ static int share_bind(struct prep *x, size_t i, const char *src, struct kv_err *
 		char *name = kv_asprintf("%sb%zu", x->prefix, i);
 		out->source = x->owned[i] =
 		    kv_asprintf("%s/%s/%s", AGENT_SHARED_DIR, LIVE_TAG, name);
-		live_add(x->p, name, src, mount_ro(m));
+		share_add(&x->p->live, &x->p->n_live, name, src, mount_ro(m));
 		return 0;
 	}
 	if (share_path_ok("bind source", src, err) < 0)
 		return -1;
-	fs_arg(x->p, kv_asprintf("%s/b%zu=%s,%s", BINDS_TAG, i, src, mount_ro(m) ? "ro" : "rw"));
+	share_add(&x->p->binds, &x->p->n_binds, kv_asprintf("b%zu", i), src, mount_ro(m));
 	x->p->mount_binds = true;
 	out->source = x->owned[i] = kv_asprintf("%s/%s/b%zu", AGENT_SHARED_DIR, BINDS_TAG, i);
 	return 0;
@@ -167,10 +161,8 @@ static int share_rootfs(struct rootfs_plan *p, const char *rootfs, bool ro, stru
 {
 	if (share_path_ok("root.path", rootfs, err) < 0)
 		return -1;
-	cleanup_free char *dax =
-	    p->dax_window ? kv_asprintf(",dax=%lluM", (unsigned long long)(p->dax_window >> 20))
-			  : kv_strdup("");
-	fs_arg(p, kv_asprintf("%s=%s,%s%s", ROOTFS_TAG, rootfs, ro ? "ro" : "rw", dax));
+	p->root = kv_strdup(rootfs);
+	p->root_ro = ro;
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	kv_json_map_open(j);
 	kv_json_kstr(j, "type", "virtiofs");
@@ -188,7 +180,7 @@ static int live_rootfs(struct prep *x, const char *rootfs, struct rootfs_plan *p
 {
 	char *name = kv_asprintf("%sr", x->prefix);
 	cleanup_free char *path = kv_asprintf("%s/%s/%s", AGENT_SHARED_DIR, LIVE_TAG, name);
-	live_add(p, name, rootfs, x->cfg->root->readonly);
+	share_add(&p->live, &p->n_live, name, rootfs, x->cfg->root->readonly);
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	kv_json_map_open(j);
 	kv_json_kstr(j, "type", "dir");
@@ -318,7 +310,7 @@ int rootfs_prepare(const char *state_dir, const struct oci_config *cfg, const ch
 
 #define LIVE_RECORD "live-shares"
 
-static int live_attach_one(const struct live_share *sh, const char *api_sock, struct kv_err **err)
+static int live_attach_one(const struct plan_share *sh, const char *api_sock, struct kv_err **err)
 {
 	cleanup_close int fd = open(sh->path, O_PATH | O_CLOEXEC);
 	if (fd < 0)

@@ -13,6 +13,7 @@
 
 #include "lib/kv.h"
 #include "oci/oci.h"
+#include "vmm/vmm.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -273,19 +274,15 @@ enum host_check_level { HOST_CHECK_OK, HOST_CHECK_INFO, HOST_CHECK_WARN, HOST_CH
 typedef void (*host_check_report_fn)(void *ctx, enum host_check_level level, const char *what,
 				     const char *detail);
 /*
- * The VMM's own probe (KVM capabilities, CPUID, PVM quirks), provided by
- * vmm/ (vmm/vmm.h declares it; the signature must match). Weak, so the
- * unit tests link without libvmm; a weak reference does not pull an archive
- * member, so the kvrun link line uses -Wl,-u,vmm_host_check.
+ * /dev/kvm, KVM API version, vmx/svm, kvm_pvm; then the VMM's own probe
+ * (KVM capabilities, CPUID, PVM quirks): vmm_probe is vmm_host_check
+ * (vmm/vmm.h) for `kvrun check`, NULL where the checks look at a fixture
+ * (it reads the host's /dev/kvm). Returns the number of failures. `prefix`
+ * is prepended to /dev, /proc and /sys: "" on a host, a fixture directory
+ * in tests.
  */
-int vmm_host_check(void (*report)(void *ctx, const char *item, bool ok, const char *message),
-		   void *ctx) __attribute__((weak));
-/*
- * /dev/kvm, KVM API version, vmx/svm, kvm_pvm; then vmm_host_check if
- * present. Returns the number of failures. `prefix` is prepended to /dev,
- * /proc and /sys: "" on a host, a fixture directory in tests.
- */
-int runtime_host_check(const char *prefix, host_check_report_fn report, void *ctx);
+int runtime_host_check(const char *prefix, int (*vmm_probe)(vmm_check_report_fn report, void *ctx),
+		       host_check_report_fn report, void *ctx);
 
 /* ---------------------------------------------------------------- misc */
 

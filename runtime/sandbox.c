@@ -74,31 +74,57 @@ struct start_ctx {
 	bool owner;
 	char *sbdir, *name;
 	struct rootfs_plan plan;
-	char *template; /* the template directory to clone the VM from, or NULL */
+	char *template;		    /* the template directory to clone the VM from, or NULL */
+	struct vm_desc cold, clone; /* owner: the VM, booted cold or cloned from template */
 };
 
-static void vmm_argv(struct start_ctx *x, struct kv_json *j, const char *key, unsigned cpus,
-		     uint64_t mem)
+/*
+ * The VM owner's VM: its cold boot, and a clone of the template of its
+ * shape when there is one whose devices are this VM's (both from
+ * vm_desc_build). A template recorded with other devices is named in a
+ * warning and not used.
+ */
+static int describe_vm(struct start_ctx *x, unsigned cpus, uint64_t mem, struct kv_err **err)
 {
 	const struct vm_conf *vc = x->vc;
-	cleanup_free char *cmdline = tmpl_guest_cmdline(vc);
-	cleanup_free char *memarg = kv_asprintf("%lluM", (unsigned long long)(mem >> 20));
-	cleanup_free char *cpuarg = kv_asprintf("%u", cpus);
-	cleanup_free char *guest = kv_asprintf("%s,ro", vc->image);
-	cleanup_free char *console = kv_asprintf("%s/%s", x->sbdir, SHIM_CONSOLE_NAME);
-	kv_json_key(j, key);
-	kv_json_array_open(j);
-	const char *fixed[] = {vc->vmm,		"--kernel", vc->kernel,	   "--pmem",	guest,
-			       "--mem",		memarg,	    "--cpus",	   cpuarg,	"--vsock",
-			       SHIM_VSOCK_NAME, "--api",    SHIM_API_NAME, "--console", console,
-			       "--log-level",	"warn",	    "--cmdline",   cmdline};
-	for (size_t i = 0; i < KV_ARRAY_SIZE(fixed); i++)
-		kv_json_str(j, fixed[i]);
-	vm_conf_console_argv(vc, j);
-	/* A template's devices, so that this VM can leave one behind; with the
-	 * live device every VM has, for containers joining it later. */
-	tmpl_fs_argv(&x->plan, x->sbdir, j);
-	kv_json_array_close(j);
+	struct tmpl_shape sh = {cpus, mem, vc->rootfs_dax};
+	if (vm_desc_build(&x->cold, vc, &sh, NULL, &x->plan, x->sbdir, err) < 0)
+		return -1;
+	if (!tmpl_enabled(vc, x->req->cfg))
+		return 0;
+	tmpl_find(vc, &sh, &x->template);
+	if (!x->template)
+		return 0;
+	cleanup_err struct kv_err *e = NULL;
+	if (vm_desc_build(&x->clone, vc, &sh, x->template, &x->plan, x->sbdir, err) < 0)
+		return -1;
+	if (tmpl_layout_check(x->template, &x->clone.cfg, &e) < 0) {
+		kv_warn("container %s: %s; booting cold", x->req->id, e->msg);
+		free(steal_ptr(x->template));
+	}
+	return 0;
+}
+
+/* The owner's kvrun-vmm: the clone, with its cold boot as the fallback
+ * should the restore fail, or a cold boot that leaves a template behind. */
+static int owner_argv(struct start_ctx *x, struct kv_json *j, unsigned cpus, uint64_t mem,
+		      struct kv_err **err)
+{
+	const char *vmm = x->vc->vmm;
+	if (x->template) {
+		if (vm_desc_json(&x->clone, vmm, j, "vmm_argv", err) < 0 ||
+		    vm_desc_json(&x->cold, vmm, j, "vmm_argv_cold", err) < 0)
+			return -1;
+		kv_json_kbool(j, "clone", true);
+		return 0;
+	}
+	if (vm_desc_json(&x->cold, vmm, j, "vmm_argv", err) < 0)
+		return -1;
+	if (tmpl_enabled(x->vc, x->req->cfg)) {
+		struct tmpl_shape sh = {cpus, mem, x->vc->rootfs_dax};
+		tmpl_plan_out(x->vc, &sh, &x->cold.cfg, j);
+	}
+	return 0;
 }
 
 static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, struct kv_err **err)
@@ -109,18 +135,8 @@ static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, st
 	kv_json_kstr(j, "op", "create");
 	kv_json_kstr(j, "sandbox_dir", x->sbdir);
 	kv_json_kbool(j, "owner", x->owner);
-	if (x->owner && x->template) {
-		/* A clone; the cold boot is the fallback should the restore fail. */
-		tmpl_clone_argv(x->vc, x->template, x->sbdir, &x->plan, j);
-		vmm_argv(x, j, "vmm_argv_cold", cpus, mem);
-		kv_json_kbool(j, "clone", true);
-	} else if (x->owner) {
-		vmm_argv(x, j, "vmm_argv", cpus, mem);
-		if (tmpl_enabled(x->vc, req->cfg)) {
-			struct tmpl_shape sh = {cpus, mem, x->vc->rootfs_dax};
-			tmpl_plan_out(x->vc, &sh, j);
-		}
-	}
+	if (x->owner && owner_argv(x, j, cpus, mem, err) < 0)
+		return NULL;
 	if (x->owner)
 		kv_json_kstr(j, "hostname", x->name);
 	kv_json_kstr(j, "container", x->name);
@@ -156,11 +172,7 @@ static int place_rootfs(struct start_ctx *x, unsigned *cpus, uint64_t *mem, stru
 	if (x->owner) {
 		if (vm_size(x->vc, req->cfg, cpus, mem, err) < 0)
 			return -1;
-		if (tmpl_enabled(x->vc, req->cfg)) {
-			struct tmpl_shape sh = {*cpus, *mem, x->vc->rootfs_dax};
-			tmpl_find(x->vc, &sh, &x->template);
-		}
-		return 0;
+		return describe_vm(x, *cpus, *mem, err);
 	}
 	cleanup_free char *api = kv_asprintf("%s/%s", x->sbdir, SHIM_API_NAME);
 	if (live_attach(&x->plan, api, req->state_dir, err) < 0)
@@ -376,6 +388,8 @@ int runtime_sandbox_start(const struct runtime_sandbox_req *req, struct runtime_
 			live_detach(api, req->state_dir);
 		}
 	}
+	vm_desc_free(&x.cold);
+	vm_desc_free(&x.clone);
 	rootfs_plan_free(&x.plan);
 	free(x.template);
 	vm_conf_free(x.vc);

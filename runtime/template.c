@@ -19,15 +19,12 @@
 #include <sys/random.h>
 #include <yajl/yajl_tree.h>
 
-#define TEMPLATE_VERSION      3	  /* 3: a NIC (--net) */
-#define TEMPLATE_AGENT_RETRY  200 /* ms between tries to reach a booting agent */
-#define TEMPLATE_SETTLE_MS    500 /* for the guest to finish with our connection */
-#define TEMPLATE_SNAPSHOT_S   300
-#define TEMPLATE_EMPTY	      "empty"
-#define TEMPLATE_VMM_LOG      "vmm.log"
-#define TEMPLATE_INFO_MAX     (64u << 10)
-#define TEMPLATE_ROOTFS_SHARE "rootfs"
-#define TEMPLATE_BINDS_SHARE  "binds"
+#define TEMPLATE_VERSION     4	 /* 3: a NIC (--net); 4: the devices (vm_desc_build) */
+#define TEMPLATE_AGENT_RETRY 200 /* ms between tries to reach a booting agent */
+#define TEMPLATE_SETTLE_MS   500 /* for the guest to finish with our connection */
+#define TEMPLATE_SNAPSHOT_S  300
+#define TEMPLATE_VMM_LOG     "vmm.log"
+#define TEMPLATE_INFO_MAX    (64u << 10)
 
 char *tmpl_root(const struct vm_conf *vc)
 {
@@ -76,11 +73,16 @@ int tmpl_key(const struct vm_conf *vc, const struct tmpl_shape *sh, char **text,
 	    tmpl_file_id("image", vc->image, &image, err) < 0)
 		return -1;
 	cleanup_free char *cmdline = tmpl_guest_cmdline(vc);
+	/* The devices of a template of this shape (its files aside). */
+	cleanup_vm_desc struct vm_desc d = {0};
+	if (vm_desc_build(&d, vc, sh, NULL, NULL, ".", err) < 0)
+		return -1;
+	cleanup_free char *devices = vmm_config_layout(&d.cfg);
 	*text =
 	    kv_asprintf("kvrun-template %d\n%s\n%s\n%s\ncmdline %s\ncpus %u\nmemory %llu\n"
-			"rootfs_dax %llu\nlive %s/\nnet\n",
+			"rootfs_dax %llu\ndevices\n%s",
 			TEMPLATE_VERSION, vmm, kernel, image, cmdline, sh->cpus,
-			(unsigned long long)sh->mem, (unsigned long long)sh->rootfs_dax, LIVE_TAG);
+			(unsigned long long)sh->mem, (unsigned long long)sh->rootfs_dax, devices);
 	/* FNV-1a, 64 bits: a name; template.json holds the whole key. */
 	uint64_t h = 0xcbf29ce484222325ull;
 	for (const char *p = *text; *p; p++)
@@ -89,16 +91,21 @@ int tmpl_key(const struct vm_conf *vc, const struct tmpl_shape *sh, char **text,
 	return 0;
 }
 
-/* template.json's key, or NULL when it is missing or unreadable. */
-static char *tmpl_info_key(const char *dir)
+/* A string of dir's template.json, or NULL when it is missing or unreadable. */
+static char *tmpl_info_str(const char *dir, const char *field)
 {
 	cleanup_free char *path = kv_asprintf("%s/%s", dir, TEMPLATE_INFO);
 	cleanup_free char *text = NULL;
 	if (kv_read_file(path, TEMPLATE_INFO_MAX, &text, NULL, NULL) < 0)
 		return NULL;
 	cleanup_yajl_val yajl_val root = kv_json_parse(text, path, NULL);
-	const char *key = root ? kv_jstr(root, "key") : NULL;
-	return key ? kv_strdup(key) : NULL;
+	const char *v = root ? kv_jstr(root, field) : NULL;
+	return v ? kv_strdup(v) : NULL;
+}
+
+static char *tmpl_info_key(const char *dir)
+{
+	return tmpl_info_str(dir, "key");
 }
 
 void tmpl_find(const struct vm_conf *vc, const struct tmpl_shape *sh, char **dir)
@@ -124,96 +131,30 @@ void tmpl_find(const struct vm_conf *vc, const struct tmpl_shape *sh, char **dir
 	*dir = steal_ptr(d);
 }
 
-void tmpl_clone_argv(const struct vm_conf *vc, const char *dir, const char *sbdir,
-		     const struct rootfs_plan *plan, struct kv_json *j)
+int tmpl_layout_check(const char *dir, const struct vmm_config *cfg, struct kv_err **err)
 {
-	cleanup_free char *guest = kv_asprintf("%s,ro", vc->image);
-	cleanup_free char *console = kv_asprintf("%s/%s", sbdir, SHIM_CONSOLE_NAME);
-	kv_json_key(j, "vmm_argv");
-	kv_json_array_open(j);
-	const char *fixed[] = {vc->vmm,	  "--restore",	   dir,	    "--pmem",	   guest,
-			       "--vsock", SHIM_VSOCK_NAME, "--api", SHIM_API_NAME, "--console",
-			       console,	  "--log-level",   "warn"};
-	for (size_t i = 0; i < KV_ARRAY_SIZE(fixed); i++)
-		kv_json_str(j, fixed[i]);
-	vm_conf_console_argv(vc, j);
-	tmpl_fs_argv(plan, sbdir, j);
-	kv_json_array_close(j);
-}
-
-void tmpl_fs_argv(const struct rootfs_plan *plan, const char *sbdir, struct kv_json *j)
-{
-	/* The template's order: the rootfs share, then the binds share, then
-	 * the live device. */
-	const char *rootfs_prefix = TEMPLATE_ROOTFS_SHARE "=";
-	bool binds = false;
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < plan->n_fs; i++) {
-			bool is_root =
-			    strncmp(plan->fs_args[i], rootfs_prefix, strlen(rootfs_prefix)) == 0;
-			if (is_root != (pass == 0))
-				continue;
-			binds |= !is_root;
-			kv_json_str(j, "--fs");
-			kv_json_str(j, plan->fs_args[i]);
-		}
-	if (!binds) {
-		/* A container without bind mounts: the template's binds share, empty. */
-		cleanup_free char *empty = kv_asprintf("%s/%s", sbdir, TEMPLATE_EMPTY);
-		if (mkdir(empty, 0755) < 0 && errno != EEXIST)
-			kv_warn("mkdir %s: %s", empty, strerror(errno));
-		cleanup_free char *a = kv_asprintf("%s=%s,ro", TEMPLATE_BINDS_SHARE, empty);
-		kv_json_str(j, "--fs");
-		kv_json_str(j, a);
+	cleanup_free char *have = tmpl_info_str(dir, "devices");
+	cleanup_free char *want = vmm_config_layout(cfg);
+	if (!have)
+		return kv_err_plain(err, EINVAL, "template %s: its %s records no devices", dir,
+				    TEMPLATE_INFO);
+	const char *a = have, *b = want;
+	for (unsigned slot = 0;; slot++) {
+		int la = (int)strcspn(a, "\n"), lb = (int)strcspn(b, "\n");
+		if (la != lb || memcmp(a, b, (size_t)la) != 0)
+			return kv_err_plain(
+			    err, EINVAL,
+			    "template %s: device %u is '%.*s' in the template, '%.*s' in this VM "
+			    "(a clone's devices must be its template's, slot by slot)",
+			    dir, slot, la ? la : 4, la ? a : "none", lb ? lb : 4, lb ? b : "none");
+		if (!a[la] && !b[lb])
+			return 0;
+		a += la + (a[la] != 0);
+		b += lb + (b[lb] != 0);
 	}
-	kv_json_str(j, "--fs");
-	kv_json_str(j, LIVE_TAG "/");
-	/* The NIC, link down until the shim attaches a tap (shim/net.c). */
-	kv_json_str(j, "--net");
 }
 
 /* ------------------------------------------------------------- creation */
-
-/* The template VM's command line: the devices every clone will have. */
-static char **tmpl_vmm_argv(const struct vm_conf *vc, const struct tmpl_shape *sh)
-{
-	size_t n = 0, cap = 40;
-	char **v = kv_malloc0(cap * sizeof(char *));
-#define ARG(s) (v[n++] = (s))
-	ARG(kv_strdup(vc->vmm));
-	ARG(kv_strdup("--kernel"));
-	ARG(kv_strdup(vc->kernel));
-	ARG(kv_strdup("--cmdline"));
-	ARG(tmpl_guest_cmdline(vc));
-	ARG(kv_strdup("--mem"));
-	ARG(kv_asprintf("%lluM", (unsigned long long)(sh->mem >> 20)));
-	ARG(kv_strdup("--cpus"));
-	ARG(kv_asprintf("%u", sh->cpus));
-	ARG(kv_strdup("--pmem"));
-	ARG(kv_asprintf("%s,ro", vc->image));
-	ARG(kv_strdup("--fs"));
-	ARG(sh->rootfs_dax ? kv_asprintf("%s=%s,rw,dax=%lluM", TEMPLATE_ROOTFS_SHARE,
-					 TEMPLATE_EMPTY, (unsigned long long)(sh->rootfs_dax >> 20))
-			   : kv_asprintf("%s=%s,rw", TEMPLATE_ROOTFS_SHARE, TEMPLATE_EMPTY));
-	ARG(kv_strdup("--fs"));
-	ARG(kv_asprintf("%s=%s,ro", TEMPLATE_BINDS_SHARE, TEMPLATE_EMPTY));
-	ARG(kv_strdup("--fs"));
-	ARG(kv_strdup(LIVE_TAG "/"));
-	ARG(kv_strdup("--net"));
-	const char *rest[] = {"--vsock",   SHIM_VSOCK_NAME,   "--api",	     SHIM_API_NAME,
-			      "--console", SHIM_CONSOLE_NAME, "--log-level", "warn"};
-	for (size_t i = 0; i < KV_ARRAY_SIZE(rest); i++)
-		ARG(kv_strdup(rest[i]));
-#undef ARG
-	return v;
-}
-
-static void strv_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
 
 /* Run argv in dir with stdio on dir/log (appended); returns the pid. */
 static pid_t tmpl_spawn(char **argv, const char *dir, struct kv_err **err)
@@ -280,16 +221,12 @@ static int tmpl_agent_wait(const struct vm_conf *vc, const char *dir, pid_t vmm,
 	}
 }
 
-/* kvrun-vmm --api-call vmm.sock snapshot . exit, in dir. */
-static int tmpl_snapshot(const struct vm_conf *vc, const char *dir, struct kv_err **err)
+/* Snapshot the template VM into dir through its API; it exits once written. */
+static int tmpl_snapshot(const char *dir, struct kv_err **err)
 {
-	char *argv[] = {vc->vmm, "--api-call", SHIM_API_NAME, "snapshot", ".", "exit", NULL};
-	pid_t pid = tmpl_spawn(argv, dir, err);
-	int st;
-	if (pid < 0 || tmpl_wait_status(pid, &st) < 0)
-		return -1;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return kv_err_make(err, EIO, "snapshot of the template VM failed; see %s/%s", dir,
+	cleanup_free char *api = kv_asprintf("%s/%s", dir, SHIM_API_NAME), *resp = NULL;
+	if (vmm_snapshot(api, dir, "exit", &resp, err) < 0)
+		return kv_err_wrap(err, "snapshot of the template VM (%s/%s)", dir,
 				   TEMPLATE_VMM_LOG);
 	return 0;
 }
@@ -312,15 +249,16 @@ static int tmpl_prepare(const char *tmp, struct kv_err **err)
 {
 	if (mkdir(tmp, 0700) < 0)
 		return kv_err_make(err, errno, "mkdir %s", tmp);
-	cleanup_free char *empty = kv_asprintf("%s/%s", tmp, TEMPLATE_EMPTY);
+	cleanup_free char *empty = kv_asprintf("%s/%s", tmp, VM_EMPTY_DIR);
 	if (mkdir(empty, 0755) < 0)
 		return kv_err_make(err, errno, "mkdir %s", empty);
 	return 0;
 }
 
 static char *tmpl_info_text(const char *id, const char *key, const struct tmpl_shape *sh,
-			    struct kv_err **err)
+			    const struct vmm_config *cfg, struct kv_err **err)
 {
+	cleanup_free char *devices = vmm_config_layout(cfg);
 	cleanup_json struct kv_json *j = kv_json_new(true);
 	kv_json_map_open(j);
 	kv_json_kstr(j, "id", id);
@@ -331,15 +269,17 @@ static char *tmpl_info_text(const char *id, const char *key, const struct tmpl_s
 	kv_json_uint(j, sh->mem);
 	kv_json_key(j, "rootfs_dax");
 	kv_json_uint(j, sh->rootfs_dax);
+	kv_json_kstr(j, "devices", devices);
 	kv_json_kint(j, "created", (long long)time(NULL));
 	kv_json_map_close(j);
 	return kv_json_finish_dup(j, NULL, err);
 }
 
 static int tmpl_info_write(const char *tmp, const char *id, const char *key,
-			   const struct tmpl_shape *sh, struct kv_err **err)
+			   const struct tmpl_shape *sh, const struct vmm_config *cfg,
+			   struct kv_err **err)
 {
-	cleanup_free char *text = tmpl_info_text(id, key, sh, err);
+	cleanup_free char *text = tmpl_info_text(id, key, sh, cfg, err);
 	if (!text)
 		return -1;
 	cleanup_free char *path = kv_asprintf("%s/%s", tmp, TEMPLATE_INFO);
@@ -349,25 +289,27 @@ static int tmpl_info_write(const char *tmp, const char *id, const char *key,
 /* What a finished template keeps: the snapshot, template.json, the boot's logs. */
 static void tmpl_tidy(const char *tmp)
 {
-	const char *gone[] = {TEMPLATE_EMPTY, SHIM_VSOCK_NAME, SHIM_API_NAME};
+	const char *gone[] = {VM_EMPTY_DIR, SHIM_VSOCK_NAME, SHIM_API_NAME};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(gone); i++) {
 		cleanup_free char *p = kv_asprintf("%s/%s", tmp, gone[i]);
 		(void)remove(p);
 	}
 }
 
-/* Boot the template VM in tmp and snapshot it there. */
-static int tmpl_boot_and_snapshot(const struct vm_conf *vc, const struct tmpl_shape *sh,
+/* Boot the template VM (d) in tmp and snapshot it there. */
+static int tmpl_boot_and_snapshot(const struct vm_conf *vc, const struct vm_desc *d,
 				  const char *tmp, struct kv_err **err)
 {
-	char **argv = tmpl_vmm_argv(vc, sh);
+	char **argv = NULL;
+	if (vmm_cli_argv(&d->cfg, vc->vmm, &argv, err) < 0)
+		return -1;
 	pid_t pid = tmpl_spawn(argv, tmp, err);
-	strv_free(argv);
+	vmm_cli_argv_free(argv);
 	if (pid < 0)
 		return -1;
 	int r = tmpl_agent_wait(vc, tmp, pid, err);
 	if (r == 0)
-		r = tmpl_snapshot(vc, tmp, err);
+		r = tmpl_snapshot(tmp, err);
 	if (r < 0)
 		kill(pid, SIGKILL);
 	int st;
@@ -392,11 +334,14 @@ int tmpl_create(const struct vm_conf *vc, const struct tmpl_shape *sh, bool forc
 	cleanup_free char *tmp = kv_asprintf("%s/.tmp-%s-%d", root, id, (int)getpid());
 	cleanup_free char *old = kv_asprintf("%s/.old-%s-%d", root, id, (int)getpid());
 	(void)tmpl_rmtree(tmp);
+	cleanup_vm_desc struct vm_desc d = {0};
+	if (vm_desc_build(&d, vc, sh, NULL, NULL, tmp, err) < 0)
+		return -1;
 	int r = tmpl_prepare(tmp, err);
 	if (r == 0)
-		r = tmpl_boot_and_snapshot(vc, sh, tmp, err);
+		r = tmpl_boot_and_snapshot(vc, &d, tmp, err);
 	if (r == 0)
-		r = tmpl_info_write(tmp, id, key, sh, err);
+		r = tmpl_info_write(tmp, id, key, sh, &d.cfg, err);
 	if (r == 0) {
 		tmpl_tidy(tmp);
 		/* Replace an old one (another key with the same name, or --force). */
@@ -618,7 +563,8 @@ static void tmpl_prune(const struct vm_conf *vc, const char *root, uint64_t addi
 	free(v);
 }
 
-void tmpl_plan_out(const struct vm_conf *vc, const struct tmpl_shape *sh, struct kv_json *j)
+void tmpl_plan_out(const struct vm_conf *vc, const struct tmpl_shape *sh,
+		   const struct vmm_config *cfg, struct kv_json *j)
 {
 	cleanup_free char *root = tmpl_root(vc), *key = NULL;
 	char id[TEMPLATE_ID_LEN + 1];
@@ -631,7 +577,7 @@ void tmpl_plan_out(const struct vm_conf *vc, const struct tmpl_shape *sh, struct
 	}
 	/* A template's disk is about what its guest touched by agent-ready. */
 	tmpl_prune(vc, root, sh->mem / 8);
-	cleanup_free char *info = tmpl_info_text(id, key, sh, &e);
+	cleanup_free char *info = tmpl_info_text(id, key, sh, cfg, &e);
 	if (!info)
 		return;
 	uint32_t rnd = 0;

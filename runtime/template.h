@@ -10,13 +10,16 @@
  * kernel command line, vCPUs, memory and devices. The key is that list in
  * text (files named with their size and modification time, and the VMM
  * binary too), and a template's directory is named after a hash of it
- * (template.json keeps the text, compared in full before use). Devices:
- * pmem0 the guest image; the rootfs share (virtio-fs, with its DAX window)
- * and the binds share, both always there in a template (a container without
+ * (template.json keeps the text, compared in full before use). Devices
+ * (vm_desc_build, below, for the template and every clone alike): pmem0
+ * the guest image; the rootfs share (virtio-fs, with its DAX window) and
+ * the binds share, both always there in a template (a container without
  * bind mounts gets an empty binds share), and the live device "pod/" that
- * takes the shares of containers joining the VM later; vsock; rng. The template VM's shares are
- * empty directories that it never mounts: a clone's shares are the container's own, attached by the
- * command line of the restore, mounted by the agent as on a cold boot.
+ * takes the shares of containers joining the VM later; vsock; a NIC; rng.
+ * The template VM's shares are empty directories that it never mounts: a
+ * clone's shares are the container's own, attached by the command line of
+ * the restore, mounted by the agent as on a cold boot. template.json also
+ * records the devices the template VM had (tmpl_layout_check).
  *
  * Identity per clone, before the container starts (shim/clone.c): fresh
  * entropy from the host's getrandom (the agent reseeds the guest CRNG),
@@ -35,6 +38,7 @@
 #define KV_RUNTIME_TEMPLATE_H
 
 #include "runtime/backend.h"
+#include "vmm/vmm.h"
 
 #define TEMPLATE_ANNOTATION  "io.kvrun.template"
 #define TEMPLATE_DIR_DEFAULT "/var/lib/kvrun/templates"
@@ -67,27 +71,55 @@ void tmpl_find(const struct vm_conf *vc, const struct tmpl_shape *sh, char **dir
 bool tmpl_enabled(const struct vm_conf *vc, const struct oci_config *cfg);
 
 /*
- * A clone's kvrun-vmm command line, as "vmm_argv" in j: --restore dir, the
- * guest image, the plan's shares in the template's order (rootfs, then
- * binds: an empty share in sbdir when the plan has none, then the live
- * device),
- * vsock, API and console in sbdir (the shim runs kvrun-vmm there).
+ * The one description of a VM's devices on the host (vmdesc.c): a struct
+ * vmm_config and the strings it borrows. Cold boots, templates and clones
+ * all come from vm_desc_build(), so they agree slot by slot.
  */
-void tmpl_clone_argv(const struct vm_conf *vc, const char *dir, const char *sbdir,
-		     const struct rootfs_plan *plan, struct kv_json *j);
+struct vm_desc {
+	struct vmm_config cfg;
+	char **own; /* what cfg's strings point into */
+	size_t n_own;
+};
+void vm_desc_free(struct vm_desc *d);
+#define cleanup_vm_desc __attribute__((cleanup(vm_desc_free)))
+/* The empty directory in a VM's directory that stands for absent shares. */
+#define VM_EMPTY_DIR "empty"
 
-/* The --fs arguments of a VM of the template's layout (rootfs, binds: an
- * empty share in sbdir when the plan has none, the live device). */
-void tmpl_fs_argv(const struct rootfs_plan *plan, const char *sbdir, struct kv_json *j);
+/*
+ * A sandbox's VM, run by kvrun-vmm in dir (its sockets relative there, its
+ * console dir/console.log): a cold boot of the config's kernel and command
+ * line at sh's size, or (restore) a resume of that template directory.
+ * Devices, in this order in every VM: pmem0 the guest image (read-only);
+ * virtio-fs "rootfs" (the plan's root, read-only as it says, with its DAX
+ * window; without a plan, a template's: dir/empty with sh's DAX window),
+ * "binds" (the plan's bind sources, or dir/empty read-only, made here for
+ * a plan), the live device "pod/"; hybrid vsock; the NIC; rng. Fails for
+ * more bind mounts than a device takes, or when dir/empty cannot be made.
+ */
+int vm_desc_build(struct vm_desc *d, const struct vm_conf *vc, const struct tmpl_shape *sh,
+		  const char *restore, const struct rootfs_plan *plan, const char *dir,
+		  struct kv_err **err) KV_WUR;
+/* d's kvrun-vmm command line (vmm_cli_argv) as the JSON array `key` in j. */
+int vm_desc_json(const struct vm_desc *d, const char *vmm, struct kv_json *j, const char *key,
+		 struct kv_err **err) KV_WUR;
+
+/*
+ * Whether the clone cfg has the devices the template in dir was made with
+ * (its template.json's "devices", vmm_config_layout): a restore into other
+ * devices fails. The error names the first device that differs.
+ */
+int tmpl_layout_check(const char *dir, const struct vmm_config *cfg, struct kv_err **err) KV_WUR;
+
 /*
  * Templates without asking: for a VM that boots cold because its shape has
  * no template, the shim's request gets where to leave one (template_tmp,
- * template_final, template_info; kvrun-shim snapshots the VM at agent-ready,
- * shim/tmpl.c). Makes room first: stale templates go, then the least
+ * template_final, template_info with cfg's devices; kvrun-shim snapshots
+ * the VM at agent-ready, shim/tmpl.c). Makes room first: stale templates go, then the least
  * recently used beyond the budget (the config's template_max and
  * template_disk). Best effort: nothing is added when it cannot be done.
  */
-void tmpl_plan_out(const struct vm_conf *vc, const struct tmpl_shape *sh, struct kv_json *j);
+void tmpl_plan_out(const struct vm_conf *vc, const struct tmpl_shape *sh,
+		   const struct vmm_config *cfg, struct kv_json *j);
 
 /* kvrun template create: boot, wait for the agent, snapshot. *id out. */
 int tmpl_create(const struct vm_conf *vc, const struct tmpl_shape *sh, bool force,

@@ -44,15 +44,6 @@ void vm_conf_free(struct vm_conf *c)
 	free(c);
 }
 
-void vm_conf_console_argv(const struct vm_conf *c, struct kv_json *j)
-{
-	if (!c->console_max)
-		return;
-	cleanup_free char *v = kv_asprintf("%llu", (unsigned long long)c->console_max);
-	kv_json_str(j, "--console-max");
-	kv_json_str(j, v);
-}
-
 static int conf_size(yajl_val root, const char *key, const char *file, uint64_t *out,
 		     struct kv_err **err)
 {

@@ -85,6 +85,8 @@ void vmm_config_init(struct vmm_config *cfg)
 	cfg->seccomp = VMM_SECCOMP_KILL;
 	cfg->drop_caps = true;
 	cfg->pdeathsig = true;
+	cfg->log_level = -1;
+	memcpy(cfg->net_mac, cli_default_mac, 6); /* for when net is set */
 }
 
 void vmm_cli_usage(FILE *out)
@@ -362,12 +364,13 @@ static int cli_enum_parse(const char *opt, const char *arg, const char *const *n
 	return kv_err_make(err, EINVAL, "--%s: unknown value '%s'", opt, arg);
 }
 
+static const char *const pvm_names[] = {"auto", "on", "off", NULL};
+static const char *const seccomp_names[] = {"kill", "trap", "off", NULL};
+static const char *const level_names[] = {"error", "warn", "info", "debug", NULL};
+
 static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_cli_action *action,
 			    struct kv_err **err)
 {
-	static const char *const pvm_names[] = {"auto", "on", "off", NULL};
-	static const char *const seccomp_names[] = {"kill", "trap", "off", NULL};
-	static const char *const level_names[] = {"error", "warn", "info", "debug", NULL};
 	unsigned long long u;
 	int e = 0;
 	switch (c) {
@@ -434,6 +437,7 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 	case OPT_LOG_LEVEL:
 		if (cli_enum_parse("log-level", arg, level_names, &e, err) < 0)
 			return -1;
+		cfg->log_level = e;
 		return kv_log_init("kvrun-vmm", NULL, KV_LOG_TEXT, e, err);
 	case OPT_CHECK: *action = VMM_CLI_CHECK; return 0;
 	case OPT_API_CALL:
@@ -485,4 +489,266 @@ int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_ac
 	if (!cfg->kernel && !cfg->restore_dir)
 		return kv_err_make(err, EINVAL, "--kernel (or --restore) is required (see --help)");
 	return 0;
+}
+
+/* ------------------------------------------- the other way: a command line */
+
+struct cli_argv {
+	char **v;
+	size_t n, cap;
+};
+
+static void cli_argv_add(struct cli_argv *a, char *s)
+{
+	if (a->n + 2 > a->cap) {
+		a->cap = a->cap ? 2 * a->cap : 32;
+		a->v = realloc(a->v, a->cap * sizeof(char *));
+		if (!a->v)
+			abort();
+	}
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+/* --opt, and its value (taken) unless NULL. */
+static void cli_argv_opt(struct cli_argv *a, const char *opt, char *val)
+{
+	cli_argv_add(a, kv_asprintf("--%s", opt));
+	if (val)
+		cli_argv_add(a, val);
+}
+
+void vmm_cli_argv_free(char **argv)
+{
+	for (size_t i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+static bool cli_ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), t = strlen(tail);
+	return n >= t && strcmp(s + n - t, tail) == 0;
+}
+
+/* A size the parsers read back exactly: M or K suffix, else bytes with none
+ * (only where a plain number is bytes: not --mem). */
+static char *cli_size_text(uint64_t v)
+{
+	if (v && v % (1ULL << 20) == 0)
+		return kv_asprintf("%lluM", (unsigned long long)(v >> 20));
+	if (v && v % (1ULL << 10) == 0)
+		return kv_asprintf("%lluK", (unsigned long long)(v >> 10));
+	return kv_asprintf("%llu", (unsigned long long)v);
+}
+
+/* PATH[,ro]: cli_disk_parse strips one ",ro" or ",rw", so a path ending in
+ * one of those gets an explicit ",rw". */
+static int cli_disk_argv(struct cli_argv *a, const char *opt, const struct vmm_disk *d,
+			 struct kv_err **err)
+{
+	if (!d->path || !*d->path)
+		return kv_err_plain(err, EINVAL, "--%s: empty path", opt);
+	bool tail = cli_ends_with(d->path, ",ro") || cli_ends_with(d->path, ",rw");
+	cli_argv_opt(a, opt, kv_asprintf("%s%s", d->path, d->ro ? ",ro" : tail ? ",rw" : ""));
+	return 0;
+}
+
+/* cli_fs_options reads options off the end of a path for as long as they
+ * are options: a path whose last comma-separated part is one cannot be said. */
+static bool cli_fs_path_ok(const char *path)
+{
+	const char *c = strrchr(path, ',');
+	if (!*path)
+		return false;
+	if (!c)
+		return true;
+	c++;
+	return strcmp(c, "ro") != 0 && strcmp(c, "rw") != 0 && strcmp(c, "dev") != 0 &&
+	       strncmp(c, "dax=", 4) != 0;
+}
+
+/* One device: TAG/ (live), or TAG=PATH,ro|rw[,dev][,dax=SIZE], or TAG/NAME=... per share. */
+static int cli_fs_argv(struct cli_argv *a, const struct vmm_fs *fs, struct kv_err **err)
+{
+	const char *tag = fs->tag ? fs->tag : "";
+	if (!virtio_fs_name_ok(tag, VMM_FS_TAG_MAX))
+		return kv_err_plain(err, EINVAL, "--fs: bad tag '%s'", tag);
+	if (fs->live) {
+		if (fs->nshares || fs->dax)
+			return kv_err_plain(err, EINVAL,
+					    "--fs %s/: a live device has no shares or DAX at boot",
+					    tag);
+		cli_argv_opt(a, "fs", kv_asprintf("%s/", tag));
+		return 0;
+	}
+	if (!fs->nshares)
+		return kv_err_plain(err, EINVAL, "--fs %s: a device without shares", tag);
+	for (unsigned i = 0; i < fs->nshares; i++) {
+		const struct vmm_fs_share *sh = &fs->shares[i];
+		if (!sh->path || !cli_fs_path_ok(sh->path))
+			return kv_err_plain(err, EINVAL,
+					    "--fs %s: path '%s' would be read as another path "
+					    "and options",
+					    tag, sh->path ? sh->path : "");
+		if ((fs->nshares > 1 && !sh->name) ||
+		    (sh->name && !virtio_fs_name_ok(sh->name, 64)))
+			return kv_err_plain(err, EINVAL, "--fs %s: share %u: bad or missing name",
+					    tag, i);
+		cleanup_free char *dax = NULL;
+		if (fs->dax && i == 0) {
+			cleanup_free char *size = cli_size_text(fs->dax);
+			dax = kv_asprintf(",dax=%s", size);
+		}
+		cli_argv_opt(a, "fs",
+			     kv_asprintf("%s%s%s=%s,%s%s%s", tag, sh->name ? "/" : "",
+					 sh->name ? sh->name : "", sh->path, sh->ro ? "ro" : "rw",
+					 sh->dev ? ",dev" : "", dax ? dax : ""));
+	}
+	return 0;
+}
+
+/* The devices, in slot order (devices.c): pmem, blk, fs, vsock, net, rng. */
+static int cli_devices_argv(struct cli_argv *a, const struct vmm_config *cfg, struct kv_err **err)
+{
+	for (unsigned i = 0; i < cfg->n_pmem; i++)
+		if (cli_disk_argv(a, "pmem", &cfg->pmem[i], err) < 0)
+			return -1;
+	for (unsigned i = 0; i < cfg->n_blk; i++)
+		if (cli_disk_argv(a, "blk", &cfg->blk[i], err) < 0)
+			return -1;
+	for (unsigned i = 0; i < cfg->n_fs; i++)
+		if (cli_fs_argv(a, &cfg->fs[i], err) < 0)
+			return -1;
+	if (cfg->vsock_uds)
+		cli_argv_opt(a, "vsock", kv_strdup(cfg->vsock_uds));
+	if (cfg->vsock_cid != CLI_DEFAULT_CID)
+		cli_argv_opt(a, "vsock-cid",
+			     kv_asprintf("%llu", (unsigned long long)cfg->vsock_cid));
+	if (cfg->net && memcmp(cfg->net_mac, cli_default_mac, 6) == 0)
+		cli_argv_opt(a, "net", NULL);
+	else if (cfg->net)
+		cli_argv_add(a, kv_asprintf("--net=mac=%02x:%02x:%02x:%02x:%02x:%02x",
+					    cfg->net_mac[0], cfg->net_mac[1], cfg->net_mac[2],
+					    cfg->net_mac[3], cfg->net_mac[4], cfg->net_mac[5]));
+	if (!cfg->rng)
+		cli_argv_opt(a, "no-rng", NULL);
+	return 0;
+}
+
+/* What the guest is: a kernel to boot, or a snapshot to resume. */
+static int cli_guest_argv(struct cli_argv *a, const struct vmm_config *cfg, struct kv_err **err)
+{
+	if (cfg->restore_dir) {
+		if (cfg->kernel || cfg->initrd || cfg->cmdline || cfg->mem_path)
+			return kv_err_plain(err, EINVAL,
+					    "--restore: no --kernel, --initrd, --cmdline or "
+					    "--mem-file with it");
+		cli_argv_opt(a, "restore", kv_strdup(cfg->restore_dir));
+	} else if (cfg->kernel) {
+		cli_argv_opt(a, "kernel", kv_strdup(cfg->kernel));
+	} else {
+		return kv_err_plain(err, EINVAL, "--kernel (or --restore) is required");
+	}
+	if (cfg->initrd)
+		cli_argv_opt(a, "initrd", kv_strdup(cfg->initrd));
+	if (cfg->cmdline)
+		cli_argv_opt(a, "cmdline", kv_strdup(cfg->cmdline));
+	if (cfg->mem_given) {
+		/* A plain number is MiB to --mem: K or M always. */
+		if (!cfg->mem || cfg->mem % (1ULL << 10))
+			return kv_err_plain(err, EINVAL, "--mem: %llu bytes is not whole KiB",
+					    (unsigned long long)cfg->mem);
+		cli_argv_opt(a, "mem", cli_size_text(cfg->mem));
+	}
+	if (cfg->mem_path) {
+		if (!cfg->mem_shared && cli_ends_with(cfg->mem_path, ",shared"))
+			return kv_err_plain(err, EINVAL, "--mem-file: '%s' reads as shared",
+					    cfg->mem_path);
+		cli_argv_opt(a, "mem-file",
+			     kv_asprintf("%s%s", cfg->mem_path, cfg->mem_shared ? ",shared" : ""));
+	}
+	if (cfg->cpus_given)
+		cli_argv_opt(a, "cpus", kv_asprintf("%u", cfg->cpus));
+	return 0;
+}
+
+/* The console, the control socket, confinement, logging. */
+static int cli_host_argv(struct cli_argv *a, const struct vmm_config *cfg, struct kv_err **err)
+{
+	static const char *const console_names[] = {
+	    [VMM_CONSOLE_PTY] = "pty", [VMM_CONSOLE_NONE] = "none", [VMM_CONSOLE_STDIO] = "stdio"};
+	if (cfg->console == VMM_CONSOLE_FILE) {
+		const char *p = cfg->console_path ? cfg->console_path : "";
+		if (!*p || !strcmp(p, "stdio") || !strcmp(p, "pty") || !strcmp(p, "none"))
+			return kv_err_plain(err, EINVAL, "--console: '%s' is not a file name", p);
+		cli_argv_opt(a, "console", kv_strdup(p));
+	} else if (cfg->console != VMM_CONSOLE_STDIO) {
+		cli_argv_opt(a, "console", kv_strdup(console_names[cfg->console]));
+	}
+	if (cfg->console_max != VMM_CONSOLE_MAX_DEFAULT)
+		cli_argv_opt(a, "console-max",
+			     kv_asprintf("%llu", (unsigned long long)cfg->console_max));
+	if (cfg->api_sock)
+		cli_argv_opt(a, "api", kv_strdup(cfg->api_sock));
+	if (cfg->stats_path)
+		cli_argv_opt(a, "stats", kv_strdup(cfg->stats_path));
+	if (cfg->pvm != VMM_PVM_AUTO)
+		cli_argv_opt(a, "pvm", kv_strdup(pvm_names[cfg->pvm]));
+	if (!cfg->drop_caps && cfg->seccomp == VMM_SECCOMP_OFF)
+		cli_argv_opt(a, "no-sandbox", NULL);
+	else if (!cfg->drop_caps || !cfg->pdeathsig)
+		return kv_err_plain(err, EINVAL,
+				    "no option keeps capabilities with seccomp on, or drops "
+				    "the parent-death signal");
+	else if (cfg->seccomp != VMM_SECCOMP_KILL)
+		cli_argv_opt(a, "seccomp", kv_strdup(seccomp_names[cfg->seccomp]));
+	if (cfg->log_level >= 0 && cfg->log_level <= KV_LOG_DEBUG)
+		cli_argv_opt(a, "log-level", kv_strdup(level_names[cfg->log_level]));
+	return 0;
+}
+
+int vmm_cli_argv(const struct vmm_config *cfg, const char *prog, char ***argv, struct kv_err **err)
+{
+	*argv = NULL;
+	if (cfg->api_call_sock)
+		return kv_err_plain(err, EINVAL, "--api-call: a client, not a VM to run");
+	struct cli_argv a = {0};
+	cli_argv_add(&a, kv_strdup(prog));
+	if (cli_guest_argv(&a, cfg, err) < 0 || cli_host_argv(&a, cfg, err) < 0 ||
+	    cli_devices_argv(&a, cfg, err) < 0) {
+		vmm_cli_argv_free(a.v);
+		return -1;
+	}
+	*argv = a.v;
+	return 0;
+}
+
+char *vmm_config_layout(const struct vmm_config *cfg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		abort();
+	for (unsigned i = 0; i < cfg->n_pmem; i++)
+		fputs("pmem\n", f);
+	for (unsigned i = 0; i < cfg->n_blk; i++)
+		fputs("blk\n", f);
+	for (unsigned i = 0; i < cfg->n_fs; i++) {
+		const struct vmm_fs *fs = &cfg->fs[i];
+		fprintf(f, "fs %s%s", fs->tag, fs->live ? " live" : "");
+		if (fs->dax)
+			fprintf(f, " dax=%llu", (unsigned long long)fs->dax);
+		fputc('\n', f);
+	}
+	if (cfg->vsock_uds)
+		fputs("vsock\n", f);
+	if (cfg->net)
+		fputs("net\n", f);
+	if (cfg->rng)
+		fputs("rng\n", f);
+	if (fclose(f) != 0)
+		abort();
+	return buf;
 }

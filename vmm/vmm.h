@@ -138,6 +138,7 @@ struct vmm_config {
 	/* --restore DIR: resume the snapshot in DIR instead of booting a kernel. */
 	const char *restore_dir;
 	bool mem_given, cpus_given; /* --mem / --cpus were on the command line */
+	int log_level;		    /* --log-level (enum kv_log_level), or -1: not given */
 };
 
 /* Defaults: 256 MiB, 1 vCPU, stdio console (a file capped at 1 MiB), rng on, sandbox on. */
@@ -150,6 +151,28 @@ enum vmm_cli_action { VMM_CLI_RUN, VMM_CLI_HELP, VMM_CLI_VERSION, VMM_CLI_CHECK,
 int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_action *action,
 		  struct kv_err **err) KV_WUR;
 void vmm_cli_usage(FILE *out);
+
+/*
+ * The other way: the kvrun-vmm command line that vmm_cli_parse() reads back
+ * as cfg (prog is argv[0]). Options at their defaults are left out, --mem
+ * and --cpus unless given; devices come last, in their slot order. *argv
+ * is NULL-terminated, every string malloc'd (vmm_cli_argv_free). Fails,
+ * naming the option, for what no command line can say: a path that parses
+ * as something else (an --fs path ending in ",ro", a --console file named
+ * "pty"), an --fs device without shares, a client (--api-call) config.
+ */
+int vmm_cli_argv(const struct vmm_config *cfg, const char *prog, char ***argv,
+		 struct kv_err **err) KV_WUR;
+void vmm_cli_argv_free(char **argv);
+
+/*
+ * The devices of cfg as a snapshot restore matches them with the VM's
+ * (snapshot_dev.c: kind, virtio-fs tag and DAX window, slot by slot), one
+ * line each in slot order: "pmem", "blk", "fs TAG[ live][ dax=BYTES]",
+ * "vsock", "net", "rng". Files, share paths and ro flags are not in it: a
+ * clone may differ there. malloc'd.
+ */
+char *vmm_config_layout(const struct vmm_config *cfg);
 
 /*
  * Boot the VM described by cfg and run it until the guest powers off or

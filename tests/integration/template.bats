@@ -179,6 +179,22 @@ function cold_vmm_of() {
 	stop_create c1
 }
 
+@test "template: one recorded with other devices is named, not restored into; a cold boot" {
+	local other=$BATS_TEST_TMPDIR/templates
+	cp -r --sparse=always "$KVRUN_TEMPLATE_DIR" "$other"
+	# As if it had been made without the binds share (its key still matches).
+	jq '.devices |= sub("fs binds\n"; "")' "$other/$TEMPLATE_ID/template.json" >"$other/t.json"
+	mv "$other/t.json" "$other/$TEMPLATE_ID/template.json"
+	update_config '.process.args = ["true"]'
+	start_create c1 KVRUN_TEMPLATE_DIR="$other"
+	wait_for 30 cold_vmm_of c1
+	! vmm_cmdlines | grep -q -- --restore
+	cat "$BUNDLE/create-c1.log" >&2
+	grep -qF "device 2 is 'fs pod live' in the template, 'fs binds' in this VM" \
+		"$BUNDLE/create-c1.log"
+	stop_create c1
+}
+
 @test "template: a cold boot of a new shape leaves one behind; nearby limits share it; budget and stale ones" {
 	local dir=$BATS_TEST_TMPDIR/templates
 	cp -r --sparse=always "$KVRUN_TEMPLATE_DIR" "$dir"

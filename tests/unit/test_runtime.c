@@ -167,6 +167,14 @@ static void write_text(const char *path, const char *text)
 	}
 }
 
+/* A VMM probe with one item passing and one failing. */
+static int fake_probe(vmm_check_report_fn report, void *ctx)
+{
+	report(ctx, "KVM_CAP_IRQFD", true, "present");
+	report(ctx, "KVM_CAP_FAKE", false, "missing: upgrade the kernel");
+	return 1;
+}
+
 static void test_check(void)
 {
 	char dir[] = "/tmp/test_runtime_check.XXXXXX";
@@ -180,7 +188,7 @@ static void test_check(void)
 	mkdir(proc, 0755);
 	write_text(cpuinfo, "processor\t: 0\nflags\t\t: fpu vme sse2 hypervisor\n\n");
 	struct findings f = {0};
-	int fails = runtime_host_check(dir, collect, &f);
+	int fails = runtime_host_check(dir, NULL, collect, &f);
 	ok(fails == 1 && strstr(f.text, "3 /dev/kvm: No such file or directory: load the KVM"),
 	   "missing /dev/kvm fails with advice");
 	ok(strstr(f.text, "2 CPU: no vmx or svm flag") != NULL, "no vmx/svm warns");
@@ -188,10 +196,16 @@ static void test_check(void)
 	ok(kv_mkdir_p(mod, 0755, &err) == 0, "fixture module dir");
 	write_text(cpuinfo, "flags\t\t: fpu vmx sse2\n");
 	memset(&f, 0, sizeof(f));
-	runtime_host_check(dir, collect, &f);
+	runtime_host_check(dir, NULL, collect, &f);
 	ok(strstr(f.text, "0 CPU: Intel VT-x (vmx)") != NULL, "vmx found (first line)");
 	ok(strstr(f.text, "1 kvm_pvm: KVM is provided by PVM") != NULL, "kvm_pvm reported");
 	ok(strstr(f.text, "VMM probe: not built") != NULL, "VMM probe absent until vmm/ lands");
+	memset(&f, 0, sizeof(f));
+	fails = runtime_host_check(dir, fake_probe, collect, &f);
+	ok(fails == 2 && strstr(f.text, "0 KVM_CAP_IRQFD: present") &&
+	       strstr(f.text, "3 KVM_CAP_FAKE: missing: upgrade the kernel") &&
+	       !strstr(f.text, "VMM probe"),
+	   "the VMM's probe: its items in the report, its failure counted (and /dev/kvm's)");
 	cleanup_free char *cmd = kv_asprintf("rm -rf %s", dir);
 	if (system(cmd) != 0)
 		diag("cleanup of %s failed", dir);

@@ -154,13 +154,19 @@ static void test_find(struct vm_conf *c)
 static yajl_val argv_of(const struct vm_conf *c, const struct rootfs_plan *p, const char *sbdir,
 			char **text_out)
 {
+	cleanup_vm_desc struct vm_desc d = {0};
 	cleanup_json struct kv_json *j = kv_json_new(false);
+	struct kv_err *err = NULL;
 	kv_json_map_open(j);
-	tmpl_clone_argv(c, "/t/x", sbdir, p, j);
+	if (vm_desc_build(&d, c, &base, "/t/x", p, sbdir, &err) < 0 ||
+	    vm_desc_json(&d, c->vmm, j, "vmm_argv", &err) < 0) {
+		diag("%s", err->msg);
+		kv_err_free(err);
+		return NULL;
+	}
 	kv_json_map_close(j);
 	const char *text;
 	size_t len;
-	struct kv_err *err = NULL;
 	if (kv_json_finish(j, &text, &len, &err) < 0)
 		return NULL;
 	*text_out = kv_strdup(text);
@@ -181,9 +187,15 @@ static const char *arg_after(yajl_val argv, const char *flag, unsigned n)
 
 static void test_clone_argv(struct vm_conf *c)
 {
-	char *fs[] = {"binds/b0=/host/vol,ro", "binds/b1=/host/hosts,rw",
-		      "rootfs=/bundle/rootfs,rw,dax=256M"};
-	struct rootfs_plan p = {.shared = true, .fs_args = fs, .n_fs = 3};
+	const char *fs[] = {"binds/b0=/host/vol,ro", "binds/b1=/host/hosts,rw",
+			    "rootfs=/bundle/rootfs,rw,dax=256M"};
+	struct plan_share binds[] = {{(char *)"b0", (char *)"/host/vol", true},
+				     {(char *)"b1", (char *)"/host/hosts", false}};
+	struct rootfs_plan p = {.shared = true,
+				.root = (char *)"/bundle/rootfs",
+				.binds = binds,
+				.n_binds = 2,
+				.dax_window = 256ull << 20};
 	cleanup_free char *sbdir = kv_asprintf("%s/sb", tmp);
 	mkdir(sbdir, 0755);
 	cleanup_free char *text = NULL;
@@ -207,7 +219,8 @@ static void test_clone_argv(struct vm_conf *c)
 	   "no kernel, memory or command line: they are the snapshot's");
 	yajl_tree_free(v);
 	free(steal_ptr(text));
-	struct rootfs_plan q = {.shared = true, .fs_args = fs + 2, .n_fs = 1};
+	struct rootfs_plan q = {
+	    .shared = true, .root = (char *)"/bundle/rootfs", .dax_window = 256ull << 20};
 	v = argv_of(c, &q, sbdir, &text);
 	cleanup_free char *empty = kv_asprintf("binds=%s/empty,ro", sbdir);
 	cleanup_free char *empty_dir = kv_asprintf("%s/empty", sbdir);
@@ -216,6 +229,72 @@ static void test_clone_argv(struct vm_conf *c)
 	       S_ISDIR(st.st_mode),
 	   "no bind mounts: an empty binds share, as in the template");
 	yajl_tree_free(v);
+}
+
+/* A template's devices and its clones', from the one description; a mismatch is named. */
+static void test_layout(struct vm_conf *c)
+{
+	struct kv_err *err = NULL;
+	cleanup_free char *sbdir = kv_asprintf("%s/sb2", tmp), *tdir = kv_asprintf("%s/t2", tmp);
+	mkdir(sbdir, 0755);
+	mkdir(tdir, 0755);
+	struct plan_share binds[] = {{(char *)"b0", (char *)"/v", true},
+				     {(char *)"b4", (char *)"/etc/hosts", false}};
+	struct rootfs_plan with = {.shared = true,
+				   .root = (char *)"/r",
+				   .root_ro = true,
+				   .binds = binds,
+				   .n_binds = 2,
+				   .dax_window = base.rootfs_dax};
+	struct rootfs_plan without = {
+	    .shared = true, .root = (char *)"/r", .dax_window = base.rootfs_dax};
+	cleanup_vm_desc struct vm_desc t = {0}, cold = {0}, c1 = {0}, c2 = {0};
+	ok(vm_desc_build(&t, c, &base, NULL, NULL, tdir, &err) == 0 &&
+	       vm_desc_build(&cold, c, &base, NULL, &with, sbdir, &err) == 0 &&
+	       vm_desc_build(&c1, c, &base, "/t/x", &with, sbdir, &err) == 0 &&
+	       vm_desc_build(&c2, c, &base, "/t/x", &without, sbdir, &err) == 0,
+	   "a template, a cold VM and two clones described");
+	cleanup_free char *lt = vmm_config_layout(&t.cfg), *lcold = vmm_config_layout(&cold.cfg);
+	cleanup_free char *l1 = vmm_config_layout(&c1.cfg), *l2 = vmm_config_layout(&c2.cfg);
+	is_str(lt, "pmem\nfs rootfs dax=268435456\nfs binds\nfs pod live\nvsock\nnet\nrng\n",
+	       "a template's devices");
+	ok(strcmp(lt, lcold) == 0 && strcmp(lt, l1) == 0 && strcmp(lt, l2) == 0,
+	   "a cold VM's and a clone's, with or without bind mounts, are the template's");
+	ok(t.cfg.kernel && t.cfg.mem_given && !c1.cfg.kernel && !c1.cfg.mem_given &&
+	       strcmp(c1.cfg.restore_dir, "/t/x") == 0,
+	   "the template boots the kernel at its size; a clone restores");
+	cleanup_free char *key = NULL;
+	char id[TEMPLATE_ID_LEN + 1];
+	ok(tmpl_key(c, &base, &key, id, &err) == 0 && strstr(key, "\ndevices\npmem\nfs rootfs"),
+	   "the key names the devices");
+
+	cleanup_free char *info = kv_asprintf("%s/%s", tdir, TEMPLATE_INFO);
+	ok(tmpl_layout_check(tdir, &c1.cfg, &err) < 0 && strstr(err->msg, "records no devices"),
+	   "a template.json without devices: an error saying so");
+	kv_err_free(steal_ptr(err));
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	kv_json_map_open(j);
+	kv_json_kstr(j, "devices", lt);
+	kv_json_map_close(j);
+	const char *text;
+	size_t len;
+	if (kv_json_finish(j, &text, &len, &err) == 0)
+		write_text(info, text);
+	ok(tmpl_layout_check(tdir, &c1.cfg, &err) == 0 &&
+	       tmpl_layout_check(tdir, &c2.cfg, &err) == 0,
+	   "a clone with the template's devices passes");
+	/* A clone without the binds share (the mismatch that was a silent cold boot). */
+	c1.cfg.fs[1] = c1.cfg.fs[2];
+	c1.cfg.n_fs = 2;
+	ok(tmpl_layout_check(tdir, &c1.cfg, &err) < 0 &&
+	       strstr(err->msg, "device 2 is 'fs binds' in the template, 'fs pod live' in this VM"),
+	   "a clone with other devices: the error names the slot and both");
+	kv_err_free(steal_ptr(err));
+	c2.cfg.net = false;
+	ok(tmpl_layout_check(tdir, &c2.cfg, &err) < 0 &&
+	       strstr(err->msg, "device 5 is 'net' in the template, 'rng' in this VM"),
+	   "a clone without the NIC: named");
+	kv_err_free(err);
 }
 
 static void test_list_rm(struct vm_conf *c)
@@ -295,6 +374,7 @@ int main(void)
 	test_enabled(c);
 	test_find(c);
 	test_clone_argv(c);
+	test_layout(c);
 	test_list_rm(c);
 	test_shim_request();
 	cleanup_free char *cmd = kv_asprintf("rm -rf %s", tmp);

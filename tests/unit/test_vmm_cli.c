@@ -20,6 +20,225 @@ static int parse(struct vmm_config *cfg, enum vmm_cli_action *a, struct kv_err *
 	return vmm_cli_parse(cfg, argc, argv, a, err);
 }
 
+static bool str_same(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The first field in which a and b differ, or NULL (the api-call fields aside). */
+static const char *cfg_diff(const struct vmm_config *a, const struct vmm_config *b)
+{
+	if (!str_same(a->kernel, b->kernel) || !str_same(a->initrd, b->initrd) ||
+	    !str_same(a->cmdline, b->cmdline) || !str_same(a->restore_dir, b->restore_dir))
+		return "kernel, initrd, cmdline or restore";
+	if (a->mem != b->mem || a->mem_given != b->mem_given || a->cpus != b->cpus ||
+	    a->cpus_given != b->cpus_given)
+		return "mem or cpus";
+	if (!str_same(a->mem_path, b->mem_path) || a->mem_shared != b->mem_shared)
+		return "mem-file";
+	if (a->console != b->console || !str_same(a->console_path, b->console_path) ||
+	    a->console_max != b->console_max)
+		return "console";
+	if (a->n_pmem != b->n_pmem || a->n_blk != b->n_blk)
+		return "disk count";
+	for (unsigned i = 0; i < a->n_pmem; i++)
+		if (!str_same(a->pmem[i].path, b->pmem[i].path) || a->pmem[i].ro != b->pmem[i].ro)
+			return "pmem";
+	for (unsigned i = 0; i < a->n_blk; i++)
+		if (!str_same(a->blk[i].path, b->blk[i].path) || a->blk[i].ro != b->blk[i].ro)
+			return "blk";
+	if (a->n_fs != b->n_fs)
+		return "fs count";
+	for (unsigned i = 0; i < a->n_fs; i++) {
+		const struct vmm_fs *x = &a->fs[i], *y = &b->fs[i];
+		if (!str_same(x->tag, y->tag) || x->nshares != y->nshares || x->dax != y->dax ||
+		    x->live != y->live)
+			return "fs device";
+		for (unsigned k = 0; k < x->nshares; k++)
+			if (!str_same(x->shares[k].name, y->shares[k].name) ||
+			    !str_same(x->shares[k].path, y->shares[k].path) ||
+			    x->shares[k].ro != y->shares[k].ro ||
+			    x->shares[k].dev != y->shares[k].dev)
+				return "fs share";
+	}
+	if (!str_same(a->vsock_uds, b->vsock_uds) || a->vsock_cid != b->vsock_cid)
+		return "vsock";
+	if (a->net != b->net || (a->net && memcmp(a->net_mac, b->net_mac, 6) != 0))
+		return "net";
+	if (a->rng != b->rng || !str_same(a->api_sock, b->api_sock) ||
+	    !str_same(a->stats_path, b->stats_path))
+		return "rng, api or stats";
+	if (a->pvm != b->pvm || a->seccomp != b->seccomp || a->drop_caps != b->drop_caps ||
+	    a->pdeathsig != b->pdeathsig || a->log_level != b->log_level)
+		return "pvm, seccomp, caps or log level";
+	return NULL;
+}
+
+/* vmm_cli_argv(cfg), parsed back: the same config, and the same argv again. */
+static void round_trip(const struct vmm_config *cfg, const char *what)
+{
+	struct kv_err *err = NULL;
+	char **argv = NULL, **again = NULL;
+	if (vmm_cli_argv(cfg, "kvrun-vmm", &argv, &err) < 0) {
+		ok(0, "round trip, %s: %s", what, err->msg);
+		kv_err_free(err);
+		return;
+	}
+	int argc = 0;
+	while (argv[argc])
+		argc++;
+	/* vmm_cli_parse writes into its strings (options cut off): a copy. */
+	char **copy = kv_malloc0((size_t)(argc + 1) * sizeof(char *));
+	for (int i = 0; i < argc; i++)
+		copy[i] = kv_strdup(argv[i]);
+	struct vmm_config back;
+	enum vmm_cli_action a;
+	vmm_config_init(&back);
+	int r = vmm_cli_parse(&back, argc, copy, &a, &err);
+	const char *diff = r == 0 ? cfg_diff(cfg, &back) : "parse";
+	ok(r == 0 && a == VMM_CLI_RUN && !diff, "round trip, %s%s%s%s", what,
+	   diff ? ": differs in " : "", diff ? diff : "", err ? err->msg : "");
+	bool same = r == 0 && vmm_cli_argv(&back, "kvrun-vmm", &again, &err) == 0;
+	for (int i = 0; same && i <= argc; i++)
+		same = str_same(argv[i], again[i]);
+	ok(same, "round trip, %s: the command line written again is the same", what);
+	vmm_cli_argv_free(again);
+	vmm_cli_argv_free(copy);
+	vmm_cli_argv_free(argv);
+	kv_err_free(err);
+}
+
+/* Where argv has s, or -1. */
+static int argv_find(char **argv, const char *s)
+{
+	for (int i = 0; argv && argv[i]; i++)
+		if (strcmp(argv[i], s) == 0)
+			return i;
+	return -1;
+}
+
+static void test_argv(void)
+{
+	struct vmm_config cfg;
+	vmm_config_init(&cfg);
+	cfg.kernel = "/k/vmlinux";
+	round_trip(&cfg, "a kernel, every default");
+
+	/* A kvrun VM: what runtime/vmdesc.c asks for. */
+	cfg.cmdline = "root=/dev/pmem0 quiet";
+	cfg.mem = 384ULL << 20;
+	cfg.cpus = 2;
+	cfg.mem_given = cfg.cpus_given = true;
+	cfg.pmem[cfg.n_pmem++] = (struct vmm_disk){"/img/rootfs.erofs", true};
+	cfg.fs[0] = (struct vmm_fs){.tag = "rootfs", .nshares = 1, .dax = 256ULL << 20};
+	cfg.fs[0].shares[0] = (struct vmm_fs_share){.path = "/b/rootfs"};
+	cfg.fs[1] = (struct vmm_fs){.tag = "binds", .nshares = 2};
+	cfg.fs[1].shares[0] = (struct vmm_fs_share){.name = "b0", .path = "/v", .ro = true};
+	cfg.fs[1].shares[1] = (struct vmm_fs_share){.name = "b3", .path = "/etc/hosts"};
+	cfg.fs[2] = (struct vmm_fs){.tag = "pod", .live = true};
+	cfg.n_fs = 3;
+	cfg.vsock_uds = "vsock.sock";
+	cfg.api_sock = "vmm.sock";
+	cfg.console = VMM_CONSOLE_FILE;
+	cfg.console_path = "/run/kvrun/c/console.log";
+	cfg.console_max = 4096;
+	cfg.net = true;
+	cfg.log_level = KV_LOG_WARN;
+	round_trip(&cfg, "a kvrun VM (pmem, three virtio-fs devices, vsock, NIC)");
+	struct kv_err *err = NULL;
+	char **argv = NULL;
+	ok(vmm_cli_argv(&cfg, "vmm", &argv, &err) == 0 && argv_find(argv, "--mem") > 0 &&
+	       strcmp(argv[argv_find(argv, "--mem") + 1], "384M") == 0 &&
+	       argv_find(argv, "rootfs=/b/rootfs,rw,dax=256M") > 0 &&
+	       argv_find(argv, "binds/b0=/v,ro") >
+		   argv_find(argv, "rootfs=/b/rootfs,rw,dax=256M") &&
+	       argv_find(argv, "pod/") > argv_find(argv, "binds/b3=/etc/hosts,rw") &&
+	       argv_find(argv, "--net") > argv_find(argv, "pod/") &&
+	       argv_find(argv, "/img/rootfs.erofs,ro") > 0 && argv_find(argv, "--no-rng") < 0,
+	   "the devices in slot order, the NIC last, defaults left out");
+	vmm_cli_argv_free(argv);
+	cleanup_free char *layout = vmm_config_layout(&cfg);
+	is_str(layout, "pmem\nfs rootfs dax=268435456\nfs binds\nfs pod live\nvsock\nnet\nrng\n",
+	       "the layout: kinds, tags and the DAX window, in slot order");
+
+	/* Its clone: a restore; the layout does not see paths or ro. */
+	struct vmm_config clone = cfg;
+	clone.kernel = clone.cmdline = NULL;
+	struct vmm_config dflt;
+	vmm_config_init(&dflt);
+	clone.mem_given = clone.cpus_given = false; /* the snapshot's */
+	clone.mem = dflt.mem;
+	clone.cpus = dflt.cpus;
+	clone.restore_dir = "/var/lib/kvrun/templates/0123456789abcdef";
+	clone.fs[0].shares[0].ro = true;
+	clone.fs[1].nshares = 1;
+	clone.fs[1].shares[0] = (struct vmm_fs_share){.path = "/sb/empty", .ro = true};
+	round_trip(&clone, "a restore");
+	cleanup_free char *clone_layout = vmm_config_layout(&clone);
+	is_str(clone_layout, layout, "a clone's layout is its template's");
+
+	/* Everything else a command line can say. */
+	vmm_config_init(&cfg);
+	cfg.kernel = "k";
+	cfg.initrd = "i.cpio";
+	cfg.mem = 3ULL << 30;
+	cfg.mem_given = true;
+	cfg.mem_path = "/t/memory";
+	cfg.mem_shared = true;
+	cfg.console = VMM_CONSOLE_PTY;
+	cfg.console_max = 0;
+	cfg.pmem[cfg.n_pmem++] = (struct vmm_disk){"/a/odd,rw", false};
+	cfg.blk[cfg.n_blk++] = (struct vmm_disk){"/d.img", false};
+	cfg.blk[cfg.n_blk++] = (struct vmm_disk){"/e,ro", true};
+	cfg.fs[0] = (struct vmm_fs){.tag = "data", .nshares = 1, .dax = 4ULL << 20};
+	cfg.fs[0].shares[0] = (struct vmm_fs_share){.path = "/srv/a,b", .dev = true};
+	cfg.n_fs = 1;
+	cfg.vsock_uds = "/v.sock";
+	cfg.vsock_cid = 42;
+	cfg.net = true;
+	memcpy(cfg.net_mac, "\x0a\xbb\xcc\x00\x11\xfe", 6);
+	cfg.rng = false;
+	cfg.stats_path = "/s.json";
+	cfg.pvm = VMM_PVM_OFF;
+	cfg.seccomp = VMM_SECCOMP_TRAP;
+	round_trip(&cfg, "initrd, mem-file, pty, blk, odd paths, dev, CID, MAC, no rng, pvm, trap");
+	cfg.seccomp = VMM_SECCOMP_OFF;
+	cfg.drop_caps = false;
+	cfg.console = VMM_CONSOLE_NONE;
+	cfg.log_level = KV_LOG_DEBUG;
+	round_trip(&cfg, "--no-sandbox, --console none, --log-level debug");
+
+	/* What no command line can say is refused, naming the option. */
+	vmm_config_init(&cfg);
+	cfg.kernel = "k";
+	cfg.fs[0] = (struct vmm_fs){.tag = "t", .nshares = 1};
+	cfg.fs[0].shares[0] = (struct vmm_fs_share){.path = "/x,ro"};
+	cfg.n_fs = 1;
+	ok(vmm_cli_argv(&cfg, "vmm", &argv, &err) < 0 && strstr(err->msg, "--fs t") && !argv,
+	   "an --fs path ending in ',ro' is refused: %s", err ? err->msg : "");
+	kv_err_free(steal_ptr(err));
+	cfg.fs[0].nshares = 0;
+	ok(vmm_cli_argv(&cfg, "vmm", &argv, &err) < 0 && strstr(err->msg, "without shares"),
+	   "an --fs device without shares is refused");
+	kv_err_free(steal_ptr(err));
+	cfg.n_fs = 0;
+	cfg.console = VMM_CONSOLE_FILE;
+	cfg.console_path = "pty";
+	ok(vmm_cli_argv(&cfg, "vmm", &argv, &err) < 0 && strstr(err->msg, "--console"),
+	   "a console file named pty is refused");
+	kv_err_free(steal_ptr(err));
+	cfg.console = VMM_CONSOLE_STDIO;
+	cfg.restore_dir = "/t";
+	ok(vmm_cli_argv(&cfg, "vmm", &argv, &err) < 0 && strstr(err->msg, "--restore"),
+	   "--restore with --kernel is refused");
+	kv_err_free(steal_ptr(err));
+	cfg.restore_dir = NULL;
+	cfg.kernel = NULL;
+	ok(vmm_cli_argv(&cfg, "vmm", &argv, &err) < 0 && strstr(err->msg, "--kernel"),
+	   "neither --kernel nor --restore is refused");
+	kv_err_free(err);
+}
+
 int main(void)
 {
 	struct vmm_config cfg;
@@ -113,5 +332,6 @@ int main(void)
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "--vsock-cid", "2", NULL) < 0,
 	   "reserved vsock CID refused");
 	kv_err_free(err);
+	test_argv();
 	return tap_done();
 }
