@@ -30,10 +30,24 @@ struct ev_src {
 	void (*cb)(struct agent *a, struct ev_src *src, uint32_t events);
 };
 
+struct epoll_event;
+
+/* ev.c: the epoll leaf; it calls nothing else of the agent. */
+int ev_init(struct agent *a, struct kv_err **err) KV_WUR;
 int ev_add(struct agent *a, struct ev_src *s, uint32_t events);
 void ev_mod(struct agent *a, struct ev_src *s, uint32_t events);
+/* Deregister; the fd stays open (it is handed on). */
+void ev_del(struct agent *a, struct ev_src *s);
 /* Deregister and close. */
 void ev_close(struct agent *a, struct ev_src *s);
+/* Up to max ready events, waiting up to timeout_ms (-1: forever); -errno. */
+int ev_wait(struct agent *a, struct epoll_event *evs, int max, int timeout_ms);
+/*
+ * Wait up to timeout_ms and run the callbacks of one batch of events, except
+ * for sources closed earlier in the batch. What a callback closes is freed by
+ * the caller afterwards (conns_gc, agent_gc). Returns the events, or -errno.
+ */
+int ev_poll(struct agent *a, int timeout_ms);
 
 /* ---------------------------------------------------- control connections */
 
@@ -54,11 +68,28 @@ struct waiter {
 	struct waiter *next;
 };
 
-/* Send a frame; false when the connection was dropped (overflow). */
+/*
+ * reply.c: the sending side, the bottom of the agent (it calls only ev.c).
+ * A host that stops reading gets this much queued, then is dropped.
+ */
+#define CONN_OUT_MAX (64u << 20)
+
+/* A control connection on fd (taken), watched for EPOLLIN with cb; NULL
+ * when epoll refuses it (fd closed). */
+struct conn *conn_new(struct agent *a, int fd,
+		      void (*cb)(struct agent *a, struct ev_src *src, uint32_t events));
+/* Queue a frame and send what the socket takes; a connection whose queue
+ * would pass CONN_OUT_MAX, or whose send fails, is marked dead. */
 void conn_send(struct agent *a, struct conn *c, const char *frame, size_t len);
+/* Send what is queued (on EPOLLOUT). */
+void conn_flush(struct agent *a, struct conn *c);
 struct conn *conn_find(struct agent *a, uint64_t serial);
+/* Free the dead connections (after a batch of events). */
+void conns_gc(struct agent *a);
+/* By serial: nothing is sent when that connection is gone. */
 void agent_reply_error(struct agent *a, uint64_t serial, int64_t id, const struct kv_err *err);
 void agent_reply_json(struct agent *a, uint64_t serial, struct kv_json *j);
+/* To every live connection (events). */
 void agent_broadcast(struct agent *a, struct kv_json *j);
 
 /* --------------------------------------------------------------- stdio */

@@ -315,8 +315,8 @@ static void pending_free(struct agent *a, struct pending_data *pd, bool close_fd
 		}
 	if (close_fd)
 		ev_close(a, &pd->src);
-	else if (pd->src.registered)
-		epoll_ctl(a->epfd, EPOLL_CTL_DEL, pd->src.fd, NULL);
+	else
+		ev_del(a, &pd->src);
 	free(pd);
 }
 
