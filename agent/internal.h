@@ -94,6 +94,11 @@ void agent_broadcast(struct agent *a, struct kv_json *j);
 
 /* --------------------------------------------------------------- stdio */
 
+/* One relay's buffer: back-pressure beyond it. */
+#define STDIO_RELAY_BUF (64u << 10)
+/* Data connections that have not named their stream yet; more are refused. */
+#define STDIO_PENDING_MAX 256
+
 enum stream_kind { STREAM_STDIN, STREAM_STDOUT, STREAM_STDERR, STREAM_PTY, STREAM_NKINDS };
 
 /* Bytes copied one way, with a bounded buffer: back-pressure, not growth. */
@@ -172,6 +177,17 @@ struct container {
 
 /* ---------------------------------------------------------------- agent */
 
+/*
+ * Exit statuses of children reaped before we knew their pid (an exec's
+ * grandchild can exit before its intermediate's report is read): a ring of
+ * the last AGENT_ORPHAN_MAX.
+ */
+#define AGENT_ORPHAN_MAX 64
+struct orphan {
+	pid_t pid;
+	int status;
+};
+
 struct agent {
 	struct agent_config cfg;
 	int epfd;
@@ -189,12 +205,21 @@ struct agent {
 	/* Closed but not yet freed: the current epoll batch may still name them. */
 	struct container *dead_containers;
 	struct proc *dead_procs;
+	struct orphan orphans[AGENT_ORPHAN_MAX];
+	unsigned orphan_next;
 };
 
 /* ops.c */
 void agent_dispatch(struct agent *a, struct conn *c, struct kv_msg *m);
 
 /* container.c */
+/* A container that holds nothing yet (not linked into the agent). */
+struct container *container_new(const char *id);
+/* A process of c in PROC_SETUP (not linked into c); exec_id NULL: the init.
+ * `op` names the request that made it, in its errors. */
+struct proc *proc_new(struct container *c, const char *exec_id, const char *op);
+/* Watch p's setup channel (fd taken): SYNC_* messages, then EOF at exec. */
+void proc_watch_sync(struct agent *a, struct proc *p, int fd);
 struct container *container_find(struct agent *a, const char *id);
 struct proc *proc_find(struct container *c, const char *exec_id);
 int container_create(struct agent *a, const char *id, struct yajl_val_s *params, uint64_t serial,
