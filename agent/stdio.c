@@ -170,11 +170,21 @@ void stdio_free(struct agent *a, struct proc *p)
 	}
 }
 
-/* Register or update an fd's interest; an fd is added on first use. */
+/*
+ * Register or update an fd's interest; an fd is added on first use. One we
+ * wait for nothing on leaves the epoll set: epoll reports EPOLLHUP and
+ * EPOLLERR whatever the interest, so a hung-up pipe or connection kept there
+ * with an empty mask (stdin after EOF whose host then closed, a silent
+ * process's stdout whose host went away) would wake the loop forever.
+ */
 static void want(struct agent *a, struct ev_src *src, uint32_t events)
 {
 	if (src->fd < 0)
 		return;
+	if (!events) {
+		ev_del(a, src);
+		return;
+	}
 	if (!src->registered) {
 		if (ev_add(a, src, events) < 0)
 			kv_warn("stdio: epoll add: %s", strerror(errno));
