@@ -85,7 +85,8 @@ static void test_exit_code(struct fake_conn *f)
 	ok(container_signal(&A, c, c->init, SIGTERM, false, &err) < 0 && err &&
 	       err->errnum == ESRCH,
 	   "kill after exit: ESRCH");
-	is_str(err ? err->msg : NULL, "kill c1: process has exited: No such process", "  naming the container");
+	is_str(err ? err->msg : NULL, "kill c1: process has exited: No such process",
+	       "  naming the container");
 	kv_err_free(err);
 	err = NULL;
 	ok(container_delete(&A, c, false, &err) == 0, "delete a stopped container without force");
@@ -202,7 +203,8 @@ static void test_create_start(struct fake_conn *f)
 	is_str(proc_state_name(c, p), "running", "  state running (starting)");
 	ok(container_start(&A, c, f->c->serial, 3, &err) < 0 && err && err->errnum == EBUSY,
 	   "start twice: EBUSY");
-	is_str(err ? err->msg : NULL, "start c3: container is running, not created: Device or resource busy",
+	is_str(err ? err->msg : NULL,
+	       "start c3: container is running, not created: Device or resource busy",
 	       "  saying why");
 	kv_err_free(err);
 	err = NULL;
@@ -271,7 +273,8 @@ static void test_setup_died(struct fake_conn *f)
 	is_int(r.err_code, ECHILD, "  ECHILD");
 	is_str(r.err_message, "exec e1: process died during setup (exit status 1)",
 	       "  with the exit status");
-	ok(container_find(&A, "c5") && !proc_find(c, "e1"), "  the exec is gone, the container stays");
+	ok(container_find(&A, "c5") && !proc_find(c, "e1"),
+	   "  the exec is gone, the container stays");
 }
 
 /* An exec that ran and was reaped before its "ready" was read stays exited. */
@@ -483,7 +486,8 @@ static void test_broadcast(struct fake_conn *f, struct fake_conn *g)
 	fake_wait_exited(pid);
 	container_reap(&A);
 	cleanup_msg struct kv_msg a1 = {0}, a2 = {0};
-	ok(fake_next(&A, f, &a1) && is_exit_event(&a1, "c6", NULL, pid), "  the first connection gets the exit");
+	ok(fake_next(&A, f, &a1) && is_exit_event(&a1, "c6", NULL, pid),
+	   "  the first connection gets the exit");
 	ok(fake_next(&A, g, &a2) && is_exit_event(&a2, "c6", NULL, pid), "  so does the second");
 	ok(fake_quiet(f) && fake_quiet(g), "  and the wait of the gone one goes nowhere");
 	fake_settle(&A);

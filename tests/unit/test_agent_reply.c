@@ -28,7 +28,8 @@ static void test_answers(struct fake_conn *f, struct fake_conn *g)
 	   "an error answer carries errno and message");
 	agent_reply_error(&A, f->c->serial, -1, NULL);
 	cleanup_msg struct kv_msg n = {0};
-	ok(fake_next(&A, f, &n) && n.id_null && n.err_code == EINVAL, "  none given: EINVAL, id null");
+	ok(fake_next(&A, f, &n) && n.id_null && n.err_code == EINVAL,
+	   "  none given: EINVAL, id null");
 	cleanup_json struct kv_json *k = kv_msg_begin_result(7);
 	kv_json_map_open(k);
 	kv_json_map_close(k);
