@@ -23,17 +23,6 @@
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
 
-/*
- * Exit statuses of children reaped before we knew their pid (an exec's
- * grandchild can exit before its intermediate's report is read).
- */
-#define ORPHAN_MAX 64
-static struct {
-	pid_t pid;
-	int status;
-} orphans[ORPHAN_MAX];
-static unsigned orphan_next;
-
 static void proc_setup_failed(struct agent *a, struct proc *p);
 
 struct container *container_find(struct agent *a, const char *id)
@@ -95,6 +84,26 @@ void proc_result(struct proc *p, struct kv_json *j)
 	kv_json_kint(j, "pid", p->pid);
 	stdio_result(p, j);
 	kv_json_map_close(j);
+}
+
+struct container *container_new(const char *id)
+{
+	struct container *c = kv_malloc0(sizeof(*c));
+	c->id = kv_strdup(id);
+	c->cgroup_fd = -1;
+	c->oom.fd = -1;
+	return c;
+}
+
+struct proc *proc_new(struct container *c, const char *exec_id, const char *op)
+{
+	struct proc *p = kv_malloc0(sizeof(*p));
+	p->ctr = c;
+	p->pidfd = -1;
+	p->sync.fd = -1;
+	p->exec_id = exec_id ? kv_strdup(exec_id) : NULL;
+	p->pending_op = op;
+	return p;
 }
 
 /* ------------------------------------------------------------ answers */
@@ -242,9 +251,9 @@ void container_reap(struct agent *a)
 			proc_exited(a, p, st);
 			continue;
 		}
-		orphans[orphan_next % ORPHAN_MAX].pid = pid;
-		orphans[orphan_next % ORPHAN_MAX].status = st;
-		orphan_next++;
+		struct orphan *o = &a->orphans[a->orphan_next++ % AGENT_ORPHAN_MAX];
+		o->pid = pid;
+		o->status = st;
 	}
 }
 
@@ -255,10 +264,10 @@ static void proc_set_pid(struct agent *a, struct proc *p, pid_t pid)
 	if (p->pidfd >= 0)
 		close(p->pidfd);
 	p->pidfd = syscall(SYS_pidfd_open, pid, 0);
-	for (unsigned i = 0; i < ORPHAN_MAX; i++)
-		if (orphans[i].pid == pid) {
-			orphans[i].pid = 0;
-			proc_exited(a, p, orphans[i].status);
+	for (unsigned i = 0; i < AGENT_ORPHAN_MAX; i++)
+		if (a->orphans[i].pid == pid) {
+			a->orphans[i].pid = 0;
+			proc_exited(a, p, a->orphans[i].status);
 		}
 }
 
@@ -341,6 +350,14 @@ static void proc_sync_cb(struct agent *a, struct ev_src *src, uint32_t events)
 	proc_sync_msg(a, p, &m, fd);
 }
 
+void proc_watch_sync(struct agent *a, struct proc *p, int fd)
+{
+	p->sync.fd = fd;
+	p->sync.cb = proc_sync_cb;
+	if (ev_add(a, &p->sync, EPOLLIN) < 0)
+		kv_warn("container %s: epoll add: %s", p->ctr->id, strerror(errno));
+}
+
 /* clone3 into the namespaces (init only) and the container's cgroup. */
 static pid_t proc_clone(struct container *c, bool is_init, int *pidfd)
 {
@@ -399,10 +416,7 @@ static int proc_spawn(struct agent *a, struct container *c, struct proc *p, stru
 		close(pidfd);
 		p->pidfd = -1;
 	}
-	p->sync.fd = sv[0];
-	p->sync.cb = proc_sync_cb;
-	if (ev_add(a, &p->sync, EPOLLIN) < 0)
-		kv_warn("container %s: epoll add: %s", c->id, strerror(errno));
+	proc_watch_sync(a, p, sv[0]);
 	return 0;
 }
 
@@ -501,10 +515,7 @@ int container_create(struct agent *a, const char *id, yajl_val params, uint64_t 
 		return kv_err_make(err, EINVAL, "container: must be 1..64 of [A-Za-z0-9_.-]");
 	if (container_find(a, id))
 		return kv_err_make(err, EEXIST, "container %s: already exists", id);
-	struct container *c = kv_malloc0(sizeof(*c));
-	c->id = kv_strdup(id);
-	c->cgroup_fd = -1;
-	c->oom.fd = -1;
+	struct container *c = container_new(id);
 	c->spec = kv_spec_decode(kv_jget(params, "spec"), err);
 	if (!c->spec || kv_rootfs_decode(kv_jget(params, "rootfs"), c->spec, err) < 0 ||
 	    container_check_spec(c->spec, err) < 0)
@@ -515,11 +526,7 @@ int container_create(struct agent *a, const char *id, yajl_val params, uint64_t 
 		goto fail;
 	if (cgroup_create(a, c, err) < 0)
 		goto fail;
-	struct proc *p = kv_malloc0(sizeof(*p));
-	p->ctr = c;
-	p->pidfd = -1;
-	p->sync.fd = -1;
-	p->pending_op = "create";
+	struct proc *p = proc_new(c, NULL, "create");
 	c->init = c->procs = p;
 	bool want_stdin = false;
 	kv_jbool(params, "stdin", &want_stdin);
@@ -573,13 +580,8 @@ int container_exec(struct agent *a, struct container *c, yajl_val params, uint64
 		free(spec);
 		return kv_err_wrap(err, "exec %s", c->id);
 	}
-	struct proc *p = kv_malloc0(sizeof(*p));
-	p->ctr = c;
-	p->pidfd = -1;
-	p->sync.fd = -1;
-	p->exec_id = kv_strdup(exec_id);
+	struct proc *p = proc_new(c, exec_id, "exec");
 	p->spec = spec;
-	p->pending_op = "exec";
 	bool want_stdin = false;
 	kv_jbool(params, "stdin", &want_stdin);
 	if (proc_spawn(a, c, p, spec, want_stdin, err) < 0) {

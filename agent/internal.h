@@ -30,10 +30,24 @@ struct ev_src {
 	void (*cb)(struct agent *a, struct ev_src *src, uint32_t events);
 };
 
+struct epoll_event;
+
+/* ev.c: the epoll leaf; it calls nothing else of the agent. */
+int ev_init(struct agent *a, struct kv_err **err) KV_WUR;
 int ev_add(struct agent *a, struct ev_src *s, uint32_t events);
 void ev_mod(struct agent *a, struct ev_src *s, uint32_t events);
+/* Deregister; the fd stays open (it is handed on). */
+void ev_del(struct agent *a, struct ev_src *s);
 /* Deregister and close. */
 void ev_close(struct agent *a, struct ev_src *s);
+/* Up to max ready events, waiting up to timeout_ms (-1: forever); -errno. */
+int ev_wait(struct agent *a, struct epoll_event *evs, int max, int timeout_ms);
+/*
+ * Wait up to timeout_ms and run the callbacks of one batch of events, except
+ * for sources closed earlier in the batch. What a callback closes is freed by
+ * the caller afterwards (conns_gc, agent_gc). Returns the events, or -errno.
+ */
+int ev_poll(struct agent *a, int timeout_ms);
 
 /* ---------------------------------------------------- control connections */
 
@@ -54,14 +68,36 @@ struct waiter {
 	struct waiter *next;
 };
 
-/* Send a frame; false when the connection was dropped (overflow). */
+/*
+ * reply.c: the sending side, the bottom of the agent (it calls only ev.c).
+ * A host that stops reading gets this much queued, then is dropped.
+ */
+#define CONN_OUT_MAX (64u << 20)
+
+/* A control connection on fd (taken), watched for EPOLLIN with cb; NULL
+ * when epoll refuses it (fd closed). */
+struct conn *conn_new(struct agent *a, int fd,
+		      void (*cb)(struct agent *a, struct ev_src *src, uint32_t events));
+/* Queue a frame and send what the socket takes; a connection whose queue
+ * would pass CONN_OUT_MAX, or whose send fails, is marked dead. */
 void conn_send(struct agent *a, struct conn *c, const char *frame, size_t len);
+/* Send what is queued (on EPOLLOUT). */
+void conn_flush(struct agent *a, struct conn *c);
 struct conn *conn_find(struct agent *a, uint64_t serial);
+/* Free the dead connections (after a batch of events). */
+void conns_gc(struct agent *a);
+/* By serial: nothing is sent when that connection is gone. */
 void agent_reply_error(struct agent *a, uint64_t serial, int64_t id, const struct kv_err *err);
 void agent_reply_json(struct agent *a, uint64_t serial, struct kv_json *j);
+/* To every live connection (events). */
 void agent_broadcast(struct agent *a, struct kv_json *j);
 
 /* --------------------------------------------------------------- stdio */
+
+/* One relay's buffer: back-pressure beyond it. */
+#define STDIO_RELAY_BUF (64u << 10)
+/* Data connections that have not named their stream yet; more are refused. */
+#define STDIO_PENDING_MAX 256
 
 enum stream_kind { STREAM_STDIN, STREAM_STDOUT, STREAM_STDERR, STREAM_PTY, STREAM_NKINDS };
 
@@ -141,6 +177,17 @@ struct container {
 
 /* ---------------------------------------------------------------- agent */
 
+/*
+ * Exit statuses of children reaped before we knew their pid (an exec's
+ * grandchild can exit before its intermediate's report is read): a ring of
+ * the last AGENT_ORPHAN_MAX.
+ */
+#define AGENT_ORPHAN_MAX 64
+struct orphan {
+	pid_t pid;
+	int status;
+};
+
 struct agent {
 	struct agent_config cfg;
 	int epfd;
@@ -158,12 +205,21 @@ struct agent {
 	/* Closed but not yet freed: the current epoll batch may still name them. */
 	struct container *dead_containers;
 	struct proc *dead_procs;
+	struct orphan orphans[AGENT_ORPHAN_MAX];
+	unsigned orphan_next;
 };
 
 /* ops.c */
 void agent_dispatch(struct agent *a, struct conn *c, struct kv_msg *m);
 
 /* container.c */
+/* A container that holds nothing yet (not linked into the agent). */
+struct container *container_new(const char *id);
+/* A process of c in PROC_SETUP (not linked into c); exec_id NULL: the init.
+ * `op` names the request that made it, in its errors. */
+struct proc *proc_new(struct container *c, const char *exec_id, const char *op);
+/* Watch p's setup channel (fd taken): SYNC_* messages, then EOF at exec. */
+void proc_watch_sync(struct agent *a, struct proc *p, int fd);
 struct container *container_find(struct agent *a, const char *id);
 struct proc *proc_find(struct container *c, const char *exec_id);
 int container_create(struct agent *a, const char *id, struct yajl_val_s *params, uint64_t serial,

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The agent's event loop: epoll over the listeners, the control and data
+ * The top of the agent: setup, the listeners, reading and dispatching
+ * requests on the control connections, SIGCHLD, and agent_run's loop over
+ * the epoll leaf (ev.c) with the listeners, the control and data
  * connections, the stdio pipes, the children's setup channels and a
- * signalfd for SIGCHLD. Nothing in it blocks on a peer: one stuck stream or
- * host never stalls PID 1.
+ * signalfd. Replies and events go out through reply.c. Nothing here blocks
+ * on a peer: one stuck stream or host never stalls PID 1.
  */
 #include "agent/internal.h"
 
@@ -19,141 +21,7 @@
 #include <sys/un.h>
 #include <linux/vm_sockets.h>
 
-/* A host that stops reading gets this much queued, then is dropped. */
-#define CONN_OUT_MAX (64u << 20)
-
-int ev_add(struct agent *a, struct ev_src *s, uint32_t events)
-{
-	struct epoll_event ev = {.events = events, .data.ptr = s};
-	if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0)
-		return -errno;
-	s->registered = true;
-	s->events = events;
-	return 0;
-}
-
-void ev_mod(struct agent *a, struct ev_src *s, uint32_t events)
-{
-	if (s->fd < 0 || !s->registered || s->events == events)
-		return;
-	struct epoll_event ev = {.events = events, .data.ptr = s};
-	if (epoll_ctl(a->epfd, EPOLL_CTL_MOD, s->fd, &ev) == 0)
-		s->events = events;
-}
-
-void ev_close(struct agent *a, struct ev_src *s)
-{
-	if (s->fd < 0)
-		return;
-	if (s->registered)
-		epoll_ctl(a->epfd, EPOLL_CTL_DEL, s->fd, NULL);
-	close(s->fd);
-	s->fd = -1;
-	s->events = 0;
-	s->registered = false;
-}
-
 /* ---------------------------------------------------------- control conns */
-
-struct conn *conn_find(struct agent *a, uint64_t serial)
-{
-	for (struct conn *c = a->conns; c; c = c->next)
-		if (c->serial == serial && !c->dead)
-			return c;
-	return NULL;
-}
-
-static void conn_flush(struct agent *a, struct conn *c)
-{
-	while (c->out_off < c->out_len) {
-		ssize_t w = send(c->src.fd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN)
-			break;
-		if (w < 0) {
-			c->dead = true;
-			return;
-		}
-		c->out_off += w;
-	}
-	if (c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
-	ev_mod(a, &c->src, EPOLLIN | (c->out_len ? EPOLLOUT : 0));
-}
-
-void conn_send(struct agent *a, struct conn *c, const char *frame, size_t len)
-{
-	uint8_t hdr[KV_AGENT_FRAME_HDR];
-	struct kv_err *err = NULL;
-	if (c->dead)
-		return;
-	if (kv_frame_header(hdr, len, &err) < 0) {
-		kv_log_err(err);
-		kv_err_free(err);
-		return;
-	}
-	size_t need = c->out_len + sizeof(hdr) + len;
-	if (need > CONN_OUT_MAX) {
-		kv_warn("control connection %llu: host not reading, dropping it",
-			(unsigned long long)c->serial);
-		c->dead = true;
-		return;
-	}
-	if (need > c->out_cap) {
-		size_t cap = c->out_cap ? c->out_cap : 4096;
-		while (cap < need)
-			cap *= 2;
-		char *nb = realloc(c->out, cap);
-		if (!nb)
-			abort();
-		c->out = nb;
-		c->out_cap = cap;
-	}
-	memcpy(c->out + c->out_len, hdr, sizeof(hdr));
-	memcpy(c->out + c->out_len + sizeof(hdr), frame, len);
-	c->out_len = need;
-	conn_flush(a, c);
-}
-
-void agent_reply_error(struct agent *a, uint64_t serial, int64_t id, const struct kv_err *err)
-{
-	struct conn *c = conn_find(a, serial);
-	if (!c)
-		return;
-	size_t len;
-	cleanup_free char *f = kv_msg_error(id, err && err->errnum ? err->errnum : EINVAL,
-					    err ? err->msg : "error", &len);
-	conn_send(a, c, f, len);
-}
-
-void agent_reply_json(struct agent *a, uint64_t serial, struct kv_json *j)
-{
-	const char *out;
-	size_t len;
-	cleanup_err struct kv_err *err = NULL;
-	if (kv_msg_end(j, &out, &len, &err) < 0) {
-		kv_log_err(err);
-		return;
-	}
-	struct conn *c = conn_find(a, serial);
-	if (c)
-		conn_send(a, c, out, len);
-}
-
-void agent_broadcast(struct agent *a, struct kv_json *j)
-{
-	const char *out;
-	size_t len;
-	cleanup_err struct kv_err *err = NULL;
-	if (kv_msg_end(j, &out, &len, &err) < 0) {
-		kv_log_err(err);
-		return;
-	}
-	for (struct conn *c = a->conns; c; c = c->next)
-		conn_send(a, c, out, len);
-}
 
 static void conn_handle_frame(struct agent *a, struct conn *c, char *frame, size_t len)
 {
@@ -201,14 +69,6 @@ static void conn_read(struct agent *a, struct conn *c)
 	}
 }
 
-static void conn_free(struct agent *a, struct conn *c)
-{
-	ev_close(a, &c->src);
-	kv_frame_reader_reset(&c->rd);
-	free(c->out);
-	free(c);
-}
-
 static void conn_cb(struct agent *a, struct ev_src *src, uint32_t events)
 {
 	struct conn *c = container_of(src, struct conn, src);
@@ -216,20 +76,6 @@ static void conn_cb(struct agent *a, struct ev_src *src, uint32_t events)
 		conn_flush(a, c);
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		conn_read(a, c);
-}
-
-/* Dead connections are unlinked here, outside any callback that uses them. */
-static void conns_gc(struct agent *a)
-{
-	for (struct conn **pp = &a->conns; *pp;) {
-		struct conn *c = *pp;
-		if (c->dead) {
-			*pp = c->next;
-			conn_free(a, c);
-		} else {
-			pp = &c->next;
-		}
-	}
 }
 
 /*
@@ -260,18 +106,7 @@ static void ctl_accept_cb(struct agent *a, struct ev_src *src, uint32_t events)
 	int fd = agent_accept(a, src->fd);
 	if (fd < 0)
 		return;
-	struct conn *c = kv_malloc0(sizeof(*c));
-	c->src.fd = fd;
-	c->src.cb = conn_cb;
-	c->serial = ++a->next_serial;
-	kv_frame_reader_init(&c->rd);
-	if (ev_add(a, &c->src, EPOLLIN) < 0) {
-		close(fd);
-		free(c);
-		return;
-	}
-	c->next = a->conns;
-	a->conns = c;
+	conn_new(a, fd, conn_cb);
 }
 
 static void data_accept_cb(struct agent *a, struct ev_src *src, uint32_t events)
@@ -402,9 +237,8 @@ static int agent_setup(struct agent *a, struct kv_err **err)
 		return -1;
 	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		return kv_err_make(err, errno, "PR_SET_CHILD_SUBREAPER");
-	a->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (a->epfd < 0)
-		return kv_err_make(err, errno, "epoll_create1");
+	if (ev_init(a, err) < 0)
+		return -1;
 	if (agent_signals(a, err) < 0 || agent_listen(a, err) < 0)
 		return -1;
 	if (kv_mkdir_p(a->cfg.state_dir, 0700, err) < 0)
@@ -441,7 +275,7 @@ static void agent_drain_conns(struct agent *a)
 		if (!pending || kv_now_ms() >= deadline)
 			return;
 		struct epoll_event evs[16];
-		int n = epoll_wait(a->epfd, evs, 16, 100);
+		int n = ev_wait(a, evs, 16, 100);
 		for (int i = 0; i < n; i++) {
 			struct ev_src *s = evs[i].data.ptr;
 			if (s->cb == conn_cb && (evs[i].events & EPOLLOUT))
@@ -462,16 +296,10 @@ int agent_run(const struct agent_config *cfg)
 		return 1;
 	}
 	while (!a.quit) {
-		struct epoll_event evs[32];
-		int n = epoll_wait(a.epfd, evs, 32, -1);
-		if (n < 0 && errno != EINTR) {
-			kv_error("epoll_wait: %s", strerror(errno));
+		int n = ev_poll(&a, -1);
+		if (n < 0 && n != -EINTR) {
+			kv_error("epoll_wait: %s", strerror(-n));
 			continue;
-		}
-		for (int i = 0; i < n; i++) {
-			struct ev_src *s = evs[i].data.ptr;
-			if (s->fd >= 0) /* not closed earlier in this batch */
-				s->cb(&a, s, evs[i].events);
 		}
 		conns_gc(&a);
 		agent_gc(&a);

@@ -17,10 +17,8 @@
 #include <sys/socket.h>
 #include <termios.h>
 
-#define RELAY_BUF (64u << 10)
 /* Chunks moved per wakeup before yielding to the other streams. */
-#define RELAY_BURST	 16
-#define PENDING_DATA_MAX 256
+#define RELAY_BURST 16
 
 static void stream_pump(struct agent *a, struct stream *s);
 static void stream_end_cb(struct agent *a, struct ev_src *src, uint32_t events);
@@ -172,11 +170,21 @@ void stdio_free(struct agent *a, struct proc *p)
 	}
 }
 
-/* Register or update an fd's interest; an fd is added on first use. */
+/*
+ * Register or update an fd's interest; an fd is added on first use. One we
+ * wait for nothing on leaves the epoll set: epoll reports EPOLLHUP and
+ * EPOLLERR whatever the interest, so a hung-up pipe or connection kept there
+ * with an empty mask (stdin after EOF whose host then closed, a silent
+ * process's stdout whose host went away) would wake the loop forever.
+ */
 static void want(struct agent *a, struct ev_src *src, uint32_t events)
 {
 	if (src->fd < 0)
 		return;
+	if (!events) {
+		ev_del(a, src);
+		return;
+	}
 	if (!src->registered) {
 		if (ev_add(a, src, events) < 0)
 			kv_warn("stdio: epoll add: %s", strerror(errno));
@@ -192,9 +200,9 @@ static bool relay_step(struct relay *r, int from, int to, bool from_is_sock, boo
 	bool progress = false;
 	if (r->len == 0 && !r->eof && from >= 0) {
 		if (!r->buf)
-			r->buf = kv_malloc0(RELAY_BUF);
-		ssize_t n = from_is_sock ? recv(from, r->buf, RELAY_BUF, MSG_DONTWAIT)
-					 : read(from, r->buf, RELAY_BUF);
+			r->buf = kv_malloc0(STDIO_RELAY_BUF);
+		ssize_t n = from_is_sock ? recv(from, r->buf, STDIO_RELAY_BUF, MSG_DONTWAIT)
+					 : read(from, r->buf, STDIO_RELAY_BUF);
 		if (n > 0) {
 			r->off = 0;
 			r->len = n;
@@ -315,8 +323,8 @@ static void pending_free(struct agent *a, struct pending_data *pd, bool close_fd
 		}
 	if (close_fd)
 		ev_close(a, &pd->src);
-	else if (pd->src.registered)
-		epoll_ctl(a->epfd, EPOLL_CTL_DEL, pd->src.fd, NULL);
+	else
+		ev_del(a, &pd->src);
 	free(pd);
 }
 
@@ -370,7 +378,7 @@ void stdio_data_accept(struct agent *a, int fd)
 	size_t n = 0;
 	for (struct pending_data *pd = a->pending_data; pd; pd = pd->next)
 		n++;
-	if (n >= PENDING_DATA_MAX) {
+	if (n >= STDIO_PENDING_MAX) {
 		close(fd); /* too many silent connections: refuse more */
 		return;
 	}
