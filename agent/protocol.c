@@ -161,40 +161,6 @@ int kv_frame_read(int fd, char **payload, size_t *len, struct kv_err **err)
 
 /* ------------------------------------------------------------- messages */
 
-yajl_val kv_jget(yajl_val obj, const char *key)
-{
-	if (!obj || !YAJL_IS_OBJECT(obj))
-		return NULL;
-	for (size_t i = 0; i < obj->u.object.len; i++)
-		if (strcmp(obj->u.object.keys[i], key) == 0)
-			return obj->u.object.values[i];
-	return NULL;
-}
-
-const char *kv_jstr(yajl_val obj, const char *key)
-{
-	yajl_val v = kv_jget(obj, key);
-	return v && YAJL_IS_STRING(v) ? v->u.string : NULL;
-}
-
-bool kv_jint(yajl_val obj, const char *key, long long *out)
-{
-	yajl_val v = kv_jget(obj, key);
-	if (!v || !YAJL_IS_INTEGER(v))
-		return false;
-	*out = YAJL_GET_INTEGER(v);
-	return true;
-}
-
-bool kv_jbool(yajl_val obj, const char *key, bool *out)
-{
-	yajl_val v = kv_jget(obj, key);
-	if (!v || !(YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)))
-		return false;
-	*out = YAJL_IS_TRUE(v);
-	return true;
-}
-
 void kv_msg_free(struct kv_msg *msg)
 {
 	if (msg->tree)

@@ -211,13 +211,8 @@ int kv_msg_end(struct kv_json *j, const char **out, size_t *len, struct kv_err *
  * payload (never fails: a message too long is truncated). */
 char *kv_msg_error(int64_t id, int code, const char *message, size_t *len);
 
-/* --------------------------------------------------- reading JSON fields */
-
-/* Typed lookups in an object; NULL/false when absent or of another type. */
-struct yajl_val_s *kv_jget(struct yajl_val_s *obj, const char *key);
-const char *kv_jstr(struct yajl_val_s *obj, const char *key);
-bool kv_jint(struct yajl_val_s *obj, const char *key, long long *out);
-bool kv_jbool(struct yajl_val_s *obj, const char *key, bool *out);
+/* Reading fields of a message: kv_jget(), kv_jstr(), kv_jint(), kv_jbool()
+ * (lib/kv.h). */
 
 /* ----------------------------------------------------------- the client */
 

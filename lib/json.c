@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A checked JSON writer over yajl_gen, and a bounded yajl_tree reader. */
+/* A checked JSON writer over yajl_gen, a yajl_tree reader and typed lookups in its trees. */
 #include "kv.h"
 
 #include <string.h>
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
 struct kv_json {
 	yajl_gen g;
 	yajl_gen_status first_bad; /* first non-ok status, or yajl_gen_status_ok */
+	bool bad_raw;		   /* a kv_json_raw() text was not one JSON value */
 };
 
 static const char *gen_status_str(yajl_gen_status s)
@@ -117,8 +119,36 @@ void kv_json_kbool(struct kv_json *j, const char *key, bool v)
 	kv_json_bool(j, v);
 }
 
+/* Exactly one JSON value (yajl's defaults: UTF-8 checked, no comments, nothing after it). */
+static bool one_json_value(const char *text, size_t len)
+{
+	yajl_handle h = yajl_alloc(NULL, NULL, NULL);
+	if (!h)
+		abort();
+	bool good = yajl_parse(h, (const unsigned char *)text, len) == yajl_status_ok &&
+		    yajl_complete_parse(h) == yajl_status_ok;
+	yajl_free(h);
+	return good;
+}
+
+void kv_json_raw(struct kv_json *j, const char *text, size_t len)
+{
+	if (!text || !one_json_value(text, len)) {
+		j->bad_raw = true;
+		return;
+	}
+	/*
+	 * yajl_gen_number() writes its bytes as they are, with the separator
+	 * and the key/value bookkeeping of any value: what a checked value
+	 * needs (a number is refused where a key belongs, as this must be).
+	 */
+	note(j, yajl_gen_number(j->g, text, len));
+}
+
 int kv_json_finish(struct kv_json *j, const char **out, size_t *len, struct kv_err **err)
 {
+	if (j->bad_raw)
+		return kv_err_make(err, EINVAL, "JSON writer: embedded text is not one JSON value");
 	if (j->first_bad != yajl_gen_status_ok)
 		return kv_err_make(err, EINVAL, "JSON writer: %s", gen_status_str(j->first_bad));
 	const unsigned char *buf;
@@ -169,4 +199,40 @@ void kv_yajl_freep(struct yajl_val_s **v)
 {
 	if (*v)
 		yajl_tree_free(*v);
+}
+
+/* ------------------------------------------------------- typed lookups */
+
+yajl_val kv_jget(yajl_val obj, const char *key)
+{
+	if (!obj || !YAJL_IS_OBJECT(obj))
+		return NULL;
+	for (size_t i = 0; i < obj->u.object.len; i++)
+		if (strcmp(obj->u.object.keys[i], key) == 0)
+			return obj->u.object.values[i];
+	return NULL;
+}
+
+const char *kv_jstr(yajl_val obj, const char *key)
+{
+	yajl_val v = kv_jget(obj, key);
+	return v && YAJL_IS_STRING(v) ? v->u.string : NULL;
+}
+
+bool kv_jint(yajl_val obj, const char *key, long long *out)
+{
+	yajl_val v = kv_jget(obj, key);
+	if (!v || !YAJL_IS_INTEGER(v))
+		return false;
+	*out = YAJL_GET_INTEGER(v);
+	return true;
+}
+
+bool kv_jbool(yajl_val obj, const char *key, bool *out)
+{
+	yajl_val v = kv_jget(obj, key);
+	if (!v || !(YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)))
+		return false;
+	*out = YAJL_IS_TRUE(v);
+	return true;
 }

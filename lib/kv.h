@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * lib/ — the small shared library every kvrun program links: errors
- * (crun's idiom), cleanup helpers, logging, and a checked JSON writer on
- * top of yajl_gen. This is its one public header.
+ * (crun's idiom), cleanup helpers, logging, a checked JSON writer on top
+ * of yajl_gen and typed readers over yajl_tree. This is its one public header.
  */
 #ifndef KV_LIB_H
 #define KV_LIB_H
@@ -190,6 +190,12 @@ void kv_json_null(struct kv_json *j);
 void kv_json_kstr(struct kv_json *j, const char *key, const char *s);
 void kv_json_kint(struct kv_json *j, const char *key, long long v);
 void kv_json_kbool(struct kv_json *j, const char *key, bool v);
+/*
+ * Embed one JSON value given as text (say an OCI process already written):
+ * checked to be exactly one well-formed value, then copied as it is.
+ * Anything else makes kv_json_finish() fail.
+ */
+void kv_json_raw(struct kv_json *j, const char *text, size_t len);
 /* Borrow the finished text (valid until kv_json_free). Fails if unbalanced. */
 int kv_json_finish(struct kv_json *j, const char **out, size_t *len, struct kv_err **err) KV_WUR;
 /* The same, as a NUL-terminated copy the caller frees (*len, if asked for,
@@ -205,5 +211,11 @@ struct yajl_val_s;
 struct yajl_val_s *kv_json_parse(const char *text, const char *what, struct kv_err **err) KV_WUR;
 void kv_yajl_freep(struct yajl_val_s **v);
 #define cleanup_yajl_val __attribute__((cleanup(kv_yajl_freep)))
+
+/* Typed lookups in an object; NULL/false when absent or of another type. */
+struct yajl_val_s *kv_jget(struct yajl_val_s *obj, const char *key);
+const char *kv_jstr(struct yajl_val_s *obj, const char *key);
+bool kv_jint(struct yajl_val_s *obj, const char *key, long long *out);
+bool kv_jbool(struct yajl_val_s *obj, const char *key, bool *out);
 
 #endif

@@ -12,7 +12,6 @@
  *      $(PREFIX)/share/kvrun/{vmlinux,rootfs.erofs}.
  */
 #include "runtime/backend.h"
-#include "agent/protocol.h"
 
 #include <libgen.h>
 #include <limits.h>

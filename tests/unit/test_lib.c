@@ -105,6 +105,45 @@ static void test_json(void)
 	ok(k && YAJL_GET_INTEGER(k) == 1, "parse reads a value");
 }
 
+/* kv_json_raw: a checked value copied as it is; the typed readers (lib now). */
+static void test_json_raw_and_readers(void)
+{
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	kv_json_array_open(j);
+	const char *obj = "{\"a\": [1, 2.50]}";
+	kv_json_raw(j, obj, strlen(obj));
+	kv_json_raw(j, "\"s\"", 3);
+	kv_json_array_close(j);
+	const char *out;
+	size_t len;
+	struct kv_err *err = NULL;
+	ok(kv_json_finish(j, &out, &len, &err) == 0, "raw values finish");
+	is_str(out, "[{\"a\": [1, 2.50]},\"s\"]", "raw values copied as they are, separated");
+	cleanup_json struct kv_json *key = kv_json_new(false);
+	kv_json_map_open(key);
+	kv_json_raw(key, "\"k\"", 3);
+	kv_json_int(key, 1);
+	kv_json_map_close(key);
+	ok(kv_json_finish(key, &out, &len, &err) < 0, "a raw value where a key belongs is refused");
+	kv_err_free(steal_ptr(err));
+	cleanup_json struct kv_json *bad = kv_json_new(false);
+	kv_json_raw(bad, "[1] [2]", 7);
+	ok(kv_json_finish(bad, &out, &len, &err) < 0 && strstr(err->msg, "not one JSON value"),
+	   "two values in one raw text are refused");
+	kv_err_free(steal_ptr(err));
+
+	cleanup_yajl_val struct yajl_val_s *v =
+	    kv_json_parse("{\"s\":\"x\",\"i\":-4,\"b\":true,\"f\":1.5}", "t", &err);
+	long long i = 0;
+	bool b = false;
+	ok(v && kv_jget(v, "s") && strcmp(kv_jstr(v, "s"), "x") == 0 && kv_jint(v, "i", &i) &&
+	       i == -4 && kv_jbool(v, "b", &b) && b,
+	   "readers: string, integer, bool");
+	ok(!kv_jstr(v, "i") && !kv_jint(v, "f", &i) && !kv_jbool(v, "s", &b) && !kv_jget(v, "no") &&
+	       !kv_jget(NULL, "s"),
+	   "readers: another type or absent is NULL/false");
+}
+
 static void test_files(void)
 {
 	char dir[] = "/tmp/kvlibtestXXXXXX";
@@ -197,6 +236,7 @@ int main(void)
 {
 	test_errors();
 	test_json();
+	test_json_raw_and_readers();
 	test_files();
 	test_sizes();
 	test_proc();
