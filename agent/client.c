@@ -194,21 +194,21 @@ int kv_agent_client_next_event(struct kv_agent_client *c, struct kv_msg *ev, str
 static int client_send_request(struct kv_agent_client *c, uint64_t id, const char *op,
 			       const char *params_json, struct kv_err **err)
 {
-	cleanup_yajl_val struct yajl_val_s *params = NULL;
-	if (params_json) {
-		params = kv_json_parse(params_json, "request params", err);
-		if (!params)
-			return -EINVAL;
-		if (!YAJL_IS_OBJECT(params))
-			return kv_err_make(err, EINVAL, "request params: must be an object");
-	}
-	if (strpbrk(op, "\"\\") || !*op)
-		return kv_err_make(err, EINVAL, "request op %s: invalid", op);
-	/* Splice the caller's text in as-is: it was just checked to be an object. */
-	cleanup_free char *text =
-	    kv_asprintf("{\"id\":%llu,\"op\":\"%s\",\"params\":%s}", (unsigned long long)id, op,
-			params_json ? params_json : "{}");
-	return kv_frame_write(c->fd, text, strlen(text), err);
+	if (!params_json)
+		params_json = "{}";
+	/* kv_json_raw() checks the text is one value; this, that it is an object. */
+	if (params_json[strspn(params_json, " \t\r\n")] != '{')
+		return kv_err_make(err, EINVAL, "request params: must be an object");
+	if (!*op)
+		return kv_err_make(err, EINVAL, "request op: empty");
+	cleanup_json struct kv_json *j = kv_msg_begin_request(id, op);
+	kv_json_raw(j, params_json, strlen(params_json));
+	const char *text;
+	size_t len;
+	int r = kv_msg_end(j, &text, &len, err);
+	if (r < 0)
+		return r == -EMSGSIZE ? r : kv_err_wrap(err, "request params");
+	return kv_frame_write(c->fd, text, len, err);
 }
 
 int kv_agent_client_call(struct kv_agent_client *c, const char *op, const char *params_json,
@@ -248,9 +248,9 @@ int kv_agent_client_call(struct kv_agent_client *c, const char *op, const char *
 
 int kv_agent_client_hello(struct kv_agent_client *c, struct kv_err **err)
 {
-	cleanup_free char *params = kv_asprintf("{\"version\":%d}", KV_AGENT_PROTO_VERSION);
+	cleanup_free char *params = kv_req_version(err);
 	cleanup_msg struct kv_msg resp = {0};
-	if (kv_agent_client_call(c, KV_OP_VERSION, params, &resp, err) < 0)
+	if (!params || kv_agent_client_call(c, KV_OP_VERSION, params, &resp, err) < 0)
 		return -1;
 	long long v;
 	if (!kv_jint(resp.result, "version", &v))

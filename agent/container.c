@@ -43,14 +43,6 @@ struct proc *proc_find(struct container *c, const char *exec_id)
 	return NULL;
 }
 
-static bool valid_id(const char *id)
-{
-	size_t n = id ? strlen(id) : 0;
-	if (n == 0 || n > 64 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
-		return false;
-	return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
-}
-
 const char *proc_state_name(const struct container *c, const struct proc *p)
 {
 	switch (p->state) {
@@ -511,7 +503,7 @@ static int container_check_spec(struct kv_spec *s, struct kv_err **err)
 int container_create(struct agent *a, const char *id, yajl_val params, uint64_t serial,
 		     uint64_t req_id, struct kv_err **err)
 {
-	if (!valid_id(id))
+	if (!kv_agent_name_ok(id))
 		return kv_err_make(err, EINVAL, "container: must be 1..64 of [A-Za-z0-9_.-]");
 	if (container_find(a, id))
 		return kv_err_make(err, EEXIST, "container %s: already exists", id);
@@ -563,7 +555,7 @@ int container_exec(struct agent *a, struct container *c, yajl_val params, uint64
 		   uint64_t req_id, struct kv_err **err)
 {
 	const char *exec_id = kv_jstr(params, "exec_id");
-	if (!valid_id(exec_id))
+	if (!kv_agent_name_ok(exec_id))
 		return kv_err_make(err, EINVAL, "exec: exec_id: must be 1..64 of [A-Za-z0-9_.-]");
 	if (proc_find(c, exec_id))
 		return kv_err_make(err, EEXIST, "exec %s: exec_id %s already used", c->id, exec_id);

@@ -3,7 +3,7 @@
 MODULES += agent
 agent_LIBS := agent agentproto oci kv
 
-agentproto_SRCS := agent/protocol.c agent/client.c
+agentproto_SRCS := agent/protocol.c agent/client.c agent/request.c
 agent_SRCS := $(filter-out agent/main.c $(agentproto_SRCS),$(wildcard agent/*.c))
 $(eval $(call module_lib,agentproto,$(agentproto_SRCS)))
 $(eval $(call module_lib,agent,$(agent_SRCS)))

@@ -122,6 +122,45 @@
 #define KV_EV_EXIT "exit"
 #define KV_EV_OOM  "oom"
 
+/* ------------------------------------------------------ request builders */
+
+/*
+ * A container or exec name: 1..64 of [A-Za-z0-9_.-], not "." or "..". The
+ * agent refuses any other; the host checks with the same function.
+ */
+bool kv_agent_name_ok(const char *name);
+
+/*
+ * The params object of each operation above, written with the checked
+ * writer (lib/json.c): every string is escaped whatever it holds, so no
+ * caller depends on a check made elsewhere. Each returns the text for
+ * kv_agent_client_call() (the caller frees it), or NULL with *err set when a
+ * string is not UTF-8 or an embedded JSON text (spec, rootfs, process,
+ * resources: written by the caller's own writer) is not one JSON value.
+ * exec_id NULL leaves the key out: the request is about the container's init.
+ */
+char *kv_req_version(struct kv_err **err) KV_WUR;
+/* start, wait, pause, resume, stats, state, close_stdin: {container, exec_id?} */
+char *kv_req_container(const char *container, const char *exec_id, struct kv_err **err) KV_WUR;
+/* rootfs_json NULL: no "rootfs" key. */
+char *kv_req_create(const char *container, bool want_stdin, const char *spec_json,
+		    const char *rootfs_json, struct kv_err **err) KV_WUR;
+char *kv_req_exec(const char *container, const char *exec_id, bool want_stdin,
+		  const char *process_json, struct kv_err **err) KV_WUR;
+/* all NULL: no "all" key (the agent reads that as false). */
+char *kv_req_kill(const char *container, const char *exec_id, int signal, const bool *all,
+		  struct kv_err **err) KV_WUR;
+/* force false: no "force" key. */
+char *kv_req_delete(const char *container, bool force, struct kv_err **err) KV_WUR;
+char *kv_req_update(const char *container, const char *resources_json, struct kv_err **err) KV_WUR;
+char *kv_req_resize(const char *container, const char *exec_id, unsigned rows, unsigned cols,
+		    struct kv_err **err) KV_WUR;
+char *kv_req_set_hostname(const char *hostname, struct kv_err **err) KV_WUR;
+char *kv_req_set_time(long long sec, long nsec, struct kv_err **err) KV_WUR;
+char *kv_req_add_entropy(const char *data_base64, int credit_bits, struct kv_err **err) KV_WUR;
+char *kv_req_mount_shared(const char *tag, const char *type, struct kv_err **err) KV_WUR;
+/* net: shim/net.c writes its params (ifaces, routes) with the same writer. */
+
 /* ------------------------------------------------------------- framing */
 
 /*

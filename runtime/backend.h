@@ -175,7 +175,7 @@ int kill_pidfile(const char *path, struct kv_err **err) KV_WUR;
 int kill_and_wait(pid_t pid, uint64_t start, struct kv_err **err) KV_WUR;
 
 /* The agent's name for a container: the id when it fits the agent's rules
- * (1..64 of [A-Za-z0-9_.-]), else a stable hash of it. */
+ * (kv_agent_name_ok()), else a stable hash of it. */
 char *agent_container_name(const char *id);
 
 /* ------------------------------------------------------- the agent */
@@ -193,9 +193,10 @@ struct kv_agent_client;
 char *sandbox_dir(const char *state_dir, const char *sandbox_id);
 /* A control connection to c's VM's agent, after the version handshake. */
 struct kv_agent_client *backend_agent_open(const struct container *c, struct kv_err **err) KV_WUR;
-/* One request about container c to its VM's agent: {"container": name
- * <params_tail>}; resp (may be NULL) gets the answer. */
-int backend_agent_call(const struct container *c, const char *op, const char *params_tail,
+/* One request about container c to its VM's agent: params from a kv_req_*()
+ * builder, or NULL for {"container": name}; resp (may be NULL) gets the
+ * answer. */
+int backend_agent_call(const struct container *c, const char *op, const char *params,
 		       struct kv_msg *resp, struct kv_err **err) KV_WUR;
 
 #endif

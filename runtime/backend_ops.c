@@ -21,6 +21,17 @@ static bool owns_vm(const struct container *c)
 	return strcmp(c->st->sandbox_id, c->id) == 0;
 }
 
+char *agent_container_name(const char *id)
+{
+	if (kv_agent_name_ok(id))
+		return kv_strdup(id);
+	/* FNV-1a, 64 bits: stable across runs, unique enough among one VM's containers. */
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const char *p = id; *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+	return kv_asprintf("k%016llx", (unsigned long long)h);
+}
+
 /* The shims of exec'd processes (exec-<id>.pid in the state directory). */
 static int kill_exec_shims(const struct container *c, struct kv_err **err)
 {
@@ -62,7 +73,9 @@ int runtime_backend_destroy(struct container *c, struct kv_err **err)
 	if (!owner) {
 		/* Its processes die in the guest; the pod's VM goes on. */
 		struct kv_err *e = NULL;
-		if (backend_agent_call(c, KV_OP_DELETE, ",\"force\":true", NULL, &e) < 0)
+		cleanup_free char *name = agent_container_name(c->id);
+		cleanup_free char *params = kv_req_delete(name, true, &e);
+		if (!params || backend_agent_call(c, KV_OP_DELETE, params, NULL, &e) < 0)
 			kv_debug("delete in the guest: %s", e->msg);
 		kv_err_free(e);
 	}
@@ -137,8 +150,9 @@ int runtime_backend_update(struct container *c, const struct oci_resources *r, s
 	cleanup_free char *res = kv_json_finish_dup(j, NULL, err);
 	if (!res)
 		return -1;
-	cleanup_free char *tail = kv_asprintf(",\"resources\":%s", res);
-	if (backend_agent_call(c, KV_OP_UPDATE, tail, NULL, err) < 0)
+	cleanup_free char *name = agent_container_name(c->id);
+	cleanup_free char *params = kv_req_update(name, res, err);
+	if (!params || backend_agent_call(c, KV_OP_UPDATE, params, NULL, err) < 0)
 		return -1;
 	if (!owns_vm(c) || !r->has_cpu_quota)
 		return 0;

@@ -53,17 +53,18 @@ struct kv_agent_client *backend_agent_open(const struct container *c, struct kv_
 	return a;
 }
 
-int backend_agent_call(const struct container *c, const char *op, const char *params_tail,
+int backend_agent_call(const struct container *c, const char *op, const char *params,
 		       struct kv_msg *resp, struct kv_err **err)
 {
 	cleanup_agent_client struct kv_agent_client *a = backend_agent_open(c, err);
 	if (!a)
 		return -1;
 	cleanup_free char *name = agent_container_name(c->id);
-	cleanup_free char *params =
-	    kv_asprintf("{\"container\":\"%s\"%s}", name, params_tail ? params_tail : "");
+	cleanup_free char *own_params = params ? NULL : kv_req_container(name, NULL, err);
+	if (!params && !own_params)
+		return -1;
 	cleanup_msg struct kv_msg own = {0};
-	return kv_agent_client_call(a, op, params, resp ? resp : &own, err);
+	return kv_agent_client_call(a, op, params ? params : own_params, resp ? resp : &own, err);
 }
 
 /* ------------------------------------------------------------- create */
@@ -429,10 +430,12 @@ int runtime_backend_kill(struct container *c, int sig, bool all, struct kv_err *
 			return kv_err_make(err, errno, "kill %d", (int)c->pid);
 		return 0;
 	}
-	cleanup_free char *tail =
-	    kv_asprintf(",\"signal\":%d,\"all\":%s", sig, all ? "true" : "false");
+	cleanup_free char *name = agent_container_name(c->id);
+	cleanup_free char *params = kv_req_kill(name, NULL, sig, &all, err);
+	if (!params)
+		return -1;
 	struct kv_err *e = NULL;
-	if (backend_agent_call(c, KV_OP_KILL, tail, NULL, &e) == 0)
+	if (backend_agent_call(c, KV_OP_KILL, params, NULL, &e) == 0)
 		return 0;
 	/* No VM to ask (it died): the shim is all that is left of the container. */
 	kv_debug("kill through the agent: %s; signalling the shim", e->msg);

@@ -336,17 +336,3 @@ int vm_size(const struct vm_conf *vc, const struct oci_config *cfg, unsigned *cp
 	*mem = vm_mem_step(*mem);
 	return 0;
 }
-
-char *agent_container_name(const char *id)
-{
-	static const char ok[] =
-	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
-	size_t n = strlen(id);
-	if (n > 0 && n <= 64 && id[strspn(id, ok)] == '\0' && strcmp(id, ".") && strcmp(id, ".."))
-		return kv_strdup(id);
-	/* FNV-1a, 64 bits: stable across runs, unique enough among one VM's containers. */
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (const char *p = id; *p; p++)
-		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
-	return kv_asprintf("k%016llx", (unsigned long long)h);
-}

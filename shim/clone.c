@@ -59,20 +59,19 @@ static int clone_reseed(struct shim *s, struct kv_err **err)
 	char b64[(CLONE_SEED_BYTES + 2) / 3 * 4 + 1];
 	b64_encode(seed, sizeof(seed), b64);
 	explicit_bzero(seed, sizeof(seed));
-	cleanup_free char *p =
-	    kv_asprintf("{\"data\":\"%s\",\"credit_bits\":%d}", b64, CLONE_SEED_BYTES * 8);
+	cleanup_free char *p = kv_req_add_entropy(b64, CLONE_SEED_BYTES * 8, err);
 	explicit_bzero(b64, sizeof(b64));
 	cleanup_msg struct kv_msg resp = {0};
-	if (kv_agent_client_call(s->agent, KV_OP_ADD_ENTROPY, p, &resp, err) < 0)
+	if (!p || kv_agent_client_call(s->agent, KV_OP_ADD_ENTROPY, p, &resp, err) < 0)
 		return kv_err_wrap(err, "reseed the clone's random number generator");
 	return 0;
 }
 
 static int clone_hostname(struct shim *s, struct kv_err **err)
 {
-	cleanup_free char *p = kv_asprintf("{\"hostname\":\"%s\"}", s->req.hostname);
+	cleanup_free char *p = kv_req_set_hostname(s->req.hostname, err);
 	cleanup_msg struct kv_msg resp = {0};
-	if (kv_agent_client_call(s->agent, KV_OP_SET_HOSTNAME, p, &resp, err) < 0)
+	if (!p || kv_agent_client_call(s->agent, KV_OP_SET_HOSTNAME, p, &resp, err) < 0)
 		return kv_err_wrap(err, "set the VM's hostname");
 	return 0;
 }

@@ -35,11 +35,12 @@ static void forward_signal(struct shim *s, int sig)
 		return;
 	kv_debug("forwarding signal %d to %s%s%s", sig, s->req.container, s->req.exec_id ? "/" : "",
 		 s->req.exec_id ? s->req.exec_id : "");
-	cleanup_free char *p =
-	    s->req.exec_id
-		? kv_asprintf("{\"container\":\"%s\",\"exec_id\":\"%s\",\"signal\":%d}",
-			      s->req.container, s->req.exec_id, sig)
-		: kv_asprintf("{\"container\":\"%s\",\"signal\":%d}", s->req.container, sig);
+	cleanup_err struct kv_err *e = NULL;
+	cleanup_free char *p = kv_req_kill(s->req.container, s->req.exec_id, sig, NULL, &e);
+	if (!p) {
+		kv_warn("%s: %s", KV_OP_KILL, e->msg);
+		return;
+	}
 	agent_call(s, KV_OP_KILL, p);
 }
 

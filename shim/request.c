@@ -73,15 +73,6 @@ static int parse_argv(yajl_val root, struct shim_req *r, struct kv_err **err)
 	return 0;
 }
 
-/* Names spliced into agent requests: the agent's own rules, nothing to escape. */
-static bool name_ok(const char *s)
-{
-	static const char ok[] =
-	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
-	size_t n = strlen(s);
-	return n > 0 && n <= 64 && s[strspn(s, ok)] == '\0';
-}
-
 int shim_req_parse(const char *text, struct shim_req *r, struct kv_err **err)
 {
 	cleanup_yajl_val yajl_val root = kv_json_parse(text, "shim request", err);
@@ -116,15 +107,15 @@ int shim_req_parse(const char *text, struct shim_req *r, struct kv_err **err)
 		return kv_err_make(err, EINVAL, "shim request: exec wants exec_id and no VM");
 	if (r->boot_timeout_ms <= 0)
 		return kv_err_make(err, EINVAL, "shim request: boot_timeout_ms: must be positive");
-	if (!name_ok(r->container) || (r->exec_id && !name_ok(r->exec_id)))
+	if (!kv_agent_name_ok(r->container) || (r->exec_id && !kv_agent_name_ok(r->exec_id)))
 		return kv_err_make(err, EINVAL,
 				   "shim request: container, exec_id: 1..64 of [A-Za-z0-9_.-]");
 	if (parse_strv(root, "mount_shared", &r->shares, err) < 0)
 		return -1;
 	for (char **t = r->shares; t && *t; t++)
-		if (!name_ok(*t))
+		if (!kv_agent_name_ok(*t))
 			return kv_err_make(err, EINVAL, "shim request: mount_shared: bad tag");
-	if (r->hostname && !name_ok(r->hostname))
+	if (r->hostname && !kv_agent_name_ok(r->hostname))
 		return kv_err_make(err, EINVAL, "shim request: hostname: 1..64 of [A-Za-z0-9_.-]");
 	if (r->clone && !r->owner)
 		return kv_err_make(err, EINVAL, "shim request: clone: only for the VM's owner");

@@ -86,16 +86,12 @@ static bool stdin_wanted(const struct shim *s)
 	return !(S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3);
 }
 
-static char *op_params(const struct shim *s)
+static char *op_params(const struct shim *s, struct kv_err **err)
 {
 	const struct shim_req *r = &s->req;
-	const char *in = stdin_wanted(s) ? "true" : "false";
 	if (strcmp(r->op, "exec") == 0)
-		return kv_asprintf("{\"container\":\"%s\",\"exec_id\":\"%s\",\"stdin\":%s,"
-				   "\"process\":%s}",
-				   r->container, r->exec_id, in, r->body);
-	return kv_asprintf("{\"container\":\"%s\",\"stdin\":%s,\"spec\":%s%s%s}", r->container, in,
-			   r->body, r->rootfs ? ",\"rootfs\":" : "", r->rootfs ? r->rootfs : "");
+		return kv_req_exec(r->container, r->exec_id, stdin_wanted(s), r->body, err);
+	return kv_req_create(r->container, stdin_wanted(s), r->body, r->rootfs, err);
 }
 
 static int guest_setup(struct shim *s, struct kv_err **err)
@@ -104,7 +100,9 @@ static int guest_setup(struct shim *s, struct kv_err **err)
 		return -1;
 	if (shim_agent_connect(s, err) < 0)
 		return -1;
-	cleanup_free char *params = op_params(s);
+	cleanup_free char *params = op_params(s, err);
+	if (!params)
+		return -1;
 	cleanup_msg struct kv_msg resp = {0};
 	kv_agent_client_set_timeout(s->agent, SHIM_SETUP_MS);
 	if (kv_agent_client_call(s->agent, s->req.op, params, &resp, err) < 0)
@@ -167,17 +165,15 @@ static bool await_commit(struct shim *s)
 static void undo(struct shim *s)
 {
 	if (s->agent && !s->req.owner) {
-		cleanup_free char *p =
-		    s->req.exec_id
-			? kv_asprintf("{\"container\":\"%s\",\"exec_id\":\"%s\","
-				      "\"signal\":9}",
-				      s->req.container, s->req.exec_id)
-			: kv_asprintf("{\"container\":\"%s\",\"force\":true}", s->req.container);
 		cleanup_msg struct kv_msg resp = {0};
 		cleanup_err struct kv_err *e = NULL;
+		cleanup_free char *p =
+		    s->req.exec_id
+			? kv_req_kill(s->req.container, s->req.exec_id, SIGKILL, NULL, &e)
+			: kv_req_delete(s->req.container, true, &e);
 		kv_agent_client_set_timeout(s->agent, 10000);
-		if (kv_agent_client_call(s->agent, s->req.exec_id ? KV_OP_KILL : KV_OP_DELETE, p,
-					 &resp, &e) < 0)
+		if (!p || kv_agent_client_call(s->agent, s->req.exec_id ? KV_OP_KILL : KV_OP_DELETE,
+					       p, &resp, &e) < 0)
 			kv_warn("undo: %s", e->msg);
 	}
 	shim_vm_stop(s);

@@ -104,14 +104,10 @@ void shim_tty_resize(struct shim *s)
 	struct winsize ws;
 	if (fd < 0 || !s->agent || ioctl(fd, TIOCGWINSZ, &ws) < 0 || !ws.ws_row || !ws.ws_col)
 		return;
-	cleanup_free char *p =
-	    s->req.exec_id ? kv_asprintf("{\"container\":\"%s\",\"exec_id\":\"%s\",\"rows\":%u,"
-					 "\"cols\":%u}",
-					 s->req.container, s->req.exec_id, ws.ws_row, ws.ws_col)
-			   : kv_asprintf("{\"container\":\"%s\",\"rows\":%u,\"cols\":%u}",
-					 s->req.container, ws.ws_row, ws.ws_col);
 	cleanup_msg struct kv_msg resp = {0};
 	cleanup_err struct kv_err *e = NULL;
-	if (kv_agent_client_call(s->agent, KV_OP_RESIZE, p, &resp, &e) < 0)
+	cleanup_free char *p =
+	    kv_req_resize(s->req.container, s->req.exec_id, ws.ws_row, ws.ws_col, &e);
+	if (!p || kv_agent_client_call(s->agent, KV_OP_RESIZE, p, &resp, &e) < 0)
 		kv_debug("resize: %s", e->msg);
 }

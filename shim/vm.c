@@ -115,11 +115,10 @@ static void agent_set_time(struct shim *s)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	cleanup_free char *p =
-	    kv_asprintf("{\"sec\":%lld,\"nsec\":%ld}", (long long)ts.tv_sec, ts.tv_nsec);
 	cleanup_msg struct kv_msg resp = {0};
 	cleanup_err struct kv_err *e = NULL;
-	if (kv_agent_client_call(s->agent, KV_OP_SET_TIME, p, &resp, &e) < 0)
+	cleanup_free char *p = kv_req_set_time(ts.tv_sec, ts.tv_nsec, &e);
+	if (!p || kv_agent_client_call(s->agent, KV_OP_SET_TIME, p, &resp, &e) < 0)
 		kv_warn("set the guest's clock: %s", e->msg);
 }
 
@@ -127,9 +126,9 @@ static void agent_set_time(struct shim *s)
 static int agent_mount_shares(struct shim *s, struct kv_err **err)
 {
 	for (char **t = s->req.shares; t && *t; t++) {
-		cleanup_free char *p = kv_asprintf("{\"tag\":\"%s\",\"type\":\"virtiofs\"}", *t);
+		cleanup_free char *p = kv_req_mount_shared(*t, "virtiofs", err);
 		cleanup_msg struct kv_msg resp = {0};
-		if (kv_agent_client_call(s->agent, KV_OP_MOUNT_SHARED, p, &resp, err) < 0)
+		if (!p || kv_agent_client_call(s->agent, KV_OP_MOUNT_SHARED, p, &resp, err) < 0)
 			return -1;
 	}
 	return 0;
