@@ -390,8 +390,9 @@ static uint64_t tmpl_disk_bytes(const char *dir)
 	return total;
 }
 
-static void tmpl_list_one(const struct vm_conf *vc, const char *dir, const char *name, bool json,
-			  bool *first, FILE *out)
+/* One template: a row of the table, or (j not NULL) an object of the JSON array. */
+static void tmpl_list_one(const struct vm_conf *vc, const char *dir, const char *name,
+			  struct kv_json *j, FILE *out)
 {
 	cleanup_free char *path = kv_asprintf("%s/%s", dir, TEMPLATE_INFO);
 	cleanup_free char *text = NULL;
@@ -411,17 +412,35 @@ static void tmpl_list_one(const struct vm_conf *vc, const char *dir, const char 
 	struct tm tm;
 	if (created > 0 && gmtime_r(&t, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (json)
-		fprintf(out,
-			"%s{\"id\":\"%s\",\"cpus\":%lld,\"memory\":%lld,"
-			"\"disk_bytes\":%llu,\"created\":\"%s\",\"current\":%s,\"path\":\"%s\"}",
-			*first ? "" : ",", name, cpus, mem, (unsigned long long)disk, when,
-			cur ? "true" : "false", dir);
-	else
+	if (!j) {
 		fprintf(out, "%-16s  %4lld  %6lldM  %7lluM  %-20s  %s\n", name, cpus, mem >> 20,
 			(unsigned long long)(disk >> 20), when,
 			cur ? "current" : "stale (its files changed)");
-	*first = false;
+		return;
+	}
+	kv_json_map_open(j);
+	kv_json_kstr(j, "id", name);
+	kv_json_kint(j, "cpus", cpus);
+	kv_json_kint(j, "memory", mem);
+	kv_json_key(j, "disk_bytes");
+	kv_json_uint(j, disk);
+	kv_json_kstr(j, "created", when);
+	kv_json_kbool(j, "current", cur);
+	kv_json_kstr(j, "path", dir);
+	kv_json_map_close(j);
+}
+
+/* The JSON array, written at the end (a path that is not UTF-8 fails it). */
+static int tmpl_list_json_out(struct kv_json *j, FILE *out, struct kv_err **err)
+{
+	kv_json_array_close(j);
+	const char *text;
+	size_t len;
+	if (kv_json_finish(j, &text, &len, err) < 0)
+		return kv_err_wrap(err, "template list");
+	fwrite(text, 1, len, out);
+	fputc('\n', out);
+	return 0;
 }
 
 int tmpl_list(const struct vm_conf *vc, bool json, FILE *out, struct kv_err **err)
@@ -431,22 +450,22 @@ int tmpl_list(const struct vm_conf *vc, bool json, FILE *out, struct kv_err **er
 	int n = scandir(root, &ents, NULL, alphasort);
 	if (n < 0 && errno != ENOENT)
 		return kv_err_make(err, errno, "read %s", root);
-	bool first = true;
-	if (json)
-		fputs("[", out);
+	cleanup_json struct kv_json *j = json ? kv_json_new(false) : NULL;
+	if (j)
+		kv_json_array_open(j);
 	else
 		fprintf(out, "%-16s  %4s  %7s  %8s  %-20s  %s\n", "ID", "CPUS", "MEMORY", "DISK",
 			"CREATED", "STATUS");
 	for (int i = 0; i < n; i++) {
 		if (tmpl_id_ok(ents[i]->d_name)) {
 			cleanup_free char *dir = kv_asprintf("%s/%s", root, ents[i]->d_name);
-			tmpl_list_one(vc, dir, ents[i]->d_name, json, &first, out);
+			tmpl_list_one(vc, dir, ents[i]->d_name, j, out);
 		}
 		free(ents[i]);
 	}
 	free(ents);
-	if (json)
-		fputs("]\n", out);
+	if (j && tmpl_list_json_out(j, out, err) < 0)
+		return -1;
 	return fflush(out) == 0 ? 0 : kv_err_make(err, errno, "write");
 }
 

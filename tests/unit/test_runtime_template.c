@@ -327,6 +327,39 @@ static void test_list_rm(struct vm_conf *c)
 	   "the template directory: $KVRUN_TEMPLATE_DIR, then the config");
 }
 
+/* A template directory whose path needs escaping: --format json stays JSON. */
+static void test_list_json_escaped(void)
+{
+	struct kv_err *err = NULL;
+	cleanup_free char *root = kv_asprintf("%s/we\"ird\\dir", tmp);
+	cleanup_free char *dir = kv_asprintf("%s/00000000000000cc", root);
+	cleanup_free char *info = kv_asprintf("%s/template.json", dir);
+	if (kv_mkdir_p(dir, 0700, &err) < 0) {
+		skip("mkdir %s", dir);
+		kv_err_free(err);
+		return;
+	}
+	write_text(info, "{\"cpus\":2,\"memory\":268435456,\"created\":0}");
+	setenv("KVRUN_TEMPLATE_DIR", root, 1);
+	cleanup_vm_conf struct vm_conf *c = conf();
+	char buf[8192] = "";
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+	ok(tmpl_list(c, true, f, &err) == 0, "list --format json, a path with \" and \\");
+	fclose(f);
+	unsetenv("KVRUN_TEMPLATE_DIR");
+	cleanup_yajl_val yajl_val arr = kv_json_parse(buf, "list", &err);
+	yajl_val t =
+	    arr && YAJL_IS_ARRAY(arr) && arr->u.array.len == 1 ? arr->u.array.values[0] : NULL;
+	const char *path = kv_jstr(t, "path"), *id = kv_jstr(t, "id");
+	long long cpus = 0;
+	ok(path && strcmp(path, dir) == 0 && id && strcmp(id, "00000000000000cc") == 0 &&
+	       kv_jint(t, "cpus", &cpus) && cpus == 2,
+	   "the path parses back as itself");
+	ok(buf[strlen(buf) - 1] == '\n' && strchr(buf, '\n') == buf + strlen(buf) - 1,
+	   "one line, as before");
+	kv_err_free(err);
+}
+
 static void test_shim_request(void)
 {
 	struct shim_req r;
@@ -376,6 +409,7 @@ int main(void)
 	test_clone_argv(c);
 	test_layout(c);
 	test_list_rm(c);
+	test_list_json_escaped();
 	test_shim_request();
 	cleanup_free char *cmd = kv_asprintf("rm -rf %s", tmp);
 	if (system(cmd) != 0)
