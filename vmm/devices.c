@@ -114,10 +114,11 @@ static int devices_ioeventfds_add(struct machine *m, struct virtio_mmio *dev, ui
 
 static void devices_env(struct machine *m, struct virtio_env *env)
 {
-	env->gm = &m->ram.gm;
-	env->irq = (struct irq_sink){vm_irq_raise, &m->vm};
-	env->gsi = LAYOUT_VIRTIO_GSI + m->nvirtio;
-	env->loop = m->loop;
+	/* The whole struct: the fields only tests set (timeout_ms) are 0, the real values. */
+	*env = (struct virtio_env){.gm = &m->ram.gm,
+				   .irq = {vm_irq_raise, &m->vm},
+				   .gsi = LAYOUT_VIRTIO_GSI + m->nvirtio,
+				   .loop = m->loop};
 }
 
 /* Give a new device its window, GSI, ioeventfds and command line entry. */
