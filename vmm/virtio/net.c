@@ -443,7 +443,7 @@ struct virtio_mmio *virtio_net_new(const struct virtio_env *env, const uint8_t m
 				   struct kv_err **err)
 {
 	if (!env->loop) {
-		kv_err_make(err, EINVAL, "virtio-net: no event loop");
+		kv_err_plain(err, EINVAL, "virtio-net: no event loop");
 		return NULL;
 	}
 	__attribute__((cleanup(net_free_partial))) struct virtio_net *n = kv_malloc0(sizeof(*n));
@@ -494,8 +494,8 @@ static int net_tap_check(int fd, struct kv_err **err)
 static int net_attach_locked(struct virtio_net *n, int fd, struct kv_err **err)
 {
 	if (n->tap_fd >= 0)
-		return kv_err_make(err, EBUSY,
-				   "virtio-net: a tap is attached already (detach it first)");
+		return kv_err_plain(err, EBUSY,
+				    "virtio-net: a tap is attached already (detach it first)");
 	if (!n->fake_tap && net_tap_check(fd, err) < 0)
 		return -1;
 	cleanup_close int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -520,7 +520,7 @@ static int net_attach_locked(struct virtio_net *n, int fd, struct kv_err **err)
 int virtio_net_attach(struct virtio_mmio *dev, int fd, struct kv_err **err)
 {
 	if (dev->ops->device_id != VIRTIO_ID_NET)
-		return kv_err_make(err, EINVAL, "%s: not a virtio-net device", dev->name);
+		return kv_err_plain(err, EINVAL, "%s: not a virtio-net device", dev->name);
 	virtio_mmio_lock(dev);
 	int r = net_attach_locked(to_net(dev), fd, err);
 	virtio_mmio_unlock(dev);
