@@ -277,7 +277,8 @@ static int api_listen(const char *path, struct kv_err **err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return kv_err_make(err, ENAMETOOLONG, "API socket %s", path);
+		return kv_err_plain(err, ENAMETOOLONG, "API socket %s: longer than %zu bytes", path,
+				    sizeof(sa.sun_path) - 1);
 	strcpy(sa.sun_path, path);
 	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -340,7 +341,10 @@ static int api_client_addr(const char *sock, struct sockaddr_un *sa, int *dirfd,
 	}
 	const char *slash = strrchr(sock, '/');
 	if (!slash || slash == sock)
-		return kv_err_make(err, ENAMETOOLONG, "API socket %s", sock);
+		return kv_err_plain(err, ENAMETOOLONG,
+				    "API socket %s: longer than %zu bytes, with no directory to "
+				    "reach it through",
+				    sock, sizeof(sa->sun_path) - 1);
 	cleanup_free char *dir = kv_asprintf("%.*s", (int)(slash - sock), sock);
 	*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (*dirfd < 0)
@@ -348,7 +352,10 @@ static int api_client_addr(const char *sock, struct sockaddr_un *sa, int *dirfd,
 	int n =
 	    snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", *dirfd, slash + 1);
 	if (n < 0 || (size_t)n >= sizeof(sa->sun_path))
-		return kv_err_make(err, ENAMETOOLONG, "API socket %s", sock);
+		return kv_err_plain(err, ENAMETOOLONG,
+				    "API socket %s: its name is longer than %zu bytes even "
+				    "through /proc/self/fd",
+				    sock, sizeof(sa->sun_path) - 1);
 	return 0;
 }
 
@@ -477,6 +484,6 @@ int vmm_api_call(const char *sock, const char *op, char **response, struct kv_er
 	if (api_client_read_line(fd, what, response, err) < 0)
 		return -1;
 	if (!strstr(*response, "\"ok\":true"))
-		return kv_err_make(err, 0, "VMM API %s: %s", op, *response);
+		return kv_err_plain(err, 0, "VMM API %s: %s", op, *response);
 	return 0;
 }

@@ -60,8 +60,9 @@ static int devices_panic_timer_setup(struct machine *m, struct kv_err **err)
 static int devices_pio_register(struct machine *m, struct bus_dev d, struct kv_err **err)
 {
 	if (bus_register(&m->vm.pio, &d) < 0)
-		return kv_err_make(err, EEXIST, "I/O port 0x%llx: cannot register %s",
-				   (unsigned long long)d.base, d.name);
+		return kv_err_plain(err, EEXIST,
+				    "I/O port 0x%llx: cannot register %s (range taken or bus full)",
+				    (unsigned long long)d.base, d.name);
 	return 0;
 }
 
@@ -100,7 +101,7 @@ static int devices_ioeventfds_add(struct machine *m, struct virtio_mmio *dev, ui
 {
 	for (unsigned q = 0; q < nqueues; q++) {
 		if (m->nioev >= MACHINE_MAX_IOEVENTFDS)
-			return kv_err_make(err, ENOSPC, "virtio: too many queues");
+			return kv_err_plain(err, ENOSPC, "virtio: too many queues");
 		int fd = vm_ioeventfd_add(&m->vm, base + VIRTIO_MMIO_QUEUE_NOTIFY_OFF, q, err);
 		if (fd < 0)
 			return -1;
@@ -114,10 +115,11 @@ static int devices_ioeventfds_add(struct machine *m, struct virtio_mmio *dev, ui
 
 static void devices_env(struct machine *m, struct virtio_env *env)
 {
-	env->gm = &m->ram.gm;
-	env->irq = (struct irq_sink){vm_irq_raise, &m->vm};
-	env->gsi = LAYOUT_VIRTIO_GSI + m->nvirtio;
-	env->loop = m->loop;
+	/* The whole struct: the fields only tests set (timeout_ms) are 0, the real values. */
+	*env = (struct virtio_env){.gm = &m->ram.gm,
+				   .irq = {vm_irq_raise, &m->vm},
+				   .gsi = LAYOUT_VIRTIO_GSI + m->nvirtio,
+				   .loop = m->loop};
 }
 
 /* Give a new device its window, GSI, ioeventfds and command line entry. */
@@ -130,8 +132,9 @@ static int devices_virtio_attach(struct machine *m, struct virtio_mmio *dev, uns
 	unsigned gsi = LAYOUT_VIRTIO_GSI + i;
 	struct bus_dev bd = virtio_mmio_bus_dev(dev, base);
 	if (bus_register(&m->vm.mmio, &bd) < 0)
-		return kv_err_make(err, EEXIST, "virtio: cannot register %s at 0x%llx", bd.name,
-				   (unsigned long long)base);
+		return kv_err_plain(
+		    err, EEXIST, "virtio: cannot register %s at 0x%llx (range taken or bus full)",
+		    bd.name, (unsigned long long)base);
 	if (vm_irqfd_add(&m->vm, gsi, err) < 0)
 		return -1;
 	if (devices_ioeventfds_add(m, dev, base, nqueues, err) < 0)
@@ -146,7 +149,7 @@ static int devices_virtio_attach(struct machine *m, struct virtio_mmio *dev, uns
 static bool devices_slot_free(struct machine *m, struct kv_err **err)
 {
 	if (m->nvirtio >= MACHINE_MAX_VIRTIO || LAYOUT_VIRTIO_GSI + m->nvirtio >= VM_MAX_GSI) {
-		kv_err_make(err, ENOSPC, "virtio: no GSI left for another device");
+		kv_err_plain(err, ENOSPC, "virtio: no GSI left for another device");
 		return false;
 	}
 	return true;
@@ -198,9 +201,11 @@ static int devices_pmem_add(struct machine *m, const struct vmm_disk *d, struct 
 	if (fd < 0)
 		return kv_err_make(err, errno, "pmem: open %s", d->path);
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
-		return kv_err_make(err, EINVAL, "pmem: %s is not a non-empty regular file",
-				   d->path);
+	if (fstat(fd, &st) < 0)
+		return kv_err_make(err, errno, "pmem: stat %s", d->path);
+	if (!S_ISREG(st.st_mode) || st.st_size == 0)
+		return kv_err_plain(err, EINVAL, "pmem: %s is not a non-empty regular file",
+				    d->path);
 	uint64_t size = ALIGN_UP((uint64_t)st.st_size, LAYOUT_PMEM_SIZE_ALIGN);
 	bool cow = d->ro && !m->vm.readonly_mem;
 	void *hva = devices_pmem_map(fd, st.st_size, size, d->ro, cow, err);

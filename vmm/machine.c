@@ -95,8 +95,11 @@ int machine_pause(struct machine *m, struct kv_err **err)
 	pthread_mutex_unlock(&m->lock);
 	if (!ok) {
 		machine_resume(m);
-		return kv_err_make(err, atomic_load(&m->stopping) ? ESRCH : ETIMEDOUT,
-				   "pause: vCPUs did not stop");
+		if (atomic_load(&m->stopping))
+			return kv_err_plain(err, ESRCH,
+					    "pause: vCPUs did not stop: the VM is stopping");
+		return kv_err_plain(err, ETIMEDOUT, "pause: vCPUs did not stop within %d s",
+				    MACHINE_PAUSE_TIMEOUT_S);
 	}
 	return 0;
 }
@@ -252,8 +255,9 @@ static int machine_signals_setup(struct machine *m, struct kv_err **err)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGPIPE);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
-		return kv_err_make(err, EINVAL, "pthread_sigmask");
+	int e = pthread_sigmask(SIG_BLOCK, &set, NULL); /* returns the error, errno untouched */
+	if (e != 0)
+		return kv_err_make(err, e, "pthread_sigmask");
 	sigdelset(&set, SIGPIPE);
 	m->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (m->signal_fd < 0)
@@ -462,7 +466,7 @@ int vmm_run(const struct vmm_config *cfg, int *exit_status, struct kv_err **err)
 		if (m->exit_status == VMM_EXIT_POWEROFF)
 			kv_debug("vm: %s", m->why);
 		else if (m->exit_status == VMM_EXIT_ERROR)
-			r = kv_err_make(err, 0, "%s", m->why);
+			r = kv_err_plain(err, 0, "%s", m->why);
 		else
 			kv_info("vm: %s", m->why);
 	} else {

@@ -13,12 +13,12 @@ int ram_layout(struct gm *gm, uint64_t size, struct kv_err **err)
 {
 	memset(gm, 0, sizeof(*gm));
 	if (size < RAM_MIN_SIZE)
-		return kv_err_make(err, EINVAL, "guest memory: %llu bytes, need at least %llu MiB",
-				   (unsigned long long)size, RAM_MIN_SIZE >> 20);
+		return kv_err_plain(err, EINVAL, "guest memory: %llu bytes, need at least %llu MiB",
+				    (unsigned long long)size, RAM_MIN_SIZE >> 20);
 	if (size % RAM_ALIGN)
-		return kv_err_make(err, EINVAL,
-				   "guest memory: %llu bytes is not a multiple of 2 MiB",
-				   (unsigned long long)size);
+		return kv_err_plain(err, EINVAL,
+				    "guest memory: %llu bytes is not a multiple of 2 MiB",
+				    (unsigned long long)size);
 	uint64_t low = size < LAYOUT_LOW_RAM_MAX ? size : LAYOUT_LOW_RAM_MAX;
 	gm->r[gm->n++] = (struct gm_region){.gpa = 0, .size = low};
 	if (size > low)
@@ -79,9 +79,9 @@ int ram_create_from_file(struct ram *ram, const char *path, uint64_t size, bool 
 	if (fstat(fd, &st) < 0)
 		return kv_err_make(err, errno, "guest memory: stat %s", path);
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < size)
-		return kv_err_make(err, EINVAL,
-				   "guest memory: %s is not a regular file of %llu bytes", path,
-				   (unsigned long long)size);
+		return kv_err_plain(err, EINVAL,
+				    "guest memory: %s is not a regular file of %llu bytes", path,
+				    (unsigned long long)size);
 	if (ram_map(ram, fd, 0, size, private_map, err) < 0)
 		return kv_err_wrap(err, "%s", path);
 	ram->fd = steal_fd(fd);

@@ -241,7 +241,7 @@ int serial_state_check(const struct serial_state *in, struct kv_err **err)
 	if ((in->ier & ~UART_IER_MASK) || (in->mcr & ~UART_MCR_MASK) || in->thri_pending > 1 ||
 	    in->irq_high > 1 || in->rx_head >= SERIAL_FIFO_SIZE || in->rx_len > SERIAL_FIFO_SIZE ||
 	    in->reserved[0] || in->reserved[1] || in->reserved2)
-		return kv_err_make(err, EINVAL, "serial: registers out of range");
+		return kv_err_plain(err, EINVAL, "serial: registers out of range");
 	return 0;
 }
 

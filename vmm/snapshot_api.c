@@ -108,7 +108,7 @@ static int snap_client_request(const char *sock, const char *dir, const char *th
 	if (api_client_read_line(fd, "read the VMM's answer", response, err) < 0)
 		return kv_err_wrap(err, "VMM API %s", sock);
 	if (!strstr(*response, "\"ok\":true"))
-		return kv_err_make(err, 0, "VMM API %s: snapshot: %s", sock, *response);
+		return kv_err_plain(err, 0, "VMM API %s: snapshot: %s", sock, *response);
 	return 0;
 }
 

@@ -86,13 +86,13 @@ static int snap_virtio_match(struct machine *m, unsigned i, const struct snap_vi
 {
 	struct virtio_mmio *dev = m->virtio[i];
 	if (v->device_id != virtio_mmio_device_id(dev))
-		return kv_err_make(err, EINVAL,
-				   "device %u: the snapshot has virtio device id %u there, the "
-				   "command line gives %s (id %u)",
-				   i, v->device_id, virtio_mmio_name(dev),
-				   virtio_mmio_device_id(dev));
+		return kv_err_plain(err, EINVAL,
+				    "device %u: the snapshot has virtio device id %u there, the "
+				    "command line gives %s (id %u)",
+				    i, v->device_id, virtio_mmio_name(dev),
+				    virtio_mmio_device_id(dev));
 	if (v->device_id == VIRTIO_ID_FS && !snap_virtio_config_same(dev, v))
-		return kv_err_make(
+		return kv_err_plain(
 		    err, EINVAL,
 		    "device %u (virtio-fs): its tag differs from the snapshot's (the "
 		    "shares must come in the template's order)",
@@ -100,13 +100,13 @@ static int snap_virtio_match(struct machine *m, unsigned i, const struct snap_vi
 	uint64_t gpa, size;
 	snap_window_of(m, i, &gpa, &size);
 	if (gpa != v->window_gpa || size != v->window_size)
-		return kv_err_make(err, EINVAL,
-				   "device %u (%s): memory window 0x%llx+0x%llx, the snapshot's is "
-				   "0x%llx+0x%llx (a pmem file must be the template's slot size, "
-				   "a DAX window the template's)",
-				   i, virtio_mmio_name(dev), (unsigned long long)gpa,
-				   (unsigned long long)size, (unsigned long long)v->window_gpa,
-				   (unsigned long long)v->window_size);
+		return kv_err_plain(
+		    err, EINVAL,
+		    "device %u (%s): memory window 0x%llx+0x%llx, the snapshot's is "
+		    "0x%llx+0x%llx (a pmem file must be the template's slot size, "
+		    "a DAX window the template's)",
+		    i, virtio_mmio_name(dev), (unsigned long long)gpa, (unsigned long long)size,
+		    (unsigned long long)v->window_gpa, (unsigned long long)v->window_size);
 	return 0;
 }
 
@@ -129,9 +129,9 @@ static void snap_virtio_config_sync(struct virtio_mmio *dev, const struct snap_v
 int snap_virtio_restore_all(struct machine *m, const struct snap *s, struct kv_err **err)
 {
 	if (s->machine.nvirtio != m->nvirtio)
-		return kv_err_make(err, EINVAL,
-				   "the snapshot has %u virtio devices, the command line gives %u",
-				   s->machine.nvirtio, m->nvirtio);
+		return kv_err_plain(err, EINVAL,
+				    "the snapshot has %u virtio devices, the command line gives %u",
+				    s->machine.nvirtio, m->nvirtio);
 	struct snap_virtio v;
 	for (unsigned i = 0; i < m->nvirtio; i++) {
 		memcpy(&v, s->virtio[i].p, sizeof(v));

@@ -185,9 +185,9 @@ static int snap_sec_size_check(const struct snap_sec *sec, struct kv_err **err)
 	const char *name = snap_sec_name(sec->type);
 	uint64_t want = snap_sec_fixed_size(sec->type);
 	if (want && sec->size != want)
-		return kv_err_make(err, EINVAL, "section %s %u: %llu bytes, expected %llu", name,
-				   sec->index, (unsigned long long)sec->size,
-				   (unsigned long long)want);
+		return kv_err_plain(err, EINVAL, "section %s %u: %llu bytes, expected %llu", name,
+				    sec->index, (unsigned long long)sec->size,
+				    (unsigned long long)want);
 	uint64_t unit = 0, max = 0;
 	if (sec->type == SNAP_SEC_CPUID) {
 		unit = sizeof(struct kvm_cpuid_entry2);
@@ -197,14 +197,14 @@ static int snap_sec_size_check(const struct snap_sec *sec, struct kv_err **err)
 		max = SNAP_MAX_MSRS;
 	} else if (sec->type == SNAP_SEC_XSAVE) {
 		if (sec->size < SNAP_XSAVE_MIN || sec->size > SNAP_XSAVE_MAX || sec->size % 4)
-			return kv_err_make(err, EINVAL, "section %s %u: %llu bytes", name,
-					   sec->index, (unsigned long long)sec->size);
+			return kv_err_plain(err, EINVAL, "section %s %u: %llu bytes", name,
+					    sec->index, (unsigned long long)sec->size);
 	}
 	if (unit && (sec->size == 0 || sec->size % unit || sec->size / unit > max))
-		return kv_err_make(err, EINVAL,
-				   "section %s %u: %llu bytes is not 1 to %llu entries of %llu",
-				   name, sec->index, (unsigned long long)sec->size,
-				   (unsigned long long)max, (unsigned long long)unit);
+		return kv_err_plain(err, EINVAL,
+				    "section %s %u: %llu bytes is not 1 to %llu entries of %llu",
+				    name, sec->index, (unsigned long long)sec->size,
+				    (unsigned long long)max, (unsigned long long)unit);
 	return 0;
 }
 
@@ -231,40 +231,42 @@ static int snap_sections_index(const uint8_t *buf, size_t len, struct snap *s, b
 	for (uint32_t n = 0; n < s->hdr.nsections; n++) {
 		struct snap_sec sec;
 		if (len - off < sizeof(sec))
-			return kv_err_make(err, EINVAL,
-					   "section %u: header past the end of the file", n);
+			return kv_err_plain(err, EINVAL,
+					    "section %u: header past the end of the file", n);
 		memcpy(&sec, buf + off, sizeof(sec));
 		off += sizeof(sec);
 		if (sec.type == 0 || sec.type >= SNAP_SEC_TYPES)
-			return kv_err_make(err, EINVAL, "section %u: unknown type %u", n, sec.type);
+			return kv_err_plain(err, EINVAL, "section %u: unknown type %u", n,
+					    sec.type);
 		if (sec.size > len - off || ALIGN8(sec.size) > len - off)
-			return kv_err_make(
+			return kv_err_plain(
 			    err, EINVAL, "section %s %u: %llu bytes run past the end of the file",
 			    snap_sec_name(sec.type), sec.index, (unsigned long long)sec.size);
 		if (snap_sec_size_check(&sec, err) < 0)
 			return -1;
 		if (sec.type == SNAP_SEC_MACHINE) {
 			if (*have_machine || sec.index != 0)
-				return kv_err_make(err, EINVAL,
-						   "section machine: duplicate or index %u",
-						   sec.index);
+				return kv_err_plain(err, EINVAL,
+						    "section machine: duplicate or index %u",
+						    sec.index);
 			memcpy(&s->machine, buf + off, sizeof(s->machine));
 			*have_machine = true;
 		} else {
 			struct snap_blob *b = snap_sec_slot(s, &sec);
 			if (!b)
-				return kv_err_make(err, EINVAL, "section %s: index %u out of range",
-						   snap_sec_name(sec.type), sec.index);
+				return kv_err_plain(err, EINVAL,
+						    "section %s: index %u out of range",
+						    snap_sec_name(sec.type), sec.index);
 			if (b->p)
-				return kv_err_make(err, EINVAL, "section %s %u: duplicate",
-						   snap_sec_name(sec.type), sec.index);
+				return kv_err_plain(err, EINVAL, "section %s %u: duplicate",
+						    snap_sec_name(sec.type), sec.index);
 			*b = (struct snap_blob){buf + off, sec.size};
 		}
 		off += ALIGN8(sec.size);
 	}
 	if (off != len)
-		return kv_err_make(err, EINVAL, "%zu bytes of trailing data after the last section",
-				   len - off);
+		return kv_err_plain(err, EINVAL,
+				    "%zu bytes of trailing data after the last section", len - off);
 	return 0;
 }
 
@@ -272,28 +274,28 @@ static int snap_machine_check(const struct snap_machine *mc, struct kv_err **err
 {
 	struct gm gm;
 	if (mc->arch != SNAP_ARCH_X86_64)
-		return kv_err_make(err, EINVAL,
-				   "machine: architecture %u, this VMM runs x86_64 (%u)", mc->arch,
-				   SNAP_ARCH_X86_64);
+		return kv_err_plain(err, EINVAL,
+				    "machine: architecture %u, this VMM runs x86_64 (%u)", mc->arch,
+				    SNAP_ARCH_X86_64);
 	if (mc->ncpus == 0 || mc->ncpus > SNAP_MAX_VCPUS)
-		return kv_err_make(err, EINVAL, "machine: %u vCPUs", mc->ncpus);
+		return kv_err_plain(err, EINVAL, "machine: %u vCPUs", mc->ncpus);
 	if (mc->mem_size > SNAP_MEM_MAX)
-		return kv_err_make(err, EINVAL, "machine: memory size %llu is more than %llu",
-				   (unsigned long long)mc->mem_size, SNAP_MEM_MAX);
+		return kv_err_plain(err, EINVAL, "machine: memory size %llu is more than %llu",
+				    (unsigned long long)mc->mem_size, SNAP_MEM_MAX);
 	if (ram_layout(&gm, mc->mem_size, err) < 0)
 		return kv_err_wrap(err, "machine: memory size %llu",
 				   (unsigned long long)mc->mem_size);
 	if (mc->nvirtio > SNAP_MAX_VIRTIO)
-		return kv_err_make(err, EINVAL, "machine: %u devices", mc->nvirtio);
+		return kv_err_plain(err, EINVAL, "machine: %u devices", mc->nvirtio);
 	if (mc->flags & ~SNAP_F_PVM)
-		return kv_err_make(err, EINVAL, "machine: unknown flags %#x", mc->flags);
+		return kv_err_plain(err, EINVAL, "machine: unknown flags %#x", mc->flags);
 	if (mc->xsave_size && (mc->xsave_size < SNAP_XSAVE_MIN || mc->xsave_size > SNAP_XSAVE_MAX))
-		return kv_err_make(err, EINVAL, "machine: XSAVE size %u", mc->xsave_size);
+		return kv_err_plain(err, EINVAL, "machine: XSAVE size %u", mc->xsave_size);
 	if (mc->has_xcrs > 1)
-		return kv_err_make(err, EINVAL, "machine: has_xcrs %u", mc->has_xcrs);
+		return kv_err_plain(err, EINVAL, "machine: has_xcrs %u", mc->has_xcrs);
 	for (unsigned i = 0; i < KV_ARRAY_SIZE(mc->reserved); i++)
 		if (mc->reserved[i])
-			return kv_err_make(err, EINVAL, "machine: reserved field %u is set", i);
+			return kv_err_plain(err, EINVAL, "machine: reserved field %u is set", i);
 	return 0;
 }
 
@@ -316,22 +318,22 @@ static int snap_presence_check(const struct snap *s, struct kv_err **err)
 			bool want = c < mc->ncpus && snap_vcpu_sec_required(mc, t);
 			bool have = snap_vcpu_sec(s, c, t)->p != NULL;
 			if (want != have)
-				return kv_err_make(err, EINVAL, "vCPU %u: section %s %s", c,
-						   snap_sec_name(t),
-						   have ? "not expected" : "missing");
+				return kv_err_plain(err, EINVAL, "vCPU %u: section %s %s", c,
+						    snap_sec_name(t),
+						    have ? "not expected" : "missing");
 		}
 	for (unsigned i = 0; i < SNAP_IRQCHIPS; i++)
 		if (!s->irqchip[i].p)
-			return kv_err_make(err, EINVAL, "section irqchip %u missing", i);
+			return kv_err_plain(err, EINVAL, "section irqchip %u missing", i);
 	if (!s->pit.p || !s->clock.p || !s->serial.p)
-		return kv_err_make(err, EINVAL, "section %s missing",
-				   !s->pit.p	 ? "pit"
-				   : !s->clock.p ? "clock"
-						 : "serial");
+		return kv_err_plain(err, EINVAL, "section %s missing",
+				    !s->pit.p	  ? "pit"
+				    : !s->clock.p ? "clock"
+						  : "serial");
 	for (unsigned i = 0; i < SNAP_MAX_VIRTIO; i++)
 		if ((i < mc->nvirtio) != (s->virtio[i].p != NULL))
-			return kv_err_make(err, EINVAL, "section virtio %u %s", i,
-					   s->virtio[i].p ? "not expected" : "missing");
+			return kv_err_plain(err, EINVAL, "section virtio %u %s", i,
+					    s->virtio[i].p ? "not expected" : "missing");
 	return 0;
 }
 
@@ -339,12 +341,12 @@ static int snap_vcpu_check(const struct snap *s, unsigned c, struct kv_err **err
 {
 	const struct snap_blob *b = snap_vcpu_sec(s, c, SNAP_SEC_XSAVE);
 	if (b->p && b->len != s->machine.xsave_size)
-		return kv_err_make(err, EINVAL, "vCPU %u: xsave is %llu bytes, machine says %u", c,
-				   (unsigned long long)b->len, s->machine.xsave_size);
+		return kv_err_plain(err, EINVAL, "vCPU %u: xsave is %llu bytes, machine says %u", c,
+				    (unsigned long long)b->len, s->machine.xsave_size);
 	struct kvm_mp_state mp;
 	memcpy(&mp, snap_vcpu_sec(s, c, SNAP_SEC_MP_STATE)->p, sizeof(mp));
 	if (mp.mp_state > KVM_MP_STATE_SIPI_RECEIVED)
-		return kv_err_make(err, EINVAL, "vCPU %u: mp-state %u", c, mp.mp_state);
+		return kv_err_plain(err, EINVAL, "vCPU %u: mp-state %u", c, mp.mp_state);
 	struct kvm_vcpu_events ev;
 	memcpy(&ev, snap_vcpu_sec(s, c, SNAP_SEC_EVENTS)->p, sizeof(ev));
 	const uint32_t ev_flags = KVM_VCPUEVENT_VALID_NMI_PENDING |
@@ -354,28 +356,28 @@ static int snap_vcpu_check(const struct snap *s, unsigned c, struct kv_err **err
 	if ((ev.flags & ~ev_flags) || ev.exception.nr >= 32 || ev.exception.injected > 1 ||
 	    ev.exception.pending > 1 || ev.interrupt.injected > 1 || ev.nmi.injected > 1 ||
 	    ev.nmi.pending > 1 || ev.nmi.masked > 1)
-		return kv_err_make(err, EINVAL, "vCPU %u: vcpu-events out of range (flags %#x)", c,
-				   ev.flags);
+		return kv_err_plain(err, EINVAL, "vCPU %u: vcpu-events out of range (flags %#x)", c,
+				    ev.flags);
 	b = snap_vcpu_sec(s, c, SNAP_SEC_XCRS);
 	if (b->p) {
 		struct kvm_xcrs x;
 		memcpy(&x, b->p, sizeof(x));
 		if (x.nr_xcrs > KVM_MAX_XCRS || x.flags)
-			return kv_err_make(err, EINVAL, "vCPU %u: xcrs count %u flags %#x", c,
-					   x.nr_xcrs, x.flags);
+			return kv_err_plain(err, EINVAL, "vCPU %u: xcrs count %u flags %#x", c,
+					    x.nr_xcrs, x.flags);
 	}
 	struct kvm_debugregs dr;
 	memcpy(&dr, snap_vcpu_sec(s, c, SNAP_SEC_DEBUGREGS)->p, sizeof(dr));
 	if (dr.flags)
-		return kv_err_make(err, EINVAL, "vCPU %u: debugregs flags %#llx", c,
-				   (unsigned long long)dr.flags);
+		return kv_err_plain(err, EINVAL, "vCPU %u: debugregs flags %#llx", c,
+				    (unsigned long long)dr.flags);
 	b = snap_vcpu_sec(s, c, SNAP_SEC_MSRS);
 	for (uint64_t i = 0; i < b->len / sizeof(struct kvm_msr_entry); i++) {
 		struct kvm_msr_entry e;
 		memcpy(&e, b->p + i * sizeof(e), sizeof(e));
 		if (e.reserved)
-			return kv_err_make(err, EINVAL, "vCPU %u: MSR 0x%x: reserved field set", c,
-					   e.index);
+			return kv_err_plain(err, EINVAL, "vCPU %u: MSR 0x%x: reserved field set", c,
+					    e.index);
 	}
 	b = snap_vcpu_sec(s, c, SNAP_SEC_CPUID);
 	const uint32_t cpuid_flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX |
@@ -384,8 +386,8 @@ static int snap_vcpu_check(const struct snap *s, unsigned c, struct kv_err **err
 		struct kvm_cpuid_entry2 e;
 		memcpy(&e, b->p + i * sizeof(e), sizeof(e));
 		if (e.flags & ~cpuid_flags)
-			return kv_err_make(err, EINVAL, "vCPU %u: CPUID 0x%x flags %#x", c,
-					   e.function, e.flags);
+			return kv_err_plain(err, EINVAL, "vCPU %u: CPUID 0x%x flags %#x", c,
+					    e.function, e.flags);
 	}
 	return 0;
 }
@@ -395,7 +397,7 @@ static int snap_pit_check(const struct snap_blob *b, struct kv_err **err)
 	struct kvm_pit_state2 pit;
 	memcpy(&pit, b->p, sizeof(pit));
 	if (pit.flags & ~(uint32_t)(KVM_PIT_FLAGS_HPET_LEGACY | KVM_PIT_FLAGS_SPEAKER_DATA_ON))
-		return kv_err_make(err, EINVAL, "pit: flags %#x", pit.flags);
+		return kv_err_plain(err, EINVAL, "pit: flags %#x", pit.flags);
 	for (unsigned i = 0; i < 3; i++) {
 		const struct kvm_pit_channel_state *ch = &pit.channels[i];
 		/* i8254.c: modes 0-5 (0xff: never programmed, as reset leaves it),
@@ -403,7 +405,7 @@ static int snap_pit_check(const struct snap_blob *b, struct kv_err **err)
 		if ((ch->mode > 5 && ch->mode != 0xff) || ch->rw_mode > 4 || ch->read_state > 4 ||
 		    ch->write_state > 4 || ch->bcd > 1 || ch->gate > 1 || ch->status_latched > 1 ||
 		    ch->count_latched > 4)
-			return kv_err_make(err, EINVAL, "pit: channel %u out of range", i);
+			return kv_err_plain(err, EINVAL, "pit: channel %u out of range", i);
 	}
 	return 0;
 }
@@ -432,7 +434,7 @@ static int snap_vm_check(const struct snap *s, struct kv_err **err)
 		struct kvm_irqchip chip;
 		memcpy(&chip, s->irqchip[i].p, sizeof(chip));
 		if (chip.chip_id != i || chip.pad)
-			return kv_err_make(err, EINVAL, "irqchip %u: chip id %u", i, chip.chip_id);
+			return kv_err_plain(err, EINVAL, "irqchip %u: chip id %u", i, chip.chip_id);
 	}
 	if (snap_pit_check(&s->pit, err) < 0)
 		return -1;
@@ -452,34 +454,34 @@ static int snap_vm_check(const struct snap *s, struct kv_err **err)
 static int snap_hdr_check(const uint8_t *buf, size_t len, struct snap_hdr *h, struct kv_err **err)
 {
 	if (len < sizeof(*h))
-		return kv_err_make(err, EINVAL, "truncated: %zu bytes, the header alone is %zu",
-				   len, sizeof(*h));
+		return kv_err_plain(err, EINVAL, "truncated: %zu bytes, the header alone is %zu",
+				    len, sizeof(*h));
 	memcpy(h, buf, sizeof(*h));
 	if (memcmp(h->magic, SNAP_MAGIC, SNAP_MAGIC_LEN) != 0)
-		return kv_err_make(err, EINVAL, "not a kvrun snapshot state file (bad magic)");
+		return kv_err_plain(err, EINVAL, "not a kvrun snapshot state file (bad magic)");
 	if (h->version != SNAP_VERSION)
-		return kv_err_make(err, EINVAL,
-				   "snapshot format version %u is not supported (this kvrun-vmm "
-				   "reads version %u)",
-				   h->version, SNAP_VERSION);
+		return kv_err_plain(err, EINVAL,
+				    "snapshot format version %u is not supported (this kvrun-vmm "
+				    "reads version %u)",
+				    h->version, SNAP_VERSION);
 	if (h->hdr_size != sizeof(*h))
-		return kv_err_make(err, EINVAL, "header size %u, expected %zu", h->hdr_size,
-				   sizeof(*h));
+		return kv_err_plain(err, EINVAL, "header size %u, expected %zu", h->hdr_size,
+				    sizeof(*h));
 	if (h->file_size != len)
-		return kv_err_make(err, EINVAL, "%s: the header says %llu bytes, the file has %zu",
-				   h->file_size > len ? "truncated" : "trailing data",
-				   (unsigned long long)h->file_size, len);
+		return kv_err_plain(err, EINVAL, "%s: the header says %llu bytes, the file has %zu",
+				    h->file_size > len ? "truncated" : "trailing data",
+				    (unsigned long long)h->file_size, len);
 	if (len > SNAP_STATE_MAX)
-		return kv_err_make(err, EFBIG, "%zu bytes, more than %u", len, SNAP_STATE_MAX);
+		return kv_err_plain(err, EFBIG, "%zu bytes, more than %u", len, SNAP_STATE_MAX);
 	uint32_t crc = snap_crc_skip(buf, len, offsetof(struct snap_hdr, crc32c));
 	if (crc != h->crc32c)
-		return kv_err_make(err, EINVAL,
-				   "checksum mismatch (stored %08x, computed %08x): the file is "
-				   "corrupt",
-				   h->crc32c, crc);
+		return kv_err_plain(err, EINVAL,
+				    "checksum mismatch (stored %08x, computed %08x): the file is "
+				    "corrupt",
+				    h->crc32c, crc);
 	if (h->nsections > SNAP_MAX_SECTIONS)
-		return kv_err_make(err, EINVAL, "%u sections, at most %u", h->nsections,
-				   SNAP_MAX_SECTIONS);
+		return kv_err_plain(err, EINVAL, "%u sections, at most %u", h->nsections,
+				    SNAP_MAX_SECTIONS);
 	return 0;
 }
 
@@ -491,7 +493,7 @@ int snap_parse(const uint8_t *buf, size_t len, struct snap *s, struct kv_err **e
 	    snap_sections_index(buf, len, s, &have_machine, err) < 0)
 		return -1;
 	if (!have_machine)
-		return kv_err_make(err, EINVAL, "section machine missing");
+		return kv_err_plain(err, EINVAL, "section machine missing");
 	if (snap_machine_check(&s->machine, err) < 0 || snap_presence_check(s, err) < 0)
 		return -1;
 	for (unsigned c = 0; c < s->machine.ncpus; c++)
@@ -525,35 +527,35 @@ int snap_mem_hdr_check(const struct snap_mem_hdr *h, const struct snap *s, uint6
 		       struct kv_err **err)
 {
 	if (memcmp(h->magic, SNAP_MEM_MAGIC, SNAP_MAGIC_LEN) != 0)
-		return kv_err_make(err, EINVAL, "not a kvrun snapshot memory file (bad magic)");
+		return kv_err_plain(err, EINVAL, "not a kvrun snapshot memory file (bad magic)");
 	if (h->version != SNAP_VERSION)
-		return kv_err_make(err, EINVAL,
-				   "memory file format version %u is not supported (this "
-				   "kvrun-vmm reads version %u)",
-				   h->version, SNAP_VERSION);
+		return kv_err_plain(err, EINVAL,
+				    "memory file format version %u is not supported (this "
+				    "kvrun-vmm reads version %u)",
+				    h->version, SNAP_VERSION);
 	uint32_t crc =
 	    snap_crc_skip((const uint8_t *)h, sizeof(*h), offsetof(struct snap_mem_hdr, crc32c));
 	if (h->hdr_size != sizeof(*h) || crc != h->crc32c)
-		return kv_err_make(err, EINVAL,
-				   "memory file header is corrupt (checksum mismatch)");
+		return kv_err_plain(err, EINVAL,
+				    "memory file header is corrupt (checksum mismatch)");
 	if (memcmp(h->id, s->hdr.id, SNAP_ID_LEN) != 0)
-		return kv_err_make(err, EINVAL,
-				   "memory file belongs to another snapshot (snapshot ids differ)");
+		return kv_err_plain(
+		    err, EINVAL, "memory file belongs to another snapshot (snapshot ids differ)");
 	if (h->data_offset != SNAP_MEM_DATA_OFFSET)
-		return kv_err_make(err, EINVAL, "memory file data offset %llu, expected %llu",
-				   (unsigned long long)h->data_offset, SNAP_MEM_DATA_OFFSET);
+		return kv_err_plain(err, EINVAL, "memory file data offset %llu, expected %llu",
+				    (unsigned long long)h->data_offset, SNAP_MEM_DATA_OFFSET);
 	if (h->mem_size != s->machine.mem_size)
-		return kv_err_make(err, EINVAL,
-				   "memory size mismatch: the memory file holds %llu bytes, the "
-				   "state says %llu",
-				   (unsigned long long)h->mem_size,
-				   (unsigned long long)s->machine.mem_size);
+		return kv_err_plain(err, EINVAL,
+				    "memory size mismatch: the memory file holds %llu bytes, the "
+				    "state says %llu",
+				    (unsigned long long)h->mem_size,
+				    (unsigned long long)s->machine.mem_size);
 	if (file_size != h->data_offset + h->mem_size)
-		return kv_err_make(err, EINVAL,
-				   "memory file is %llu bytes, expected %llu (truncated or wrong "
-				   "memory size)",
-				   (unsigned long long)file_size,
-				   (unsigned long long)(h->data_offset + h->mem_size));
+		return kv_err_plain(err, EINVAL,
+				    "memory file is %llu bytes, expected %llu (truncated or wrong "
+				    "memory size)",
+				    (unsigned long long)file_size,
+				    (unsigned long long)(h->data_offset + h->mem_size));
 	return 0;
 }
 
@@ -573,16 +575,16 @@ static int snap_queue_check(const struct virtio_mmio_queue_state *q, unsigned i,
 			    const struct gm *gm, struct kv_err **err)
 {
 	if (q->ready > 1 || q->reserved)
-		return kv_err_make(err, EINVAL, "queue %u: ready %u", i, q->ready);
+		return kv_err_plain(err, EINVAL, "queue %u: ready %u", i, q->ready);
 	if (q->num > 32768 || (q->num & (q->num - 1)))
-		return kv_err_make(err, EINVAL, "queue %u: size %u", i, q->num);
+		return kv_err_plain(err, EINVAL, "queue %u: size %u", i, q->num);
 	if (!q->ready)
 		return 0;
 	/* Split ring sizes (virtio 1.2 2.7): 16 per descriptor, 6 + 2n avail, 6 + 8n used. */
 	if (q->num == 0 || !snap_range_in_ram(gm, q->desc, 16ULL * q->num) ||
 	    !snap_range_in_ram(gm, q->avail, 6 + 2ULL * q->num) ||
 	    !snap_range_in_ram(gm, q->used, 6 + 8ULL * q->num))
-		return kv_err_make(err, EINVAL, "queue %u: rings outside guest memory", i);
+		return kv_err_plain(err, EINVAL, "queue %u: rings outside guest memory", i);
 	return 0;
 }
 
@@ -592,22 +594,22 @@ int snap_virtio_check(const struct snap_virtio *v, uint64_t mem_size, struct kv_
 	if (ram_layout(&gm, mem_size, err) < 0)
 		return -1;
 	if (v->config_size > SNAP_VIRTIO_CFG_SIZE)
-		return kv_err_make(err, EINVAL, "config size %u", v->config_size);
+		return kv_err_plain(err, EINVAL, "config size %u", v->config_size);
 	if (v->st.device_id != v->device_id || v->st.nqueues > VIRTIO_MMIO_STATE_QUEUES)
-		return kv_err_make(err, EINVAL, "device id %u/%u with %u queues", v->device_id,
-				   v->st.device_id, v->st.nqueues);
+		return kv_err_plain(err, EINVAL, "device id %u/%u with %u queues", v->device_id,
+				    v->st.device_id, v->st.nqueues);
 	if ((v->window_size == 0) != (v->window_gpa == 0) || v->window_gpa % (2ULL << 20) ||
 	    v->window_size % (2ULL << 20) || v->window_size > SNAP_MEM_MAX ||
 	    v->window_gpa > SNAP_MEM_MAX * 2)
-		return kv_err_make(err, EINVAL, "memory window 0x%llx+0x%llx",
-				   (unsigned long long)v->window_gpa,
-				   (unsigned long long)v->window_size);
+		return kv_err_plain(err, EINVAL, "memory window 0x%llx+0x%llx",
+				    (unsigned long long)v->window_gpa,
+				    (unsigned long long)v->window_size);
 	for (unsigned i = 0; i < v->st.nqueues; i++)
 		if (snap_queue_check(&v->st.q[i], i, &gm, err) < 0)
 			return -1;
 	for (unsigned i = v->st.nqueues; i < VIRTIO_MMIO_STATE_QUEUES; i++)
 		if (v->st.q[i].num || v->st.q[i].ready)
-			return kv_err_make(err, EINVAL, "queue %u: state past the device's queues",
-					   i);
+			return kv_err_plain(err, EINVAL, "queue %u: state past the device's queues",
+					    i);
 	return 0;
 }

@@ -51,15 +51,17 @@ static int snap_mem_open(const char *dir, struct snap_load *l, struct kv_err **e
 	if (fd < 0)
 		return kv_err_make(err, errno, "open %s", path);
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return kv_err_make(err, EINVAL, "%s: not a regular file", path);
+	if (fstat(fd, &st) < 0)
+		return kv_err_make(err, errno, "stat %s", path);
+	if (!S_ISREG(st.st_mode))
+		return kv_err_plain(err, EINVAL, "%s: not a regular file", path);
 	struct snap_mem_hdr h;
 	ssize_t r = pread(fd, &h, sizeof(h), 0);
 	if (r < 0)
 		return kv_err_make(err, errno, "read %s", path);
 	if (r != (ssize_t)sizeof(h))
-		return kv_err_make(err, EINVAL, "%s: truncated (%lld bytes)", path,
-				   (long long)st.st_size);
+		return kv_err_plain(err, EINVAL, "%s: truncated (%lld bytes)", path,
+				    (long long)st.st_size);
 	if (snap_mem_hdr_check(&h, &l->s, st.st_size, err) < 0)
 		return kv_err_wrap(err, "%s", path);
 	l->mem_fd = steal_fd(fd);
@@ -82,20 +84,20 @@ static int snap_config_check(struct machine *m, const struct snap *s, struct kv_
 	const struct vmm_config *cfg = m->cfg;
 	const struct snap_machine *mc = &s->machine;
 	if (cfg->mem_given && cfg->mem != mc->mem_size)
-		return kv_err_make(err, EINVAL,
-				   "memory size mismatch: --mem is %llu MiB, the snapshot's guest "
-				   "has %llu MiB",
-				   (unsigned long long)(cfg->mem >> 20),
-				   (unsigned long long)(mc->mem_size >> 20));
+		return kv_err_plain(err, EINVAL,
+				    "memory size mismatch: --mem is %llu MiB, the snapshot's guest "
+				    "has %llu MiB",
+				    (unsigned long long)(cfg->mem >> 20),
+				    (unsigned long long)(mc->mem_size >> 20));
 	if (cfg->cpus_given && cfg->cpus != mc->ncpus)
-		return kv_err_make(err, EINVAL, "--cpus is %u, the snapshot's guest has %u vCPUs",
-				   cfg->cpus, mc->ncpus);
+		return kv_err_plain(err, EINVAL, "--cpus is %u, the snapshot's guest has %u vCPUs",
+				    cfg->cpus, mc->ncpus);
 	if (mc->ncpus > VMM_MAX_CPUS)
-		return kv_err_make(err, EINVAL, "%u vCPUs, this VMM runs at most %u", mc->ncpus,
-				   VMM_MAX_CPUS);
+		return kv_err_plain(err, EINVAL, "%u vCPUs, this VMM runs at most %u", mc->ncpus,
+				    VMM_MAX_CPUS);
 	bool pvm = mc->flags & SNAP_F_PVM;
 	if (pvm != m->pvm)
-		return kv_err_make(
+		return kv_err_plain(
 		    err, EINVAL,
 		    "the snapshot was taken %s PVM compatibility mode, this VMM runs "
 		    "%s it",
@@ -145,7 +147,7 @@ static int snap_vcpus_restore(struct machine *m, const struct snap *s, struct kv
 {
 	uint32_t host_xsave = vcpu_xsave_size(&m->vm);
 	if (host_xsave != s->machine.xsave_size)
-		return kv_err_make(
+		return kv_err_plain(
 		    err, EINVAL,
 		    "XSAVE state is %u bytes on this host, %u in the snapshot (another "
 		    "CPU or kernel)",

@@ -93,7 +93,7 @@ static int snap_vm_save(struct machine *m, struct snap_writer *w, struct kv_err 
 static int snap_state_build(struct machine *m, struct snap_writer *w, struct kv_err **err)
 {
 	if (m->ncpus > SNAP_MAX_VCPUS || m->nvirtio > SNAP_MAX_VIRTIO)
-		return kv_err_make(err, E2BIG, "too many vCPUs or devices for a snapshot");
+		return kv_err_plain(err, E2BIG, "too many vCPUs or devices for a snapshot");
 	struct vcpu_state *st = kv_malloc0(m->ncpus * sizeof(*st));
 	int r = 0;
 	for (unsigned i = 0; i < m->ncpus && r == 0; i++)

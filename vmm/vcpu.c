@@ -633,8 +633,8 @@ static int vcpu_msrs_restore(struct vcpu *v, const struct vcpu_state *st, struct
 	if (r < 0)
 		return kv_err_make(err, errno, "vcpu %u: KVM_SET_MSRS", v->index);
 	if ((unsigned)r < k)
-		return kv_err_make(err, EINVAL, "vcpu %u: KVM_SET_MSRS refused MSR 0x%x", v->index,
-				   msrs->entries[r].index);
+		return kv_err_plain(err, EINVAL, "vcpu %u: KVM_SET_MSRS refused MSR 0x%x", v->index,
+				    msrs->entries[r].index);
 	return 0;
 }
 

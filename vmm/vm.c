@@ -80,9 +80,11 @@ int vm_open(struct vm *vm, struct kv_err **err)
 	if (vm->kvm_fd < 0)
 		return kv_err_make(err, errno, "open /dev/kvm (run kvrun-vmm --check)");
 	int v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (v < 0)
+		return kv_err_make(err, errno, "/dev/kvm: KVM_GET_API_VERSION");
 	if (v != KVM_API_VERSION_EXPECTED)
-		return kv_err_make(err, EINVAL, "/dev/kvm: API version %d, expected %d", v,
-				   KVM_API_VERSION_EXPECTED);
+		return kv_err_plain(err, EINVAL, "/dev/kvm: API version %d, expected %d", v,
+				    KVM_API_VERSION_EXPECTED);
 	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (vm->run_size < (int)sizeof(struct kvm_run))
 		return kv_err_make(err, errno, "KVM_GET_VCPU_MMAP_SIZE");
@@ -112,9 +114,9 @@ int vm_memslot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *hva, bool r
 		   struct kv_err **err)
 {
 	if (vm->nslots >= VM_MAX_SLOTS)
-		return kv_err_make(err, ENOSPC, "KVM memslots: all %u in use", VM_MAX_SLOTS);
+		return kv_err_plain(err, ENOSPC, "KVM memslots: all %u in use", VM_MAX_SLOTS);
 	if (readonly && !vm->readonly_mem)
-		return kv_err_make(err, ENOTSUP, "KVM memslot: read-only memory not supported");
+		return kv_err_plain(err, ENOTSUP, "KVM memslot: read-only memory not supported");
 	struct kvm_userspace_memory_region r = {
 	    .slot = vm->nslots,
 	    .flags = readonly ? KVM_MEM_READONLY : 0,
@@ -132,7 +134,7 @@ int vm_memslot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *hva, bool r
 int vm_irqfd_add(struct vm *vm, unsigned gsi, struct kv_err **err)
 {
 	if (gsi >= VM_MAX_GSI)
-		return kv_err_make(err, EINVAL, "irqfd: GSI %u out of range", gsi);
+		return kv_err_plain(err, EINVAL, "irqfd: GSI %u out of range", gsi);
 	if (vm->irqfd[gsi] >= 0)
 		return 0;
 	cleanup_close int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -174,7 +176,7 @@ int vm_ioeventfd_add(struct vm *vm, uint64_t addr, uint32_t data, struct kv_err 
 		/* Registered with the irqchip (vm_irqchip_create), after every memslot. */
 		vm->ioev_pending[vm->nioev_pending++] = e;
 	} else {
-		return kv_err_make(err, ENOSPC, "ioeventfds: all %u in use", VM_MAX_IOEVENTFDS);
+		return kv_err_plain(err, ENOSPC, "ioeventfds: all %u in use", VM_MAX_IOEVENTFDS);
 	}
 	return steal_fd(fd);
 }

@@ -72,11 +72,12 @@ static struct virtio_mmio *net_new(const struct virtio_env *env, struct kv_err *
 {
 	static const uint8_t mac[6] = {2, 0, 0, 0, 0, 1};
 	static uint8_t frame[5000];
-	struct virtio_mmio *dev = virtio_net_new(env, mac, err);
+	struct virtio_env fake = *env;
+	fake.fake_tap = true;
+	struct virtio_mmio *dev = virtio_net_new(&fake, mac, err);
 	int sp[2];
 	if (!dev || socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sp) < 0)
 		abort();
-	virtio_net_set_fake_tap_for_test(dev);
 	if (virtio_net_attach(dev, sp[0], err) < 0)
 		abort();
 	close(sp[0]);

@@ -313,7 +313,8 @@ api() {
 	printf 'not a kernel at all' > "$BATS_TEST_TMPDIR/junk"
 	truncate -s 4096 "$BATS_TEST_TMPDIR/junk"
 	vmm -1 --kernel "$BATS_TEST_TMPDIR/junk" --mem 32M --no-rng
-	[[ "$output" == *"neither ELF nor bzImage"* ]]
+	# A verdict: the message ends with the reason, no strerror after it.
+	[[ "$output" == *"$BATS_TEST_TMPDIR/junk: kernel: neither ELF nor bzImage (no HdrS header)" ]]
 	vmm -1 --kernel "$PAYLOAD" --initrd /nonexistent/initrd --mem 32M --no-rng
 	[[ "$output" == *"/nonexistent/initrd"* ]]
 	vmm -1 --kernel "$PAYLOAD" --cpus 0

@@ -156,6 +156,7 @@ damaged() {
 	d=$(damaged) # not a snapshot at all
 	head -c 4096 /dev/urandom > "$d/state"
 	restore_refused "$d" "bad magic"
+	[[ "$output" == *"$d/state: not a kvrun snapshot state file (bad magic)" ]] # no strerror
 
 	d=$(damaged) # devices that are not the template's
 	restore_refused "$d" "virtio devices" --vsock "$BATS_TEST_TMPDIR/v.sock"

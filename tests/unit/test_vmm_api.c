@@ -229,7 +229,10 @@ static void test_net(struct machine *m)
 	ok(HAS(req_fds(m, attach, sp, 1), "EINVAL", "net-attach: virtio-net: the fd is not a tap"),
 	   "net-attach of a socket: EINVAL, not a tap");
 	ok(!virtio_net_attached(nic), "  nothing attached");
-	virtio_net_set_fake_tap_for_test(nic);
+	virtio_mmio_free(nic);
+	env.fake_tap = true;
+	nic = m->virtio[slot] = virtio_net_new(&env, mac, &err);
+	ok(nic != NULL, "a NIC that takes any fd as its tap (env.fake_tap)");
 	ok(HAS(req_fds(m, attach, sp, 1), "\"ok\":true", "\"link\":\"up\""),
 	   "net-attach (device told to take any fd): link up");
 	ok(HAS(req_fds(m, attach, sp + 1, 1), "EBUSY", "attached already"), "again: EBUSY");

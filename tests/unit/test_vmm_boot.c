@@ -252,6 +252,8 @@ static void test_bzimage(void)
 	fd = temp_file(junk, sizeof(junk));
 	ok(boot_kernel_load(&gm, fd, &k, &err) < 0 && strstr(err->msg, "neither ELF nor bzImage"),
 	   "junk rejected: neither ELF nor bzImage");
+	is_str(err ? err->msg : "", "kernel: neither ELF nor bzImage (no HdrS header)",
+	       "  the verdict alone (no strerror)");
 	close(fd);
 	kv_err_free(err);
 	fake_gm_free(&gm);
@@ -332,6 +334,8 @@ static void test_e820_layout(void)
 	   "e820 5 GiB: high RAM entry");
 	ok(e[2].addr + e[2].size == 3ULL << 30, "e820 5 GiB: low RAM ends at 3 GiB (MMIO hole)");
 	ok(ram_layout(&gm, 8ULL << 20, &err) < 0, "RAM below 16 MiB rejected");
+	is_str(err ? err->msg : "", "guest memory: 8388608 bytes, need at least 16 MiB",
+	       "  the verdict alone (no strerror)");
 	kv_err_free(err);
 	err = NULL;
 	ok(ram_layout(&gm, (256ULL << 20) + 4096, &err) < 0, "RAM not a 2 MiB multiple rejected");

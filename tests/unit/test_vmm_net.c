@@ -138,10 +138,14 @@ struct guest {
 	uint64_t rx_gpa[QSIZE]; /* the buffer of each rx descriptor */
 };
 
-static struct virtio_mmio *net_new(void)
+/* fake_tap: the device takes any fd (our socketpairs) as its tap, no TUN ioctls. */
+static struct virtio_mmio *net_new(bool fake_tap)
 {
-	struct virtio_env env = {
-	    .gm = &mem.gm, .irq = {irq_count_raise, &irqs}, .gsi = 9, .loop = &loop};
+	struct virtio_env env = {.gm = &mem.gm,
+				 .irq = {irq_count_raise, &irqs},
+				 .gsi = 9,
+				 .loop = &loop,
+				 .fake_tap = fake_tap};
 	struct kv_err *err = NULL;
 	struct virtio_mmio *dev = virtio_net_new(&env, mac, &err);
 	if (!dev) {
@@ -152,12 +156,12 @@ static struct virtio_mmio *net_new(void)
 }
 
 /* A NIC brought up with `features` (VERSION_1 added); no backend yet. */
-static bool guest_up(struct guest *g, uint64_t features)
+static bool guest_up_tap(struct guest *g, uint64_t features, bool fake_tap)
 {
 	memset(g, 0, sizeof(*g));
 	g->host = -1;
 	mem.next = mem.base;
-	g->dev = net_new();
+	g->dev = net_new(fake_tap);
 	if (!g->dev)
 		return false;
 	g->bd = virtio_mmio_bus_dev(g->dev, 0xd0000000);
@@ -167,7 +171,13 @@ static bool guest_up(struct guest *g, uint64_t features)
 	return st & VIRTIO_STATUS_DRIVER_OK;
 }
 
-/* Attach one end of a datagram socketpair as the tap (the device's TUN ioctls off). */
+/* The same, the NIC taking a socketpair for its tap (guest_fake_tap). */
+static bool guest_up(struct guest *g, uint64_t features)
+{
+	return guest_up_tap(g, features, true);
+}
+
+/* Attach one end of a datagram socketpair as the tap (a NIC from guest_up: no TUN ioctls). */
 static bool guest_fake_tap(struct guest *g)
 {
 	int sp[2];
@@ -176,7 +186,6 @@ static bool guest_fake_tap(struct guest *g)
 	int sz = 1 << 20;
 	setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	setsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	virtio_net_set_fake_tap_for_test(g->dev);
 	struct kv_err *err = NULL;
 	int r = virtio_net_attach(g->dev, sp[0], &err);
 	if (r < 0) {
@@ -275,7 +284,7 @@ static void test_config(void)
 {
 	struct guest g;
 	memset(&g, 0, sizeof(g));
-	g.dev = net_new();
+	g.dev = net_new(true);
 	g.bd = virtio_mmio_bus_dev(g.dev, 0xd0000000);
 	g.host = -1;
 	is_int(vdrv_r32(&g.bd, VIRTIO_MMIO_DEVICE_ID), 1, "device id 1");
@@ -587,7 +596,7 @@ static void test_snapshot(void)
 	snap_virtio_save(&tm, 0, &sv);
 	is_int(virtio_get_le16(sv.config + 6), 1, "the snapshot has the link up");
 
-	struct virtio_mmio *clone = net_new();
+	struct virtio_mmio *clone = net_new(true);
 	cm.virtio[0] = clone;
 	cm.nvirtio = 1;
 	s.machine.nvirtio = 1;
@@ -682,7 +691,8 @@ static void real_tap_child(void)
 	struct guest g;
 	static uint8_t buf[70000], got[70000];
 	unsigned nb;
-	ok(guest_up(&g, F_MRG | F_GUEST_CSUM | F_GUEST_TSO4 | F_GUEST_TSO6), "real tap: NIC up");
+	ok(guest_up_tap(&g, F_MRG | F_GUEST_CSUM | F_GUEST_TSO4 | F_GUEST_TSO6, false),
+	   "real tap: NIC up");
 	int tap = tap_open("kvtap0", IFF_TAP | IFF_NO_PI | IFF_VNET_HDR);
 	int plain = tap_open("kvtap1", IFF_TAP | IFF_NO_PI);
 	ok(tap >= 0 && plain >= 0 && if_up("kvtap0"),

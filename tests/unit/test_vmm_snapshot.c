@@ -325,6 +325,8 @@ static void test_header(void)
 	memcpy(buf + VERSION_OFF, &v, 4);
 	buf[0] = 'X';
 	ok(parse(buf, len, &msg) < 0 && strstr(msg, "bad magic"), "bad magic (\"%s\")", msg);
+	is_str(msg, "not a kvrun snapshot state file (bad magic)",
+	       "  the verdict alone (no strerror)");
 	buf[0] = 'K';
 	uint64_t big = len + 4096;
 	memcpy(buf + FILE_SIZE_OFF, &big, 8);

@@ -326,7 +326,7 @@ struct virtio_mmio *virtio_blk_new(const struct virtio_env *env, const char *pat
 int virtio_blk_resize(struct virtio_mmio *dev, struct kv_err **err)
 {
 	if (dev->ops->device_id != VIRTIO_ID_BLOCK)
-		return kv_err_make(err, EINVAL, "%s: not a virtio-blk device", dev->name);
+		return kv_err_plain(err, EINVAL, "%s: not a virtio-blk device", dev->name);
 	struct virtio_blk *b = to_blk(dev);
 	uint64_t bytes;
 	virtio_mmio_lock(dev);

@@ -517,11 +517,11 @@ static int fs_params_check(const struct virtio_fs_params *p, struct kv_err **err
 {
 	size_t taglen = p->tag ? strlen(p->tag) : 0;
 	if (taglen == 0 || taglen > VIRTIO_FS_TAG_MAX)
-		return kv_err_make(err, EINVAL, "virtio-fs: tag must be 1..%d bytes",
-				   VIRTIO_FS_TAG_MAX);
+		return kv_err_plain(err, EINVAL, "virtio-fs: tag must be 1..%d bytes",
+				    VIRTIO_FS_TAG_MAX);
 	if (p->dax_size && (!p->dax_hva || (p->dax_size & 4095) || ((uintptr_t)p->dax_hva & 4095) ||
 			    p->dax_gpa + p->dax_size < p->dax_gpa))
-		return kv_err_make(err, EINVAL, "virtio-fs %s: bad DAX window", p->tag);
+		return kv_err_plain(err, EINVAL, "virtio-fs %s: bad DAX window", p->tag);
 	/* A removed share's files must not stay mapped: no DAX on a live device. */
 	if (p->live && (p->nshares || p->dax_size))
 		return kv_err_plain(

@@ -252,7 +252,8 @@ int fuse_tables_init(struct fuse_server *s, int root_fd, const struct stat *root
 	s->hash = kv_malloc0(sizeof(uint32_t) * FUSE_HASH_SIZE);
 	struct fuse_inode *root = fuse_inode_ref(s, root_fd, root_st, 0);
 	if (!root)
-		return kv_err_make(err, ENOMEM, "virtio-fs %s: inode table", s->tag);
+		return kv_err_plain(err, ENOMEM, "virtio-fs %s: inode table: no room for the root",
+				    s->tag);
 	root->gen = 0; /* nodeid 1 == FUSE_ROOT_ID */
 	return 0;
 }

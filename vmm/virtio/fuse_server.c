@@ -312,8 +312,8 @@ static int fuse_share_open(struct fuse_server *s, struct fuse_share *sh,
 		return kv_err_make(err, errno, "virtio-fs %s: stat %s", s->tag, spec->path);
 	sh->type = st.st_mode & S_IFMT;
 	if (sh->type != S_IFDIR && sh->type != S_IFREG)
-		return kv_err_make(err, EINVAL, "virtio-fs %s: %s is not a directory or file",
-				   s->tag, spec->path);
+		return kv_err_plain(err, EINVAL, "virtio-fs %s: %s is not a directory or file",
+				    s->tag, spec->path);
 	return 0;
 }
 
@@ -329,21 +329,21 @@ static int fuse_shares_check(struct fuse_server *s, const struct virtio_fs_share
 			     struct kv_err **err)
 {
 	if (n == 0 || n > VIRTIO_FS_SHARES_MAX)
-		return kv_err_make(err, EINVAL, "virtio-fs %s: %u shares (1..%d)", s->tag, n,
-				   VIRTIO_FS_SHARES_MAX);
+		return kv_err_plain(err, EINVAL, "virtio-fs %s: %u shares (1..%d)", s->tag, n,
+				    VIRTIO_FS_SHARES_MAX);
 	for (unsigned i = 0; i < n; i++) {
 		if (n > 1 && !specs[i].name)
-			return kv_err_make(
+			return kv_err_plain(
 			    err, EINVAL, "virtio-fs %s: %s: with several shares each needs a name",
 			    s->tag, specs[i].path);
 		if (specs[i].name && !fuse_share_name_ok(specs[i].name))
-			return kv_err_make(err, EINVAL, "virtio-fs %s: bad share name '%s'", s->tag,
-					   specs[i].name);
+			return kv_err_plain(err, EINVAL, "virtio-fs %s: bad share name '%s'",
+					    s->tag, specs[i].name);
 		for (unsigned j = 0; j < i; j++)
 			if (specs[i].name && strcmp(specs[i].name, specs[j].name) == 0)
-				return kv_err_make(err, EEXIST,
-						   "virtio-fs %s: share name '%s' twice", s->tag,
-						   specs[i].name);
+				return kv_err_plain(err, EEXIST,
+						    "virtio-fs %s: share name '%s' twice", s->tag,
+						    specs[i].name);
 	}
 	return 0;
 }
@@ -405,8 +405,8 @@ int fuse_server_init(struct fuse_server *s, const char *tag, const struct virtio
 		const char *base = strrchr(sh->path, '/');
 		base = base ? base + 1 : sh->path;
 		if (!fuse_share_name_ok(base))
-			return kv_err_make(err, EINVAL, "virtio-fs %s: bad file name %s", tag,
-					   sh->path);
+			return kv_err_plain(err, EINVAL, "virtio-fs %s: bad file name %s", tag,
+					    sh->path);
 		sh->name = kv_strdup(base);
 	}
 	s->synthetic_root = live || sh->name != NULL;

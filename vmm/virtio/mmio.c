@@ -522,23 +522,24 @@ static int virtio_state_check(struct virtio_mmio *dev, const struct virtio_mmio_
 				     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK |
 				     VIRTIO_STATUS_DEVICE_NEEDS_RESET | VIRTIO_STATUS_FAILED;
 	if (st->device_id != dev->ops->device_id || st->nqueues != dev->ops->nqueues)
-		return kv_err_make(err, EINVAL, "device id %u/%u queues, want %u/%u", st->device_id,
-				   st->nqueues, dev->ops->device_id, dev->ops->nqueues);
+		return kv_err_plain(err, EINVAL, "device id %u/%u queues, want %u/%u",
+				    st->device_id, st->nqueues, dev->ops->device_id,
+				    dev->ops->nqueues);
 	if (st->status & ~status_bits)
-		return kv_err_make(err, EINVAL, "status %#x has unknown bits", st->status);
+		return kv_err_plain(err, EINVAL, "status %#x has unknown bits", st->status);
 	if (st->driver_features & ~virtio_offered(dev))
-		return kv_err_make(err, EINVAL, "driver features %#llx not offered",
-				   (unsigned long long)st->driver_features);
+		return kv_err_plain(err, EINVAL, "driver features %#llx not offered",
+				    (unsigned long long)st->driver_features);
 	if (st->isr & ~(uint32_t)(VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG))
-		return kv_err_make(err, EINVAL, "interrupt status %#x", st->isr);
+		return kv_err_plain(err, EINVAL, "interrupt status %#x", st->isr);
 	for (unsigned i = 0; i < st->nqueues; i++) {
 		const struct virtio_mmio_queue_state *q = &st->q[i];
 		if (q->ready > 1)
-			return kv_err_make(err, EINVAL, "queue %u: ready %u", i, q->ready);
+			return kv_err_plain(err, EINVAL, "queue %u: ready %u", i, q->ready);
 		if (q->num > VQ_MAX_SIZE || (q->num & (q->num - 1)))
-			return kv_err_make(err, EINVAL, "queue %u: size %u", i, q->num);
+			return kv_err_plain(err, EINVAL, "queue %u: size %u", i, q->num);
 		if (q->ready && !vq_layout_ok(dev->env.gm, q->num, q->desc, q->avail, q->used))
-			return kv_err_make(err, EINVAL, "queue %u: rings outside guest memory", i);
+			return kv_err_plain(err, EINVAL, "queue %u: rings outside guest memory", i);
 	}
 	return 0;
 }

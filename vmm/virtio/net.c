@@ -88,7 +88,7 @@ struct virtio_net {
 	int tap_fd;	   /* the backend, or -1: link down */
 	int kick_fd;	   /* eventfd: tx work left over from a bounded batch */
 	bool polling;	   /* tap_fd has EPOLLIN in the loop */
-	bool fake_tap;	   /* tests: any fd is a "tap", no TUN ioctls */
+	bool fake_tap;	   /* env->fake_tap: any fd is a "tap", no TUN ioctls */
 	unsigned offloads; /* TUN_F_* last given to the tap */
 	size_t rx_len;	   /* a frame in rx_buf waiting for rx buffers, or 0 */
 	uint8_t *rx_buf;   /* NET_MAX_PKT bytes */
@@ -443,12 +443,13 @@ struct virtio_mmio *virtio_net_new(const struct virtio_env *env, const uint8_t m
 				   struct kv_err **err)
 {
 	if (!env->loop) {
-		kv_err_make(err, EINVAL, "virtio-net: no event loop");
+		kv_err_plain(err, EINVAL, "virtio-net: no event loop");
 		return NULL;
 	}
 	__attribute__((cleanup(net_free_partial))) struct virtio_net *n = kv_malloc0(sizeof(*n));
 	n->tap_fd = -1;
 	n->loop = env->loop;
+	n->fake_tap = env->fake_tap;
 	n->rx_buf = kv_malloc0(NET_MAX_PKT);
 	memcpy(n->config + NET_CFG_MAC, mac, 6);
 	virtio_put_le16(n->config + NET_CFG_MAX_PAIRS, 1);
@@ -493,8 +494,8 @@ static int net_tap_check(int fd, struct kv_err **err)
 static int net_attach_locked(struct virtio_net *n, int fd, struct kv_err **err)
 {
 	if (n->tap_fd >= 0)
-		return kv_err_make(err, EBUSY,
-				   "virtio-net: a tap is attached already (detach it first)");
+		return kv_err_plain(err, EBUSY,
+				    "virtio-net: a tap is attached already (detach it first)");
 	if (!n->fake_tap && net_tap_check(fd, err) < 0)
 		return -1;
 	cleanup_close int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -519,7 +520,7 @@ static int net_attach_locked(struct virtio_net *n, int fd, struct kv_err **err)
 int virtio_net_attach(struct virtio_mmio *dev, int fd, struct kv_err **err)
 {
 	if (dev->ops->device_id != VIRTIO_ID_NET)
-		return kv_err_make(err, EINVAL, "%s: not a virtio-net device", dev->name);
+		return kv_err_plain(err, EINVAL, "%s: not a virtio-net device", dev->name);
 	virtio_mmio_lock(dev);
 	int r = net_attach_locked(to_net(dev), fd, err);
 	virtio_mmio_unlock(dev);
@@ -558,9 +559,4 @@ void virtio_net_stats_get(struct virtio_mmio *dev, struct virtio_net_stats *st)
 	st->offloads = to_net(dev)->offloads;
 	st->polling = to_net(dev)->polling;
 	virtio_mmio_unlock(dev);
-}
-
-void virtio_net_set_fake_tap_for_test(struct virtio_mmio *dev)
-{
-	to_net(dev)->fake_tap = true;
 }

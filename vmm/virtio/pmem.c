@@ -82,12 +82,12 @@ struct virtio_mmio *virtio_pmem_new(const struct virtio_env *env, uint64_t gpa, 
 				    void *hva, bool shared_writable, struct kv_err **err)
 {
 	if (size == 0 || gpa + size < gpa) {
-		kv_err_make(err, EINVAL, "virtio-pmem: bad region %#llx+%#llx",
-			    (unsigned long long)gpa, (unsigned long long)size);
+		kv_err_plain(err, EINVAL, "virtio-pmem: bad region %#llx+%#llx",
+			     (unsigned long long)gpa, (unsigned long long)size);
 		return NULL;
 	}
 	if (shared_writable && (!hva || ((uintptr_t)hva & (sysconf(_SC_PAGESIZE) - 1)))) {
-		kv_err_make(err, EINVAL, "virtio-pmem: shared mapping %p not page-aligned", hva);
+		kv_err_plain(err, EINVAL, "virtio-pmem: shared mapping %p not page-aligned", hva);
 		return NULL;
 	}
 	struct virtio_pmem *p = kv_malloc0(sizeof(*p));

@@ -47,6 +47,9 @@ struct virtio_env {
 	/* Tests: every timeout of the device becomes this many ms, its timer
 	 * ticks every 10 ms (vsock's); 0: the real ones. */
 	unsigned timeout_ms;
+	/* Tests and fuzzing: virtio-net takes any fd (a socketpair, a pipe) as
+	 * its tap, with no TUN ioctls; false: a real tap only. */
+	bool fake_tap;
 };
 
 /* Devices. Each returns NULL with *err set on failure. */
@@ -182,8 +185,6 @@ struct virtio_net_stats {
 	bool polling;	   /* the tap is polled for rx */
 };
 void virtio_net_stats_get(struct virtio_mmio *dev, struct virtio_net_stats *st);
-/* Tests and fuzzing: any fd (a socketpair, a pipe) is a "tap"; no TUN ioctls. */
-void virtio_net_set_fake_tap_for_test(struct virtio_mmio *dev);
 
 struct bus_dev virtio_mmio_bus_dev(struct virtio_mmio *dev, uint64_t base);
 void virtio_mmio_notify(struct virtio_mmio *dev, unsigned queue);

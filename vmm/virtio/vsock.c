@@ -372,12 +372,15 @@ static int vsock_listen(struct virtio_vsock *v, struct kv_err **err)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;
 	if (strlen(v->uds) >= sizeof(sa.sun_path))
-		return kv_err_make(err, ENAMETOOLONG, "virtio-vsock: socket path %s", v->uds);
+		return kv_err_plain(err, ENAMETOOLONG,
+				    "virtio-vsock: socket path %s is longer than %zu bytes", v->uds,
+				    sizeof(sa.sun_path) - 1);
 	strcpy(sa.sun_path, v->uds);
 	/* A socket left by a VMM that died is stale; anything else is not ours to remove. */
 	if (lstat(v->uds, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
-			return kv_err_make(err, EEXIST, "virtio-vsock: %s exists", v->uds);
+			return kv_err_plain(err, EEXIST,
+					    "virtio-vsock: %s exists and is not a socket", v->uds);
 		unlink(v->uds);
 	}
 	v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -450,12 +453,12 @@ struct virtio_mmio *virtio_vsock_new(const struct virtio_env *env, uint64_t gues
 {
 	/* 0, 1 and 2 are reserved (hypervisor, local, host); -1U is VMADDR_CID_ANY. */
 	if (guest_cid < 3 || guest_cid >= UINT32_MAX) {
-		kv_err_make(err, EINVAL, "virtio-vsock: guest cid %llu out of range",
-			    (unsigned long long)guest_cid);
+		kv_err_plain(err, EINVAL, "virtio-vsock: guest cid %llu out of range",
+			     (unsigned long long)guest_cid);
 		return NULL;
 	}
 	if (!env->loop) {
-		kv_err_make(err, EINVAL, "virtio-vsock: no event loop");
+		kv_err_plain(err, EINVAL, "virtio-vsock: no event loop");
 		return NULL;
 	}
 	__attribute__((cleanup(vsock_free_partial))) struct virtio_vsock *v =
@@ -476,7 +479,7 @@ struct virtio_mmio *virtio_vsock_new(const struct virtio_env *env, uint64_t gues
 int virtio_vsock_reset_transport(struct virtio_mmio *dev, struct kv_err **err)
 {
 	if (dev->ops->device_id != VIRTIO_ID_VSOCK)
-		return kv_err_make(err, EINVAL, "%s: not a virtio-vsock device", dev->name);
+		return kv_err_plain(err, EINVAL, "%s: not a virtio-vsock device", dev->name);
 	struct virtio_vsock *v = to_vsock(dev);
 	virtio_mmio_lock(dev);
 	/* The event tells the guest every connection is gone: no RSTs. */

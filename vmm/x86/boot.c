@@ -35,7 +35,7 @@ static int boot_file_read(int fd, void *buf, uint64_t len, uint64_t off, const c
 		if (r < 0)
 			return kv_err_make(err, errno, "read %s", what);
 		if (r == 0)
-			return kv_err_make(
+			return kv_err_plain(
 			    err, EINVAL, "%s: file ends at %llu, expected %llu bytes", what,
 			    (unsigned long long)(off + done), (unsigned long long)(off + len));
 		done += r;
@@ -49,7 +49,7 @@ static int boot_file_size(int fd, uint64_t *size, struct kv_err **err)
 	if (fstat(fd, &st) < 0)
 		return kv_err_make(err, errno, "stat");
 	if (!S_ISREG(st.st_mode))
-		return kv_err_make(err, EINVAL, "not a regular file");
+		return kv_err_plain(err, EINVAL, "not a regular file");
 	*size = st.st_size;
 	return 0;
 }
@@ -98,16 +98,16 @@ int boot_kernel_load(struct gm *gm, int fd, struct boot_kernel *k, struct kv_err
 static int boot_elf_header_check(const Elf64_Ehdr *eh, struct kv_err **err)
 {
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
-		return kv_err_make(err, EINVAL, "kernel: not an ELF file");
+		return kv_err_plain(err, EINVAL, "kernel: not an ELF file");
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB)
-		return kv_err_make(err, EINVAL, "kernel: not a little-endian ELF64 file");
+		return kv_err_plain(err, EINVAL, "kernel: not a little-endian ELF64 file");
 	if (eh->e_machine != EM_X86_64)
-		return kv_err_make(err, EINVAL, "kernel: ELF machine %u is not x86_64",
-				   eh->e_machine);
+		return kv_err_plain(err, EINVAL, "kernel: ELF machine %u is not x86_64",
+				    eh->e_machine);
 	if (eh->e_phentsize != sizeof(Elf64_Phdr))
-		return kv_err_make(err, EINVAL, "kernel: bad ELF e_phentsize %u", eh->e_phentsize);
+		return kv_err_plain(err, EINVAL, "kernel: bad ELF e_phentsize %u", eh->e_phentsize);
 	if (eh->e_phnum == 0 || eh->e_phnum > ELF_MAX_PHDRS)
-		return kv_err_make(err, EINVAL, "kernel: bad ELF e_phnum %u", eh->e_phnum);
+		return kv_err_plain(err, EINVAL, "kernel: bad ELF e_phnum %u", eh->e_phnum);
 	return 0;
 }
 
@@ -115,15 +115,15 @@ static int boot_elf_segment_load(struct gm *gm, int fd, uint64_t file_size, cons
 				 struct kv_err **err)
 {
 	if (ph->p_filesz > ph->p_memsz)
-		return kv_err_make(err, EINVAL, "kernel: ELF segment filesz > memsz");
+		return kv_err_plain(err, EINVAL, "kernel: ELF segment filesz > memsz");
 	if (ph->p_offset > file_size || ph->p_filesz > file_size - ph->p_offset)
-		return kv_err_make(err, EINVAL, "kernel: ELF segment beyond the end of the file");
+		return kv_err_plain(err, EINVAL, "kernel: ELF segment beyond the end of the file");
 	if (ph->p_paddr < LAYOUT_HIMEM)
-		return kv_err_make(err, EINVAL, "kernel: ELF segment at 0x%llx, below 1 MiB",
-				   (unsigned long long)ph->p_paddr);
+		return kv_err_plain(err, EINVAL, "kernel: ELF segment at 0x%llx, below 1 MiB",
+				    (unsigned long long)ph->p_paddr);
 	uint8_t *dst = gm_ptr(gm, ph->p_paddr, ph->p_memsz);
 	if (!dst)
-		return kv_err_make(
+		return kv_err_plain(
 		    err, EINVAL, "kernel: ELF segment 0x%llx+0x%llx does not fit in guest RAM",
 		    (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz);
 	/* The rest (p_memsz - p_filesz, the bss) is left as is: guest RAM starts
@@ -147,8 +147,8 @@ static int boot_elf_entry_find(const Elf64_Ehdr *eh, const Elf64_Phdr *ph, unsig
 			*entry = eh->e_entry - ph[i].p_vaddr + ph[i].p_paddr;
 			return 0;
 		}
-	return kv_err_make(err, EINVAL, "kernel: ELF entry 0x%llx is outside every segment",
-			   (unsigned long long)eh->e_entry);
+	return kv_err_plain(err, EINVAL, "kernel: ELF entry 0x%llx is outside every segment",
+			    (unsigned long long)eh->e_entry);
 }
 
 int boot_elf_load(struct gm *gm, int fd, uint64_t file_size, struct boot_kernel *k,
@@ -157,7 +157,7 @@ int boot_elf_load(struct gm *gm, int fd, uint64_t file_size, struct boot_kernel 
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph[ELF_MAX_PHDRS];
 	if (file_size < sizeof(eh))
-		return kv_err_make(err, EINVAL, "kernel: ELF file too short");
+		return kv_err_plain(err, EINVAL, "kernel: ELF file too short");
 	if (boot_file_read(fd, &eh, sizeof(eh), 0, "kernel", err) < 0)
 		return -1;
 	if (boot_elf_header_check(&eh, err) < 0)
@@ -178,7 +178,7 @@ int boot_elf_load(struct gm *gm, int fd, uint64_t file_size, struct boot_kernel 
 			k->load_end = ph[i].p_paddr + ph[i].p_memsz;
 	}
 	if (k->load_end == 0)
-		return kv_err_make(err, EINVAL, "kernel: ELF file has no loadable segment");
+		return kv_err_plain(err, EINVAL, "kernel: ELF file has no loadable segment");
 	if (boot_elf_entry_find(&eh, ph, eh.e_phnum, &k->entry, err) < 0)
 		return -1;
 	/* vmlinux carries no setup header: describe a loader-made one. */
@@ -196,18 +196,19 @@ static int boot_bzimage_header_read(int fd, uint64_t file_size, struct setup_hea
 {
 	uint8_t sect[1024];
 	if (file_size < sizeof(sect))
-		return kv_err_make(err, EINVAL, "kernel: neither ELF nor bzImage (too short)");
+		return kv_err_plain(err, EINVAL, "kernel: neither ELF nor bzImage (too short)");
 	if (boot_file_read(fd, sect, sizeof(sect), 0, "kernel", err) < 0)
 		return -1;
 	struct setup_header h;
 	memcpy(&h, sect + BOOT_SETUP_HDR_OFF, sizeof(h));
 	if (h.header != BOOT_HDR_MAGIC || h.boot_flag != BOOT_FLAG_MAGIC)
-		return kv_err_make(err, EINVAL, "kernel: neither ELF nor bzImage (no HdrS header)");
+		return kv_err_plain(err, EINVAL,
+				    "kernel: neither ELF nor bzImage (no HdrS header)");
 	if (h.version < BOOT_MIN_VERSION)
-		return kv_err_make(err, EINVAL, "kernel: bzImage boot protocol %u.%02u < 2.10",
-				   h.version >> 8, h.version & 0xff);
+		return kv_err_plain(err, EINVAL, "kernel: bzImage boot protocol %u.%02u < 2.10",
+				    h.version >> 8, h.version & 0xff);
 	if (!(h.xloadflags & XLF_KERNEL_64))
-		return kv_err_make(err, EINVAL, "kernel: bzImage has no 64-bit entry point");
+		return kv_err_plain(err, EINVAL, "kernel: bzImage has no 64-bit entry point");
 	/* The header proper ends at 0x202 + the jump offset at 0x201; copy no more. */
 	size_t end = BZ_SETUP_HDR_END + sect[0x201];
 	size_t len = end - BOOT_SETUP_HDR_OFF;
@@ -225,7 +226,7 @@ int boot_bzimage_load(struct gm *gm, int fd, uint64_t file_size, struct boot_ker
 	uint64_t setup_sects = k->hdr.setup_sects ? k->hdr.setup_sects : 4;
 	uint64_t off = (setup_sects + 1) * 512;
 	if (off >= file_size)
-		return kv_err_make(err, EINVAL, "kernel: bzImage setup_sects beyond the file");
+		return kv_err_plain(err, EINVAL, "kernel: bzImage setup_sects beyond the file");
 	uint64_t len = file_size - off;
 	uint64_t load = k->hdr.pref_address;
 	if (load < LAYOUT_HIMEM || load & (PAGE_SIZE_4K - 1))
@@ -233,9 +234,9 @@ int boot_bzimage_load(struct gm *gm, int fd, uint64_t file_size, struct boot_ker
 	uint64_t span = len > k->hdr.init_size ? len : k->hdr.init_size;
 	uint8_t *dst = gm_ptr(gm, load, span);
 	if (!dst)
-		return kv_err_make(err, EINVAL,
-				   "kernel: bzImage needs 0x%llx bytes at 0x%llx: not enough RAM",
-				   (unsigned long long)span, (unsigned long long)load);
+		return kv_err_plain(err, EINVAL,
+				    "kernel: bzImage needs 0x%llx bytes at 0x%llx: not enough RAM",
+				    (unsigned long long)span, (unsigned long long)load);
 	if (boot_file_place(dst, load, fd, off, len, "kernel", err) < 0)
 		return -1;
 	k->bzimage = true;
@@ -261,21 +262,21 @@ int boot_initrd_load(struct gm *gm, int fd, const struct boot_kernel *k, uint64_
 		return kv_err_wrap(err, "initrd");
 	const struct gm_region *low = boot_low_region(gm);
 	if (!low)
-		return kv_err_make(err, EINVAL, "initrd: no low RAM");
+		return kv_err_plain(err, EINVAL, "initrd: no low RAM");
 	uint64_t top = low->size;
 	uint64_t max = k->hdr.initrd_addr_max ? (uint64_t)k->hdr.initrd_addr_max + 1 : 0x38000000;
 	if (top > max)
 		top = max;
 	if (fsize > top || ALIGN_DOWN(top - fsize, PAGE_SIZE_4K) < k->load_end)
-		return kv_err_make(err, EFBIG,
-				   "initrd: %llu bytes do not fit between the kernel "
-				   "and the end of low RAM",
-				   (unsigned long long)fsize);
+		return kv_err_plain(err, EFBIG,
+				    "initrd: %llu bytes do not fit between the kernel "
+				    "and the end of low RAM",
+				    (unsigned long long)fsize);
 	uint64_t at = ALIGN_DOWN(top - fsize, PAGE_SIZE_4K);
 	uint8_t *dst = gm_ptr(gm, at, fsize);
 	if (!dst)
-		return kv_err_make(err, EINVAL, "initrd: 0x%llx is not in guest RAM",
-				   (unsigned long long)at);
+		return kv_err_plain(err, EINVAL, "initrd: 0x%llx is not in guest RAM",
+				    (unsigned long long)at);
 	if (boot_file_place(dst, at, fd, 0, fsize, "initrd", err) < 0)
 		return -1;
 	*addr = at;
@@ -323,9 +324,9 @@ int boot_params_fill(struct boot_params *bp, const struct gm *gm, const struct b
 {
 	uint64_t cmd_max = k->hdr.cmdline_size ? k->hdr.cmdline_size : 255;
 	if (cmdline_len > cmd_max || cmdline_len >= LAYOUT_CMDLINE_MAX)
-		return kv_err_make(err, E2BIG,
-				   "kernel command line: %llu bytes, the kernel takes %llu",
-				   (unsigned long long)cmdline_len, (unsigned long long)cmd_max);
+		return kv_err_plain(err, E2BIG,
+				    "kernel command line: %llu bytes, the kernel takes %llu",
+				    (unsigned long long)cmdline_len, (unsigned long long)cmd_max);
 	memset(bp, 0, sizeof(*bp));
 	bp->hdr = k->hdr;
 	bp->hdr.type_of_loader = BOOT_LOADER_UNKNOWN;
@@ -338,7 +339,7 @@ int boot_params_fill(struct boot_params *bp, const struct gm *gm, const struct b
 	bp->ext_ramdisk_size = (uint32_t)(initrd_size >> 32);
 	bp->e820_entries = boot_e820_build(gm, bp->e820_table, E820_MAX_ENTRIES_ZEROPAGE);
 	if (bp->e820_entries == 0)
-		return kv_err_make(err, EINVAL, "zero page: guest has no RAM");
+		return kv_err_plain(err, EINVAL, "zero page: guest has no RAM");
 	return 0;
 }
 
@@ -352,7 +353,7 @@ int boot_params_write(struct gm *gm, const struct boot_kernel *k, const char *cm
 	char *dst = gm_ptr(gm, LAYOUT_CMDLINE, len + 1);
 	void *zp = gm_ptr(gm, LAYOUT_ZERO_PAGE, sizeof(bp));
 	if (!dst || !zp)
-		return kv_err_make(err, EINVAL, "zero page: low memory is not guest RAM");
+		return kv_err_plain(err, EINVAL, "zero page: low memory is not guest RAM");
 	memcpy(dst, cmdline, len + 1);
 	memcpy(zp, &bp, sizeof(bp));
 	return 0;

@@ -124,13 +124,13 @@ static unsigned mptable_entries_write(uint8_t *p, unsigned ncpus)
 int mptable_write(struct gm *gm, unsigned ncpus, struct kv_err **err)
 {
 	if (ncpus == 0 || ncpus >= 255)
-		return kv_err_make(err, EINVAL, "MP table: %u CPUs", ncpus);
+		return kv_err_plain(err, EINVAL, "MP table: %u CPUs", ncpus);
 	size_t size = mptable_size(ncpus);
 	if (LAYOUT_EBDA + size > LAYOUT_HIMEM - 0x60000) /* stay below 0xa0000 */
-		return kv_err_make(err, EINVAL, "MP table: %u CPUs do not fit the EBDA", ncpus);
+		return kv_err_plain(err, EINVAL, "MP table: %u CPUs do not fit the EBDA", ncpus);
 	uint8_t *base = gm_ptr(gm, LAYOUT_EBDA, size);
 	if (!base)
-		return kv_err_make(err, EINVAL, "MP table: EBDA is not guest RAM");
+		return kv_err_plain(err, EINVAL, "MP table: EBDA is not guest RAM");
 	memset(base, 0, size);
 	struct mpf_intel mpf = {
 	    {'_', 'M', 'P', '_'}, (uint32_t)LAYOUT_EBDA + sizeof(mpf), 1, MP_SPEC_REV, 0, {0}};

@@ -65,7 +65,7 @@ int regs_gdt_write(struct gm *gm, struct kv_err **err)
 	uint64_t *gdt = gm_ptr(gm, LAYOUT_GDT, GDT_ENTRIES * 8);
 	uint64_t *idt = gm_ptr(gm, LAYOUT_IDT, 8);
 	if (!gdt || !idt)
-		return kv_err_make(err, EINVAL, "GDT: low memory is not guest RAM");
+		return kv_err_plain(err, EINVAL, "GDT: low memory is not guest RAM");
 	memcpy(gdt, regs_gdt, sizeof(regs_gdt));
 	*idt = 0;
 	return 0;
@@ -77,7 +77,7 @@ int regs_pagetables_write(struct gm *gm, struct kv_err **err)
 	uint64_t *pdpt = gm_ptr(gm, LAYOUT_PDPT, 4096);
 	uint64_t *pd = gm_ptr(gm, LAYOUT_PD, 4096 * LAYOUT_PD_COUNT);
 	if (!pml4 || !pdpt || !pd)
-		return kv_err_make(err, EINVAL, "page tables: low memory is not guest RAM");
+		return kv_err_plain(err, EINVAL, "page tables: low memory is not guest RAM");
 	memset(pml4, 0, 4096);
 	memset(pdpt, 0, 4096);
 	pml4[0] = LAYOUT_PDPT | PTE_PRESENT | PTE_RW;
