@@ -103,30 +103,32 @@ void agent_reply_error(struct agent *a, uint64_t serial, int64_t id, const struc
 	conn_send(a, c, f, len);
 }
 
-void agent_reply_json(struct agent *a, uint64_t serial, struct kv_json *j)
+/* The frame of message J, or NULL (logged) when it cannot be encoded. */
+static const char *frame_of(struct kv_json *j, size_t *len)
 {
 	const char *out;
-	size_t len;
 	cleanup_err struct kv_err *err = NULL;
-	if (kv_msg_end(j, &out, &len, &err) < 0) {
+	if (kv_msg_end(j, &out, len, &err) < 0) {
 		kv_log_err(err);
-		return;
+		return NULL;
 	}
-	struct conn *c = conn_find(a, serial);
+	return out;
+}
+
+void agent_reply_json(struct agent *a, uint64_t serial, struct kv_json *j)
+{
+	size_t len;
+	const char *out = frame_of(j, &len);
+	struct conn *c = out ? conn_find(a, serial) : NULL;
 	if (c)
 		conn_send(a, c, out, len);
 }
 
 void agent_broadcast(struct agent *a, struct kv_json *j)
 {
-	const char *out;
 	size_t len;
-	cleanup_err struct kv_err *err = NULL;
-	if (kv_msg_end(j, &out, &len, &err) < 0) {
-		kv_log_err(err);
-		return;
-	}
-	for (struct conn *c = a->conns; c; c = c->next)
+	const char *out = frame_of(j, &len);
+	for (struct conn *c = out ? a->conns : NULL; c; c = c->next)
 		conn_send(a, c, out, len);
 }
 

@@ -112,10 +112,16 @@ def exit_code_of(status):
     return 126
 
 
-def stream_exec(url, stdin, timeout):
+def ws_start(url, stdin, timeout):
+    """The stream, with STDIN (if any) sent on the stdin channel."""
     ws = ws_open(url, timeout)
     if stdin is not None:
         ws.send_binary(bytes([STDIN]) + stdin.encode())
+    return ws
+
+
+def stream_exec(url, stdin, timeout):
+    ws = ws_start(url, stdin, timeout)
     status = b""
     for ch, data in ws_messages(ws):
         if ch == STDOUT:
@@ -130,9 +136,7 @@ def stream_exec(url, stdin, timeout):
 
 
 def stream_attach(url, stdin, until, timeout):
-    ws = ws_open(url, timeout)
-    if stdin is not None:
-        ws.send_binary(bytes([STDIN]) + stdin.encode())
+    ws = ws_start(url, stdin, timeout)
     seen = b""
     for ch, data in ws_messages(ws):
         if ch == STDOUT:
