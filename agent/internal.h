@@ -281,8 +281,11 @@ int kv_seccomp_decode(struct yajl_val_s *v, struct kv_seccomp **out, struct kv_e
 void kv_seccomp_free(struct kv_seccomp *s);
 int agent_seccomp_compile(const struct kv_seccomp *s, bool no_new_privs, void **out,
 			  struct kv_err **err) KV_WUR;
-void agent_seccomp_release(void *ctx);
-int agent_seccomp_load(void *ctx);
+void agent_seccomp_release(void *filter);
+int agent_seccomp_load(void *filter);
+/* The libseccomp context of a filter compiled in the agent (NULL for a
+ * host-compiled program): tests/bench/seccomp-cost exports it. */
+void *agent_seccomp_ctx(void *filter);
 
 /* cgroup.c */
 char *cgroup_detect_root(const char *configured);

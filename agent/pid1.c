@@ -73,48 +73,6 @@ int pid1_set_time(long long sec, long long nsec, struct kv_err **err)
 	return 0;
 }
 
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Standard base64 with padding; returns the byte count or -1. */
-static ssize_t b64_decode(const char *in, uint8_t *out, size_t max)
-{
-	size_t n = strlen(in), o = 0;
-	if (n % 4)
-		return -1;
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4];
-		for (int k = 0; k < 4; k++)
-			v[k] = in[i + k] == '=' ? -2 : b64_value(in[i + k]);
-		if (v[0] < 0 || v[1] < 0 || v[2] == -1 || v[3] == -1 ||
-		    ((v[2] == -2 || v[3] == -2) && i + 4 != n) || (v[2] == -2 && v[3] != -2))
-			return -1;
-		uint32_t x =
-		    v[0] << 18 | v[1] << 12 | (v[2] < 0 ? 0 : v[2]) << 6 | (v[3] < 0 ? 0 : v[3]);
-		size_t k = v[2] < 0 ? 1 : v[3] < 0 ? 2 : 3;
-		if (o + k > max)
-			return -1;
-		out[o++] = x >> 16;
-		if (k > 1)
-			out[o++] = x >> 8;
-		if (k > 2)
-			out[o++] = x;
-	}
-	return o;
-}
-
 #define ENTROPY_MAX 512
 
 int pid1_add_entropy(const char *b64, long long credit_bits, struct kv_err **err)
@@ -123,7 +81,7 @@ int pid1_add_entropy(const char *b64, long long credit_bits, struct kv_err **err
 		struct rand_pool_info info;
 		uint8_t buf[ENTROPY_MAX];
 	} req;
-	ssize_t n = b64_decode(b64, req.buf, sizeof(req.buf));
+	ssize_t n = kv_b64_decode(b64, req.buf, sizeof(req.buf));
 	if (n <= 0)
 		return kv_err_make(err, EINVAL, "add_entropy: data: want 1..%d bytes of base64",
 				   ENTROPY_MAX);

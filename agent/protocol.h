@@ -57,6 +57,10 @@
  *             /run/kvrun/mnt/l<i>) in the container's namespace before bind
  *             sources are opened, so a bind mount may take its source from a
  *             layer (kvrun's pod members do); a mount_shared path serves too.
+ *             The spec's linux.seccomp is either the OCI object (compiled
+ *             here with libseccomp) or {kvrunBpf: base64 of the BPF program,
+ *             flags?}, compiled by the host (agent_seccomp_guest_bpf(), as
+ *             kvrun does) and loaded as it is.
  *   start     {container}                  -> {container, pid, stdio}, once exec'd
  *   exec      {container, exec_id, process: OCI process, stdin?}
  *                                          -> {container, exec_id, pid, stdio}, once exec'd

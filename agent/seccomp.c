@@ -6,8 +6,12 @@
  */
 #include "agent/internal.h"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <yajl/yajl_tree.h>
 
@@ -131,6 +135,39 @@ static int decode_rule(yajl_val v, size_t n, struct kv_seccomp_rule *r, struct k
 	return 0;
 }
 
+static int decode_flags(yajl_val v, struct kv_seccomp *s, struct kv_err **err)
+{
+	yajl_val f = kv_jget(v, "flags");
+	for (size_t i = 0; f && YAJL_IS_ARRAY(f) && i < f->u.array.len; i++) {
+		yajl_val e = f->u.array.values[i];
+		const char *name = YAJL_IS_STRING(e) ? e->u.string : "";
+		if (strcmp(name, "SECCOMP_FILTER_FLAG_LOG") == 0)
+			s->flag_log = true;
+		else if (strcmp(name, "SECCOMP_FILTER_FLAG_SPEC_ALLOW") == 0)
+			s->flag_spec_allow = true;
+		else if (strcmp(name, "SECCOMP_FILTER_FLAG_TSYNC") != 0)
+			return kv_err_make(err, EINVAL, "linux.seccomp.flags[%zu]: unknown flag %s",
+					   i, name);
+	}
+	return 0;
+}
+
+/* "kvrunBpf": base64 of whole sock_filter instructions, at most BPF_MAXINSNS. */
+static int decode_bpf(yajl_val b, struct kv_seccomp *s, struct kv_err **err)
+{
+	if (!YAJL_IS_STRING(b))
+		return kv_err_plain(err, EINVAL, "linux.seccomp.kvrunBpf: must be a string");
+	size_t max = BPF_MAXINSNS * sizeof(struct sock_filter);
+	s->bpf = kv_malloc0(max);
+	ssize_t n = kv_b64_decode(b->u.string, s->bpf, max);
+	if (n <= 0 || n % sizeof(struct sock_filter))
+		return kv_err_plain(err, EINVAL,
+				    "linux.seccomp.kvrunBpf: not base64 of 1..%d BPF instructions",
+				    BPF_MAXINSNS);
+	s->bpf_len = n;
+	return 0;
+}
+
 static int decode_header(yajl_val v, struct kv_seccomp *s, struct kv_err **err)
 {
 	if (decode_action(kv_jget(v, "defaultAction"), "linux.seccomp.defaultAction",
@@ -157,19 +194,7 @@ static int decode_header(yajl_val v, struct kv_seccomp *s, struct kv_err **err)
 	} else if (a && !YAJL_IS_NULL(a)) {
 		return kv_err_make(err, EINVAL, "linux.seccomp.architectures: must be an array");
 	}
-	yajl_val f = kv_jget(v, "flags");
-	for (size_t i = 0; f && YAJL_IS_ARRAY(f) && i < f->u.array.len; i++) {
-		yajl_val e = f->u.array.values[i];
-		const char *name = YAJL_IS_STRING(e) ? e->u.string : "";
-		if (strcmp(name, "SECCOMP_FILTER_FLAG_LOG") == 0)
-			s->flag_log = true;
-		else if (strcmp(name, "SECCOMP_FILTER_FLAG_SPEC_ALLOW") == 0)
-			s->flag_spec_allow = true;
-		else if (strcmp(name, "SECCOMP_FILTER_FLAG_TSYNC") != 0)
-			return kv_err_make(err, EINVAL, "linux.seccomp.flags[%zu]: unknown flag %s",
-					   i, name);
-	}
-	return 0;
+	return decode_flags(v, s, err);
 }
 
 int kv_seccomp_decode(yajl_val v, struct kv_seccomp **out, struct kv_err **err)
@@ -178,6 +203,9 @@ int kv_seccomp_decode(yajl_val v, struct kv_seccomp **out, struct kv_err **err)
 		return kv_err_make(err, EINVAL, "linux.seccomp: must be an object");
 	struct kv_seccomp *s = kv_malloc0(sizeof(*s));
 	*out = s; /* freed with the spec, also on error */
+	yajl_val bpf = kv_jget(v, "kvrunBpf");
+	if (bpf)
+		return decode_bpf(bpf, s, err) < 0 || decode_flags(v, s, err) < 0 ? -EINVAL : 0;
 	if (decode_header(v, s, err) < 0)
 		return -EINVAL;
 	yajl_val sc = kv_jget(v, "syscalls");
@@ -204,6 +232,7 @@ void kv_seccomp_free(struct kv_seccomp *s)
 	}
 	free(s->rules);
 	free(s->arches);
+	free(s->bpf);
 	free(s);
 }
 
@@ -225,6 +254,14 @@ static int add_rule(scmp_filter_ctx ctx, const struct kv_seccomp *s, size_t n, s
 	return 0;
 }
 
+/* A container's filter, ready before its process is cloned: libseccomp's
+ * (compiled in the guest) or the host's program as it came. */
+struct agent_filter {
+	scmp_filter_ctx ctx;
+	struct sock_fprog prog;
+	unsigned int flags;
+};
+
 /*
  * Whether this kernel runs i386 system calls at all. kvrun's guest kernel is
  * built without IA32_EMULATION: no process in it can make an i386 call
@@ -242,14 +279,13 @@ static bool kernel_runs_i386(void)
 	       access("/proc/sys/kernel", F_OK) != 0;
 }
 
-int agent_seccomp_compile(const struct kv_seccomp *s, bool no_new_privs, void **out,
-			  struct kv_err **err)
+static int compile_ctx(const struct kv_seccomp *s, bool no_new_privs, bool i386,
+		       scmp_filter_ctx *out, struct kv_err **err)
 {
 	scmp_filter_ctx ctx = seccomp_init(s->default_action);
 	if (!ctx)
 		return kv_err_make(err, EINVAL, "linux.seccomp: seccomp_init failed");
 	int rc = 0;
-	bool i386 = kernel_runs_i386();
 	for (size_t i = 0; rc == 0 && i < s->narches; i++) {
 		if (s->arches[i] == SCMP_ARCH_X86 && !i386)
 			continue;
@@ -282,14 +318,82 @@ int agent_seccomp_compile(const struct kv_seccomp *s, bool no_new_privs, void **
 	return 0;
 }
 
-void agent_seccomp_release(void *ctx)
+int agent_seccomp_compile(const struct kv_seccomp *s, bool no_new_privs, void **out,
+			  struct kv_err **err)
 {
-	if (ctx)
-		seccomp_release(ctx);
+	struct agent_filter *f = kv_malloc0(sizeof(*f));
+	if (s->bpf) {
+		f->prog.len = s->bpf_len / sizeof(struct sock_filter);
+		f->prog.filter = (struct sock_filter *)s->bpf;
+		f->flags = (s->flag_log ? SECCOMP_FILTER_FLAG_LOG : 0) |
+			   (s->flag_spec_allow ? SECCOMP_FILTER_FLAG_SPEC_ALLOW : 0);
+	} else if (compile_ctx(s, no_new_privs, kernel_runs_i386(), &f->ctx, err) < 0) {
+		free(f);
+		return -EINVAL;
+	}
+	*out = f;
+	return 0;
 }
 
-/* In the child, right before execve (or before dropping privileges). */
-int agent_seccomp_load(void *ctx)
+void *agent_seccomp_ctx(void *filter)
 {
-	return ctx ? seccomp_load(ctx) : 0;
+	return filter ? ((struct agent_filter *)filter)->ctx : NULL;
+}
+
+void agent_seccomp_release(void *filter)
+{
+	struct agent_filter *f = filter;
+	if (!f)
+		return;
+	if (f->ctx)
+		seccomp_release(f->ctx);
+	free(f);
+}
+
+/* In the child, right before execve (or before dropping privileges). A
+ * host-compiled program borrows the spec's bytes (the spec outlives it). */
+int agent_seccomp_load(void *filter)
+{
+	struct agent_filter *f = filter;
+	if (!f)
+		return 0;
+	if (f->ctx)
+		return seccomp_load(f->ctx);
+	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, f->flags, &f->prog) < 0 ? -errno : 0;
+}
+
+static int export_b64(scmp_filter_ctx ctx, char **b64, struct kv_err **err)
+{
+	cleanup_close int fd = memfd_create("kvrun-seccomp", MFD_CLOEXEC);
+	if (fd < 0)
+		return kv_err_make(err, errno, "linux.seccomp: memfd_create");
+	if (seccomp_export_bpf(ctx, fd) < 0)
+		return kv_err_plain(err, EINVAL,
+				    "linux.seccomp: libseccomp could not export the filter");
+	off_t n = lseek(fd, 0, SEEK_END);
+	if (n <= 0 || n > (off_t)(BPF_MAXINSNS * sizeof(struct sock_filter)))
+		return kv_err_plain(err, E2BIG,
+				    "linux.seccomp: the filter is %lld BPF instructions, more than "
+				    "the kernel's %d",
+				    (long long)n / 8, BPF_MAXINSNS);
+	cleanup_free uint8_t *buf = kv_malloc0(n);
+	if (pread(fd, buf, n, 0) != n)
+		return kv_err_make(err, errno, "linux.seccomp: read the exported filter");
+	*b64 = kv_malloc0(KV_B64_LEN((size_t)n));
+	kv_b64_encode(buf, n, *b64);
+	return 0;
+}
+
+int agent_seccomp_guest_bpf(struct yajl_val_s *seccomp, char **b64, struct kv_err **err)
+{
+	struct kv_seccomp *s = NULL;
+	scmp_filter_ctx ctx = NULL;
+	int rc =
+	    kv_seccomp_decode(seccomp, &s, err) < 0 || compile_ctx(s, false, false, &ctx, err) < 0
+		? -EINVAL
+		: export_b64(ctx, b64, err);
+	if (ctx)
+		seccomp_release(ctx);
+	kv_seccomp_free(s);
+	return rc;
 }

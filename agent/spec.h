@@ -80,6 +80,10 @@ struct kv_seccomp {
 	bool flag_log, flag_spec_allow;
 	struct kv_seccomp_rule *rules;
 	size_t nrules;
+	/* A program the host compiled ("kvrunBpf": agent_seccomp_guest_bpf()):
+	 * loaded as it is, nothing else is decoded or compiled in the guest. */
+	uint8_t *bpf;
+	size_t bpf_len;
 };
 
 struct kv_resources {

@@ -104,6 +104,12 @@ int kv_write_file_atomic(const char *path, const void *buf, size_t len, int mode
 /* Full read/write loops that retry on EINTR and short counts. */
 ssize_t kv_read_all(int fd, void *buf, size_t len);
 ssize_t kv_write_all(int fd, const void *buf, size_t len);
+/* Standard base64 with padding. Encode N bytes into OUT, which holds
+ * KV_B64_LEN(N) bytes (the NUL included); decode IN into at most MAX bytes,
+ * returning the byte count, or -1 on a bad character, padding or length. */
+#define KV_B64_LEN(n) (((n) + 2) / 3 * 4 + 1)
+void kv_b64_encode(const uint8_t *in, size_t n, char *out);
+ssize_t kv_b64_decode(const char *in, uint8_t *out, size_t max);
 /* mkdir -p */
 int kv_mkdir_p(const char *path, int mode, struct kv_err **err) KV_WUR;
 /* Parse "256M", "1G", "4096", "2k" (binary units) into bytes. */

@@ -202,3 +202,65 @@ uint64_t kv_now_ms(void)
 {
 	return kv_now_ns() / 1000000ull;
 }
+
+/* ---------------------------------------------------------------- base64 */
+
+void kv_b64_encode(const uint8_t *in, size_t n, char *out)
+{
+	static const char tbl[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= in[i + 2];
+		out[o++] = tbl[(v >> 18) & 63];
+		out[o++] = tbl[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? tbl[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+static int b64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+ssize_t kv_b64_decode(const char *in, uint8_t *out, size_t max)
+{
+	size_t n = strlen(in), o = 0;
+	if (n % 4)
+		return -1;
+	for (size_t i = 0; i < n; i += 4) {
+		int v[4];
+		for (int k = 0; k < 4; k++)
+			v[k] = in[i + k] == '=' ? -2 : b64_value(in[i + k]);
+		if (v[0] < 0 || v[1] < 0 || v[2] == -1 || v[3] == -1 ||
+		    ((v[2] == -2 || v[3] == -2) && i + 4 != n) || (v[2] == -2 && v[3] != -2))
+			return -1;
+		uint32_t x =
+		    v[0] << 18 | v[1] << 12 | (v[2] < 0 ? 0 : v[2]) << 6 | (v[3] < 0 ? 0 : v[3]);
+		size_t k = v[2] < 0 ? 1 : v[3] < 0 ? 2 : 3;
+		if (o + k > max)
+			return -1;
+		out[o++] = x >> 16;
+		if (k > 1)
+			out[o++] = x >> 8;
+		if (k > 2)
+			out[o++] = x;
+	}
+	return o;
+}

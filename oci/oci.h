@@ -209,6 +209,10 @@ struct oci_seccomp {
 	struct oci_strv flags;
 	struct oci_seccomp_syscall *syscalls;
 	size_t n_syscalls;
+	/* Not from config.json: the filter compiled on the host for the guest
+	 * (base64 BPF). When set, the agent's spec carries it and the flags
+	 * in place of the rules. */
+	const char *kvrun_bpf;
 };
 
 struct oci_device {

@@ -227,6 +227,12 @@ static void put_seccomp(struct kv_json *j, const struct oci_seccomp *s)
 {
 	kv_json_key(j, "seccomp");
 	kv_json_map_open(j);
+	if (s->kvrun_bpf) {
+		kv_json_kstr(j, "kvrunBpf", s->kvrun_bpf);
+		put_strv(j, "flags", &s->flags);
+		kv_json_map_close(j);
+		return;
+	}
 	kv_json_kstr(j, "defaultAction", s->default_action);
 	if (s->has_default_errno_ret)
 		put_u64(j, "defaultErrnoRet", s->default_errno_ret);

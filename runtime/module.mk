@@ -8,7 +8,7 @@ MODULES += runtime
 # libruntime.a like every command (cli.c's table names it), so kvrun and
 # the runtime's unit tests link libarchive; no other program does.
 runtime_SRCS := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
-runtime_LIBS := runtime shim agentproto oci vmm image kv
+runtime_LIBS := runtime shim agent agentproto oci vmm image kv
 $(BUILD)/tests/unit/test_runtime $(BUILD)/tests/unit/test_runtime_%: HOST_LIBS += $(IMAGE_LDLIBS)
 $(eval $(call module_lib,runtime,$(runtime_SRCS)))
 
@@ -20,7 +20,7 @@ PROGRAMS += $(BUILD)/kvrun
 INSTALL_BIN += $(BUILD)/kvrun
 
 $(BUILD)/kvrun: $(BUILD)/obj/runtime/main.o $(BUILD)/libruntime.a \
-		$(BUILD)/libshim.a $(BUILD)/libagentproto.a $(BUILD)/liboci.a $(BUILD)/libvmm.a \
+		$(BUILD)/libshim.a $(BUILD)/libagent.a $(BUILD)/libagentproto.a $(BUILD)/liboci.a $(BUILD)/libvmm.a \
 		$(BUILD)/libimage.a $(BUILD)/libkv.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(HOST_LIBS) $(IMAGE_LDLIBS)
 -include $(BUILD)/obj/runtime/main.d

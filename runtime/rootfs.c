@@ -23,11 +23,13 @@
  * Either way, other mounts must be ones the agent makes itself.
  */
 #include "runtime/backend.h"
+#include "agent/agent.h"
 
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/random.h>
+#include <yajl/yajl_tree.h>
 
 #include "vmm/vmm.h"
 
@@ -272,6 +274,33 @@ static void rootfs_targets_make(const struct oci_config *cfg, const char *rootfs
 		target_make(rootfd, cfg->process->cwd, false);
 }
 
+/*
+ * The container's seccomp filter, compiled here with the agent's own code
+ * (agent_seccomp_guest_bpf) and sent as BPF: the guest loads it with one
+ * seccomp(2) call instead of building it with libseccomp, which its
+ * emulated kernel makes slow on PVM hosts (tests/bench/seccomp.sh). A bad
+ * profile is refused here, before a VM boots.
+ */
+static int seccomp_on_host(struct oci_config *view, struct rootfs_plan *p, struct kv_err **err)
+{
+	cleanup_yajl_val yajl_val root = yajl_tree_parse(p->spec_json, NULL, 0);
+	const char *path[] = {"linux", "seccomp", NULL};
+	yajl_val sc = root ? yajl_tree_get(root, path, yajl_t_object) : NULL;
+	if (!sc)
+		return kv_err_plain(err, EINVAL, "linux.seccomp: not in the agent's spec");
+	cleanup_free char *b64 = NULL;
+	if (agent_seccomp_guest_bpf(sc, &b64, err) < 0)
+		return -1;
+	struct oci_linux lview = *view->linux_;
+	struct oci_seccomp sc_view = *view->linux_->seccomp;
+	sc_view.kvrun_bpf = b64;
+	lview.seccomp = &sc_view;
+	view->linux_ = &lview;
+	free(p->spec_json);
+	p->spec_json = NULL;
+	return oci_config_to_agent_string(view, &p->spec_json, err);
+}
+
 static int prep_run(struct prep *x, const char *rootfs, struct rootfs_plan *p, struct kv_err **err)
 {
 	for (size_t i = 0; i < x->cfg->n_mounts; i++)
@@ -285,7 +314,9 @@ static int prep_run(struct prep *x, const char *rootfs, struct rootfs_plan *p, s
 	struct oci_config view = *x->cfg;
 	view.mounts = x->mounts;
 	view.n_mounts = x->n;
-	return oci_config_to_agent_string(&view, &p->spec_json, err);
+	if (oci_config_to_agent_string(&view, &p->spec_json, err) < 0)
+		return -1;
+	return view.linux_ && view.linux_->seccomp ? seccomp_on_host(&view, p, err) : 0;
 }
 
 int rootfs_prepare(const char *state_dir, const struct oci_config *cfg, const char *rootfs,

@@ -25,25 +25,6 @@
 
 #define CLONE_SEED_BYTES 64
 
-static void b64_encode(const uint8_t *in, size_t n, char *out)
-{
-	static const char tbl[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		out[o++] = tbl[(v >> 18) & 63];
-		out[o++] = tbl[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? tbl[v & 63] : '=';
-	}
-	out[o] = '\0';
-}
-
 static int clone_reseed(struct shim *s, struct kv_err **err)
 {
 	uint8_t seed[CLONE_SEED_BYTES];
@@ -57,7 +38,7 @@ static int clone_reseed(struct shim *s, struct kv_err **err)
 		got += (size_t)r;
 	}
 	char b64[(CLONE_SEED_BYTES + 2) / 3 * 4 + 1];
-	b64_encode(seed, sizeof(seed), b64);
+	kv_b64_encode(seed, sizeof(seed), b64);
 	explicit_bzero(seed, sizeof(seed));
 	cleanup_free char *p = kv_req_add_entropy(b64, CLONE_SEED_BYTES * 8, err);
 	explicit_bzero(b64, sizeof(b64));

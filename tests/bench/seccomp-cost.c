@@ -158,7 +158,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct prog lin = {0}, tree = {0};
-	if (export(ctx, 1, &lin) < 0 || export(ctx, 2, &tree) < 0) {
+	if (export(agent_seccomp_ctx(ctx), 1, &lin) < 0 ||
+	    export(agent_seccomp_ctx(ctx), 2, &tree) < 0) {
 		fprintf(stderr, "seccomp-cost: exporting the filter failed\n");
 		return 1;
 	}

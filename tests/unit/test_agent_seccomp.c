@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A container's seccomp filter compiled on the host (agent_seccomp_guest_bpf,
+ * as kvrun create does) and loaded as it came in the guest (kvrunBpf): the
+ * base64 both ways, no i386 branch, the agent's decoding of the program and
+ * its refusals, and the program loaded into a real process.
+ */
+#include "agent/agent.h"
+#include "agent/internal.h"
+#include "tap.h"
+
+#include <linux/filter.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <yajl/yajl_tree.h>
+
+static void clear(struct kv_err **e)
+{
+	kv_err_free(*e);
+	*e = NULL;
+}
+
+static void test_b64(void)
+{
+	char out[KV_B64_LEN(5)];
+	kv_b64_encode((const uint8_t *)"hello", 5, out);
+	is_str(out, "aGVsbG8=", "base64 of hello");
+	uint8_t back[8];
+	ssize_t n = kv_b64_decode(out, back, sizeof(back));
+	ok(n == 5 && memcmp(back, "hello", 5) == 0, "decoded back");
+	is_int(kv_b64_decode("aGVsbG8", back, sizeof(back)), -1, "a length not a multiple of 4");
+	is_int(kv_b64_decode("aG@sbG8=", back, sizeof(back)), -1, "a bad character");
+	is_int(kv_b64_decode("aGVsbG8=", back, 4), -1, "more bytes than room");
+	is_int(kv_b64_decode("", back, sizeof(back)), 0, "empty is empty");
+}
+
+/* The host's program for a profile with ARCHES (JSON array text). */
+static char *guest_bpf(const char *arches, const char *syscalls, struct kv_err **err)
+{
+	char *text = kv_asprintf("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":1,"
+				 "\"architectures\":%s,\"syscalls\":%s}",
+				 arches, syscalls);
+	yajl_val v = yajl_tree_parse(text, NULL, 0);
+	free(text);
+	char *b64 = NULL;
+	int r = agent_seccomp_guest_bpf(v, &b64, err);
+	yajl_tree_free(v);
+	return r < 0 ? NULL : b64;
+}
+
+#define ALLOW_FEW                                                                                  \
+	"[{\"names\":[\"read\",\"write\",\"exit\",\"exit_group\",\"rt_sigreturn\"],"              \
+	"\"action\":\"SCMP_ACT_ALLOW\"}]"
+
+static void test_guest_bpf(void)
+{
+	struct kv_err *err = NULL;
+	char *all = guest_bpf("[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\",\"SCMP_ARCH_X32\"]",
+			      ALLOW_FEW, &err);
+	char *no_i386 = guest_bpf("[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X32\"]", ALLOW_FEW, &err);
+	char *only64 = guest_bpf("[\"SCMP_ARCH_X86_64\"]", ALLOW_FEW, &err);
+	ok(all && no_i386 && only64, "compiled");
+	ok(all && no_i386 && strcmp(all, no_i386) == 0,
+	   "the i386 branch is left out: the same program as without SCMP_ARCH_X86");
+	ok(all && only64 && strcmp(all, only64) != 0, "x32 is kept");
+	uint8_t buf[BPF_MAXINSNS * 8];
+	ssize_t n = all ? kv_b64_decode(all, buf, sizeof(buf)) : -1;
+	ok(n > 0 && n % 8 == 0, "whole BPF instructions (%zd bytes)", n);
+	free(no_i386);
+	free(only64);
+
+	char *bad = guest_bpf("[\"SCMP_ARCH_X86_64\"]",
+			      "[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_NOPE\"}]", &err);
+	ok(!bad && err && strstr(err->msg, "linux.seccomp.syscalls[0].action"),
+	   "a bad profile is refused on the host, naming the field: %s", err ? err->msg : "");
+	clear(&err);
+	free(all);
+}
+
+static struct kv_seccomp *decode(const char *text, struct kv_err **err)
+{
+	yajl_val v = yajl_tree_parse(text, NULL, 0);
+	struct kv_seccomp *s = NULL;
+	int r = kv_seccomp_decode(v, &s, err);
+	yajl_tree_free(v);
+	if (r < 0) {
+		kv_seccomp_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void test_decode(void)
+{
+	struct kv_err *err = NULL;
+	/* What the test's process needs under ASan, and not getppid. */
+	char *b64 = guest_bpf("[\"SCMP_ARCH_X86_64\"]",
+			      "[{\"names\":[\"read\",\"write\",\"exit\",\"exit_group\","
+			      "\"rt_sigreturn\",\"sigaltstack\",\"mmap\",\"munmap\",\"mprotect\","
+			      "\"madvise\",\"rt_sigprocmask\",\"rt_sigaction\",\"getpid\","
+			      "\"gettid\",\"tgkill\",\"prctl\",\"futex\",\"sched_yield\"],"
+			      "\"action\":\"SCMP_ACT_ALLOW\"}]",
+			      &err);
+	char *text = kv_asprintf("{\"kvrunBpf\":\"%s\",\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\"]}", b64);
+	struct kv_seccomp *s = decode(text, &err);
+	ok(s && s->bpf && s->bpf_len > 0 && s->bpf_len % 8 == 0 && s->nrules == 0,
+	   "kvrunBpf: the program, nothing to compile");
+	ok(s && s->flag_log, "its flags");
+	void *f = NULL;
+	ok(s && agent_seccomp_compile(s, true, &f, &err) == 0 && f && !agent_seccomp_ctx(f),
+	   "no libseccomp context for it");
+
+	/* Loaded as it came: read/write/exit allowed, anything else EPERM. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || agent_seccomp_load(f) < 0)
+			_exit(2);
+		long r = syscall(SYS_getppid);
+		_exit(r == -1 && errno == EPERM ? 0 : 1);
+	}
+	int st = -1;
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "loaded: getppid gets EPERM (status %d)", st);
+	agent_seccomp_release(f);
+	kv_seccomp_free(s);
+	free(text);
+	free(b64);
+
+	const char *bad[][2] = {
+	    {"{\"kvrunBpf\":1}", "linux.seccomp.kvrunBpf: must be a string"},
+	    {"{\"kvrunBpf\":\"@@@@\"}", "linux.seccomp.kvrunBpf: not base64 of 1..4096 BPF"},
+	    {"{\"kvrunBpf\":\"\"}", "linux.seccomp.kvrunBpf: not base64"},
+	    {"{\"kvrunBpf\":\"aGVsbG8=\"}", "linux.seccomp.kvrunBpf: not base64"},
+	    {"{\"kvrunBpf\":\"AAAAAAAAAAA=\",\"flags\":[\"X\"]}",
+	     "linux.seccomp.flags[0]: unknown flag X"},
+	};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(bad); i++) {
+		struct kv_seccomp *b = decode(bad[i][0], &err);
+		ok(!b && err && strstr(err->msg, bad[i][1]), "refused: %s", err ? err->msg : "");
+		clear(&err);
+	}
+}
+
+int main(void)
+{
+	test_b64();
+	test_guest_bpf();
+	test_decode();
+	return tap_done();
+}
