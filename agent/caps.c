@@ -44,6 +44,7 @@ int caps_drop_bounding(const struct kv_process *p, struct kv_err **err)
 	return 0;
 }
 
+/* -1, or the capability libcap refused (one it does not know; no syscall involved). */
 static int set_flags(cap_t caps, cap_flag_t flag, uint64_t mask, int last)
 {
 	for (int c = 0; c <= last; c++) {
@@ -51,9 +52,9 @@ static int set_flags(cap_t caps, cap_flag_t flag, uint64_t mask, int last)
 			continue;
 		cap_value_t v = c;
 		if (cap_set_flag(caps, flag, 1, &v, CAP_SET) < 0)
-			return -1;
+			return c;
 	}
-	return 0;
+	return -1;
 }
 
 int caps_apply(const struct kv_process *p, struct kv_err **err)
@@ -64,11 +65,14 @@ int caps_apply(const struct kv_process *p, struct kv_err **err)
 	cap_t caps = cap_init();
 	if (!caps)
 		return kv_err_make(err, ENOMEM, "cap_init");
-	int r = 0;
-	if (set_flags(caps, CAP_EFFECTIVE, p->caps[KV_CAP_EFFECTIVE], last) < 0 ||
-	    set_flags(caps, CAP_PERMITTED, p->caps[KV_CAP_PERMITTED], last) < 0 ||
-	    set_flags(caps, CAP_INHERITABLE, p->caps[KV_CAP_INHERITABLE], last) < 0)
-		r = kv_err_make(err, EINVAL, "build the capability sets");
+	int r = 0, bad = set_flags(caps, CAP_EFFECTIVE, p->caps[KV_CAP_EFFECTIVE], last);
+	if (bad < 0)
+		bad = set_flags(caps, CAP_PERMITTED, p->caps[KV_CAP_PERMITTED], last);
+	if (bad < 0)
+		bad = set_flags(caps, CAP_INHERITABLE, p->caps[KV_CAP_INHERITABLE], last);
+	if (bad >= 0)
+		r = kv_err_plain(err, EINVAL,
+				 "build the capability sets: libcap refuses capability %d", bad);
 	else if (cap_set_proc(caps) < 0)
 		r = kv_err_make(err, errno, "capset (effective %#llx, permitted %#llx)",
 				(unsigned long long)p->caps[KV_CAP_EFFECTIVE],

@@ -44,8 +44,8 @@ static int cg_write(int dirfd, const char *file, const char *value, const char *
 {
 	cleanup_close int fd = openat(dirfd, file, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT)
-		return kv_err_make(err, ENOTSUP, "%s: %s not available (controller missing)", field,
-				   file);
+		return kv_err_plain(err, ENOTSUP, "%s: %s not available (controller missing)",
+				    field, file);
 	if (fd < 0 || write(fd, value, strlen(value)) < 0)
 		return kv_err_make(err, errno, "%s: write %s to %s", field, value, file);
 	return 0;
@@ -179,8 +179,8 @@ int cgroup_create(struct agent *a, struct container *c, struct kv_err **err)
 {
 	if (!a->cgroup_root) {
 		if (wants_limits(&c->spec->res))
-			return kv_err_make(err, ENOTSUP,
-					   "linux.resources: no cgroup v2 hierarchy in this VM");
+			return kv_err_plain(err, ENOTSUP,
+					    "linux.resources: no cgroup v2 hierarchy in this VM");
 		return 0;
 	}
 	cleanup_free char *parent = kv_asprintf("%s/%s", a->cgroup_root, a->cfg.cgroup_parent);
@@ -211,8 +211,8 @@ int cgroup_update(struct agent *a, struct container *c, const struct kv_resource
 		  struct kv_err **err)
 {
 	if (c->cgroup_fd < 0)
-		return kv_err_make(err, ENOTSUP,
-				   "linux.resources: no cgroup v2 hierarchy in this VM");
+		return kv_err_plain(err, ENOTSUP,
+				    "linux.resources: no cgroup v2 hierarchy in this VM");
 	if (wants_limits(r)) {
 		cleanup_free char *parent = kv_strdup(c->cgroup);
 		*strrchr(parent, '/') = '\0';
@@ -267,8 +267,8 @@ static int cg_read(struct container *c, const char *file, char *buf, size_t size
 int cgroup_freeze(struct container *c, bool frozen, struct kv_err **err)
 {
 	if (c->cgroup_fd < 0)
-		return kv_err_make(err, ENOTSUP, "%s %s: no cgroup v2 hierarchy",
-				   frozen ? "pause" : "resume", c->id);
+		return kv_err_plain(err, ENOTSUP, "%s %s: no cgroup v2 hierarchy",
+				    frozen ? "pause" : "resume", c->id);
 	if (cg_write(c->cgroup_fd, "cgroup.freeze", frozen ? "1" : "0", "cgroup.freeze", err) < 0)
 		return -1;
 	/* Answer once the kernel says so: every task stopped (or running again). */

@@ -28,7 +28,9 @@ static int unix_connect(const char *path, struct kv_err **err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return kv_err_make(err, ENAMETOOLONG, "agent socket path %s", path);
+		return kv_err_plain(err, ENAMETOOLONG,
+				    "agent socket path %s: longer than %zu bytes", path,
+				    sizeof(sa.sun_path) - 1);
 	strcpy(sa.sun_path, path);
 	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -49,14 +51,14 @@ static int read_line(int fd, char *buf, size_t size, struct kv_err **err)
 		if (r < 0)
 			return kv_err_make(err, errno, "read handshake line");
 		if (r == 0)
-			return kv_err_make(err, ECONNRESET, "handshake: connection closed");
+			return kv_err_plain(err, ECONNRESET, "handshake: connection closed");
 		if (buf[n] == '\n') {
 			buf[n] = '\0';
 			return 0;
 		}
 		n++;
 	}
-	return kv_err_make(err, EPROTO, "handshake: line too long");
+	return kv_err_plain(err, EPROTO, "handshake: line too long");
 }
 
 int kv_agent_connect_port(const char *addr, unsigned port, struct kv_err **err)
@@ -68,8 +70,8 @@ int kv_agent_connect_port(const char *addr, unsigned port, struct kv_err **err)
 		return unix_connect(p, err);
 	}
 	if (strncmp(addr, "hvsock:", 7) != 0)
-		return kv_err_make(err, EINVAL, "agent address %s: want unix:PATH or hvsock:PATH",
-				   addr);
+		return kv_err_plain(err, EINVAL, "agent address %s: want unix:PATH or hvsock:PATH",
+				    addr);
 	cleanup_close int fd = unix_connect(addr + 7, err);
 	if (fd < 0)
 		return fd;
@@ -80,8 +82,9 @@ int kv_agent_connect_port(const char *addr, unsigned port, struct kv_err **err)
 	if (read_line(fd, line, sizeof(line), err) < 0)
 		return kv_err_wrap(err, "hybrid vsock %s port %u", addr + 7, port);
 	if (strncmp(line, "OK ", 3) != 0)
-		return kv_err_make(err, ECONNREFUSED, "hybrid vsock %s port %u: %s", addr + 7, port,
-				   line);
+		return kv_err_plain(err, ECONNREFUSED,
+				    "hybrid vsock %s port %u: refused (answer '%s')", addr + 7,
+				    port, line);
 	return steal_fd(fd);
 }
 
@@ -138,8 +141,8 @@ static int client_read_msg(struct kv_agent_client *c, struct kv_msg *msg, struct
 			r = poll(&p, 1, c->timeout_ms);
 		while (r < 0 && errno == EINTR);
 		if (r == 0)
-			return kv_err_make(err, ETIMEDOUT, "agent: no answer in %d ms",
-					   c->timeout_ms);
+			return kv_err_plain(err, ETIMEDOUT, "agent: no answer in %d ms",
+					    c->timeout_ms);
 	}
 	cleanup_free char *payload = NULL;
 	size_t len;
@@ -198,9 +201,9 @@ static int client_send_request(struct kv_agent_client *c, uint64_t id, const cha
 		params_json = "{}";
 	/* kv_json_raw() checks the text is one value; this, that it is an object. */
 	if (params_json[strspn(params_json, " \t\r\n")] != '{')
-		return kv_err_make(err, EINVAL, "request params: must be an object");
+		return kv_err_plain(err, EINVAL, "request params: must be an object");
 	if (!*op)
-		return kv_err_make(err, EINVAL, "request op: empty");
+		return kv_err_plain(err, EINVAL, "request op: empty");
 	cleanup_json struct kv_json *j = kv_msg_begin_request(id, op);
 	kv_json_raw(j, params_json, strlen(params_json));
 	const char *text;
@@ -224,7 +227,7 @@ int kv_agent_client_call(struct kv_agent_client *c, const char *op, const char *
 		if (r < 0)
 			return kv_err_wrap(err, "agent %s", op);
 		if (r == 0)
-			return kv_err_make(err, ECONNRESET, "agent %s: connection closed", op);
+			return kv_err_plain(err, ECONNRESET, "agent %s: connection closed", op);
 		if (m.kind == KV_MSG_EVENT) {
 			queue_event(c, &m);
 			continue;
@@ -235,9 +238,8 @@ int kv_agent_client_call(struct kv_agent_client *c, const char *op, const char *
 		}
 		if (m.err_message) {
 			int code = m.err_code;
-			kv_err_make(err, 0, "agent %s: %s (%s)", op, m.err_message,
-				    kv_errno_name(code));
-			(*err)->errnum = code;
+			kv_err_plain(err, code, "agent %s: %s (%s)", op, m.err_message,
+				     kv_errno_name(code));
 			kv_msg_free(&m);
 			return -code;
 		}
@@ -254,10 +256,10 @@ int kv_agent_client_hello(struct kv_agent_client *c, struct kv_err **err)
 		return -1;
 	long long v;
 	if (!kv_jint(resp.result, "version", &v))
-		return kv_err_make(err, EPROTO, "agent version: no version in the answer");
+		return kv_err_plain(err, EPROTO, "agent version: no version in the answer");
 	if (v != KV_AGENT_PROTO_VERSION)
-		return kv_err_make(err, EPROTONOSUPPORT, "agent speaks protocol %lld, we speak %d",
-				   v, KV_AGENT_PROTO_VERSION);
+		return kv_err_plain(err, EPROTONOSUPPORT, "agent speaks protocol %lld, we speak %d",
+				    v, KV_AGENT_PROTO_VERSION);
 	return 0;
 }
 
@@ -265,8 +267,8 @@ int kv_agent_stream_open(const char *addr, const char *token, struct kv_err **er
 {
 	if (strlen(token) != KV_AGENT_TOKEN_LEN ||
 	    strspn(token, "0123456789abcdef") != KV_AGENT_TOKEN_LEN)
-		return kv_err_make(err, EINVAL, "stream token: want %d hex digits",
-				   KV_AGENT_TOKEN_LEN);
+		return kv_err_plain(err, EINVAL, "stream token: want %d hex digits",
+				    KV_AGENT_TOKEN_LEN);
 	cleanup_close int fd = kv_agent_connect_port(addr, KV_AGENT_DATA_PORT, err);
 	if (fd < 0)
 		return fd;
@@ -278,6 +280,6 @@ int kv_agent_stream_open(const char *addr, const char *token, struct kv_err **er
 	if (read_line(fd, ans, sizeof(ans), err) < 0)
 		return kv_err_wrap(err, "stream %s", token);
 	if (strcmp(ans, "OK") != 0)
-		return kv_err_make(err, ENOENT, "stream %s: agent answered: %s", token, ans);
+		return kv_err_plain(err, ENOENT, "stream %s: agent answered: %s", token, ans);
 	return steal_fd(fd);
 }

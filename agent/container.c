@@ -488,15 +488,15 @@ static void proc_setup_failed(struct agent *a, struct proc *p)
 static int container_check_spec(struct kv_spec *s, struct kv_err **err)
 {
 	if (!(s->ns_flags & CLONE_NEWNS))
-		return kv_err_make(err, EINVAL,
-				   "linux.namespaces: a mount namespace is required "
-				   "(the agent's own is the VM's)");
+		return kv_err_plain(err, EINVAL,
+				    "linux.namespaces: a mount namespace is required "
+				    "(the agent's own is the VM's)");
 	if (s->ns_paths[KV_NS_PID] || s->ns_paths[KV_NS_MOUNT])
-		return kv_err_make(err, ENOTSUP,
-				   "linux.namespaces: joining a pid or mount "
-				   "namespace by path is not supported");
+		return kv_err_plain(err, ENOTSUP,
+				    "linux.namespaces: joining a pid or mount "
+				    "namespace by path is not supported");
 	if (!s->rootfs.type)
-		return kv_err_make(err, EINVAL, "root.path: missing (and no rootfs source)");
+		return kv_err_plain(err, EINVAL, "root.path: missing (and no rootfs source)");
 	return 0;
 }
 
@@ -504,9 +504,9 @@ int container_create(struct agent *a, const char *id, yajl_val params, uint64_t 
 		     uint64_t req_id, struct kv_err **err)
 {
 	if (!kv_agent_name_ok(id))
-		return kv_err_make(err, EINVAL, "container: must be 1..64 of [A-Za-z0-9_.-]");
+		return kv_err_plain(err, EINVAL, "container: must be 1..64 of [A-Za-z0-9_.-]");
 	if (container_find(a, id))
-		return kv_err_make(err, EEXIST, "container %s: already exists", id);
+		return kv_err_plain(err, EEXIST, "container %s: already exists", id);
 	struct container *c = container_new(id);
 	c->spec = kv_spec_decode(kv_jget(params, "spec"), err);
 	if (!c->spec || kv_rootfs_decode(kv_jget(params, "rootfs"), c->spec, err) < 0 ||
@@ -540,8 +540,8 @@ int container_start(struct agent *a, struct container *c, uint64_t serial, uint6
 {
 	struct proc *p = c->init;
 	if (p->state != PROC_CREATED)
-		return kv_err_make(err, EBUSY, "start %s: container is %s, not created", c->id,
-				   proc_state_name(c, p));
+		return kv_err_plain(err, EBUSY, "start %s: container is %s, not created", c->id,
+				    proc_state_name(c, p));
 	struct sync_msg m = {.type = SYNC_START};
 	if (send(p->sync.fd, &m, sizeof(m), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		return kv_err_make(err, errno, "start %s: release the process", c->id);
@@ -556,16 +556,17 @@ int container_exec(struct agent *a, struct container *c, yajl_val params, uint64
 {
 	const char *exec_id = kv_jstr(params, "exec_id");
 	if (!kv_agent_name_ok(exec_id))
-		return kv_err_make(err, EINVAL, "exec: exec_id: must be 1..64 of [A-Za-z0-9_.-]");
+		return kv_err_plain(err, EINVAL, "exec: exec_id: must be 1..64 of [A-Za-z0-9_.-]");
 	if (proc_find(c, exec_id))
-		return kv_err_make(err, EEXIST, "exec %s: exec_id %s already used", c->id, exec_id);
+		return kv_err_plain(err, EEXIST, "exec %s: exec_id %s already used", c->id,
+				    exec_id);
 	struct proc *init = c->init;
 	/* As runc: a created container (its init waiting for start) takes
 	 * execs too; it has its namespaces already. */
 	if (init->state != PROC_RUNNING && init->state != PROC_STARTING &&
 	    init->state != PROC_CREATED)
-		return kv_err_make(err, EBUSY, "exec %s: container is %s, not running", c->id,
-				   proc_state_name(c, init));
+		return kv_err_plain(err, EBUSY, "exec %s: container is %s, not running", c->id,
+				    proc_state_name(c, init));
 	struct kv_process *spec = kv_malloc0(sizeof(*spec));
 	if (kv_process_decode(kv_jget(params, "process"), "process", spec, err) < 0) {
 		kv_process_clear(spec);
@@ -600,8 +601,8 @@ int container_signal(struct agent *a, struct container *c, struct proc *p, int s
 	for (struct proc *q = all ? c->procs : p; q; q = all ? q->next : NULL) {
 		if (q->state == PROC_EXITED || q->pidfd < 0) {
 			if (!all)
-				return kv_err_make(err, ESRCH, "kill %s: process has exited",
-						   c->id);
+				return kv_err_plain(err, ESRCH, "kill %s: process has exited",
+						    c->id);
 			continue;
 		}
 		if (syscall(SYS_pidfd_send_signal, q->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
@@ -622,8 +623,8 @@ int container_delete(struct agent *a, struct container *c, bool force, struct kv
 {
 	if (container_alive(c)) {
 		if (!force)
-			return kv_err_make(err, EBUSY, "delete %s: still running (use force)",
-					   c->id);
+			return kv_err_plain(err, EBUSY, "delete %s: still running (use force)",
+					    c->id);
 		cleanup_err struct kv_err *e = NULL;
 		/* A frozen task still dies of SIGKILL in v2, but thaw for the others. */
 		if (c->paused && cgroup_freeze(c, false, &e) < 0)

@@ -33,7 +33,7 @@ static void conn_handle_frame(struct agent *a, struct conn *c, char *frame, size
 		return;
 	}
 	if (m.kind != KV_MSG_REQUEST) {
-		kv_err_make(&err, EINVAL, "agent frame: expected a request");
+		kv_err_plain(&err, EINVAL, "agent frame: expected a request");
 		agent_reply_error(a, c->serial, m.kind == KV_MSG_RESPONSE ? (int64_t)m.id : -1,
 				  err);
 		return;
@@ -122,7 +122,8 @@ static int listen_unix(const char *path, struct kv_err **err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return kv_err_make(err, ENAMETOOLONG, "listen %s", path);
+		return kv_err_plain(err, ENAMETOOLONG, "listen %s: longer than %zu bytes", path,
+				    sizeof(sa.sun_path) - 1);
 	strcpy(sa.sun_path, path);
 	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -157,7 +158,7 @@ static int agent_listen(struct agent *a, struct kv_err **err)
 		a->data_listen.fd =
 		    a->ctl_listen.fd < 0 ? -1 : listen_vsock(KV_AGENT_DATA_PORT, err);
 	} else {
-		return kv_err_make(err, EINVAL, "--listen %s: want vsock or unix:PATH", l);
+		return kv_err_plain(err, EINVAL, "--listen %s: want vsock or unix:PATH", l);
 	}
 	if (a->ctl_listen.fd < 0 || a->data_listen.fd < 0)
 		return -1;

@@ -27,12 +27,12 @@ static struct container *req_container(struct req *r, struct kv_err **err)
 {
 	const char *id = kv_jstr(r->params, "container");
 	if (!id) {
-		kv_err_make(err, EINVAL, "container: missing");
+		kv_err_plain(err, EINVAL, "container: missing");
 		return NULL;
 	}
 	struct container *c = container_find(r->a, id);
 	if (!c)
-		kv_err_make(err, ENOENT, "container %s: no such container", id);
+		kv_err_plain(err, ENOENT, "container %s: no such container", id);
 	return c;
 }
 
@@ -44,7 +44,7 @@ static struct proc *req_proc(struct req *r, struct container **cp, struct kv_err
 	const char *exec_id = kv_jstr(r->params, "exec_id");
 	struct proc *p = proc_find(c, exec_id);
 	if (!p)
-		kv_err_make(err, ENOENT, "container %s: no process %s", c->id, exec_id);
+		kv_err_plain(err, ENOENT, "container %s: no process %s", c->id, exec_id);
 	if (cp)
 		*cp = c;
 	return p;
@@ -54,10 +54,10 @@ static int op_version(struct req *r, struct kv_json *j, struct kv_err **err)
 {
 	long long v;
 	if (!kv_jint(r->params, "version", &v))
-		return kv_err_make(err, EINVAL, "version: missing");
+		return kv_err_plain(err, EINVAL, "version: missing");
 	if (v != KV_AGENT_PROTO_VERSION)
-		return kv_err_make(err, EPROTONOSUPPORT, "version: agent speaks %d, not %lld",
-				   KV_AGENT_PROTO_VERSION, v);
+		return kv_err_plain(err, EPROTONOSUPPORT, "version: agent speaks %d, not %lld",
+				    KV_AGENT_PROTO_VERSION, v);
 	kv_json_map_open(j);
 	kv_json_kint(j, "version", KV_AGENT_PROTO_VERSION);
 	kv_json_kstr(j, "agent", "kvrun-agent");
@@ -133,7 +133,7 @@ static int parse_signal(yajl_val v, int *sig, struct kv_err **err)
 			}
 		}
 	}
-	return kv_err_make(err, EINVAL, "signal: must be a signal number or name");
+	return kv_err_plain(err, EINVAL, "signal: must be a signal number or name");
 }
 
 static int op_kill(struct req *r, struct kv_json *j, struct kv_err **err)
@@ -221,7 +221,7 @@ static int op_freeze(struct req *r, struct kv_json *j, bool frozen, struct kv_er
 	if (!c)
 		return -1;
 	if (c->init->state == PROC_EXITED)
-		return kv_err_make(err, EBUSY, "container %s: stopped", c->id);
+		return kv_err_plain(err, EBUSY, "container %s: stopped", c->id);
 	if (cgroup_freeze(c, frozen, err) < 0)
 		return -1;
 	kv_json_map_open(j);
@@ -281,7 +281,7 @@ static int op_resize(struct req *r, struct kv_json *j, struct kv_err **err)
 		return -1;
 	if (!kv_jint(r->params, "rows", &rows) || !kv_jint(r->params, "cols", &cols) || rows < 0 ||
 	    cols < 0 || rows > 65535 || cols > 65535)
-		return kv_err_make(err, EINVAL, "rows, cols: must be integers in 0..65535");
+		return kv_err_plain(err, EINVAL, "rows, cols: must be integers in 0..65535");
 	if (stdio_resize(p, rows, cols, err) < 0)
 		return -1;
 	kv_json_map_open(j);
@@ -304,7 +304,7 @@ static int op_set_hostname(struct req *r, struct kv_json *j, struct kv_err **err
 {
 	const char *h = kv_jstr(r->params, "hostname");
 	if (!h || !*h || strlen(h) > 64)
-		return kv_err_make(err, EINVAL, "hostname: must be 1..64 characters");
+		return kv_err_plain(err, EINVAL, "hostname: must be 1..64 characters");
 	if (sethostname(h, strlen(h)) < 0)
 		return kv_err_make(err, errno, "sethostname");
 	kv_json_map_open(j);
@@ -316,7 +316,7 @@ static int op_set_time(struct req *r, struct kv_json *j, struct kv_err **err)
 {
 	long long sec, nsec = 0;
 	if (!kv_jint(r->params, "sec", &sec))
-		return kv_err_make(err, EINVAL, "sec: missing");
+		return kv_err_plain(err, EINVAL, "sec: missing");
 	kv_jint(r->params, "nsec", &nsec);
 	if (pid1_set_time(sec, nsec, err) < 0)
 		return -1;
@@ -330,7 +330,7 @@ static int op_add_entropy(struct req *r, struct kv_json *j, struct kv_err **err)
 	const char *data = kv_jstr(r->params, "data");
 	long long credit = -1;
 	if (!data)
-		return kv_err_make(err, EINVAL, "data: missing (base64)");
+		return kv_err_plain(err, EINVAL, "data: missing (base64)");
 	kv_jint(r->params, "credit_bits", &credit);
 	if (pid1_add_entropy(data, credit, err) < 0)
 		return -1;
@@ -349,9 +349,9 @@ static int op_mount_shared(struct req *r, struct kv_json *j, struct kv_err **err
 	    strspn(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 			"0123456789_.-") != n ||
 	    tag[0] == '.')
-		return kv_err_make(err, EINVAL, "tag: must be 1..36 of [A-Za-z0-9_.-]");
+		return kv_err_plain(err, EINVAL, "tag: must be 1..36 of [A-Za-z0-9_.-]");
 	if (!type || (strcmp(type, "virtiofs") && strcmp(type, "9p")))
-		return kv_err_make(err, EINVAL, "type: must be virtiofs or 9p");
+		return kv_err_plain(err, EINVAL, "type: must be virtiofs or 9p");
 	cleanup_free char *path = kv_asprintf("%s/shared/%s", r->a->cfg.state_dir, tag);
 	if (kv_mkdir_p(path, 0755, err) < 0)
 		return -1;
@@ -426,7 +426,7 @@ void agent_dispatch(struct agent *a, struct conn *c, struct kv_msg *m)
 		if (strcmp(ops[i].name, m->op) == 0)
 			fn = ops[i].fn;
 	if (!fn) {
-		kv_err_make(&err, ENOSYS, "op %.64s: unknown operation", m->op);
+		kv_err_plain(&err, ENOSYS, "op %.64s: unknown operation", m->op);
 		agent_reply_error(a, c->serial, m->id, err);
 		return;
 	}

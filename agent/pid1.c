@@ -66,7 +66,8 @@ int pid1_loopback_up(struct kv_err **err)
 int pid1_set_time(long long sec, long long nsec, struct kv_err **err)
 {
 	if (sec < 0 || nsec < 0 || nsec >= 1000000000)
-		return kv_err_make(err, EINVAL, "set_time: sec >= 0, nsec in 0..999999999");
+		return kv_err_plain(err, EINVAL,
+				    "set_time: want sec >= 0 and nsec in 0..999999999");
 	struct timespec ts = {.tv_sec = sec, .tv_nsec = nsec};
 	if (clock_settime(CLOCK_REALTIME, &ts) < 0)
 		return kv_err_make(err, errno, "set_time: clock_settime");
@@ -83,8 +84,8 @@ int pid1_add_entropy(const char *b64, long long credit_bits, struct kv_err **err
 	} req;
 	ssize_t n = kv_b64_decode(b64, req.buf, sizeof(req.buf));
 	if (n <= 0)
-		return kv_err_make(err, EINVAL, "add_entropy: data: want 1..%d bytes of base64",
-				   ENTROPY_MAX);
+		return kv_err_plain(err, EINVAL, "add_entropy: data: want 1..%d bytes of base64",
+				    ENTROPY_MAX);
 	if (credit_bits < 0 || credit_bits > n * 8)
 		credit_bits = n * 8;
 	req.info.entropy_count = credit_bits;

@@ -36,8 +36,8 @@ static uint32_t be32_get(const uint8_t b[4])
 int kv_frame_header(uint8_t hdr[KV_AGENT_FRAME_HDR], size_t len, struct kv_err **err)
 {
 	if (len == 0 || len > KV_AGENT_FRAME_MAX)
-		return kv_err_make(err, EMSGSIZE, "agent frame: length %zu outside 1..%u", len,
-				   KV_AGENT_FRAME_MAX);
+		return kv_err_plain(err, EMSGSIZE, "agent frame: length %zu outside 1..%u", len,
+				    KV_AGENT_FRAME_MAX);
 	hdr[0] = len >> 24;
 	hdr[1] = len >> 16;
 	hdr[2] = len >> 8;
@@ -88,8 +88,8 @@ enum kv_frame_status kv_frame_feed(struct kv_frame_reader *r, const void *data, 
 		uint32_t want = r->want;
 		if (r->discard) {
 			kv_frame_reader_reset(r);
-			kv_err_make(err, EMSGSIZE, "agent frame: length %u outside 1..%u", want,
-				    KV_AGENT_FRAME_MAX);
+			kv_err_plain(err, EMSGSIZE, "agent frame: length %u outside 1..%u", want,
+				     KV_AGENT_FRAME_MAX);
 			return KV_FRAME_BAD;
 		}
 		r->buf[want] = '\0';
@@ -102,8 +102,8 @@ enum kv_frame_status kv_frame_feed(struct kv_frame_reader *r, const void *data, 
 	if (r->hdr_got == KV_AGENT_FRAME_HDR && r->want == 0) {
 		*used = off;
 		kv_frame_reader_reset(r);
-		kv_err_make(err, EMSGSIZE, "agent frame: length 0 outside 1..%u",
-			    KV_AGENT_FRAME_MAX);
+		kv_err_plain(err, EMSGSIZE, "agent frame: length 0 outside 1..%u",
+			     KV_AGENT_FRAME_MAX);
 		return KV_FRAME_BAD;
 	}
 	*used = off;
@@ -143,17 +143,17 @@ int kv_frame_read(int fd, char **payload, size_t *len, struct kv_err **err)
 	if (r == 0)
 		return 0;
 	if (r < (ssize_t)sizeof(hdr))
-		return kv_err_make(err, EPROTO, "agent frame: truncated header (%zd bytes)", r);
+		return kv_err_plain(err, EPROTO, "agent frame: truncated header (%zd bytes)", r);
 	uint32_t n = be32_get(hdr);
 	if (n == 0 || n > KV_AGENT_FRAME_MAX)
-		return kv_err_make(err, EMSGSIZE, "agent frame: length %u outside 1..%u", n,
-				   KV_AGENT_FRAME_MAX);
+		return kv_err_plain(err, EMSGSIZE, "agent frame: length %u outside 1..%u", n,
+				    KV_AGENT_FRAME_MAX);
 	cleanup_free char *buf = kv_malloc0((size_t)n + 1);
 	r = kv_read_all(fd, buf, n);
 	if (r < 0)
 		return kv_err_make(err, errno, "agent frame: read");
 	if (r < (ssize_t)n)
-		return kv_err_make(err, EPROTO, "agent frame: truncated (%zd of %u bytes)", r, n);
+		return kv_err_plain(err, EPROTO, "agent frame: truncated (%zd of %u bytes)", r, n);
 	*payload = steal_ptr(buf);
 	*len = n;
 	return 1;
@@ -218,7 +218,7 @@ static int msg_decode_id(yajl_val id, uint64_t *out, struct kv_err **err)
 {
 	if (!YAJL_IS_INTEGER(id) || YAJL_GET_INTEGER(id) < 0 ||
 	    (unsigned long long)YAJL_GET_INTEGER(id) >= KV_AGENT_ID_MAX)
-		return kv_err_make(err, EINVAL, "agent frame: id: must be an integer in 0..2^53");
+		return kv_err_plain(err, EINVAL, "agent frame: id: must be an integer in 0..2^53");
 	*out = YAJL_GET_INTEGER(id);
 	return 0;
 }
@@ -228,15 +228,15 @@ static int msg_decode_response(struct kv_msg *msg, yajl_val result, yajl_val err
 {
 	msg->kind = KV_MSG_RESPONSE;
 	if (!!result == !!error)
-		return kv_err_make(err, EINVAL,
-				   "agent frame: a response needs exactly one of result, error");
+		return kv_err_plain(err, EINVAL,
+				    "agent frame: a response needs exactly one of result, error");
 	msg->result = result;
 	if (error) {
 		const char *code = kv_jstr(error, "code");
 		const char *m = kv_jstr(error, "message");
 		if (!YAJL_IS_OBJECT(error) || !code || !m)
-			return kv_err_make(err, EINVAL,
-					   "agent frame: error: must be {code, message} strings");
+			return kv_err_plain(err, EINVAL,
+					    "agent frame: error: must be {code, message} strings");
 		msg->err_code = kv_errno_from_name(code);
 		if (msg->err_code == 0)
 			msg->err_code = EIO;
@@ -251,24 +251,24 @@ int kv_msg_decode(const char *payload, size_t len, struct kv_msg *msg, int64_t *
 	memset(msg, 0, sizeof(*msg));
 	*bad_id = -1;
 	if (len == 0 || len > KV_AGENT_FRAME_MAX || memchr(payload, '\0', len))
-		return kv_err_make(err, EINVAL,
-				   "agent frame: payload must be JSON text without NUL");
+		return kv_err_plain(err, EINVAL,
+				    "agent frame: payload must be JSON text without NUL");
 	if (nesting_too_deep(payload, len))
-		return kv_err_make(err, EINVAL, "agent frame: nested deeper than %d levels",
-				   KV_AGENT_JSON_DEPTH);
+		return kv_err_plain(err, EINVAL, "agent frame: nested deeper than %d levels",
+				    KV_AGENT_JSON_DEPTH);
 	yajl_val tree = kv_json_parse(payload, "agent frame", err);
 	if (!tree)
 		return -EINVAL;
 	msg->tree = tree;
 	if (!YAJL_IS_OBJECT(tree))
-		return kv_err_make(err, EINVAL, "agent frame: must be a JSON object");
+		return kv_err_plain(err, EINVAL, "agent frame: must be a JSON object");
 	if (has_duplicate_keys(tree))
-		return kv_err_make(err, EINVAL, "agent frame: duplicate key");
+		return kv_err_plain(err, EINVAL, "agent frame: duplicate key");
 	yajl_val id = kv_jget(tree, "id"), op = kv_jget(tree, "op");
 	yajl_val event = kv_jget(tree, "event");
 	if (!id) {
 		if (!event || !YAJL_IS_STRING(event))
-			return kv_err_make(err, EINVAL, "agent frame: id: missing");
+			return kv_err_plain(err, EINVAL, "agent frame: id: missing");
 		msg->kind = KV_MSG_EVENT;
 		msg->event = event->u.string;
 		return 0;
@@ -287,13 +287,13 @@ int kv_msg_decode(const char *payload, size_t len, struct kv_msg *msg, int64_t *
 		return msg_decode_response(msg, result, error, err);
 	msg->kind = KV_MSG_REQUEST;
 	if (!op || !YAJL_IS_STRING(op) || !op->u.string[0])
-		return kv_err_make(err, EINVAL, "agent frame: op: must be a non-empty string");
+		return kv_err_plain(err, EINVAL, "agent frame: op: must be a non-empty string");
 	msg->op = op->u.string;
 	msg->params = kv_jget(tree, "params");
 	if (msg->params && YAJL_IS_NULL(msg->params))
 		msg->params = NULL;
 	if (msg->params && !YAJL_IS_OBJECT(msg->params))
-		return kv_err_make(err, EINVAL, "agent frame: params: must be an object");
+		return kv_err_plain(err, EINVAL, "agent frame: params: must be an object");
 	return 0;
 }
 
@@ -332,8 +332,8 @@ int kv_msg_end(struct kv_json *j, const char **out, size_t *len, struct kv_err *
 	if (kv_json_finish(j, out, len, err) < 0)
 		return -EINVAL;
 	if (*len > KV_AGENT_FRAME_MAX)
-		return kv_err_make(err, EMSGSIZE, "agent frame: message of %zu bytes exceeds %u",
-				   *len, KV_AGENT_FRAME_MAX);
+		return kv_err_plain(err, EMSGSIZE, "agent frame: message of %zu bytes exceeds %u",
+				    *len, KV_AGENT_FRAME_MAX);
 	return 0;
 }
 

@@ -84,9 +84,10 @@ static int pipe_for(struct agent *a, struct proc *p, enum stream_kind kind, int 
 	*child_end = kind == STREAM_STDIN ? fds[0] : fds[1];
 	/* Only the agent's end is non-blocking: the container's stays normal. */
 	if (fcntl(mine, F_SETFL, O_NONBLOCK) < 0) {
+		int e = errno; /* before close() can change it */
 		close(fds[0]);
 		close(fds[1]);
-		return kv_err_make(err, errno, "pipe for %s", kind_names[kind]);
+		return kv_err_make(err, e, "pipe for %s: O_NONBLOCK", kind_names[kind]);
 	}
 	stream_new(a, p, kind, mine);
 	return 0;
@@ -305,7 +306,7 @@ int stdio_resize(struct proc *p, unsigned rows, unsigned cols, struct kv_err **e
 {
 	struct stream *s = p->streams[STREAM_PTY];
 	if (!s || s->end.fd < 0)
-		return kv_err_make(err, ENOTTY, "resize: the process has no terminal");
+		return kv_err_plain(err, ENOTTY, "resize: the process has no terminal");
 	struct winsize ws = {.ws_row = rows, .ws_col = cols};
 	if (ioctl(s->end.fd, TIOCSWINSZ, &ws) < 0)
 		return kv_err_make(err, errno, "resize: TIOCSWINSZ");

@@ -158,7 +158,7 @@ static int cli_disk_parse(struct vmm_disk *disks, unsigned *n, const char *opt, 
 			  struct kv_err **err)
 {
 	if (*n >= VMM_MAX_DISKS)
-		return kv_err_make(err, E2BIG, "--%s: at most %d", opt, VMM_MAX_DISKS);
+		return kv_err_plain(err, E2BIG, "--%s: at most %d devices", opt, VMM_MAX_DISKS);
 	bool ro = false;
 	char *comma = strrchr(arg, ',');
 	if (comma && strcmp(comma, ",ro") == 0) {
@@ -168,7 +168,7 @@ static int cli_disk_parse(struct vmm_disk *disks, unsigned *n, const char *opt, 
 		*comma = '\0';
 	}
 	if (!*arg)
-		return kv_err_make(err, EINVAL, "--%s: empty path", opt);
+		return kv_err_plain(err, EINVAL, "--%s: empty path", opt);
 	disks[*n].path = arg;
 	disks[*n].ro = ro;
 	(*n)++;
@@ -187,7 +187,7 @@ static int cli_fs_options(char *spec, struct vmm_fs_share *sh, uint64_t *dax, st
 			sh->dev = true;
 		else if (strncmp(o, "dax=", 4) == 0) {
 			if (kv_parse_size(o + 4, dax) < 0 || *dax == 0 || *dax > VMM_FS_DAX_MAX)
-				return kv_err_make(err, EINVAL, "--fs: bad DAX size '%s'", o + 4);
+				return kv_err_plain(err, EINVAL, "--fs: bad DAX size '%s'", o + 4);
 			*dax = (*dax + CLI_MEM_ALIGN - 1) & ~(CLI_MEM_ALIGN - 1);
 		} else if (strcmp(o, "rw") != 0)
 			break; /* part of the path */
@@ -203,7 +203,7 @@ static struct vmm_fs *cli_fs_device(struct vmm_config *cfg, const char *tag, str
 		if (strcmp(cfg->fs[i].tag, tag) == 0)
 			return &cfg->fs[i];
 	if (cfg->n_fs >= VMM_MAX_FS) {
-		kv_err_make(err, E2BIG, "--fs: at most %d tags", VMM_MAX_FS);
+		kv_err_plain(err, E2BIG, "--fs: at most %d tags", VMM_MAX_FS);
 		return NULL;
 	}
 	struct vmm_fs *fs = &cfg->fs[cfg->n_fs++];
@@ -217,8 +217,8 @@ static int cli_fs_live(struct vmm_config *cfg, char *arg, char *slash, struct kv
 	bool opts = slash[1] == ',';
 	*slash = '\0';
 	if (!virtio_fs_name_ok(arg, VMM_FS_TAG_MAX))
-		return kv_err_make(err, EINVAL, "--fs: bad tag '%s' (1-%d of A-Z a-z 0-9 . _ -)",
-				   arg, VMM_FS_TAG_MAX);
+		return kv_err_plain(err, EINVAL, "--fs: bad tag '%s' (1-%d of A-Z a-z 0-9 . _ -)",
+				    arg, VMM_FS_TAG_MAX);
 	if (opts)
 		return kv_err_plain(err, EINVAL,
 				    "--fs %s/: a live device takes no options (no DAX; ro and dev "
@@ -242,22 +242,22 @@ static int cli_fs_parse(struct vmm_config *cfg, char *arg, struct kv_err **err)
 	if (slash && (!eq || slash < eq) && (slash[1] == '\0' || slash[1] == ','))
 		return cli_fs_live(cfg, arg, slash, err);
 	if (!eq)
-		return kv_err_make(err, EINVAL, "--fs: expected TAG=PATH, TAG/NAME=PATH or TAG/");
+		return kv_err_plain(err, EINVAL, "--fs: expected TAG=PATH, TAG/NAME=PATH or TAG/");
 	*eq = '\0';
 	char *path = eq + 1, *name = strchr(arg, '/');
 	if (name)
 		*name++ = '\0';
 	if (!virtio_fs_name_ok(arg, VMM_FS_TAG_MAX))
-		return kv_err_make(err, EINVAL, "--fs: bad tag '%s' (1-%d of A-Z a-z 0-9 . _ -)",
-				   arg, VMM_FS_TAG_MAX);
+		return kv_err_plain(err, EINVAL, "--fs: bad tag '%s' (1-%d of A-Z a-z 0-9 . _ -)",
+				    arg, VMM_FS_TAG_MAX);
 	if (name && !virtio_fs_name_ok(name, 64))
-		return kv_err_make(err, EINVAL, "--fs %s: bad share name '%s'", arg, name);
+		return kv_err_plain(err, EINVAL, "--fs %s: bad share name '%s'", arg, name);
 	struct vmm_fs_share sh = {.name = name, .path = path};
 	uint64_t dax = 0;
 	if (cli_fs_options(path, &sh, &dax, err) < 0)
 		return -1;
 	if (!*path)
-		return kv_err_make(err, EINVAL, "--fs %s: empty path", arg);
+		return kv_err_plain(err, EINVAL, "--fs %s: empty path", arg);
 	struct vmm_fs *fs = cli_fs_device(cfg, arg, err);
 	if (!fs)
 		return -1;
@@ -268,12 +268,12 @@ static int cli_fs_parse(struct vmm_config *cfg, char *arg, struct kv_err **err)
 		    "not the command line",
 		    arg, arg);
 	if (fs->nshares >= VMM_MAX_FS_SHARES)
-		return kv_err_make(err, E2BIG, "--fs %s: at most %d shares", arg,
-				   VMM_MAX_FS_SHARES);
+		return kv_err_plain(err, E2BIG, "--fs %s: at most %d shares", arg,
+				    VMM_MAX_FS_SHARES);
 	if (fs->nshares && (!name || !fs->shares[0].name))
-		return kv_err_make(err, EINVAL,
-				   "--fs %s: a tag is one PATH, or several TAG/NAME=PATH shares",
-				   arg);
+		return kv_err_plain(err, EINVAL,
+				    "--fs %s: a tag is one PATH, or several TAG/NAME=PATH shares",
+				    arg);
 	if (dax)
 		fs->dax = dax;
 	fs->shares[fs->nshares++] = sh;
@@ -312,14 +312,14 @@ static int cli_mem_parse(const char *s, uint64_t *out, struct kv_err **err)
 	size_t len = strlen(s);
 	bool plain = len && s[len - 1] >= '0' && s[len - 1] <= '9';
 	if (kv_parse_size(s, &v) < 0)
-		return kv_err_make(err, EINVAL, "--mem: cannot parse '%s'", s);
+		return kv_err_plain(err, EINVAL, "--mem: cannot parse '%s'", s);
 	if (plain && v > (CLI_MAX_MEM >> 20))
-		return kv_err_make(err, EINVAL, "--mem: %s is out of range", s);
+		return kv_err_plain(err, EINVAL, "--mem: %s is out of range", s);
 	if (plain)
 		v <<= 20; /* QEMU's convention: a plain number is MiB */
 	v = (v + CLI_MEM_ALIGN - 1) & ~(CLI_MEM_ALIGN - 1);
 	if (v == 0 || v > CLI_MAX_MEM)
-		return kv_err_make(err, EINVAL, "--mem: %s is out of range", s);
+		return kv_err_plain(err, EINVAL, "--mem: %s is out of range", s);
 	*out = v;
 	return 0;
 }
@@ -331,8 +331,8 @@ static int cli_uint_parse(const char *opt, const char *s, unsigned long long max
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 0);
 	if (errno || end == s || *end || v > max)
-		return kv_err_make(err, EINVAL, "--%s: '%s' is not a number up to %llu", opt, s,
-				   max);
+		return kv_err_plain(err, EINVAL, "--%s: '%s' is not a number up to %llu", opt, s,
+				    max);
 	*out = v;
 	return 0;
 }
@@ -349,7 +349,7 @@ static int cli_console_parse(struct vmm_config *cfg, const char *arg, struct kv_
 		cfg->console = VMM_CONSOLE_FILE;
 		cfg->console_path = arg;
 	} else
-		return kv_err_make(err, EINVAL, "--console: empty");
+		return kv_err_plain(err, EINVAL, "--console: empty");
 	return 0;
 }
 
@@ -361,7 +361,7 @@ static int cli_enum_parse(const char *opt, const char *arg, const char *const *n
 			*out = i;
 			return 0;
 		}
-	return kv_err_make(err, EINVAL, "--%s: unknown value '%s'", opt, arg);
+	return kv_err_plain(err, EINVAL, "--%s: unknown value '%s'", opt, arg);
 }
 
 static const char *const pvm_names[] = {"auto", "on", "off", NULL};
@@ -391,7 +391,7 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 		if (cli_uint_parse("cpus", arg, VMM_MAX_CPUS, &u, err) < 0)
 			return -1;
 		if (u == 0)
-			return kv_err_make(err, EINVAL, "--cpus: at least 1");
+			return kv_err_plain(err, EINVAL, "--cpus: at least 1");
 		cfg->cpus = u;
 		cfg->cpus_given = true;
 		return 0;
@@ -402,8 +402,8 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 			return 0;
 		}
 		if (kv_parse_size(arg, &cfg->console_max) < 0 || cfg->console_max == 0)
-			return kv_err_make(err, EINVAL,
-					   "--console-max: want a size (\"1M\", bytes) or 0");
+			return kv_err_plain(err, EINVAL,
+					    "--console-max: want a size (\"1M\", bytes) or 0");
 		return 0;
 	case OPT_PMEM: return cli_disk_parse(cfg->pmem, &cfg->n_pmem, "pmem", arg, err);
 	case OPT_BLK: return cli_disk_parse(cfg->blk, &cfg->n_blk, "blk", arg, err);
@@ -413,7 +413,7 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 		if (cli_uint_parse("vsock-cid", arg, UINT32_MAX - 1, &u, err) < 0)
 			return -1;
 		if (u < 3)
-			return kv_err_make(err, EINVAL, "--vsock-cid: CIDs 0-2 are reserved");
+			return kv_err_plain(err, EINVAL, "--vsock-cid: CIDs 0-2 are reserved");
 		cfg->vsock_cid = u;
 		return 0;
 	case OPT_NET: return cli_net_parse(cfg, arg, err);
@@ -447,7 +447,7 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 	case OPT_RESTORE: cfg->restore_dir = arg; return 0;
 	case OPT_VERSION: *action = VMM_CLI_VERSION; return 0;
 	case OPT_HELP: *action = VMM_CLI_HELP; return 0;
-	default: return kv_err_make(err, EINVAL, "unknown option (see --help)");
+	default: return kv_err_plain(err, EINVAL, "unknown option (see --help)");
 	}
 }
 
@@ -460,8 +460,8 @@ int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_ac
 	int c;
 	while ((c = getopt_long(argc, argv, "", cli_options, NULL)) != -1) {
 		if (c == '?' || c == ':')
-			return kv_err_make(err, EINVAL, "bad option '%s' (see --help)",
-					   argv[optind - 1]);
+			return kv_err_plain(err, EINVAL, "bad option '%s' (see --help)",
+					    argv[optind - 1]);
 		/* --net takes its optional argument as --net=mac=... or as --net mac=... */
 		if (c == OPT_NET && !optarg && optind < argc &&
 		    strncmp(argv[optind], "mac=", 4) == 0)
@@ -470,7 +470,7 @@ int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_ac
 			return -1;
 		if (*action == VMM_CLI_API_CALL) {
 			if (optind >= argc)
-				return kv_err_make(err, EINVAL, "--api-call SOCK OP: OP missing");
+				return kv_err_plain(err, EINVAL, "--api-call SOCK OP: OP missing");
 			cfg->api_call_op = argv[optind];
 			cfg->api_call_args = argv + optind + 1;
 			cfg->api_call_nargs = argc - optind - 1;
@@ -480,14 +480,15 @@ int vmm_cli_parse(struct vmm_config *cfg, int argc, char **argv, enum vmm_cli_ac
 			return 0;
 	}
 	if (optind < argc)
-		return kv_err_make(err, EINVAL, "unexpected argument '%s' (see --help)",
-				   argv[optind]);
+		return kv_err_plain(err, EINVAL, "unexpected argument '%s' (see --help)",
+				    argv[optind]);
 	if (cfg->restore_dir && (cfg->kernel || cfg->initrd || cfg->cmdline || cfg->mem_path))
-		return kv_err_make(err, EINVAL,
-				   "--restore resumes a running guest: no --kernel, --initrd or "
-				   "--cmdline, --mem-file");
+		return kv_err_plain(err, EINVAL,
+				    "--restore resumes a running guest: no --kernel, --initrd or "
+				    "--cmdline, --mem-file");
 	if (!cfg->kernel && !cfg->restore_dir)
-		return kv_err_make(err, EINVAL, "--kernel (or --restore) is required (see --help)");
+		return kv_err_plain(err, EINVAL,
+				    "--kernel (or --restore) is required (see --help)");
 	return 0;
 }
 

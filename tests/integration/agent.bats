@@ -57,6 +57,8 @@ cgroup_dir() {
 	[ "$(jq -r .pid <<<"$output")" = 1 ] # PID 1 of its namespace
 	run ! agent_client call version '{"version":99}'
 	[[ "$output" == EPROTONOSUPPORT:* ]]
+	# A verdict: the reason alone, no strerror before the errno name.
+	[ "$output" = "EPROTONOSUPPORT: agent version: version: agent speaks 1, not 99 (EPROTONOSUPPORT)" ]
 }
 
 @test "agent: create/start/wait reports the exit code" {
@@ -427,10 +429,15 @@ cgroup_dir() {
 	[[ "$output" == EINVAL:* ]]
 	run ! agent_client call set_time '{"sec":-1}'
 	[[ "$output" == EINVAL:* ]]
+	[ "$output" = "EINVAL: agent set_time: set_time: want sec >= 0 and nsec in 0..999999999 (EINVAL)" ]
 	run ! agent_client call mount_shared '{"tag":"../etc","type":"virtiofs"}'
 	[[ "$output" == EINVAL:*"tag:"* ]]
+	[ "$output" = "EINVAL: agent mount_shared: tag: must be 1..36 of [A-Za-z0-9_.-] (EINVAL)" ]
 	run ! agent_client call mount_shared '{"tag":"share0","type":"nfs"}'
 	[[ "$output" == EINVAL:*"type:"* ]]
+	[ "$output" = "EINVAL: agent mount_shared: type: must be virtiofs or 9p (EINVAL)" ]
+	run ! agent_client call start '{"container":"nope"}'
+	[ "$output" = "ENOENT: agent start: container nope: no such container (ENOENT)" ]
 }
 
 @test "agent: orphans are reaped (no zombies under the agent)" {

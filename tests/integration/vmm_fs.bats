@@ -220,6 +220,11 @@ EOF
 	[[ "$output" == *"bad DAX size"* ]]
 	run -1 "$VMM" --kernel /nonexistent --fs "t=/tmp" --fs "t=/var"
 	[[ "$output" == *"a tag is one PATH"* ]]
+	# Verdicts: the message ends with the reason, no strerror after it.
+	run -1 "$VMM" --kernel /nonexistent --fs "no-path"
+	[ "$output" = "kvrun-vmm: --fs: expected TAG=PATH, TAG/NAME=PATH or TAG/" ]
+	run -1 "$VMM" --kernel /nonexistent --fs "t=/tmp,dax=0"
+	[ "$output" = "kvrun-vmm: --fs: bad DAX size '0'" ]
 }
 
 @test "vmm fs: a share that does not exist stops the VMM before boot" {

@@ -85,8 +85,7 @@ static void test_exit_code(struct fake_conn *f)
 	ok(container_signal(&A, c, c->init, SIGTERM, false, &err) < 0 && err &&
 	       err->errnum == ESRCH,
 	   "kill after exit: ESRCH");
-	is_str(err ? err->msg : NULL, "kill c1: process has exited: No such process",
-	       "  naming the container");
+	is_str(err ? err->msg : NULL, "kill c1: process has exited", "  naming the container");
 	kv_err_free(err);
 	err = NULL;
 	ok(container_delete(&A, c, false, &err) == 0, "delete a stopped container without force");
@@ -203,8 +202,7 @@ static void test_create_start(struct fake_conn *f)
 	is_str(proc_state_name(c, p), "running", "  state running (starting)");
 	ok(container_start(&A, c, f->c->serial, 3, &err) < 0 && err && err->errnum == EBUSY,
 	   "start twice: EBUSY");
-	is_str(err ? err->msg : NULL,
-	       "start c3: container is running, not created: Device or resource busy",
+	is_str(err ? err->msg : NULL, "start c3: container is running, not created",
 	       "  saying why");
 	kv_err_free(err);
 	err = NULL;
@@ -402,11 +400,10 @@ static void test_exec_errors(struct fake_conn *f)
 		const char *msg;
 	} cases[] = {
 	    {"{\"exec_id\":\"../x\",\"process\":{}}", EINVAL,
-	     "exec: exec_id: must be 1..64 of [A-Za-z0-9_.-]: Invalid argument"},
-	    {"{\"process\":{}}", EINVAL,
-	     "exec: exec_id: must be 1..64 of [A-Za-z0-9_.-]: Invalid argument"},
+	     "exec: exec_id: must be 1..64 of [A-Za-z0-9_.-]"},
+	    {"{\"process\":{}}", EINVAL, "exec: exec_id: must be 1..64 of [A-Za-z0-9_.-]"},
 	    {"{\"exec_id\":\"x\",\"process\":{}}", EBUSY,
-	     "exec c6: container is creating, not running: Device or resource busy"},
+	     "exec c6: container is creating, not running"},
 	};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(cases); i++) {
 		yajl_val v = parse(cases[i].params);
@@ -424,6 +421,7 @@ static void test_exec_errors(struct fake_conn *f)
 	struct kv_err *err = NULL;
 	ok(container_exec(&A, c, v, f->c->serial, 21, &err) < 0 && err && err->errnum == EEXIST,
 	   "exec with a used exec_id: EEXIST");
+	is_str(err ? err->msg : NULL, "exec c6: exec_id dup already used", "  saying so");
 	kv_err_free(err);
 	yajl_tree_free(v);
 	err = NULL;
@@ -449,12 +447,14 @@ static void test_create_errors(struct fake_conn *f)
 	ok(container_create(&A, "bad/id", v, f->c->serial, 30, &err) < 0 && err &&
 	       err->errnum == EINVAL,
 	   "create with a bad id: EINVAL");
+	is_str(err ? err->msg : NULL, "container: must be 1..64 of [A-Za-z0-9_.-]",
+	       "  naming the rule");
 	kv_err_free(err);
 	err = NULL;
 	ok(container_create(&A, "c6", v, f->c->serial, 31, &err) < 0 && err &&
 	       err->errnum == EEXIST,
 	   "create of an existing id: EEXIST");
-	is_str(err ? err->msg : NULL, "container c6: already exists: File exists", "  saying so");
+	is_str(err ? err->msg : NULL, "container c6: already exists", "  saying so");
 	kv_err_free(err);
 	err = NULL;
 	ok(container_create(&A, "c7", v, f->c->serial, 32, &err) < 0 && err &&
@@ -462,7 +462,7 @@ static void test_create_errors(struct fake_conn *f)
 	   "create without a mount namespace: EINVAL");
 	is_str(err ? err->msg : NULL,
 	       "create c7: linux.namespaces: a mount namespace is required (the agent's own "
-	       "is the VM's): Invalid argument",
+	       "is the VM's)",
 	       "  saying why");
 	ok(!container_find(&A, "c7"), "  nothing is left");
 	kv_err_free(err);

@@ -117,6 +117,10 @@ static void test_bad_lengths(void)
 	uint8_t h[4];
 	ok(kv_frame_header(h, KV_AGENT_FRAME_MAX + 1, &err) < 0 && err->errnum == EMSGSIZE,
 	   "encoder refuses > 1 MiB");
+	char want[80];
+	snprintf(want, sizeof(want), "agent frame: length %u outside 1..%u", KV_AGENT_FRAME_MAX + 1,
+		 KV_AGENT_FRAME_MAX);
+	is_str(err ? err->msg : NULL, want, "  the verdict alone (no strerror)");
 	kv_err_free(err);
 }
 
@@ -183,6 +187,17 @@ static void test_messages(void)
 	expect_bad("{\"id\":3,", "invalid JSON", -1);
 	expect_bad("{\"id\":3,\"op\":\"x\"} {}", "invalid JSON", -1);
 	expect_bad("{\"id\":3,\"result\":{},\"error\":{}}", "exactly one of", 3);
+	/* Verdicts: the message is the whole reason, no strerror after it. */
+	ok(decode("[1,2]", &m, &bad_id, &msg) < 0, "a non-object: refused");
+	is_str(msg, "agent frame: must be a JSON object", "  the verdict alone");
+	free(msg);
+	kv_msg_free(&m);
+	ok(decode("{\"id\":3,\"op\":\"x\",\"params\":[]}", &m, &bad_id, &msg) < 0,
+	   "params not an object: refused");
+	is_str(msg, "agent frame: params: must be an object", "  the verdict alone");
+	free(msg);
+	msg = NULL;
+	kv_msg_free(&m);
 	/* Deep nesting would overflow yajl_tree_free's recursion: refused early. */
 	size_t depth = 100000;
 	char *deep = kv_malloc0(depth + 32);

@@ -292,12 +292,20 @@ int main(void)
 	ok(parse(&cfg, &a, &err, "--api-call", "/run/vmm.sock", NULL) < 0, "--api-call without OP");
 	ok(parse(&cfg, &a, &err, NULL) < 0 && strstr(err->msg, "--kernel"), "no --kernel: error");
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "--cpus", "0", NULL) < 0, "--cpus 0 refused");
+	is_str(err ? err->msg : NULL, "--cpus: at least 1", "  the verdict alone (no strerror)");
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "--cpus", "x", NULL) < 0 &&
 	       strstr(err->msg, "cpus"),
 	   "--cpus x: error names the option");
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "--mem", "lots", NULL) < 0, "--mem lots refused");
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "--mem", "99999999999", NULL) < 0,
 	   "--mem too big refused");
+	is_str(err ? err->msg : NULL, "--mem: 99999999999 is out of range", "  saying so");
+	ok(parse(&cfg, &a, &err, "--kernel", "k", "--pmem", "a", "--pmem", "b", "--pmem", "c",
+		 "--pmem", "d", "--pmem", "e", "--pmem", "f", "--pmem", "g", "--pmem", "h",
+		 "--pmem", "i", NULL) < 0 &&
+	       err && err->errnum == E2BIG,
+	   "a ninth --pmem refused: E2BIG");
+	is_str(err ? err->msg : NULL, "--pmem: at most 8 devices", "  saying how many");
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "--pvm", "maybe", NULL) < 0,
 	   "--pvm maybe refused");
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "--bogus", NULL) < 0 &&
@@ -329,8 +337,10 @@ int main(void)
 	       strstr(err->msg, "expected mac="),
 	   "--net=mtu=1500 refused");
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "extra", NULL) < 0, "stray argument refused");
-	ok(parse(&cfg, &a, &err, "--kernel", "k", "--vsock-cid", "2", NULL) < 0,
-	   "reserved vsock CID refused");
+	ok(parse(&cfg, &a, &err, "--kernel", "k", "--vsock-cid", "2", NULL) < 0 && err &&
+	       err->errnum == EINVAL,
+	   "reserved vsock CID refused: EINVAL");
+	is_str(err ? err->msg : NULL, "--vsock-cid: CIDs 0-2 are reserved", "  saying why");
 	kv_err_free(err);
 	test_argv();
 	return tap_done();
