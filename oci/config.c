@@ -126,13 +126,8 @@ static int check_process(struct pctx *c, struct oci_process *p)
 		return pc_fail_at(c, "cwd", "must be an absolute path");
 	for (size_t i = 0; i < p->env.n; i++) {
 		const char *eq = strchr(p->env.v[i], '=');
-		if (!eq || eq == p->env.v[i]) {
-			size_t old = pc_push_key(c, "env");
-			pc_push_idx(c, i);
-			int r = pc_fail(c, "must be of the form KEY=value");
-			pc_pop(c, old);
-			return r;
-		}
+		if (!eq || eq == p->env.v[i])
+			return pc_fail_idx(c, "env", i, "must be of the form KEY=value");
 	}
 	return 0;
 }
@@ -398,6 +393,6 @@ void oci_config_free(struct oci_config *cfg)
 {
 	if (!cfg)
 		return;
-	oa_free_all(cfg->owned);
+	oci_alloc_free(cfg->owned);
 	free(cfg);
 }

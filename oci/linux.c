@@ -233,15 +233,9 @@ static int parse_syscall(struct pctx *c, yajl_val v, size_t i, void *elem)
 static int check_names(struct pctx *c, const char *key, const struct oci_strv *v,
 		       bool (*known)(const char *), const char *what)
 {
-	for (size_t i = 0; i < v->n; i++) {
-		if (known(v->v[i]))
-			continue;
-		size_t old = pc_push_key(c, key);
-		pc_push_idx(c, i);
-		int r = pc_fail(c, "unknown %s \"%s\"", what, v->v[i]);
-		pc_pop(c, old);
-		return r;
-	}
+	for (size_t i = 0; i < v->n; i++)
+		if (!known(v->v[i]))
+			return pc_fail_idx(c, key, i, "unknown %s \"%s\"", what, v->v[i]);
 	return 0;
 }
 
@@ -303,15 +297,9 @@ static int parse_device(struct pctx *c, yajl_val v, size_t i, void *elem)
 
 static int check_abs_paths(struct pctx *c, const char *key, const struct oci_strv *v)
 {
-	for (size_t i = 0; i < v->n; i++) {
-		if (oci_path_is_abs(v->v[i]))
-			continue;
-		size_t old = pc_push_key(c, key);
-		pc_push_idx(c, i);
-		int r = pc_fail(c, "must be an absolute path");
-		pc_pop(c, old);
-		return r;
-	}
+	for (size_t i = 0; i < v->n; i++)
+		if (!oci_path_is_abs(v->v[i]))
+			return pc_fail_idx(c, key, i, "must be an absolute path");
 	return 0;
 }
 

@@ -28,7 +28,7 @@ char *oa_strdup(struct oci_alloc **owner, const char *s)
 	return p;
 }
 
-void oa_free_all(struct oci_alloc *head)
+void oci_alloc_free(struct oci_alloc *head)
 {
 	while (head) {
 		struct oci_alloc *next = head->next;
@@ -102,6 +102,18 @@ int pc_fail(struct pctx *c, const char *fmt, ...)
 int pc_fail_at(struct pctx *c, const char *key, const char *fmt, ...)
 {
 	size_t old = pc_push_key(c, key);
+	va_list ap;
+	va_start(ap, fmt);
+	int r = pc_vfail(c, fmt, ap);
+	va_end(ap);
+	pc_pop(c, old);
+	return r;
+}
+
+int pc_fail_idx(struct pctx *c, const char *key, size_t i, const char *fmt, ...)
+{
+	size_t old = pc_push_key(c, key);
+	pc_push_idx(c, i);
 	va_list ap;
 	va_start(ap, fmt);
 	int r = pc_vfail(c, fmt, ap);
