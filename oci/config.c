@@ -389,6 +389,14 @@ int oci_config_load(const char *path, struct oci_config **out, struct kv_err **e
 	return oci_config_parse(text, len, path, out, err);
 }
 
+const char *oci_annotation(const struct oci_config *cfg, const char *key)
+{
+	for (size_t i = 0; i < cfg->annotations.n; i++)
+		if (strcmp(cfg->annotations.v[i].key, key) == 0)
+			return cfg->annotations.v[i].value;
+	return NULL;
+}
+
 void oci_config_free(struct oci_config *cfg)
 {
 	if (!cfg)

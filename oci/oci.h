@@ -343,6 +343,8 @@ int oci_capability_from_name(const char *name); /* -1 when unknown */
 /* "RLIMIT_NOFILE" to RLIMIT_NOFILE; -1 when unknown. One table for the host's
  * check and the agent's setrlimit. */
 int oci_rlimit_from_name(const char *name);
+/* The value of annotation `key`, or NULL when the config has none. */
+const char *oci_annotation(const struct oci_config *cfg, const char *key);
 
 /* ------------------------------------------------------- typed readers */
 

@@ -44,13 +44,9 @@ bool tmpl_enabled(const struct vm_conf *vc, const struct oci_config *cfg)
 {
 	if (!vc->templates)
 		return false;
-	for (size_t i = 0; i < cfg->annotations.n; i++) {
-		const char *k = cfg->annotations.v[i].key, *v = cfg->annotations.v[i].value;
-		if (strcmp(k, TEMPLATE_ANNOTATION) == 0)
-			return !(strcmp(v, "false") == 0 || strcmp(v, "off") == 0 ||
-				 strcmp(v, "0") == 0 || strcmp(v, "no") == 0);
-	}
-	return true;
+	const char *v = oci_annotation(cfg, TEMPLATE_ANNOTATION);
+	return !v || !(strcmp(v, "false") == 0 || strcmp(v, "off") == 0 || strcmp(v, "0") == 0 ||
+		       strcmp(v, "no") == 0);
 }
 
 /* "path size mtime": a rebuilt file is another file. */
