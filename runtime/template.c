@@ -79,11 +79,8 @@ int tmpl_key(const struct vm_conf *vc, const struct tmpl_shape *sh, char **text,
 			"rootfs_dax %llu\ndevices\n%s",
 			TEMPLATE_VERSION, vmm, kernel, image, cmdline, sh->cpus,
 			(unsigned long long)sh->mem, (unsigned long long)sh->rootfs_dax, devices);
-	/* FNV-1a, 64 bits: a name; template.json holds the whole key. */
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (const char *p = *text; *p; p++)
-		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
-	snprintf(id, TEMPLATE_ID_LEN + 1, "%016llx", (unsigned long long)h);
+	/* A name; template.json holds the whole key. */
+	snprintf(id, TEMPLATE_ID_LEN + 1, "%016llx", (unsigned long long)kv_fnv1a64(*text));
 	return 0;
 }
 
