@@ -57,8 +57,9 @@ static int decode_rlimit(struct pctx *c, yajl_val v, size_t i, void *elem)
 	return 0;
 }
 
-static int decode_caps(struct pctx *c, yajl_val caps, struct kv_process *p)
+static int decode_caps(struct pctx *c, yajl_val caps, void *out)
 {
+	struct kv_process *p = out;
 	p->has_caps = true;
 	for (int s = 0; s < KV_CAP_NSETS; s++) {
 		const char *set = oci_cap_set_name((enum oci_cap_set)s);
@@ -75,8 +76,9 @@ static int decode_caps(struct pctx *c, yajl_val caps, struct kv_process *p)
 	return 0;
 }
 
-static int decode_user(struct pctx *c, yajl_val u, struct kv_process *p)
+static int decode_user(struct pctx *c, yajl_val u, void *out)
 {
+	struct kv_process *p = out;
 	uint64_t uid = 0, gid = 0, umask = 0;
 	bool has_umask = false;
 	char *username = NULL;
@@ -114,8 +116,9 @@ static int decode_user(struct pctx *c, yajl_val u, struct kv_process *p)
 	return 0;
 }
 
-static int decode_console(struct pctx *c, yajl_val v, struct kv_process *p)
+static int decode_console(struct pctx *c, yajl_val v, void *out)
 {
+	struct kv_process *p = out;
 	uint64_t h = 0, w = 0;
 	if (pc_u64(c, v, "height", false, 65535, &h, NULL) < 0 ||
 	    pc_u64(c, v, "width", false, 65535, &w, NULL) < 0)
@@ -123,22 +126,6 @@ static int decode_console(struct pctx *c, yajl_val v, struct kv_process *p)
 	p->rows = h;
 	p->cols = w;
 	return 0;
-}
-
-/* Run fn on the object member `key` (when present) with "key" in the path. */
-typedef int (*member_fn)(struct pctx *c, yajl_val v, struct kv_process *p);
-static int decode_member(struct pctx *c, yajl_val obj, const char *key, member_fn fn,
-			 struct kv_process *p)
-{
-	yajl_val v;
-	if (pc_obj(c, obj, key, false, &v) < 0)
-		return -1;
-	if (!v)
-		return 0;
-	size_t old = pc_push_key(c, key);
-	int r = fn(c, v, p);
-	pc_pop(c, old);
-	return r;
 }
 
 static int decode_process(struct pctx *c, yajl_val v, struct kv_process *p)
@@ -170,11 +157,11 @@ static int decode_process(struct pctx *c, yajl_val v, struct kv_process *p)
 	    pc_i64(c, v, "oomScoreAdj", false, -1000, 1000, &oom, &p->has_oom_score_adj) < 0)
 		return -1;
 	p->oom_score_adj = oom;
-	if (decode_member(c, v, "user", decode_user, p) < 0 ||
+	if (pc_sub(c, v, "user", decode_user, p) < 0 ||
 	    pc_each(c, v, "rlimits", &p->nrlimits, sizeof(*p->rlimits), (void **)&p->rlimits,
 		    decode_rlimit) < 0 ||
-	    decode_member(c, v, "capabilities", decode_caps, p) < 0 ||
-	    decode_member(c, v, "consoleSize", decode_console, p) < 0)
+	    pc_sub(c, v, "capabilities", decode_caps, p) < 0 ||
+	    pc_sub(c, v, "consoleSize", decode_console, p) < 0)
 		return -1;
 	return 0;
 }
@@ -337,8 +324,9 @@ static int decode_namespaces(struct pctx *c, yajl_val lx, struct kv_spec *s)
 }
 
 /* Limits in one object member of linux.resources: memory, cpu, pids. */
-static int decode_res_memory(struct pctx *c, yajl_val v, struct kv_resources *r)
+static int decode_res_memory(struct pctx *c, yajl_val v, void *out)
 {
+	struct kv_resources *r = out;
 	if (pc_i64(c, v, "limit", false, -1, INT64_MAX, &r->memory_limit, NULL) < 0 ||
 	    pc_i64(c, v, "reservation", false, -1, INT64_MAX, &r->memory_reservation, NULL) < 0 ||
 	    pc_i64(c, v, "swap", false, -1, INT64_MAX, &r->memory_swap, NULL) < 0)
@@ -346,8 +334,9 @@ static int decode_res_memory(struct pctx *c, yajl_val v, struct kv_resources *r)
 	return 0;
 }
 
-static int decode_res_cpu(struct pctx *c, yajl_val v, struct kv_resources *r)
+static int decode_res_cpu(struct pctx *c, yajl_val v, void *out)
 {
+	struct kv_resources *r = out;
 	if (pc_u64(c, v, "shares", false, 262144, &r->cpu_shares, NULL) < 0 ||
 	    pc_i64(c, v, "quota", false, -1, INT64_MAX, &r->cpu_quota, NULL) < 0 ||
 	    pc_u64(c, v, "period", false, 1000000, &r->cpu_period, NULL) < 0 ||
@@ -356,8 +345,9 @@ static int decode_res_cpu(struct pctx *c, yajl_val v, struct kv_resources *r)
 	return 0;
 }
 
-static int decode_res_pids(struct pctx *c, yajl_val v, struct kv_resources *r)
+static int decode_res_pids(struct pctx *c, yajl_val v, void *out)
 {
+	struct kv_resources *r = out;
 	bool has = false;
 	if (pc_i64(c, v, "limit", false, -1, INT64_MAX, &r->pids_limit, &has) < 0)
 		return -1;
@@ -366,24 +356,14 @@ static int decode_res_pids(struct pctx *c, yajl_val v, struct kv_resources *r)
 	return 0;
 }
 
-typedef int (*res_fn)(struct pctx *c, yajl_val v, struct kv_resources *r);
-static int decode_res_member(struct pctx *c, yajl_val obj, const char *key, res_fn fn,
-			     struct kv_resources *r)
+static void resources_unset(struct kv_resources *r)
 {
-	yajl_val v;
-	if (pc_obj(c, obj, key, false, &v) < 0)
-		return -1;
-	if (!v)
-		return 0;
-	size_t old = pc_push_key(c, key);
-	int rc = fn(c, v, r);
-	pc_pop(c, old);
-	return rc;
+	r->memory_limit = r->memory_reservation = r->memory_swap = r->cpu_quota = -1;
 }
 
 int kv_resources_decode(yajl_val v, struct kv_resources *r, bool *has, struct kv_err **err)
 {
-	r->memory_limit = r->memory_reservation = r->memory_swap = r->cpu_quota = -1;
+	resources_unset(r);
 	if (!v || YAJL_IS_NULL(v))
 		return 0;
 	struct pctx c = {.owner = &r->owned, .err = err};
@@ -391,9 +371,9 @@ int kv_resources_decode(yajl_val v, struct kv_resources *r, bool *has, struct kv
 	if (!YAJL_IS_OBJECT(v))
 		return pc_fail(&c, "must be an object");
 	*has = true;
-	if (decode_res_member(&c, v, "memory", decode_res_memory, r) < 0 ||
-	    decode_res_member(&c, v, "cpu", decode_res_cpu, r) < 0 ||
-	    decode_res_member(&c, v, "pids", decode_res_pids, r) < 0)
+	if (pc_sub(&c, v, "memory", decode_res_memory, r) < 0 ||
+	    pc_sub(&c, v, "cpu", decode_res_cpu, r) < 0 ||
+	    pc_sub(&c, v, "pids", decode_res_pids, r) < 0)
 		return -1;
 	/* As runc reads them, 0 means "not set" (Docker's update sends every
 	 * field, 0 for the ones it leaves alone: a memory.max of 0 would kill). */
@@ -452,10 +432,9 @@ static int decode_propagation(struct pctx *c, yajl_val lx, struct kv_spec *s)
 	return 0;
 }
 
-static int decode_linux(struct pctx *c, yajl_val v, struct kv_spec *s)
+static int decode_linux(struct pctx *c, yajl_val v, void *out)
 {
-	if (!v)
-		return kv_resources_decode(NULL, &s->res, &s->has_res, c->err);
+	struct kv_spec *s = out;
 	if (decode_namespaces(c, v, s) < 0 ||
 	    kv_resources_decode(pc_get(v, "resources"), &s->res, &s->has_res, c->err) < 0 ||
 	    decode_sysctl(c, v, s) < 0 ||
@@ -491,21 +470,21 @@ static int decode_layer(struct pctx *c, yajl_val v, size_t i, void *elem)
 	return 0;
 }
 
+static int decode_upper(struct pctx *c, yajl_val v, void *out)
+{
+	return decode_layer(c, v, 0, out);
+}
+
 static int decode_layers(struct pctx *c, yajl_val v, struct kv_rootfs *r)
 {
-	yajl_val layers = pc_get(v, "layers"), up;
+	yajl_val layers = pc_get(v, "layers");
 	if (!YAJL_IS_ARRAY(layers) || layers->u.array.len == 0 || layers->u.array.len > 128)
 		return pc_fail_at(c, "layers", "must be an array of 1..128 layers");
 	if (pc_each(c, v, "layers", &r->nlayers, sizeof(*r->layers), (void **)&r->layers,
 		    decode_layer) < 0 ||
-	    pc_obj(c, v, "upper", false, &up) < 0)
+	    pc_sub(c, v, "upper", decode_upper, &r->upper) < 0)
 		return -1;
-	if (!up)
-		return 0;
-	size_t old = pc_push_key(c, "upper");
-	int rc = decode_layer(c, up, 0, &r->upper);
-	pc_pop(c, old);
-	return rc;
+	return 0;
 }
 
 static int decode_rootfs(struct pctx *c, yajl_val v, struct kv_spec *s)
@@ -578,20 +557,13 @@ static int decode_uts_name(struct pctx *c, yajl_val root, const char *key, struc
 	return 0;
 }
 
-static int decode_root(struct pctx *c, yajl_val root, struct kv_spec *s)
+static int decode_root(struct pctx *c, yajl_val r, void *out)
 {
-	yajl_val r;
-	if (pc_obj(c, root, "root", false, &r) < 0)
-		return -1;
-	if (!r)
-		return 0;
-	size_t old = pc_push_key(c, "root");
-	int rc = 0;
+	struct kv_spec *s = out;
 	if (pc_str(c, r, "path", false, &s->root_path) < 0 ||
 	    pc_bool(c, r, "readonly", &s->root_readonly) < 0)
-		rc = -1;
-	pc_pop(c, old);
-	return rc;
+		return -1;
+	return 0;
 }
 
 struct kv_spec *kv_spec_decode(yajl_val root, struct kv_err **err)
@@ -602,15 +574,11 @@ struct kv_spec *kv_spec_decode(yajl_val root, struct kv_err **err)
 	}
 	cleanup_spec struct kv_spec *s = kv_malloc0(sizeof(*s));
 	struct pctx c = {.owner = &s->owned, .err = err};
-	yajl_val lx;
+	resources_unset(&s->res);
 	if (kv_process_decode(pc_get(root, "process"), "process", &s->process, err) < 0 ||
-	    decode_root(&c, root, s) < 0 || decode_mounts(&c, root, s) < 0 ||
-	    pc_obj(&c, root, "linux", false, &lx) < 0)
-		return NULL;
-	size_t old = pc_push_key(&c, "linux");
-	int r = decode_linux(&c, lx, s);
-	pc_pop(&c, old);
-	if (r < 0 || decode_uts_name(&c, root, "hostname", s, &s->hostname) < 0 ||
+	    pc_sub(&c, root, "root", decode_root, s) < 0 || decode_mounts(&c, root, s) < 0 ||
+	    pc_sub(&c, root, "linux", decode_linux, s) < 0 ||
+	    decode_uts_name(&c, root, "hostname", s, &s->hostname) < 0 ||
 	    decode_uts_name(&c, root, "domainname", s, &s->domainname) < 0)
 		return NULL;
 	return steal_ptr(s);

@@ -340,20 +340,6 @@ static int check_linux(struct pctx *c, struct oci_linux *l)
 	return 0;
 }
 
-static int parse_sub(struct pctx *c, yajl_val v, const char *key,
-		     int (*fn)(struct pctx *, yajl_val, void *), void *out)
-{
-	yajl_val o;
-	if (pc_obj(c, v, key, false, &o) < 0)
-		return -1;
-	if (!o)
-		return 0;
-	size_t old = pc_push_key(c, key);
-	int r = fn(c, o, out);
-	pc_pop(c, old);
-	return r;
-}
-
 static int sub_resources(struct pctx *c, yajl_val v, void *out)
 {
 	return oci_parse_resources(c, v, out);
@@ -373,10 +359,10 @@ int oci_parse_linux(struct pctx *c, yajl_val v, struct oci_linux **out)
 		    (void **)&l->uid_mappings, parse_idmap) < 0 ||
 	    pc_each(c, v, "gidMappings", &l->n_gid_mappings, sizeof(struct oci_idmap),
 		    (void **)&l->gid_mappings, parse_idmap) < 0 ||
-	    parse_sub(c, v, "resources", sub_resources, &l->resources) < 0 ||
+	    pc_sub(c, v, "resources", sub_resources, &l->resources) < 0 ||
 	    pc_str(c, v, "cgroupsPath", false, &l->cgroups_path) < 0 ||
 	    pc_map(c, v, "sysctl", &l->sysctl) < 0 ||
-	    parse_sub(c, v, "seccomp", sub_seccomp, &l->seccomp) < 0 ||
+	    pc_sub(c, v, "seccomp", sub_seccomp, &l->seccomp) < 0 ||
 	    pc_strv(c, v, "maskedPaths", &l->masked_paths) < 0 ||
 	    pc_strv(c, v, "readonlyPaths", &l->readonly_paths) < 0 ||
 	    pc_each(c, v, "devices", &l->n_devices, sizeof(*l->devices), (void **)&l->devices,

@@ -405,6 +405,9 @@ int pc_u32(struct pctx *c, yajl_val obj, const char *key, bool required, uint32_
 /* Object / array members: type-checked; *out NULL when absent. */
 int pc_obj(struct pctx *c, yajl_val obj, const char *key, bool required, yajl_val *out) KV_WUR;
 int pc_arr(struct pctx *c, yajl_val obj, const char *key, bool required, yajl_val *out) KV_WUR;
+/* An optional object member: run fn(c, member, out) with "key" in the path. */
+typedef int (*pc_sub_fn)(struct pctx *c, yajl_val v, void *out);
+int pc_sub(struct pctx *c, yajl_val obj, const char *key, pc_sub_fn fn, void *out) KV_WUR;
 /*
  * An optional array of objects: allocate *n elements of elem_size in *out,
  * and run fn(c, element, i, &(*out)[i]) on each with "key[i]" in the path,
