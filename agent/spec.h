@@ -86,12 +86,12 @@ struct kv_seccomp {
 };
 
 struct kv_resources {
-	struct oci_alloc *owned;			       /* cpus, mems */
 	int64_t memory_limit, memory_reservation, memory_swap; /* -1: unset */
 	uint64_t cpu_shares, cpu_period;
 	int64_t cpu_quota; /* -1: unset */
 	char *cpus, *mems;
-	int64_t pids_limit; /* 0: unset, -1: max */
+	int64_t pids_limit;	 /* 0: unset, -1: max */
+	struct oci_alloc *owned; /* cpus, mems */
 };
 
 struct kv_sysctl {
