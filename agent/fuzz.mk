@@ -4,9 +4,12 @@ FUZZ_CC ?= clang
 FUZZ_TIME ?= 30
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-omit-frame-pointer
-AGENT_FUZZ_SRCS := agent/protocol.c agent/spec.c agent/seccomp.c $(wildcard lib/*.c)
+# spec.c decodes with oci/'s readers and tables: liboci's sources come along.
+AGENT_FUZZ_SRCS := agent/protocol.c agent/spec.c agent/seccomp.c $(wildcard oci/*.c) \
+	$(wildcard lib/*.c)
 
-$(BUILD)/fuzz/fuzz_agent_frame: tests/fuzz/fuzz_agent_frame.c $(AGENT_FUZZ_SRCS) agent/*.h lib/kv.h
+$(BUILD)/fuzz/fuzz_agent_frame: tests/fuzz/fuzz_agent_frame.c $(AGENT_FUZZ_SRCS) agent/*.h oci/*.h \
+		lib/kv.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_agent_frame.c $(AGENT_FUZZ_SRCS) \
 		-lseccomp -lcap -lyajl

@@ -264,8 +264,7 @@ static int op_update(struct req *r, struct kv_json *j, struct kv_err **err)
 	int rc = kv_resources_decode(kv_jget(r->params, "resources"), &res, &has, err);
 	if (rc == 0 && has)
 		rc = cgroup_update(r->a, c, &res, err);
-	free(res.cpus);
-	free(res.mems);
+	kv_resources_clear(&res);
 	if (rc < 0)
 		return -1;
 	kv_json_map_open(j);

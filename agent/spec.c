@@ -2,298 +2,167 @@
 /*
  * Decoding the OCI runtime-spec subset the host sends. The host is trusted
  * more than the container, but a config.json is user input: every field is
- * checked for type and range here, once, and each error names its JSON path.
+ * checked for type and range here, once, with oci/'s typed readers (the
+ * rules and messages the host's config.json check uses), and each error
+ * names its JSON path. What is decoded hangs off oci/'s allocation lists.
  */
 #include "agent/spec.h"
-#include "agent/protocol.h"
 #include "oci/oci.h"
 
-#include <limits.h>
 #include <sched.h>
-#include <seccomp.h>
 #include <string.h>
-#include <sys/capability.h>
 #include <sys/mount.h>
 #include <yajl/yajl_tree.h>
 
-#define BAD(path, ...) kv_err_make(err, EINVAL, path ": " __VA_ARGS__)
-
-/* ------------------------------------------------------------ helpers */
-
-static int want_type(yajl_val v, bool ok, const char *path, const char *what, struct kv_err **err)
+/* A vector the agent can walk to its NULL: an empty one when absent. */
+static int read_strv(struct pctx *c, yajl_val obj, const char *key, char ***out, size_t *n)
 {
-	if (!ok)
-		return kv_err_make(err, EINVAL, "%s: must be %s", path, what);
-	(void)v;
-	return 0;
-}
-
-/* Optional string; *out stays NULL when absent or null. */
-static int get_str(yajl_val obj, const char *key, const char *path, char **out, struct kv_err **err)
-{
-	yajl_val v = kv_jget(obj, key);
-	if (!v || YAJL_IS_NULL(v))
-		return 0;
-	if (!YAJL_IS_STRING(v))
-		return kv_err_make(err, EINVAL, "%s.%s: must be a string", path, key);
-	*out = kv_strdup(v->u.string);
-	return 0;
-}
-
-static int get_u64(yajl_val v, const char *path, uint64_t max, uint64_t *out, struct kv_err **err)
-{
-	if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0 || (uint64_t)YAJL_GET_INTEGER(v) > max) {
-		/* yajl keeps integers beyond long long only as a string. */
-		if (YAJL_IS_NUMBER(v) && !YAJL_IS_INTEGER(v) && !YAJL_IS_DOUBLE(v)) {
-			char *end;
-			errno = 0;
-			unsigned long long x = strtoull(v->u.number.r, &end, 10);
-			if (!errno && !*end && v->u.number.r[0] != '-' && x <= max) {
-				*out = x;
-				return 0;
-			}
-		}
-		return kv_err_make(err, EINVAL, "%s: must be an integer in 0..%llu", path,
-				   (unsigned long long)max);
-	}
-	*out = YAJL_GET_INTEGER(v);
-	return 0;
-}
-
-static int get_i64(yajl_val v, const char *path, int64_t min, int64_t max, int64_t *out,
-		   struct kv_err **err)
-{
-	if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < min || YAJL_GET_INTEGER(v) > max)
-		return kv_err_make(err, EINVAL, "%s: must be an integer in %lld..%lld", path,
-				   (long long)min, (long long)max);
-	*out = YAJL_GET_INTEGER(v);
-	return 0;
-}
-
-static bool get_bool(yajl_val obj, const char *key)
-{
-	bool b = false;
-	return kv_jbool(obj, key, &b) && b;
-}
-
-static void strv_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
-/* An array of strings into a NULL-terminated vector (absent: empty). */
-static int get_strv(yajl_val v, const char *path, bool nonempty, char ***out, size_t *n,
-		    struct kv_err **err)
-{
-	if (!v || YAJL_IS_NULL(v)) {
-		if (nonempty)
-			return kv_err_make(err, EINVAL, "%s: must be a non-empty array of strings",
-					   path);
-		*out = kv_malloc0(sizeof(char *));
-		if (n)
-			*n = 0;
-		return 0;
-	}
-	if (!YAJL_IS_ARRAY(v) || (nonempty && v->u.array.len == 0))
-		return kv_err_make(err, EINVAL, "%s: must be a %sarray of strings", path,
-				   nonempty ? "non-empty " : "");
-	size_t len = v->u.array.len;
-	char **sv = kv_malloc0((len + 1) * sizeof(char *));
-	for (size_t i = 0; i < len; i++) {
-		yajl_val e = v->u.array.values[i];
-		if (!YAJL_IS_STRING(e)) {
-			strv_free(sv);
-			return kv_err_make(err, EINVAL, "%s[%zu]: must be a string", path, i);
-		}
-		sv[i] = kv_strdup(e->u.string);
-	}
-	*out = sv;
+	struct oci_strv sv;
+	if (pc_strv(c, obj, key, &sv) < 0)
+		return -1;
+	*out = sv.v ? sv.v : pc_alloc(c, sizeof(char *));
 	if (n)
-		*n = len;
+		*n = sv.n;
+	return 0;
+}
+
+static int check_abs_clean(struct pctx *c, const char *key, char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!oci_path_is_abs_clean(v[i]))
+			return pc_fail_idx(c, key, i, "must be absolute");
 	return 0;
 }
 
 /* ------------------------------------------------------------ process */
 
-static const struct {
-	const char *name;
-	int resource;
-} rlimit_names[] = {
-    {"RLIMIT_AS", RLIMIT_AS},
-    {"RLIMIT_CORE", RLIMIT_CORE},
-    {"RLIMIT_CPU", RLIMIT_CPU},
-    {"RLIMIT_DATA", RLIMIT_DATA},
-    {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-    {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
-    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-    {"RLIMIT_NICE", RLIMIT_NICE},
-    {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-    {"RLIMIT_NPROC", RLIMIT_NPROC},
-    {"RLIMIT_RSS", RLIMIT_RSS},
-    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
-    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-    {"RLIMIT_STACK", RLIMIT_STACK},
-};
-
-static int decode_rlimits(yajl_val v, const char *path, struct kv_process *p, struct kv_err **err)
+static int decode_rlimit(struct pctx *c, yajl_val v, size_t i, void *elem)
 {
-	if (!v || YAJL_IS_NULL(v))
-		return 0;
-	if (!YAJL_IS_ARRAY(v))
-		return kv_err_make(err, EINVAL, "%s.rlimits: must be an array", path);
-	p->rlimits = kv_malloc0((v->u.array.len + 1) * sizeof(*p->rlimits));
-	for (size_t i = 0; i < v->u.array.len; i++) {
-		yajl_val e = v->u.array.values[i];
-		const char *type = kv_jstr(e, "type");
-		struct kv_rlimit *rl = &p->rlimits[p->nrlimits];
-		rl->resource = -1;
-		for (size_t k = 0; type && k < KV_ARRAY_SIZE(rlimit_names); k++)
-			if (strcmp(rlimit_names[k].name, type) == 0)
-				rl->resource = rlimit_names[k].resource;
-		if (rl->resource < 0)
-			return kv_err_make(err, EINVAL, "%s.rlimits[%zu].type: unknown rlimit %s",
-					   path, i, type ? type : "(missing)");
-		yajl_val soft = kv_jget(e, "soft"), hard = kv_jget(e, "hard");
-		char sub[192];
-		uint64_t s = 0, h = 0;
-		snprintf(sub, sizeof(sub), "%s.rlimits[%zu].soft", path, i);
-		if (!soft || get_u64(soft, sub, UINT64_MAX, &s, err) < 0)
-			return kv_err_make(err, EINVAL, "%s: must be an integer", sub);
-		snprintf(sub, sizeof(sub), "%s.rlimits[%zu].hard", path, i);
-		if (!hard || get_u64(hard, sub, UINT64_MAX, &h, err) < 0)
-			return kv_err_make(err, EINVAL, "%s: must be an integer", sub);
-		if (s > h)
-			return kv_err_make(err, EINVAL, "%s.rlimits[%zu]: soft exceeds hard", path,
-					   i);
-		rl->limit.rlim_cur = s;
-		rl->limit.rlim_max = h;
-		p->nrlimits++;
-	}
+	struct kv_rlimit *rl = elem;
+	char *type = NULL;
+	uint64_t soft = 0, hard = 0;
+	if (pc_str(c, v, "type", false, &type) < 0)
+		return -1;
+	/* oci/names.c's table: the one the host checked config.json with. */
+	rl->resource = type ? oci_rlimit_from_name(type) : -1;
+	if (rl->resource < 0)
+		return pc_fail_at(c, "type", "unknown rlimit %s", type ? type : "(missing)");
+	if (pc_u64(c, v, "soft", true, UINT64_MAX, &soft, NULL) < 0 ||
+	    pc_u64(c, v, "hard", true, UINT64_MAX, &hard, NULL) < 0)
+		return -1;
+	if (soft > hard)
+		return pc_fail(c, "soft exceeds hard");
+	rl->limit.rlim_cur = soft;
+	rl->limit.rlim_max = hard;
 	return 0;
 }
 
-int kv_cap_from_name(const char *name)
+static int decode_caps(struct pctx *c, yajl_val caps, void *out)
 {
-	if (!name || strncmp(name, "CAP_", 4) != 0)
-		return -1;
-	char lower[64];
-	size_t n = strlen(name);
-	if (n >= sizeof(lower))
-		return -1;
-	for (size_t i = 0; i <= n; i++)
-		lower[i] = (name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i];
-	cap_value_t c;
-	if (cap_from_name(lower, &c) < 0 || c < 0 || c > 63)
-		return -1;
-	return c;
-}
-
-static int decode_caps(yajl_val v, const char *path, struct kv_process *p, struct kv_err **err)
-{
-	static const char *const sets[KV_CAP_NSETS] = {"bounding", "effective", "inheritable",
-						       "permitted", "ambient"};
-	if (!v || YAJL_IS_NULL(v))
-		return 0;
-	if (!YAJL_IS_OBJECT(v))
-		return kv_err_make(err, EINVAL, "%s.capabilities: must be an object", path);
+	struct kv_process *p = out;
 	p->has_caps = true;
 	for (int s = 0; s < KV_CAP_NSETS; s++) {
-		yajl_val a = kv_jget(v, sets[s]);
-		if (!a || YAJL_IS_NULL(a))
-			continue;
-		if (!YAJL_IS_ARRAY(a))
-			return kv_err_make(err, EINVAL, "%s.capabilities.%s: must be an array",
-					   path, sets[s]);
-		for (size_t i = 0; i < a->u.array.len; i++) {
-			yajl_val e = a->u.array.values[i];
-			int c = YAJL_IS_STRING(e) ? kv_cap_from_name(e->u.string) : -1;
-			if (c < 0)
-				return kv_err_make(
-				    err, EINVAL, "%s.capabilities.%s[%zu]: unknown capability %s",
-				    path, sets[s], i,
-				    YAJL_IS_STRING(e) ? e->u.string : "(not a string)");
-			p->caps[s] |= 1ull << c;
+		const char *set = oci_cap_set_name((enum oci_cap_set)s);
+		struct oci_strv sv;
+		if (pc_strv(c, caps, set, &sv) < 0)
+			return -1;
+		for (size_t i = 0; i < sv.n; i++) {
+			int cap = oci_capability_from_name(sv.v[i]);
+			if (cap < 0)
+				return pc_fail_idx(c, set, i, "unknown capability %s", sv.v[i]);
+			p->caps[s] |= 1ull << cap;
 		}
 	}
 	return 0;
 }
 
-static int decode_user(yajl_val u, const char *path, struct kv_process *p, struct kv_err **err)
+static int decode_user(struct pctx *c, yajl_val u, void *out)
 {
-	char sub[192];
-	uint64_t x;
-	if (!u || YAJL_IS_NULL(u))
-		return 0;
-	if (!YAJL_IS_OBJECT(u))
-		return kv_err_make(err, EINVAL, "%s.user: must be an object", path);
-	yajl_val v;
-	if ((v = kv_jget(u, "uid"))) {
-		snprintf(sub, sizeof(sub), "%s.user.uid", path);
-		if (get_u64(v, sub, UINT32_MAX - 1, &x, err) < 0)
-			return -EINVAL;
-		p->uid = x;
+	struct kv_process *p = out;
+	uint64_t uid = 0, gid = 0, umask = 0;
+	bool has_umask = false;
+	char *username = NULL;
+	yajl_val gids;
+	if (pc_u64(c, u, "uid", false, UINT32_MAX - 1, &uid, NULL) < 0 ||
+	    pc_u64(c, u, "gid", false, UINT32_MAX - 1, &gid, NULL) < 0 ||
+	    pc_u64(c, u, "umask", false, 0777, &umask, &has_umask) < 0 ||
+	    pc_str(c, u, "username", false, &username) < 0 ||
+	    pc_arr(c, u, "additionalGids", false, &gids) < 0)
+		return -1;
+	p->uid = uid;
+	p->gid = gid;
+	if (has_umask)
+		p->umask = umask;
+	if (username)
+		return kv_err_plain(c->err, ENOTSUP, "%s.username: not supported, give uid/gid",
+				    c->path);
+	p->ngids = pc_arr_len(gids);
+	if (p->ngids > 65536)
+		return pc_fail_at(c, "additionalGids", "must be an array of at most 65536");
+	p->gids = pc_alloc(c, (p->ngids + 1) * sizeof(gid_t));
+	size_t old = pc_push_key(c, "additionalGids");
+	for (size_t i = 0; i < p->ngids; i++) {
+		uint64_t x;
+		size_t o2 = pc_push_idx(c, i);
+		int r = pc_val_u64(c, gids->u.array.values[i], UINT32_MAX - 1, &x);
+		pc_pop(c, o2);
+		if (r < 0) {
+			pc_pop(c, old);
+			return -1;
+		}
+		p->gids[i] = x;
 	}
-	if ((v = kv_jget(u, "gid"))) {
-		snprintf(sub, sizeof(sub), "%s.user.gid", path);
-		if (get_u64(v, sub, UINT32_MAX - 1, &x, err) < 0)
-			return -EINVAL;
-		p->gid = x;
-	}
-	if ((v = kv_jget(u, "umask")) && !YAJL_IS_NULL(v)) {
-		snprintf(sub, sizeof(sub), "%s.user.umask", path);
-		if (get_u64(v, sub, 0777, &x, err) < 0)
-			return -EINVAL;
-		p->umask = x;
-	}
-	if (kv_jget(u, "username") && !YAJL_IS_NULL(kv_jget(u, "username")))
-		return kv_err_make(err, ENOTSUP, "%s.user.username: not supported, give uid/gid",
-				   path);
-	v = kv_jget(u, "additionalGids");
-	if (!v || YAJL_IS_NULL(v))
-		return 0;
-	if (!YAJL_IS_ARRAY(v) || v->u.array.len > 65536)
-		return kv_err_make(err, EINVAL, "%s.user.additionalGids: must be an array", path);
-	p->gids = kv_malloc0((v->u.array.len + 1) * sizeof(gid_t));
-	for (size_t i = 0; i < v->u.array.len; i++) {
-		snprintf(sub, sizeof(sub), "%s.user.additionalGids[%zu]", path, i);
-		if (get_u64(v->u.array.values[i], sub, UINT32_MAX - 1, &x, err) < 0)
-			return -EINVAL;
-		p->gids[p->ngids++] = x;
-	}
+	pc_pop(c, old);
 	return 0;
 }
 
-static int decode_env(yajl_val v, const char *path, struct kv_process *p, struct kv_err **err)
+static int decode_console(struct pctx *c, yajl_val v, void *out)
 {
-	char sub[192];
-	snprintf(sub, sizeof(sub), "%s.env", path);
-	if (get_strv(v, sub, false, &p->env, NULL, err) < 0)
-		return -EINVAL;
-	for (size_t i = 0; p->env[i]; i++)
+	struct kv_process *p = out;
+	uint64_t h = 0, w = 0;
+	if (pc_u64(c, v, "height", false, 65535, &h, NULL) < 0 ||
+	    pc_u64(c, v, "width", false, 65535, &w, NULL) < 0)
+		return -1;
+	p->rows = h;
+	p->cols = w;
+	return 0;
+}
+
+static int decode_process(struct pctx *c, yajl_val v, struct kv_process *p)
+{
+	if (!YAJL_IS_OBJECT(v))
+		return pc_fail(c, "must be an object");
+	yajl_val args = pc_get(v, "args");
+	if (!YAJL_IS_ARRAY(args) || args->u.array.len == 0)
+		return pc_fail_at(c, "args", "must be a non-empty array of strings");
+	size_t nenv = 0;
+	if (read_strv(c, v, "args", &p->args, NULL) < 0)
+		return -1;
+	if (!p->args[0][0])
+		return pc_fail_idx(c, "args", 0, "must not be empty");
+	if (read_strv(c, v, "env", &p->env, &nenv) < 0)
+		return -1;
+	for (size_t i = 0; i < nenv; i++)
 		if (!strchr(p->env[i], '=') || p->env[i][0] == '=')
-			return kv_err_make(err, EINVAL, "%s[%zu]: must be NAME=VALUE", sub, i);
-	return 0;
-}
-
-static int decode_console(yajl_val v, const char *path, struct kv_process *p, struct kv_err **err)
-{
-	if (!v || YAJL_IS_NULL(v))
-		return 0;
-	char sub[192];
-	uint64_t x;
-	snprintf(sub, sizeof(sub), "%s.consoleSize.height", path);
-	yajl_val h = kv_jget(v, "height"), w = kv_jget(v, "width");
-	if (h && get_u64(h, sub, 65535, &x, err) < 0)
-		return -EINVAL;
-	p->rows = h ? x : 0;
-	snprintf(sub, sizeof(sub), "%s.consoleSize.width", path);
-	if (w && get_u64(w, sub, 65535, &x, err) < 0)
-		return -EINVAL;
-	p->cols = w ? x : 0;
+			return pc_fail_idx(c, "env", i, "must be NAME=VALUE");
+	if (pc_str(c, v, "cwd", false, &p->cwd) < 0)
+		return -1;
+	if (!p->cwd)
+		p->cwd = pc_strdup(c, "/");
+	if (!oci_path_is_abs_clean(p->cwd))
+		return pc_fail_at(c, "cwd", "must be an absolute path without ..");
+	int64_t oom = 0;
+	if (pc_bool(c, v, "terminal", &p->terminal) < 0 ||
+	    pc_bool(c, v, "noNewPrivileges", &p->no_new_privs) < 0 ||
+	    pc_i64(c, v, "oomScoreAdj", false, -1000, 1000, &oom, &p->has_oom_score_adj) < 0)
+		return -1;
+	p->oom_score_adj = oom;
+	if (pc_sub(c, v, "user", decode_user, p) < 0 ||
+	    pc_each(c, v, "rlimits", &p->nrlimits, sizeof(*p->rlimits), (void **)&p->rlimits,
+		    decode_rlimit) < 0 ||
+	    pc_sub(c, v, "capabilities", decode_caps, p) < 0 ||
+	    pc_sub(c, v, "consoleSize", decode_console, p) < 0)
+		return -1;
 	return 0;
 }
 
@@ -301,49 +170,14 @@ int kv_process_decode(yajl_val v, const char *path, struct kv_process *p, struct
 {
 	memset(p, 0, sizeof(*p));
 	p->umask = -1;
-	if (!v || !YAJL_IS_OBJECT(v))
-		return kv_err_make(err, EINVAL, "%s: must be an object", path);
-	char sub[192];
-	snprintf(sub, sizeof(sub), "%s.args", path);
-	if (get_strv(kv_jget(v, "args"), sub, true, &p->args, NULL, err) < 0)
-		return -EINVAL;
-	if (!p->args[0][0])
-		return kv_err_make(err, EINVAL, "%s[0]: must not be empty", sub);
-	if (decode_env(kv_jget(v, "env"), path, p, err) < 0)
-		return -EINVAL;
-	if (get_str(v, "cwd", path, &p->cwd, err) < 0)
-		return -EINVAL;
-	if (!p->cwd)
-		p->cwd = kv_strdup("/");
-	if (!oci_path_is_abs_clean(p->cwd))
-		return kv_err_make(err, EINVAL, "%s.cwd: must be an absolute path without ..",
-				   path);
-	p->terminal = get_bool(v, "terminal");
-	p->no_new_privs = get_bool(v, "noNewPrivileges");
-	yajl_val oom = kv_jget(v, "oomScoreAdj");
-	if (oom && !YAJL_IS_NULL(oom)) {
-		int64_t x = 0;
-		snprintf(sub, sizeof(sub), "%s.oomScoreAdj", path);
-		if (get_i64(oom, sub, -1000, 1000, &x, err) < 0)
-			return -EINVAL;
-		p->has_oom_score_adj = true;
-		p->oom_score_adj = x;
-	}
-	if (decode_user(kv_jget(v, "user"), path, p, err) < 0 ||
-	    decode_rlimits(kv_jget(v, "rlimits"), path, p, err) < 0 ||
-	    decode_caps(kv_jget(v, "capabilities"), path, p, err) < 0 ||
-	    decode_console(kv_jget(v, "consoleSize"), path, p, err) < 0)
-		return -EINVAL;
-	return 0;
+	struct pctx c = {.owner = &p->owned, .err = err};
+	pc_push_key(&c, path);
+	return decode_process(&c, v, p);
 }
 
 void kv_process_clear(struct kv_process *p)
 {
-	strv_free(p->args);
-	strv_free(p->env);
-	free(p->cwd);
-	free(p->gids);
-	free(p->rlimits);
+	oci_alloc_free(p->owned);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -367,171 +201,180 @@ bool kv_mount_option(const char *opt, unsigned long *set, unsigned long *clear,
 	return true;
 }
 
-static int decode_mount_options(yajl_val opts, const char *path, struct kv_mount *m,
-				struct kv_err **err)
+static int decode_mount_options(struct pctx *c, yajl_val v, struct kv_mount *m)
 {
-	char **sv = NULL;
-	size_t n = 0;
-	if (get_strv(opts, path, false, &sv, &n, err) < 0)
-		return -EINVAL;
+	char **sv;
+	size_t n, dlen = 0;
+	if (read_strv(c, v, "options", &sv, &n) < 0)
+		return -1;
 	unsigned long set = 0, clear = 0;
-	size_t dlen = 0;
-	char *data = kv_malloc0(1);
+	bool *is_data = pc_alloc(c, n + 1);
 	for (size_t i = 0; i < n; i++) {
 		if (kv_mount_option(sv[i], &set, &clear, &m->propagation, &m->bind, &m->recursive))
 			continue;
-		if (strchr(sv[i], ',')) {
-			strv_free(sv);
-			free(data);
-			return kv_err_make(err, EINVAL, "%s[%zu]: must not contain a comma", path,
-					   i);
-		}
-		size_t l = strlen(sv[i]);
-		char *nd = realloc(data, dlen + l + 2);
-		if (!nd)
-			abort();
-		data = nd;
-		if (dlen)
-			data[dlen++] = ',';
-		memcpy(data + dlen, sv[i], l + 1);
-		dlen += l;
+		if (strchr(sv[i], ','))
+			return pc_fail_idx(c, "options", i, "must not contain a comma");
+		is_data[i] = true;
+		dlen += strlen(sv[i]) + 1;
 	}
-	strv_free(sv);
+	/* The rest is the filesystem's data, comma-separated, in order. */
+	m->data = pc_alloc(c, dlen + 1);
+	for (size_t i = 0, at = 0; i < n; i++) {
+		if (!is_data[i])
+			continue;
+		if (at)
+			m->data[at++] = ',';
+		size_t l = strlen(sv[i]);
+		memcpy(m->data + at, sv[i], l);
+		at += l;
+	}
 	m->flags = set & ~clear;
-	m->data = data;
 	return 0;
 }
 
-static int decode_mount(yajl_val v, size_t i, struct kv_mount *m, struct kv_err **err)
+static int decode_mount(struct pctx *c, yajl_val v, size_t i, void *elem)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "mounts[%zu]", i);
-	if (!YAJL_IS_OBJECT(v))
-		return kv_err_make(err, EINVAL, "%s: must be an object", path);
-	if (get_str(v, "destination", path, &m->destination, err) < 0 ||
-	    get_str(v, "type", path, &m->type, err) < 0 ||
-	    get_str(v, "source", path, &m->source, err) < 0)
-		return -EINVAL;
+	struct kv_mount *m = elem;
+	if (pc_str(c, v, "destination", false, &m->destination) < 0 ||
+	    pc_str(c, v, "type", false, &m->type) < 0 ||
+	    pc_str(c, v, "source", false, &m->source) < 0)
+		return -1;
 	if (!oci_path_is_abs_clean(m->destination))
-		return kv_err_make(err, EINVAL,
-				   "%s.destination: must be an absolute path without ..", path);
-	char sub[128];
-	snprintf(sub, sizeof(sub), "%s.options", path);
-	if (decode_mount_options(kv_jget(v, "options"), sub, m, err) < 0)
-		return -EINVAL;
+		return pc_fail_at(c, "destination", "must be an absolute path without ..");
+	if (decode_mount_options(c, v, m) < 0)
+		return -1;
 	if (m->type && strcmp(m->type, "bind") == 0)
 		m->bind = true;
 	if (!m->type && !m->bind)
-		return kv_err_make(err, EINVAL, "%s.type: missing (and not a bind mount)", path);
+		return pc_fail_at(c, "type", "missing (and not a bind mount)");
 	if (m->bind) {
 		if (!m->source || m->source[0] != '/')
-			return kv_err_make(err, EINVAL,
-					   "%s.source: a bind mount needs an absolute "
-					   "source",
-					   path);
+			return pc_fail_at(c, "source", "a bind mount needs an absolute source");
 		m->remount_ro = m->flags & MS_RDONLY;
 	}
 	if (!m->source)
-		m->source = kv_strdup(m->type);
+		m->source = pc_strdup(c, m->type);
 	return 0;
 }
 
-static int decode_mounts(yajl_val v, struct kv_spec *s, struct kv_err **err)
+static int decode_mounts(struct pctx *c, yajl_val root, struct kv_spec *s)
 {
-	if (!v || YAJL_IS_NULL(v))
-		return 0;
-	if (!YAJL_IS_ARRAY(v) || v->u.array.len > 1024)
-		return BAD("mounts", "must be an array of at most 1024 mounts");
-	s->mounts = kv_malloc0((v->u.array.len + 1) * sizeof(*s->mounts));
-	for (size_t i = 0; i < v->u.array.len; i++) {
-		if (decode_mount(v->u.array.values[i], i, &s->mounts[i], err) < 0) {
-			s->nmounts = i + 1;
-			return -EINVAL;
-		}
-		s->nmounts = i + 1;
-	}
-	return 0;
+	yajl_val v;
+	if (pc_arr(c, root, "mounts", false, &v) < 0)
+		return -1;
+	if (pc_arr_len(v) > 1024)
+		return pc_fail_at(c, "mounts", "must be an array of at most 1024 mounts");
+	return pc_each(c, root, "mounts", &s->nmounts, sizeof(*s->mounts), (void **)&s->mounts,
+		       decode_mount);
 }
 
 /* ------------------------------------------------------------- linux */
 
+/* What the agent does with each of oci/'s namespace types. */
 static const struct {
-	const char *name;
-	int flag, index;
-} ns_names[] = {
-    {"pid", CLONE_NEWPID, KV_NS_PID},	       {"mount", CLONE_NEWNS, KV_NS_MOUNT},
-    {"uts", CLONE_NEWUTS, KV_NS_UTS},	       {"ipc", CLONE_NEWIPC, KV_NS_IPC},
-    {"cgroup", CLONE_NEWCGROUP, KV_NS_CGROUP}, {"network", CLONE_NEWNET, KV_NS_NET},
+	int flag, index; /* index -1: not in a guest (user, time) */
+} ns_kinds[OCI_NS_COUNT] = {
+    [OCI_NS_PID] = {CLONE_NEWPID, KV_NS_PID},
+    [OCI_NS_MOUNT] = {CLONE_NEWNS, KV_NS_MOUNT},
+    [OCI_NS_UTS] = {CLONE_NEWUTS, KV_NS_UTS},
+    [OCI_NS_IPC] = {CLONE_NEWIPC, KV_NS_IPC},
+    [OCI_NS_CGROUP] = {CLONE_NEWCGROUP, KV_NS_CGROUP},
+    [OCI_NS_NETWORK] = {CLONE_NEWNET, KV_NS_NET},
+    [OCI_NS_USER] = {0, -1},
+    [OCI_NS_TIME] = {0, -1},
 };
 
-static int decode_namespaces(yajl_val v, struct kv_spec *s, struct kv_err **err)
+static int decode_namespace(struct pctx *c, yajl_val v, struct kv_spec *s)
 {
-	if (!v || YAJL_IS_NULL(v))
-		return 0;
-	if (!YAJL_IS_ARRAY(v))
-		return BAD("linux.namespaces", "must be an array");
-	for (size_t i = 0; i < v->u.array.len; i++) {
-		yajl_val e = v->u.array.values[i];
-		const char *type = kv_jstr(e, "type");
-		size_t k = 0;
-		while (type && k < KV_ARRAY_SIZE(ns_names) && strcmp(ns_names[k].name, type))
-			k++;
-		if (!type || k == KV_ARRAY_SIZE(ns_names))
-			return kv_err_make(
-			    err, type && strcmp(type, "user") == 0 ? ENOTSUP : EINVAL,
-			    "linux.namespaces[%zu].type: %s %s", i,
-			    type ? "unsupported namespace" : "missing", type ? type : "");
-		const char *p = kv_jstr(e, "path");
-		if (p && *p) {
-			if (!oci_path_is_abs_clean(p))
-				return kv_err_make(
-				    err, EINVAL, "linux.namespaces[%zu].path: must be absolute", i);
-			free(s->ns_paths[ns_names[k].index]);
-			s->ns_paths[ns_names[k].index] = kv_strdup(p);
-		} else {
-			s->ns_flags |= ns_names[k].flag;
-		}
+	char *type = NULL, *path = NULL;
+	if (pc_str(c, v, "type", false, &type) < 0 || pc_str(c, v, "path", false, &path) < 0)
+		return -1;
+	if (!type)
+		return pc_fail_at(c, "type", "missing");
+	int t = oci_ns_from_name(type);
+	if (t < 0 || ns_kinds[t].index < 0) {
+		int e = t == OCI_NS_USER ? ENOTSUP : EINVAL;
+		return kv_err_plain(c->err, e, "%s.type: unsupported namespace %s", c->path, type);
+	}
+	if (path && *path) {
+		if (!oci_path_is_abs_clean(path))
+			return pc_fail_at(c, "path", "must be absolute");
+		s->ns_paths[ns_kinds[t].index] = path;
+	} else {
+		s->ns_flags |= ns_kinds[t].flag;
 	}
 	return 0;
 }
 
-int kv_resources_decode(yajl_val v, struct kv_resources *r, bool *has, struct kv_err **err)
+static int decode_namespaces(struct pctx *c, yajl_val lx, struct kv_spec *s)
+{
+	yajl_val v;
+	if (pc_arr(c, lx, "namespaces", false, &v) < 0)
+		return -1;
+	size_t old = pc_push_key(c, "namespaces");
+	int r = 0;
+	for (size_t i = 0; i < pc_arr_len(v) && r == 0; i++) {
+		size_t o2 = pc_push_idx(c, i);
+		yajl_val e = v->u.array.values[i];
+		r = YAJL_IS_OBJECT(e) ? decode_namespace(c, e, s) : pc_fail(c, "must be an object");
+		pc_pop(c, o2);
+	}
+	pc_pop(c, old);
+	return r;
+}
+
+/* Limits in one object member of linux.resources: memory, cpu, pids. */
+static int decode_res_memory(struct pctx *c, yajl_val v, void *out)
+{
+	struct kv_resources *r = out;
+	if (pc_i64(c, v, "limit", false, -1, INT64_MAX, &r->memory_limit, NULL) < 0 ||
+	    pc_i64(c, v, "reservation", false, -1, INT64_MAX, &r->memory_reservation, NULL) < 0 ||
+	    pc_i64(c, v, "swap", false, -1, INT64_MAX, &r->memory_swap, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+static int decode_res_cpu(struct pctx *c, yajl_val v, void *out)
+{
+	struct kv_resources *r = out;
+	if (pc_u64(c, v, "shares", false, 262144, &r->cpu_shares, NULL) < 0 ||
+	    pc_i64(c, v, "quota", false, -1, INT64_MAX, &r->cpu_quota, NULL) < 0 ||
+	    pc_u64(c, v, "period", false, 1000000, &r->cpu_period, NULL) < 0 ||
+	    pc_str(c, v, "cpus", false, &r->cpus) < 0 || pc_str(c, v, "mems", false, &r->mems) < 0)
+		return -1;
+	return 0;
+}
+
+static int decode_res_pids(struct pctx *c, yajl_val v, void *out)
+{
+	struct kv_resources *r = out;
+	bool has = false;
+	if (pc_i64(c, v, "limit", false, -1, INT64_MAX, &r->pids_limit, &has) < 0)
+		return -1;
+	if (has && r->pids_limit == 0)
+		r->pids_limit = -1; /* the spec: 0 or -1 means unlimited */
+	return 0;
+}
+
+static void resources_unset(struct kv_resources *r)
 {
 	r->memory_limit = r->memory_reservation = r->memory_swap = r->cpu_quota = -1;
+}
+
+int kv_resources_decode(yajl_val v, struct kv_resources *r, bool *has, struct kv_err **err)
+{
+	resources_unset(r);
 	if (!v || YAJL_IS_NULL(v))
 		return 0;
+	struct pctx c = {.owner = &r->owned, .err = err};
+	pc_push_key(&c, "linux.resources");
 	if (!YAJL_IS_OBJECT(v))
-		return BAD("linux.resources", "must be an object");
+		return pc_fail(&c, "must be an object");
 	*has = true;
-	yajl_val mem = kv_jget(v, "memory"), cpu = kv_jget(v, "cpu"), pids = kv_jget(v, "pids");
-	yajl_val x;
-	if ((x = kv_jget(mem, "limit")) &&
-	    get_i64(x, "linux.resources.memory.limit", -1, INT64_MAX, &r->memory_limit, err) < 0)
-		return -EINVAL;
-	if ((x = kv_jget(mem, "reservation")) &&
-	    get_i64(x, "linux.resources.memory.reservation", -1, INT64_MAX, &r->memory_reservation,
-		    err) < 0)
-		return -EINVAL;
-	if ((x = kv_jget(mem, "swap")) &&
-	    get_i64(x, "linux.resources.memory.swap", -1, INT64_MAX, &r->memory_swap, err) < 0)
-		return -EINVAL;
-	if ((x = kv_jget(cpu, "shares")) &&
-	    get_u64(x, "linux.resources.cpu.shares", 262144, &r->cpu_shares, err) < 0)
-		return -EINVAL;
-	if ((x = kv_jget(cpu, "quota")) &&
-	    get_i64(x, "linux.resources.cpu.quota", -1, INT64_MAX, &r->cpu_quota, err) < 0)
-		return -EINVAL;
-	if ((x = kv_jget(cpu, "period")) &&
-	    get_u64(x, "linux.resources.cpu.period", 1000000, &r->cpu_period, err) < 0)
-		return -EINVAL;
-	if (get_str(cpu, "cpus", "linux.resources.cpu", &r->cpus, err) < 0 ||
-	    get_str(cpu, "mems", "linux.resources.cpu", &r->mems, err) < 0)
-		return -EINVAL;
-	if ((x = kv_jget(pids, "limit")) &&
-	    get_i64(x, "linux.resources.pids.limit", -1, INT64_MAX, &r->pids_limit, err) < 0)
-		return -EINVAL;
-	if (r->pids_limit == 0 && x)
-		r->pids_limit = -1; /* the spec: 0 or -1 means unlimited */
+	if (pc_sub(&c, v, "memory", decode_res_memory, r) < 0 ||
+	    pc_sub(&c, v, "cpu", decode_res_cpu, r) < 0 ||
+	    pc_sub(&c, v, "pids", decode_res_pids, r) < 0)
+		return -1;
 	/* As runc reads them, 0 means "not set" (Docker's update sends every
 	 * field, 0 for the ones it leaves alone: a memory.max of 0 would kill). */
 	int64_t *zero_unset[] = {&r->memory_limit, &r->memory_reservation, &r->memory_swap,
@@ -542,182 +385,155 @@ int kv_resources_decode(yajl_val v, struct kv_resources *r, bool *has, struct kv
 	return 0;
 }
 
-static int decode_sysctl(yajl_val v, struct kv_spec *s, struct kv_err **err)
+void kv_resources_clear(struct kv_resources *r)
 {
-	if (!v || YAJL_IS_NULL(v))
-		return 0;
-	if (!YAJL_IS_OBJECT(v))
-		return BAD("linux.sysctl", "must be an object");
-	s->sysctls = kv_malloc0((v->u.object.len + 1) * sizeof(*s->sysctls));
-	for (size_t i = 0; i < v->u.object.len; i++) {
-		const char *k = v->u.object.keys[i];
-		yajl_val val = v->u.object.values[i];
-		if (!*k || strspn(k, "abcdefghijklmnopqrstuvwxyz0123456789_.-/") != strlen(k) ||
-		    strstr(k, "..") || k[0] == '.' || k[0] == '/')
-			return kv_err_make(err, EINVAL, "linux.sysctl.%s: invalid name", k);
-		if (!YAJL_IS_STRING(val))
-			return kv_err_make(err, EINVAL, "linux.sysctl.%s: must be a string", k);
-		s->sysctls[i].key = kv_strdup(k);
-		s->sysctls[i].value = kv_strdup(val->u.string);
-		s->nsysctls++;
+	oci_alloc_free(r->owned);
+	r->owned = NULL;
+	r->cpus = r->mems = NULL;
+}
+
+static int decode_sysctl(struct pctx *c, yajl_val lx, struct kv_spec *s)
+{
+	struct oci_map m;
+	if (pc_map(c, lx, "sysctl", &m) < 0)
+		return -1;
+	s->sysctls = pc_alloc(c, (m.n + 1) * sizeof(*s->sysctls));
+	size_t old = pc_push_key(c, "sysctl");
+	for (size_t i = 0; i < m.n; i++) {
+		const char *k = m.v[i].key;
+		if (strspn(k, "abcdefghijklmnopqrstuvwxyz0123456789_.-/") != strlen(k) ||
+		    strstr(k, "..") || k[0] == '.' || k[0] == '/') {
+			int r = pc_fail_at(c, k, "invalid name");
+			pc_pop(c, old);
+			return r;
+		}
+		s->sysctls[i].key = m.v[i].key;
+		s->sysctls[i].value = m.v[i].value;
 	}
+	pc_pop(c, old);
+	s->nsysctls = m.n;
 	return 0;
 }
 
 int kv_seccomp_decode(yajl_val v, struct kv_seccomp **out, struct kv_err **err);
 void kv_seccomp_free(struct kv_seccomp *s);
 
-static int decode_propagation(const char *p, unsigned long *out, struct kv_err **err)
+static int decode_propagation(struct pctx *c, yajl_val lx, struct kv_spec *s)
 {
+	char *p = NULL;
+	if (pc_str(c, lx, "rootfsPropagation", false, &p) < 0)
+		return -1;
 	if (!p || !*p)
 		return 0;
 	const struct oci_mount_flag *f = oci_mount_flag_find(p);
-	if (f && f->propagation) {
-		*out = f->propagation;
-		return 0;
-	}
-	return kv_err_make(err, EINVAL, "linux.rootfsPropagation: unknown value %s", p);
+	if (!f || !f->propagation)
+		return pc_fail_at(c, "rootfsPropagation", "unknown value %s", p);
+	s->rootfs_propagation = f->propagation;
+	return 0;
 }
 
-static int decode_linux(yajl_val v, struct kv_spec *s, struct kv_err **err)
+static int decode_linux(struct pctx *c, yajl_val v, void *out)
 {
-	if (!v || YAJL_IS_NULL(v))
-		return kv_resources_decode(NULL, &s->res, &s->has_res, err);
-	if (!YAJL_IS_OBJECT(v))
-		return BAD("linux", "must be an object");
-	if (decode_namespaces(kv_jget(v, "namespaces"), s, err) < 0 ||
-	    kv_resources_decode(kv_jget(v, "resources"), &s->res, &s->has_res, err) < 0 ||
-	    decode_sysctl(kv_jget(v, "sysctl"), s, err) < 0)
-		return -EINVAL;
-	if (get_strv(kv_jget(v, "maskedPaths"), "linux.maskedPaths", false, &s->masked_paths,
-		     &s->nmasked, err) < 0 ||
-	    get_strv(kv_jget(v, "readonlyPaths"), "linux.readonlyPaths", false, &s->readonly_paths,
-		     &s->nreadonly, err) < 0)
-		return -EINVAL;
-	for (size_t i = 0; i < s->nmasked; i++)
-		if (!oci_path_is_abs_clean(s->masked_paths[i]))
-			return kv_err_make(err, EINVAL, "linux.maskedPaths[%zu]: must be absolute",
-					   i);
-	for (size_t i = 0; i < s->nreadonly; i++)
-		if (!oci_path_is_abs_clean(s->readonly_paths[i]))
-			return kv_err_make(err, EINVAL,
-					   "linux.readonlyPaths[%zu]: must be absolute", i);
-	if (get_str(v, "cgroupsPath", "linux", &s->cgroups_path, err) < 0)
-		return -EINVAL;
-	cleanup_free char *prop = NULL;
-	if (get_str(v, "rootfsPropagation", "linux", &prop, err) < 0 ||
-	    decode_propagation(prop, &s->rootfs_propagation, err) < 0)
-		return -EINVAL;
-	yajl_val sc = kv_jget(v, "seccomp");
-	if (sc && !YAJL_IS_NULL(sc) && kv_seccomp_decode(sc, &s->seccomp, err) < 0)
-		return -EINVAL;
+	struct kv_spec *s = out;
+	if (decode_namespaces(c, v, s) < 0 ||
+	    kv_resources_decode(pc_get(v, "resources"), &s->res, &s->has_res, c->err) < 0 ||
+	    decode_sysctl(c, v, s) < 0 ||
+	    read_strv(c, v, "maskedPaths", &s->masked_paths, &s->nmasked) < 0 ||
+	    read_strv(c, v, "readonlyPaths", &s->readonly_paths, &s->nreadonly) < 0 ||
+	    check_abs_clean(c, "maskedPaths", s->masked_paths, s->nmasked) < 0 ||
+	    check_abs_clean(c, "readonlyPaths", s->readonly_paths, s->nreadonly) < 0 ||
+	    pc_str(c, v, "cgroupsPath", false, &s->cgroups_path) < 0 ||
+	    decode_propagation(c, v, s) < 0)
+		return -1;
+	yajl_val sc = pc_get(v, "seccomp");
+	if (sc && kv_seccomp_decode(sc, &s->seccomp, c->err) < 0)
+		return -1;
 	return 0;
 }
 
 /* ------------------------------------------------------------- rootfs */
 
-static int decode_layer(yajl_val v, const char *path, struct kv_layer *l, struct kv_err **err)
+static int decode_layer(struct pctx *c, yajl_val v, size_t i, void *elem)
 {
-	if (!YAJL_IS_OBJECT(v))
-		return kv_err_make(err, EINVAL, "%s: must be an object", path);
-	if (get_str(v, "device", path, &l->device, err) < 0 ||
-	    get_str(v, "fstype", path, &l->fstype, err) < 0 ||
-	    get_str(v, "options", path, &l->options, err) < 0 ||
-	    get_str(v, "path", path, &l->path, err) < 0)
-		return -EINVAL;
+	struct kv_layer *l = elem;
+	if (pc_str(c, v, "device", false, &l->device) < 0 ||
+	    pc_str(c, v, "fstype", false, &l->fstype) < 0 ||
+	    pc_str(c, v, "options", false, &l->options) < 0 ||
+	    pc_str(c, v, "path", false, &l->path) < 0)
+		return -1;
 	if (!!l->device == !!l->path)
-		return kv_err_make(err, EINVAL, "%s: needs exactly one of device, path", path);
+		return pc_fail(c, "needs exactly one of device, path");
 	if (l->device && (!oci_path_is_abs_clean(l->device) || !l->fstype))
-		return kv_err_make(err, EINVAL, "%s: a device needs an absolute path and fstype",
-				   path);
+		return pc_fail(c, "a device needs an absolute path and fstype");
 	if (l->path && !oci_path_is_abs_clean(l->path))
-		return kv_err_make(err, EINVAL, "%s.path: must be absolute", path);
+		return pc_fail_at(c, "path", "must be absolute");
 	return 0;
 }
 
-static int decode_layers(yajl_val v, struct kv_rootfs *r, struct kv_err **err)
+static int decode_upper(struct pctx *c, yajl_val v, void *out)
 {
-	yajl_val layers = kv_jget(v, "layers");
-	if (!layers || !YAJL_IS_ARRAY(layers) || layers->u.array.len == 0 ||
-	    layers->u.array.len > 128)
-		return BAD("rootfs.layers", "must be an array of 1..128 layers");
-	r->layers = kv_malloc0(layers->u.array.len * sizeof(*r->layers));
-	for (size_t i = 0; i < layers->u.array.len; i++) {
-		char path[48];
-		snprintf(path, sizeof(path), "rootfs.layers[%zu]", i);
-		r->nlayers++;
-		if (decode_layer(layers->u.array.values[i], path, &r->layers[i], err) < 0)
-			return -EINVAL;
+	return decode_layer(c, v, 0, out);
+}
+
+static int decode_layers(struct pctx *c, yajl_val v, struct kv_rootfs *r)
+{
+	yajl_val layers = pc_get(v, "layers");
+	if (!YAJL_IS_ARRAY(layers) || layers->u.array.len == 0 || layers->u.array.len > 128)
+		return pc_fail_at(c, "layers", "must be an array of 1..128 layers");
+	if (pc_each(c, v, "layers", &r->nlayers, sizeof(*r->layers), (void **)&r->layers,
+		    decode_layer) < 0 ||
+	    pc_sub(c, v, "upper", decode_upper, &r->upper) < 0)
+		return -1;
+	return 0;
+}
+
+static int decode_rootfs(struct pctx *c, yajl_val v, struct kv_spec *s)
+{
+	struct kv_rootfs *r = &s->rootfs;
+	if (!v) {
+		if (s->root_path) {
+			r->type = pc_strdup(c, "dir");
+			r->path = s->root_path;
+		}
+		return 0;
 	}
-	yajl_val up = kv_jget(v, "upper");
-	if (up && !YAJL_IS_NULL(up) && decode_layer(up, "rootfs.upper", &r->upper, err) < 0)
-		return -EINVAL;
+	if (!YAJL_IS_OBJECT(v))
+		return pc_fail(c, "must be an object");
+	if (pc_str(c, v, "type", false, &r->type) < 0 ||
+	    pc_str(c, v, "path", false, &r->path) < 0 ||
+	    pc_str(c, v, "device", false, &r->device) < 0 ||
+	    pc_str(c, v, "fstype", false, &r->fstype) < 0 ||
+	    pc_str(c, v, "options", false, &r->options) < 0 ||
+	    pc_str(c, v, "tag", false, &r->tag) < 0)
+		return -1;
+	const char *t = r->type ? r->type : "";
+	if (strcmp(t, "dir") == 0) {
+		if (!r->path)
+			r->path = s->root_path;
+		if (!oci_path_is_abs_clean(r->path))
+			return pc_fail_at(c, "path", "must be an absolute path");
+	} else if (strcmp(t, "block") == 0) {
+		if (!oci_path_is_abs_clean(r->device) || !r->fstype)
+			return pc_fail(c, "block needs an absolute device and an fstype");
+	} else if (strcmp(t, "virtiofs") == 0 || strcmp(t, "9p") == 0) {
+		if (!r->tag || !*r->tag || strchr(r->tag, ','))
+			return pc_fail_at(c, "tag", "must be a non-empty tag");
+	} else if (strcmp(t, "overlay") == 0) {
+		return decode_layers(c, v, r);
+	} else {
+		return pc_fail_at(c, "type", "unknown %s (want dir, block, virtiofs, 9p, overlay)",
+				  t);
+	}
+	if (r->options && strpbrk(r->options, "\n"))
+		return pc_fail_at(c, "options", "invalid");
 	return 0;
 }
 
 int kv_rootfs_decode(yajl_val v, struct kv_spec *s, struct kv_err **err)
 {
-	struct kv_rootfs *r = &s->rootfs;
-	if (!v || YAJL_IS_NULL(v)) {
-		if (s->root_path) {
-			r->type = kv_strdup("dir");
-			r->path = kv_strdup(s->root_path);
-		}
-		return 0;
-	}
-	if (!YAJL_IS_OBJECT(v))
-		return BAD("rootfs", "must be an object");
-	if (get_str(v, "type", "rootfs", &r->type, err) < 0 ||
-	    get_str(v, "path", "rootfs", &r->path, err) < 0 ||
-	    get_str(v, "device", "rootfs", &r->device, err) < 0 ||
-	    get_str(v, "fstype", "rootfs", &r->fstype, err) < 0 ||
-	    get_str(v, "options", "rootfs", &r->options, err) < 0 ||
-	    get_str(v, "tag", "rootfs", &r->tag, err) < 0)
-		return -EINVAL;
-	const char *t = r->type ? r->type : "";
-	if (strcmp(t, "dir") == 0) {
-		if (!r->path && s->root_path)
-			r->path = kv_strdup(s->root_path);
-		if (!oci_path_is_abs_clean(r->path))
-			return BAD("rootfs.path", "must be an absolute path");
-	} else if (strcmp(t, "block") == 0) {
-		if (!oci_path_is_abs_clean(r->device) || !r->fstype)
-			return BAD("rootfs", "block needs an absolute device and an fstype");
-	} else if (strcmp(t, "virtiofs") == 0 || strcmp(t, "9p") == 0) {
-		if (!r->tag || !*r->tag || strchr(r->tag, ','))
-			return BAD("rootfs.tag", "must be a non-empty tag");
-	} else if (strcmp(t, "overlay") == 0) {
-		return decode_layers(v, r, err);
-	} else {
-		return kv_err_make(
-		    err, EINVAL, "rootfs.type: unknown %s (want dir, block, virtiofs, 9p, overlay)",
-		    t);
-	}
-	if (r->options && strpbrk(r->options, "\n"))
-		return BAD("rootfs.options", "invalid");
-	return 0;
-}
-
-static void layer_clear(struct kv_layer *l)
-{
-	free(l->device);
-	free(l->fstype);
-	free(l->options);
-	free(l->path);
-}
-
-static void rootfs_clear(struct kv_rootfs *r)
-{
-	free(r->type);
-	free(r->path);
-	free(r->device);
-	free(r->fstype);
-	free(r->options);
-	free(r->tag);
-	for (size_t i = 0; i < r->nlayers; i++)
-		layer_clear(&r->layers[i]);
-	free(r->layers);
-	layer_clear(&r->upper);
+	struct pctx c = {.owner = &s->owned, .err = err};
+	pc_push_key(&c, "rootfs");
+	return decode_rootfs(&c, v && !YAJL_IS_NULL(v) ? v : NULL, s);
 }
 
 /*
@@ -725,46 +541,45 @@ static void rootfs_clear(struct kv_rootfs *r)
  * namespace of the container's own. An empty one is none: runc leaves the
  * name as the namespace has it, and the host's oci/ accepts it so.
  */
-static int decode_uts_name(yajl_val root, const char *key, const struct kv_spec *s, char **out,
-			   struct kv_err **err)
+static int decode_uts_name(struct pctx *c, yajl_val root, const char *key, struct kv_spec *s,
+			   char **out)
 {
-	if (get_str(root, key, "spec", out, err) < 0)
-		return -EINVAL;
-	if (*out && !**out) {
-		free(*out);
+	if (pc_str(c, root, key, false, out) < 0)
+		return -1;
+	if (*out && !**out)
 		*out = NULL;
-	}
 	if (!*out)
 		return 0;
 	if (strlen(*out) > 64 || strchr(*out, '/'))
-		return kv_err_make(err, EINVAL, "%s: must be at most 64 characters, without /",
-				   key);
+		return pc_fail_at(c, key, "must be at most 64 characters, without /");
 	if (!(s->ns_flags & CLONE_NEWUTS) && !s->ns_paths[KV_NS_UTS])
-		return kv_err_make(err, EINVAL, "%s: needs a uts namespace in linux.namespaces",
-				   key);
+		return pc_fail_at(c, key, "needs a uts namespace in linux.namespaces");
+	return 0;
+}
+
+static int decode_root(struct pctx *c, yajl_val r, void *out)
+{
+	struct kv_spec *s = out;
+	if (pc_str(c, r, "path", false, &s->root_path) < 0 ||
+	    pc_bool(c, r, "readonly", &s->root_readonly) < 0)
+		return -1;
 	return 0;
 }
 
 struct kv_spec *kv_spec_decode(yajl_val root, struct kv_err **err)
 {
-	if (!root || !YAJL_IS_OBJECT(root)) {
-		kv_err_make(err, EINVAL, "spec: must be an object");
+	if (!YAJL_IS_OBJECT(root)) {
+		kv_err_plain(err, EINVAL, "spec: must be an object");
 		return NULL;
 	}
 	cleanup_spec struct kv_spec *s = kv_malloc0(sizeof(*s));
-	if (kv_process_decode(kv_jget(root, "process"), "process", &s->process, err) < 0)
-		return NULL;
-	yajl_val r = kv_jget(root, "root");
-	if (r && !YAJL_IS_NULL(r)) {
-		if (want_type(r, YAJL_IS_OBJECT(r), "root", "an object", err) < 0 ||
-		    get_str(r, "path", "root", &s->root_path, err) < 0)
-			return NULL;
-		s->root_readonly = get_bool(r, "readonly");
-	}
-	if (decode_mounts(kv_jget(root, "mounts"), s, err) < 0 ||
-	    decode_linux(kv_jget(root, "linux"), s, err) < 0 ||
-	    decode_uts_name(root, "hostname", s, &s->hostname, err) < 0 ||
-	    decode_uts_name(root, "domainname", s, &s->domainname, err) < 0)
+	struct pctx c = {.owner = &s->owned, .err = err};
+	resources_unset(&s->res);
+	if (kv_process_decode(pc_get(root, "process"), "process", &s->process, err) < 0 ||
+	    pc_sub(&c, root, "root", decode_root, s) < 0 || decode_mounts(&c, root, s) < 0 ||
+	    pc_sub(&c, root, "linux", decode_linux, s) < 0 ||
+	    decode_uts_name(&c, root, "hostname", s, &s->hostname) < 0 ||
+	    decode_uts_name(&c, root, "domainname", s, &s->domainname) < 0)
 		return NULL;
 	return steal_ptr(s);
 }
@@ -774,29 +589,8 @@ void kv_spec_free(struct kv_spec *s)
 	if (!s)
 		return;
 	kv_process_clear(&s->process);
-	rootfs_clear(&s->rootfs);
-	free(s->root_path);
-	free(s->hostname);
-	free(s->domainname);
-	for (size_t i = 0; i < s->nmounts; i++) {
-		free(s->mounts[i].destination);
-		free(s->mounts[i].type);
-		free(s->mounts[i].source);
-		free(s->mounts[i].data);
-	}
-	free(s->mounts);
-	strv_free(s->masked_paths);
-	strv_free(s->readonly_paths);
-	for (size_t i = 0; i < KV_ARRAY_SIZE(s->ns_paths); i++)
-		free(s->ns_paths[i]);
-	free(s->cgroups_path);
-	free(s->res.cpus);
-	free(s->res.mems);
-	for (size_t i = 0; i < s->nsysctls; i++) {
-		free(s->sysctls[i].key);
-		free(s->sysctls[i].value);
-	}
-	free(s->sysctls);
+	kv_resources_clear(&s->res);
 	kv_seccomp_free(s->seccomp);
+	oci_alloc_free(s->owned);
 	free(s);
 }

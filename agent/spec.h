@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 struct yajl_val_s;
+struct oci_alloc;
 
 struct kv_mount {
 	char *destination; /* absolute path inside the container */
@@ -39,7 +40,9 @@ enum kv_cap_set {
 	KV_CAP_NSETS
 };
 
+/* Strings and arrays below hang off `owned` (oci/'s allocation list). */
 struct kv_process {
+	struct oci_alloc *owned;
 	char **args; /* NULL-terminated */
 	char **env;  /* NULL-terminated */
 	char *cwd;
@@ -91,7 +94,8 @@ struct kv_resources {
 	uint64_t cpu_shares, cpu_period;
 	int64_t cpu_quota; /* -1: unset */
 	char *cpus, *mems;
-	int64_t pids_limit; /* 0: unset, -1: max */
+	int64_t pids_limit;	 /* 0: unset, -1: max */
+	struct oci_alloc *owned; /* cpus, mems */
 };
 
 struct kv_sysctl {
@@ -124,6 +128,7 @@ struct kv_rootfs {
 };
 
 struct kv_spec {
+	struct oci_alloc *owned; /* all but process and res, which own theirs */
 	struct kv_process process;
 	struct kv_rootfs rootfs;
 	char *root_path;
@@ -157,8 +162,9 @@ enum kv_ns_index {
 };
 
 /*
- * Decode the OCI config subset. Errors name the JSON path and what is wrong:
- * "process.args: must be a non-empty array of strings".
+ * Decode the OCI config subset, with oci/'s typed readers. Errors name the
+ * JSON path and what is wrong: "process.args: must be a non-empty array of
+ * strings".
  */
 struct kv_spec *kv_spec_decode(struct yajl_val_s *root, struct kv_err **err) KV_WUR;
 /* The create request's "rootfs" (may be NULL: then root.path, a directory). */
@@ -167,6 +173,7 @@ int kv_rootfs_decode(struct yajl_val_s *v, struct kv_spec *s, struct kv_err **er
  * Unset fields are -1 or 0, as in a spec. */
 int kv_resources_decode(struct yajl_val_s *v, struct kv_resources *r, bool *has,
 			struct kv_err **err) KV_WUR;
+void kv_resources_clear(struct kv_resources *r);
 /* Only a process (the params of exec): the same rules as process.* */
 int kv_process_decode(struct yajl_val_s *v, const char *path, struct kv_process *p,
 		      struct kv_err **err) KV_WUR;
@@ -178,8 +185,6 @@ static inline void kv_spec_freep(struct kv_spec **s)
 }
 #define cleanup_spec __attribute__((cleanup(kv_spec_freep)))
 
-/* Capability name ("CAP_SYS_ADMIN") to number; -1 when unknown. */
-int kv_cap_from_name(const char *name);
 /* Mount option string to flags; false when it is filesystem data. */
 bool kv_mount_option(const char *opt, unsigned long *set, unsigned long *clear,
 		     unsigned long *propagation, bool *bind, bool *recursive);

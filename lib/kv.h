@@ -94,6 +94,13 @@ void *kv_malloc0(size_t n);
 char *kv_strdup(const char *s);
 char *kv_asprintf(const char *fmt, ...) KV_PRINTF(1, 2);
 
+/*
+ * FNV-1a, 64 bits, of a NUL-terminated string: a stable short name for a
+ * longer text (template ids, agent container names). Not for anything an
+ * adversary may choose to collide where a collision matters.
+ */
+uint64_t kv_fnv1a64(const char *s);
+
 /* ---------------------------------------------------------------- files */
 
 /* Read a whole file (at most max bytes, else EFBIG). NUL-terminated. */

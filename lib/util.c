@@ -191,6 +191,14 @@ int kv_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+uint64_t kv_fnv1a64(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* offset basis */
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ull; /* FNV prime */
+	return h;
+}
+
 uint64_t kv_now_ns(void)
 {
 	struct timespec ts;

@@ -126,13 +126,8 @@ static int check_process(struct pctx *c, struct oci_process *p)
 		return pc_fail_at(c, "cwd", "must be an absolute path");
 	for (size_t i = 0; i < p->env.n; i++) {
 		const char *eq = strchr(p->env.v[i], '=');
-		if (!eq || eq == p->env.v[i]) {
-			size_t old = pc_push_key(c, "env");
-			pc_push_idx(c, i);
-			int r = pc_fail(c, "must be of the form KEY=value");
-			pc_pop(c, old);
-			return r;
-		}
+		if (!eq || eq == p->env.v[i])
+			return pc_fail_idx(c, "env", i, "must be of the form KEY=value");
 	}
 	return 0;
 }
@@ -394,10 +389,18 @@ int oci_config_load(const char *path, struct oci_config **out, struct kv_err **e
 	return oci_config_parse(text, len, path, out, err);
 }
 
+const char *oci_annotation(const struct oci_config *cfg, const char *key)
+{
+	for (size_t i = 0; i < cfg->annotations.n; i++)
+		if (strcmp(cfg->annotations.v[i].key, key) == 0)
+			return cfg->annotations.v[i].value;
+	return NULL;
+}
+
 void oci_config_free(struct oci_config *cfg)
 {
 	if (!cfg)
 		return;
-	oa_free_all(cfg->owned);
+	oci_alloc_free(cfg->owned);
 	free(cfg);
 }

@@ -233,15 +233,9 @@ static int parse_syscall(struct pctx *c, yajl_val v, size_t i, void *elem)
 static int check_names(struct pctx *c, const char *key, const struct oci_strv *v,
 		       bool (*known)(const char *), const char *what)
 {
-	for (size_t i = 0; i < v->n; i++) {
-		if (known(v->v[i]))
-			continue;
-		size_t old = pc_push_key(c, key);
-		pc_push_idx(c, i);
-		int r = pc_fail(c, "unknown %s \"%s\"", what, v->v[i]);
-		pc_pop(c, old);
-		return r;
-	}
+	for (size_t i = 0; i < v->n; i++)
+		if (!known(v->v[i]))
+			return pc_fail_idx(c, key, i, "unknown %s \"%s\"", what, v->v[i]);
 	return 0;
 }
 
@@ -303,15 +297,9 @@ static int parse_device(struct pctx *c, yajl_val v, size_t i, void *elem)
 
 static int check_abs_paths(struct pctx *c, const char *key, const struct oci_strv *v)
 {
-	for (size_t i = 0; i < v->n; i++) {
-		if (oci_path_is_abs(v->v[i]))
-			continue;
-		size_t old = pc_push_key(c, key);
-		pc_push_idx(c, i);
-		int r = pc_fail(c, "must be an absolute path");
-		pc_pop(c, old);
-		return r;
-	}
+	for (size_t i = 0; i < v->n; i++)
+		if (!oci_path_is_abs(v->v[i]))
+			return pc_fail_idx(c, key, i, "must be an absolute path");
 	return 0;
 }
 
@@ -352,20 +340,6 @@ static int check_linux(struct pctx *c, struct oci_linux *l)
 	return 0;
 }
 
-static int parse_sub(struct pctx *c, yajl_val v, const char *key,
-		     int (*fn)(struct pctx *, yajl_val, void *), void *out)
-{
-	yajl_val o;
-	if (pc_obj(c, v, key, false, &o) < 0)
-		return -1;
-	if (!o)
-		return 0;
-	size_t old = pc_push_key(c, key);
-	int r = fn(c, o, out);
-	pc_pop(c, old);
-	return r;
-}
-
 static int sub_resources(struct pctx *c, yajl_val v, void *out)
 {
 	return oci_parse_resources(c, v, out);
@@ -385,10 +359,10 @@ int oci_parse_linux(struct pctx *c, yajl_val v, struct oci_linux **out)
 		    (void **)&l->uid_mappings, parse_idmap) < 0 ||
 	    pc_each(c, v, "gidMappings", &l->n_gid_mappings, sizeof(struct oci_idmap),
 		    (void **)&l->gid_mappings, parse_idmap) < 0 ||
-	    parse_sub(c, v, "resources", sub_resources, &l->resources) < 0 ||
+	    pc_sub(c, v, "resources", sub_resources, &l->resources) < 0 ||
 	    pc_str(c, v, "cgroupsPath", false, &l->cgroups_path) < 0 ||
 	    pc_map(c, v, "sysctl", &l->sysctl) < 0 ||
-	    parse_sub(c, v, "seccomp", sub_seccomp, &l->seccomp) < 0 ||
+	    pc_sub(c, v, "seccomp", sub_seccomp, &l->seccomp) < 0 ||
 	    pc_strv(c, v, "maskedPaths", &l->masked_paths) < 0 ||
 	    pc_strv(c, v, "readonlyPaths", &l->readonly_paths) < 0 ||
 	    pc_each(c, v, "devices", &l->n_devices, sizeof(*l->devices), (void **)&l->devices,

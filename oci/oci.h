@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
+#include <yajl/yajl_tree.h>
 
 /* The newest runtime-spec version kvrun writes and claims (features, spec). */
 #define OCI_SPEC_VERSION     "1.1.0"
@@ -343,6 +344,94 @@ bool oci_path_is_abs_clean(const char *p);
 /* A bind mount: type "bind", or a "bind"/"rbind" option (runc's rule). */
 bool oci_mount_is_bind(const struct oci_mount *m);
 int oci_capability_from_name(const char *name); /* -1 when unknown */
+/* "RLIMIT_NOFILE" to RLIMIT_NOFILE; -1 when unknown. One table for the host's
+ * check and the agent's setrlimit. */
+int oci_rlimit_from_name(const char *name);
+/* The value of annotation `key`, or NULL when the config has none. */
+const char *oci_annotation(const struct oci_config *cfg, const char *key);
+
+/* ------------------------------------------------------- typed readers */
+
+/*
+ * The parse context behind every message above, public so that the agent
+ * reads its requests with the same rules: an owner of allocations (freed
+ * together by oci_alloc_free), the JSON path that every message names, and
+ * typed readers for yajl_tree members. Numbers are read from yajl's
+ * unparsed text, so a uint64 above LLONG_MAX (seccomp argument values) is
+ * read exactly and "1.5" or "1e3" is refused as a non-integer. Readers
+ * return negative after "<path>: <message>" (errnum 0: a verdict).
+ */
+void oci_alloc_free(struct oci_alloc *head);
+
+#define OCI_PATH_MAX 320
+
+struct pctx {
+	struct oci_alloc **owner;
+	struct kv_err **err;
+	char path[OCI_PATH_MAX];
+	size_t len;
+};
+
+/* Extend the path with ".key" or "[i]"; return the old length for pc_pop. */
+size_t pc_push_key(struct pctx *c, const char *key);
+size_t pc_push_idx(struct pctx *c, size_t i);
+static inline void pc_pop(struct pctx *c, size_t old)
+{
+	c->len = old;
+	c->path[old] = '\0';
+}
+/* "<path>: <message>"; returns negative. */
+int pc_fail(struct pctx *c, const char *fmt, ...) KV_PRINTF(2, 3);
+/* The same for a member: "<path>.<key>: <message>". */
+int pc_fail_at(struct pctx *c, const char *key, const char *fmt, ...) KV_PRINTF(3, 4);
+/* The same for an element of a member: "<path>.<key>[i]: <message>". */
+int pc_fail_idx(struct pctx *c, const char *key, size_t i, const char *fmt, ...) KV_PRINTF(4, 5);
+
+/* Owned by *c->owner, zeroed. */
+void *pc_alloc(struct pctx *c, size_t n);
+char *pc_strdup(struct pctx *c, const char *s);
+
+/* A member of an object; NULL when absent or JSON null. */
+yajl_val pc_get(yajl_val obj, const char *key);
+
+/*
+ * Typed members. `present` (may be NULL) tells whether it was there; when
+ * `required` and absent the error is "<path>: required field is missing".
+ */
+int pc_str(struct pctx *c, yajl_val obj, const char *key, bool required, char **out) KV_WUR;
+int pc_bool(struct pctx *c, yajl_val obj, const char *key, bool *out) KV_WUR;
+int pc_u64(struct pctx *c, yajl_val obj, const char *key, bool required, uint64_t max,
+	   uint64_t *out, bool *present) KV_WUR;
+int pc_i64(struct pctx *c, yajl_val obj, const char *key, bool required, int64_t min, int64_t max,
+	   int64_t *out, bool *present) KV_WUR;
+int pc_u32(struct pctx *c, yajl_val obj, const char *key, bool required, uint32_t *out,
+	   bool *present) KV_WUR;
+/* Object / array members: type-checked; *out NULL when absent. */
+int pc_obj(struct pctx *c, yajl_val obj, const char *key, bool required, yajl_val *out) KV_WUR;
+int pc_arr(struct pctx *c, yajl_val obj, const char *key, bool required, yajl_val *out) KV_WUR;
+/* An optional object member: run fn(c, member, out) with "key" in the path. */
+typedef int (*pc_sub_fn)(struct pctx *c, yajl_val v, void *out);
+int pc_sub(struct pctx *c, yajl_val obj, const char *key, pc_sub_fn fn, void *out) KV_WUR;
+/*
+ * An optional array of objects: allocate *n elements of elem_size in *out,
+ * and run fn(c, element, i, &(*out)[i]) on each with "key[i]" in the path,
+ * up to the first failure. A non-object element is "must be an object".
+ */
+typedef int (*pc_elem_fn)(struct pctx *c, yajl_val v, size_t i, void *elem);
+int pc_each(struct pctx *c, yajl_val obj, const char *key, size_t *n, size_t elem_size, void **out,
+	    pc_elem_fn fn) KV_WUR;
+/* An array of strings. */
+int pc_strv(struct pctx *c, yajl_val obj, const char *key, struct oci_strv *out) KV_WUR;
+/* An object whose values are all strings. */
+int pc_map(struct pctx *c, yajl_val obj, const char *key, struct oci_map *out) KV_WUR;
+/* The value itself (path already pushed). */
+int pc_val_u64(struct pctx *c, yajl_val v, uint64_t max, uint64_t *out) KV_WUR;
+int pc_val_i64(struct pctx *c, yajl_val v, int64_t min, int64_t max, int64_t *out) KV_WUR;
+
+static inline size_t pc_arr_len(yajl_val a)
+{
+	return a ? a->u.array.len : 0;
+}
 
 /* --------------------------------------------------------------- state */
 

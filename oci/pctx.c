@@ -28,7 +28,7 @@ char *oa_strdup(struct oci_alloc **owner, const char *s)
 	return p;
 }
 
-void oa_free_all(struct oci_alloc *head)
+void oci_alloc_free(struct oci_alloc *head)
 {
 	while (head) {
 		struct oci_alloc *next = head->next;
@@ -99,14 +99,33 @@ int pc_fail(struct pctx *c, const char *fmt, ...)
 	return r;
 }
 
-int pc_fail_at(struct pctx *c, const char *key, const char *fmt, ...)
+/* "<path>.<key>: " or, with i < SIZE_MAX, "<path>.<key>[i]: "; path put back. */
+KV_PRINTF(4, 0)
+static int pc_vfail_in(struct pctx *c, const char *key, size_t i, const char *fmt, va_list ap)
 {
 	size_t old = pc_push_key(c, key);
+	if (i != SIZE_MAX)
+		pc_push_idx(c, i);
+	int r = pc_vfail(c, fmt, ap);
+	pc_pop(c, old);
+	return r;
+}
+
+int pc_fail_at(struct pctx *c, const char *key, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	int r = pc_vfail(c, fmt, ap);
+	int r = pc_vfail_in(c, key, SIZE_MAX, fmt, ap);
 	va_end(ap);
-	pc_pop(c, old);
+	return r;
+}
+
+int pc_fail_idx(struct pctx *c, const char *key, size_t i, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = pc_vfail_in(c, key, i, fmt, ap);
+	va_end(ap);
 	return r;
 }
 
@@ -269,6 +288,19 @@ int pc_arr(struct pctx *c, yajl_val obj, const char *key, bool required, yajl_va
 		return pc_fail_at(c, key, "must be an array");
 	*out = v;
 	return 0;
+}
+
+int pc_sub(struct pctx *c, yajl_val obj, const char *key, pc_sub_fn fn, void *out)
+{
+	yajl_val o;
+	if (pc_obj(c, obj, key, false, &o) < 0)
+		return -1;
+	if (!o)
+		return 0;
+	size_t old = pc_push_key(c, key);
+	int r = fn(c, o, out);
+	pc_pop(c, old);
+	return r;
 }
 
 int pc_each(struct pctx *c, yajl_val obj, const char *key, size_t *n, size_t elem_size, void **out,

@@ -132,7 +132,7 @@ int oci_state_parse(const char *text, size_t len, const char *what, struct oci_s
 	struct pctx c = {.owner = &scratch, .err = err};
 	struct oci_state *st = kv_malloc0(sizeof(*st));
 	int r = state_fields(&c, top, st);
-	oa_free_all(scratch);
+	oci_alloc_free(scratch);
 	if (r < 0) {
 		oci_state_free(st);
 		kv_err_wrap(err, "corrupt state");

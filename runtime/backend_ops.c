@@ -25,11 +25,8 @@ char *agent_container_name(const char *id)
 {
 	if (kv_agent_name_ok(id))
 		return kv_strdup(id);
-	/* FNV-1a, 64 bits: stable across runs, unique enough among one VM's containers. */
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (const char *p = id; *p; p++)
-		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
-	return kv_asprintf("k%016llx", (unsigned long long)h);
+	/* Stable across runs, unique enough among one VM's containers. */
+	return kv_asprintf("k%016llx", (unsigned long long)kv_fnv1a64(id));
 }
 
 /* The shims of exec'd processes (exec-<id>.pid in the state directory). */

@@ -131,14 +131,6 @@ static int load_bundle(struct create_ctx *x, struct kv_err **err)
 	return check_terminal(x, err);
 }
 
-static const char *annotation(const struct oci_config *cfg, const char *key)
-{
-	for (size_t i = 0; i < cfg->annotations.n; i++)
-		if (strcmp(cfg->annotations.v[i].key, key) == 0)
-			return cfg->annotations.v[i].value;
-	return NULL;
-}
-
 /* The network namespace the spec joins by path, as (dev, ino); false when none. */
 static bool spec_netns(const struct oci_config *cfg, struct stat *ns)
 {
@@ -187,11 +179,11 @@ static char *vm_of_netns(const char *root, const struct stat *ns)
  */
 static char *sandbox_of(const struct kvrun_globals *g, const struct oci_config *cfg, const char *id)
 {
-	const char *type = annotation(cfg, "io.kubernetes.cri.container-type");
-	const char *sb = annotation(cfg, "io.kubernetes.cri.sandbox-id");
+	const char *type = oci_annotation(cfg, "io.kubernetes.cri.container-type");
+	const char *sb = oci_annotation(cfg, "io.kubernetes.cri.sandbox-id");
 	if (!type) {
-		type = annotation(cfg, "io.kubernetes.cri-o.ContainerType");
-		sb = annotation(cfg, "io.kubernetes.cri-o.SandboxID");
+		type = oci_annotation(cfg, "io.kubernetes.cri-o.ContainerType");
+		sb = oci_annotation(cfg, "io.kubernetes.cri-o.SandboxID");
 	}
 	if (type && strcmp(type, "container") == 0 && sb && *sb &&
 	    container_id_validate(sb, NULL) == 0)

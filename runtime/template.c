@@ -44,13 +44,9 @@ bool tmpl_enabled(const struct vm_conf *vc, const struct oci_config *cfg)
 {
 	if (!vc->templates)
 		return false;
-	for (size_t i = 0; i < cfg->annotations.n; i++) {
-		const char *k = cfg->annotations.v[i].key, *v = cfg->annotations.v[i].value;
-		if (strcmp(k, TEMPLATE_ANNOTATION) == 0)
-			return !(strcmp(v, "false") == 0 || strcmp(v, "off") == 0 ||
-				 strcmp(v, "0") == 0 || strcmp(v, "no") == 0);
-	}
-	return true;
+	const char *v = oci_annotation(cfg, TEMPLATE_ANNOTATION);
+	return !v || !(strcmp(v, "false") == 0 || strcmp(v, "off") == 0 || strcmp(v, "0") == 0 ||
+		       strcmp(v, "no") == 0);
 }
 
 /* "path size mtime": a rebuilt file is another file. */
@@ -83,11 +79,8 @@ int tmpl_key(const struct vm_conf *vc, const struct tmpl_shape *sh, char **text,
 			"rootfs_dax %llu\ndevices\n%s",
 			TEMPLATE_VERSION, vmm, kernel, image, cmdline, sh->cpus,
 			(unsigned long long)sh->mem, (unsigned long long)sh->rootfs_dax, devices);
-	/* FNV-1a, 64 bits: a name; template.json holds the whole key. */
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (const char *p = *text; *p; p++)
-		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
-	snprintf(id, TEMPLATE_ID_LEN + 1, "%016llx", (unsigned long long)h);
+	/* A name; template.json holds the whole key. */
+	snprintf(id, TEMPLATE_ID_LEN + 1, "%016llx", (unsigned long long)kv_fnv1a64(*text));
 	return 0;
 }
 

@@ -193,14 +193,6 @@ int vm_conf_load(struct vm_conf **out, struct kv_err **err)
 	return 0;
 }
 
-static const char *annotation(const struct oci_config *cfg, const char *key)
-{
-	for (size_t i = 0; i < cfg->annotations.n; i++)
-		if (strcmp(cfg->annotations.v[i].key, key) == 0)
-			return cfg->annotations.v[i].value;
-	return NULL;
-}
-
 /* "0-3,8" -> 5 */
 static unsigned cpuset_count(const char *s)
 {
@@ -223,7 +215,7 @@ static unsigned cpuset_count(const char *s)
 
 static bool annotation_u64(const struct oci_config *cfg, const char *key, uint64_t *out)
 {
-	const char *a = annotation(cfg, key);
+	const char *a = oci_annotation(cfg, key);
 	char *end;
 	if (!a || !*a)
 		return false;
@@ -251,7 +243,7 @@ static int size_cpus(const struct vm_conf *vc, const struct oci_config *cfg, uns
 		     struct kv_err **err)
 {
 	const struct oci_resources *r = cfg->linux_ ? cfg->linux_->resources : NULL;
-	const char *a = annotation(cfg, "io.kvrun.vm.cpus");
+	const char *a = oci_annotation(cfg, "io.kvrun.vm.cpus");
 	*cpus = vc->cpus;
 	if (a) {
 		char *end;
@@ -304,7 +296,7 @@ int vm_size(const struct vm_conf *vc, const struct oci_config *cfg, unsigned *cp
 	if (size_cpus(vc, cfg, cpus, err) < 0)
 		return -1;
 	const struct oci_resources *r = cfg->linux_ ? cfg->linux_->resources : NULL;
-	const char *a = annotation(cfg, "io.kvrun.vm.memory");
+	const char *a = oci_annotation(cfg, "io.kvrun.vm.memory");
 	const char *from = NULL; /* where the size came from, for the error */
 	uint64_t want = 0, over = 0;
 	*mem = vc->memory;

@@ -90,6 +90,43 @@ static void test_good(void)
 	kv_spec_free(s);
 }
 
+/* The readers oci/ checks config.json with: uint64 exactly, every rlimit of
+ * its table, and the errno a refusal answers with. */
+static void test_readers(void)
+{
+	char *msg;
+	struct kv_spec *s = decode("{\"process\":{\"args\":[\"sh\"],\"rlimits\":["
+				   "{\"type\":\"RLIMIT_RTTIME\",\"soft\":1,"
+				   "\"hard\":18446744073709551615}]}}",
+				   &msg);
+	ok(s && s->process.nrlimits == 1 && s->process.rlimits[0].resource == RLIMIT_RTTIME &&
+	       s->process.rlimits[0].limit.rlim_max == RLIM_INFINITY,
+	   "an rlimit of 2^64-1 is RLIM_INFINITY (%s)", msg ? msg : "ok");
+	kv_spec_free(s);
+	free(msg);
+	bad("{\"process\":{\"args\":[\"sh\"],\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"soft\":1.5,"
+	    "\"hard\":2}]}}",
+	    "process.rlimits[0].soft: must be an integer");
+	bad("{\"process\":{\"args\":[\"sh\"],\"terminal\":\"yes\"}}",
+	    "process.terminal: must be a boolean");
+	const char *codes[][2] = {
+	    {"{" PROC_OK ",\"linux\":{\"namespaces\":[{\"type\":\"user\"}]}}", "ENOTSUP"},
+	    {"{\"process\":{\"args\":[\"sh\"],\"user\":{\"username\":\"u\"}}}", "ENOTSUP"},
+	    {"{\"process\":{\"args\":[\"sh\"],\"user\":{\"uid\":\"0\"}}}", "EINVAL"},
+	};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(codes); i++) {
+		struct kv_err *err = NULL;
+		yajl_val v = kv_json_parse(codes[i][0], "spec", &err);
+		struct kv_spec *t = kv_spec_decode(v, &err);
+		int e = err && err->errnum ? err->errnum : EINVAL; /* as the agent answers */
+		ok(!t && err && strcmp(kv_errno_name(e), codes[i][1]) == 0, "answered %s: %s",
+		   codes[i][1], err ? err->msg : "(accepted)");
+		kv_spec_free(t);
+		kv_err_free(err);
+		yajl_tree_free(v);
+	}
+}
+
 /* An empty hostname or domainname is none (runc; the host's oci/ accepts it). */
 static void test_empty_uts_names(void)
 {
@@ -245,6 +282,7 @@ int main(void)
 	test_mount_options_advertised();
 	test_good();
 	test_empty_uts_names();
+	test_readers();
 	test_bad();
 	test_rootfs();
 	return tap_done();

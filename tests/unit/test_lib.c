@@ -184,6 +184,15 @@ static void test_sizes(void)
 	is_int(n, 2, "rate limit passes the burst only");
 }
 
+/* The published FNV-1a 64 test vectors: template ids and agent names on
+ * disk stay what they were. */
+static void test_fnv(void)
+{
+	ok(kv_fnv1a64("") == 0xcbf29ce484222325ull, "FNV-1a of \"\" is the offset basis");
+	ok(kv_fnv1a64("a") == 0xaf63dc4c8601ec8cull, "FNV-1a of \"a\"");
+	ok(kv_fnv1a64("foobar") == 0x85944171f73967e8ull, "FNV-1a of \"foobar\"");
+}
+
 /* Clock ticks since boot now: no process can have started later. */
 static uint64_t boot_ticks_now(void)
 {
@@ -239,6 +248,7 @@ int main(void)
 	test_json_raw_and_readers();
 	test_files();
 	test_sizes();
+	test_fnv();
 	test_proc();
 	return tap_done();
 }

@@ -103,6 +103,9 @@ static void test_full(void)
 	ok(!cfg->hooks.list[OCI_HOOK_PRESTART][0].has_env, "a hook without env says so");
 	ok(cfg->annotations.n == 2 && strcmp(cfg->annotations.v[0].value, "abc") == 0,
 	   "annotations");
+	ok(oci_annotation(cfg, "k") && strcmp(oci_annotation(cfg, "k"), "v") == 0 &&
+	       !oci_annotation(cfg, "io.kubernetes.cri.sandbox"),
+	   "oci_annotation: a key's value, NULL for a key not there");
 }
 
 static void test_full_linux(void)
