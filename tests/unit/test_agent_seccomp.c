@@ -52,7 +52,7 @@ static char *guest_bpf(const char *arches, const char *syscalls, struct kv_err *
 }
 
 #define ALLOW_FEW                                                                                  \
-	"[{\"names\":[\"read\",\"write\",\"exit\",\"exit_group\",\"rt_sigreturn\"],"              \
+	"[{\"names\":[\"read\",\"write\",\"exit\",\"exit_group\",\"rt_sigreturn\"],"               \
 	"\"action\":\"SCMP_ACT_ALLOW\"}]"
 
 static void test_guest_bpf(void)
@@ -104,7 +104,8 @@ static void test_decode(void)
 			      "\"gettid\",\"tgkill\",\"prctl\",\"futex\",\"sched_yield\"],"
 			      "\"action\":\"SCMP_ACT_ALLOW\"}]",
 			      &err);
-	char *text = kv_asprintf("{\"kvrunBpf\":\"%s\",\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\"]}", b64);
+	char *text =
+	    kv_asprintf("{\"kvrunBpf\":\"%s\",\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\"]}", b64);
 	struct kv_seccomp *s = decode(text, &err);
 	ok(s && s->bpf && s->bpf_len > 0 && s->bpf_len % 8 == 0 && s->nrules == 0,
 	   "kvrunBpf: the program, nothing to compile");
