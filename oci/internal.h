@@ -25,7 +25,6 @@ yajl_val oci_tree_parse(const char *text, size_t len, const char *what, struct k
 int oci_parse_process(struct pctx *c, yajl_val v, struct oci_process **out) KV_WUR;
 int oci_parse_linux(struct pctx *c, yajl_val v, struct oci_linux **out) KV_WUR;
 int oci_parse_resources(struct pctx *c, yajl_val v, struct oci_resources **out) KV_WUR;
-int oci_parse_seccomp(struct pctx *c, yajl_val v, struct oci_seccomp **out) KV_WUR;
 
 bool oci_path_is_abs(const char *p);
 bool oci_name_in(const char *name, const char *const *list, size_t n);

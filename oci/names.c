@@ -135,6 +135,7 @@ const char *const oci_seccomp_actions[] = {
     "SCMP_ACT_NOTIFY",	     "SCMP_ACT_TRACE",	     "SCMP_ACT_TRAP",
 };
 const size_t oci_seccomp_action_count = KV_ARRAY_SIZE(oci_seccomp_actions);
+_Static_assert(KV_ARRAY_SIZE(oci_seccomp_actions) == OCI_SECCOMP_ACTION_COUNT, "oci.h");
 
 /* Order matches enum oci_seccomp_cmp. */
 const char *const oci_seccomp_operators[] = {
@@ -142,6 +143,7 @@ const char *const oci_seccomp_operators[] = {
     "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ",
 };
 const size_t oci_seccomp_operator_count = KV_ARRAY_SIZE(oci_seccomp_operators);
+_Static_assert(KV_ARRAY_SIZE(oci_seccomp_operators) == OCI_SECCOMP_OPERATOR_COUNT, "oci.h");
 
 /* The guest is x86_64: these are the architectures a filter can name there. */
 const char *const oci_seccomp_archs[] = {
@@ -150,6 +152,7 @@ const char *const oci_seccomp_archs[] = {
     "SCMP_ARCH_X32",
 };
 const size_t oci_seccomp_arch_count = KV_ARRAY_SIZE(oci_seccomp_archs);
+_Static_assert(KV_ARRAY_SIZE(oci_seccomp_archs) == OCI_SECCOMP_ARCH_COUNT, "oci.h");
 
 /*
  * Architectures a config may list: filters written for several hosts

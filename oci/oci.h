@@ -315,11 +315,20 @@ const char *oci_hook_name(enum oci_hook_kind k);
 const char *oci_cap_set_name(enum oci_cap_set s);
 extern const char *const oci_capability_names[]; /* index = capability number */
 extern const size_t oci_capability_count;
+/*
+ * Seccomp names, sized here so that a table kept in the same order (the
+ * agent's libseccomp values) can assert that it has one entry per name.
+ */
+#define OCI_SECCOMP_ACTION_COUNT   9
+#define OCI_SECCOMP_OPERATOR_COUNT 7
+#define OCI_SECCOMP_ARCH_COUNT	   3
 extern const char *const oci_seccomp_actions[];
 extern const size_t oci_seccomp_action_count;
+/* In the order of enum oci_seccomp_cmp. */
 extern const char *const oci_seccomp_operators[];
 extern const size_t oci_seccomp_operator_count;
-extern const char *const oci_seccomp_archs[]; /* what an x86_64 guest runs */
+/* What an x86_64 guest runs; a config may name others (foreign: ignored). */
+extern const char *const oci_seccomp_archs[];
 extern const size_t oci_seccomp_arch_count;
 extern const char *const oci_seccomp_flags[];
 extern const size_t oci_seccomp_flag_count;
@@ -427,6 +436,11 @@ int pc_map(struct pctx *c, yajl_val obj, const char *key, struct oci_map *out) K
 /* The value itself (path already pushed). */
 int pc_val_u64(struct pctx *c, yajl_val v, uint64_t max, uint64_t *out) KV_WUR;
 int pc_val_i64(struct pctx *c, yajl_val v, int64_t min, int64_t max, int64_t *out) KV_WUR;
+/*
+ * linux.seccomp (the path names it), with its names checked against the
+ * tables above: the host reads config.json with it, the agent its spec.
+ */
+int oci_parse_seccomp(struct pctx *c, yajl_val v, struct oci_seccomp **out) KV_WUR;
 
 static inline size_t pc_arr_len(yajl_val a)
 {
