@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * linux.seccomp: decoded and checked in the agent (names resolved once), then
- * compiled with libseccomp before the container's process is cloned, so the
- * child only loads a ready filter.
+ * linux.seccomp: read with oci/'s parser, as the host reads config.json (one
+ * schema, one message for one mistake), its names resolved to libseccomp's
+ * values once, then compiled with libseccomp before the container's process
+ * is cloned, so the child only loads a ready filter.
  */
 #include "agent/internal.h"
+#include "oci/oci.h"
 
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -15,224 +17,176 @@
 #include <unistd.h>
 #include <yajl/yajl_tree.h>
 
-static const struct {
-	const char *name;
-	uint32_t action; /* ERRNO/TRACE get their data later */
-} actions[] = {
-    {"SCMP_ACT_KILL", SCMP_ACT_KILL_THREAD},
-    {"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD},
-    {"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS},
-    {"SCMP_ACT_TRAP", SCMP_ACT_TRAP},
-    {"SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0)},
-    {"SCMP_ACT_TRACE", SCMP_ACT_TRACE(0)},
-    {"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW},
-    {"SCMP_ACT_LOG", SCMP_ACT_LOG},
+/*
+ * libseccomp's values for oci's names (oci/names.c), entry for entry in the
+ * same order: one list of names on both sides, what `kvrun features` says.
+ */
+static const uint32_t scmp_actions[] = {
+    SCMP_ACT_ALLOW,	   /* SCMP_ACT_ALLOW */
+    SCMP_ACT_ERRNO(0),	   /* SCMP_ACT_ERRNO: errnoRet added */
+    SCMP_ACT_KILL_THREAD,  /* SCMP_ACT_KILL */
+    SCMP_ACT_KILL_PROCESS, /* SCMP_ACT_KILL_PROCESS */
+    SCMP_ACT_KILL_THREAD,  /* SCMP_ACT_KILL_THREAD */
+    SCMP_ACT_LOG,	   /* SCMP_ACT_LOG */
+    SCMP_ACT_KILL_THREAD,  /* SCMP_ACT_NOTIFY: oci_parse_seccomp refuses it */
+    SCMP_ACT_TRACE(0),	   /* SCMP_ACT_TRACE: errnoRet added */
+    SCMP_ACT_TRAP,	   /* SCMP_ACT_TRAP */
 };
+_Static_assert(KV_ARRAY_SIZE(scmp_actions) == OCI_SECCOMP_ACTION_COUNT, "oci_seccomp_actions");
 
-static const struct {
-	const char *name;
-	enum scmp_compare op;
-} compare_ops[] = {
-    {"SCMP_CMP_NE", SCMP_CMP_NE},
-    {"SCMP_CMP_LT", SCMP_CMP_LT},
-    {"SCMP_CMP_LE", SCMP_CMP_LE},
-    {"SCMP_CMP_EQ", SCMP_CMP_EQ},
-    {"SCMP_CMP_GE", SCMP_CMP_GE},
-    {"SCMP_CMP_GT", SCMP_CMP_GT},
-    {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
+static const enum scmp_compare scmp_operators[] = {
+    [OCI_SCMP_CMP_NE] = SCMP_CMP_NE,
+    [OCI_SCMP_CMP_LT] = SCMP_CMP_LT,
+    [OCI_SCMP_CMP_LE] = SCMP_CMP_LE,
+    [OCI_SCMP_CMP_EQ] = SCMP_CMP_EQ,
+    [OCI_SCMP_CMP_GE] = SCMP_CMP_GE,
+    [OCI_SCMP_CMP_GT] = SCMP_CMP_GT,
+    [OCI_SCMP_CMP_MASKED_EQ] = SCMP_CMP_MASKED_EQ,
 };
+_Static_assert(KV_ARRAY_SIZE(scmp_operators) == OCI_SECCOMP_OPERATOR_COUNT,
+	       "oci_seccomp_operators");
 
-static const struct {
-	const char *name;
-	const char *libname;
-} arch_names[] = {
-    {"SCMP_ARCH_X86", "x86"}, {"SCMP_ARCH_X86_64", "x86_64"},	{"SCMP_ARCH_X32", "x32"},
-    {"SCMP_ARCH_ARM", "arm"}, {"SCMP_ARCH_AARCH64", "aarch64"}, {"SCMP_ARCH_RISCV64", "riscv64"},
+static const uint32_t scmp_archs[] = {
+    SCMP_ARCH_X86,    /* SCMP_ARCH_X86 */
+    SCMP_ARCH_X86_64, /* SCMP_ARCH_X86_64 */
+    SCMP_ARCH_X32,    /* SCMP_ARCH_X32 */
 };
+_Static_assert(KV_ARRAY_SIZE(scmp_archs) == OCI_SECCOMP_ARCH_COUNT, "oci_seccomp_archs");
 
-static int decode_action(yajl_val v, const char *what, yajl_val errno_ret, uint32_t *out,
-			 struct kv_err **err)
+/* The index of name in an oci table, n when not there. oci_parse_seccomp has
+ * checked actions and operators against these very tables, so only an
+ * architecture (another host's, accepted) or a kvrunBpf flag can miss. */
+static size_t name_index(const char *name, const char *const *names, size_t n)
 {
-	const char *name = v && YAJL_IS_STRING(v) ? v->u.string : NULL;
 	size_t i = 0;
-	while (name && i < KV_ARRAY_SIZE(actions) && strcmp(actions[i].name, name))
+	while (i < n && strcmp(names[i], name) != 0)
 		i++;
-	if (!name || i == KV_ARRAY_SIZE(actions))
-		return kv_err_make(err, EINVAL, "%s: unknown action %s", what,
-				   name ? name : "(missing)");
-	uint32_t a = actions[i].action;
+	return i;
+}
+
+/* ERRNO and TRACE carry errnoRet (EPERM when absent) in SECCOMP_RET_DATA. */
+static int action_of(struct pctx *c, const char *name, const char *errno_key, bool has_ret,
+		     uint32_t ret, uint32_t *out)
+{
+	uint32_t a = scmp_actions[name_index(name, oci_seccomp_actions, OCI_SECCOMP_ACTION_COUNT)];
 	if (a == SCMP_ACT_ERRNO(0) || a == SCMP_ACT_TRACE(0)) {
-		long long e = EPERM;
-		if (errno_ret && !YAJL_IS_NULL(errno_ret)) {
-			if (!YAJL_IS_INTEGER(errno_ret) || YAJL_GET_INTEGER(errno_ret) < 0 ||
-			    YAJL_GET_INTEGER(errno_ret) > 4095)
-				return kv_err_make(err, EINVAL, "%s: errnoRet must be in 0..4095",
-						   what);
-			e = YAJL_GET_INTEGER(errno_ret);
-		}
+		if (has_ret && ret > 4095)
+			return pc_fail_at(c, errno_key, "out of range (maximum 4095)");
+		uint32_t e = has_ret ? ret : EPERM;
 		a = a == SCMP_ACT_ERRNO(0) ? SCMP_ACT_ERRNO(e) : SCMP_ACT_TRACE(e);
 	}
 	*out = a;
 	return 0;
 }
 
-static int decode_arg(yajl_val v, const char *path, struct kv_seccomp_arg *a, struct kv_err **err)
+static int rule_of(struct pctx *c, const struct oci_seccomp_syscall *y, struct kv_seccomp_rule *r)
 {
-	long long idx;
-	if (!kv_jint(v, "index", &idx) || idx < 0 || idx > 5)
-		return kv_err_make(err, EINVAL, "%s.index: must be in 0..5", path);
-	a->index = idx;
-	yajl_val val = kv_jget(v, "value"), two = kv_jget(v, "valueTwo");
-	if (!val || !YAJL_IS_NUMBER(val))
-		return kv_err_make(err, EINVAL, "%s.value: must be an integer", path);
-	/* Values may exceed INT64_MAX: take the integer text. */
-	a->value = strtoull(val->u.number.r, NULL, 0);
-	a->value_two = two && YAJL_IS_NUMBER(two) ? strtoull(two->u.number.r, NULL, 0) : 0;
-	const char *op = kv_jstr(v, "op");
-	size_t i = 0;
-	while (op && i < KV_ARRAY_SIZE(compare_ops) && strcmp(compare_ops[i].name, op))
-		i++;
-	if (!op || i == KV_ARRAY_SIZE(compare_ops))
-		return kv_err_make(err, EINVAL, "%s.op: unknown operator %s", path,
-				   op ? op : "(missing)");
-	a->op = compare_ops[i].op;
-	return 0;
-}
-
-static int decode_rule(yajl_val v, size_t n, struct kv_seccomp_rule *r, struct kv_err **err)
-{
-	char path[80];
-	snprintf(path, sizeof(path), "linux.seccomp.syscalls[%zu]", n);
-	yajl_val names = kv_jget(v, "names");
-	if (!names || !YAJL_IS_ARRAY(names) || names->u.array.len == 0)
-		return kv_err_make(err, EINVAL, "%s.names: must be a non-empty array", path);
-	r->syscalls = kv_malloc0(names->u.array.len * sizeof(int));
-	for (size_t i = 0; i < names->u.array.len; i++) {
-		yajl_val e = names->u.array.values[i];
-		if (!YAJL_IS_STRING(e))
-			return kv_err_make(err, EINVAL, "%s.names[%zu]: must be a string", path, i);
-		int nr = seccomp_syscall_resolve_name(e->u.string);
+	r->syscalls = pc_alloc(c, y->names.n * sizeof(int));
+	for (size_t i = 0; i < y->names.n; i++) {
+		int nr = seccomp_syscall_resolve_name(y->names.v[i]);
 		/* Like runc: a name this kernel/libseccomp does not know is skipped. */
 		if (nr != __NR_SCMP_ERROR)
 			r->syscalls[r->nsyscalls++] = nr;
 	}
-	char sub[192];
-	snprintf(sub, sizeof(sub), "%s.action", path);
-	if (decode_action(kv_jget(v, "action"), sub, kv_jget(v, "errnoRet"), &r->action, err) < 0)
-		return -EINVAL;
-	yajl_val args = kv_jget(v, "args");
-	if (!args || YAJL_IS_NULL(args))
-		return 0;
-	if (!YAJL_IS_ARRAY(args) || args->u.array.len > 6)
-		return kv_err_make(err, EINVAL, "%s.args: must be an array of at most 6", path);
-	r->args = kv_malloc0((args->u.array.len + 1) * sizeof(*r->args));
-	for (size_t i = 0; i < args->u.array.len; i++) {
-		snprintf(sub, sizeof(sub), "%s.args[%zu]", path, i);
-		if (decode_arg(args->u.array.values[i], sub, &r->args[i], err) < 0)
-			return -EINVAL;
-		r->nargs++;
+	if (action_of(c, y->action, "errnoRet", y->has_errno_ret, y->errno_ret, &r->action) < 0)
+		return -1;
+	/* libseccomp compares at most six arguments in one rule. */
+	if (y->n_args > 6)
+		return pc_fail_at(c, "args", "must be an array of at most 6");
+	r->args = pc_alloc(c, y->n_args * sizeof(*r->args));
+	for (size_t i = 0; i < y->n_args; i++) {
+		const struct oci_seccomp_arg *a = &y->args[i];
+		size_t op = name_index(a->op, oci_seccomp_operators, OCI_SECCOMP_OPERATOR_COUNT);
+		r->args[i] =
+		    (struct kv_seccomp_arg){a->index, a->value, a->value_two, scmp_operators[op]};
 	}
+	r->nargs = y->n_args;
 	return 0;
 }
 
-static int decode_flags(yajl_val v, struct kv_seccomp *s, struct kv_err **err)
+static void flags_of(const struct oci_strv *f, struct kv_seccomp *s)
 {
-	yajl_val f = kv_jget(v, "flags");
-	for (size_t i = 0; f && YAJL_IS_ARRAY(f) && i < f->u.array.len; i++) {
-		yajl_val e = f->u.array.values[i];
-		const char *name = YAJL_IS_STRING(e) ? e->u.string : "";
-		if (strcmp(name, "SECCOMP_FILTER_FLAG_LOG") == 0)
-			s->flag_log = true;
-		else if (strcmp(name, "SECCOMP_FILTER_FLAG_SPEC_ALLOW") == 0)
-			s->flag_spec_allow = true;
-		else if (strcmp(name, "SECCOMP_FILTER_FLAG_TSYNC") != 0)
-			return kv_err_make(err, EINVAL, "linux.seccomp.flags[%zu]: unknown flag %s",
-					   i, name);
+	/* TSYNC: the agent's child has one thread; WAIT_KILLABLE_RECV: only
+	 * for a notify listener, which kvrun refuses. */
+	for (size_t i = 0; i < f->n; i++) {
+		s->flag_log |= strcmp(f->v[i], "SECCOMP_FILTER_FLAG_LOG") == 0;
+		s->flag_spec_allow |= strcmp(f->v[i], "SECCOMP_FILTER_FLAG_SPEC_ALLOW") == 0;
 	}
-	return 0;
 }
 
-/* "kvrunBpf": base64 of whole sock_filter instructions, at most BPF_MAXINSNS. */
-static int decode_bpf(yajl_val b, struct kv_seccomp *s, struct kv_err **err)
+/* The OCI object: read by oci/ as on the host, then resolved for libseccomp. */
+static int decode_oci(struct pctx *c, yajl_val v, struct kv_seccomp *s)
 {
-	if (!YAJL_IS_STRING(b))
-		return kv_err_plain(err, EINVAL, "linux.seccomp.kvrunBpf: must be a string");
-	size_t max = BPF_MAXINSNS * sizeof(struct sock_filter);
-	s->bpf = kv_malloc0(max);
-	ssize_t n = kv_b64_decode(b->u.string, s->bpf, max);
-	if (n <= 0 || n % sizeof(struct sock_filter))
-		return kv_err_plain(err, EINVAL,
-				    "linux.seccomp.kvrunBpf: not base64 of 1..%d BPF instructions",
-				    BPF_MAXINSNS);
-	s->bpf_len = n;
-	return 0;
-}
-
-static int decode_header(yajl_val v, struct kv_seccomp *s, struct kv_err **err)
-{
-	if (decode_action(kv_jget(v, "defaultAction"), "linux.seccomp.defaultAction",
-			  kv_jget(v, "defaultErrnoRet"), &s->default_action, err) < 0)
-		return -EINVAL;
-	yajl_val a = kv_jget(v, "architectures");
-	if (a && YAJL_IS_ARRAY(a)) {
-		s->arches = kv_malloc0((a->u.array.len + 1) * sizeof(uint32_t));
-		for (size_t i = 0; i < a->u.array.len; i++) {
-			yajl_val e = a->u.array.values[i];
-			const char *name = YAJL_IS_STRING(e) ? e->u.string : "";
-			size_t k = 0;
-			while (k < KV_ARRAY_SIZE(arch_names) && strcmp(arch_names[k].name, name))
-				k++;
-			uint32_t arch = k < KV_ARRAY_SIZE(arch_names)
-					    ? seccomp_arch_resolve_name(arch_names[k].libname)
-					    : 0;
-			if (!arch)
-				return kv_err_make(err, EINVAL,
-						   "linux.seccomp.architectures[%zu]: unknown %s",
-						   i, name);
-			s->arches[s->narches++] = arch;
+	struct oci_seccomp *y;
+	if (oci_parse_seccomp(c, v, &y) < 0 ||
+	    action_of(c, y->default_action, "defaultErrnoRet", y->has_default_errno_ret,
+		      y->default_errno_ret, &s->default_action) < 0)
+		return -1;
+	s->arches = pc_alloc(c, y->architectures.n * sizeof(uint32_t));
+	for (size_t i = 0; i < y->architectures.n; i++) {
+		size_t k =
+		    name_index(y->architectures.v[i], oci_seccomp_archs, OCI_SECCOMP_ARCH_COUNT);
+		/* Another host's (aarch64...): no x86_64 guest process makes its
+		 * calls, so its branch would never be reached. */
+		if (k < OCI_SECCOMP_ARCH_COUNT)
+			s->arches[s->narches++] = scmp_archs[k];
+	}
+	flags_of(&y->flags, s);
+	s->rules = pc_alloc(c, y->n_syscalls * sizeof(*s->rules));
+	size_t old = pc_push_key(c, "syscalls");
+	for (size_t i = 0; i < y->n_syscalls; i++) {
+		size_t o2 = pc_push_idx(c, i);
+		int r = rule_of(c, &y->syscalls[i], &s->rules[i]);
+		pc_pop(c, o2);
+		if (r < 0) {
+			pc_pop(c, old);
+			return -1;
 		}
-	} else if (a && !YAJL_IS_NULL(a)) {
-		return kv_err_make(err, EINVAL, "linux.seccomp.architectures: must be an array");
+		s->nrules++;
 	}
-	return decode_flags(v, s, err);
+	pc_pop(c, old);
+	return 0;
+}
+
+/* "kvrunBpf": base64 of whole sock_filter instructions, at most BPF_MAXINSNS,
+ * and the flags to load it with. */
+static int decode_bpf(struct pctx *c, yajl_val v, struct kv_seccomp *s)
+{
+	char *b64 = NULL;
+	if (pc_str(c, v, "kvrunBpf", true, &b64) < 0)
+		return -1;
+	size_t max = BPF_MAXINSNS * sizeof(struct sock_filter);
+	s->bpf = pc_alloc(c, max);
+	ssize_t n = kv_b64_decode(b64, s->bpf, max);
+	if (n <= 0 || n % sizeof(struct sock_filter))
+		return pc_fail_at(c, "kvrunBpf", "not base64 of 1..%d BPF instructions",
+				  BPF_MAXINSNS);
+	s->bpf_len = n;
+	struct oci_strv flags;
+	if (pc_strv(c, v, "flags", &flags) < 0)
+		return -1;
+	for (size_t i = 0; i < flags.n; i++)
+		if (name_index(flags.v[i], oci_seccomp_flags, oci_seccomp_flag_count) ==
+		    oci_seccomp_flag_count)
+			return pc_fail_idx(c, "flags", i, "unknown flag \"%s\"", flags.v[i]);
+	flags_of(&flags, s);
+	return 0;
 }
 
 int kv_seccomp_decode(yajl_val v, struct kv_seccomp **out, struct kv_err **err)
 {
-	if (!YAJL_IS_OBJECT(v))
-		return kv_err_make(err, EINVAL, "linux.seccomp: must be an object");
 	struct kv_seccomp *s = kv_malloc0(sizeof(*s));
 	*out = s; /* freed with the spec, also on error */
-	yajl_val bpf = kv_jget(v, "kvrunBpf");
-	if (bpf)
-		return decode_bpf(bpf, s, err) < 0 || decode_flags(v, s, err) < 0 ? -EINVAL : 0;
-	if (decode_header(v, s, err) < 0)
-		return -EINVAL;
-	yajl_val sc = kv_jget(v, "syscalls");
-	if (!sc || YAJL_IS_NULL(sc))
-		return 0;
-	if (!YAJL_IS_ARRAY(sc))
-		return kv_err_make(err, EINVAL, "linux.seccomp.syscalls: must be an array");
-	s->rules = kv_malloc0((sc->u.array.len + 1) * sizeof(*s->rules));
-	for (size_t i = 0; i < sc->u.array.len; i++) {
-		s->nrules++;
-		if (decode_rule(sc->u.array.values[i], i, &s->rules[i], err) < 0)
-			return -EINVAL;
-	}
-	return 0;
+	struct pctx c = {.owner = &s->owned, .err = err};
+	pc_push_key(&c, "linux.seccomp");
+	return pc_get(v, "kvrunBpf") ? decode_bpf(&c, v, s) : decode_oci(&c, v, s);
 }
 
 void kv_seccomp_free(struct kv_seccomp *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->nrules; i++) {
-		free(s->rules[i].syscalls);
-		free(s->rules[i].args);
-	}
-	free(s->rules);
-	free(s->arches);
-	free(s->bpf);
+	oci_alloc_free(s->owned);
 	free(s);
 }
 

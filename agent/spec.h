@@ -87,6 +87,7 @@ struct kv_seccomp {
 	 * loaded as it is, nothing else is decoded or compiled in the guest. */
 	uint8_t *bpf;
 	size_t bpf_len;
+	struct oci_alloc *owned; /* all of the above */
 };
 
 struct kv_resources {

@@ -198,24 +198,24 @@ static void test_bad(void)
 	bad("{" PROC_OK ",\"linux\":{\"maskedPaths\":[\"rel\"]}}", "linux.maskedPaths[0]");
 	bad("{" PROC_OK ",\"linux\":{\"rootfsPropagation\":\"weird\"}}", "linux.rootfsPropagation");
 	bad("{" PROC_OK ",\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_NOPE\"}}}",
-	    "linux.seccomp.defaultAction: unknown action SCMP_ACT_NOPE");
+	    "linux.seccomp.defaultAction: unknown action \"SCMP_ACT_NOPE\"");
 	bad("{" PROC_OK ",\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
 	    "\"architectures\":[\"SCMP_ARCH_PDP11\"]}}}",
-	    "linux.seccomp.architectures[0]: unknown SCMP_ARCH_PDP11");
+	    "linux.seccomp.architectures[0]: unknown architecture \"SCMP_ARCH_PDP11\"");
 	bad("{" PROC_OK ",\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
 	    "\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":5000}]}"
 	    "}}",
-	    "linux.seccomp.syscalls[0].action: errnoRet must be in 0..4095");
+	    "linux.seccomp.syscalls[0].errnoRet: out of range (maximum 4095)");
 	bad("{" PROC_OK ",\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
 	    "\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{"
 	    "\"index\":"
 	    "9,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}}}",
-	    "linux.seccomp.syscalls[0].args[0].index: must be in 0..5");
+	    "linux.seccomp.syscalls[0].args[0].index: out of range (maximum 5)");
 	bad("{" PROC_OK ",\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
 	    "\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{"
 	    "\"index\":"
 	    "0,\"value\":1,\"op\":\"SCMP_CMP_ABOUT\"}]}]}}}",
-	    "linux.seccomp.syscalls[0].args[0].op: unknown operator");
+	    "linux.seccomp.syscalls[0].args[0].op: unknown operator \"SCMP_CMP_ABOUT\"");
 }
 
 static void test_rootfs(void)
