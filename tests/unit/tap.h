@@ -8,6 +8,8 @@
 #define KV_TAP_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +38,16 @@ __attribute__((format(printf, 1, 2), unused)) static void skip(const char *fmt, 
 	printf("\n");
 	va_end(ap);
 	fflush(stdout);
+}
+
+/* mkdtemp(TEMPLATE) for a test's scratch; false (and a skip saying why)
+ * when it cannot be made. */
+__attribute__((unused)) static bool tap_tmpdir(char *template)
+{
+	if (mkdtemp(template))
+		return true;
+	skip("mkdtemp %s failed", template);
+	return false;
 }
 
 __attribute__((format(printf, 1, 2), unused)) static void diag(const char *fmt, ...)

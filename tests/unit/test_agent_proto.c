@@ -288,10 +288,8 @@ static void fake_vmm(int lfd)
 static void test_client_hvsock(void)
 {
 	char path[] = "/tmp/kv-test-hvsock-XXXXXX";
-	if (!mkdtemp(path)) {
-		skip("mkdtemp failed");
+	if (!tap_tmpdir(path))
 		return;
-	}
 	char *sock = kv_asprintf("%s/vsock.sock", path);
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	strcpy(sa.sun_path, sock);

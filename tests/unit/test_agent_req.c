@@ -168,10 +168,8 @@ static void fake_agent(int lfd)
 static void test_client(void)
 {
 	char dir[] = "/tmp/kv-test-req-XXXXXX";
-	if (!mkdtemp(dir)) {
-		skip("mkdtemp failed");
+	if (!tap_tmpdir(dir))
 		return;
-	}
 	cleanup_free char *sock = kv_asprintf("%s/agent.sock", dir);
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	strcpy(sa.sun_path, sock);

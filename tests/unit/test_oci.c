@@ -364,10 +364,8 @@ static void test_syntax(void)
 static void test_size_limit(void)
 {
 	char dir[] = "/tmp/test_oci.XXXXXX";
-	if (!mkdtemp(dir)) {
-		skip("mkdtemp failed");
+	if (!tap_tmpdir(dir))
 		return;
-	}
 	cleanup_free char *path = kv_asprintf("%s/config.json", dir);
 	size_t n = OCI_CONFIG_MAX_SIZE + 10;
 	char *big = kv_malloc0(n);

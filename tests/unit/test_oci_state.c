@@ -82,10 +82,8 @@ static struct oci_state *sample_state(void)
 static void test_state_roundtrip(void)
 {
 	char dir[] = "/tmp/test_oci_state.XXXXXX";
-	if (!mkdtemp(dir)) {
-		skip("mkdtemp failed");
+	if (!tap_tmpdir(dir))
 		return;
-	}
 	cleanup_free char *path = kv_asprintf("%s/state.json", dir);
 	cleanup_oci_state struct oci_state *st = sample_state();
 	st->annotations.v = kv_malloc0(sizeof(struct oci_kv));

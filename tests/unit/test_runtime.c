@@ -178,10 +178,8 @@ static int fake_probe(vmm_check_report_fn report, void *ctx)
 static void test_check(void)
 {
 	char dir[] = "/tmp/test_runtime_check.XXXXXX";
-	if (!mkdtemp(dir)) {
-		skip("mkdtemp failed");
+	if (!tap_tmpdir(dir))
 		return;
-	}
 	cleanup_free char *proc = kv_asprintf("%s/proc", dir);
 	cleanup_free char *cpuinfo = kv_asprintf("%s/proc/cpuinfo", dir);
 	cleanup_free char *mod = kv_asprintf("%s/sys/module/kvm_pvm", dir);

@@ -262,10 +262,8 @@ static void test_corrupt(void)
 
 int main(void)
 {
-	if (!mkdtemp(tmp)) {
-		skip("mkdtemp failed");
+	if (!tap_tmpdir(tmp))
 		return tap_done();
-	}
 	root = kv_asprintf("%s/root", tmp);
 	bundle = kv_asprintf("%s/bundle", tmp);
 	cleanup_free char *rootfs = kv_asprintf("%s/rootfs", bundle);

@@ -163,10 +163,8 @@ static void test_big_state_unread(void)
 
 int main(void)
 {
-	if (!mkdtemp(dir)) {
-		skip("mkdtemp failed");
+	if (!tap_tmpdir(dir))
 		return tap_done();
-	}
 	/* Must not leak into hooks (checked above). */
 	setenv("HOME", "/root", 1);
 	test_argv_env_stdin();
