@@ -13,11 +13,7 @@
 # crun in the same run: the same N containers' own processes (no runtime
 # process stays with a crun container).
 # KVRUN_BENCH_DENSITY sets N (default 200).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-build=${BUILD:-build}
-kvrun=$PWD/$build/kvrun
-rootfs=$PWD/$build/fixtures/busybox-bundle-rootfs
+. "$(dirname "$0")/common.bash"
 n=${KVRUN_BENCH_DENSITY:-200}
 [ -e "$rootfs/bin/busybox" ] || { echo "density: skipped: no busybox fixture (make)"; exit 0; }
 if [ ! -r /dev/kvm ] || [ "$(id -u)" -ne 0 ]; then

@@ -8,11 +8,7 @@
 #     kvrun-vmm (guest RAM the VM touched included), cold and cloned, next
 #     to the PSS of the container's own processes under crun.
 # KVRUN_BENCH_RUNS (default 3) sets N for kvrun; crun runs 10 times.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-build=${BUILD:-build}
-kvrun=$PWD/$build/kvrun
-rootfs=$PWD/$build/fixtures/busybox-bundle-rootfs
+. "$(dirname "$0")/common.bash"
 runs=${KVRUN_BENCH_RUNS:-3}
 command -v crun >/dev/null || { echo "bench: crun not installed (make deps)" >&2; exit 1; }
 [ -e "$rootfs/bin/busybox" ] || { echo "bench: no busybox fixture (make)" >&2; exit 1; }
