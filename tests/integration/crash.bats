@@ -265,6 +265,38 @@ function after_killed_create() {
 	check_clean "$ID"
 }
 
+@test "crash: kvrun-shim killed while its cold VM leaves a template: no half template left" {
+	# A template directory of its own, empty: the VM boots cold and its
+	# shim snapshots it into a template (.tmp-* renamed into place).
+	export KVRUN_TEMPLATE_DIR="$BATS_TEST_TMPDIR/templates"
+	mkdir -p "$KVRUN_TEMPLATE_DIR"
+	create_bg "$ID"
+	local _
+	for _ in $(seq 15000); do
+		compgen -G "$KVRUN_TEMPLATE_DIR/.tmp-*" >/dev/null && break
+		sleep 0.02
+	done
+	compgen -G "$KVRUN_TEMPLATE_DIR/.tmp-*" >/dev/null || skip "the snapshot was missed"
+	kill -9 "$(recorded_pid "$ID" shim.pid)"
+	timeout 60 tail --pid="$CREATE" -f /dev/null
+	wait "$CREATE" && fail "create succeeded without its shim"
+	check_clean "$ID"
+	ls -la "$KVRUN_TEMPLATE_DIR" >&2
+	[ -z "$(find "$KVRUN_TEMPLATE_DIR" -mindepth 1 -maxdepth 1 -name '.tmp-*')" ]
+}
+
+@test "crash: a create that fails once its VM runs (--pid-file cannot be written) leaves nothing" {
+	# Not through bats' run: a shim left behind would hold its pipe.
+	local rc=0
+	timeout -k 5 120 "$KVRUN" --root "$KVRUN_ROOT" create --pid-file "$BUNDLE/no-such-dir/pid" \
+		"$ID" </dev/null >/dev/null 2>"$BUNDLE/create.err" || rc=$?
+	cat "$BUNDLE/create.err" >&2
+	[ "$rc" -eq 1 ]
+	grep -qF "$BUNDLE/no-such-dir/pid" "$BUNDLE/create.err"
+	kv 30 -1 state "$ID"
+	check_clean "$ID"
+}
+
 @test "crash: kvrun create killed in a createRuntime hook (VM up, no commit): delete --force leaves nothing" {
 	# The hook says it runs, then waits long enough to be killed in.
 	update_config '.hooks.createRuntime = [{"path": "/bin/sh",
@@ -326,6 +358,29 @@ function after_killed_create() {
 			wait_for 30 status_is "$ID" stopped
 		fi
 	fi
+	kv 60 -0 delete --force "$ID"
+	check_clean "$ID"
+}
+
+@test "crash: kvrun start killed in a startContainer hook: still created, a later start runs it" {
+	update_config '.hooks.startContainer = [{"path": "/bin/sh",
+		"args": ["sh", "-c", "[ -e '"$BUNDLE"'/hook.pid ] && exit 0; echo $$ >'"$BUNDLE"'/hook.pid; exec sleep 20"]}]'
+	kvrun_detached -0 create "$ID"
+	(exec "$KVRUN" --root "$KVRUN_ROOT" start "$ID" </dev/null >/dev/null 2>&1) &
+	local st=$!
+	CHILDREN+=("$st")
+	wait_for 60 test -s "$BUNDLE/hook.pid"
+	CHILDREN+=("$(cat "$BUNDLE/hook.pid")")
+	kill -9 "$st"
+	wait "$st" 2>/dev/null || true
+	kv 30 -0 state "$ID"
+	[ "$(jq -r .status <<<"$output")" = created ]
+	! ctr_said started || fail "the process ran without its start"
+	# The hook's second run passes at once (hook.pid exists).
+	kv 60 -0 start "$ID"
+	wait_for 60 ctr_said started
+	kv 30 -0 state "$ID"
+	[ "$(jq -r .status <<<"$output")" = running ]
 	kv 60 -0 delete --force "$ID"
 	check_clean "$ID"
 }
