@@ -40,11 +40,39 @@ static int unix_connect(const char *path, struct kv_err **err)
 	return steal_fd(fd);
 }
 
+/*
+ * Wait until fd has something to read, unless watch_fd (>= 0) hangs up
+ * first: then ECANCELED. A VMM holds a CONNECT until the guest's vsock
+ * driver takes it, which is the whole of a cold boot (tens of seconds on
+ * a PVM host); whoever waits for it may have to give up when its own
+ * caller goes away (kvrun-shim, when kvrun dies).
+ */
+static int wait_readable(int fd, int watch_fd, struct kv_err **err)
+{
+	if (watch_fd < 0)
+		return 0;
+	struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = watch_fd, .events = POLLRDHUP}};
+	for (;;) {
+		int r = poll(p, 2, -1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return kv_err_make(err, errno, "poll");
+		if (p[0].revents)
+			return 0;
+		if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
+			return kv_err_plain(err, ECANCELED, "handshake: given up (fd %d hung up)",
+					    watch_fd);
+	}
+}
+
 /* Read one line (without consuming anything after its '\n'). */
-static int read_line(int fd, char *buf, size_t size, struct kv_err **err)
+static int read_line(int fd, int watch_fd, char *buf, size_t size, struct kv_err **err)
 {
 	size_t n = 0;
 	while (n + 1 < size) {
+		if (wait_readable(fd, watch_fd, err) < 0)
+			return -1;
 		ssize_t r = read(fd, buf + n, 1);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -61,7 +89,7 @@ static int read_line(int fd, char *buf, size_t size, struct kv_err **err)
 	return kv_err_plain(err, EPROTO, "handshake: line too long");
 }
 
-int kv_agent_connect_port(const char *addr, unsigned port, struct kv_err **err)
+static int connect_port(const char *addr, unsigned port, int watch_fd, struct kv_err **err)
 {
 	if (strncmp(addr, "unix:", 5) == 0) {
 		if (port == KV_AGENT_PORT)
@@ -79,7 +107,7 @@ int kv_agent_connect_port(const char *addr, unsigned port, struct kv_err **err)
 	int n = snprintf(line, sizeof(line), "CONNECT %u\n", port);
 	if (kv_write_all(fd, line, n) < 0)
 		return kv_err_make(err, errno, "hybrid vsock %s: write CONNECT", addr + 7);
-	if (read_line(fd, line, sizeof(line), err) < 0)
+	if (read_line(fd, watch_fd, line, sizeof(line), err) < 0)
 		return kv_err_wrap(err, "hybrid vsock %s port %u", addr + 7, port);
 	if (strncmp(line, "OK ", 3) != 0)
 		return kv_err_plain(err, ECONNREFUSED,
@@ -88,9 +116,20 @@ int kv_agent_connect_port(const char *addr, unsigned port, struct kv_err **err)
 	return steal_fd(fd);
 }
 
+int kv_agent_connect_port(const char *addr, unsigned port, struct kv_err **err)
+{
+	return connect_port(addr, port, -1, err);
+}
+
 struct kv_agent_client *kv_agent_client_connect(const char *addr, struct kv_err **err)
 {
-	int fd = kv_agent_connect_port(addr, KV_AGENT_PORT, err);
+	return kv_agent_client_connect_watch(addr, -1, err);
+}
+
+struct kv_agent_client *kv_agent_client_connect_watch(const char *addr, int watch_fd,
+						      struct kv_err **err)
+{
+	int fd = connect_port(addr, KV_AGENT_PORT, watch_fd, err);
 	if (fd < 0)
 		return NULL;
 	struct kv_agent_client *c = kv_malloc0(sizeof(*c));
@@ -277,7 +316,7 @@ int kv_agent_stream_open(const char *addr, const char *token, struct kv_err **er
 	if (kv_write_all(fd, line, strlen(line)) < 0)
 		return kv_err_make(err, errno, "stream %s: write token", token);
 	char ans[256];
-	if (read_line(fd, ans, sizeof(ans), err) < 0)
+	if (read_line(fd, -1, ans, sizeof(ans), err) < 0)
 		return kv_err_wrap(err, "stream %s", token);
 	if (strcmp(ans, "OK") != 0)
 		return kv_err_plain(err, ENOENT, "stream %s: agent answered: %s", token, ans);

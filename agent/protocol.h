@@ -268,6 +268,10 @@ struct kv_agent_client;
 /* "unix:PATH" (the agent's --listen), or "hvsock:PATH" (a VMM's hybrid
  * vsock socket; the client sends "CONNECT <port>\n" and expects "OK"). */
 struct kv_agent_client *kv_agent_client_connect(const char *addr, struct kv_err **err) KV_WUR;
+/* The same, giving up with ECANCELED when watch_fd hangs up (POLLRDHUP)
+ * while the handshake waits (a VMM holds a CONNECT until its guest boots). */
+struct kv_agent_client *kv_agent_client_connect_watch(const char *addr, int watch_fd,
+						      struct kv_err **err) KV_WUR;
 void kv_agent_client_free(struct kv_agent_client *c);
 static inline void kv_agent_client_freep(struct kv_agent_client **c)
 {

@@ -5,6 +5,7 @@
  * makes sure every host process of the container is gone.
  */
 #include "runtime/backend.h"
+#include "runtime/template.h"
 #include "agent/protocol.h"
 #include "shim/shim.h"
 
@@ -83,8 +84,10 @@ int runtime_backend_destroy(struct container *c, struct kv_err **err)
 	if (kill_exec_shims(c, err) < 0 || kill_and_wait(c->st->pid, c->st->pid_start, err) < 0 ||
 	    kill_pidfile(shim, err) < 0 || (owner && kill_pidfile(vmm, err) < 0))
 		return -1;
-	if (owner)
+	if (owner) {
 		net_unwire(c);
+		tmpl_tmp_remove(c->dir);
+	}
 	if (!owner) {
 		/* Its processes are gone from the guest: its shares can go. */
 		cleanup_free char *sb = sandbox_dir(c->dir, c->st->sandbox_id);

@@ -283,6 +283,22 @@ static int write_pid_file(const char *path, pid_t pid, struct kv_err **err)
 	return kv_write_file_atomic(path, buf, (size_t)n, 0644, err);
 }
 
+/*
+ * The shim committed (its VM runs the created process) but the create
+ * cannot be recorded (state.json, --pid-file): take it all down as delete
+ * would, before runtime_create removes the state directory, or the shim
+ * and its VM would run on with nothing left that names them.
+ */
+static void undo_sandbox(struct create_ctx *x)
+{
+	cleanup_container struct container *c = NULL;
+	struct kv_err *e = NULL;
+	if (container_load(x->g->root, x->id, &c, &e) < 0 || runtime_backend_destroy(c, &e) < 0) {
+		kv_warn("undo the create of %s: %s", x->id, e->msg);
+		kv_err_free(e);
+	}
+}
+
 static int start_sandbox(struct create_ctx *x, struct kv_err **err)
 {
 	struct runtime_sandbox_req req = {
@@ -304,10 +320,11 @@ static int start_sandbox(struct create_ctx *x, struct kv_err **err)
 	x->st->pid_start = res.pid_start;
 	x->st->status = OCI_STATUS_CREATED;
 	cleanup_free char *path = kv_asprintf("%s/state.json", x->dir);
-	if (oci_state_save(path, x->st, err) < 0)
+	if (oci_state_save(path, x->st, err) < 0 ||
+	    (x->o->pid_file && write_pid_file(x->o->pid_file, res.pid, err) < 0)) {
+		undo_sandbox(x);
 		return -1;
-	if (x->o->pid_file && write_pid_file(x->o->pid_file, res.pid, err) < 0)
-		return -1;
+	}
 	return 0;
 }
 

@@ -123,7 +123,7 @@ static int owner_argv(struct start_ctx *x, struct kv_json *j, unsigned cpus, uin
 		return -1;
 	if (tmpl_enabled(x->vc, x->req->cfg)) {
 		struct tmpl_shape sh = {cpus, mem, x->vc->rootfs_dax};
-		tmpl_plan_out(x->vc, &sh, &x->cold.cfg, j);
+		tmpl_plan_out(x->vc, &sh, &x->cold.cfg, x->req->state_dir, j);
 	}
 	return 0;
 }
@@ -384,6 +384,8 @@ int runtime_sandbox_start(const struct runtime_sandbox_req *req, struct runtime_
 			kv_warn("%s", e->msg);
 			kv_err_free(e);
 		}
+		if (x.owner)
+			tmpl_tmp_remove(req->state_dir);
 		if (!x.owner && x.sbdir) {
 			cleanup_free char *api = kv_asprintf("%s/%s", x.sbdir, SHIM_API_NAME);
 			live_detach(api, req->state_dir);

@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <ftw.h>
 #include <signal.h>
 #include <string.h>
@@ -575,8 +576,30 @@ static void tmpl_prune(const struct vm_conf *vc, const char *root, uint64_t addi
 	free(v);
 }
 
+/* In the VM owner's state directory: the temporary directory its shim
+ * snapshots into (tmpl_plan_out, tmpl_tmp_remove). */
+#define TMPL_TMP_RECORD "template.tmp"
+
+void tmpl_tmp_remove(const char *state_dir)
+{
+	cleanup_free char *rec = kv_asprintf("%s/%s", state_dir, TMPL_TMP_RECORD);
+	cleanup_free char *tmp = NULL;
+	if (kv_read_file(rec, PATH_MAX, &tmp, NULL, NULL) < 0)
+		return;
+	/* Only what tmpl_plan_out names: <root>/.tmp-<...>. Renamed into
+	 * place (a template made), it is no longer there. */
+	const char *base = strrchr(tmp, '/');
+	struct stat st;
+	if (base && strncmp(base + 1, ".tmp-", 5) == 0 && lstat(tmp, &st) == 0 &&
+	    S_ISDIR(st.st_mode)) {
+		kv_debug("%s: a half-made template, removed", tmp);
+		(void)tmpl_rmtree(tmp);
+	}
+	unlink(rec);
+}
+
 void tmpl_plan_out(const struct vm_conf *vc, const struct tmpl_shape *sh,
-		   const struct vmm_config *cfg, struct kv_json *j)
+		   const struct vmm_config *cfg, const char *state_dir, struct kv_json *j)
 {
 	cleanup_free char *root = tmpl_root(vc), *key = NULL;
 	char id[TEMPLATE_ID_LEN + 1];
@@ -596,6 +619,13 @@ void tmpl_plan_out(const struct vm_conf *vc, const struct tmpl_shape *sh,
 	(void)!getrandom(&rnd, sizeof(rnd), 0);
 	cleanup_free char *tmp = kv_asprintf("%s/.tmp-%s-%d-%08x", root, id, (int)getpid(), rnd);
 	cleanup_free char *final = kv_asprintf("%s/%s", root, id);
+	/* Recorded first: a shim killed mid-snapshot leaves a half template
+	 * that the container's delete (or its failed create) removes. */
+	cleanup_free char *rec = kv_asprintf("%s/%s", state_dir, TMPL_TMP_RECORD);
+	if (kv_write_file_atomic(rec, tmp, strlen(tmp), 0600, &e) < 0) {
+		kv_debug("no template will be left behind: %s", e->msg);
+		return;
+	}
 	kv_json_kstr(j, "template_tmp", tmp);
 	kv_json_kstr(j, "template_final", final);
 	kv_json_kstr(j, "template_info", info);

@@ -117,9 +117,15 @@ int tmpl_layout_check(const char *dir, const struct vmm_config *cfg, struct kv_e
  * the VM at agent-ready, shim/tmpl.c). Makes room first: stale templates go, then the least
  * recently used beyond the budget (the config's template_max and
  * template_disk). Best effort: nothing is added when it cannot be done.
+ * The temporary directory is recorded in state_dir (the VM owner's) first.
  */
 void tmpl_plan_out(const struct vm_conf *vc, const struct tmpl_shape *sh,
-		   const struct vmm_config *cfg, struct kv_json *j);
+		   const struct vmm_config *cfg, const char *state_dir, struct kv_json *j);
+
+/* What a shim killed while it snapshotted left (the temporary directory
+ * tmpl_plan_out recorded in state_dir, if it is still there): removed, with
+ * the record. Called once the container's processes are gone. */
+void tmpl_tmp_remove(const char *state_dir);
 
 /* kvrun template create: boot, wait for the agent, snapshot. *id out. */
 int tmpl_create(const struct vm_conf *vc, const struct tmpl_shape *sh, bool force,

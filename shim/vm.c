@@ -7,6 +7,7 @@
 #include "shim/internal.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -78,13 +79,41 @@ static int vm_died(struct shim *s, int status, struct kv_err **err)
 			   console);
 }
 
-/* Try until the agent answers, the VMM dies, or the boot timeout. */
+/*
+ * Sleep ms between tries, watching kvrun's end of the sync socket: a kvrun
+ * killed while the VM boots (SIGKILL of `kvrun create`) will never commit,
+ * and a cold boot takes tens of seconds on a PVM host (up to the boot
+ * timeout on a stuck one). True when kvrun has gone. kvrun sends nothing
+ * while it waits for our answer, so only the hang-up can wake us early.
+ */
+static bool kvrun_gone_wait(const struct shim *s, int ms)
+{
+	if (s->sync_fd < 0) {
+		usleep((useconds_t)ms * 1000);
+		return false;
+	}
+	struct pollfd p = {.fd = s->sync_fd, .events = POLLRDHUP};
+	int r = poll(&p, 1, ms);
+	return r > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static int kvrun_gone(struct shim *s, struct kv_err *e, struct kv_err **err)
+{
+	kv_err_free(e);
+	return kv_err_plain(err, ECONNRESET,
+			    "kvrun went away while the VM in %s booted: not booting it for nobody",
+			    s->req.sandbox_dir);
+}
+
+/* Try until the agent answers, the VMM dies, kvrun goes, or the boot timeout. */
 static int agent_wait_boot(struct shim *s, struct kv_err **err)
 {
 	uint64_t deadline = kv_now_ms() + (uint64_t)s->req.boot_timeout_ms;
 	for (;;) {
 		struct kv_err *e = NULL;
-		s->agent = kv_agent_client_connect(s->addr, &e);
+		s->agent = kv_agent_client_connect_watch(s->addr, s->sync_fd, &e);
+		if (!s->agent && e->errnum == ECANCELED)
+			return kvrun_gone(s, e, err);
 		if (s->agent) {
 			kv_agent_client_set_timeout(s->agent, 30000);
 			if (kv_agent_client_hello(s->agent, &e) == 0)
@@ -107,7 +136,8 @@ static int agent_wait_boot(struct shim *s, struct kv_err **err)
 			return r;
 		}
 		kv_err_free(e);
-		usleep((s->req.clone ? AGENT_RETRY_CLONE_MS : AGENT_RETRY_MS) * 1000);
+		if (kvrun_gone_wait(s, s->req.clone ? AGENT_RETRY_CLONE_MS : AGENT_RETRY_MS))
+			return kvrun_gone(s, NULL, err);
 	}
 }
 

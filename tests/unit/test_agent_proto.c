@@ -3,6 +3,7 @@
 #include "agent/protocol.h"
 #include "tap.h"
 
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -328,6 +329,69 @@ static void test_client_hvsock(void)
 	free(addr);
 }
 
+/*
+ * A VMM holds a CONNECT while its guest boots. connect_watch gives up with
+ * ECANCELED once the watched fd hangs up (kvrun-shim's sync socket, when
+ * kvrun dies), and connects as usual while it does not.
+ */
+static void test_client_connect_watch(void)
+{
+	char path[] = "/tmp/kv-test-hvsock-XXXXXX";
+	if (!mkdtemp(path)) {
+		skip("mkdtemp failed");
+		return;
+	}
+	char *sock = kv_asprintf("%s/vsock.sock", path);
+	char *addr = kv_asprintf("hvsock:%s", sock);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	strcpy(sa.sun_path, sock);
+	int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ok(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 4) == 0,
+	   "fake VMM listens");
+	/* Nobody accepts: the CONNECT waits in the backlog, as in a booting guest. */
+	int sv[2];
+	ok(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "a watched socket");
+	pid_t killer = fork();
+	if (killer == 0) {
+		usleep(100 * 1000);
+		_exit(0); /* and with it our copy of sv[1] */
+	}
+	close(sv[1]);
+	struct kv_err *err = NULL;
+	uint64_t t0 = kv_now_ms();
+	struct kv_agent_client *c = kv_agent_client_connect_watch(addr, sv[0], &err);
+	ok(c == NULL && err && err->errnum == ECANCELED, "the watched fd's hang-up ends the wait");
+	ok(kv_now_ms() - t0 < 5000, "at once, not at some timeout");
+	kv_err_free(err);
+	err = NULL;
+	waitpid(killer, NULL, 0);
+	close(sv[0]);
+	/* A watched fd that stays: the handshake completes as without one (a
+	 * fresh listener: the abandoned CONNECT still waits in the old one). */
+	close(lfd);
+	unlink(sock);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ok(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 4) == 0,
+	   "fake VMM listens again");
+	ok(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "a watched socket that stays");
+	pid_t pid = fork();
+	if (pid == 0)
+		fake_vmm(lfd);
+	c = kv_agent_client_connect_watch(addr, sv[0], &err);
+	ok(c != NULL, "the handshake completes while the watched fd is open");
+	kv_agent_client_free(c);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(sv[0]);
+	close(sv[1]);
+	close(lfd);
+	kv_err_free(err);
+	unlink(sock);
+	rmdir(path);
+	free(sock);
+	free(addr);
+}
+
 int main(void)
 {
 	test_framing();
@@ -336,5 +400,6 @@ int main(void)
 	test_builders();
 	test_client_roundtrip();
 	test_client_hvsock();
+	test_client_connect_watch();
 	return tap_done();
 }

@@ -327,6 +327,50 @@ static void test_list_rm(struct vm_conf *c)
 	   "the template directory: $KVRUN_TEMPLATE_DIR, then the config");
 }
 
+/*
+ * A shim killed while it snapshots leaves its temporary directory: the one
+ * tmpl_plan_out recorded in the state dir goes with the container, and
+ * nothing else does.
+ */
+static void test_plan_out_tmp_remove(struct vm_conf *c)
+{
+	struct kv_err *err = NULL;
+	cleanup_free char *sdir = kv_asprintf("%s/state-plan", tmp);
+	if (kv_mkdir_p(sdir, 0700, &err) < 0)
+		return;
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	struct vmm_config cfg = {0};
+	kv_json_map_open(j);
+	unsigned max = c->template_max;
+	c->template_max = 8;
+	tmpl_plan_out(c, &base, &cfg, sdir, j);
+	c->template_max = max;
+	kv_json_map_close(j);
+	cleanup_free char *req = kv_json_finish_dup(j, NULL, &err);
+	cleanup_yajl_val yajl_val v = req ? kv_json_parse(req, "plan", &err) : NULL;
+	const char *t = v ? kv_jstr(v, "template_tmp") : NULL;
+	ok(t != NULL, "a cold VM is told where to leave a template");
+	if (!t)
+		return;
+	cleanup_free char *rec = kv_asprintf("%s/template.tmp", sdir);
+	cleanup_free char *text = NULL;
+	ok(kv_read_file(rec, 4096, &text, NULL, &err) == 0 && strcmp(text, t) == 0,
+	   "its temporary directory is recorded in the state dir");
+	/* The shim got as far as part of a snapshot. */
+	cleanup_free char *mem = kv_asprintf("%s/memory", t);
+	if (kv_mkdir_p(t, 0700, &err) == 0)
+		write_text(mem, "half");
+	tmpl_tmp_remove(sdir);
+	ok(access(t, F_OK) < 0 && access(rec, F_OK) < 0, "removed with the container, record too");
+	/* A record that names anything but a .tmp- directory removes nothing. */
+	cleanup_free char *other = kv_asprintf("%s/keep-me", tmp);
+	if (kv_mkdir_p(other, 0700, &err) == 0)
+		write_text(rec, other);
+	tmpl_tmp_remove(sdir);
+	ok(access(other, F_OK) == 0, "only a .tmp- directory is ever removed");
+	kv_err_free(err);
+}
+
 /* A template directory whose path needs escaping: --format json stays JSON. */
 static void test_list_json_escaped(void)
 {
@@ -409,6 +453,7 @@ int main(void)
 	test_clone_argv(c);
 	test_layout(c);
 	test_list_rm(c);
+	test_plan_out_tmp_remove(c);
 	test_list_json_escaped();
 	test_shim_request();
 	cleanup_free char *cmd = kv_asprintf("rm -rf %s", tmp);
