@@ -49,7 +49,7 @@ function ctr_said() {
 	[[ "$(jq -r .created <<<"$output")" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$ ]]
 	[ "$(jq -r .owner <<<"$output")" = "" ]
 	# Created: the process exists in the guest but has not run.
-	! ctr_said started
+	! ctr_said started || false
 	kvrun -1 start c2
 	kvrun -0 start c1
 	[ -z "$output" ]
@@ -181,7 +181,7 @@ function ctr_said() {
 	[ "$output" = in-created ]
 	kvrun -0 state c1
 	[ "$(jq -r .status <<<"$output")" = created ]
-	! ctr_said started
+	! ctr_said started || false
 	kvrun -0 start c1
 	wait_for 60 ctr_said started
 	kvrun -0 delete -f c1

@@ -158,7 +158,7 @@ function cold_vmm_of() {
 	update_config '.process.args = ["true"] | .annotations = {"io.kvrun.template": "false"}'
 	start_create c1 KVRUN_TEMPLATE_DIR="$KVRUN_TEMPLATE_DIR"
 	wait_for 30 cold_vmm_of c1
-	! vmm_cmdlines | grep -q -- --restore
+	! vmm_cmdlines | grep -q -- --restore || false
 	stop_create c1
 	echo '{"templates": false}' > "$BUNDLE/kvrun.json"
 	update_config '.annotations = {}'
@@ -188,7 +188,7 @@ function cold_vmm_of() {
 	update_config '.process.args = ["true"]'
 	start_create c1 KVRUN_TEMPLATE_DIR="$other"
 	wait_for 30 cold_vmm_of c1
-	! vmm_cmdlines | grep -q -- --restore
+	! vmm_cmdlines | grep -q -- --restore || false
 	cat "$BUNDLE/create-c1.log" >&2
 	grep -qF "device 2 is 'fs pod live' in the template, 'fs binds' in this VM" \
 		"$BUNDLE/create-c1.log"
