@@ -277,8 +277,6 @@ int caps_apply(const struct kv_process *p, struct kv_err **err);
 void caps_init(void);
 
 /* seccomp.c */
-int kv_seccomp_decode(struct yajl_val_s *v, struct kv_seccomp **out, struct kv_err **err);
-void kv_seccomp_free(struct kv_seccomp *s);
 int agent_seccomp_compile(const struct kv_seccomp *s, bool no_new_privs, void **out,
 			  struct kv_err **err) KV_WUR;
 void agent_seccomp_release(void *filter);

@@ -415,9 +415,6 @@ static int decode_sysctl(struct pctx *c, yajl_val lx, struct kv_spec *s)
 	return 0;
 }
 
-int kv_seccomp_decode(yajl_val v, struct kv_seccomp **out, struct kv_err **err);
-void kv_seccomp_free(struct kv_seccomp *s);
-
 static int decode_propagation(struct pctx *c, yajl_val lx, struct kv_spec *s)
 {
 	char *p = NULL;

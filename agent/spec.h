@@ -190,4 +190,8 @@ static inline void kv_spec_freep(struct kv_spec **s)
 bool kv_mount_option(const char *opt, unsigned long *set, unsigned long *clear,
 		     unsigned long *propagation, bool *bind, bool *recursive);
 
+/* linux.seccomp (agent/seccomp.c): the OCI object or a host-compiled kvrunBpf. */
+int kv_seccomp_decode(struct yajl_val_s *v, struct kv_seccomp **out, struct kv_err **err);
+void kv_seccomp_free(struct kv_seccomp *s);
+
 #endif

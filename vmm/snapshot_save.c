@@ -184,20 +184,29 @@ static bool snap_page_zero(const uint8_t *p)
 	return true;
 }
 
-static int snap_mem_run_write(int fd, const uint8_t *src, uint64_t off, uint64_t len,
-			      struct kv_err **err)
+/* All of LEN bytes at OFF: a short write (a full disk) goes on, and its
+ * error is the one that stopped it, not a stale errno. */
+static int pwrite_all(int fd, const void *buf, uint64_t len, uint64_t off, const char *what,
+		      struct kv_err **err)
 {
+	const uint8_t *src = buf;
 	while (len) {
-		ssize_t w = pwrite(fd, src, len, SNAP_MEM_DATA_OFFSET + off);
+		ssize_t w = pwrite(fd, src, len, off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return kv_err_make(err, w < 0 ? errno : EIO, "write memory file");
+			return kv_err_make(err, w < 0 ? errno : EIO, "%s", what);
 		src += w;
 		off += w;
 		len -= w;
 	}
 	return 0;
+}
+
+static int snap_mem_run_write(int fd, const uint8_t *src, uint64_t off, uint64_t len,
+			      struct kv_err **err)
+{
+	return pwrite_all(fd, src, len, SNAP_MEM_DATA_OFFSET + off, "write memory file", err);
 }
 
 static int snap_mem_save(struct machine *m, int fd, const uint8_t id[SNAP_ID_LEN],
@@ -230,9 +239,7 @@ static int snap_mem_save(struct machine *m, int fd, const uint8_t id[SNAP_ID_LEN
 	}
 	struct snap_mem_hdr h;
 	snap_mem_hdr_fill(&h, id, size, *data_bytes);
-	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
-		return kv_err_make(err, errno, "memory file: write the header");
-	return 0;
+	return pwrite_all(fd, &h, sizeof(h), 0, "memory file: write the header", err);
 }
 
 /* ------------------------------------------------------------- entry points */
@@ -253,9 +260,10 @@ int snapshot_save(struct machine *m, int state_fd, int mem_fd, struct snap_save_
 		clock_gettime(CLOCK_REALTIME, &now);
 		snap_writer_finish(&w, id, now.tv_sec * 1000000000ULL + now.tv_nsec);
 		/* The state goes last: a complete state file means a complete snapshot. */
-		if (ftruncate(state_fd, 0) < 0 ||
-		    pwrite(state_fd, w.buf, w.len, 0) != (ssize_t)w.len)
-			r = kv_err_make(err, errno, "write state file");
+		if (ftruncate(state_fd, 0) < 0)
+			r = kv_err_make(err, errno, "truncate the state file");
+		else
+			r = pwrite_all(state_fd, w.buf, w.len, 0, "write state file", err);
 	}
 	st->mem_size = m->ram.size;
 	st->state_bytes = w.len;
