@@ -385,6 +385,26 @@ function after_killed_create() {
 	check_clean "$ID"
 }
 
+@test "crash: kvrun start killed after the guest started the process, before the state said so: start says running" {
+	# The window between the agent's answer and state.json (microseconds)
+	# is hit by starting the process through the agent directly, as the
+	# killed start had: state.json still says created.
+	kvrun_detached -0 create "$ID"
+	run -0 timeout 60 "$REPO_ROOT/build/tests/agent-client" "hvsock:$KVRUN_ROOT/$ID/vsock.sock" \
+		call start "{\"container\":\"$ID\"}"
+	wait_for 60 ctr_said started
+	kv 30 -0 state "$ID"
+	[ "$(jq -r .status <<<"$output")" = created ]
+	# The next start learns it from the agent: refused as runc refuses a
+	# running container, and the state says running from then on.
+	kv 60 -1 start "$ID"
+	[[ "$output" == *"cannot start an already running container"* ]]
+	kv 30 -0 state "$ID"
+	[ "$(jq -r .status <<<"$output")" = running ]
+	kv 60 -0 delete --force "$ID"
+	check_clean "$ID"
+}
+
 @test "crash: kvrun delete killed mid-way: state is not running, delete again leaves nothing" {
 	local t
 	for t in 0.05 0.2; do
