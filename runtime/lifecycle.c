@@ -35,12 +35,14 @@ int runtime_start(const struct kvrun_globals *g, const char *id, struct kv_err *
 		/* A start killed between the agent releasing the process and the
 		 * state saying so (tests/integration/crash.bats): the agent knows
 		 * it runs. Say so from now on, and refuse as runc would. */
-		if (*err && (*err)->errnum == EBUSY && strstr((*err)->msg, "is running, not created")) {
+		if (*err && (*err)->errnum == EBUSY &&
+		    strstr((*err)->msg, "is running, not created")) {
 			kv_err_free(*err);
 			*err = NULL;
 			if (set_status(c, OCI_STATUS_RUNNING, err) < 0)
 				return -1;
-			return kv_err_plain(err, EINVAL, "cannot start an already running container");
+			return kv_err_plain(err, EINVAL,
+					    "cannot start an already running container");
 		}
 		return -1;
 	}
