@@ -12,7 +12,8 @@
  * runc's fs manager does. cgroup v2 hosts: the path in the unified
  * hierarchy, with the controllers enabled on the way down. Every directory
  * made is recorded in <state dir>/cgroups, innermost last, so that delete
- * removes exactly those, whatever happens to config.json.
+ * removes exactly those, whatever happens to config.json (the container's
+ * own, innermost, is recorded just before it is made).
  */
 #include "runtime/backend.h"
 
@@ -185,9 +186,20 @@ static int cg_mkdirs(const struct cg_hier *h, const char *rel, FILE *rec, struct
 			*strrchr(up, '/') = '\0';
 			v2_enable(up);
 		}
-		if (mkdir(path, 0755) == 0) {
+		/* The container's own cgroup (the leaf, named for it) is
+		 * recorded before it is made: a kill between the two must not
+		 * leave it unknown (crash.bats). A parent, which may be another's
+		 * (a pod's, a slice), only once we made it. */
+		bool leaf = i == len;
+		if (leaf) {
 			fprintf(rec, "%s\n", path);
 			fflush(rec);
+		}
+		if (mkdir(path, 0755) == 0) {
+			if (!leaf) {
+				fprintf(rec, "%s\n", path);
+				fflush(rec);
+			}
 			if (h->cpuset && cpuset_inherit(path, err) < 0)
 				return -1;
 		} else if (errno != EEXIST) {
