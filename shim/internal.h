@@ -112,4 +112,8 @@ void shim_tty_restore(struct shim *s);
 /* loop.c */
 int shim_run(struct shim *s);
 
+/* confine.c: after kvrun's commit, only CAP_NET_ADMIN (when the VM has the
+ * namespace's interface), and no_new_privs. */
+int shim_confine(const struct shim *s, struct kv_err **err) KV_WUR;
+
 #endif

@@ -244,6 +244,11 @@ int shim_main(int argc, char **argv)
 		return 1;
 	}
 	close(steal_fd(s.sync_fd));
+	if (shim_confine(&s, &err) < 0) {
+		/* Rootless, say: there was nothing to drop. */
+		kv_warn("confine the shim: %s", err->msg);
+		kv_err_free(steal_ptr(err));
+	}
 	shim_tty_resize(&s);
 	shim_relays_setup(&s);
 	if (shim_run(&s) < 0)
