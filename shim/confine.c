@@ -20,7 +20,8 @@ static int drop_bounding(bool keep_net, struct kv_err **err)
 		if (keep_net && c == CAP_NET_ADMIN)
 			continue;
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
-			return kv_err_make(err, errno, "drop capability %d from the bounding set", c);
+			return kv_err_make(err, errno, "drop capability %d from the bounding set",
+					   c);
 	}
 	return 0;
 }

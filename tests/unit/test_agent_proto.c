@@ -286,17 +286,25 @@ static void fake_vmm(int lfd)
 	_exit(0);
 }
 
+/* A fake VMM's hybrid vsock socket, DIR/vsock.sock, listening; *sock names it. */
+static int fake_vmm_listen(const char *dir, int backlog, char **sock)
+{
+	*sock = kv_asprintf("%s/vsock.sock", dir);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	strcpy(sa.sun_path, *sock);
+	int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ok(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, backlog) == 0,
+	   "fake VMM listens");
+	return lfd;
+}
+
 static void test_client_hvsock(void)
 {
 	char path[] = "/tmp/kv-test-hvsock-XXXXXX";
 	if (!tap_tmpdir(path))
 		return;
-	char *sock = kv_asprintf("%s/vsock.sock", path);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	strcpy(sa.sun_path, sock);
-	int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	ok(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 1) == 0,
-	   "fake VMM listens");
+	char *sock = NULL;
+	int lfd = fake_vmm_listen(path, 1, &sock);
 	pid_t pid = fork();
 	if (pid == 0)
 		fake_vmm(lfd);
@@ -337,17 +345,11 @@ static void test_client_hvsock(void)
 static void test_client_connect_watch(void)
 {
 	char path[] = "/tmp/kv-test-hvsock-XXXXXX";
-	if (!mkdtemp(path)) {
-		skip("mkdtemp failed");
+	if (!tap_tmpdir(path))
 		return;
-	}
-	char *sock = kv_asprintf("%s/vsock.sock", path);
+	char *sock = NULL;
+	int lfd = fake_vmm_listen(path, 4, &sock);
 	char *addr = kv_asprintf("hvsock:%s", sock);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	strcpy(sa.sun_path, sock);
-	int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	ok(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 4) == 0,
-	   "fake VMM listens");
 	/* Nobody accepts: the CONNECT waits in the backlog, as in a booting guest. */
 	int sv[2];
 	ok(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "a watched socket");
@@ -370,9 +372,8 @@ static void test_client_connect_watch(void)
 	 * fresh listener: the abandoned CONNECT still waits in the old one). */
 	close(lfd);
 	unlink(sock);
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	ok(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 4) == 0,
-	   "fake VMM listens again");
+	free(sock);
+	lfd = fake_vmm_listen(path, 4, &sock);
 	ok(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "a watched socket that stays");
 	pid_t pid = fork();
 	if (pid == 0)
