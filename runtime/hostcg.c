@@ -362,6 +362,17 @@ int hostcg_update(const char *state_dir, unsigned cpus_milli, uint64_t mem, stru
 	return r;
 }
 
+/* kvrun's own parent (/kvrun, no cgroupsPath) goes with its last container,
+ * whichever container made it: only the one that made it records it. */
+static void default_parent_remove(const char *leaf, const char *rel)
+{
+	if (!rel || strncmp(rel, "/kvrun/", 7) != 0 || strchr(rel + 7, '/'))
+		return;
+	cleanup_free char *parent = kv_strdup(leaf);
+	*strrchr(parent, '/') = '\0';
+	rmdir(parent); /* EBUSY while another container has its cgroup there */
+}
+
 void hostcg_remove(const char *state_dir)
 {
 	cleanup_free char *rel = NULL;
@@ -380,6 +391,8 @@ void hostcg_remove(const char *state_dir)
 			usleep(10000);
 		if (leaf && access(dirs[i], F_OK) == 0)
 			kv_warn("host cgroup %s: %s", dirs[i], strerror(errno));
+		else if (leaf)
+			default_parent_remove(dirs[i], rel);
 	}
 	strv_free_n(dirs, n);
 	cleanup_free char *recp = kv_asprintf("%s/%s", state_dir, CG_RECORD);
