@@ -39,20 +39,7 @@ __attribute__((noreturn)) static void child_fail(struct kv_err *err, const char 
 
 static void child_send(struct sync_msg *m, int fd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {m, sizeof(*m)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	if (sendmsg(sync_fd, &mh, MSG_NOSIGNAL) < 0)
+	if (kv_send_fds(sync_fd, m, sizeof(*m), &fd, fd >= 0) < 0)
 		_exit(127); /* the parent is gone or the channel broke */
 }
 

@@ -111,6 +111,11 @@ int kv_write_file_atomic(const char *path, const void *buf, size_t len, int mode
 /* Full read/write loops that retry on EINTR and short counts. */
 ssize_t kv_read_all(int fd, void *buf, size_t len);
 ssize_t kv_write_all(int fd, const void *buf, size_t len);
+/* sendmsg() of LEN bytes with NFDS file descriptors (SCM_RIGHTS; none when
+ * 0, at most KV_SEND_FDS_MAX), MSG_NOSIGNAL: sendmsg's result. Safe in a
+ * child after fork or clone (no allocation). */
+#define KV_SEND_FDS_MAX 8
+ssize_t kv_send_fds(int sock, const void *buf, size_t len, const int *fds, size_t nfds);
 /* Standard base64 with padding. Encode N bytes into OUT, which holds
  * KV_B64_LEN(N) bytes (the NUL included); decode IN into at most MAX bytes,
  * returning the byte count, or -1 on a bad character, padding or length. */

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -64,6 +65,31 @@ ssize_t kv_write_all(int fd, const void *buf, size_t len)
 		done += r;
 	}
 	return done;
+}
+
+ssize_t kv_send_fds(int sock, const void *buf, size_t len, const int *fds, size_t nfds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(KV_SEND_FDS_MAX * sizeof(int))];
+	} ctl;
+	if (nfds > KV_SEND_FDS_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(&ctl, 0, sizeof(ctl));
+	struct iovec iov = {(void *)buf, len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (nfds) {
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(h), fds, nfds * sizeof(int));
+	}
+	return sendmsg(sock, &msg, MSG_NOSIGNAL);
 }
 
 int kv_read_file(const char *path, size_t max, char **out, size_t *len, struct kv_err **err)

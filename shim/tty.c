@@ -30,16 +30,7 @@ static int send_master(const char *sock_path, int master, const char *name, stru
 		return kv_err_make(err, errno, "console socket: socket");
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return kv_err_make(err, errno, "connect to console socket %s", sock_path);
-	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
-	struct iovec iov = {.iov_base = (void *)name, .iov_len = strlen(name)};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &master, sizeof(int));
-	if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
+	if (kv_send_fds(fd, name, strlen(name), &master, 1) < 0)
 		return kv_err_make(err, errno, "send the terminal to console socket %s", sock_path);
 	return 0;
 }

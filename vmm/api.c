@@ -377,27 +377,11 @@ int api_client_connect(const char *sock, struct kv_err **err)
 
 int api_client_send(int sock, const char *line, size_t len, const int *fds, unsigned nfds)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(API_MAX_FDS * sizeof(int))];
-	} ctl;
-	memset(&ctl, 0, sizeof(ctl));
 	if (nfds > API_MAX_FDS) {
 		errno = EINVAL;
 		return -1;
 	}
-	struct iovec iov = {(void *)line, len};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (nfds) {
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
-		h->cmsg_level = SOL_SOCKET;
-		h->cmsg_type = SCM_RIGHTS;
-		h->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(h), fds, nfds * sizeof(int));
-	}
-	ssize_t w = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	ssize_t w = kv_send_fds(sock, line, len, fds, nfds);
 	if (w < 0)
 		return -1;
 	/* The fds went with the first byte; the rest of a long line follows plainly. */

@@ -31,19 +31,7 @@ static void sync_send(int fd, uint32_t type, int errnum, const char *text, int p
 	struct sync_msg m = {.type = type, .errnum = errnum};
 	if (text)
 		snprintf(m.text, sizeof(m.text), "%s", text);
-	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
-	struct iovec iov = {&m, sizeof(m)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (pass_fd >= 0) {
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
-	}
-	if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
+	if (kv_send_fds(fd, &m, sizeof(m), &pass_fd, pass_fd >= 0) < 0)
 		diag("sync_send: %s", strerror(errno));
 }
 
