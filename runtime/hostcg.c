@@ -25,6 +25,8 @@
 #define CG_RECORD   "cgroups"
 #define CG_PERIOD   100000ULL
 #define CG_MAX_DIRS 64
+/* kvrun's own parent, for a container without linux.cgroupsPath. */
+#define CG_DEFAULT_PARENT "/kvrun"
 
 struct cg_hier {
 	char *mnt;   /* mount point */
@@ -120,7 +122,7 @@ static char *slice_path(const char *slice)
 char *hostcg_path(const char *cgroups_path, const char *id)
 {
 	if (!cgroups_path || !*cgroups_path)
-		return kv_asprintf("/kvrun/%s", id);
+		return kv_asprintf(CG_DEFAULT_PARENT "/%s", id);
 	const char *c1 = strchr(cgroups_path, ':');
 	const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 	if (cgroups_path[0] != '/' && c1 && c2 && !strchr(c2 + 1, ':')) {
@@ -366,7 +368,8 @@ int hostcg_update(const char *state_dir, unsigned cpus_milli, uint64_t mem, stru
  * whichever container made it: only the one that made it records it. */
 static void default_parent_remove(const char *leaf, const char *rel)
 {
-	if (!rel || strncmp(rel, "/kvrun/", 7) != 0 || strchr(rel + 7, '/'))
+	size_t n = strlen(CG_DEFAULT_PARENT);
+	if (!rel || strncmp(rel, CG_DEFAULT_PARENT "/", n + 1) != 0 || strchr(rel + n + 1, '/'))
 		return;
 	cleanup_free char *parent = kv_strdup(leaf);
 	*strrchr(parent, '/') = '\0';
