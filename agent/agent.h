@@ -33,15 +33,16 @@ int agent_parse_args(int argc, char **argv, struct agent_config *cfg);
  * status for main(). As PID 1 it does not return. */
 int agent_run(const struct agent_config *cfg);
 
-struct yajl_val_s;
+struct oci_seccomp;
 /*
- * The host's side of a container's seccomp filter: the agent's own decoding
- * and compilation of linux.seccomp (a parsed config.json object), without
+ * The host's side of a container's seccomp filter: the agent's own
+ * resolution and compilation of linux.seccomp (as oci/ parsed it), without
  * an i386 branch (the guest kernel runs no i386 calls), exported as BPF and
  * base64-encoded into *b64, for the spec's "kvrunBpf" (agent/protocol.h):
  * the guest then loads it with one seccomp(2) call instead of building it
  * with libseccomp at emulated speed. Errors name the spec's field.
  */
-int agent_seccomp_guest_bpf(struct yajl_val_s *seccomp, char **b64, struct kv_err **err) KV_WUR;
+int agent_seccomp_guest_bpf(const struct oci_seccomp *seccomp, char **b64,
+			    struct kv_err **err) KV_WUR;
 
 #endif

@@ -114,12 +114,10 @@ static void flags_of(const struct oci_strv *f, struct kv_seccomp *s)
 	}
 }
 
-/* The OCI object: read by oci/ as on the host, then resolved for libseccomp. */
-static int decode_oci(struct pctx *c, yajl_val v, struct kv_seccomp *s)
+/* The OCI object as oci/ read it, resolved for libseccomp. */
+static int resolve_oci(struct pctx *c, const struct oci_seccomp *y, struct kv_seccomp *s)
 {
-	struct oci_seccomp *y;
-	if (oci_parse_seccomp(c, v, &y) < 0 ||
-	    action_of(c, y->default_action, "defaultErrnoRet", y->has_default_errno_ret,
+	if (action_of(c, y->default_action, "defaultErrnoRet", y->has_default_errno_ret,
 		      y->default_errno_ret, &s->default_action) < 0)
 		return -1;
 	s->arches = pc_alloc(c, y->architectures.n * sizeof(uint32_t));
@@ -146,6 +144,13 @@ static int decode_oci(struct pctx *c, yajl_val v, struct kv_seccomp *s)
 	}
 	pc_pop(c, old);
 	return 0;
+}
+
+/* The OCI object: read by oci/ as on the host, then resolved. */
+static int decode_oci(struct pctx *c, yajl_val v, struct kv_seccomp *s)
+{
+	struct oci_seccomp *y;
+	return oci_parse_seccomp(c, v, &y) < 0 ? -1 : resolve_oci(c, y, s);
 }
 
 /* "kvrunBpf": base64 of whole sock_filter instructions, at most BPF_MAXINSNS,
@@ -338,14 +343,15 @@ static int export_b64(scmp_filter_ctx ctx, char **b64, struct kv_err **err)
 	return 0;
 }
 
-int agent_seccomp_guest_bpf(struct yajl_val_s *seccomp, char **b64, struct kv_err **err)
+int agent_seccomp_guest_bpf(const struct oci_seccomp *seccomp, char **b64, struct kv_err **err)
 {
-	struct kv_seccomp *s = NULL;
+	struct kv_seccomp *s = kv_malloc0(sizeof(*s));
+	struct pctx c = {.owner = &s->owned, .err = err};
+	pc_push_key(&c, "linux.seccomp");
 	scmp_filter_ctx ctx = NULL;
-	int rc =
-	    kv_seccomp_decode(seccomp, &s, err) < 0 || compile_ctx(s, false, false, &ctx, err) < 0
-		? -EINVAL
-		: export_b64(ctx, b64, err);
+	int rc = resolve_oci(&c, seccomp, s) < 0 || compile_ctx(s, false, false, &ctx, err) < 0
+		     ? -EINVAL
+		     : export_b64(ctx, b64, err);
 	if (ctx)
 		seccomp_release(ctx);
 	kv_seccomp_free(s);

@@ -29,7 +29,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/random.h>
-#include <yajl/yajl_tree.h>
 
 #include "vmm/vmm.h"
 
@@ -275,29 +274,25 @@ static void rootfs_targets_make(const struct oci_config *cfg, const char *rootfs
 }
 
 /*
- * The container's seccomp filter, compiled here with the agent's own code
- * (agent_seccomp_guest_bpf) and sent as BPF: the guest loads it with one
- * seccomp(2) call instead of building it with libseccomp, which its
- * emulated kernel makes slow on PVM hosts (tests/bench/seccomp.sh). A bad
- * profile is refused here, before a VM boots.
+ * The agent's spec of the container, its seccomp filter compiled here with
+ * the agent's own code (agent_seccomp_guest_bpf) and sent as BPF: the guest
+ * loads it with one seccomp(2) call instead of building it with libseccomp,
+ * which its emulated kernel makes slow on PVM hosts (tests/bench/seccomp.sh).
+ * A bad profile is refused here, before a VM boots.
  */
-static int seccomp_on_host(struct oci_config *view, struct rootfs_plan *p, struct kv_err **err)
+static int agent_spec(struct oci_config *view, struct rootfs_plan *p, struct kv_err **err)
 {
-	cleanup_yajl_val yajl_val root = yajl_tree_parse(p->spec_json, NULL, 0);
-	const char *path[] = {"linux", "seccomp", NULL};
-	yajl_val sc = root ? yajl_tree_get(root, path, yajl_t_object) : NULL;
-	if (!sc)
-		return kv_err_plain(err, EINVAL, "linux.seccomp: not in the agent's spec");
+	const struct oci_linux *l = view->linux_;
+	if (!l || !l->seccomp)
+		return oci_config_to_agent_string(view, &p->spec_json, err);
 	cleanup_free char *b64 = NULL;
-	if (agent_seccomp_guest_bpf(sc, &b64, err) < 0)
+	if (agent_seccomp_guest_bpf(l->seccomp, &b64, err) < 0)
 		return -1;
-	struct oci_linux lview = *view->linux_;
-	struct oci_seccomp sc_view = *view->linux_->seccomp;
+	struct oci_linux lview = *l;
+	struct oci_seccomp sc_view = *l->seccomp;
 	sc_view.kvrun_bpf = b64;
 	lview.seccomp = &sc_view;
 	view->linux_ = &lview;
-	free(p->spec_json);
-	p->spec_json = NULL;
 	return oci_config_to_agent_string(view, &p->spec_json, err);
 }
 
@@ -314,9 +309,7 @@ static int prep_run(struct prep *x, const char *rootfs, struct rootfs_plan *p, s
 	struct oci_config view = *x->cfg;
 	view.mounts = x->mounts;
 	view.n_mounts = x->n;
-	if (oci_config_to_agent_string(&view, &p->spec_json, err) < 0)
-		return -1;
-	return view.linux_ && view.linux_->seccomp ? seccomp_on_host(&view, p, err) : 0;
+	return agent_spec(&view, p, err);
 }
 
 int rootfs_prepare(const char *state_dir, const struct oci_config *cfg, const char *rootfs,

@@ -7,6 +7,7 @@
  */
 #include "agent/agent.h"
 #include "agent/internal.h"
+#include "oci/oci.h"
 #include "tap.h"
 
 #include <errno.h>
@@ -47,8 +48,16 @@ static char *guest_bpf(const char *arches, const char *syscalls, struct kv_err *
 				 arches, syscalls);
 	yajl_val v = yajl_tree_parse(text, NULL, 0);
 	free(text);
+	/* As kvrun has it: config.json's object as oci/ parsed it. */
+	struct oci_alloc *owned = NULL;
+	struct pctx c = {.owner = &owned, .err = err};
+	pc_push_key(&c, "linux.seccomp");
+	struct oci_seccomp *y = NULL;
 	char *b64 = NULL;
-	int r = agent_seccomp_guest_bpf(v, &b64, err);
+	int r = oci_parse_seccomp(&c, v, &y);
+	if (r == 0)
+		r = agent_seccomp_guest_bpf(y, &b64, err);
+	oci_alloc_free(owned);
 	yajl_tree_free(v);
 	return r < 0 ? NULL : b64;
 }
