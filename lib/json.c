@@ -179,6 +179,31 @@ char *kv_json_finish_dup(struct kv_json *j, size_t *len, struct kv_err **err)
 	return copy;
 }
 
+void kv_json_error_at(const char *text, size_t len, char *buf, size_t n)
+{
+	/* A parser with no callbacks finds where yajl_tree_parse stopped. */
+	yajl_handle h = yajl_alloc(NULL, NULL, NULL);
+	if (!h) {
+		snprintf(buf, n, "?");
+		return;
+	}
+	size_t at = len;
+	if (yajl_parse(h, (const unsigned char *)text, len) != yajl_status_ok)
+		at = yajl_get_bytes_consumed(h);
+	yajl_free(h);
+	/* yajl counts the byte it stopped on as consumed: point at it. */
+	if (at > 0 && at <= len && at != len)
+		at--;
+	size_t line = 1, col = 1;
+	for (size_t i = 0; i < at && i < len; i++) {
+		if (text[i] == '\n')
+			line++, col = 1;
+		else
+			col++;
+	}
+	snprintf(buf, n, "byte %zu (line %zu, column %zu)", at, line, col);
+}
+
 struct yajl_val_s *kv_json_parse(const char *text, const char *what, struct kv_err **err)
 {
 	char ebuf[256] = "";
@@ -188,7 +213,9 @@ struct yajl_val_s *kv_json_parse(const char *text, const char *what, struct kv_e
 		char *nl = strchr(ebuf, '\n');
 		if (nl)
 			*nl = '\0';
-		kv_err_make(err, EINVAL, "%s: invalid JSON: %s", what,
+		char at[80];
+		kv_json_error_at(text, strlen(text), at, sizeof(at));
+		kv_err_make(err, EINVAL, "%s: invalid JSON at %s: %s", what, at,
 			    ebuf[0] ? ebuf : "parse error");
 		return NULL;
 	}

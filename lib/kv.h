@@ -226,6 +226,8 @@ char *kv_json_finish_dup(struct kv_json *j, size_t *len, struct kv_err **err) KV
  * names `what` (a file name or "agent frame").
  */
 struct yajl_val_s;
+/* Where text stops being JSON, for an error: "byte N (line L, column C)". */
+void kv_json_error_at(const char *text, size_t len, char *buf, size_t n);
 struct yajl_val_s *kv_json_parse(const char *text, const char *what, struct kv_err **err) KV_WUR;
 void kv_yajl_freep(struct yajl_val_s **v);
 #define cleanup_yajl_val __attribute__((cleanup(kv_yajl_freep)))

@@ -404,7 +404,9 @@ yajl_val oci_tree_parse(const char *text, size_t len, const char *what, struct k
 	if (!v) {
 		/* yajl's message spans lines (a caret under the spot): keep the first. */
 		ebuf[strcspn(ebuf, "\n")] = '\0';
-		kv_err_plain(err, EINVAL, "%s: invalid JSON: %s", what,
+		char at[80];
+		kv_json_error_at(text, len, at, sizeof(at));
+		kv_err_plain(err, EINVAL, "%s: invalid JSON at %s: %s", what, at,
 			     ebuf[0] ? ebuf : "parse error");
 	}
 	return v;

@@ -332,13 +332,25 @@ static void check_bad(const struct bad_case *cases, size_t n)
 
 static void test_syntax(void)
 {
-	static const char *const texts[] = {"", "{", "{\"a\":}", "nul", "{\"a\":1}}"};
+	static const char *const texts[] = {"",
+					    "{",
+					    "{\"a\":}",
+					    "nul",
+					    "{\"a\":1}}",
+					    "{\"a\": 1,\n \"b\" 2}",
+					    "{\"a\": \"x\xff\"}"};
+	/* Where each stops being JSON: the byte, its line and column. */
+	static const char *const at[] = {"byte 0 (line 1, column 1)", "byte 1 (line 1, column 2)",
+					 "byte 6 (line 1, column 7)", "byte 3 (line 1, column 4)",
+					 "byte 8 (line 1, column 9)", "byte 14 (line 2, column 6)",
+					 "byte 8 (line 1, column 9)"};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(texts); i++) {
 		struct kv_err *err = NULL;
 		struct oci_config *cfg = NULL;
 		int r = oci_config_parse(texts[i], strlen(texts[i]), "config.json", &cfg, &err);
-		ok(r < 0 && err && strncmp(err->msg, "config.json: invalid JSON: ", 27) == 0,
-		   "bad JSON %zu: %s", i, err ? err->msg : "(none)");
+		cleanup_free char *want = kv_asprintf("config.json: invalid JSON at %s: ", at[i]);
+		ok(r < 0 && err && strncmp(err->msg, want, strlen(want)) == 0, "bad JSON %zu: %s",
+		   i, err ? err->msg : "(none)");
 		kv_err_free(err);
 	}
 	/* Deep nesting is refused before yajl builds (and recursively frees) it. */

@@ -115,7 +115,8 @@ static void test_state_corrupt(void)
 	static const struct {
 		const char *json, *msg;
 	} cases[] = {
-	    {"{'kvrunState':1,", "s.json: corrupt state: invalid JSON: "},
+	    {"{'kvrunState':1,",
+	     "s.json: corrupt state: invalid JSON at byte 16 (line 1, column 17): "},
 	    {"[]", "s.json: corrupt state: must be a JSON object"},
 	    {"{'kvrunState':2}", "s.json: corrupt state: kvrunState: unsupported version 2"},
 	    {"{'kvrunState':1,'ociVersion':'1','bundle':'/b','rootfs':'/r','status':'created',"
