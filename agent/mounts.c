@@ -15,6 +15,8 @@
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -41,6 +43,33 @@ static int mount_block(const char *dev, const char *target, const char *fstype, 
 	return 0;
 }
 
+/*
+ * A layer's block device may have been probed in a template, whose buffer
+ * cache kept what the slot's placeholder held (the partition scan reads the
+ * first blocks): drop it before the file system reads its superblock.
+ */
+static void block_flush(const char *dev)
+{
+	int fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	(void)ioctl(fd, BLKFLSBUF, 0);
+	close(fd);
+}
+
+/* A layer or the upper: its device or virtio-fs tag mounted on dir. */
+static int layer_mount(const struct kv_layer *l, const char *dir, unsigned long extra,
+		       struct kv_err **err)
+{
+	if (l->tag) {
+		if (mount(l->tag, dir, "virtiofs", extra, l->options) < 0)
+			return ERR(errno, "mount virtiofs %s on %s", l->tag, dir);
+		return 0;
+	}
+	block_flush(l->device);
+	return mount_block(l->device, dir, l->fstype, l->options, extra, err);
+}
+
 static int rootfs_overlay(const struct kv_rootfs *r, const char *mnt, char **root,
 			  struct kv_err **err)
 {
@@ -51,14 +80,14 @@ static int rootfs_overlay(const struct kv_rootfs *r, const char *mnt, char **roo
 	for (size_t i = r->nlayers; i-- > 0;) {
 		const struct kv_layer *l = &r->layers[i];
 		cleanup_free char *dir = NULL;
-		if (l->device) {
+		if (!l->path) {
 			dir = kv_asprintf("%s/l%zu", mnt, i);
 			if (mkdir(dir, 0755) < 0)
 				return ERR(errno, "mkdir %s", dir);
-			if (mount_block(l->device, dir, l->fstype, l->options, MS_RDONLY, err) < 0)
+			if (layer_mount(l, dir, MS_RDONLY, err) < 0)
 				return kv_err_wrap(err, "layers[%zu]", i);
 		}
-		const char *p = l->device ? dir : l->path;
+		const char *p = l->path ? l->path : dir;
 		if (len + strlen(p) + 2 > cap)
 			return ERR(E2BIG, "layers: lowerdir longer than %zu bytes", cap);
 		len += sprintf(lower + len, "%s%s", len ? ":" : "", p);
@@ -66,8 +95,7 @@ static int rootfs_overlay(const struct kv_rootfs *r, const char *mnt, char **roo
 	cleanup_free char *updir = kv_asprintf("%s/u", mnt);
 	if (mkdir(updir, 0755) < 0)
 		return ERR(errno, "mkdir %s", updir);
-	if (r->upper.device &&
-	    mount_block(r->upper.device, updir, r->upper.fstype, r->upper.options, 0, err) < 0)
+	if ((r->upper.device || r->upper.tag) && layer_mount(&r->upper, updir, 0, err) < 0)
 		return kv_err_wrap(err, "upper");
 	cleanup_free char *upper = kv_asprintf("%s/upper", updir);
 	cleanup_free char *work = kv_asprintf("%s/work", updir);

@@ -456,10 +456,14 @@ static int decode_layer(struct pctx *c, yajl_val v, size_t i, void *elem)
 	if (pc_str(c, v, "device", false, &l->device) < 0 ||
 	    pc_str(c, v, "fstype", false, &l->fstype) < 0 ||
 	    pc_str(c, v, "options", false, &l->options) < 0 ||
-	    pc_str(c, v, "path", false, &l->path) < 0)
+	    pc_str(c, v, "path", false, &l->path) < 0 || pc_str(c, v, "tag", false, &l->tag) < 0)
 		return -1;
-	if (!!l->device == !!l->path)
-		return pc_fail(c, "needs exactly one of device, path");
+	if (!!l->device + !!l->path + !!l->tag != 1)
+		return pc_fail(c, "needs exactly one of device, path, tag");
+	if (l->tag && (!*l->tag || strchr(l->tag, ',')))
+		return pc_fail_at(c, "tag", "must be a non-empty tag");
+	if (l->options && strpbrk(l->options, "\n"))
+		return pc_fail_at(c, "options", "invalid");
 	if (l->device && (!oci_path_is_abs_clean(l->device) || !l->fstype))
 		return pc_fail(c, "a device needs an absolute path and fstype");
 	if (l->path && !oci_path_is_abs_clean(l->path))

@@ -107,6 +107,7 @@ struct kv_sysctl {
 struct kv_layer {
 	char *device, *fstype, *options; /* device != NULL */
 	char *path;			 /* or a directory */
+	char *tag;			 /* or a virtio-fs tag (options apply) */
 };
 
 /*
@@ -116,7 +117,9 @@ struct kv_layer {
  *   block    a device with a filesystem image (virtio-pmem/blk; "dax" option)
  *   virtiofs / 9p   a shared directory by its tag
  *   overlay  layers stacked read-only under a writable upper (tmpfs, or a
- *            device given as upper)
+ *            device or virtio-fs tag given as upper, which holds upper/ and
+ *            work/); a layer is a device (kvrun's image layers: erofs on
+ *            virtio-pmem, "dax"), a directory or a virtio-fs tag
  */
 struct kv_rootfs {
 	char *type;

@@ -10,6 +10,7 @@
 #define KV_RUNTIME_BACKEND_H
 
 #include "runtime/runtime.h"
+#include "vmm/vmm.h"
 
 /* ------------------------------------------------------------ config */
 
@@ -76,8 +77,27 @@ struct plan_share {
 	bool ro;
 };
 
+/*
+ * Image layers (kvrun image bundle): the annotation io.kvrun.image.layers,
+ * comma-separated erofs images, the base layer first (a relative path is the
+ * bundle's). Each is a virtio-pmem device of the VM (pmem1.., after the
+ * guest image), mounted by the agent as erofs with DAX and stacked with
+ * overlayfs under root.path, the writable layer (root.path/upper and
+ * root.path/work on the host, through the share "rootfs"); a read-only root
+ * gets a tmpfs upper in the guest instead. A device's window is the layer's
+ * size class (vm_layer_window), so a template of that many layers of those
+ * classes serves every image that fits: a clone binds its own files there.
+ */
+#define IMAGE_LAYERS_ANNOTATION "io.kvrun.image.layers"
+#define VM_LAYERS_MAX		(VMM_MAX_DISKS - 1)
+/* A layer's window: its size rounded up to a power of two, at least 16 MiB. */
+uint64_t vm_layer_window(uint64_t size);
+
 struct rootfs_plan {
 	bool shared;
+	char **layers; /* image layers, base first (IMAGE_LAYERS_ANNOTATION) */
+	size_t n_layers;
+	uint64_t layer_window[VM_LAYERS_MAX];
 	char *root;		  /* shared: root.path, the share "rootfs" */
 	bool root_ro;		  /* shared: root.readonly (read-only on the host too) */
 	struct plan_share *binds; /* shared: the entries of the share "binds" */

@@ -4,15 +4,21 @@
  * kvrun image ls [--store DIR] [--format table|json]
  * kvrun image rm [--store DIR] NAME|ID...
  * kvrun image prune [--store DIR]
+ * kvrun image bundle [--store DIR] NAME|ID DIR
  *
  * The image store (rootfs-tools/image/image.h). Linked into kvrun alone,
  * not libruntime.a, so that -larchive goes to this one program.
  */
 #include "rootfs-tools/image/image.h"
+#include "runtime/backend.h"
 #include "runtime/runtime.h"
 
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum { OPT_STORE = 256, OPT_MAX_SIZE, OPT_MAX_ENTRIES, OPT_FORMAT };
 
@@ -39,10 +45,14 @@ static void image_usage(FILE *out)
 		"       kvrun image ls [--store DIR] [--format table|json]\n"
 		"       kvrun image rm [--store DIR] NAME|ID...\n"
 		"       kvrun image prune [--store DIR]\n"
+		"       kvrun image bundle [--store DIR] NAME|ID DIR\n"
 		"\n"
 		"OCI images as erofs layer images: import a docker-archive, an oci-archive or an\n"
 		"OCI layout directory; each layer is stored once, named by its diff_id, under\n"
-		"the store (--store, $%s, default %s). prune drops layers no image uses.\n",
+		"the store (--store, $%s, default %s). prune drops layers no image uses.\n"
+		"bundle makes DIR an OCI bundle of the image: config.json from the image's\n"
+		"config, the layers as the root's read-only lower layers (hard links in\n"
+		"DIR/layers), DIR/rootfs the writable layer (upper/, work/) that persists.\n",
 		IMG_STORE_ENV, IMG_STORE_DEFAULT);
 }
 
@@ -187,6 +197,172 @@ static int image_rm_prune(bool rm, int argc, char **argv, struct image_args *a)
 	return 0;
 }
 
+/* ------------------------------------------------------------- bundle */
+
+/* User: "" (root), "uid" or "uid:gid", numbers only (no /etc/passwd is read). */
+static int bundle_user(const char *user, uint32_t *uid, uint32_t *gid, struct kv_err **err)
+{
+	*uid = *gid = 0;
+	if (!*user)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long u = strtoul(user, &end, 10), g = 0;
+	if (end != user && *end == ':') {
+		const char *gs = end + 1;
+		g = strtoul(gs, &end, 10);
+		if (end == gs)
+			end = (char *)"x";
+	}
+	if (end == user || *end || errno || u > UINT32_MAX - 1 || g > UINT32_MAX - 1)
+		return kv_err_plain(err, EINVAL,
+				    "image config: User %s: kvrun image bundle takes a numeric "
+				    "uid[:gid] (names would need the image's /etc/passwd); set "
+				    "process.user in config.json",
+				    user);
+	*uid = (uint32_t)u;
+	*gid = (uint32_t)g;
+	return 0;
+}
+
+/* Layer i in DIR/layers: a hard link to the store's image (the same inode, so
+ * the same page cache; a store prune cannot take it away), or the store's
+ * path where the two are on different file systems. The annotation's entry. */
+static char *bundle_layer(const char *dir, size_t i, const char *store_path, struct kv_err **err)
+{
+	cleanup_free char *rel = kv_asprintf("layers/%zu.erofs", i);
+	cleanup_free char *link_path = kv_asprintf("%s/%s", dir, rel);
+	if (link(store_path, link_path) == 0)
+		return steal_ptr(rel);
+	if (errno != EXDEV && errno != EPERM) {
+		kv_err_make(err, errno, "link %s to %s", link_path, store_path);
+		return NULL;
+	}
+	char abs[PATH_MAX];
+	if (!realpath(store_path, abs)) {
+		kv_err_make(err, errno, "%s", store_path);
+		return NULL;
+	}
+	return kv_strdup(abs);
+}
+
+static int bundle_write(const char *dir, const struct img_run *r, struct kv_err **err)
+{
+	if (r->nlayers > VM_LAYERS_MAX)
+		return kv_err_plain(err, E2BIG,
+				    "image %s: %zu layers; a VM takes %d (flattening the lowest "
+				    "layers into one is not done yet)",
+				    r->name, r->nlayers, VM_LAYERS_MAX);
+	if (!r->nargs)
+		return kv_err_plain(err, EINVAL,
+				    "image %s: no Entrypoint or Cmd in its config; nothing to run",
+				    r->name);
+	struct spec_image im = {.args = r->args, .nargs = r->nargs, .cwd = r->cwd};
+	if (bundle_user(r->user, &im.uid, &im.gid, err) < 0)
+		return -1;
+	/* Env, with Docker's default PATH when the image has none. */
+	char *path_env = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	cleanup_free char **env = kv_malloc0((r->nenv + 2) * sizeof(char *));
+	bool has_path = false;
+	for (size_t i = 0; i < r->nenv; i++) {
+		env[im.nenv++] = r->env[i];
+		has_path |= strncmp(r->env[i], "PATH=", 5) == 0;
+	}
+	if (!has_path)
+		env[im.nenv++] = path_env;
+	im.env = env;
+	if (mkdir(dir, 0755) < 0)
+		return kv_err_make(err, errno, "mkdir %s", dir);
+	cleanup_free char *layers_dir = kv_asprintf("%s/layers", dir);
+	cleanup_free char *rootfs = kv_asprintf("%s/rootfs", dir);
+	if (mkdir(layers_dir, 0755) < 0 || mkdir(rootfs, 0755) < 0)
+		return kv_err_make(err, errno, "mkdir in %s", dir);
+	char **entries = kv_malloc0((r->nlayers + 1) * sizeof(char *));
+	size_t len = 1;
+	int rc = 0;
+	for (size_t i = 0; i < r->nlayers && rc == 0; i++) {
+		entries[i] = bundle_layer(dir, i, r->layers[i], err);
+		if (!entries[i])
+			rc = -1;
+		else
+			len += strlen(entries[i]) + 1;
+	}
+	cleanup_free char *list = kv_malloc0(len);
+	for (size_t i = 0; i < r->nlayers && rc == 0; i++) {
+		if (strchr(entries[i], ','))
+			rc = kv_err_plain(err, EINVAL, "layer path %s: has a comma", entries[i]);
+		if (i)
+			strcat(list, ",");
+		strcat(list, entries[i]);
+	}
+	for (size_t i = 0; i < r->nlayers; i++)
+		free(entries[i]);
+	free(entries);
+	if (rc < 0)
+		return -1;
+	cleanup_free char *ref = kv_asprintf("%s@sha256:%s", *r->name ? r->name : "", r->id);
+	const char *ann[4][2] = {{IMAGE_LAYERS_ANNOTATION, list}, {"io.kvrun.image", ref}};
+	im.nann = 2;
+	if (r->exposed_ports) {
+		ann[im.nann][0] = "org.opencontainers.image.exposedPorts";
+		ann[im.nann++][1] = r->exposed_ports;
+	}
+	if (r->stop_signal) {
+		ann[im.nann][0] = "org.opencontainers.image.stopSignal";
+		ann[im.nann++][1] = r->stop_signal;
+	}
+	im.ann = ann;
+	cleanup_free char *text = spec_image_json(&im);
+	cleanup_free char *cfg = kv_asprintf("%s/config.json", dir);
+	if (!text)
+		return kv_err_plain(err, EINVAL, "cannot build the bundle's config.json");
+	cleanup_close int fd = open(cfg, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 || kv_write_all(fd, text, strlen(text)) < 0)
+		return kv_err_make(err, errno, "write %s", cfg);
+	return 0;
+}
+
+/* Remove what a failed bundle_write made (DIR was new). */
+static void bundle_undo(const char *dir)
+{
+	cleanup_free char *cfg = kv_asprintf("%s/config.json", dir);
+	cleanup_free char *rootfs = kv_asprintf("%s/rootfs", dir);
+	cleanup_free char *layers = kv_asprintf("%s/layers", dir);
+	unlink(cfg);
+	rmdir(rootfs);
+	for (size_t i = 0; i < VMM_MAX_DISKS * 64; i++) {
+		cleanup_free char *l = kv_asprintf("%s/%zu.erofs", layers, i);
+		unlink(l);
+	}
+	rmdir(layers);
+	rmdir(dir);
+}
+
+static int image_bundle(int argc, char **argv, struct image_args *a)
+{
+	if (argc - optind != 2)
+		return cli_failf("image bundle: NAME|ID DIR");
+	const char *dir = argv[optind + 1];
+	struct img_run r;
+	cleanup_err struct kv_err *err = NULL;
+	if (img_run_info(a->store, argv[optind], &r, &err) < 0)
+		return cli_fail(steal_ptr(err));
+	struct stat sb;
+	int rc = 0;
+	if (lstat(dir, &sb) == 0)
+		rc = kv_err_plain(&err, EEXIST, "image bundle: %s exists; give a new directory",
+				  dir);
+	else if (bundle_write(dir, &r, &err) < 0) {
+		rc = -1;
+		bundle_undo(dir);
+	}
+	img_run_free(&r);
+	if (rc < 0)
+		return cli_fail(steal_ptr(err));
+	printf("%s\n", dir);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 KVRUN_CMD(image)
 {
 	(void)g;
@@ -211,5 +387,7 @@ KVRUN_CMD(image)
 		return image_rm_prune(true, argc - 1, argv + 1, &a);
 	if (strcmp(sub, "prune") == 0)
 		return image_rm_prune(false, argc - 1, argv + 1, &a);
-	return cli_failf("image: unknown command %s (import, ls, rm, prune)", sub);
+	if (strcmp(sub, "bundle") == 0)
+		return image_bundle(argc - 1, argv + 1, &a);
+	return cli_failf("image: unknown command %s (import, ls, rm, prune, bundle)", sub);
 }

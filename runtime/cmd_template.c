@@ -58,7 +58,7 @@ static int template_create(int argc, char **argv)
 	cleanup_err struct kv_err *err = NULL;
 	if (vm_conf_load(&vc, &err) < 0)
 		return cli_fail(steal_ptr(err));
-	struct tmpl_shape sh = {vc->cpus, vc->memory, vc->rootfs_dax};
+	struct tmpl_shape sh = {.cpus = vc->cpus, .mem = vc->memory, .rootfs_dax = vc->rootfs_dax};
 	bool force = false;
 	int c;
 	optind = 1;

@@ -21,6 +21,12 @@
  * root where root.readonly), mounted by the agent at AGENT_SHARED_DIR/pod.
  *
  * Either way, other mounts must be ones the agent makes itself.
+ *
+ * A bundle of `kvrun image bundle` names its image layers in an annotation
+ * (IMAGE_LAYERS_ANNOTATION, backend.h): they are checked here (erofs
+ * images, at most VM_LAYERS_MAX), become pmem devices of the VM, and the
+ * agent stacks them with overlayfs under root.path, the share "rootfs",
+ * which holds the writable layer (upper/, work/).
  */
 #include "runtime/backend.h"
 #include "agent/agent.h"
@@ -49,6 +55,9 @@ static void shares_free(struct plan_share *v, size_t n)
 
 void rootfs_plan_free(struct rootfs_plan *p)
 {
+	for (size_t i = 0; i < p->n_layers; i++)
+		free(p->layers[i]);
+	free(p->layers);
 	free(p->root);
 	shares_free(p->binds, p->n_binds);
 	shares_free(p->live, p->n_live);
@@ -170,6 +179,104 @@ static int share_rootfs(struct rootfs_plan *p, const char *rootfs, bool ro, stru
 	kv_json_kstr(j, "tag", ROOTFS_TAG);
 	if (p->dax_window)
 		kv_json_kstr(j, "options", "dax");
+	kv_json_map_close(j);
+	p->rootfs_json = kv_json_finish_dup(j, NULL, err);
+	return p->rootfs_json ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ image layers */
+
+#define EROFS_SUPER_OFFSET 1024
+#define EROFS_SUPER_MAGIC  0xE0F5E1E2u
+
+/* Entry i of the layers annotation: an erofs image, a regular file. */
+static int layer_check(size_t i, const char *path, uint64_t *size, struct kv_err **err)
+{
+	const char *what = IMAGE_LAYERS_ANNOTATION;
+	if (share_path_ok(what, path, err) < 0)
+		return -1;
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) < 0)
+		return kv_err_make(err, errno, "annotation %s: layer %zu (%s)", what, i, path);
+	uint32_t magic = 0;
+	if (!S_ISREG(sb.st_mode) ||
+	    pread(fd, &magic, sizeof(magic), EROFS_SUPER_OFFSET) != (ssize_t)sizeof(magic) ||
+	    magic != EROFS_SUPER_MAGIC)
+		return kv_err_plain(
+		    err, EINVAL,
+		    "annotation %s: layer %zu (%s) is not an erofs image (kvrun image "
+		    "bundle makes these)",
+		    what, i, path);
+	if ((uint64_t)sb.st_size > VMM_PMEM_WINDOW_MAX)
+		return kv_err_plain(err, EFBIG, "annotation %s: layer %zu (%s) is over 64 GiB",
+				    what, i, path);
+	*size = (uint64_t)sb.st_size;
+	return 0;
+}
+
+/* The layers annotation, checked here (before a VM boots), into the plan. */
+static int layers_read(struct prep *x, const char *value, struct kv_err **err)
+{
+	struct rootfs_plan *p = x->p;
+	const char *what = IMAGE_LAYERS_ANNOTATION;
+	if (!p->shared)
+		return kv_err_plain(err, EINVAL,
+				    "annotation %s: a container joining a pod's VM cannot bring "
+				    "image layers (they are devices of a VM, and virtio has no "
+				    "hotplug); give its root as a directory",
+				    what);
+	cleanup_free char *list = kv_strdup(value);
+	for (char *save = NULL, *e = strtok_r(list, ",", &save); e;
+	     e = strtok_r(NULL, ",", &save)) {
+		if (p->n_layers == VM_LAYERS_MAX)
+			return kv_err_plain(err, E2BIG,
+					    "annotation %s: more than %d layers (a VM takes %d; "
+					    "kvrun image bundle flattens the lowest ones)",
+					    what, VM_LAYERS_MAX, VM_LAYERS_MAX);
+		char *path = e[0] == '/' ? kv_strdup(e) : kv_asprintf("%s/%s", x->bundle, e);
+		p->layers = realloc(p->layers, (p->n_layers + 1) * sizeof(char *));
+		if (!p->layers)
+			abort();
+		p->layers[p->n_layers] = path;
+		uint64_t size = 0;
+		if (layer_check(p->n_layers, path, &size, err) < 0)
+			return -1;
+		p->layer_window[p->n_layers++] = vm_layer_window(size);
+	}
+	if (!p->n_layers)
+		return kv_err_plain(err, EINVAL, "annotation %s: no layers", what);
+	return 0;
+}
+
+/* The root as the layers' overlay: pmem1.. as erofs with DAX, the upper on the share. */
+static int layers_rootfs(struct rootfs_plan *p, const char *rootfs, bool ro, struct kv_err **err)
+{
+	if (share_rootfs(p, rootfs, ro, err) < 0)
+		return -1;
+	free(p->rootfs_json);
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	kv_json_map_open(j);
+	kv_json_kstr(j, "type", "overlay");
+	kv_json_key(j, "layers");
+	kv_json_array_open(j);
+	for (size_t i = 0; i < p->n_layers; i++) {
+		cleanup_free char *dev = kv_asprintf("/dev/pmem%zu", i + 1);
+		kv_json_map_open(j);
+		kv_json_kstr(j, "device", dev);
+		kv_json_kstr(j, "fstype", "erofs");
+		kv_json_kstr(j, "options", "dax");
+		kv_json_map_close(j);
+	}
+	kv_json_array_close(j);
+	if (!ro) { /* a read-only root: a tmpfs upper in the guest, remounted read-only */
+		kv_json_key(j, "upper");
+		kv_json_map_open(j);
+		kv_json_kstr(j, "tag", ROOTFS_TAG);
+		if (p->dax_window)
+			kv_json_kstr(j, "options", "dax");
+		kv_json_map_close(j);
+	}
 	kv_json_map_close(j);
 	p->rootfs_json = kv_json_finish_dup(j, NULL, err);
 	return p->rootfs_json ? 0 : -1;
@@ -302,9 +409,14 @@ static int prep_run(struct prep *x, const char *rootfs, struct rootfs_plan *p, s
 		if (prep_mount(x, i, err) < 0)
 			return -1;
 	bool ro = x->cfg->root && x->cfg->root->readonly;
-	if (ro)
+	const char *layers = oci_annotation(x->cfg, IMAGE_LAYERS_ANNOTATION);
+	if (layers && layers_read(x, layers, err) < 0)
+		return -1;
+	if (ro && !layers)
 		rootfs_targets_make(x->cfg, rootfs, x->bundle);
-	if (p->shared ? share_rootfs(p, rootfs, ro, err) < 0 : live_rootfs(x, rootfs, p, err) < 0)
+	if (layers	? layers_rootfs(p, rootfs, ro, err) < 0
+	    : p->shared ? share_rootfs(p, rootfs, ro, err) < 0
+			: live_rootfs(x, rootfs, p, err) < 0)
 		return -1;
 	struct oci_config view = *x->cfg;
 	view.mounts = x->mounts;

@@ -290,6 +290,17 @@ int runtime_host_check(const char *prefix, int (*vmm_probe)(vmm_check_report_fn 
 char *path_clean_abs(const char *p);
 /* The default config.json of `kvrun spec` (runc's shape), tab-indented. */
 char *spec_default_json(bool rootless);
+/* An image's process, root and annotations in that spec (kvrun image bundle):
+ * terminal off, root.path "rootfs" read-write. */
+struct spec_image {
+	char **args, **env;
+	size_t nargs, nenv;
+	const char *cwd;
+	uint32_t uid, gid;
+	const char *(*ann)[2]; /* key, value */
+	size_t nann;
+};
+char *spec_image_json(const struct spec_image *im);
 /* `kvrun features` JSON, 4-space indented with a trailing newline. */
 char *features_json(void);
 

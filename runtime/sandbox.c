@@ -88,7 +88,7 @@ struct start_ctx {
 static int describe_vm(struct start_ctx *x, unsigned cpus, uint64_t mem, struct kv_err **err)
 {
 	const struct vm_conf *vc = x->vc;
-	struct tmpl_shape sh = {cpus, mem, vc->rootfs_dax};
+	struct tmpl_shape sh = tmpl_shape_of(vc, cpus, mem, &x->plan);
 	if (vm_desc_build(&x->cold, vc, &sh, NULL, &x->plan, x->sbdir, err) < 0)
 		return -1;
 	if (!tmpl_enabled(vc, x->req->cfg))
@@ -122,7 +122,7 @@ static int owner_argv(struct start_ctx *x, struct kv_json *j, unsigned cpus, uin
 	if (vm_desc_json(&x->cold, vmm, j, "vmm_argv", err) < 0)
 		return -1;
 	if (tmpl_enabled(x->vc, x->req->cfg)) {
-		struct tmpl_shape sh = {cpus, mem, x->vc->rootfs_dax};
+		struct tmpl_shape sh = tmpl_shape_of(x->vc, cpus, mem, &x->plan);
 		tmpl_plan_out(x->vc, &sh, &x->cold.cfg, x->req->state_dir, j);
 	}
 	return 0;

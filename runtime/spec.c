@@ -19,7 +19,7 @@ static void strs(struct kv_json *j, const char *key, const char *const *v, size_
 	kv_json_array_close(j);
 }
 
-static void spec_process(struct kv_json *j)
+static void spec_process(struct kv_json *j, const struct spec_image *im)
 {
 	static const char *const env[] = {
 	    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"};
@@ -27,15 +27,20 @@ static void spec_process(struct kv_json *j)
 	static const char *const args[] = {"sh"};
 	kv_json_key(j, "process");
 	kv_json_map_open(j);
-	kv_json_kbool(j, "terminal", true);
+	kv_json_kbool(j, "terminal", !im);
 	kv_json_key(j, "user");
 	kv_json_map_open(j);
-	kv_json_kint(j, "uid", 0);
-	kv_json_kint(j, "gid", 0);
+	kv_json_kint(j, "uid", im ? im->uid : 0);
+	kv_json_kint(j, "gid", im ? im->gid : 0);
 	kv_json_map_close(j);
-	strs(j, "args", args, 1);
-	strs(j, "env", env, 2);
-	kv_json_kstr(j, "cwd", "/");
+	if (im) {
+		strs(j, "args", (const char *const *)im->args, im->nargs);
+		strs(j, "env", (const char *const *)im->env, im->nenv);
+	} else {
+		strs(j, "args", args, 1);
+		strs(j, "env", env, 2);
+	}
+	kv_json_kstr(j, "cwd", im ? im->cwd : "/");
 	kv_json_key(j, "capabilities");
 	kv_json_map_open(j);
 	strs(j, "bounding", caps, 3);
@@ -165,19 +170,26 @@ static void spec_linux(struct kv_json *j, bool rootless)
 	kv_json_map_close(j);
 }
 
-char *spec_default_json(bool rootless)
+static char *spec_json(bool rootless, const struct spec_image *im)
 {
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	kv_json_map_open(j);
 	kv_json_kstr(j, "ociVersion", OCI_SPEC_VERSION);
-	spec_process(j);
+	spec_process(j, im);
 	kv_json_key(j, "root");
 	kv_json_map_open(j);
 	kv_json_kstr(j, "path", "rootfs");
-	kv_json_kbool(j, "readonly", true);
+	kv_json_kbool(j, "readonly", !im);
 	kv_json_map_close(j);
 	kv_json_kstr(j, "hostname", "kvrun");
 	spec_mounts(j, rootless);
+	if (im && im->nann) {
+		kv_json_key(j, "annotations");
+		kv_json_map_open(j);
+		for (size_t i = 0; i < im->nann; i++)
+			kv_json_kstr(j, im->ann[i][0], im->ann[i][1]);
+		kv_json_map_close(j);
+	}
 	spec_linux(j, rootless);
 	kv_json_map_close(j);
 	const char *text;
@@ -188,4 +200,14 @@ char *spec_default_json(bool rootless)
 		return NULL;
 	}
 	return oci_json_indent(text, len, "\t");
+}
+
+char *spec_default_json(bool rootless)
+{
+	return spec_json(rootless, NULL);
+}
+
+char *spec_image_json(const struct spec_image *im)
+{
+	return spec_json(false, im);
 }

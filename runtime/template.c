@@ -263,6 +263,11 @@ static char *tmpl_info_text(const char *id, const char *key, const struct tmpl_s
 	kv_json_uint(j, sh->mem);
 	kv_json_key(j, "rootfs_dax");
 	kv_json_uint(j, sh->rootfs_dax);
+	kv_json_key(j, "layer_windows");
+	kv_json_array_open(j);
+	for (unsigned i = 0; i < sh->nlayers; i++)
+		kv_json_uint(j, sh->layer_window[i]);
+	kv_json_array_close(j);
 	kv_json_kstr(j, "devices", devices);
 	kv_json_kint(j, "created", (long long)time(NULL));
 	kv_json_map_close(j);
@@ -364,7 +369,16 @@ static bool tmpl_current(const struct vm_conf *vc, yajl_val info)
 	kv_jint(info, "cpus", &cpus);
 	kv_jint(info, "memory", &mem);
 	kv_jint(info, "rootfs_dax", &dax);
-	struct tmpl_shape sh = {(unsigned)cpus, (uint64_t)mem, (uint64_t)dax};
+	struct tmpl_shape sh = {
+	    .cpus = (unsigned)cpus, .mem = (uint64_t)mem, .rootfs_dax = (uint64_t)dax};
+	yajl_val lw = kv_jget(info, "layer_windows");
+	if (lw && YAJL_IS_ARRAY(lw))
+		for (size_t i = 0; i < YAJL_GET_ARRAY(lw)->len && i < VM_LAYERS_MAX; i++) {
+			yajl_val w = YAJL_GET_ARRAY(lw)->values[i];
+			if (!YAJL_IS_INTEGER(w) || YAJL_GET_INTEGER(w) <= 0)
+				return false;
+			sh.layer_window[sh.nlayers++] = (uint64_t)YAJL_GET_INTEGER(w);
+		}
 	cleanup_free char *text = NULL;
 	char id[TEMPLATE_ID_LEN + 1];
 	const char *key = kv_jstr(info, "key");

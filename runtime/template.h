@@ -50,7 +50,15 @@ struct tmpl_shape {
 	unsigned cpus;
 	uint64_t mem;
 	uint64_t rootfs_dax;
+	/* Image layer slots (pmem1..): their windows, the plan's (rootfs_plan). */
+	unsigned nlayers;
+	uint64_t layer_window[VM_LAYERS_MAX];
 };
+/* The shape of a VM of cpus and mem for plan (its layer slots; NULL: none). */
+struct tmpl_shape tmpl_shape_of(const struct vm_conf *vc, unsigned cpus, uint64_t mem,
+				const struct rootfs_plan *plan);
+/* A template's placeholder for an image layer slot (in its directory). */
+#define VM_SLOT_FILE "slot.pmem"
 
 /* The directory templates live in: $KVRUN_TEMPLATE_DIR, the config's
  * template_dir, or TEMPLATE_DIR_DEFAULT. */

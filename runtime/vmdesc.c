@@ -71,6 +71,25 @@ static int desc_shares(struct vm_desc *d, const struct rootfs_plan *plan, uint64
 	return 0;
 }
 
+uint64_t vm_layer_window(uint64_t size)
+{
+	uint64_t w = 16ull << 20;
+	while (w < size && w < VMM_PMEM_WINDOW_MAX)
+		w <<= 1;
+	return w;
+}
+
+struct tmpl_shape tmpl_shape_of(const struct vm_conf *vc, unsigned cpus, uint64_t mem,
+				const struct rootfs_plan *plan)
+{
+	struct tmpl_shape sh = {.cpus = cpus, .mem = mem, .rootfs_dax = vc->rootfs_dax};
+	if (plan && plan->shared) {
+		sh.nlayers = (unsigned)plan->n_layers;
+		memcpy(sh.layer_window, plan->layer_window, sizeof(sh.layer_window));
+	}
+	return sh;
+}
+
 int vm_desc_build(struct vm_desc *d, const struct vm_conf *vc, const struct tmpl_shape *sh,
 		  const char *restore, const struct rootfs_plan *plan, const char *dir,
 		  struct kv_err **err)
@@ -90,6 +109,13 @@ int vm_desc_build(struct vm_desc *d, const struct vm_conf *vc, const struct tmpl
 	}
 	/* pmem0: the guest OS image, root=/dev/pmem0. */
 	c->pmem[c->n_pmem++] = (struct vmm_disk){.path = vc->image, .ro = true};
+	/* pmem1..: the image layers' slots, the plan's files or a template's placeholder. */
+	const char *slot =
+	    sh->nlayers && !plan ? desc_own(d, kv_asprintf("%s/%s", dir, VM_SLOT_FILE)) : NULL;
+	for (unsigned i = 0; i < sh->nlayers && i < VM_LAYERS_MAX; i++)
+		c->pmem[c->n_pmem++] = (struct vmm_disk){.path = plan ? plan->layers[i] : slot,
+							 .ro = true,
+							 .window = sh->layer_window[i]};
 	const char *empty = desc_own(d, kv_asprintf("%s/%s", dir, VM_EMPTY_DIR));
 	if (desc_shares(d, plan, plan ? plan->dax_window : sh->rootfs_dax, empty, err) < 0) {
 		vm_desc_free(d);

@@ -119,7 +119,9 @@ void vmm_cli_usage(FILE *out)
 	    "  --console-max SIZE   a console file keeps at most SIZE bytes of guest output\n"
 	    "                       (K/M/G suffixes; 0: no cap), then one line saying so and\n"
 	    "                       the count dropped at exit; default 1M\n"
-	    "  --pmem PATH[,ro]     virtio-pmem disk (DAX-capable), repeatable\n"
+	    "  --pmem PATH[,ro][,window=SIZE]\n"
+	    "                       virtio-pmem disk (DAX-capable), repeatable; window: the\n"
+	    "                       guest's window (a slot), the file may be smaller\n"
 	    "  --blk PATH[,ro]      virtio-blk disk, repeatable\n"
 	    "  --fs TAG=PATH[,ro][,dev][,dax=SIZE]\n"
 	    "                       virtio-fs: share host directory (or file) PATH as TAG;\n"
@@ -160,7 +162,19 @@ static int cli_disk_parse(struct vmm_disk *disks, unsigned *n, const char *opt, 
 	if (*n >= VMM_MAX_DISKS)
 		return kv_err_plain(err, E2BIG, "--%s: at most %d devices", opt, VMM_MAX_DISKS);
 	bool ro = false;
+	uint64_t window = 0;
+	/* Off the end: ",window=SIZE" (pmem), then one ",ro" or ",rw" (a path may
+	 * hold commas: cli_disk_argv writes ",rw" after a path that ends in one). */
 	char *comma = strrchr(arg, ',');
+	if (comma && strncmp(comma, ",window=", 8) == 0 && strcmp(opt, "pmem") == 0) {
+		if (kv_parse_size(comma + 8, &window) < 0 || window == 0 ||
+		    window > VMM_PMEM_WINDOW_MAX)
+			return kv_err_plain(err, EINVAL, "--%s: window=%s: want a size up to 64G",
+					    opt, comma + 8);
+		window = (window + CLI_MEM_ALIGN - 1) & ~(CLI_MEM_ALIGN - 1);
+		*comma = '\0';
+		comma = strrchr(arg, ',');
+	}
 	if (comma && strcmp(comma, ",ro") == 0) {
 		*comma = '\0';
 		ro = true;
@@ -169,8 +183,7 @@ static int cli_disk_parse(struct vmm_disk *disks, unsigned *n, const char *opt, 
 	}
 	if (!*arg)
 		return kv_err_plain(err, EINVAL, "--%s: empty path", opt);
-	disks[*n].path = arg;
-	disks[*n].ro = ro;
+	disks[*n] = (struct vmm_disk){.path = arg, .ro = ro, .window = window};
 	(*n)++;
 	return 0;
 }
@@ -550,8 +563,18 @@ static int cli_disk_argv(struct cli_argv *a, const char *opt, const struct vmm_d
 {
 	if (!d->path || !*d->path)
 		return kv_err_plain(err, EINVAL, "--%s: empty path", opt);
-	bool tail = cli_ends_with(d->path, ",ro") || cli_ends_with(d->path, ",rw");
-	cli_argv_opt(a, opt, kv_asprintf("%s%s", d->path, d->ro ? ",ro" : tail ? ",rw" : ""));
+	const char *last = strrchr(d->path, ',');
+	bool tail = last && (strcmp(last, ",ro") == 0 || strcmp(last, ",rw") == 0 ||
+			     strncmp(last, ",window=", 8) == 0);
+	char win[40] = "";
+	if (d->window)
+		snprintf(win, sizeof(win), ",window=%llu", (unsigned long long)d->window);
+	cli_argv_opt(a, opt,
+		     kv_asprintf("%s%s%s", d->path,
+				 d->ro	? ",ro"
+				 : tail ? ",rw"
+					: "",
+				 win));
 	return 0;
 }
 
@@ -732,8 +755,12 @@ char *vmm_config_layout(const struct vmm_config *cfg)
 	FILE *f = open_memstream(&buf, &len);
 	if (!f)
 		abort();
-	for (unsigned i = 0; i < cfg->n_pmem; i++)
-		fputs("pmem\n", f);
+	for (unsigned i = 0; i < cfg->n_pmem; i++) {
+		if (cfg->pmem[i].window)
+			fprintf(f, "pmem window=%llu\n", (unsigned long long)cfg->pmem[i].window);
+		else
+			fputs("pmem\n", f);
+	}
 	for (unsigned i = 0; i < cfg->n_blk; i++)
 		fputs("blk\n", f);
 	for (unsigned i = 0; i < cfg->n_fs; i++) {

@@ -207,6 +207,12 @@ static int devices_pmem_add(struct machine *m, const struct vmm_disk *d, struct 
 		return kv_err_plain(err, EINVAL, "pmem: %s is not a non-empty regular file",
 				    d->path);
 	uint64_t size = ALIGN_UP((uint64_t)st.st_size, LAYOUT_PMEM_SIZE_ALIGN);
+	if (d->window && (uint64_t)st.st_size > d->window)
+		return kv_err_plain(
+		    err, EFBIG, "pmem: %s (%llu bytes) is larger than its window (%llu)", d->path,
+		    (unsigned long long)st.st_size, (unsigned long long)d->window);
+	if (d->window)
+		size = ALIGN_UP(d->window, LAYOUT_PMEM_SIZE_ALIGN);
 	bool cow = d->ro && !m->vm.readonly_mem;
 	void *hva = devices_pmem_map(fd, st.st_size, size, d->ro, cow, err);
 	if (!hva)

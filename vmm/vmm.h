@@ -86,7 +86,13 @@ struct vmm_fs {
 struct vmm_disk {
 	const char *path;
 	bool ro;
+	/* pmem: the guest's memory window (a slot), 0 = the file's size rounded
+	 * up to 2 MiB. A smaller file reads as zeroes past its end; a template
+	 * reserves windows that clones bind other files of that size or less to. */
+	uint64_t window;
 };
+/* The largest pmem window (--pmem ...,window=): 64 GiB. */
+#define VMM_PMEM_WINDOW_MAX (64ull << 30)
 
 enum vmm_console_kind {
 	VMM_CONSOLE_STDIO, /* output on stdout, input from stdin */
@@ -168,7 +174,7 @@ void vmm_cli_argv_free(char **argv);
 /*
  * The devices of cfg as a snapshot restore matches them with the VM's
  * (snapshot_dev.c: kind, virtio-fs tag and DAX window, slot by slot), one
- * line each in slot order: "pmem", "blk", "fs TAG[ live][ dax=BYTES]",
+ * line each in slot order: "pmem[ window=BYTES]", "blk", "fs TAG[ live][ dax=BYTES]",
  * "vsock", "net", "rng". Files, share paths and ro flags are not in it: a
  * clone may differ there. malloc'd.
  */

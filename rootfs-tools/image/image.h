@@ -58,6 +58,24 @@ int img_remove(const char *store, const char *ref, char id[IMG_ID_LEN + 1],
 typedef void (*img_prune_cb)(const char *diff_id, uint64_t bytes, void *ctx);
 int img_prune(const char *store, img_prune_cb cb, void *ctx, struct kv_err **err) KV_WUR;
 
+/* What running an image takes (kvrun image bundle), from its record and config. */
+struct img_run {
+	char id[IMG_ID_LEN + 1];
+	char *name;
+	char **args; /* Entrypoint then Cmd */
+	size_t nargs;
+	char **env; /* Env */
+	size_t nenv;
+	char *cwd;	     /* WorkingDir, "/" when unset */
+	char *user;	     /* User, "" when unset */
+	char *exposed_ports; /* ExposedPorts' keys joined by ",", or NULL */
+	char *stop_signal;   /* StopSignal, or NULL */
+	char **layers;	     /* the layer images' paths in the store, base first */
+	size_t nlayers;
+};
+int img_run_info(const char *store, const char *ref, struct img_run *r, struct kv_err **err) KV_WUR;
+void img_run_free(struct img_run *r);
+
 /*
  * The check every tar entry name (and hard link target) passes before it is
  * used: a name of len bytes with no NUL, at most PATH_MAX - 1 bytes, no

@@ -197,12 +197,11 @@ int img_list(const char *store, struct img_info **out, size_t *n, struct kv_err 
 	return 0;
 }
 
-int img_remove(const char *store, const char *ref, char id[IMG_ID_LEN + 1], struct kv_err **err)
+int store_resolve(const char *store, const char *ref, char id[IMG_ID_LEN + 1], struct kv_err **err)
 {
-	cleanup_close int lock = store_open(store, LOCK_EX, err);
 	char **ids = NULL;
 	size_t nids = 0;
-	if (lock < 0 || store_ids(store, &ids, &nids, err) < 0)
+	if (store_ids(store, &ids, &nids, err) < 0)
 		return -1;
 	const char *want = strncmp(ref, "sha256:", 7) == 0 ? ref + 7 : ref;
 	int found = -1, prefix = -1, nprefix = 0;
@@ -225,14 +224,21 @@ int img_remove(const char *store, const char *ref, char id[IMG_ID_LEN + 1], stru
 		rc = nprefix > 1
 			 ? kv_err_plain(err, EINVAL, "image %s: more than one image matches", ref)
 			 : kv_err_plain(err, ENOENT, "image %s: no such image", ref);
-	else {
+	else
 		snprintf(id, IMG_ID_LEN + 1, "%s", ids[found]);
-		cleanup_free char *p = kv_asprintf("%s/%s/%s.json", store, STORE_IMAGES, id);
-		if (unlink(p) < 0)
-			rc = kv_err_make(err, errno, "image %s: remove %s", ref, p);
-	}
 	store_ids_free(ids, nids);
 	return rc;
+}
+
+int img_remove(const char *store, const char *ref, char id[IMG_ID_LEN + 1], struct kv_err **err)
+{
+	cleanup_close int lock = store_open(store, LOCK_EX, err);
+	if (lock < 0 || store_resolve(store, ref, id, err) < 0)
+		return -1;
+	cleanup_free char *p = kv_asprintf("%s/%s/%s.json", store, STORE_IMAGES, id);
+	if (unlink(p) < 0)
+		return kv_err_make(err, errno, "image %s: remove %s", ref, p);
+	return 0;
 }
 
 static bool referenced(char **refs, size_t n, const char *hex)

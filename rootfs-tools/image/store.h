@@ -23,6 +23,9 @@ void store_record_free(struct store_record *r);
 int store_record_write(const char *store, const struct store_record *r, struct kv_err **err) KV_WUR;
 int store_record_read(const char *store, const char *id, struct store_record *r,
 		      struct kv_err **err) KV_WUR;
+/* The image ref names (name, id, or unique id prefix); the store locked by the caller. */
+int store_resolve(const char *store, const char *ref, char id[IMG_ID_LEN + 1],
+		  struct kv_err **err) KV_WUR;
 int store_ids(const char *store, char ***ids, size_t *n, struct kv_err **err) KV_WUR;
 void store_ids_free(char **ids, size_t n);
 

@@ -130,3 +130,73 @@ function refused() {
 	refused bombpad 'uncompressed layer data is over the size limit'
 	refused mismatch 'diff_id mismatch'
 }
+
+@test "image bundle: config.json from the image's config, the layers linked, refusals named" {
+	requires jq busybox
+	python3 "$CORPUS" layered "$WORK/oci" "$BUSYBOX_ROOTFS"
+	img -0 import "$WORK/oci" layered:1
+	img -0 bundle layered:1 "$WORK/b"
+	local c=$WORK/b/config.json
+	[ "$(jq -c .process.args "$c")" = '["sh"]' ]
+	[ "$(jq -r .process.cwd "$c")" = /etc ]
+	[ "$(jq -c .process.env "$c")" = '["PATH=/bin:/sbin","LAYERED=1"]' ]
+	[ "$(jq -r .process.terminal "$c")" = false ]
+	[ "$(jq -c .root "$c")" = '{"path":"rootfs","readonly":false}' ]
+	[ "$(jq -r '.annotations["io.kvrun.image.layers"]' "$c")" = layers/0.erofs,layers/1.erofs,layers/2.erofs ]
+	[ "$(jq -r '.annotations["org.opencontainers.image.exposedPorts"]' "$c")" = 8080/tcp ]
+	[[ "$(jq -r '.annotations["io.kvrun.image"]' "$c")" == layered:1@sha256:* ]]
+	[ -d "$WORK/b/rootfs" ] && [ -z "$(ls -A "$WORK/b/rootfs")" ]
+	# The layers are the store's files (hard links): rm and prune leave them to the bundle.
+	local l
+	for l in 0 1 2; do
+		[ "$(stat -c %h "$WORK/b/layers/$l.erofs")" -eq 2 ]
+	done
+	img -0 rm layered:1
+	img -0 prune
+	[ -z "$(ls "$KVRUN_IMAGE_STORE/layers")" ]
+	[ "$(stat -c %h "$WORK/b/layers/2.erofs")" -eq 1 ]
+	fsck.erofs "$WORK/b/layers/2.erofs"
+	# An existing directory is not overwritten.
+	img -0 import "$WORK/oci" layered:1
+	img -1 bundle layered:1 "$WORK/b"
+	[[ "$output" == *"$WORK/b exists"* ]]
+	[ "$(stat -c %h "$WORK/b/layers/2.erofs")" -eq 1 ]
+	# What a bundle cannot say is refused, naming it, leaving no directory.
+	python3 "$CORPUS" named-user "$WORK/user.tar"
+	img -0 import "$WORK/user.tar"
+	img -1 bundle user:1 "$WORK/u"
+	[[ "$output" == *"User nobody: kvrun image bundle takes a numeric uid[:gid]"* ]]
+	[ ! -e "$WORK/u" ]
+	python3 "$CORPUS" no-cmd "$WORK/nocmd.tar"
+	img -0 import "$WORK/nocmd.tar"
+	img -1 bundle nocmd:1 "$WORK/n"
+	[[ "$output" == *"no Entrypoint or Cmd"* ]]
+	[ ! -e "$WORK/n" ]
+	python3 "$CORPUS" many-layers "$WORK/many.tar"
+	img -0 import "$WORK/many.tar"
+	img -1 bundle many:1 "$WORK/m"
+	[[ "$output" == *"9 layers; a VM takes 7"* ]]
+	[ ! -e "$WORK/m" ]
+}
+
+@test "image bundle: kvrun create refuses bad layers before a VM boots, naming the entry" {
+	requires jq busybox
+	python3 "$CORPUS" layered "$WORK/oci" "$BUSYBOX_ROOTFS"
+	img -0 import "$WORK/oci" layered:1
+	img -0 bundle layered:1 "$WORK/b"
+	KVRUN_ROOT=$WORK/root
+	cd "$WORK/b"
+	local good
+	good=$(cat config.json)
+	jq '.annotations["io.kvrun.image.layers"] = "layers/0.erofs,config.json"' <<<"$good" >config.json
+	run -1 "$KVRUN" --root "$KVRUN_ROOT" create c1
+	[[ "$output" == *"annotation io.kvrun.image.layers: layer 1 ($WORK/b/config.json) is not an erofs image"* ]]
+	jq '.annotations["io.kvrun.image.layers"] = "layers/0.erofs,layers/9.erofs"' <<<"$good" >config.json
+	run -1 "$KVRUN" --root "$KVRUN_ROOT" create c1
+	[[ "$output" == *"annotation io.kvrun.image.layers: layer 1 ($WORK/b/layers/9.erofs): No such file"* ]]
+	jq '.annotations["io.kvrun.image.layers"] = "'"$(printf 'layers/0.erofs,%.0s' 1 2 3 4 5 6 7)"'layers/1.erofs"' <<<"$good" >config.json
+	run -1 "$KVRUN" --root "$KVRUN_ROOT" create c1
+	[[ "$output" == *"annotation io.kvrun.image.layers: more than 7 layers"* ]]
+	[ -z "$(ls -A "$KVRUN_ROOT" 2>/dev/null)" ]
+	[ -z "$(pgrep -f "kvrun-(shim|vmm) .*$KVRUN_ROOT")" ]
+}

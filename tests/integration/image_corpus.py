@@ -3,9 +3,11 @@
 
 KIND two-layer: a docker-archive of two layers, the second with a whiteout
 (.wh.gone) and an opaque directory (opq/.wh..wh..opq), a hard link, a
-symlink, a fifo, a device, an xattr and an owner. Every other KIND is a
-one-layer docker-archive whose layer is hostile (see HOSTILE)."""
-import gzip, hashlib, io, json, sys, tarfile
+symlink, a fifo, a device, an xattr and an owner. KIND layered OUTDIR
+ROOTFS: an OCI layout of three gzip'd layers, ROOTFS (the busybox fixture)
+under those two. Every other KIND is a one-layer docker-archive whose layer
+is hostile (see HOSTILE)."""
+import gzip, hashlib, io, json, os, sys, tarfile
 
 
 def tar_bytes(entries, fmt=tarfile.PAX_FORMAT):
@@ -26,7 +28,8 @@ def ti(name, type=tarfile.REGTYPE, data=b"", mode=0o644, **kw):
     return (i, data if type == tarfile.REGTYPE else None)
 
 
-def docker_archive(layers, out, name="test:latest", diff_ids=None, compress=None):
+def docker_archive(layers, out, name="test:latest", diff_ids=None, compress=None,
+                   config=None):
     files, paths = {}, []
     ids = []
     for n, raw in enumerate(layers):
@@ -36,7 +39,7 @@ def docker_archive(layers, out, name="test:latest", diff_ids=None, compress=None
         files[paths[-1]] = blob
     cfg = json.dumps({"architecture": "amd64", "os": "linux",
                       "created": "2001-09-09T01:46:40Z",
-                      "config": {"Cmd": ["sh"]},
+                      "config": config or {"Cmd": ["sh"]},
                       "rootfs": {"type": "layers", "diff_ids": diff_ids or ids}}).encode()
     cfgname = hashlib.sha256(cfg).hexdigest() + ".json"
     files[cfgname] = cfg
@@ -47,7 +50,7 @@ def docker_archive(layers, out, name="test:latest", diff_ids=None, compress=None
                           fmt=tarfile.GNU_FORMAT))
 
 
-def two_layer(out):
+def two_layer_tars():
     base = tar_bytes([
         ti("etc/", tarfile.DIRTYPE, mode=0o755),
         ti("etc/hostname", data=b"base\n"),
@@ -68,9 +71,79 @@ def two_layer(out):
         ti("opq/.wh..wh..opq"),
         ti("opq/new", data=b"new\n"),
     ])
+    return base, top
+
+
+def two_layer(out):
+    base, top = two_layer_tars()
     docker_archive([base, top], out, "twolayer:1")
     # The same base layer in a second image: stored once.
     docker_archive([base], out.replace(".tar", "-base.tar"), "base:1")
+
+
+def tar_dir(root):
+    """A reproducible tar of a directory: sorted, root-owned, mtime 0."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        def add(rel):
+            path = os.path.join(root, rel) if rel else root
+            i = t.gettarinfo(path, rel or ".")
+            i.uid = i.gid = 0
+            i.uname = i.gname = ""
+            i.mtime = 0
+            if i.isreg():
+                with open(path, "rb") as f:
+                    t.addfile(i, f)
+            else:
+                t.addfile(i)
+            if i.isdir():
+                for n in sorted(os.listdir(path)):
+                    if n != ".done":
+                        add(os.path.join(rel, n) if rel else n)
+        add("")
+    return buf.getvalue()
+
+
+def oci_layout(layers, out, name, cmd):
+    """An OCI image layout directory of gzip'd layers (skopeo's oci: output)."""
+    blobs = os.path.join(out, "blobs", "sha256")
+    os.makedirs(blobs)
+
+    def blob(data):
+        d = hashlib.sha256(data).hexdigest()
+        with open(os.path.join(blobs, d), "wb") as f:
+            f.write(data)
+        return {"digest": "sha256:" + d, "size": len(data)}
+
+    descs = []
+    for raw in layers:
+        b = blob(gzip.compress(raw, mtime=0))
+        b["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
+        descs.append(b)
+    cfg = blob(json.dumps({
+        "architecture": "amd64", "os": "linux", "created": "2001-09-09T01:46:40Z",
+        "config": {"Cmd": cmd, "Env": ["PATH=/bin:/sbin", "LAYERED=1"],
+                   "WorkingDir": "/etc", "ExposedPorts": {"8080/tcp": {}}},
+        "rootfs": {"type": "layers",
+                   "diff_ids": ["sha256:" + hashlib.sha256(r).hexdigest() for r in layers]},
+    }).encode())
+    cfg["mediaType"] = "application/vnd.oci.image.config.v1+json"
+    man = blob(json.dumps({"schemaVersion": 2,
+                           "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": cfg, "layers": descs}).encode())
+    man["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
+    man["annotations"] = {"org.opencontainers.image.ref.name": name}
+    with open(os.path.join(out, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [man]}, f)
+    with open(os.path.join(out, "oci-layout"), "w") as f:
+        json.dump({"imageLayoutVersion": "1.0.0"}, f)
+
+
+def layered(out, rootfs):
+    """Busybox (the fixture's rootfs) under the two layers of two_layer, as an
+    OCI layout: an image to run, with whiteouts and an opaque directory."""
+    base, top = two_layer_tars()
+    oci_layout([tar_dir(rootfs), base, top], out, "layered", ["sh"])
 
 
 def sparse_declared():
@@ -99,6 +172,17 @@ def main():
     kind, out = sys.argv[1], sys.argv[2]
     if kind == "two-layer":
         return two_layer(out)
+    if kind == "layered":
+        return layered(out, sys.argv[3])
+    if kind == "named-user":
+        raw = tar_bytes([ti("file", data=b"x")])
+        return docker_archive([raw], out, "user:1", config={"Cmd": ["sh"], "User": "nobody"})
+    if kind == "no-cmd":
+        raw = tar_bytes([ti("file", data=b"x")])
+        return docker_archive([raw], out, "nocmd:1", config={"Env": ["A=1"]})
+    if kind == "many-layers":
+        raws = [tar_bytes([ti("f%d" % i, data=b"%d" % i)]) for i in range(9)]
+        return docker_archive(raws, out, "many:1")
     if kind == "mismatch":
         raw = tar_bytes([ti("file", data=b"x")])
         return docker_archive([raw], out, "mismatch:1", diff_ids=["sha256:" + "0" * 64])

@@ -60,7 +60,7 @@ static void test_conf(void)
 	if (c) {
 		cleanup_json struct kv_json *j = kv_json_new(false);
 		cleanup_vm_desc struct vm_desc d = {0};
-		struct tmpl_shape sh = {1, 256ull << 20, 0};
+		struct tmpl_shape sh = {.cpus = 1, .mem = 256ull << 20};
 		kv_json_map_open(j);
 		if (vm_desc_build(&d, c, &sh, NULL, NULL, "/sb", NULL) == 0)
 			(void)!vm_desc_json(&d, "vmm", j, "argv", NULL);

@@ -40,7 +40,7 @@ static struct vm_conf *conf(void)
 	return c;
 }
 
-static const struct tmpl_shape base = {1, 256ull << 20, 256ull << 20};
+static const struct tmpl_shape base = {.cpus = 1, .mem = 256ull << 20, .rootfs_dax = 256ull << 20};
 
 static void test_key(struct vm_conf *c)
 {

@@ -42,7 +42,8 @@ static const char *cfg_diff(const struct vmm_config *a, const struct vmm_config 
 	if (a->n_pmem != b->n_pmem || a->n_blk != b->n_blk)
 		return "disk count";
 	for (unsigned i = 0; i < a->n_pmem; i++)
-		if (!str_same(a->pmem[i].path, b->pmem[i].path) || a->pmem[i].ro != b->pmem[i].ro)
+		if (!str_same(a->pmem[i].path, b->pmem[i].path) || a->pmem[i].ro != b->pmem[i].ro ||
+		    a->pmem[i].window != b->pmem[i].window)
 			return "pmem";
 	for (unsigned i = 0; i < a->n_blk; i++)
 		if (!str_same(a->blk[i].path, b->blk[i].path) || a->blk[i].ro != b->blk[i].ro)
@@ -129,7 +130,7 @@ static void test_argv(void)
 	cfg.mem = 384ULL << 20;
 	cfg.cpus = 2;
 	cfg.mem_given = cfg.cpus_given = true;
-	cfg.pmem[cfg.n_pmem++] = (struct vmm_disk){"/img/rootfs.erofs", true};
+	cfg.pmem[cfg.n_pmem++] = (struct vmm_disk){"/img/rootfs.erofs", true, 0};
 	cfg.fs[0] = (struct vmm_fs){.tag = "rootfs", .nshares = 1, .dax = 256ULL << 20};
 	cfg.fs[0].shares[0] = (struct vmm_fs_share){.path = "/b/rootfs"};
 	cfg.fs[1] = (struct vmm_fs){.tag = "binds", .nshares = 2};
@@ -187,9 +188,11 @@ static void test_argv(void)
 	cfg.mem_shared = true;
 	cfg.console = VMM_CONSOLE_PTY;
 	cfg.console_max = 0;
-	cfg.pmem[cfg.n_pmem++] = (struct vmm_disk){"/a/odd,rw", false};
-	cfg.blk[cfg.n_blk++] = (struct vmm_disk){"/d.img", false};
-	cfg.blk[cfg.n_blk++] = (struct vmm_disk){"/e,ro", true};
+	cfg.pmem[cfg.n_pmem++] = (struct vmm_disk){"/a/odd,rw", false, 0};
+	cfg.pmem[cfg.n_pmem++] = (struct vmm_disk){"/l/0.erofs", true, 64ULL << 20};
+	cfg.pmem[cfg.n_pmem++] = (struct vmm_disk){"/l/odd,window=1", true, 16ULL << 20};
+	cfg.blk[cfg.n_blk++] = (struct vmm_disk){"/d.img", false, 0};
+	cfg.blk[cfg.n_blk++] = (struct vmm_disk){"/e,ro", true, 0};
 	cfg.fs[0] = (struct vmm_fs){.tag = "data", .nshares = 1, .dax = 4ULL << 20};
 	cfg.fs[0].shares[0] = (struct vmm_fs_share){.path = "/srv/a,b", .dev = true};
 	cfg.n_fs = 1;
@@ -201,7 +204,9 @@ static void test_argv(void)
 	cfg.stats_path = "/s.json";
 	cfg.pvm = VMM_PVM_OFF;
 	cfg.seccomp = VMM_SECCOMP_TRAP;
-	round_trip(&cfg, "initrd, mem-file, pty, blk, odd paths, dev, CID, MAC, no rng, pvm, trap");
+	round_trip(&cfg,
+		   "initrd, mem-file, pty, blk, pmem windows, odd paths, dev, CID, MAC, no rng, "
+		   "pvm, trap");
 	cfg.seccomp = VMM_SECCOMP_OFF;
 	cfg.drop_caps = false;
 	cfg.console = VMM_CONSOLE_NONE;
