@@ -248,10 +248,11 @@ static char *bundle_layer(const char *dir, size_t i, const char *store_path, str
 
 static int bundle_write(const char *dir, const struct img_run *r, struct kv_err **err)
 {
-	if (r->nlayers > VM_LAYERS_MAX)
+	_Static_assert(IMG_VM_LAYERS == VM_LAYERS_MAX, "image.h and backend.h disagree");
+	if (r->nlayers > VM_LAYERS_MAX) /* an import before flattening existed */
 		return kv_err_plain(err, E2BIG,
-				    "image %s: %zu layers; a VM takes %d (flattening the lowest "
-				    "layers into one is not done yet)",
+				    "image %s: %zu layers; a VM takes %d: import it again to "
+				    "have the lowest ones flattened",
 				    r->name, r->nlayers, VM_LAYERS_MAX);
 	if (!r->nargs)
 		return kv_err_plain(err, EINVAL,

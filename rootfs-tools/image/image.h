@@ -7,6 +7,7 @@
  *
  * The store (IMG_STORE_DEFAULT, --store, $KVRUN_IMAGE_STORE):
  *   layers/<diff_id hex>.erofs   one per layer, read-only once in place
+ *   layers/<chain hex>.erofs     an image's lowest layers flattened (IMG_VM_LAYERS)
  *   images/<image id hex>.json   one per image: name, config, manifest, layers
  *   tmp/                         0700: staging of imports in progress
  *   lock                         flock: import, rm and prune exclusive, ls shared
@@ -23,6 +24,10 @@
 #define IMG_MAX_SIZE_DEFAULT	(8ull << 30) /* uncompressed layer data per image */
 #define IMG_MAX_ENTRIES_DEFAULT 2000000ull   /* tar entries per image */
 #define IMG_ID_LEN		64	     /* sha256 hex */
+/* The layers a VM takes (the runtime's VM_LAYERS_MAX): an image with more has
+ * its lowest layers flattened into one erofs image at import, so that it runs
+ * with this many (the flat image, then the image's top IMG_VM_LAYERS - 1). */
+#define IMG_VM_LAYERS 7
 
 /* The store directory: flag if given, else $KVRUN_IMAGE_STORE, else the default. */
 const char *img_store_path(const char *flag);
@@ -45,6 +50,8 @@ struct img_info {
 	size_t nlayers;
 	char **layers; /* "sha256:<hex>" diff_ids, lowest first */
 	uint64_t size; /* bytes of its layer images */
+	char *flat;    /* "sha256:<chain hex>": layers[0..nflat) as one image, or NULL */
+	size_t nflat;
 };
 int img_list(const char *store, struct img_info **out, size_t *n, struct kv_err **err) KV_WUR;
 void img_info_free(struct img_info *v, size_t n);

@@ -3,7 +3,10 @@
  * kvrun image import: manifest and config, then each layer not yet in the
  * store extracted into tmp/import.XXXXXX/layer-N and made an erofs image
  * there; only when every layer has passed are the images renamed into
- * layers/ and the record written, so a failed import leaves nothing.
+ * layers/ and the record written, so a failed import leaves nothing. An
+ * image of more layers than a VM takes also gets its lowest layers as one
+ * image (import_flatten, flatten.c), staged first and renamed into
+ * layers/ with the others.
  */
 #include "rootfs-tools/image/internal.h"
 #include "rootfs-tools/image/store.h"
@@ -23,6 +26,7 @@ struct import {
 	struct img_limits lim;
 	struct img_config cfg;
 	size_t *job_layer; /* job -> layer index */
+	size_t flat_next;  /* flatten: the layer being merged */
 };
 
 static int build_layer(size_t job, img_read_fn rd, void *rdctx, void *ctx, struct kv_err **err)
@@ -111,6 +115,69 @@ static int import_layers(struct import *im, const struct img_src *src, const str
 	return 0;
 }
 
+/* ------------------------------------------------------------- flatten */
+
+/* One lower layer: extracted into flat-layer, merged into flat, removed. */
+static int flatten_layer(size_t job, img_read_fn rd, void *rdctx, void *ctx, struct kv_err **err)
+{
+	struct import *im = ctx;
+	const char *diff = im->cfg.diff_ids[im->flat_next];
+	if (mkdirat(im->tmpfd, "flat-layer", 0755) < 0)
+		return kv_err_make(err, errno, "mkdir %s/flat-layer", im->tmp);
+	cleanup_close int lfd = openat(im->tmpfd, "flat-layer", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cleanup_close int ffd = openat(im->tmpfd, "flat", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lfd < 0 || ffd < 0)
+		return kv_err_make(err, errno, "open %s/flat", im->tmp);
+	/* The layers were counted once already: limits of their own here. */
+	struct img_limits lim = {.max_size = im->lim.max_size, .max_entries = im->lim.max_entries};
+	if (img_layer_extract(rd, rdctx, diff, lfd, &lim, err) < 0 ||
+	    img_tree_merge(ffd, lfd, err) < 0)
+		return kv_err_wrap(err, "flattening layer %.19s", diff);
+	return img_rm_tree(im->tmpfd, "flat-layer", err);
+}
+
+/*
+ * More layers than a VM takes: the lowest ones (all but the top
+ * IMG_VM_LAYERS - 1) as one erofs image, named by their chain, made once
+ * and shared by every image with that base. *flat gets its digest.
+ */
+static int import_flatten(struct import *im, const struct img_src *src,
+			  const struct img_manifest *m, char **flat, size_t *nflat,
+			  struct kv_err **err)
+{
+	size_t k = m->nlayers - (IMG_VM_LAYERS - 1);
+	char chain[SHA256_HEX_LEN + 1];
+	img_chain_id(im->cfg.diff_ids, k, chain);
+	*flat = kv_asprintf("sha256:%s", chain);
+	*nflat = k;
+	cleanup_free char *to = store_layer_path(im->store, *flat);
+	if (access(to, F_OK) == 0)
+		return 0;
+	if (mkdirat(im->tmpfd, "flat", 0755) < 0)
+		return kv_err_make(err, errno, "mkdir %s/flat", im->tmp);
+	for (size_t i = 0; i < k; i++) {
+		im->flat_next = i;
+		char *name = m->layer_paths[i];
+		if (img_src_each(src, &name, 1, flatten_layer, im, err) < 0)
+			return -1;
+	}
+	cleanup_free char *dir = kv_asprintf("%s/flat", im->tmp);
+	cleanup_free char *out = kv_asprintf("%s/%s.erofs", im->tmp, chain);
+	if (img_mkfs_erofs(dir, out, *flat, err) < 0)
+		return kv_err_wrap(err, "the flattened layers");
+	return img_rm_tree(im->tmpfd, "flat", err);
+}
+
+/* The flat image import_flatten made (if it made one) into the store. */
+static int flat_commit(struct import *im, const char *flat, struct kv_err **err)
+{
+	cleanup_free char *from = kv_asprintf("%s/%s.erofs", im->tmp, flat + 7);
+	cleanup_free char *to = store_layer_path(im->store, flat);
+	if (access(from, F_OK) == 0 && rename(from, to) < 0)
+		return kv_err_make(err, errno, "rename %s to %s", from, to);
+	return 0;
+}
+
 static int import_config(struct import *im, const struct img_src *src, const struct img_manifest *m,
 			 char **config, char id[IMG_ID_LEN + 1], struct kv_err **err)
 {
@@ -145,8 +212,12 @@ static int import_run(struct import *im, const char *path, const struct img_impo
 	int rc = img_manifest_load(&src, &m, err);
 	if (rc == 0)
 		rc = import_config(im, &src, &m, &r.config, id, err);
+	if (rc == 0 && m.nlayers > IMG_VM_LAYERS)
+		rc = import_flatten(im, &src, &m, &r.info.flat, &r.info.nflat, err);
 	if (rc == 0)
 		rc = import_layers(im, &src, &m, err);
+	if (rc == 0 && r.info.flat)
+		rc = flat_commit(im, r.info.flat, err);
 	if (rc == 0) {
 		snprintf(r.info.id, sizeof(r.info.id), "%s", id);
 		r.info.name = kv_strdup(o->name ?: m.name ?: "");

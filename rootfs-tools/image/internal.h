@@ -53,6 +53,12 @@ int img_mkfs_erofs(const char *dir, const char *out, const char *diff_id,
 /* rm -rf NAME under dirfd, never following a symlink; ENOENT is success. */
 int img_rm_tree(int dirfd, const char *name, struct kv_err **err) KV_WUR;
 
+/* flatten.c: merge the extracted layer in layer into the tree flat (overlay
+ * rules: whiteouts remove, opaque directories replace; entries are moved). */
+int img_tree_merge(int flat, int layer, struct kv_err **err) KV_WUR;
+/* The flat image's name: sha256 of the diff_ids it holds, in order. */
+void img_chain_id(char *const *diff_ids, size_t n, char out[SHA256_HEX_LEN + 1]);
+
 /* --------------------------------------------------------------- sources */
 
 /* An archive file (any libarchive filter, tar format) or a directory. */

@@ -94,8 +94,14 @@ static int run_fill(const char *store, const struct store_record *rec, struct im
 		r->cwd = kv_strdup("/");
 	if (!r->user)
 		r->user = kv_strdup("");
-	r->layers = kv_malloc0((rec->info.nlayers + 1) * sizeof(char *));
-	for (size_t i = 0; i < rec->info.nlayers; i++)
+	/* The flat image of the lowest layers, where the image has one, then the rest. */
+	r->layers = kv_malloc0((rec->info.nlayers + 2) * sizeof(char *));
+	size_t from = 0;
+	if (rec->info.flat) {
+		r->layers[r->nlayers++] = store_layer_path(store, rec->info.flat);
+		from = rec->info.nflat;
+	}
+	for (size_t i = from; i < rec->info.nlayers; i++)
 		r->layers[r->nlayers++] = store_layer_path(store, rec->info.layers[i]);
 	return 0;
 }

@@ -66,6 +66,13 @@ int store_record_write(const char *store, const struct store_record *r, struct k
 	for (size_t i = 0; i < r->info.nlayers; i++)
 		kv_json_str(j, r->info.layers[i]);
 	kv_json_array_close(j);
+	if (r->info.flat) {
+		kv_json_key(j, "flat");
+		kv_json_map_open(j);
+		kv_json_kstr(j, "digest", r->info.flat);
+		kv_json_kint(j, "layers", (long long)r->info.nflat);
+		kv_json_map_close(j);
+	}
 	kv_json_kstr(j, "config", r->config);
 	kv_json_kstr(j, "manifest", r->manifest);
 	kv_json_map_close(j);
@@ -117,6 +124,16 @@ int store_record_read(const char *store, const char *id, struct store_record *r,
 					    i);
 		r->info.layers[i] = kv_strdup(YAJL_GET_STRING(l));
 	}
+	yajl_val flat = kv_jget(root, "flat");
+	if (flat) {
+		const char *d = kv_jstr(flat, "digest");
+		long long k = 0;
+		if (!d || !img_digest_valid(d) || !kv_jint(flat, "layers", &k) || k < 2 ||
+		    (size_t)k > r->info.nlayers)
+			return kv_err_plain(err, EINVAL, "%s: flat: not a flattened layer", path);
+		r->info.flat = kv_strdup(d);
+		r->info.nflat = (size_t)k;
+	}
 	return 0;
 }
 
@@ -156,6 +173,7 @@ void img_info_free(struct img_info *v, size_t n)
 		for (size_t k = 0; k < v[i].nlayers; k++)
 			free(v[i].layers[k]);
 		free(v[i].layers);
+		free(v[i].flat);
 	}
 }
 
@@ -296,11 +314,13 @@ int img_prune(const char *store, img_prune_cb cb, void *ctx, struct kv_err **err
 		rc = store_record_read(store, ids[i], &r, err);
 		if (rc < 0)
 			break;
-		refs = realloc(refs, (nrefs + r.info.nlayers + 1) * sizeof(char *));
+		refs = realloc(refs, (nrefs + r.info.nlayers + 2) * sizeof(char *));
 		if (!refs)
 			abort();
 		for (size_t k = 0; k < r.info.nlayers; k++)
 			refs[nrefs++] = steal_ptr(r.info.layers[k]);
+		if (r.info.flat)
+			refs[nrefs++] = steal_ptr(r.info.flat);
 		store_record_free(&r);
 	}
 	if (rc == 0)

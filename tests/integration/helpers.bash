@@ -44,6 +44,7 @@ function requires() {
 		root) [ "$(id -u)" -eq 0 ] || skip "test requires root" ;;
 		runc) command -v runc >/dev/null || skip "test requires runc (to compare with)" ;;
 		jq) command -v jq >/dev/null || skip "test requires jq" ;;
+		umoci) command -v umoci >/dev/null || skip "test requires umoci (make deps)" ;;
 		busybox)
 			[ -e "$BUSYBOX_ROOTFS/bin/busybox" ] ||
 				skip "busybox fixture not built: run make fixtures (needs busybox-static)"

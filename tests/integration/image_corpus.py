@@ -146,6 +146,37 @@ def layered(out, rootfs):
     oci_layout([tar_dir(rootfs), base, top], out, "layered", ["sh"])
 
 
+def flatten_cases(out):
+    """Nine layers whose lowest three (flattened at import) exercise the merge:
+    a whiteout of a file and of a file in a directory, an opaque directory, a
+    file replaced by a directory and a directory by a file, a changed file, a
+    directory's new mode and owner, hard links and a symlink. OUT/full is the
+    image, OUT/base an image of the lowest three alone (what umoci unpacks to
+    compare with the flat image)."""
+    d = tarfile.DIRTYPE
+    l0 = tar_bytes([
+        ti("a/", d, mode=0o755), ti("a/f1", data=b"f1"), ti("a/f2", data=b"f2"),
+        ti("b", data=b"b"), ti("c/", d, mode=0o755), ti("c/x", data=b"x"),
+        ti("h1", data=b"hard"), ti("h2", tarfile.LNKTYPE, linkname="h1"),
+        ti("keep/", d, mode=0o755), ti("keep/k", data=b"old"),
+        ti("s", tarfile.SYMTYPE, linkname="b", mode=0o777),
+        ti("e/", d, mode=0o755), ti("e/1", data=b"1"), ti("d", data=b"d"),
+    ])
+    l1 = tar_bytes([
+        ti(".wh.b"), ti("a/", d, mode=0o755), ti("a/.wh.f1"),
+        ti("c/", d, mode=0o755), ti("c/.wh..wh..opq"), ti("c/y", data=b"y"),
+        ti("n/", d, mode=0o755), ti("n/deep/", d, mode=0o755), ti("n/deep/z", data=b"z"),
+    ])
+    l2 = tar_bytes([
+        ti("d/", d, mode=0o750, uid=7, gid=8), ti("d/z", data=b"dz"), ti("e", data=b"now a file"),
+        ti("keep/", d, mode=0o755), ti("keep/k", data=b"new", mode=0o600, uid=1000, gid=100),
+        ti("a/", d, mode=0o700, uid=1000, gid=100),
+    ])
+    top = [tar_bytes([ti("t%d" % i, data=b"%d" % i)]) for i in range(3, 9)]
+    oci_layout([l0, l1, l2] + top, os.path.join(out, "full"), "flat", ["sh"])
+    oci_layout([l0, l1, l2], os.path.join(out, "base"), "base", ["sh"])
+
+
 def sparse_declared():
     # An entry declaring 2 GiB (GNU sparse: the stream holds almost nothing).
     i = tarfile.TarInfo("big")
@@ -174,6 +205,8 @@ def main():
         return two_layer(out)
     if kind == "layered":
         return layered(out, sys.argv[3])
+    if kind == "flatten":
+        return flatten_cases(out)
     if kind == "named-user":
         raw = tar_bytes([ti("file", data=b"x")])
         return docker_archive([raw], out, "user:1", config={"Cmd": ["sh"], "User": "nobody"})
