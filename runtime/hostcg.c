@@ -197,7 +197,20 @@ static int cg_mkdirs(const struct cg_hier *h, const char *rel, FILE *rec, struct
 			fprintf(rec, "%s\n", path);
 			fflush(rec);
 		}
-		if (mkdir(path, 0755) == 0) {
+		int made = mkdir(path, 0755);
+		/* A parent another container's delete removed between our mkdir of
+		 * it (or its EEXIST) and this one (default_parent_remove): make it
+		 * again, a few times, rather than fail the create. */
+		for (int again = 0; made < 0 && errno == ENOENT && again < 3; again++) {
+			cleanup_free char *up = kv_strdup(path);
+			*strrchr(up, '/') = '\0';
+			if (strlen(up) <= strlen(h->mnt))
+				break;
+			if (mkdir(up, 0755) == 0 && h->cpuset && cpuset_inherit(up, err) < 0)
+				return -1;
+			made = mkdir(path, 0755);
+		}
+		if (made == 0) {
 			if (!leaf) {
 				fprintf(rec, "%s\n", path);
 				fflush(rec);
