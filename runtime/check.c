@@ -22,7 +22,10 @@ struct checker {
 	host_check_report_fn report;
 	void *ctx;
 	int failures;
+	bool kvm_missing; /* /dev/kvm is not there (said once, not again by the VMM) */
 };
+
+static bool module_loaded(const struct checker *k, const char *name);
 
 KV_PRINTF(4, 5)
 static void say(struct checker *k, enum host_check_level lvl, const char *what, const char *fmt,
@@ -65,10 +68,19 @@ static void check_dev_kvm(struct checker *k)
 	cleanup_free char *path = host_path(k, "/dev/kvm");
 	struct stat sb;
 	if (stat(path, &sb) < 0) {
-		say(k, HOST_CHECK_FAIL, "/dev/kvm",
-		    "%s: load the KVM module (modprobe kvm_intel or kvm_amd; kvm_pvm on a "
-		    "VM without nested virtualization) and enable virtualization in the firmware",
-		    strerror(errno));
+		k->kvm_missing = true;
+		if (errno == ENOENT && module_loaded(k, "kvm_pvm"))
+			say(k, HOST_CHECK_FAIL, "/dev/kvm",
+			    "missing although kvm_pvm is loaded: the module did not bind, as on a "
+			    "host that is itself a PVM guest (PVM does not nest; the kernel log "
+			    "says \"this kernel is itself a kvm-pvm guest\"): run kvrun on the PVM "
+			    "host or on a VT-x/AMD-V machine");
+		else
+			say(k, HOST_CHECK_FAIL, "/dev/kvm",
+			    "%s: load the KVM module (modprobe kvm_intel or kvm_amd; kvm_pvm on a "
+			    "VM without nested virtualization) and enable virtualization in the "
+			    "firmware",
+			    strerror(errno));
 		return;
 	}
 	if (!S_ISCHR(sb.st_mode)) {
@@ -133,7 +145,7 @@ static void check_cpu(struct checker *k)
 		say(k, HOST_CHECK_WARN, "CPU",
 		    "no vmx or svm flag in /proc/cpuinfo: enable VT-x/AMD-V in the firmware, or "
 		    "nested virtualization if this host is itself a VM");
-	if (pvm)
+	if (pvm && !k->kvm_missing)
 		say(k, HOST_CHECK_INFO, "kvm_pvm",
 		    "KVM is provided by PVM: guest kernel mode is emulated (about 1000x slower), "
 		    "so kvrun runs in its PVM compatibility mode; cold boots take tens of seconds "
@@ -147,6 +159,12 @@ static void check_cpu(struct checker *k)
 static void vmm_report(void *ctx, const char *item, bool ok, const char *message)
 {
 	struct checker *k = ctx;
+	/* A missing /dev/kvm is said once, with what to do, above; and without
+	 * it, PVM's compatibility mode is not one kvrun can run in. */
+	if (k->kvm_missing && (strcmp(item, "/dev/kvm") == 0 || strcmp(item, "cpu") == 0))
+		return;
+	if (!ok)
+		k->failures++;
 	k->report(k->ctx, ok ? HOST_CHECK_OK : HOST_CHECK_FAIL, item, message);
 }
 
@@ -157,10 +175,8 @@ int runtime_host_check(const char *prefix, int (*vmm_probe)(vmm_check_report_fn 
 	check_dev_kvm(&k);
 	check_cpu(&k);
 	if (vmm_probe) {
-		/* The VMM reports through the same sink; count its failures too. */
-		int f = vmm_probe(vmm_report, &k);
-		if (f > 0)
-			k.failures += f;
+		/* The VMM reports through the same sink, which counts what it says. */
+		(void)vmm_probe(vmm_report, &k);
 	} else {
 		say(&k, HOST_CHECK_INFO, "VMM probe", "not built into this kvrun (not run)");
 	}
