@@ -54,20 +54,26 @@ static int jail_root_make(struct kv_err **err)
 	return root;
 }
 
-/* dial_dir, read-only, at SANDBOX_JAIL_DIAL_DIR in root. */
-static int jail_dial_bind(int root, const char *dial_dir, struct kv_err **err)
+/*
+ * A detached read-only bind mount of dial_dir in *tree; -1 for the host's /
+ * (that would show it to the jail: a socket there gets no guest->host
+ * connections).
+ */
+static int jail_dial_tree(const char *dial_dir, int *tree, struct kv_err **err)
 {
-	cleanup_close int tree = open_tree(AT_FDCWD, dial_dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-	if (tree < 0)
-		return kv_err_make(err, errno, "jail: bind %s", dial_dir);
+	*tree = -1;
+	struct stat d, host;
+	if (stat(dial_dir, &d) == 0 && stat("/", &host) == 0 && d.st_dev == host.st_dev &&
+	    d.st_ino == host.st_ino) {
+		kv_warn("jail: the vsock socket is in /: guest->host connections will be refused");
+		return 0;
+	}
+	cleanup_close int fd = open_tree(AT_FDCWD, dial_dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
 					    MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
-	const char *name = SANDBOX_JAIL_DIAL_DIR + 1;
-	if (mkdirat(root, name, 0755) < 0 ||
-	    mount_setattr(tree, "", AT_EMPTY_PATH, &ro, sizeof(ro)) < 0 ||
-	    move_mount(tree, "", root, name, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-		return kv_err_make(err, errno, "jail: bind %s at %s", dial_dir,
-				   SANDBOX_JAIL_DIAL_DIR);
+	if (fd < 0 || mount_setattr(fd, "", AT_EMPTY_PATH, &ro, sizeof(ro)) < 0)
+		return kv_err_make(err, errno, "jail: bind %s", dial_dir);
+	*tree = steal_fd(fd);
 	return 0;
 }
 
@@ -76,17 +82,25 @@ int sandbox_jail_pivot(const char *dial_dir, struct kv_err **err)
 	cleanup_close int old = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (old < 0)
 		return kv_err_make(err, errno, "jail: open /");
+	cleanup_close int tree = -1;
+	if (dial_dir && jail_dial_tree(dial_dir, &tree, err) < 0)
+		return -1;
 	cleanup_close int root = jail_root_make(err);
 	if (root < 0)
 		return -1;
-	if (dial_dir && jail_dial_bind(root, dial_dir, err) < 0)
-		return -1;
+	const char *name = SANDBOX_JAIL_DIAL_DIR + 1;
+	if (tree >= 0 && (mkdirat(root, name, 0755) < 0 ||
+			  move_mount(tree, "", root, name, MOVE_MOUNT_F_EMPTY_PATH) < 0))
+		return kv_err_make(err, errno, "jail: bind %s at %s", dial_dir,
+				   SANDBOX_JAIL_DIAL_DIR);
 	struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
 	if (mount_setattr(root, "", AT_EMPTY_PATH, &ro, sizeof(ro)) < 0)
 		return kv_err_make(err, errno, "jail: make the root read-only");
 	/* runc's way: the old root ends up stacked on the new one, and is detached. */
 	if (fchdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
-		return kv_err_make(err, errno, "jail: pivot_root");
+		return kv_err_make(err, errno,
+				   "jail: pivot_root (a root that is no mount point, as in a "
+				   "chroot, cannot pivot: --no-jail runs without the jail)");
 	if (fchdir(old) < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
 		return kv_err_make(err, errno, "jail: detach the host's root");
 	return 0;

@@ -87,7 +87,7 @@ static long long now_ns(void)
 	return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-static int dial(void)
+static int dial_out(void)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vsock.sock_%d", SANDBOX_JAIL_DIAL_DIR,
@@ -100,7 +100,7 @@ static int dial(void)
 }
 
 /* The child: jail itself, report, wait for the parent to look at it, exit. */
-static void child(const char *dir, int report_fd, int hold_fd)
+static void child(const char *dir, const char *dial, int report_fd, int hold_fd)
 {
 	struct jail_report rep;
 	memset(&rep, 0, sizeof(rep));
@@ -120,7 +120,7 @@ static void child(const char *dir, int report_fd, int hold_fd)
 	if (chdir(dir) < 0) /* as kvrun-vmm runs in its sandbox directory */
 		syscall(SYS_exit_group, 2);
 	long long t2 = now_ns();
-	if (rep.step_ok == 1 && sandbox_jail_pivot(".", &err) == 0)
+	if (rep.step_ok == 1 && sandbox_jail_pivot(dial, &err) == 0)
 		rep.step_ok++;
 	struct sandbox_ids ids = {.uid = JAIL_UID, .gid = JAIL_GID};
 	if (rep.step_ok == 2 && sandbox_jail_ids(&ids, &err) == 0)
@@ -131,7 +131,7 @@ static void child(const char *dir, int report_fd, int hold_fd)
 	ls_root(rep.root_ls, sizeof(rep.root_ls));
 	rep.proc_gone = access("/proc", F_OK) < 0;
 	rep.mkdir_errno = mkdir("/x", 0755) < 0 ? errno : 0;
-	rep.dial_ok = dial();
+	rep.dial_ok = dial_out();
 	rep.uid = (unsigned)syscall(SYS_getuid);
 	rep.gid = (unsigned)syscall(SYS_getgid);
 	char c;
@@ -173,7 +173,7 @@ static bool ns_differs(pid_t pid, const char *ns)
 }
 
 /* A child jailed beside dir: fills rep; the caller inspects, then releases it. */
-static pid_t jail_child(const char *dir, struct jail_report *rep, int *hold)
+static pid_t jail_child(const char *dir, const char *dial, struct jail_report *rep, int *hold)
 {
 	int rp[2], hp[2];
 	if (pipe(rp) < 0 || pipe(hp) < 0)
@@ -182,7 +182,7 @@ static pid_t jail_child(const char *dir, struct jail_report *rep, int *hold)
 	if (pid == 0) {
 		close(rp[0]);
 		close(hp[1]);
-		child(dir, rp[1], hp[0]);
+		child(dir, dial, rp[1], hp[0]);
 	}
 	close(rp[1]);
 	close(hp[0]);
@@ -221,7 +221,7 @@ static void test_jail(const char *dir)
 	ok(lfd >= 0, "a guest->host listener beside the vsock socket");
 	struct jail_report rep;
 	int hold;
-	pid_t pid = jail_child(dir, &rep, &hold);
+	pid_t pid = jail_child(dir, ".", &rep, &hold);
 	if (!ok(pid > 0 && rep.step_ok == 3, "unshare, pivot and ids (%d of 3 steps)",
 		rep.step_ok)) {
 		if (pid > 0)
@@ -257,6 +257,19 @@ static void test_jail(const char *dir)
 	close(lfd);
 }
 
+/* A vsock socket in the host's / : its directory is not bound (it would show the host's root). */
+static void test_dial_root(const char *dir)
+{
+	struct jail_report rep;
+	int hold;
+	pid_t pid = jail_child(dir, "/", &rep, &hold);
+	if (pid > 0)
+		child_reap(pid, hold);
+	ok(pid > 0 && rep.step_ok == 3, "a dial directory of / : the jail is made");
+	is_str(rep.root_ls, "", "  and its root stays empty");
+	ok(!rep.dial_ok, "  and guest->host dials are refused");
+}
+
 static int cmp_ll(const void *a, const void *b)
 {
 	long long x = *(const long long *)a, y = *(const long long *)b;
@@ -271,7 +284,7 @@ static void test_cost(const char *dir)
 	for (int i = 0; i < TIMING_RUNS; i++) {
 		struct jail_report rep;
 		int hold;
-		pid_t pid = jail_child(dir, &rep, &hold);
+		pid_t pid = jail_child(dir, ".", &rep, &hold);
 		if (pid > 0)
 			child_reap(pid, hold);
 		if (pid > 0 && rep.step_ok == 3)
@@ -295,6 +308,7 @@ int main(void)
 		return tap_done();
 	chmod(dir, 0711); /* the jail's uid searches it (its own mode, as a bind mount's root) */
 	test_jail(dir);
+	test_dial_root(dir);
 	test_cost(dir);
 	char sock[96];
 	snprintf(sock, sizeof(sock), "%s/vsock.sock_%d", dir, DIAL_PORT);
