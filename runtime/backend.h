@@ -31,6 +31,7 @@ struct vm_conf {
 	uint64_t console_max;	/* console.log's cap (kvrun-vmm --console-max); 0: the VMM's */
 	bool debug;		/* shims log at debug level */
 	bool templates;		/* clone VMs from templates (runtime/template.h) */
+	bool vmm_jail;		/* kvrun-vmm jails itself (false: --no-jail) */
 	char *template_dir;	/* where templates live, or NULL: the default */
 	unsigned template_max;	/* templates kept at most (least recently used out) */
 	uint64_t template_disk; /* their snapshot files' disk use at most, bytes */

@@ -112,6 +112,11 @@ static int conf_parse(struct vm_conf *c, const char *file, const char *text, str
 		return kv_err_plain(err, EINVAL, "%s: templates: want true or false", file);
 	if (tpl)
 		c->templates = YAJL_IS_TRUE(tpl);
+	yajl_val jail = kv_jget(root, "vmm_jail");
+	if (jail && !YAJL_IS_TRUE(jail) && !YAJL_IS_FALSE(jail))
+		return kv_err_plain(err, EINVAL, "%s: vmm_jail: want true or false", file);
+	if (jail)
+		c->vmm_jail = YAJL_IS_TRUE(jail);
 	if (conf_str(root, "kernel", file, &c->kernel, err) < 0 ||
 	    conf_str(root, "image", file, &c->image, err) < 0 ||
 	    conf_str(root, "vmm", file, &c->vmm, err) < 0 ||
@@ -173,7 +178,8 @@ int vm_conf_load(struct vm_conf **out, struct kv_err **err)
 			      .rootfs_dax = 256 * MIB,
 			      .template_max = 8,
 			      .template_disk = 4096 * MIB,
-			      .templates = true};
+			      .templates = true,
+			      .vmm_jail = true};
 	const char *path = getenv("KVRUN_CONFIG");
 	if (!path || !*path)
 		path = KVRUN_CONFIG_PATH;

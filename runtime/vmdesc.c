@@ -128,6 +128,7 @@ int vm_desc_build(struct vm_desc *d, const struct vm_conf *vc, const struct tmpl
 	c->console_path = desc_own(d, kv_asprintf("%s/%s", dir, SHIM_CONSOLE_NAME));
 	if (vc->console_max)
 		c->console_max = vc->console_max;
+	c->jail = vc->vmm_jail;
 	/* The NIC, link down until the shim attaches a tap (shim/net.c). */
 	c->net = true;
 	c->log_level = KV_LOG_WARN;

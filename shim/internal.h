@@ -113,7 +113,7 @@ void shim_tty_restore(struct shim *s);
 int shim_run(struct shim *s);
 
 /* confine.c: after kvrun's commit, only CAP_NET_ADMIN (when the VM has the
- * namespace's interface), and no_new_privs. */
+ * namespace's interface) and CAP_KILL (when it owns the VM), and no_new_privs. */
 int shim_confine(const struct shim *s, struct kv_err **err) KV_WUR;
 
 #endif

@@ -11,7 +11,7 @@
 
 #include "vmm/sandbox.h"
 
-int sandbox_caps_drop(struct kv_err **err)
+int sandbox_caps_drop(const struct sandbox_ids *ids, struct kv_err **err)
 {
 	/* The bounding set needs CAP_SETPCAP: drop it first, while we have it. */
 	if (CAP_IS_SUPPORTED(CAP_SETPCAP) && cap_get_bound(CAP_SETPCAP) == 1) {
@@ -21,6 +21,9 @@ int sandbox_caps_drop(struct kv_err **err)
 	}
 	if (cap_reset_ambient() < 0 && errno != EINVAL && errno != EPERM)
 		return kv_err_make(err, errno, "clear ambient capabilities");
+	/* Taking non-zero ids clears the permitted and effective sets (no keepcaps). */
+	if (ids && sandbox_jail_ids(ids, err) < 0)
+		return -1;
 	cap_t none = cap_init();
 	if (!none)
 		return kv_err_make(err, errno, "cap_init");

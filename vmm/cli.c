@@ -33,6 +33,8 @@ enum {
 	OPT_PVM,
 	OPT_SECCOMP,
 	OPT_NO_SANDBOX,
+	OPT_NO_JAIL,
+	OPT_JAIL_UID,
 	OPT_LOG_LEVEL,
 	OPT_CHECK,
 	OPT_API_CALL,
@@ -63,6 +65,8 @@ static const struct option cli_options[] = {
     {"pvm", required_argument, NULL, OPT_PVM},
     {"seccomp", required_argument, NULL, OPT_SECCOMP},
     {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
+    {"no-jail", no_argument, NULL, OPT_NO_JAIL},
+    {"jail-uid", required_argument, NULL, OPT_JAIL_UID},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"check", no_argument, NULL, OPT_CHECK},
     {"api-call", required_argument, NULL, OPT_API_CALL},
@@ -85,6 +89,7 @@ void vmm_config_init(struct vmm_config *cfg)
 	cfg->seccomp = VMM_SECCOMP_KILL;
 	cfg->drop_caps = true;
 	cfg->pdeathsig = true;
+	cfg->jail = true;
 	cfg->log_level = -1;
 	memcpy(cfg->net_mac, cli_default_mac, 6); /* for when net is set */
 }
@@ -149,7 +154,13 @@ void vmm_cli_usage(FILE *out)
 	    "  --pvm auto|on|off    PVM compatibility mode (default: auto-detect)\n"
 	    "  --seccomp kill|trap|off  seccomp allow-lists after setup (default kill;\n"
 	    "                       trap reports the offending syscall)\n"
-	    "  --no-sandbox         no seccomp, keep capabilities (debugging)\n"
+	    "  --no-sandbox         no seccomp, keep capabilities, no jail (debugging)\n"
+	    "  --no-jail            started as root, the VMM still runs as root, in the\n"
+	    "                       host's namespaces and root (default: after setup it\n"
+	    "                       moves into its own mount, ipc and uts namespaces, an\n"
+	    "                       empty root, and an unprivileged uid and gid)\n"
+	    "  --jail-uid UID[:GID] the jail's ids (default: 0x6b760000 + the VMM's pid,\n"
+	    "                       both); guest->host vsock peers must let them connect\n"
 	    "  --log-level error|warn|info|debug\n"
 	    "  --check              check this host for KVM and exit\n"
 	    "  --version, --help\n",
@@ -377,6 +388,26 @@ static int cli_enum_parse(const char *opt, const char *arg, const char *const *n
 	return kv_err_plain(err, EINVAL, "--%s: unknown value '%s'", opt, arg);
 }
 
+/* --jail-uid UID[:GID]: not 0 (root) nor -1 (no change to set*id()). */
+static int cli_jail_ids_parse(struct vmm_config *cfg, const char *arg, struct kv_err **err)
+{
+	unsigned long long uid, gid;
+	const char *colon = strchr(arg, ':');
+	cleanup_free char *u =
+	    kv_asprintf("%.*s", colon ? (int)(colon - arg) : (int)strlen(arg), arg);
+	if (cli_uint_parse("jail-uid", u, UINT32_MAX - 1, &uid, err) < 0)
+		return -1;
+	gid = uid;
+	if (colon && cli_uint_parse("jail-uid", colon + 1, UINT32_MAX - 1, &gid, err) < 0)
+		return -1;
+	if (uid == 0 || gid == 0)
+		return kv_err_plain(err, EINVAL,
+				    "--jail-uid: the jail is not root (uid and gid 0)");
+	cfg->jail_uid = uid;
+	cfg->jail_gid = gid;
+	return 0;
+}
+
 static const char *const pvm_names[] = {"auto", "on", "off", NULL};
 static const char *const seccomp_names[] = {"kill", "trap", "off", NULL};
 static const char *const level_names[] = {"error", "warn", "info", "debug", NULL};
@@ -446,7 +477,10 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 	case OPT_NO_SANDBOX:
 		cfg->seccomp = VMM_SECCOMP_OFF;
 		cfg->drop_caps = false;
+		cfg->jail = false;
 		return 0;
+	case OPT_NO_JAIL: cfg->jail = false; return 0;
+	case OPT_JAIL_UID: return cli_jail_ids_parse(cfg, arg, err);
 	case OPT_LOG_LEVEL:
 		if (cli_enum_parse("log-level", arg, level_names, &e, err) < 0)
 			return -1;
@@ -719,14 +753,18 @@ static int cli_host_argv(struct cli_argv *a, const struct vmm_config *cfg, struc
 		cli_argv_opt(a, "stats", kv_strdup(cfg->stats_path));
 	if (cfg->pvm != VMM_PVM_AUTO)
 		cli_argv_opt(a, "pvm", kv_strdup(pvm_names[cfg->pvm]));
-	if (!cfg->drop_caps && cfg->seccomp == VMM_SECCOMP_OFF)
+	if (!cfg->drop_caps && cfg->seccomp == VMM_SECCOMP_OFF && !cfg->jail)
 		cli_argv_opt(a, "no-sandbox", NULL);
 	else if (!cfg->drop_caps || !cfg->pdeathsig)
 		return kv_err_plain(err, EINVAL,
-				    "no option keeps capabilities with seccomp on, or drops "
-				    "the parent-death signal");
+				    "no option keeps capabilities with seccomp on or with the "
+				    "jail, or drops the parent-death signal");
 	else if (cfg->seccomp != VMM_SECCOMP_KILL)
 		cli_argv_opt(a, "seccomp", kv_strdup(seccomp_names[cfg->seccomp]));
+	if (cfg->drop_caps && !cfg->jail)
+		cli_argv_opt(a, "no-jail", NULL);
+	if (cfg->jail_uid)
+		cli_argv_opt(a, "jail-uid", kv_asprintf("%u:%u", cfg->jail_uid, cfg->jail_gid));
 	if (cfg->log_level >= 0 && cfg->log_level <= KV_LOG_DEBUG)
 		cli_argv_opt(a, "log-level", kv_strdup(level_names[cfg->log_level]));
 	return 0;

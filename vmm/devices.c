@@ -323,6 +323,7 @@ static int devices_virtio_setup(struct machine *m, struct kv_err **err)
 		dev = virtio_vsock_new(&env, cfg->vsock_cid, cfg->vsock_uds, err);
 		if (!dev || devices_virtio_attach(m, dev, 3, err) < 0)
 			return kv_err_wrap(err, "vsock %s", cfg->vsock_uds);
+		m->vsock = dev;
 	}
 	/* After vsock, before rng: a VM without --net keeps its slots (snapshots). */
 	if (cfg->net) {

@@ -25,6 +25,7 @@
 #include "vmm/evloop.h"
 #include "vmm/sandbox.h"
 #include "vmm/snapshot.h"
+#include "vmm/virtio/virtio.h"
 #include "vmm/x86/boot.h"
 #include "vmm/x86/layout.h"
 #include "vmm/x86/mptable.h"
@@ -345,13 +346,55 @@ static void machine_vcpus_log(struct machine *m)
 	}
 }
 
+/* The vsock socket's directory, to bind into the jail (sandbox.h); malloc'd, or NULL. */
+static char *machine_dial_dir(const struct machine *m)
+{
+	const char *uds = m->cfg->vsock_uds;
+	if (!m->vsock || !uds)
+		return NULL;
+	const char *slash = strrchr(uds, '/');
+	if (!slash)
+		return kv_strdup(".");
+	return slash == uds ? kv_strdup("/") : kv_asprintf("%.*s", (int)(slash - uds), uds);
+}
+
+/* Into the jail's root; its ids are taken with the capabilities' drop. */
+static int machine_jail_pivot(struct machine *m, struct sandbox_ids *ids, struct kv_err **err)
+{
+	cleanup_free char *dial = machine_dial_dir(m);
+	if (sandbox_jail_pivot(dial, err) < 0)
+		return -1;
+	if (m->vsock)
+		virtio_vsock_jailed(m->vsock, SANDBOX_JAIL_DIAL_DIR);
+	const struct vmm_config *cfg = m->cfg;
+	ids->uid = cfg->jail_uid ? cfg->jail_uid : SANDBOX_JAIL_ID_BASE + (uid_t)getpid();
+	ids->gid = cfg->jail_uid ? cfg->jail_gid : ids->uid;
+	return 0;
+}
+
+/* A change of ids clears the parent-death signal (prctl(2)): set it again. */
+static int machine_pdeathsig_rearm(struct machine *m, struct kv_err **err)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return kv_err_make(err, errno, "PR_SET_PDEATHSIG");
+	if (getppid() != m->parent)
+		return kv_err_plain(err, ESRCH, "the parent exited before the VM started");
+	return 0;
+}
+
 static int machine_run(struct machine *m, struct kv_err **err)
 {
 	const struct vmm_config *cfg = m->cfg;
 	/* glibc reads /etc/localtime on first use (log timestamps): do it while open() is allowed.
 	 */
 	tzset();
-	if (cfg->drop_caps && sandbox_caps_drop(err) < 0)
+	struct sandbox_ids ids;
+	if (m->jailed && machine_jail_pivot(m, &ids, err) < 0)
+		return -1;
+	if (cfg->drop_caps ? sandbox_caps_drop(m->jailed ? &ids : NULL, err) < 0
+			   : m->jailed && sandbox_jail_ids(&ids, err) < 0)
+		return -1;
+	if (m->jailed && cfg->pdeathsig && machine_pdeathsig_rearm(m, err) < 0)
 		return -1;
 	if (machine_vcpus_start(m, err) < 0) {
 		machine_stop(m, VMM_EXIT_ERROR, "%s", (*err)->msg);
@@ -458,7 +501,14 @@ int vmm_run(const struct vmm_config *cfg, int *exit_status, struct kv_err **err)
 	vm_init(&m->vm);
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
-	int r = machine_build(m, err);
+	m->parent = getppid();
+	/* The jail needs root (a VMM started by a user is unprivileged already). */
+	m->jailed = cfg->jail && geteuid() == 0;
+	if (cfg->jail && !m->jailed)
+		kv_debug("jail: not root: running without it");
+	int r = m->jailed ? sandbox_jail_unshare(err) : 0;
+	if (r == 0)
+		r = machine_build(m, err);
 	if (r == 0)
 		r = machine_run(m, err);
 	if (r == 0) {

@@ -51,6 +51,7 @@ struct machine {
 	unsigned ncpus;
 	struct virtio_mmio *virtio[MACHINE_MAX_VIRTIO];
 	unsigned nvirtio;
+	struct virtio_mmio *vsock; /* one of virtio[], or NULL */
 	struct machine_ioevent ioev[MACHINE_MAX_IOEVENTFDS];
 	unsigned nioev;
 	struct machine_pmem pmem[VMM_MAX_DISKS];
@@ -59,6 +60,8 @@ struct machine {
 	unsigned nfsdax;
 	struct api *api;
 	char *cmdline;
+	bool jailed;  /* in the jail's namespaces (sandbox.h); pivots after setup */
+	pid_t parent; /* the parent PR_SET_PDEATHSIG watches */
 	int signal_fd;
 	int stats_fd;
 

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Confinement after setup: capabilities dropped (caps.c), then a seccomp
+ * Confinement after setup: the jail (jail.c: namespaces, an empty root, an
+ * unprivileged uid and gid), capabilities dropped (caps.c), then a seccomp
  * allow-list per thread category (seccomp.c), default action kill.
  */
 #ifndef KV_VMM_SANDBOX_H
 #define KV_VMM_SANDBOX_H
+
+#include <sys/types.h>
 
 #include "lib/kv.h"
 #include "vmm/vmm.h"
@@ -15,9 +18,16 @@ enum sandbox_thread {
 	SANDBOX_FS,   /* a virtio-fs worker: file system calls beneath its shares */
 };
 
+/* The ids a jailed thread takes (sandbox_jail_ids). */
+struct sandbox_ids {
+	uid_t uid;
+	gid_t gid;
+};
+
 /* Drop every capability (effective, permitted, inheritable, bounding, ambient)
- * and set no_new_privs. Applies to the calling thread and threads it creates. */
-int sandbox_caps_drop(struct kv_err **err) KV_WUR;
+ * and set no_new_privs; with ids, take them (sandbox_jail_ids) once the
+ * bounding set is gone. Applies to the calling thread and threads it creates. */
+int sandbox_caps_drop(const struct sandbox_ids *ids, struct kv_err **err) KV_WUR;
 /* Load the calling thread's seccomp filter (no-op for VMM_SECCOMP_OFF): the program
  * compiled at build time (seccomp_bpf.h), one system call. */
 int sandbox_seccomp_load(enum sandbox_thread kind, enum vmm_seccomp_mode mode,
@@ -37,5 +47,47 @@ int sandbox_seccomp_compile(enum sandbox_thread kind, enum vmm_seccomp_mode mode
  * here: the rest of the VMM drops every capability (caps.c).
  */
 int sandbox_fs_thread_confine(const struct vmm_config *cfg, struct kv_err **err) KV_WUR;
+
+/*
+ * The jail (issue 16; Firecracker's jailer and virtiofsd's namespace
+ * sandbox are the models), for a VMM started as root:
+ *
+ *  - sandbox_jail_unshare(), first thing, while the process has one
+ *    thread (namespaces are per thread; every thread made later inherits
+ *    them): its own mount namespace, a slave of the host's (nothing mounted
+ *    here reaches the host, the host's unmounts reach here), and its own ipc
+ *    and uts namespaces.
+ *  - setup opens everything by path, as before.
+ *  - sandbox_jail_pivot(): the root becomes an empty read-only tmpfs. It
+ *    holds at most SANDBOX_JAIL_DIAL_DIR: a read-only bind mount of the
+ *    directory of the hybrid vsock socket, where the guest's outgoing
+ *    connections dial "<uds>_<port>" (the only path the VMM still uses
+ *    after setup; everything else is an fd it holds or is handed: the API's
+ *    snapshot files, live shares and taps come with their requests).
+ *  - sandbox_caps_drop(ids): the main thread takes the jail's uid and gid,
+ *    no supplementary groups; vCPU threads, made after it, inherit them.
+ *    virtio-fs workers are made during setup and keep uid 0 with their few
+ *    capabilities (sandbox_fs_thread_confine): credentials are per thread,
+ *    and the ids change with the raw system calls, not glibc's wrappers
+ *    (which change every thread).
+ *
+ * The ids default to SANDBOX_JAIL_ID_BASE + the VMM's pid ("kv" in the high
+ * half): one of its own per running VM, so a VMM cannot signal another,
+ * and no file outlives it owned by that uid (the VMM creates none after
+ * setup). kvrun-vmm --jail-uid UID[:GID] picks others.
+ *
+ * No pid namespace: unshare(CLONE_NEWPID) only places children, and the
+ * VMM has none; its spawner would have to clone it as pid 1 of a new
+ * namespace. What it would hide, the jail already does: there is no /proc
+ * in the root, seccomp allows no kill(2) (tgkill only), and the uid is the
+ * VM's own.
+ */
+#define SANDBOX_JAIL_ID_BASE  0x6b760000u
+#define SANDBOX_JAIL_DIAL_DIR "/vsock"
+int sandbox_jail_unshare(struct kv_err **err) KV_WUR;
+/* dial_dir: the host directory to bind at SANDBOX_JAIL_DIAL_DIR, or NULL. */
+int sandbox_jail_pivot(const char *dial_dir, struct kv_err **err) KV_WUR;
+/* The calling thread's gid (no supplementary groups) and uid, and no other thread's. */
+int sandbox_jail_ids(const struct sandbox_ids *ids, struct kv_err **err) KV_WUR;
 
 #endif

@@ -137,6 +137,14 @@ struct vmm_config {
 	enum vmm_seccomp_mode seccomp;
 	bool drop_caps;
 	bool pdeathsig;
+	/* After setup, a VMM started as root moves into its jail: its own mount,
+	 * ipc and uts namespaces, an empty read-only root, an unprivileged uid
+	 * and gid (0x6b760000 + its pid, or jail_uid/jail_gid when jail_uid is
+	 * not 0). Off with --no-jail or --no-sandbox. Paths it still reaches:
+	 * only "<vsock_uds>_<port>" (guest->host vsock), which must let that uid
+	 * connect. Its sockets are left at exit for their directory's owner. */
+	bool jail;
+	uint32_t jail_uid, jail_gid;
 	/* --api-call SOCK OP [ARGS]: be a client of a running VMM instead. */
 	const char *api_call_sock, *api_call_op;
 	char **api_call_args; /* what follows OP (snapshot DIR [THEN]) */
@@ -147,7 +155,8 @@ struct vmm_config {
 	int log_level;		    /* --log-level (enum kv_log_level), or -1: not given */
 };
 
-/* Defaults: 256 MiB, 1 vCPU, stdio console (a file capped at 1 MiB), rng on, sandbox on. */
+/* Defaults: 256 MiB, 1 vCPU, stdio console (a file capped at 1 MiB), rng on, sandbox and jail on.
+ */
 #define VMM_CONSOLE_MAX_DEFAULT (1ull << 20)
 void vmm_config_init(struct vmm_config *cfg);
 

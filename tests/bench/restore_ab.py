@@ -9,12 +9,16 @@ and broken counts for nothing).
 
   tests/bench/restore_ab.py BUILD SNAPDIR VMM_A [VMM_B ...]
 
+A VMM may carry options, split as a shell would: "build/kvrun-vmm --no-jail"
+against "build/kvrun-vmm" is the jail's A/B with one binary.
+
 SNAPDIR is made once (a cold boot with BUILD's kvrun-vmm, then a snapshot)
 and reused by later runs while it exists: both binaries must read its format.
 Env: RUNS (rounds, 20), MEM (MiB, 256), CPUS (1).
 """
 import json
 import os
+import shlex
 import statistics
 import sys
 import tempfile
@@ -42,7 +46,7 @@ class AB(sb.Bench):
         self.snapshot([proc])
 
     def one(self, vmm, name):
-        self.vmm = vmm
+        self.vmm, *self.vmm_opts = shlex.split(vmm)
         proc, t0, d = self.restore(name, probe=True)
         t1 = sb.wait_ready(os.path.join(d, "v.sock"), proc, 60, 0.001)
         sb.stop(proc)

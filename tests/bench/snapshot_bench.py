@@ -125,6 +125,7 @@ class Bench:
     def __init__(self, build, work):
         self.build, self.work = build, work
         self.vmm = os.path.join(build, "kvrun-vmm")
+        self.vmm_opts = []  # options for every restore (restore_ab.py: "VMM --no-jail")
         self.kernel = os.path.join(build, "guest", "vmlinux")
         self.image = os.path.join(build, "guest", "rootfs.erofs")
         self.probe = os.path.join(build, "tests", "bench", "kvm-probe.so")
@@ -161,8 +162,8 @@ class Bench:
     def restore(self, name, probe):
         d = self.path(name)
         os.makedirs(d)
-        args = [self.vmm, "--restore", self.path("snap"), "--console", "none", "--stats",
-                os.path.join(d, "stats.json")] + self.devices(d)
+        args = [self.vmm, *self.vmm_opts, "--restore", self.path("snap"), "--console", "none",
+                "--stats", os.path.join(d, "stats.json")] + self.devices(d)
         env = None
         if probe:
             env = dict(os.environ, LD_PRELOAD=self.probe, KVM_PROBE_OUT=os.path.join(d, "probe"))

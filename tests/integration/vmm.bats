@@ -221,6 +221,8 @@ all_devices_result() {
 # Start a halted payload guest in the background with an API socket.
 start_halted() {
 	API=$BATS_TEST_TMPDIR/vmm.sock
+	# A jailed VMM leaves its socket behind: wait for this one's, not that.
+	rm -f "$API" "$BATS_TEST_TMPDIR/con.log"
 	"$VMM" --kernel "$PAYLOAD" --mem 32M --no-rng --cmdline payload=h --api "$API" \
 		--console "$BATS_TEST_TMPDIR/con.log" "$@" > "$BATS_TEST_TMPDIR/vmm.log" 2>&1 &
 	VMM_PID=$!
@@ -258,7 +260,10 @@ api() {
 	local rc=0
 	wait "$VMM_PID" || rc=$?
 	[ "$rc" -eq 0 ]
-	[ ! -e "$API" ]
+	# Jailed, the VMM no longer reaches its socket's directory: the socket
+	# stays for the directory's owner (kvrun removes its state directory),
+	# and the next VMM on the path replaces it (--no-jail: removed).
+	[ -S "$API" ]
 }
 
 @test "confinement: seccomp filter and no capabilities in every thread" {
@@ -266,10 +271,12 @@ api() {
 	start_halted
 	local t
 	for t in /proc/"$VMM_PID"/task/*; do
-		grep -E '^(Name|Seccomp|CapEff|CapBnd|NoNewPrivs):' "$t/status" >&2
+		grep -E '^(Name|Uid|Seccomp|CapEff|CapBnd|NoNewPrivs):' "$t/status" >&2
 		grep -q '^Seccomp:[[:space:]]*2' "$t/status"
 		grep -q '^CapEff:[[:space:]]*0000000000000000' "$t/status"
 		grep -q '^NoNewPrivs:[[:space:]]*1' "$t/status"
+		# No virtio-fs device here: every thread is the jail's uid.
+		! grep -q '^Uid:[[:space:]]*0[[:space:]]' "$t/status" || false
 	done
 	kill -TERM "$VMM_PID"
 	local rc=0
@@ -281,8 +288,68 @@ api() {
 	needs_kvm
 	start_halted --no-sandbox
 	grep -q '^Seccomp:[[:space:]]*0' /proc/"$VMM_PID"/status
-	kill -TERM "$VMM_PID"
-	wait "$VMM_PID" || true
+	grep -q '^Uid:[[:space:]]*0[[:space:]]' /proc/"$VMM_PID"/status
+	[ "$(readlink /proc/"$VMM_PID"/ns/mnt)" = "$(readlink /proc/self/ns/mnt)" ]
+	api shutdown
+	wait "$VMM_PID"
+	[ ! -e "$API" ]
+}
+
+# The ids the jail gives a VMM by default (vmm/sandbox.h): 0x6b760000 + pid.
+jail_default_uid() {
+	echo $((0x6b760000 + $1))
+}
+
+@test "jail: an unprivileged uid and gid, its own mount, ipc and uts namespaces, an empty root" {
+	needs_kvm
+	start_halted --vsock "$BATS_TEST_TMPDIR/vsock.sock"
+	local st=/proc/$VMM_PID/status id
+	id=$(jail_default_uid "$VMM_PID")
+	grep -E '^(Uid|Gid|Groups):' "$st" >&2
+	grep -qx $'Uid:\t'"$id"$'\t'"$id"$'\t'"$id"$'\t'"$id" "$st"
+	grep -qx $'Gid:\t'"$id"$'\t'"$id"$'\t'"$id"$'\t'"$id" "$st"
+	grep -qE '^Groups:[[:space:]]*$' "$st"
+	local t
+	for t in /proc/"$VMM_PID"/task/*; do
+		grep -q '^Seccomp:[[:space:]]*2' "$t/status"
+		grep -q "^Uid:[[:space:]]*$id[[:space:]]" "$t/status"
+	done
+	local ns
+	for ns in mnt ipc uts; do
+		echo "$ns: $(readlink /proc/"$VMM_PID"/ns/$ns) (host $(readlink /proc/self/ns/$ns))" >&2
+		[ "$(readlink /proc/"$VMM_PID"/ns/$ns)" != "$(readlink /proc/self/ns/$ns)" ]
+	done
+	# Its root: a tmpfs holding only the vsock socket's directory (the
+	# guest's outgoing connections dial <uds>_<port> there), nothing of the host's.
+	echo "root: $(ls -A /proc/"$VMM_PID"/root/ | tr '\n' ' ')" >&2
+	[ "$(ls -A /proc/"$VMM_PID"/root/)" = vsock ]
+	[ "$(stat -f -L -c %T /proc/"$VMM_PID"/root/)" = tmpfs ]
+	[ "$(stat -L -c %d:%i /proc/"$VMM_PID"/root/)" != "$(stat -c %d:%i /)" ]
+	[ -S /proc/"$VMM_PID"/root/vsock/vsock.sock ]
+	# The API works as before (its socket was bound during setup).
+	api status
+	api shutdown
+	wait "$VMM_PID"
+}
+
+@test "jail: --jail-uid picks the ids, --no-jail keeps root and the host's namespaces" {
+	needs_kvm
+	start_halted --jail-uid 4242:4343
+	grep -qx $'Uid:\t4242\t4242\t4242\t4242' /proc/"$VMM_PID"/status
+	grep -qx $'Gid:\t4343\t4343\t4343\t4343' /proc/"$VMM_PID"/status
+	api shutdown
+	wait "$VMM_PID"
+	start_halted --no-jail
+	grep -q '^Uid:[[:space:]]*0[[:space:]]' /proc/"$VMM_PID"/status
+	grep -q '^Seccomp:[[:space:]]*2' /proc/"$VMM_PID"/status
+	grep -q '^CapEff:[[:space:]]*0000000000000000' /proc/"$VMM_PID"/status
+	[ "$(readlink /proc/"$VMM_PID"/ns/mnt)" = "$(readlink /proc/self/ns/mnt)" ]
+	[ "$(stat -L -c %d:%i /proc/"$VMM_PID"/root/)" = "$(stat -c %d:%i /)" ]
+	api shutdown
+	wait "$VMM_PID"
+	[ ! -e "$API" ]
+	vmm -1 --kernel "$PAYLOAD" --jail-uid 0
+	[[ "$output" == *"--jail-uid"* ]]
 }
 
 @test "the VMM exits when its parent dies" {

@@ -4,7 +4,8 @@
 
   vmm_host.py echo-server PATH       listen on the Unix socket PATH (the hybrid
                                      vsock target of guest->host port P is
-                                     <uds>_P), echo one connection until EOF
+                                     <uds>_P; mode 0666: the jailed VMM's uid
+                                     dials it), echo one connection until EOF
   vmm_host.py vsock-client UDS PORT CONSOLE
                                      wait for KVRUN-TEST-VSOCK-LISTENING in the
                                      console file, then CONNECT PORT through
@@ -99,6 +100,8 @@ def echo_server(path):
         os.unlink(path)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(path)
+    # The VMM dials it as its jail's uid (vmm/vmm.h): let any uid connect.
+    os.chmod(path, 0o666)
     s.listen(1)
     s.settimeout(600)
     c, _ = s.accept()

@@ -37,6 +37,19 @@ static struct vm_conf *conf_from(const char *text, struct kv_err **err)
 	return c;
 }
 
+/* The kvrun-vmm command line of a 1-vCPU VM under c, as JSON (malloc'd). */
+static char *vmm_argv_json(const struct vm_conf *c)
+{
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	cleanup_vm_desc struct vm_desc d = {0};
+	struct tmpl_shape sh = {.cpus = 1, .mem = 256ull << 20};
+	kv_json_map_open(j);
+	if (vm_desc_build(&d, c, &sh, NULL, NULL, "/sb", NULL) == 0)
+		(void)!vm_desc_json(&d, "vmm", j, "argv", NULL);
+	kv_json_map_close(j);
+	return kv_json_finish_dup(j, NULL, NULL);
+}
+
 static void test_conf(void)
 {
 	struct kv_err *err = NULL;
@@ -58,18 +71,23 @@ static void test_conf(void)
 	c = conf_from("{\"console_max\":\"64K\"}", &err);
 	ok(c && c->console_max == 64u << 10, "console_max: a size");
 	if (c) {
-		cleanup_json struct kv_json *j = kv_json_new(false);
-		cleanup_vm_desc struct vm_desc d = {0};
-		struct tmpl_shape sh = {.cpus = 1, .mem = 256ull << 20};
-		kv_json_map_open(j);
-		if (vm_desc_build(&d, c, &sh, NULL, NULL, "/sb", NULL) == 0)
-			(void)!vm_desc_json(&d, "vmm", j, "argv", NULL);
-		kv_json_map_close(j);
-		cleanup_free char *a = kv_json_finish_dup(j, NULL, NULL);
+		cleanup_free char *a = vmm_argv_json(c);
 		ok(a && strstr(a, "\"--console-max\",\"65536\""), "handed to kvrun-vmm: %s",
 		   a ? a : "");
+		ok(a && !strstr(a, "jail"), "the jail by default: no --no-jail");
 	}
 	vm_conf_free(c);
+	c = conf_from("{\"vmm_jail\":false}", &err);
+	ok(c && !c->vmm_jail, "vmm_jail: false");
+	if (c) {
+		cleanup_free char *a = vmm_argv_json(c);
+		ok(a && strstr(a, "\"--no-jail\""), "vmm_jail false: kvrun-vmm --no-jail");
+	}
+	vm_conf_free(c);
+	c = conf_from("{\"vmm_jail\":\"no\"}", &err);
+	ok(!c && err && strstr(err->msg, "vmm_jail: want true or false"), "vmm_jail: a boolean");
+	kv_err_free(err);
+	err = NULL;
 	c = conf_from("{\"memory\":\"lots\"}", &err);
 	ok(!c && err && strstr(err->msg, "config.json: memory: want a size"),
 	   "a bad size names the file and key");

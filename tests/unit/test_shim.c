@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* shim/: kvrun's request to the shim (every field checked), the agent
- * address of a sandbox directory, and the pid files delete relies on. */
+ * address of a sandbox directory, the pid files delete relies on, and the
+ * capabilities a confined shim keeps. */
 #include "shim/internal.h"
 #include "tap.h"
 
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 static const char good_create[] =
     "{\"op\":\"create\",\"sandbox_dir\":\"/run/kvrun/c1\",\"owner\":true,"
@@ -110,11 +113,70 @@ static void test_pidfile(void)
 	kv_err_free(err);
 }
 
+/* The CapEff and CapBnd lines of /proc/self/status, as "EFF BND". */
+static void caps_read(char *out, size_t n)
+{
+	char line[128], eff[32] = "?", bnd[32] = "?";
+	FILE *f = fopen("/proc/self/status", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %31s", eff) != 1)
+			(void)sscanf(line, "CapBnd: %31s", bnd);
+	if (f)
+		fclose(f);
+	snprintf(out, n, "%s %s", eff, bnd);
+}
+
+/* shim_confine() in a child: what it keeps, as "EFF BND". */
+static void confined_caps(bool owner, int net_index, char *out, size_t n)
+{
+	int p[2];
+	out[0] = '\0';
+	if (pipe(p) < 0)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct shim s;
+		memset(&s, 0, sizeof(s));
+		s.req.owner = owner;
+		s.net_index = net_index;
+		struct kv_err *err = NULL;
+		char caps[80] = "confine failed";
+		if (shim_confine(&s, &err) == 0)
+			caps_read(caps, sizeof(caps));
+		(void)!write(p[1], caps, strlen(caps) + 1);
+		/* Not _exit(): ASan's interceptor runs the leak check, which clones. */
+		syscall(SYS_exit_group, 0);
+	}
+	close(p[1]);
+	ssize_t r = read(p[0], out, n - 1);
+	out[r > 0 ? r : 0] = '\0';
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+}
+
+static void test_confine(void)
+{
+	if (geteuid() != 0) {
+		skip("shim_confine: needs root (capabilities to drop)");
+		return;
+	}
+	char caps[80];
+	confined_caps(false, 0, caps, sizeof(caps));
+	is_str(caps, "0000000000000000 0000000000000000", "a member's shim keeps nothing");
+	confined_caps(true, 0, caps, sizeof(caps));
+	is_str(caps, "0000000000000020 0000000000000020",
+	       "the VM owner's shim keeps CAP_KILL (its VMM runs as the jail's uid)");
+	confined_caps(true, 3, caps, sizeof(caps));
+	is_str(caps, "0000000000001020 0000000000001020",
+	       "with an interface carried into the VM, CAP_NET_ADMIN too");
+}
+
 int main(void)
 {
 	test_request_good();
 	test_request_bad();
 	test_addr();
 	test_pidfile();
+	test_confine();
 	return tap_done();
 }

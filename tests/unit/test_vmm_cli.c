@@ -72,6 +72,8 @@ static const char *cfg_diff(const struct vmm_config *a, const struct vmm_config 
 	if (a->pvm != b->pvm || a->seccomp != b->seccomp || a->drop_caps != b->drop_caps ||
 	    a->pdeathsig != b->pdeathsig || a->log_level != b->log_level)
 		return "pvm, seccomp, caps or log level";
+	if (a->jail != b->jail || a->jail_uid != b->jail_uid || a->jail_gid != b->jail_gid)
+		return "jail";
 	return NULL;
 }
 
@@ -207,11 +209,21 @@ static void test_argv(void)
 	round_trip(&cfg,
 		   "initrd, mem-file, pty, blk, pmem windows, odd paths, dev, CID, MAC, no rng, "
 		   "pvm, trap");
+	cfg.jail_uid = 1000;
+	cfg.jail_gid = 2000;
+	round_trip(&cfg, "--jail-uid 1000:2000");
+	cfg.jail = false;
+	round_trip(&cfg, "--no-jail");
+	cfg.jail_uid = cfg.jail_gid = 0;
 	cfg.seccomp = VMM_SECCOMP_OFF;
 	cfg.drop_caps = false;
 	cfg.console = VMM_CONSOLE_NONE;
 	cfg.log_level = KV_LOG_DEBUG;
 	round_trip(&cfg, "--no-sandbox, --console none, --log-level debug");
+	cfg.jail = true;
+	ok(vmm_cli_argv(&cfg, "vmm", &argv, &err) < 0 && strstr(err->msg, "jail") && !argv,
+	   "the jail without the rest of the sandbox is refused");
+	kv_err_free(steal_ptr(err));
 
 	/* What no command line can say is refused, naming the option. */
 	vmm_config_init(&cfg);
@@ -270,8 +282,9 @@ int main(void)
 	   "blk ,rw stripped");
 	is_str(cfg.vsock_uds, "/run/v.sock", "vsock");
 	is_str(cfg.api_sock, "/run/vmm.sock", "api");
-	ok(cfg.rng && cfg.seccomp == VMM_SECCOMP_KILL && cfg.drop_caps && cfg.pdeathsig,
-	   "defaults: rng, seccomp kill, caps dropped, pdeathsig");
+	ok(cfg.rng && cfg.seccomp == VMM_SECCOMP_KILL && cfg.drop_caps && cfg.pdeathsig &&
+	       cfg.jail && cfg.jail_uid == 0,
+	   "defaults: rng, seccomp kill, caps dropped, pdeathsig, jail with its default ids");
 
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "--mem", "1G", NULL) == 0 && cfg.mem == 1ULL
 											      << 30,
@@ -283,8 +296,25 @@ int main(void)
 	       cfg.mem % (2 << 20) == 0,
 	   "--mem rounded up to 2 MiB");
 	ok(parse(&cfg, &a, &err, "--kernel", "k", "--no-sandbox", "--console", "pty", NULL) == 0 &&
-	       cfg.seccomp == VMM_SECCOMP_OFF && !cfg.drop_caps && cfg.console == VMM_CONSOLE_PTY,
-	   "--no-sandbox, --console pty");
+	       cfg.seccomp == VMM_SECCOMP_OFF && !cfg.drop_caps && !cfg.jail &&
+	       cfg.console == VMM_CONSOLE_PTY,
+	   "--no-sandbox (the jail too), --console pty");
+	ok(parse(&cfg, &a, &err, "--kernel", "k", "--no-jail", NULL) == 0 && !cfg.jail &&
+	       cfg.drop_caps && cfg.seccomp == VMM_SECCOMP_KILL,
+	   "--no-jail: the jail alone");
+	ok(parse(&cfg, &a, &err, "--kernel", "k", "--jail-uid", "1000", NULL) == 0 &&
+	       cfg.jail_uid == 1000 && cfg.jail_gid == 1000,
+	   "--jail-uid 1000: gid 1000 too");
+	ok(parse(&cfg, &a, &err, "--kernel", "k", "--jail-uid", "1000:3", NULL) == 0 &&
+	       cfg.jail_uid == 1000 && cfg.jail_gid == 3,
+	   "--jail-uid 1000:3");
+	ok(parse(&cfg, &a, &err, "--kernel", "k", "--jail-uid", "0", NULL) < 0 &&
+	       strstr(err->msg, "--jail-uid"),
+	   "--jail-uid 0 refused");
+	ok(parse(&cfg, &a, &err, "--kernel", "k", "--jail-uid", "7:0", NULL) < 0,
+	   "--jail-uid 7:0 refused");
+	ok(parse(&cfg, &a, &err, "--kernel", "k", "--jail-uid", "4294967295", NULL) < 0,
+	   "--jail-uid -1 (no change) refused");
 	ok(parse(&cfg, &a, &err, "--version", NULL) == 0 && a == VMM_CLI_VERSION,
 	   "--version needs no kernel");
 	ok(parse(&cfg, &a, &err, "--help", NULL) == 0 && a == VMM_CLI_HELP, "--help");

@@ -74,6 +74,12 @@ struct virtio_mmio *virtio_pmem_new(const struct virtio_env *env, uint64_t gpa, 
  */
 struct virtio_mmio *virtio_vsock_new(const struct virtio_env *env, uint64_t guest_cid,
 				     const char *uds, struct kv_err **err) KV_WUR;
+/*
+ * The VMM moved into its jail (vmm/sandbox.h), where uds's directory is
+ * dir: the guest's connections dial "dir/<uds's name>_<P>" from now on, and
+ * uds is left at exit for whoever made its directory. Before the vCPUs run.
+ */
+void virtio_vsock_jailed(struct virtio_mmio *dev, const char *dir);
 
 /*
  * virtio-fs (virtio 1.2 section 5.11): FUSE over a high-priority queue and

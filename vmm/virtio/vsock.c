@@ -429,6 +429,7 @@ static void vsock_free(struct virtio_mmio *dev)
 	if (v->bound)
 		unlink(v->uds);
 	free(v->uds);
+	free(v->dial);
 	free(v);
 }
 
@@ -474,6 +475,15 @@ struct virtio_mmio *virtio_vsock_new(const struct virtio_env *env, uint64_t gues
 		return NULL;
 	virtio_mmio_init(&v->mmio, env, "virtio-vsock", &vsock_ops, v->config);
 	return &steal_ptr(v)->mmio;
+}
+
+void virtio_vsock_jailed(struct virtio_mmio *dev, const char *dir)
+{
+	struct virtio_vsock *v = to_vsock(dev);
+	const char *slash = strrchr(v->uds, '/');
+	v->dial = kv_asprintf("%s/%s", dir, slash ? slash + 1 : v->uds);
+	/* Its directory is out of reach (and not ours to write): its maker removes it. */
+	v->bound = false;
 }
 
 int virtio_vsock_reset_transport(struct virtio_mmio *dev, struct kv_err **err)

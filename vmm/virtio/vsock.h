@@ -111,6 +111,7 @@ struct virtio_vsock {
 	struct virtio_mmio mmio; /* first: the transport hands us this pointer */
 	uint64_t guest_cid;
 	char *uds;
+	char *dial; /* where "<dial>_<port>" is, if not beside uds (the jail's view); or NULL */
 	int listen_fd, epfd, timer_fd;
 	bool timer_armed;
 	bool bound;	/* uds is ours: unlink it on free */

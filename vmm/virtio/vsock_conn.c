@@ -421,7 +421,8 @@ void vsock_conn_from_guest(struct virtio_vsock *v, struct vsock_conn *c, const s
 void vsock_conn_guest_request(struct virtio_vsock *v, const struct vsock_hdr *h)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", v->uds, h->dst_port);
+	int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", v->dial ? v->dial : v->uds,
+			 h->dst_port);
 	cleanup_close int fd = -1;
 	if (n > 0 && (size_t)n < sizeof(sa.sun_path) && v->nconns < VSOCK_MAX_CONNS)
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The VMM's jail (vmm/sandbox.h, jail.c), in a child as kvrun-vmm takes it:
+ * namespaces first, with one thread; a worker thread made during "setup"
+ * with its own fs struct (as a virtio-fs worker's); then the pivot and the
+ * ids. What the host sees of the child (/proc) and what the child sees of
+ * the host are checked. Needs root (skipped otherwise, saying so).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "vmm/sandbox.h"
+
+#define JAIL_UID    0x6b76fff0u
+#define JAIL_GID    0x6b76fff1u
+#define DIAL_PORT   5
+#define TIMING_RUNS 7
+
+/* What the child found, sent to the parent in one write. */
+struct jail_report {
+	int step_ok;		 /* 3: unshare, pivot and ids all done */
+	char root_ls[64];	 /* names in /, space-separated */
+	int proc_gone;		 /* no /proc in the jail */
+	int mkdir_errno;	 /* mkdir("/x") */
+	int dial_ok;		 /* connect to /vsock/vsock.sock_5 */
+	unsigned uid, gid;	 /* the main thread's, after the jail */
+	unsigned worker_uid;	 /* the worker thread's */
+	char worker_root_ls[64]; /* / as the worker sees it */
+	pid_t worker_tid;
+	long long jail_ns; /* unshare + pivot + ids */
+};
+
+struct worker {
+	int go[2];   /* parent thread -> worker: look now */
+	int done[2]; /* worker -> parent thread */
+	struct jail_report *rep;
+};
+
+static void ls_root(char *out, size_t n)
+{
+	out[0] = '\0';
+	DIR *d = opendir("/");
+	if (!d) {
+		snprintf(out, n, "(opendir: %s)", strerror(errno));
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			snprintf(out + strlen(out), n - strlen(out), "%s%s", *out ? " " : "",
+				 de->d_name);
+	closedir(d);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	/* As a virtio-fs worker: its own fs struct (umask), made before the pivot. */
+	if (unshare(CLONE_FS) < 0)
+		return NULL;
+	w->rep->worker_tid = (pid_t)syscall(SYS_gettid);
+	char c;
+	if (read(w->go[0], &c, 1) != 1)
+		return NULL;
+	w->rep->worker_uid = (unsigned)syscall(SYS_getuid);
+	ls_root(w->rep->worker_root_ls, sizeof(w->rep->worker_root_ls));
+	(void)!write(w->done[1], "x", 1);
+	(void)!read(w->go[0], &c, 1); /* alive until the process exits: the parent looks at it */
+	return NULL;
+}
+
+static long long now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static int dial_out(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vsock.sock_%d", SANDBOX_JAIL_DIAL_DIR,
+		 DIAL_PORT);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int r = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* The child: jail itself, report, wait for the parent to look at it, exit. */
+static void child(const char *dir, const char *dial, int report_fd, int hold_fd)
+{
+	struct jail_report rep;
+	memset(&rep, 0, sizeof(rep));
+	struct kv_err *err = NULL;
+	struct worker w = {.rep = &rep};
+	long long t0 = now_ns();
+	if (sandbox_jail_unshare(&err) == 0)
+		rep.step_ok++;
+	long long t1 = now_ns();
+	if (pipe(w.go) < 0 || pipe(w.done) < 0)
+		syscall(SYS_exit_group, 2);
+	pthread_t th;
+	if (pthread_create(&th, NULL, worker_main, &w) != 0)
+		syscall(SYS_exit_group, 2);
+	while (!__atomic_load_n(&rep.worker_tid, __ATOMIC_SEQ_CST))
+		sched_yield();
+	if (chdir(dir) < 0) /* as kvrun-vmm runs in its sandbox directory */
+		syscall(SYS_exit_group, 2);
+	long long t2 = now_ns();
+	if (rep.step_ok == 1 && sandbox_jail_pivot(dial, &err) == 0)
+		rep.step_ok++;
+	struct sandbox_ids ids = {.uid = JAIL_UID, .gid = JAIL_GID};
+	if (rep.step_ok == 2 && sandbox_jail_ids(&ids, &err) == 0)
+		rep.step_ok++;
+	rep.jail_ns = (t1 - t0) + (now_ns() - t2);
+	if (err)
+		fprintf(stderr, "# jail: %s\n", err->msg);
+	ls_root(rep.root_ls, sizeof(rep.root_ls));
+	rep.proc_gone = access("/proc", F_OK) < 0;
+	rep.mkdir_errno = mkdir("/x", 0755) < 0 ? errno : 0;
+	rep.dial_ok = dial_out();
+	rep.uid = (unsigned)syscall(SYS_getuid);
+	rep.gid = (unsigned)syscall(SYS_getgid);
+	char c;
+	if (write(w.go[1], "x", 1) != 1 || read(w.done[0], &c, 1) != 1)
+		syscall(SYS_exit_group, 2);
+	(void)!write(report_fd, &rep, sizeof(rep));
+	(void)!read(hold_fd, &c, 1); /* the parent looks at /proc/<pid> meanwhile */
+	/* Not _exit(): ASan's interceptor runs the leak check, which clones. */
+	syscall(SYS_exit_group, 0);
+}
+
+static void proc_field(pid_t pid, pid_t tid, const char *field, char *out, size_t n)
+{
+	char path[96], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	out[0] = '\0';
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	size_t fl = strlen(field);
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+			snprintf(out, n, "%s", line + fl + 1 + strspn(line + fl + 1, " \t"));
+			out[strcspn(out, "\n")] = '\0';
+		}
+	fclose(f);
+}
+
+static bool ns_differs(pid_t pid, const char *ns)
+{
+	char a[64], b[64], pa[64], pb[64];
+	snprintf(pa, sizeof(pa), "/proc/%d/ns/%s", (int)pid, ns);
+	snprintf(pb, sizeof(pb), "/proc/self/ns/%s", ns);
+	ssize_t na = readlink(pa, a, sizeof(a) - 1), nb = readlink(pb, b, sizeof(b) - 1);
+	if (na <= 0 || nb <= 0)
+		return false;
+	a[na] = b[nb] = '\0';
+	return strcmp(a, b) != 0;
+}
+
+/* A child jailed beside dir: fills rep; the caller inspects, then releases it. */
+static pid_t jail_child(const char *dir, const char *dial, struct jail_report *rep, int *hold)
+{
+	int rp[2], hp[2];
+	if (pipe(rp) < 0 || pipe(hp) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(rp[0]);
+		close(hp[1]);
+		child(dir, dial, rp[1], hp[0]);
+	}
+	close(rp[1]);
+	close(hp[0]);
+	*hold = hp[1];
+	memset(rep, 0, sizeof(*rep));
+	ssize_t n = read(rp[0], rep, sizeof(*rep));
+	close(rp[0]);
+	if (n != (ssize_t)sizeof(*rep))
+		rep->step_ok = -1;
+	return pid;
+}
+
+static int child_reap(pid_t pid, int hold)
+{
+	close(hold);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	return st;
+}
+
+static int listener(const char *dir)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vsock.sock_%d", dir, DIAL_PORT);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
+		return -1;
+	/* A guest->host peer lets the jail's uid connect (vmm/vmm.h). */
+	chmod(sa.sun_path, 0666);
+	return fd;
+}
+
+static void test_jail(const char *dir)
+{
+	int lfd = listener(dir);
+	ok(lfd >= 0, "a guest->host listener beside the vsock socket");
+	struct jail_report rep;
+	int hold;
+	pid_t pid = jail_child(dir, ".", &rep, &hold);
+	if (!ok(pid > 0 && rep.step_ok == 3, "unshare, pivot and ids (%d of 3 steps)",
+		rep.step_ok)) {
+		if (pid > 0)
+			child_reap(pid, hold);
+		close(lfd);
+		return;
+	}
+	is_str(rep.root_ls, "vsock", "the jail's / holds only the vsock directory");
+	ok(rep.proc_gone, "no /proc in the jail");
+	is_int(rep.mkdir_errno, EROFS, "the jail's / is read-only");
+	ok(rep.dial_ok, "a guest->host dial reaches <dir>/vsock.sock_5 through /vsock");
+	is_int(rep.uid, JAIL_UID, "the jailed thread's uid");
+	is_int(rep.gid, JAIL_GID, "the jailed thread's gid");
+	is_int(rep.worker_uid, 0, "a thread made before the ids keeps its own (raw setresuid)");
+	is_str(rep.worker_root_ls, "vsock", "that thread (its own fs struct) is in the jail too");
+	char uid[64], seen[64];
+	proc_field(pid, pid, "Uid", uid, sizeof(uid));
+	snprintf(seen, sizeof(seen), "%u\t%u\t%u\t%u", JAIL_UID, JAIL_UID, JAIL_UID, JAIL_UID);
+	is_str(uid, seen, "/proc/<pid>/status: Uid is the jail's (real, effective, saved, fs)");
+	proc_field(pid, pid, "Groups", uid, sizeof(uid));
+	is_str(uid, "", "no supplementary groups");
+	proc_field(pid, rep.worker_tid, "Uid", uid, sizeof(uid));
+	is_str(uid, "0\t0\t0\t0", "the worker's task status: uid 0");
+	ok(ns_differs(pid, "mnt") && ns_differs(pid, "ipc") && ns_differs(pid, "uts"),
+	   "own mount, ipc and uts namespaces");
+	ok(!ns_differs(pid, "pid") && !ns_differs(pid, "net"), "the host's pid and net namespaces");
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/root/vsock", (int)pid);
+	struct stat st;
+	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "/proc/<pid>/root is the jail's root");
+	int st_ = child_reap(pid, hold);
+	ok(WIFEXITED(st_) && WEXITSTATUS(st_) == 0, "the jailed child exits cleanly (%d)", st_);
+	close(lfd);
+}
+
+/* A vsock socket in the host's / : its directory is not bound (it would show the host's root). */
+static void test_dial_root(const char *dir)
+{
+	struct jail_report rep;
+	int hold;
+	pid_t pid = jail_child(dir, "/", &rep, &hold);
+	if (pid > 0)
+		child_reap(pid, hold);
+	ok(pid > 0 && rep.step_ok == 3, "a dial directory of / : the jail is made");
+	is_str(rep.root_ls, "", "  and its root stays empty");
+	ok(!rep.dial_ok, "  and guest->host dials are refused");
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* What the jail adds to a VMM's start (a template clone's restore included). */
+static void test_cost(const char *dir)
+{
+	long long t[TIMING_RUNS];
+	int n = 0;
+	for (int i = 0; i < TIMING_RUNS; i++) {
+		struct jail_report rep;
+		int hold;
+		pid_t pid = jail_child(dir, ".", &rep, &hold);
+		if (pid > 0)
+			child_reap(pid, hold);
+		if (pid > 0 && rep.step_ok == 3)
+			t[n++] = rep.jail_ns;
+	}
+	if (!ok(n == TIMING_RUNS, "%d timed jails", n))
+		return;
+	qsort(t, n, sizeof(t[0]), cmp_ll);
+	diag("jail: unshare + pivot + ids: median %lld us (min %lld, max %lld) over %d runs",
+	     t[n / 2] / 1000, t[0] / 1000, t[n - 1] / 1000, n);
+}
+
+int main(void)
+{
+	if (geteuid() != 0) {
+		skip("the jail needs root");
+		return tap_done();
+	}
+	char dir[] = "/tmp/kvrun-jail-test.XXXXXX";
+	if (!tap_tmpdir(dir))
+		return tap_done();
+	chmod(dir, 0711); /* the jail's uid searches it (its own mode, as a bind mount's root) */
+	test_jail(dir);
+	test_dial_root(dir);
+	test_cost(dir);
+	char sock[96];
+	snprintf(sock, sizeof(sock), "%s/vsock.sock_%d", dir, DIAL_PORT);
+	unlink(sock);
+	rmdir(dir);
+	return tap_done();
+}
