@@ -36,29 +36,41 @@ function __kvrun() {
 	"$KVRUN" --root "$KVRUN_ROOT" "$@"
 }
 
-# Skip, with the reason, unless a requirement holds.
-function requires() {
+# The reason the first of the requirements does not hold, or nothing.
+# (bats 1.8 cannot skip in setup_file: a file-wide setup asks this first.)
+function requirement_missing() {
 	local req
 	for req in "$@"; do
 		case "$req" in
-		root) [ "$(id -u)" -eq 0 ] || skip "test requires root" ;;
-		runc) command -v runc >/dev/null || skip "test requires runc (to compare with)" ;;
-		jq) command -v jq >/dev/null || skip "test requires jq" ;;
-		umoci) command -v umoci >/dev/null || skip "test requires umoci (make deps)" ;;
+		root) [ "$(id -u)" -eq 0 ] || { echo "test requires root"; return; } ;;
+		runc) command -v runc >/dev/null || { echo "test requires runc (to compare with)"; return; } ;;
+		jq) command -v jq >/dev/null || { echo "test requires jq"; return; } ;;
+		umoci) command -v umoci >/dev/null || { echo "test requires umoci (make deps)"; return; } ;;
 		busybox)
 			[ -e "$BUSYBOX_ROOTFS/bin/busybox" ] ||
-				skip "busybox fixture not built: run make fixtures (needs busybox-static)"
+				{ echo "busybox fixture not built: run make fixtures (needs busybox-static)"; return; }
 			;;
 		kvm)
-			[ -e /dev/kvm ] || skip "no /dev/kvm on this host"
-			[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm not accessible to $(id -un)"
+			[ -e /dev/kvm ] || { echo "no /dev/kvm on this host"; return; }
+			[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "/dev/kvm not accessible to $(id -un)"; return; }
 			[ -f "$GUEST_DIR/vmlinux" ] && [ -f "$GUEST_DIR/rootfs.erofs" ] ||
-				skip "guest kernel or image not built (make; the image needs root)"
+				{ echo "guest kernel or image not built (make; the image needs root)"; return; }
 			;;
-		recvtty) [ -x "$RECVTTY" ] || skip "recvtty not built: run make fixtures" ;;
-		*) fail "requires: unknown requirement $req" ;;
+		recvtty) [ -x "$RECVTTY" ] || { echo "recvtty not built: run make fixtures"; return; } ;;
+		*) echo "unknown requirement $req"; return ;;
 		esac
 	done
+}
+
+# Skip, with the reason, unless a requirement holds.
+function requires() {
+	local why
+	why=$(requirement_missing "$@")
+	case "$why" in
+	"") ;;
+	"unknown requirement "*) fail "requires: $why" ;;
+	*) skip "$why" ;;
+	esac
 }
 
 function fail() {
@@ -98,8 +110,10 @@ function teardown_bundle() {
 		procs=$(kvrun_procs_wait)
 		kvrun_procs_kill
 	fi
-	[ -n "${BUNDLE:-}" ] && rm -rf "$BUNDLE"
-	[ -n "${KVRUN_ROOT:-}" ] && rm -rf "$KVRUN_ROOT"
+	# (if, not &&: a teardown_file whose setup_file skipped has neither, and
+	# a false test as its last command would fail it)
+	if [ -n "${BUNDLE:-}" ]; then rm -rf "$BUNDLE"; fi
+	if [ -n "${KVRUN_ROOT:-}" ]; then rm -rf "$KVRUN_ROOT"; fi
 	unset BUNDLE KVRUN_ROOT
 	if [ -n "$left" ]; then
 		fail "state left behind under --root: $left"
