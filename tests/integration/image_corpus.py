@@ -47,7 +47,8 @@ def docker_archive(layers, out, name="test:latest", diff_ids=None, compress=None
                           fmt=tarfile.GNU_FORMAT))
 
 
-def two_layer(out):
+def two_layer_layers():
+    """The two layers of two-layer, raw tars (tests/fuzz/image_seeds.py uses them too)."""
     base = tar_bytes([
         ti("etc/", tarfile.DIRTYPE, mode=0o755),
         ti("etc/hostname", data=b"base\n"),
@@ -68,6 +69,11 @@ def two_layer(out):
         ti("opq/.wh..wh..opq"),
         ti("opq/new", data=b"new\n"),
     ])
+    return base, top
+
+
+def two_layer(out):
+    base, top = two_layer_layers()
     docker_archive([base, top], out, "twolayer:1")
     # The same base layer in a second image: stored once.
     docker_archive([base], out.replace(".tar", "-base.tar"), "base:1")
@@ -106,4 +112,5 @@ def main():
     docker_archive([raw], out, kind + ":1", compress="gzip" if kind.startswith("bomb") else None)
 
 
-main()
+if __name__ == "__main__":
+    main()
