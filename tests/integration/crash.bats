@@ -138,11 +138,12 @@ function run_container() {
 	[ -n "$(cgroups_of "$1")" ]
 	ip -n "$NS" -o link show | grep -q kvtap
 	# Its shim, confined once committed, keeps CAP_NET_ADMIN (it removes
-	# the ingress qdisc at exit) and nothing else.
+	# the ingress qdisc at exit) and nothing else, under its seccomp filter.
 	local st="/proc/$(cat "$BUNDLE/pid")/status"
 	grep -qx $'CapEff:\t0000000000001000' "$st"
 	grep -qx $'CapBnd:\t0000000000001000' "$st"
 	grep -qx $'NoNewPrivs:\t1' "$st"
+	grep -qx $'Seccomp:\t2' "$st"
 }
 
 # The pid recorded in a "pid start" file of the state directory.
