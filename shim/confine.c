@@ -42,6 +42,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <termios.h>
+#include <time.h>
 
 #ifndef SHIM_SECCOMP_ACTION
 #define SHIM_SECCOMP_ACTION SCMP_ACT_KILL_PROCESS
@@ -177,6 +178,9 @@ int shim_confine(const struct shim *s, struct kv_err **err)
 		return kv_err_make(err, errno, "PR_SET_NO_NEW_PRIVS");
 	if (shim_stdio_null() < 0)
 		return kv_err_make(err, errno, "open /dev/null");
+	/* The log's first timestamp would read /etc/localtime (glibc's gmtime_r
+	 * sets the time zone up once, for UTC too): now, before the filter. */
+	tzset();
 	if (shim_seccomp_load(keep_net, err) < 0)
 		return -1;
 	if (caps_err) {
