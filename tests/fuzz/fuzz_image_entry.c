@@ -7,6 +7,15 @@
  * matches, so every import fails at its very end, after every entry was
  * applied; what is checked is what the entries did on the way.
  *
+ * An input that starts with "KVE1" is instead a list of entries, written
+ * into a valid (pax) tar with libarchive's writer before the extraction:
+ * libarchive is not instrumented, so a mutated raw tar rarely gets past its
+ * header checksums, while these always reach kvrun's own entry handling
+ * (names, types, link targets, owners, xattrs, order). Each record:
+ *
+ *   u8 type | u8 name length | u8 target length | u8 data length |
+ *   u16 mode | u8 owner and xattr selector | name | target | data
+ *
  * Beyond "no crash, no leak" (ASan, UBSan, LeakSanitizer), after each input:
  *   - nothing was created outside the staging directory: the process runs
  *     in a mount namespace of its own, chrooted into TOP, a private tmpfs
@@ -31,6 +40,8 @@
  */
 #include "rootfs-tools/image/internal.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -39,6 +50,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define NO_CHROOT_ENV "KVRUN_FUZZ_NO_CHROOT"
@@ -46,6 +58,9 @@
 #define MAX_SIZE      (1u << 20) /* uncompressed bytes per input: bombs stop early */
 #define MAX_ENTRIES   256
 #define DIFF_ID	      "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+#define ENTRIES_MAGIC "KVE1"
+#define ENTRIES_MAX   64
+#define TAR_MAX	      (1u << 20)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -150,6 +165,68 @@ static ssize_t blob_read(void *ctx, void *buf, size_t n)
 	return (ssize_t)n;
 }
 
+/* The record's type: what the layer says the entry is. */
+static const unsigned entry_types[] = {AE_IFREG, AE_IFDIR, AE_IFLNK, 0 /* hard link */,
+				       AE_IFCHR, AE_IFBLK, AE_IFIFO};
+static const char *const xattr_names[] = {NULL, "user.kvrun", "trusted.overlay.opaque",
+					  "security.capability"};
+
+static char *field(const uint8_t **p, size_t *left, size_t n)
+{
+	if (n > *left)
+		n = *left;
+	char *s = kv_malloc0(n + 1);
+	memcpy(s, *p, n);
+	*p += n;
+	*left -= n;
+	return s;
+}
+
+/* The entries of a "KVE1" input as a tar in buf; its length, or 0. */
+static size_t entries_tar(const uint8_t *p, size_t left, uint8_t *buf, size_t cap)
+{
+	struct archive *w = archive_write_new();
+	size_t used = 0;
+	if (!w || archive_write_set_format_pax_restricted(w) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(w, 512) != ARCHIVE_OK ||
+	    archive_write_open_memory(w, buf, cap, &used) != ARCHIVE_OK)
+		abort();
+	bool ok = true;
+	for (unsigned n = 0; ok && left >= 7 && n < ENTRIES_MAX; n++) {
+		unsigned type = entry_types[p[0] % KV_ARRAY_SIZE(entry_types)];
+		size_t nlen = p[1], tlen = p[2], dlen = p[3];
+		unsigned mode = (unsigned)(p[4] | p[5] << 8) & 07777, sel = p[6];
+		p += 7, left -= 7;
+		cleanup_free char *name = field(&p, &left, nlen);
+		cleanup_free char *target = field(&p, &left, tlen);
+		cleanup_free char *data = field(&p, &left, dlen);
+		struct archive_entry *e = archive_entry_new();
+		archive_entry_set_pathname(e, name);
+		archive_entry_set_filetype(e, type ? type : AE_IFREG);
+		archive_entry_set_perm(e, mode);
+		archive_entry_set_uid(e, (sel & 3) * 1000);
+		archive_entry_set_gid(e, (sel >> 2 & 3) * 100);
+		archive_entry_set_mtime(e, 1000000000, 0);
+		if (type == AE_IFLNK)
+			archive_entry_set_symlink(e, target);
+		if (type == 0)
+			archive_entry_set_hardlink(e, target);
+		if (type == AE_IFCHR || type == AE_IFBLK)
+			archive_entry_set_rdev(e, makedev(sel >> 6, sel & 7));
+		const char *x = xattr_names[sel >> 4 & 3];
+		if (x)
+			archive_entry_xattr_add_entry(e, x, data, strlen(data));
+		archive_entry_set_size(e, type == AE_IFREG ? (la_int64_t)strlen(data) : 0);
+		ok = archive_write_header(w, e) >= ARCHIVE_WARN;
+		if (ok && type == AE_IFREG)
+			ok = archive_write_data(w, data, strlen(data)) >= 0;
+		archive_entry_free(e);
+	}
+	ok = archive_write_close(w) == ARCHIVE_OK && ok;
+	archive_write_free(w);
+	return ok ? used : 0;
+}
+
 static bool is_expected(const char *name)
 {
 	for (size_t i = 0; i < sizeof(expected) / sizeof(*expected); i++)
@@ -211,6 +288,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (stage < 0)
 		fail("open stage");
 
+	static uint8_t tar[TAR_MAX];
+	size_t magic = strlen(ENTRIES_MAGIC);
+	if (size >= magic && memcmp(data, ENTRIES_MAGIC, magic) == 0) {
+		size = entries_tar(data + magic, size - magic, tar, sizeof(tar));
+		data = tar;
+	}
 	struct blob b = {data, size, 0};
 	struct img_limits lim = {.max_size = MAX_SIZE, .max_entries = MAX_ENTRIES};
 	if (img_layer_extract(blob_read, &b, DIFF_ID, stage, &lim, &err) == 0) {

@@ -4,9 +4,11 @@
 The layers of image.bats's two-layer image (whiteouts, an opaque directory,
 a hard link, a symlink, a fifo, a device, an xattr, an owner), raw and
 through three filters; the hostile layers of tests/integration/
-image_corpus.py (bombs gzip'd, so that they stay small); and a few escapes
-aimed at the fuzzer's canary directory, a sibling of the staging one."""
-import bz2, gzip, lzma, os, sys, tarfile
+image_corpus.py (bombs gzip'd, so that they stay small); a few escapes
+aimed at the fuzzer's canary directory, a sibling of the staging one; and
+the same as entry lists ("KVE1" records, which the fuzzer writes into a
+valid tar itself: see fuzz_image_entry.c)."""
+import bz2, gzip, lzma, os, struct, sys, tarfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "integration"))
@@ -35,6 +37,32 @@ def escapes():
     }
 
 
+REG, DIR, SYM, LINK, CHR, BLK, FIFO = range(7)
+
+
+def rec(kind, name, target=b"", data=b"", mode=0o644, sel=0):
+    return struct.pack("<BBBBHB", kind, len(name), len(target), len(data), mode, sel) + \
+        name + target + data
+
+
+def entry_lists():
+    return {
+        "entries-layer": b"KVE1" + b"".join([
+            rec(DIR, b"etc", mode=0o755), rec(REG, b"etc/a", data=b"hello\n", sel=0x15),
+            rec(SYM, b"etc/l", b"/etc/a"), rec(LINK, b"etc/h", b"etc/a"),
+            rec(REG, b".wh.gone"), rec(DIR, b"opq"), rec(REG, b"opq/.wh..wh..opq"),
+            rec(FIFO, b"etc/fifo"), rec(CHR, b"etc/null", sel=0x43),
+            rec(BLK, b"etc/blk", sel=0x80), rec(REG, b"etc/x", data=b"y", sel=0x20)]),
+        "entries-escape": b"KVE1" + b"".join([
+            rec(SYM, b"l", b"../canary"), rec(REG, b"l/x", data=b"x"),
+            rec(LINK, b"h", b"../canary"), rec(SYM, b"d", b"/"), rec(DIR, b"d/sub"),
+            rec(REG, b"../up", data=b"x"), rec(REG, b"/abs", data=b"x")]),
+        "entries-replace": b"KVE1" + b"".join([
+            rec(DIR, b"a"), rec(REG, b"a", data=b"x"), rec(REG, b"b"), rec(DIR, b"b"),
+            rec(SYM, b"c", b"b"), rec(REG, b"c", data=b"z"), rec(REG, b"./.wh.b")]),
+    }
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -45,6 +73,7 @@ def main():
         raw = make()
         seeds["hostile-" + kind] = gzip.compress(raw, mtime=0) if kind.startswith("bomb") else raw
     seeds.update(escapes())
+    seeds.update(entry_lists())
     for name, blob in seeds.items():
         with open(os.path.join(out, name), "wb") as f:
             f.write(blob)
