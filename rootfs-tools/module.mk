@@ -27,5 +27,5 @@ $(GUEST)/test-initramfs.cpio: $(GUEST)/test-init
 	cd $(GUEST)/initramfs && echo init | cpio --quiet -o -H newc -R 0:0 > ../test-initramfs.cpio.tmp
 	mv $(GUEST)/test-initramfs.cpio.tmp $@
 
-# The image store library and its unit tests.
-include rootfs-tools/image/module.mk
+# The image store library, its unit tests and its fuzz target.
+include rootfs-tools/image/module.mk rootfs-tools/image/fuzz.mk

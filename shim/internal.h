@@ -90,6 +90,8 @@ void shim_template_out(struct shim *s);
 /* Put /dev/null on an inherited stdio fd, so that we no longer hold what the
  * caller gave us there: a reader of it sees EOF once the others close it. */
 void shim_stdio_release(int fd);
+/* That /dev/null, opened once (before the seccomp filter, which allows no open). */
+int shim_stdio_null(void);
 int shim_streams_open(struct shim *s, struct yajl_val_s *result, struct kv_err **err) KV_WUR;
 void shim_relays_setup(struct shim *s);
 /* Add pollfds for the relays; returns how many were added. */
@@ -113,7 +115,10 @@ void shim_tty_restore(struct shim *s);
 int shim_run(struct shim *s);
 
 /* confine.c: after kvrun's commit, only CAP_NET_ADMIN (when the VM has the
- * namespace's interface) and CAP_KILL (when it owns the VM), and no_new_privs. */
+ * namespace's interface) and CAP_KILL (when it owns the VM), no_new_privs,
+ * and a seccomp allow-list. */
 int shim_confine(const struct shim *s, struct kv_err **err) KV_WUR;
+/* The allow-list alone (net: the ingress qdisc's removal too); kills on a miss. */
+int shim_seccomp_load(bool net, struct kv_err **err) KV_WUR;
 
 #endif

@@ -105,13 +105,19 @@ size_t shim_relays_poll(struct shim *s, struct pollfd *pfd, size_t max, struct r
 	return n;
 }
 
+int shim_stdio_null(void)
+{
+	static int null = -1;
+	if (null < 0)
+		null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	return null;
+}
+
 void shim_stdio_release(int fd)
 {
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null < 0 || dup2(null, fd) < 0)
+	int null = shim_stdio_null();
+	if (null < 0 || (null != fd && dup2(null, fd) < 0))
 		kv_warn("let go of fd %d: %s", fd, strerror(errno));
-	if (null >= 0 && null != fd)
-		close(null);
 }
 
 static void relay_finish(struct relay *r)

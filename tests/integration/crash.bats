@@ -139,11 +139,12 @@ function run_container() {
 	ip -n "$NS" -o link show | grep -q kvtap
 	# Its shim, confined once committed, keeps CAP_NET_ADMIN (it removes
 	# the ingress qdisc at exit) and CAP_KILL (its VMM runs as the jail's
-	# uid), nothing else.
+	# uid), nothing else, under its seccomp filter.
 	local st="/proc/$(cat "$BUNDLE/pid")/status"
 	grep -qx $'CapEff:\t0000000000001020' "$st"
 	grep -qx $'CapBnd:\t0000000000001020' "$st"
 	grep -qx $'NoNewPrivs:\t1' "$st"
+	grep -qx $'Seccomp:\t2' "$st"
 }
 
 # The pid recorded in a "pid start" file of the state directory.

@@ -50,7 +50,8 @@ def docker_archive(layers, out, name="test:latest", diff_ids=None, compress=None
                           fmt=tarfile.GNU_FORMAT))
 
 
-def two_layer_tars():
+def two_layer_layers():
+    """The two layers of two-layer, raw tars (tests/fuzz/image_seeds.py uses them too)."""
     base = tar_bytes([
         ti("etc/", tarfile.DIRTYPE, mode=0o755),
         ti("etc/hostname", data=b"base\n"),
@@ -75,7 +76,7 @@ def two_layer_tars():
 
 
 def two_layer(out):
-    base, top = two_layer_tars()
+    base, top = two_layer_layers()
     docker_archive([base, top], out, "twolayer:1")
     # The same base layer in a second image: stored once.
     docker_archive([base], out.replace(".tar", "-base.tar"), "base:1")
@@ -142,7 +143,7 @@ def oci_layout(layers, out, name, cmd):
 def layered(out, rootfs):
     """Busybox (the fixture's rootfs) under the two layers of two_layer, as an
     OCI layout: an image to run, with whiteouts and an opaque directory."""
-    base, top = two_layer_tars()
+    base, top = two_layer_layers()
     oci_layout([tar_dir(rootfs), base, top], out, "layered", ["sh"])
 
 
@@ -223,4 +224,5 @@ def main():
     docker_archive([raw], out, kind + ":1", compress="gzip" if kind.startswith("bomb") else None)
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* shim/: kvrun's request to the shim (every field checked), the agent
  * address of a sandbox directory, the pid files delete relies on, and the
- * capabilities a confined shim keeps. */
+ * capabilities a confined shim keeps, and the committed shim's seccomp
+ * filter (in children). */
 #include "shim/internal.h"
 #include "tap.h"
 
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -113,11 +119,11 @@ static void test_pidfile(void)
 	kv_err_free(err);
 }
 
-/* The CapEff and CapBnd lines of /proc/self/status, as "EFF BND". */
-static void caps_read(char *out, size_t n)
+/* The CapEff and CapBnd lines of /proc/self/status (f, opened before the
+ * shim's filter, which allows no open), as "EFF BND". */
+static void caps_read(FILE *f, char *out, size_t n)
 {
 	char line[128], eff[32] = "?", bnd[32] = "?";
-	FILE *f = fopen("/proc/self/status", "r");
 	while (f && fgets(line, sizeof(line), f))
 		if (sscanf(line, "CapEff: %31s", eff) != 1)
 			(void)sscanf(line, "CapBnd: %31s", bnd);
@@ -141,8 +147,12 @@ static void confined_caps(bool owner, int net_index, char *out, size_t n)
 		s.net_index = net_index;
 		struct kv_err *err = NULL;
 		char caps[80] = "confine failed";
+		FILE *f = fopen("/proc/self/status", "r");
+		static char buf[4096]; /* stdio's own would fstat at the first read */
+		if (f)
+			setvbuf(f, buf, _IOFBF, sizeof(buf));
 		if (shim_confine(&s, &err) == 0)
-			caps_read(caps, sizeof(caps));
+			caps_read(f, caps, sizeof(caps));
 		(void)!write(p[1], caps, strlen(caps) + 1);
 		/* Not _exit(): ASan's interceptor runs the leak check, which clones. */
 		syscall(SYS_exit_group, 0);
@@ -171,6 +181,67 @@ static void test_confine(void)
 	       "with an interface carried into the VM, CAP_NET_ADMIN too");
 }
 
+enum filtered_op { OP_ALLOWED, OP_OPEN, OP_NETLINK, OP_INET, OP_NET_RELEASE };
+
+/* A child loads the filter and does op: how it ended (a wait status). */
+static int filtered(bool net, enum filtered_op op)
+{
+	char dir[] = "/tmp/test_shim.XXXXXX";
+	if (!mkdtemp(dir))
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct kv_err *err = NULL;
+		/* The ingress qdisc's removal, in a network namespace of its own. */
+		if (op == OP_NET_RELEASE && unshare(CLONE_NEWNET) < 0)
+			syscall(SYS_exit_group, 102);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || shim_seccomp_load(net, &err) < 0)
+			_exit(100);
+		int fd = 0;
+		switch (op) {
+		case OP_ALLOWED: /* the relay's and the log's calls */
+			fd = write(2, "", 0) < 0 || getpid() < 0 ? -1 : 0;
+			break;
+		case OP_OPEN: fd = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY); break;
+		case OP_NETLINK: fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0); break;
+		case OP_INET: fd = socket(AF_INET, SOCK_STREAM, 0); break;
+		case OP_NET_RELEASE: {
+			struct shim s = {.net_index = 1, .req.sandbox_dir = dir}; /* lo */
+			shim_net_release(&s); /* tc, then its record's unlink */
+			break;
+		}
+		}
+		/* Not _exit(): ASan's exit path calls sigaltstack, the shim's does not. */
+		syscall(SYS_exit_group, fd < 0 ? 101 : 0);
+	}
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	rmdir(dir);
+	return st;
+}
+
+static bool killed_by_sys(int st)
+{
+	return WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS;
+}
+
+static void test_seccomp(void)
+{
+	int st = filtered(false, OP_ALLOWED);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "seccomp: write, getpid, exit allowed");
+	ok(killed_by_sys(filtered(false, OP_OPEN)), "seccomp: openat kills the shim");
+	ok(killed_by_sys(filtered(false, OP_NETLINK)), "seccomp: no socket without an interface");
+	st = filtered(true, OP_NETLINK);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "seccomp: a netlink socket with one");
+	ok(killed_by_sys(filtered(true, OP_INET)), "seccomp: an inet socket kills it");
+	st = filtered(true, OP_NET_RELEASE);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 102)
+		skip("seccomp: no network namespace of our own here (unshare)");
+	else
+		ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "seccomp: the ingress qdisc's removal");
+}
+
 int main(void)
 {
 	test_request_good();
@@ -178,5 +249,6 @@ int main(void)
 	test_addr();
 	test_pidfile();
 	test_confine();
+	test_seccomp();
 	return tap_done();
 }
