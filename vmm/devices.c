@@ -283,6 +283,7 @@ static int devices_fs_add(struct machine *m, const struct vmm_fs *f, struct kv_e
 	    .nshares = f->nshares,
 	    .live = f->live,
 	    .threaded = true,
+	    .landlock = m->cfg->drop_caps, /* off with --no-sandbox, as the rest */
 	    .thread_confine = devices_fs_confine,
 	    .confine_failed = devices_fs_confine_failed,
 	    .confine_ctx = m,

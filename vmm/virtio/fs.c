@@ -26,7 +26,8 @@
  * after every batch), never indefinitely.
  *
  * The worker confines itself before it serves anything: its own fs struct
- * with umask 0 (the server sets modes exactly), then params->thread_confine
+ * with umask 0 (the server sets modes exactly), Landlock rules that keep it
+ * beneath its shares (fuse_landlock.c), then params->thread_confine
  * (capabilities and the seccomp list for file system calls, from the core).
  * virtio_fs_new() waits for that, unless params->confine_failed is set: then
  * the VMM goes on building the machine while the worker starts (a guest kick
@@ -80,6 +81,7 @@ struct virtio_fs {
 	int (*thread_confine)(void *ctx, struct kv_err **err);
 	void (*confine_failed)(void *ctx, const struct kv_err *err);
 	void *confine_ctx;
+	bool landlock;
 	uint32_t epoch;
 	bool reset_pending;
 	/* Live devices (under wlock): the change under way and the shares now. */
@@ -373,6 +375,9 @@ static int fs_worker_confine(struct virtio_fs *fs, struct kv_err **err)
 	if (unshare(CLONE_FS) < 0)
 		return kv_err_make(err, errno, "virtio-fs %s: unshare(CLONE_FS)", fs->tag);
 	umask(0);
+	/* Landlock first: the seccomp list the core loads next has no landlock calls. */
+	if (fs->landlock && fuse_landlock(&fs->srv, err) < 0)
+		return -1;
 	if (fs->thread_confine && fs->thread_confine(fs->confine_ctx, err) < 0)
 		return kv_err_wrap(err, "virtio-fs %s: confine worker", fs->tag);
 	return 0;
@@ -568,6 +573,7 @@ struct virtio_mmio *virtio_fs_new(const struct virtio_env *env, const struct vir
 	virtio_mmio_init(&fs->mmio, env, "virtio-fs", &fs->ops, fs->config);
 	fs->threaded = p->threaded;
 	fs->thread_confine = p->thread_confine;
+	fs->landlock = p->landlock;
 	fs->confine_failed = p->confine_failed;
 	fs->confine_ctx = p->confine_ctx;
 	if (fs->threaded && fs_worker_start(fs, err) < 0)

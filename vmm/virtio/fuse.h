@@ -158,6 +158,11 @@ struct fuse_req {
  */
 int fuse_server_init(struct fuse_server *s, const char *tag, const struct virtio_fs_share *specs,
 		     unsigned n, bool live, struct fuse_dax dax, struct kv_err **err) KV_WUR;
+/* fuse_landlock.c: restrict the calling thread to the server's shares
+ * (Landlock; nothing where the kernel has none, or for a live device). */
+int fuse_landlock(const struct fuse_server *s, struct kv_err **err) KV_WUR;
+/* The kernel's Landlock ABI version, or -errno. */
+int fuse_landlock_abi(void);
 void fuse_server_destroy(struct fuse_server *s);
 /* Drop every inode but the root, every handle and every DAX mapping (DESTROY, reset). */
 void fuse_server_reset(struct fuse_server *s);

@@ -125,6 +125,8 @@ struct virtio_fs_params {
 	uint64_t dax_gpa, dax_size; /* dax_size 0: no DAX window */
 	void *dax_hva;
 	bool threaded;
+	/* The worker restricts itself to the shares with Landlock (fuse_landlock.c). */
+	bool landlock;
 	int (*thread_confine)(void *ctx, struct kv_err **err);
 	void *confine_ctx;
 	/*
