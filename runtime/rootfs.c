@@ -167,18 +167,32 @@ static int prep_mount(struct prep *x, size_t i, struct kv_err **err)
 	return share_bind(x, i, src, err);
 }
 
-static int share_rootfs(struct rootfs_plan *p, const char *rootfs, bool ro, struct kv_err **err)
+/* root.path as the share "rootfs" of the container's own VM. */
+static int share_root(struct rootfs_plan *p, const char *rootfs, bool ro, struct kv_err **err)
 {
 	if (share_path_ok("root.path", rootfs, err) < 0)
 		return -1;
 	p->root = kv_strdup(rootfs);
 	p->root_ro = ro;
-	cleanup_json struct kv_json *j = kv_json_new(false);
-	kv_json_map_open(j);
-	kv_json_kstr(j, "type", "virtiofs");
+	return 0;
+}
+
+/* The agent's way to the share "rootfs": its tag, and DAX where it has a window. */
+static void share_root_json(const struct rootfs_plan *p, struct kv_json *j)
+{
 	kv_json_kstr(j, "tag", ROOTFS_TAG);
 	if (p->dax_window)
 		kv_json_kstr(j, "options", "dax");
+}
+
+static int share_rootfs(struct rootfs_plan *p, const char *rootfs, bool ro, struct kv_err **err)
+{
+	if (share_root(p, rootfs, ro, err) < 0)
+		return -1;
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	kv_json_map_open(j);
+	kv_json_kstr(j, "type", "virtiofs");
+	share_root_json(p, j);
 	kv_json_map_close(j);
 	p->rootfs_json = kv_json_finish_dup(j, NULL, err);
 	return p->rootfs_json ? 0 : -1;
@@ -252,9 +266,8 @@ static int layers_read(struct prep *x, const char *value, struct kv_err **err)
 /* The root as the layers' overlay: pmem1.. as erofs with DAX, the upper on the share. */
 static int layers_rootfs(struct rootfs_plan *p, const char *rootfs, bool ro, struct kv_err **err)
 {
-	if (share_rootfs(p, rootfs, ro, err) < 0)
+	if (share_root(p, rootfs, ro, err) < 0)
 		return -1;
-	free(p->rootfs_json);
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	kv_json_map_open(j);
 	kv_json_kstr(j, "type", "overlay");
@@ -272,9 +285,7 @@ static int layers_rootfs(struct rootfs_plan *p, const char *rootfs, bool ro, str
 	if (!ro) { /* a read-only root: a tmpfs upper in the guest, remounted read-only */
 		kv_json_key(j, "upper");
 		kv_json_map_open(j);
-		kv_json_kstr(j, "tag", ROOTFS_TAG);
-		if (p->dax_window)
-			kv_json_kstr(j, "options", "dax");
+		share_root_json(p, j);
 		kv_json_map_close(j);
 	}
 	kv_json_map_close(j);
