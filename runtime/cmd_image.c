@@ -278,27 +278,24 @@ static int bundle_write(const char *dir, const struct img_run *r, struct kv_err 
 	cleanup_free char *rootfs = kv_asprintf("%s/rootfs", dir);
 	if (mkdir(layers_dir, 0755) < 0 || mkdir(rootfs, 0755) < 0)
 		return kv_err_make(err, errno, "mkdir in %s", dir);
-	char **entries = kv_malloc0((r->nlayers + 1) * sizeof(char *));
-	size_t len = 1;
+	/* The annotation's list: each layer linked (or named) in turn. */
+	cleanup_free char *list = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&list, &len);
+	if (!f)
+		abort();
 	int rc = 0;
 	for (size_t i = 0; i < r->nlayers && rc == 0; i++) {
-		entries[i] = bundle_layer(dir, i, r->layers[i], err);
-		if (!entries[i])
+		cleanup_free char *entry = bundle_layer(dir, i, r->layers[i], err);
+		if (!entry)
 			rc = -1;
+		else if (strchr(entry, ','))
+			rc = kv_err_plain(err, EINVAL, "layer path %s: has a comma", entry);
 		else
-			len += strlen(entries[i]) + 1;
+			fprintf(f, "%s%s", i ? "," : "", entry);
 	}
-	cleanup_free char *list = kv_malloc0(len);
-	for (size_t i = 0; i < r->nlayers && rc == 0; i++) {
-		if (strchr(entries[i], ','))
-			rc = kv_err_plain(err, EINVAL, "layer path %s: has a comma", entries[i]);
-		if (i)
-			strcat(list, ",");
-		strcat(list, entries[i]);
-	}
-	for (size_t i = 0; i < r->nlayers; i++)
-		free(entries[i]);
-	free(entries);
+	if (fclose(f) != 0)
+		abort();
 	if (rc < 0)
 		return -1;
 	cleanup_free char *ref = kv_asprintf("%s@sha256:%s", *r->name ? r->name : "", r->id);
@@ -323,15 +320,15 @@ static int bundle_write(const char *dir, const struct img_run *r, struct kv_err 
 	return 0;
 }
 
-/* Remove what a failed bundle_write made (DIR was new). */
-static void bundle_undo(const char *dir)
+/* Remove what a failed bundle_write made (DIR was new; it links at most n layers). */
+static void bundle_undo(const char *dir, size_t n)
 {
 	cleanup_free char *cfg = kv_asprintf("%s/config.json", dir);
 	cleanup_free char *rootfs = kv_asprintf("%s/rootfs", dir);
 	cleanup_free char *layers = kv_asprintf("%s/layers", dir);
 	unlink(cfg);
 	rmdir(rootfs);
-	for (size_t i = 0; i < VMM_MAX_DISKS * 64; i++) {
+	for (size_t i = 0; i < n; i++) {
 		cleanup_free char *l = kv_asprintf("%s/%zu.erofs", layers, i);
 		unlink(l);
 	}
@@ -355,7 +352,7 @@ static int image_bundle(int argc, char **argv, struct image_args *a)
 				  dir);
 	else if (bundle_write(dir, &r, &err) < 0) {
 		rc = -1;
-		bundle_undo(dir);
+		bundle_undo(dir, r.nlayers);
 	}
 	img_run_free(&r);
 	if (rc < 0)
