@@ -12,6 +12,8 @@ the filter misses kills it by SIGSYS, which no scenario expects. With
 in DIR). Prints what it saw; exits 1 with the reason on a mismatch."""
 import fcntl, json, os, pty, signal, socket, struct, subprocess, sys, tempfile, termios, threading, time
 
+from vmm_host import recv_line  # the stand-in reads "CONNECT port" as kvrun-vmm's tests do
+
 
 def pump(src, dst):
     try:
@@ -26,12 +28,9 @@ def pump(src, dst):
 
 
 def serve(c, agent_sock):
-    line = b''
-    while not line.endswith(b'\n'):
-        b = c.recv(1)
-        if not b:
-            return
-        line += b
+    line = recv_line(c)
+    if not line.endswith(b'\n'):
+        return
     port = int(line.split()[1])
     u = socket.socket(socket.AF_UNIX)
     u.connect(agent_sock if port == 1024 else '%s_%d' % (agent_sock, port))
