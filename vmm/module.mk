@@ -55,3 +55,10 @@ $(BUILD)/tests/bench/kvm-probe.so: tests/bench/kvm-probe.c
 $(BUILD)/tests/bench/bench-run: tests/bench/bench-run.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+# The virtio-fs FUSE server behind the host's /dev/fuse (tests/fuse-devhost.c):
+# fuse_host.bats drives it with the host kernel's FUSE client and overlayfs.
+all: $(BUILD)/tests/fuse-devhost
+$(BUILD)/tests/fuse-devhost: tests/fuse-devhost.c $(BUILD)/libvmm.a $(BUILD)/libkv.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
