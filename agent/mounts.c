@@ -92,8 +92,11 @@ static int rootfs_overlay(const struct kv_rootfs *r, const char *mnt, char **roo
 			return ERR(E2BIG, "layers: lowerdir longer than %zu bytes", cap);
 		len += sprintf(lower + len, "%s%s", len ? ":" : "", p);
 	}
-	cleanup_free char *updir = kv_asprintf("%s/u", mnt);
-	if (mkdir(updir, 0755) < 0)
+	/* The upper's upper/ and work/: on its device or share, in a directory
+	 * given as a path, or on the scratch tmpfs (no upper given). */
+	cleanup_free char *updir =
+	    r->upper.path ? kv_strdup(r->upper.path) : kv_asprintf("%s/u", mnt);
+	if (!r->upper.path && mkdir(updir, 0755) < 0)
 		return ERR(errno, "mkdir %s", updir);
 	if ((r->upper.device || r->upper.tag) && layer_mount(&r->upper, updir, 0, err) < 0)
 		return kv_err_wrap(err, "upper");

@@ -117,9 +117,9 @@ struct kv_layer {
  *   block    a device with a filesystem image (virtio-pmem/blk; "dax" option)
  *   virtiofs / 9p   a shared directory by its tag
  *   overlay  layers stacked read-only under a writable upper (tmpfs, or a
- *            device or virtio-fs tag given as upper, which holds upper/ and
- *            work/); a layer is a device (kvrun's image layers: erofs on
- *            virtio-pmem, "dax"), a directory or a virtio-fs tag
+ *            device, virtio-fs tag or directory given as upper, which holds
+ *            upper/ and work/); a layer is a device (kvrun's image layers:
+ *            erofs on virtio-pmem, "dax"), a directory or a virtio-fs tag
  */
 struct kv_rootfs {
 	char *type;
@@ -128,7 +128,7 @@ struct kv_rootfs {
 	char *tag;			 /* virtiofs, 9p */
 	struct kv_layer *layers;	 /* overlay, bottom first */
 	size_t nlayers;
-	struct kv_layer upper; /* overlay: device, or none for a tmpfs */
+	struct kv_layer upper; /* overlay: device, tag, path, or none for a tmpfs */
 };
 
 struct kv_spec {
