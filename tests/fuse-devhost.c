@@ -4,9 +4,9 @@
  * the host's /dev/fuse instead of a virtqueue, so that the host kernel's
  * FUSE client (and overlayfs on top of it) drives the real server with real
  * traffic on a machine without KVM. The server thread confines itself as a
- * VMM worker does (fs.c fs_worker_confine: its own umask, Landlock beneath
- * the shares, the six capabilities and the SANDBOX_FS seccomp list), unless
- * --no-sandbox.
+ * jailed VMM's worker does (fs.c fs_worker_confine: its own umask, its
+ * share or an empty directory as its root, Landlock beneath the shares, the six capabilities and
+ * the SANDBOX_FS seccomp list), unless --no-sandbox.
  *
  *   fuse-devhost [--no-sandbox] MOUNTPOINT --fs TAG=PATH[,ro][,dev] [--fs TAG/NAME=PATH ...]
  *
@@ -44,6 +44,9 @@ static int devhost_confine(struct devhost *d, struct kv_err **err)
 	if (unshare(CLONE_FS) < 0)
 		return kv_err_make(err, errno, "unshare(CLONE_FS)");
 	umask(0);
+	int keep = -1; /* held for the program's life */
+	if (d->cfg.jail && sandbox_fs_thread_jail(fuse_server_root_share(&d->srv), &keep, err) < 0)
+		return -1;
 	if (d->cfg.drop_caps && fuse_landlock(&d->srv, err) < 0)
 		return -1;
 	return sandbox_fs_thread_confine(&d->cfg, err);
@@ -107,6 +110,7 @@ int main(int argc, char **argv)
 	if (i < argc && strcmp(argv[i], "--no-sandbox") == 0) {
 		d.cfg.drop_caps = false;
 		d.cfg.seccomp = VMM_SECCOMP_OFF;
+		d.cfg.jail = false;
 		i++;
 	}
 	if (argc - i < 3)

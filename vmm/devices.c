@@ -242,6 +242,12 @@ static int devices_fs_confine(void *ctx, struct kv_err **err)
 	return sandbox_fs_thread_confine(m->cfg, err);
 }
 
+static int devices_fs_jail(void *ctx, int share_fd, int *keep_fd, struct kv_err **err)
+{
+	(void)ctx;
+	return sandbox_fs_thread_jail(share_fd, keep_fd, err);
+}
+
 /* A worker that could not confine itself (on its thread): the VM stops with the error. */
 static void devices_fs_confine_failed(void *ctx, const struct kv_err *err)
 {
@@ -285,6 +291,7 @@ static int devices_fs_add(struct machine *m, const struct vmm_fs *f, struct kv_e
 	    .threaded = true,
 	    .landlock = m->cfg->drop_caps, /* off with --no-sandbox, as the rest */
 	    .thread_confine = devices_fs_confine,
+	    .thread_jail = m->jailed ? devices_fs_jail : NULL,
 	    .confine_failed = devices_fs_confine_failed,
 	    .confine_ctx = m,
 	};

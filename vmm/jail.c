@@ -117,3 +117,42 @@ int sandbox_jail_ids(const struct sandbox_ids *ids, struct kv_err **err)
 		return kv_err_make(err, errno, "jail: uid %u", (unsigned)ids->uid);
 	return 0;
 }
+
+int sandbox_fs_thread_jail(int share_fd, int *keep_fd, struct kv_err **err)
+{
+	/*
+	 * A chroot, not a mount namespace of the worker's own (virtiofsd's
+	 * --sandbox=namespace): copying the host's mount tree and detaching it
+	 * again costs milliseconds (an RCU grace period), this microseconds.
+	 * Into the one directory the worker exports, where it has one: then a
+	 * ".." walked from any fd beneath it stops at its top, for every call
+	 * (Landlock does not cover chmod, chown or xattrs). Else into a tmpfs
+	 * attached nowhere: absolute paths lead into it, and Landlock keeps
+	 * the fd-relative ones beneath the shares.
+	 */
+	*keep_fd = -1;
+	if (share_fd >= 0) {
+		if (fchdir(share_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+			return kv_err_make(err, errno, "jail: chroot into the share");
+		return 0;
+	}
+	cleanup_close int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return kv_err_make(err, errno, "jail: fsopen tmpfs");
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0555", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "1", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		return kv_err_make(err, errno, "jail: configure the worker's root tmpfs");
+	/* Kept open: closing the last fd of a mount attached nowhere unmounts
+	 * it, and that waits for an RCU grace period (milliseconds). */
+	cleanup_close int root =
+	    fsmount(fs, FSMOUNT_CLOEXEC,
+		    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	if (root < 0)
+		return kv_err_make(err, errno, "jail: fsmount the worker's root tmpfs");
+	if (fchdir(root) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		return kv_err_make(err, errno, "jail: chroot into the worker's root");
+	*keep_fd = steal_fd(root);
+	return 0;
+}

@@ -70,6 +70,16 @@ int sandbox_fs_thread_confine(const struct vmm_config *cfg, struct kv_err **err)
  *    capabilities (sandbox_fs_thread_confine): credentials are per thread,
  *    and the ids change with the raw system calls, not glibc's wrappers
  *    (which change every thread).
+ *  - sandbox_fs_thread_jail(), on each virtio-fs worker as it starts (its
+ *    own fs struct first): a chroot into the one directory it exports
+ *    (a container's root), or, for a device of several or live shares,
+ *    into an empty read-only tmpfs attached nowhere. The worker, which
+ *    keeps uid 0 and its file capabilities, then reaches nothing by path,
+ *    not even /vsock: only through the fds it holds (its shares,
+ *    /proc/self/fd), beneath which Landlock keeps its opens; and in its
+ *    share, a ".." stops at the top for every call. Made during setup, it
+ *    would otherwise see the host's tree until the process pivots, and
+ *    /vsock after. Its capabilities have no CAP_SYS_CHROOT to leave by.
  *
  * The ids default to SANDBOX_JAIL_ID_BASE + the VMM's pid ("kv" in the high
  * half): one of its own per running VM, so a VMM cannot signal another,
@@ -89,5 +99,11 @@ int sandbox_jail_unshare(struct kv_err **err) KV_WUR;
 int sandbox_jail_pivot(const char *dial_dir, struct kv_err **err) KV_WUR;
 /* The calling thread's gid (no supplementary groups) and uid, and no other thread's. */
 int sandbox_jail_ids(const struct sandbox_ids *ids, struct kv_err **err) KV_WUR;
+/* The calling thread (which has its own fs struct: unshare(CLONE_FS)) into
+ * share_fd (a directory, O_PATH will do) as its root, or with -1 an empty
+ * read-only one; needs CAP_SYS_CHROOT (and CAP_SYS_ADMIN for the latter).
+ * *keep_fd: an fd to close once the thread is gone (off the start's path:
+ * the close costs an RCU grace period), or -1. */
+int sandbox_fs_thread_jail(int share_fd, int *keep_fd, struct kv_err **err) KV_WUR;
 
 #endif

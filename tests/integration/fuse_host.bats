@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # kvrun-vmm's virtio-fs server without a VM: tests/fuse-devhost serves the
-# same FUSE server (vmm/virtio/fuse_*.c), confined as a VMM worker is
-# (Landlock beneath its shares, its six capabilities, the SANDBOX_FS seccomp
-# list), behind the host's /dev/fuse. The host kernel's FUSE client, and
+# same FUSE server (vmm/virtio/fuse_*.c), confined as a jailed VMM's worker
+# is (an empty root of its own, Landlock beneath its shares, its six
+# capabilities, the SANDBOX_FS seccomp list), behind the host's /dev/fuse. The host kernel's FUSE client, and
 # overlayfs on top of it, drive it as a guest's kernel does: root in the
 # client has every capability, so what lands on the host here is what a
 # hostile guest root can make land. Differences from a VM: no DAX, the host
@@ -69,14 +69,17 @@ for k in sorted(os.listxattr(p, follow_symlinks=False)):
     print("%s=%r" % (k, os.getxattr(p, k, follow_symlinks=False)))' "$1"
 }
 
-# The server thread's /proc status line NAME (the thread that serves: not the main one).
-function server_status() {
-	local tid
-	for tid in /proc/"$SERVER_PID"/task/*; do
-		[ "${tid##*/}" = "$SERVER_PID" ] && continue
-		awk -v k="$1:" '$1 == k {print $2}' "$tid/status"
-		return
+# The thread that serves (not the main one).
+function server_tid() {
+	local t
+	for t in /proc/"$SERVER_PID"/task/*; do
+		[ "${t##*/}" = "$SERVER_PID" ] || { echo "${t##*/}"; return; }
 	done
+}
+
+# The server thread's /proc status field NAME.
+function server_status() {
+	awk -v k="$1:" '$1 == k {print $2}' "/proc/$SERVER_PID/task/$(server_tid)/status"
 }
 
 @test "fuse-devhost: files, links, modes and owners made through the mount land on the host as made; the server is confined" {
@@ -119,6 +122,8 @@ function server_status() {
 	[ "$(server_status NoNewPrivs)" = 1 ]
 	[ "$(server_status CapEff)" = 000000000800001f ]
 	[ "$(server_status CapBnd)" = 000000000800001f ]
+	# And in a root of its own: the one directory it exports, not the host's /.
+	[ "$(stat -L -c %d:%i "/proc/$SERVER_PID/task/$(server_tid)/root/")" = "$(stat -c %d:%i "$S")" ]
 }
 
 @test "fuse-devhost: an overlay with its upper on a share (copy-up, whiteouts, opaque dir, links); trusted.overlay.* kept as user.kvrun.trusted.*; a new overlay mount sees the same tree" {
@@ -236,6 +241,21 @@ function server_status() {
 	if command -v getcap >/dev/null; then
 		[ -z "$(getcap "$T/share/f")" ]
 	fi
+}
+
+@test "fuse-devhost: named shares of one device: each reached, the server's root an empty directory" {
+	mkdir "$T/other"
+	echo a >"$T/share/fa"
+	echo b >"$T/other/fb"
+	serve "rootfs/a=$T/share" "rootfs/b=$T/other,ro"
+	[ "$(cat "$T/mnt/a/fa")" = a ]
+	[ "$(cat "$T/mnt/b/fb")" = b ]
+	echo new >"$T/mnt/a/new"
+	[ "$(cat "$T/share/new")" = new ]
+	run bash -c "echo x >'$T/mnt/b/new'"
+	[[ "$output" == *"Read-only file system"* ]]
+	[ -z "$(ls -A "/proc/$SERVER_PID/task/$(server_tid)/root/")" ]
+	[ "$(stat -f -L -c %T "/proc/$SERVER_PID/task/$(server_tid)/root/")" = tmpfs ]
 }
 
 @test "fuse-devhost: unmounted, the server exits 0 and leaves nothing" {

@@ -49,6 +49,9 @@ dax_handshake() {
 			for t in /proc/"$pid"/task/*; do
 				echo "$(cat "$t/comm") $(awk '$1 == "CapEff:" || $1 == "CapBnd:" || $1 == "Seccomp:" { printf "%s ", $2 }' "$t/status")"
 			done > "$d/threads"
+			for t in /proc/"$pid"/task/*; do
+				echo "$(cat "$t/comm") root=$(stat -L -c %d:%i "$t/root/") $(ls -A "$t/root/" 2>&1 | tr '\n' ,)"
+			done > "$d/thread-roots"
 			echo checked > "$d/dax/host-checked" # the guest reads it back
 			return 0
 		fi
@@ -165,6 +168,11 @@ EOF
 	[ "$(grep -c '^vfs-' "$D/threads")" -eq 6 ]
 	! grep '^vfs-' "$D/threads" | grep -v " $want $want 2 \$" || false
 	! grep -v '^vfs-' "$D/threads" | grep -v " 0000000000000000 0000000000000000 2 \$"
+	# Each worker is in a root of its own (sandbox_fs_thread_jail): its one
+	# exported directory, or an empty one; never the host's /.
+	cat "$D/thread-roots" >&2
+	[ "$(grep -c '^vfs-' "$D/thread-roots")" -eq 6 ]
+	! grep '^vfs-' "$D/thread-roots" | grep -F " root=$(stat -c %d:%i /) " || false
 }
 
 @test "vmm fs: a read-only share: reads work, every change is EROFS, the host is unchanged" {

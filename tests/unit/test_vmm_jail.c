@@ -38,12 +38,16 @@ struct jail_report {
 	unsigned worker_uid;	 /* the worker thread's */
 	char worker_root_ls[64]; /* / as the worker sees it */
 	pid_t worker_tid;
-	long long jail_ns; /* unshare + pivot + ids */
+	long long jail_ns;	  /* unshare + pivot + ids */
+	int worker_jail_ok;	  /* sandbox_fs_thread_jail() */
+	long long worker_jail_ns; /* its cost */
+	int worker_share_ok;	  /* an fd opened before still reaches its directory */
 };
 
 struct worker {
 	int go[2];   /* parent thread -> worker: look now */
 	int done[2]; /* worker -> parent thread */
+	int share;   /* O_PATH of the test's directory, as a virtio-fs share's fd */
 	struct jail_report *rep;
 };
 
@@ -63,13 +67,33 @@ static void ls_root(char *out, size_t n)
 	closedir(d);
 }
 
+static long long now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	/* As a virtio-fs worker: its own fs struct (umask), made before the pivot. */
+	/* As a virtio-fs worker: its own fs struct (umask), made before the
+	 * pivot, then its own jail (vmm/virtio/fs.c, devices.c). */
 	if (unshare(CLONE_FS) < 0)
 		return NULL;
-	w->rep->worker_tid = (pid_t)syscall(SYS_gettid);
+	struct kv_err *err = NULL;
+	long long t0 = now_ns();
+	int keep;
+	w->rep->worker_jail_ok = sandbox_fs_thread_jail(-1, &keep, &err) == 0;
+	w->rep->worker_jail_ns = now_ns() - t0;
+	if (err)
+		fprintf(stderr, "# worker jail: %s\n", err->msg);
+	kv_err_free(err);
+	int fd = openat(w->share, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	w->rep->worker_share_ok = fd >= 0;
+	if (fd >= 0)
+		close(fd);
+	__atomic_store_n(&w->rep->worker_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
 	char c;
 	if (read(w->go[0], &c, 1) != 1)
 		return NULL;
@@ -78,13 +102,6 @@ static void *worker_main(void *arg)
 	(void)!write(w->done[1], "x", 1);
 	(void)!read(w->go[0], &c, 1); /* alive until the process exits: the parent looks at it */
 	return NULL;
-}
-
-static long long now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
 static int dial_out(void)
@@ -105,7 +122,7 @@ static void child(const char *dir, const char *dial, int report_fd, int hold_fd)
 	struct jail_report rep;
 	memset(&rep, 0, sizeof(rep));
 	struct kv_err *err = NULL;
-	struct worker w = {.rep = &rep};
+	struct worker w = {.rep = &rep, .share = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)};
 	long long t0 = now_ns();
 	if (sandbox_jail_unshare(&err) == 0)
 		rep.step_ok++;
@@ -236,7 +253,9 @@ static void test_jail(const char *dir)
 	is_int(rep.uid, JAIL_UID, "the jailed thread's uid");
 	is_int(rep.gid, JAIL_GID, "the jailed thread's gid");
 	is_int(rep.worker_uid, 0, "a thread made before the ids keeps its own (raw setresuid)");
-	is_str(rep.worker_root_ls, "vsock", "that thread (its own fs struct) is in the jail too");
+	ok(rep.worker_jail_ok, "a virtio-fs worker jails itself (sandbox_fs_thread_jail)");
+	is_str(rep.worker_root_ls, "", "  its / is empty: not the host's, not the VMM's /vsock");
+	ok(rep.worker_share_ok, "  a directory it holds an fd of (a share) is still reached");
 	char uid[64], seen[64];
 	proc_field(pid, pid, "Uid", uid, sizeof(uid));
 	snprintf(seen, sizeof(seen), "%u\t%u\t%u\t%u", JAIL_UID, JAIL_UID, JAIL_UID, JAIL_UID);
@@ -247,6 +266,18 @@ static void test_jail(const char *dir)
 	is_str(uid, "0\t0\t0\t0", "the worker's task status: uid 0");
 	ok(ns_differs(pid, "mnt") && ns_differs(pid, "ipc") && ns_differs(pid, "uts"),
 	   "own mount, ipc and uts namespaces");
+	char wroot[64];
+	snprintf(wroot, sizeof(wroot), "/proc/%d/task/%d/root/", (int)pid, (int)rep.worker_tid);
+	DIR *d = opendir(wroot);
+	int entries = 0;
+	for (struct dirent *de; d && (de = readdir(d));)
+		entries += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	ok(d && entries == 0, "  /proc/<pid>/task/<worker>/root is an empty directory");
+	if (d)
+		closedir(d);
+	char eff[64];
+	proc_field(pid, rep.worker_tid, "CapEff", eff, sizeof(eff));
+	diag("worker CapEff %s (a VMM worker then keeps only its six)", eff);
 	ok(!ns_differs(pid, "pid") && !ns_differs(pid, "net"), "the host's pid and net namespaces");
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/root/vsock", (int)pid);
@@ -270,6 +301,88 @@ static void test_dial_root(const char *dir)
 	ok(!rep.dial_ok, "  and guest->host dials are refused");
 }
 
+/* A worker whose device exports one directory: that directory is its root. */
+struct share_jail {
+	const char *dir;
+	int jail_ok, root_is_share, dotdot_stays, abs_in_share;
+};
+
+static bool same_file(int fd, const char *path)
+{
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+static void *share_worker(void *arg)
+{
+	struct share_jail *j = arg;
+	char sub[160];
+	snprintf(sub, sizeof(sub), "%s/share/sub", j->dir);
+	int share = open(sub, O_PATH | O_DIRECTORY | O_CLOEXEC); /* below the share's top */
+	snprintf(sub, sizeof(sub), "%s/share", j->dir);
+	int top = open(sub, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (share < 0 || top < 0 || unshare(CLONE_FS) < 0)
+		return NULL;
+	struct kv_err *err = NULL;
+	int keep;
+	j->jail_ok = sandbox_fs_thread_jail(top, &keep, &err) == 0 && keep == -1;
+	kv_err_free(err);
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct stat a, b;
+	j->root_is_share = root >= 0 && fstat(root, &a) == 0 && fstat(top, &b) == 0 &&
+			   a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	/* From a directory fd inside the share, ".." as far as it goes: the share's top. */
+	int up = openat(share, "../../../..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	j->dotdot_stays =
+	    up >= 0 && fstat(up, &a) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	/* An absolute path is the share's. */
+	int f = open("/in-share", O_RDONLY | O_CLOEXEC);
+	j->abs_in_share = f >= 0;
+	for (int *p = (int[]){share, top, root, up, f}, i = 0; i < 5; i++)
+		if (p[i] >= 0)
+			close(p[i]);
+	return NULL;
+}
+
+static void test_share_root(const char *dir)
+{
+	char p[160];
+	snprintf(p, sizeof(p), "%s/share", dir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/share/sub", dir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/share/in-share", dir);
+	close(open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct share_jail j = {.dir = dir};
+		int host = open("/", O_PATH | O_CLOEXEC);
+		pthread_t th;
+		if (pthread_create(&th, NULL, share_worker, &j) != 0 || pthread_join(th, NULL) != 0)
+			syscall(SYS_exit_group, 2);
+		int bits =
+		    j.jail_ok | j.root_is_share << 1 | j.dotdot_stays << 2 | j.abs_in_share << 3;
+		/* The main thread keeps its root. */
+		bits |= (host >= 0 && same_file(host, "/")) << 4;
+		syscall(SYS_exit_group, 32 + bits);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	int bits = WIFEXITED(st) ? WEXITSTATUS(st) - 32 : -1;
+	ok(bits >= 0 && (bits & 1), "a worker exporting one directory jails itself in it");
+	ok(bits >= 0 && (bits & 2), "  its / is the share's top");
+	ok(bits >= 0 && (bits & 4), "  \"..\" from a directory fd beneath stops at the top");
+	ok(bits >= 0 && (bits & 8), "  an absolute path names a file of the share");
+	ok(bits >= 0 && (bits & 16), "  the other threads keep their root");
+	snprintf(p, sizeof(p), "%s/share/in-share", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/share/sub", dir);
+	rmdir(p);
+	snprintf(p, sizeof(p), "%s/share", dir);
+	rmdir(p);
+}
+
 static int cmp_ll(const void *a, const void *b)
 {
 	long long x = *(const long long *)a, y = *(const long long *)b;
@@ -279,7 +392,7 @@ static int cmp_ll(const void *a, const void *b)
 /* What the jail adds to a VMM's start (a template clone's restore included). */
 static void test_cost(const char *dir)
 {
-	long long t[TIMING_RUNS];
+	long long t[TIMING_RUNS], w[TIMING_RUNS];
 	int n = 0;
 	for (int i = 0; i < TIMING_RUNS; i++) {
 		struct jail_report rep;
@@ -287,14 +400,19 @@ static void test_cost(const char *dir)
 		pid_t pid = jail_child(dir, ".", &rep, &hold);
 		if (pid > 0)
 			child_reap(pid, hold);
-		if (pid > 0 && rep.step_ok == 3)
+		if (pid > 0 && rep.step_ok == 3 && rep.worker_jail_ok) {
+			w[n] = rep.worker_jail_ns;
 			t[n++] = rep.jail_ns;
+		}
 	}
 	if (!ok(n == TIMING_RUNS, "%d timed jails", n))
 		return;
 	qsort(t, n, sizeof(t[0]), cmp_ll);
+	qsort(w, n, sizeof(w[0]), cmp_ll);
 	diag("jail: unshare + pivot + ids: median %lld us (min %lld, max %lld) over %d runs",
 	     t[n / 2] / 1000, t[0] / 1000, t[n - 1] / 1000, n);
+	diag("virtio-fs worker jail (on its own thread): median %lld us (min %lld, max %lld)",
+	     w[n / 2] / 1000, w[0] / 1000, w[n - 1] / 1000);
 }
 
 int main(void)
@@ -309,6 +427,7 @@ int main(void)
 	chmod(dir, 0711); /* the jail's uid searches it (its own mode, as a bind mount's root) */
 	test_jail(dir);
 	test_dial_root(dir);
+	test_share_root(dir);
 	test_cost(dir);
 	char sock[96];
 	snprintf(sock, sizeof(sock), "%s/vsock.sock_%d", dir, DIAL_PORT);

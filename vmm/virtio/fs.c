@@ -26,7 +26,8 @@
  * after every batch), never indefinitely.
  *
  * The worker confines itself before it serves anything: its own fs struct
- * with umask 0 (the server sets modes exactly), Landlock rules that keep it
+ * with umask 0 (the server sets modes exactly), params->thread_jail (an
+ * empty root of its own, from the core), Landlock rules that keep it
  * beneath its shares (fuse_landlock.c), then params->thread_confine
  * (capabilities and the seccomp list for file system calls, from the core).
  * virtio_fs_new() waits for that, unless params->confine_failed is set: then
@@ -79,6 +80,8 @@ struct virtio_fs {
 	int confined; /* 0 waiting, 1 ok, -1 failed */
 	struct kv_err *confine_err;
 	int (*thread_confine)(void *ctx, struct kv_err **err);
+	int (*thread_jail)(void *ctx, int share_fd, int *keep_fd, struct kv_err **err);
+	int jail_fd; /* the worker's root, held until the device is freed (or -1) */
 	void (*confine_failed)(void *ctx, const struct kv_err *err);
 	void *confine_ctx;
 	bool landlock;
@@ -375,7 +378,11 @@ static int fs_worker_confine(struct virtio_fs *fs, struct kv_err **err)
 	if (unshare(CLONE_FS) < 0)
 		return kv_err_make(err, errno, "virtio-fs %s: unshare(CLONE_FS)", fs->tag);
 	umask(0);
-	/* Landlock first: the seccomp list the core loads next has no landlock calls. */
+	/* Its own empty root next (mounting needs what Landlock and the seccomp list take). */
+	if (fs->thread_jail && fs->thread_jail(fs->confine_ctx, fuse_server_root_share(&fs->srv),
+					       &fs->jail_fd, err) < 0)
+		return kv_err_wrap(err, "virtio-fs %s: jail worker", fs->tag);
+	/* Then Landlock: the seccomp list the core loads last has no landlock calls. */
 	if (fs->landlock && fuse_landlock(&fs->srv, err) < 0)
 		return -1;
 	if (fs->thread_confine && fs->thread_confine(fs->confine_ctx, err) < 0)
@@ -481,6 +488,8 @@ static void fs_free(struct virtio_mmio *dev)
 {
 	struct virtio_fs *fs = to_fs(dev);
 	fs_worker_stop(fs);
+	if (fs->jail_fd >= 0)
+		close(fs->jail_fd);
 	fuse_server_destroy(&fs->srv);
 	kv_err_free(fs->confine_err);
 	fs_ctl_clear(&fs->ctl);
@@ -549,6 +558,7 @@ struct virtio_mmio *virtio_fs_new(const struct virtio_env *env, const struct vir
 	pthread_cond_init(&fs->ctl_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	fs->ctl = (struct fs_ctl){.fd = -1};
+	fs->jail_fd = -1;
 	fs->live = p->live;
 	fs->ctl_timeout_ms = p->ctl_timeout_ms ? p->ctl_timeout_ms : FS_CTL_TIMEOUT_MS;
 	fs->batch = kv_malloc0(sizeof(*fs->batch) * FS_BATCH);
@@ -573,6 +583,7 @@ struct virtio_mmio *virtio_fs_new(const struct virtio_env *env, const struct vir
 	virtio_mmio_init(&fs->mmio, env, "virtio-fs", &fs->ops, fs->config);
 	fs->threaded = p->threaded;
 	fs->thread_confine = p->thread_confine;
+	fs->thread_jail = p->thread_jail;
 	fs->landlock = p->landlock;
 	fs->confine_failed = p->confine_failed;
 	fs->confine_ctx = p->confine_ctx;

@@ -158,6 +158,9 @@ struct fuse_req {
  */
 int fuse_server_init(struct fuse_server *s, const char *tag, const struct virtio_fs_share *specs,
 		     unsigned n, bool live, struct fuse_dax dax, struct kv_err **err) KV_WUR;
+/* The fd of the one directory a server exports as its root, or -1 (named
+ * shares, a single file, a live device). */
+int fuse_server_root_share(const struct fuse_server *s);
 /* fuse_landlock.c: restrict the calling thread to the server's shares
  * (Landlock; nothing where the kernel has none, or for a live device). */
 int fuse_landlock(const struct fuse_server *s, struct kv_err **err) KV_WUR;

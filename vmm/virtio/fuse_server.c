@@ -424,6 +424,14 @@ int fuse_server_init(struct fuse_server *s, const char *tag, const struct virtio
 	return fuse_tables_init(s, root_fd, &st, err);
 }
 
+int fuse_server_root_share(const struct fuse_server *s)
+{
+	const struct fuse_share *sh = &s->shares[0];
+	if (s->live || s->synthetic_root || s->nshares != 1 || sh->type != S_IFDIR)
+		return -1;
+	return sh->fd;
+}
+
 void fuse_server_reset(struct fuse_server *s)
 {
 	fuse_tables_clear(s, true);

@@ -125,6 +125,14 @@ struct virtio_fs_params {
 	uint64_t dax_gpa, dax_size; /* dax_size 0: no DAX window */
 	void *dax_hva;
 	bool threaded;
+	/*
+	 * First on the worker, with its own fs struct: a jail of its own
+	 * (sandbox_fs_thread_jail), so that it reaches nothing but its shares'
+	 * fds. share_fd: the device's one directory share, to make its root;
+	 * -1 for several, a file or a live device. *keep_fd: an fd the device
+	 * closes when it is freed, or -1. NULL: none.
+	 */
+	int (*thread_jail)(void *ctx, int share_fd, int *keep_fd, struct kv_err **err);
 	/* The worker restricts itself to the shares with Landlock (fuse_landlock.c). */
 	bool landlock;
 	int (*thread_confine)(void *ctx, struct kv_err **err);
