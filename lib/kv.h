@@ -108,6 +108,15 @@ int kv_read_file(const char *path, size_t max, char **out, size_t *len, struct k
 /* write to PATH.tmp, fsync, rename over PATH, fsync the directory. */
 int kv_write_file_atomic(const char *path, const void *buf, size_t len, int mode,
 			 struct kv_err **err) KV_WUR;
+/*
+ * The same without the fsyncs: a reader (or a process killed half way)
+ * sees the old file or the new one, but a machine crash may lose both.
+ * For run-time state that a reboot discards anyway (state directories
+ * under /run, as runc's): two fsyncs per file cost milliseconds each where
+ * that directory is not a tmpfs, 14 of them per create.
+ */
+int kv_write_file_volatile(const char *path, const void *buf, size_t len, int mode,
+			   struct kv_err **err) KV_WUR;
 /* Full read/write loops that retry on EINTR and short counts. */
 ssize_t kv_read_all(int fd, void *buf, size_t len);
 ssize_t kv_write_all(int fd, const void *buf, size_t len);
@@ -175,6 +184,28 @@ bool kv_ratelimit_ok(struct kv_ratelimit *rl);
 
 uint64_t kv_now_ms(void); /* CLOCK_MONOTONIC */
 uint64_t kv_now_ns(void);
+
+/*
+ * Per-phase timings of one command (timing.c): each mark ends the phase it
+ * names (the time since the previous mark, or since kv_timing_start()).
+ * Names are static strings. Marks from another process (the shim's, sent
+ * with its answer) are added as the parts of the current phase; a phase
+ * with parts is shown as "name T [part t, ...]". At most KV_TIMING_MAX
+ * marks and parts in all; more are dropped. kvrun reports them when
+ * KVRUN_TIMINGS is set or with --debug (one log line per command).
+ */
+#define KV_TIMING_MAX 32
+void kv_timing_start(void);
+void kv_timing_mark(const char *name);
+/* A part of the phase under way, measured elsewhere; name is copied. */
+void kv_timing_part(const char *name, uint64_t ns);
+/* Whether KVRUN_TIMINGS asks for them (set, not "0"). */
+bool kv_timing_wanted(void);
+/* "name 1.23 ms, name 0.40 ms [part 0.10 ms], ... = 2.01 ms"; malloc'd. */
+char *kv_timing_line(void);
+/* The marks as a JSON array of [name, ns] pairs (the shim's answer). */
+struct kv_json;
+void kv_timing_json(struct kv_json *j);
 
 /* ------------------------------------------------------------------ json */
 

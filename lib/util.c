@@ -135,14 +135,14 @@ int kv_read_file(const char *path, size_t max, char **out, size_t *len, struct k
 	return 0;
 }
 
-int kv_write_file_atomic(const char *path, const void *buf, size_t len, int mode,
-			 struct kv_err **err)
+static int write_file_replace(const char *path, const void *buf, size_t len, int mode, bool durable,
+			      struct kv_err **err)
 {
 	cleanup_free char *tmp = kv_asprintf("%s.tmp.%d", path, (int)getpid());
 	cleanup_close int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return kv_err_make(err, errno, "create %s", tmp);
-	if (kv_write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+	if (kv_write_all(fd, buf, len) < 0 || (durable && fsync(fd) < 0)) {
 		int e = errno;
 		unlink(tmp);
 		return kv_err_make(err, e, "write %s", tmp);
@@ -152,12 +152,26 @@ int kv_write_file_atomic(const char *path, const void *buf, size_t len, int mode
 		unlink(tmp);
 		return kv_err_make(err, e, "rename %s to %s", tmp, path);
 	}
+	if (!durable)
+		return 0;
 	/* Make the rename itself durable. */
 	cleanup_free char *dcopy = kv_strdup(path);
 	cleanup_close int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0)
 		(void)fsync(dfd);
 	return 0;
+}
+
+int kv_write_file_atomic(const char *path, const void *buf, size_t len, int mode,
+			 struct kv_err **err)
+{
+	return write_file_replace(path, buf, len, mode, true, err);
+}
+
+int kv_write_file_volatile(const char *path, const void *buf, size_t len, int mode,
+			   struct kv_err **err)
+{
+	return write_file_replace(path, buf, len, mode, false, err);
 }
 
 int kv_mkdir_p(const char *path, int mode, struct kv_err **err)

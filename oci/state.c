@@ -9,7 +9,7 @@
  *    "rootfs":"/b/rootfs","status":"created","pid":4242,
  *    "pidStartTime":123456,"created":"2024-01-02T03:04:05.123456789Z",
  *    "sandboxId":"c1","annotations":{...}}
- * Writes go through kv_write_file_atomic(), so a reader sees the old file
+ * Writes go through kv_write_file_volatile(), so a reader sees the old file
  * or the new one, never half of one.
  */
 #include "oci/internal.h"
@@ -69,7 +69,7 @@ int oci_state_save(const char *path, const struct oci_state *st, struct kv_err *
 	size_t len;
 	if (kv_json_finish(j, &text, &len, err) < 0)
 		return kv_err_wrap(err, "write %s", path);
-	return kv_write_file_atomic(path, text, len, 0600, err);
+	return kv_write_file_volatile(path, text, len, 0600, err);
 }
 
 static int state_fields(struct pctx *c, yajl_val top, struct oci_state *st)

@@ -82,11 +82,16 @@ int runtime_backend_destroy(struct container *c, struct kv_err **err)
 	/* SIGKILL of the VM owner's shim takes the VM down (PR_SET_PDEATHSIG);
 	 * its recorded pid is waited for as well. */
 	if (kill_exec_shims(c, err) < 0 || kill_and_wait(c->st->pid, c->st->pid_start, err) < 0 ||
-	    kill_pidfile(shim, err) < 0 || (owner && kill_pidfile(vmm, err) < 0))
+	    kill_pidfile(shim, err) < 0)
 		return -1;
+	kv_timing_mark("shim");
+	if (owner && kill_pidfile(vmm, err) < 0)
+		return -1;
+	kv_timing_mark("vmm");
 	if (owner) {
 		net_unwire(c);
 		tmpl_tmp_remove(c->dir);
+		kv_timing_mark("net");
 	}
 	if (!owner) {
 		/* Its processes are gone from the guest: its shares can go. */
@@ -196,7 +201,7 @@ static int write_pid(const char *path, pid_t pid, struct kv_err **err)
 {
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
-	return kv_write_file_atomic(path, buf, (size_t)n, 0644, err);
+	return kv_write_file_volatile(path, buf, (size_t)n, 0644, err);
 }
 
 static int place_shim(void *ctx, pid_t pid, struct kv_err **err)

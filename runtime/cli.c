@@ -250,8 +250,23 @@ static int setup_logging(struct kvrun_globals *g)
 	return 0;
 }
 
+/* The command's phases (lib/timing.c), when KVRUN_TIMINGS or --debug asks. */
+static void report_timings(const struct kvrun_globals *g, const char *cmd, int argc, char **argv)
+{
+	bool wanted = kv_timing_wanted();
+	if (!wanted && !g->debug)
+		return;
+	kv_timing_mark("end");
+	cleanup_free char *line = kv_timing_line();
+	/* The container's id: the command's last argument, as runc takes it. */
+	const char *id = argc > 1 ? argv[argc - 1] : "";
+	kv_log(wanted ? KV_LOG_WARN : KV_LOG_DEBUG, "timings: %s %s: %s", cmd, id,
+	       line ? line : "?");
+}
+
 int kvrun_main(int argc, char **argv)
 {
+	kv_timing_start();
 	struct kvrun_globals g = {.log_format = KV_LOG_TEXT};
 	cleanup_free char *root = default_root();
 	int r = parse_global(&g, argc, argv, &root);
@@ -276,7 +291,10 @@ int kvrun_main(int argc, char **argv)
 	int cargc = argc - optind;
 	char **cargv = argv + optind;
 	optind = 0; /* reinitialise getopt for the command's own options */
-	return cmd->run(&g, cargc, cargv);
+	kv_timing_mark("cli");
+	r = cmd->run(&g, cargc, cargv);
+	report_timings(&g, cmd->name, cargc, cargv);
+	return r;
 }
 
 char *path_clean_abs(const char *p)

@@ -243,7 +243,7 @@ static int claim_dir(struct create_ctx *x, struct kv_err **err)
 static int record(struct create_ctx *x, struct kv_err **err)
 {
 	cleanup_free char *snap = kv_asprintf("%s/config.json", x->dir);
-	if (kv_write_file_atomic(snap, x->config_text, x->config_len, 0600, err) < 0)
+	if (kv_write_file_volatile(snap, x->config_text, x->config_len, 0600, err) < 0)
 		return -1;
 	struct oci_state *st = kv_malloc0(sizeof(*st));
 	x->st = st;
@@ -280,7 +280,7 @@ static int write_pid_file(const char *path, pid_t pid, struct kv_err **err)
 {
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
-	return kv_write_file_atomic(path, buf, (size_t)n, 0644, err);
+	return kv_write_file_volatile(path, buf, (size_t)n, 0644, err);
 }
 
 /*
@@ -349,9 +349,16 @@ int runtime_create(const struct kvrun_globals *g, const char *id, const struct c
 		r = kv_err_plain(err, EEXIST, "container with id exists: %s", id);
 		goto out;
 	}
-	if (load_bundle(&x, err) < 0 || claim_dir(&x, err) < 0 || record(&x, err) < 0 ||
-	    start_sandbox(&x, err) < 0)
+	kv_timing_mark("id");
+	if (load_bundle(&x, err) < 0)
 		goto out;
+	kv_timing_mark("bundle");
+	if (claim_dir(&x, err) < 0 || record(&x, err) < 0)
+		goto out;
+	kv_timing_mark("state");
+	if (start_sandbox(&x, err) < 0)
+		goto out;
+	kv_timing_mark("saved");
 	r = 0;
 out:
 	if (r < 0 && x.dir_created) {

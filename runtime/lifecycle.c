@@ -109,11 +109,13 @@ static void run_poststop(struct container *c)
 
 static int destroy(struct container *c, struct kv_err **err)
 {
+	kv_timing_mark("load");
 	if (runtime_backend_destroy(c, err) < 0)
 		return -1;
 	c->status = OCI_STATUS_STOPPED;
 	c->pid = 0;
 	run_poststop(c);
+	kv_timing_mark("poststop");
 	return container_remove_dir(c->dir, err);
 }
 

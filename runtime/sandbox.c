@@ -238,7 +238,7 @@ static int vmsize_write(const char *dir, unsigned cpus, uint64_t mem, struct kv_
 	cleanup_free char *p = kv_asprintf("%s/%s", dir, VMSIZE_NAME);
 	char buf[64];
 	int n = snprintf(buf, sizeof(buf), "%u %llu\n", cpus, (unsigned long long)mem);
-	return kv_write_file_atomic(p, buf, (size_t)n, 0644, err);
+	return kv_write_file_volatile(p, buf, (size_t)n, 0644, err);
 }
 
 int vmsize_read(const char *sbdir, unsigned *cpus, uint64_t *mem, struct kv_err **err)
@@ -308,9 +308,13 @@ static int start_shim(struct start_ctx *x, unsigned cpus, uint64_t mem,
 	cleanup_free char *log = kv_asprintf("%s/%s", x->req->state_dir, SHIM_LOG);
 	cleanup_free char *pidfile = kv_asprintf("%s/%s", x->req->state_dir, SHIM_PIDFILE);
 	struct shim_handle h = {.sync_fd = -1};
-	if (!request || make_hostcg(x, cpus, mem, err) < 0 ||
+	if (!request)
+		return -1;
+	kv_timing_mark("request");
+	if (make_hostcg(x, cpus, mem, err) < 0 ||
 	    (x->owner && vmsize_write(x->req->state_dir, cpus, mem, err) < 0))
 		return -1;
+	kv_timing_mark("hostcg");
 	int netns = shim_netns(x->req->cfg, x->owner, err);
 	if (netns == -1)
 		return -1;
@@ -323,19 +327,26 @@ static int start_shim(struct start_ctx *x, unsigned cpus, uint64_t mem,
 	int r = shim_spawn(x->vc, &so, request, &h, err);
 	if (netns >= 0)
 		close(netns);
+	kv_timing_mark("spawn");
 	cleanup_free char *vmmfile = kv_asprintf("%s/%s", x->req->state_dir, SHIM_VMM_PID_NAME);
 	if (r < 0 || shim_pidfile_write(pidfile, h.pid, err) < 0 ||
-	    shim_await(&h, x->vc->boot_timeout_s + SETUP_TIMEOUT_S, err) < 0 ||
-	    (x->owner && shim_pidfile_write(vmmfile, shim_vmm_pid(h.pid), err) < 0) ||
-	    run_create_hooks(x, h.pid, err) < 0 ||
-	    (x->owner && netns != SHIM_NETNS_SAME && shim_net(&h, SETUP_TIMEOUT_S, err) < 0) ||
-	    shim_commit(&h, err) < 0) {
-		shim_abort(&h);
-		return -1;
-	}
+	    shim_await(&h, x->vc->boot_timeout_s + SETUP_TIMEOUT_S, err) < 0)
+		goto abort;
+	kv_timing_mark("shim");
+	if ((x->owner && shim_pidfile_write(vmmfile, shim_vmm_pid(h.pid), err) < 0) ||
+	    run_create_hooks(x, h.pid, err) < 0)
+		goto abort;
+	kv_timing_mark("hooks");
+	if ((x->owner && netns != SHIM_NETNS_SAME && shim_net(&h, SETUP_TIMEOUT_S, err) < 0) ||
+	    shim_commit(&h, err) < 0)
+		goto abort;
+	kv_timing_mark("commit");
 	res->pid = h.pid;
 	res->pid_start = h.start;
 	return 0;
+abort:
+	shim_abort(&h);
+	return -1;
 }
 
 static int sandbox_start(struct start_ctx *x, struct runtime_sandbox_result *res,
@@ -348,6 +359,7 @@ static int sandbox_start(struct start_ctx *x, struct runtime_sandbox_result *res
 		    "--preserve-fds: file descriptors cannot be passed into a microVM");
 	if (vm_conf_load(&x->vc, err) < 0)
 		return -1;
+	kv_timing_mark("conf");
 	x->vc->debug |= req->g->debug; /* kvrun --debug: the shim logs in detail too */
 	x->owner = strcmp(req->st->sandbox_id, req->id) == 0;
 	x->sbdir =
@@ -365,6 +377,7 @@ static int sandbox_start(struct start_ctx *x, struct runtime_sandbox_result *res
 	uint64_t mem = 0;
 	if (place_rootfs(x, &cpus, &mem, err) < 0)
 		return -1;
+	kv_timing_mark("rootfs");
 	kv_debug("container %s: %s VM %s (%u vCPUs, %llu MiB)%s%s", req->id,
 		 x->owner ? "new" : "joining", x->sbdir, cpus, (unsigned long long)(mem >> 20),
 		 x->template ? ", cloned from " : "", x->template ? x->template : "");

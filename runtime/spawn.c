@@ -123,6 +123,21 @@ int shim_spawn(const struct vm_conf *vc, const struct shim_spawn_opts *o, const 
 	return 0;
 }
 
+/* The shim's phases, parts of kvrun's "shim" phase (lib/timing.c). */
+static void shim_timings(yajl_val answer)
+{
+	static const char *path[] = {"timings", NULL};
+	yajl_val t = yajl_tree_get(answer, path, yajl_t_array);
+	for (size_t i = 0; t && i < t->u.array.len; i++) {
+		yajl_val m = t->u.array.values[i];
+		if (!YAJL_IS_ARRAY(m) || m->u.array.len != 2 ||
+		    !YAJL_IS_STRING(m->u.array.values[0]) || !YAJL_IS_INTEGER(m->u.array.values[1]))
+			continue;
+		kv_timing_part(YAJL_GET_STRING(m->u.array.values[0]),
+			       (uint64_t)YAJL_GET_INTEGER(m->u.array.values[1]));
+	}
+}
+
 static int read_answer(struct shim_handle *h, struct kv_err **err)
 {
 	cleanup_free char *text = NULL;
@@ -142,6 +157,7 @@ static int read_answer(struct shim_handle *h, struct kv_err **err)
 	if (ok) {
 		kv_jint(v, "pid", &n);
 		h->guest_pid = (pid_t)n;
+		shim_timings(v);
 		return 0;
 	}
 	const char *msg = kv_jstr(v, "message");

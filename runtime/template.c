@@ -636,7 +636,7 @@ void tmpl_plan_out(const struct vm_conf *vc, const struct tmpl_shape *sh,
 	/* Recorded first: a shim killed mid-snapshot leaves a half template
 	 * that the container's delete (or its failed create) removes. */
 	cleanup_free char *rec = kv_asprintf("%s/%s", state_dir, TMPL_TMP_RECORD);
-	if (kv_write_file_atomic(rec, tmp, strlen(tmp), 0600, &e) < 0) {
+	if (kv_write_file_volatile(rec, tmp, strlen(tmp), 0600, &e) < 0) {
 		kv_debug("no template will be left behind: %s", e->msg);
 		return;
 	}

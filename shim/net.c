@@ -440,7 +440,7 @@ static void net_record(struct shim *s, const struct net_scan *sc)
 	s->net_index = sc->index;
 	cleanup_free char *p = kv_asprintf("%s/%s", s->req.sandbox_dir, NET_RECORD);
 	cleanup_err struct kv_err *e = NULL;
-	if (kv_write_file_atomic(p, sc->name, strlen(sc->name), 0644, &e) < 0)
+	if (kv_write_file_volatile(p, sc->name, strlen(sc->name), 0644, &e) < 0)
 		kv_warn("network: %s", e->msg);
 }
 

@@ -149,7 +149,7 @@ int shim_pidfile_write(const char *path, pid_t pid, struct kv_err **err)
 	(void)kv_pid_start_time(pid, &start);
 	char buf[64];
 	int n = snprintf(buf, sizeof(buf), "%d %llu\n", (int)pid, (unsigned long long)start);
-	return kv_write_file_atomic(path, buf, (size_t)n, 0644, err);
+	return kv_write_file_volatile(path, buf, (size_t)n, 0644, err);
 }
 
 int shim_pidfile_read(const char *path, pid_t *pid, uint64_t *start)

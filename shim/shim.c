@@ -98,6 +98,7 @@ static int guest_setup(struct shim *s, struct kv_err **err)
 {
 	if (s->req.owner && shim_vm_start(s, err) < 0)
 		return -1;
+	kv_timing_mark("vmm");
 	if (shim_agent_connect(s, err) < 0)
 		return -1;
 	cleanup_free char *params = op_params(s, err);
@@ -108,12 +109,14 @@ static int guest_setup(struct shim *s, struct kv_err **err)
 	if (kv_agent_client_call(s->agent, s->req.op, params, &resp, err) < 0)
 		return -1;
 	kv_debug("%s done in the guest", s->req.op);
+	kv_timing_mark("guest");
 	long long pid = 0;
 	kv_jint(resp.result, "pid", &pid);
 	s->guest_pid = (pid_t)pid;
-	if (shim_streams_open(s, resp.result, err) < 0)
+	if (shim_streams_open(s, resp.result, err) < 0 || shim_console_setup(s, err) < 0)
 		return -1;
-	return shim_console_setup(s, err);
+	kv_timing_mark("streams");
+	return 0;
 }
 
 static void answer(struct shim *s, const struct kv_err *e)
@@ -126,6 +129,14 @@ static void answer(struct shim *s, const struct kv_err *e)
 		kv_json_kstr(j, "message", e->msg);
 	} else {
 		kv_json_kint(j, "pid", s->guest_pid);
+		/* Where the time went (kvrun shows it with KVRUN_TIMINGS or --debug);
+		 * once: a second answer (the network's) would count it twice. */
+		static bool timed;
+		if (!timed) {
+			timed = true;
+			kv_json_key(j, "timings");
+			kv_timing_json(j);
+		}
 	}
 	kv_json_map_close(j);
 	const char *out;
@@ -228,8 +239,9 @@ int shim_main(int argc, char **argv)
 	    kv_log_init("kvrun-shim", a.log, KV_LOG_TEXT, a.debug ? KV_LOG_DEBUG : KV_LOG_INFO,
 			&err) < 0)
 		return 1;
+	kv_timing_start();
 	if (signals_setup(&s, &err) < 0 || read_request(&s, &err) < 0 ||
-	    guest_setup(&s, &err) < 0) {
+	    (kv_timing_mark("request"), guest_setup(&s, &err) < 0)) {
 		kv_log_err(err);
 		answer(&s, err);
 		undo(&s);

@@ -183,6 +183,7 @@ int shim_agent_connect(struct shim *s, struct kv_err **err)
 				return -1;
 		}
 		kv_debug("the guest agent answers (%s)", s->req.clone ? "clone" : "cold boot");
+		kv_timing_mark(s->req.clone ? "restore" : "boot");
 		if (!s->req.clone && s->req.tmpl_tmp) {
 			shim_template_out(s);
 			if (agent_wait_boot(s, err) < 0)
@@ -193,6 +194,7 @@ int shim_agent_connect(struct shim *s, struct kv_err **err)
 		if (shim_clone_identity(s, err) < 0)
 			return -1;
 		kv_debug("the VM's time and identity are set");
+		kv_timing_mark("identity");
 		return agent_mount_shares(s, err);
 	}
 	s->agent = kv_agent_client_connect(s->addr, err);
@@ -201,6 +203,7 @@ int shim_agent_connect(struct shim *s, struct kv_err **err)
 	kv_agent_client_set_timeout(s->agent, 30000);
 	if (kv_agent_client_hello(s->agent, err) < 0)
 		return -1;
+	kv_timing_mark("agent");
 	/* A container joining the VM: its live shares' device (once per VM). */
 	return agent_mount_shares(s, err);
 }

@@ -163,6 +163,12 @@ static void test_files(void)
 	err = NULL;
 	struct stat st;
 	ok(stat(f, &st) == 0 && (st.st_mode & 0777) == 0600, "mode kept");
+	ok(kv_write_file_volatile(f, "again", 5, 0644, &err) == 0, "volatile write replaces it");
+	ok(kv_read_file(f, 100, &buf, &n, &err) == 0 && strcmp(buf, "again") == 0, "  read back");
+	free(buf);
+	ok(stat(f, &st) == 0 && (st.st_mode & 0777) == 0644, "  with its mode");
+	cleanup_free char *tmp = kv_asprintf("%s.tmp.%d", f, (int)getpid());
+	ok(access(tmp, F_OK) < 0, "  and no temporary file left");
 	cleanup_free char *cmd = kv_asprintf("rm -rf %s", dir);
 	ok(system(cmd) == 0, "cleanup");
 }
@@ -241,6 +247,45 @@ static void test_proc(void)
 	close(hold[0]);
 }
 
+static void test_timing(void)
+{
+	kv_timing_start();
+	kv_timing_mark("one");
+	kv_timing_part("vm", 1500000);
+	kv_timing_part("agent", 250000);
+	kv_timing_mark("shim");
+	kv_timing_mark("three");
+	cleanup_free char *line = kv_timing_line();
+	diag("%s", line);
+	ok(line && strncmp(line, "one ", 4) == 0, "a phase: its name, then its time");
+	ok(line && strstr(line, ", shim ") &&
+	       strstr(line, " ms [vm 1.50 ms, agent 0.25 ms], three "),
+	   "parts measured elsewhere follow the phase they were marked in");
+	ok(line && strstr(line, " = "), "the total last");
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	kv_timing_json(j);
+	const char *out;
+	size_t len;
+	struct kv_err *err = NULL;
+	ok(kv_json_finish(j, &out, &len, &err) == 0 && strncmp(out, "[[\"one\",", 8) == 0 &&
+	       strstr(out, "[\"vm\",1500000]"),
+	   "as JSON: [name, ns] pairs");
+	kv_err_free(err);
+	kv_timing_start();
+	for (int i = 0; i < KV_TIMING_MAX + 5; i++)
+		kv_timing_mark("x");
+	cleanup_free char *full = kv_timing_line();
+	size_t marks = 0;
+	for (const char *p = full; p && (p = strstr(p, "x ")); p++)
+		marks++;
+	is_int((int)marks, KV_TIMING_MAX, "marks past the table are dropped");
+	setenv("KVRUN_TIMINGS", "0", 1);
+	ok(!kv_timing_wanted(), "KVRUN_TIMINGS=0: not wanted");
+	setenv("KVRUN_TIMINGS", "1", 1);
+	ok(kv_timing_wanted(), "KVRUN_TIMINGS=1: wanted");
+	unsetenv("KVRUN_TIMINGS");
+}
+
 int main(void)
 {
 	test_errors();
@@ -250,5 +295,6 @@ int main(void)
 	test_sizes();
 	test_fnv();
 	test_proc();
+	test_timing();
 	return tap_done();
 }
