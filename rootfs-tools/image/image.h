@@ -73,13 +73,17 @@ struct img_run {
 	size_t nargs;
 	char **env; /* Env */
 	size_t nenv;
-	char *cwd;	     /* WorkingDir, "/" when unset */
-	char *user;	     /* User, "" when unset */
+	char *cwd;	   /* WorkingDir, "/" when unset */
+	char *user;	   /* User, "" when unset */
+	uint32_t uid, gid; /* User resolved in the image's /etc/passwd, /etc/group */
+	uint32_t *gids;	   /* additionalGids: the groups listing a User given alone */
+	size_t ngids;
 	char *exposed_ports; /* ExposedPorts' keys joined by ",", or NULL */
 	char *stop_signal;   /* StopSignal, or NULL */
 	char **layers;	     /* the layer images' paths in the store, base first */
 	size_t nlayers;
 };
+/* Fails (before anything is made) on a User that does not resolve, naming it. */
 int img_run_info(const char *store, const char *ref, struct img_run *r, struct kv_err **err) KV_WUR;
 void img_run_free(struct img_run *r);
 

@@ -50,7 +50,55 @@ void store_record_free(struct store_record *r)
 	img_info_free(&r->info, 1);
 	free(r->config);
 	free(r->manifest);
+	img_etc_free(&r->etc);
 	memset(r, 0, sizeof(*r));
+}
+
+/* "passwd": {"state": "none"|"file"|"unusable", "base64": text | "why": reason} */
+static void etc_file_write(struct kv_json *j, const char *key, const struct img_etc_file *f)
+{
+	kv_json_key(j, key);
+	kv_json_map_open(j);
+	if (f->state == IMG_ETC_FILE) {
+		/* base64: the bytes as they are, UTF-8 or not (the writer wants UTF-8). */
+		cleanup_free char *b = kv_malloc0(KV_B64_LEN(f->len));
+		kv_b64_encode((const uint8_t *)f->text, f->len, b);
+		kv_json_kstr(j, "state", "file");
+		kv_json_kstr(j, "base64", b);
+	} else if (f->state == IMG_ETC_BAD) {
+		kv_json_kstr(j, "state", "unusable");
+		kv_json_kstr(j, "why", f->text);
+	} else {
+		kv_json_kstr(j, "state", "none");
+	}
+	kv_json_map_close(j);
+}
+
+static int etc_file_read(yajl_val etc, const char *key, struct img_etc_file *f)
+{
+	yajl_val v = kv_jget(etc, key);
+	const char *st = v ? kv_jstr(v, "state") : NULL;
+	if (!st)
+		return -1;
+	if (strcmp(st, "none") == 0) {
+		f->state = IMG_ETC_NONE;
+		return 0;
+	}
+	const char *text = kv_jstr(v, strcmp(st, "file") == 0 ? "base64" : "why");
+	if (!text || (strcmp(st, "file") != 0 && strcmp(st, "unusable") != 0))
+		return -1;
+	if (strcmp(st, "unusable") == 0) {
+		f->state = IMG_ETC_BAD;
+		f->text = kv_strdup(text);
+		return 0;
+	}
+	f->text = kv_malloc0(IMG_ETC_MAX + 1);
+	ssize_t n = kv_b64_decode(text, (uint8_t *)f->text, IMG_ETC_MAX);
+	if (n < 0)
+		return -1;
+	f->state = IMG_ETC_FILE;
+	f->len = (size_t)n;
+	return 0;
 }
 
 int store_record_write(const char *store, const struct store_record *r, struct kv_err **err)
@@ -75,6 +123,13 @@ int store_record_write(const char *store, const struct store_record *r, struct k
 	}
 	kv_json_kstr(j, "config", r->config);
 	kv_json_kstr(j, "manifest", r->manifest);
+	if (r->has_etc) {
+		kv_json_key(j, "etc");
+		kv_json_map_open(j);
+		etc_file_write(j, "passwd", &r->etc.passwd);
+		etc_file_write(j, "group", &r->etc.group);
+		kv_json_map_close(j);
+	}
 	kv_json_map_close(j);
 	const char *text;
 	size_t len;
@@ -133,6 +188,16 @@ int store_record_read(const char *store, const char *id, struct store_record *r,
 			return kv_err_plain(err, EINVAL, "%s: flat: not a flattened layer", path);
 		r->info.flat = kv_strdup(d);
 		r->info.nflat = (size_t)k;
+	}
+	yajl_val etc = kv_jget(root, "etc");
+	if (etc) {
+		r->has_etc = true;
+		if (etc_file_read(etc, "passwd", &r->etc.passwd) < 0 ||
+		    etc_file_read(etc, "group", &r->etc.group) < 0) {
+			store_record_free(r);
+			return kv_err_plain(err, EINVAL, "%s: etc: not the image's /etc files",
+					    path);
+		}
 	}
 	return 0;
 }

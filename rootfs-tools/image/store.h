@@ -18,6 +18,8 @@ struct store_record {
 	char *config;	/* the image config, as imported */
 	char *manifest; /* the manifest it came with */
 	long long imported;
+	bool has_etc;	    /* records before kvrun kept /etc lack it */
+	struct img_etc etc; /* the image's /etc/passwd and /etc/group */
 };
 void store_record_free(struct store_record *r);
 int store_record_write(const char *store, const struct store_record *r, struct kv_err **err) KV_WUR;
