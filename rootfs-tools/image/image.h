@@ -8,7 +8,8 @@
  * The store (IMG_STORE_DEFAULT, --store, $KVRUN_IMAGE_STORE):
  *   layers/<diff_id hex>.erofs   one per layer, read-only once in place
  *   layers/<chain hex>.erofs     an image's lowest layers flattened (IMG_VM_LAYERS)
- *   images/<image id hex>.json   one per image: name, config, manifest, layers
+ *   images/<image id hex>.json   one per image: name, config, manifest, layers,
+ *                                its /etc/passwd and /etc/group (for a named User)
  *   tmp/                         0700: staging of imports in progress
  *   lock                         flock: import, rm and prune exclusive, ls shared
  * A file in layers/ or images/ is complete: it is renamed into place only

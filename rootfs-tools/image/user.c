@@ -284,7 +284,7 @@ static int resolve(const char *u, const char *g, const struct img_etc *etc, uint
 	if (!found && !numeric) {
 		const char *line = NULL;
 		size_t len = 0;
-		unsigned no = etc->passwd.state == IMG_ETC_FILE
+		unsigned no = etc->passwd.state == IMG_ETC_FILE && !nis_name(u)
 				  ? line_of_name(&etc->passwd, u, &line, &len)
 				  : 0;
 		if (no)
