@@ -10,6 +10,7 @@
  *   layers/<chain hex>.erofs     an image's lowest layers flattened (IMG_VM_LAYERS)
  *   images/<image id hex>.json   one per image: name, config, manifest, layers,
  *                                its /etc/passwd and /etc/group (for a named User)
+ *   layer-etc/<diff_id hex>.json what the layer does to /etc/passwd, /etc/group
  *   tmp/                         0700: staging of imports in progress
  *   lock                         flock: import, rm and prune exclusive, ls shared
  * A file in layers/ or images/ is complete: it is renamed into place only

@@ -221,6 +221,12 @@ def users(out):
                                     b"long:x:7:7:" + b"g" * 200000 + b":/:/bin/sh\n"
                                     b"app:x:3000:3000::/:/bin/sh\n")],
     }
+    # The replace stack with its base layer's bytes garbled, its diff_id kept:
+    # it imports only while the store has that layer and its /etc delta.
+    ids = ["sha256:" + hashlib.sha256(r).hexdigest() for r in stacks["replace"]]
+    garbled = [tar_bytes([ti("x", data=b"garbled")])] + stacks["replace"][1:]
+    docker_archive(garbled, os.path.join(out, "garbled.tar"), "garbled:1", diff_ids=ids,
+                   config={"Cmd": ["sh"], "User": "app:grp"})
     for kind, layers in stacks.items():
         for user in ["app", "big", "bad", "long"] if kind == "hostile" else ["app"]:
             docker_archive(layers, os.path.join(out, "stack-%s-%s.tar" % (kind, user)),
