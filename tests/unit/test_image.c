@@ -4,11 +4,13 @@
  * the entry name checks, digests.
  */
 #include "rootfs-tools/image/internal.h"
+#include "rootfs-tools/image/store.h"
 #include "tap.h"
 
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -312,6 +314,78 @@ static void test_etc_scan(void)
 	kv_err_free(err);
 }
 
+/* The record and layer-etc/ keep the files' bytes (base64: not UTF-8 is fine). */
+static void test_etc_store(void)
+{
+	char dir[] = "/tmp/kvrun-test-store.XXXXXX";
+	if (!tap_tmpdir(dir))
+		return;
+	struct kv_err *err = NULL;
+	int lock = store_open(dir, LOCK_EX, &err);
+	ok(lock >= 0, "store_open");
+	static const char text[] = "r\xff\xfe:x:0:0:L\xe4tin-1:/:/bin/sh\n";
+	struct store_record r = {0};
+	memset(r.info.id, 'a', IMG_ID_LEN);
+	r.info.name = kv_strdup("n");
+	r.info.created = kv_strdup("");
+	r.config = kv_strdup("{}");
+	r.manifest = kv_strdup("{}");
+	r.has_etc = true;
+	r.etc = etc_of(text, NULL);
+	r.etc.group = (struct img_etc_file){IMG_ETC_BAD, kv_strdup("why not"), 0};
+	ok(store_record_write(dir, &r, &err) == 0, "record written");
+	struct store_record back;
+	ok(store_record_read(dir, r.info.id, &back, &err) == 0 && back.has_etc &&
+	       back.etc.passwd.state == IMG_ETC_FILE && back.etc.passwd.len == strlen(text) &&
+	       memcmp(back.etc.passwd.text, text, strlen(text)) == 0 &&
+	       back.etc.group.state == IMG_ETC_BAD && strcmp(back.etc.group.text, "why not") == 0,
+	   "record read back: the bytes, the reason");
+	store_record_free(&back);
+	/* A layer's delta, SAME kept apart from NONE. */
+	const char *diff =
+	    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+	struct img_etc d = etc_of(text, NULL), got;
+	d.group.state = IMG_ETC_SAME;
+	ok(store_layer_etc_write(dir, diff, &d, &err) == 0, "delta written");
+	ok(store_layer_etc_read(dir, diff, &got) == 0 && got.passwd.state == IMG_ETC_FILE &&
+	       got.passwd.len == strlen(text) && got.group.state == IMG_ETC_SAME,
+	   "delta read back");
+	img_etc_free(&got);
+	img_etc_free(&d);
+	/* A delta that is not one: read as none, so the layer is read again. */
+	static const char *const bad[] = {
+	    "",
+	    "{",
+	    "[]",
+	    "{\"passwd\":{\"state\":\"file\"},\"group\":{\"state\":\"none\"}}",
+	    "{\"passwd\":{\"state\":\"file\",\"base64\":\"!!\"},\"group\":{\"state\":\"none\"}}",
+	    "{\"passwd\":{\"state\":\"odd\"},\"group\":{\"state\":\"none\"}}",
+	    "{\"passwd\":{\"state\":\"none\"}}"};
+	char *path = kv_asprintf("%s/%s/%s.json", dir, STORE_ETC, diff + 7);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		ok(fd >= 0 && write(fd, bad[i], strlen(bad[i])) == (ssize_t)strlen(bad[i]),
+		   "write bad delta %zu", i);
+		close(fd);
+		ok(store_layer_etc_read(dir, diff, &got) < 0 && !got.passwd.text,
+		   "bad delta %zu: none", i);
+	}
+	/* prune: no image references the layer, so its delta goes. */
+	close(lock);
+	store_record_free(&r);
+	char *rec = kv_asprintf("%s/%s/%s.json", dir, STORE_IMAGES,
+				"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	unlink(rec);
+	ok(img_prune(dir, NULL, NULL, &err) == 0 && access(path, F_OK) < 0,
+	   "prune removes the delta");
+	free(rec);
+	free(path);
+	struct kv_err *rm = NULL;
+	ok(img_rm_tree(AT_FDCWD, dir, &rm) == 0, "remove the store");
+	kv_err_free(rm);
+	kv_err_free(err);
+}
+
 int main(void)
 {
 	test_sha256();
@@ -319,5 +393,6 @@ int main(void)
 	test_digests();
 	test_users();
 	test_etc_scan();
+	test_etc_store();
 	return tap_done();
 }
