@@ -199,32 +199,6 @@ static int image_rm_prune(bool rm, int argc, char **argv, struct image_args *a)
 
 /* ------------------------------------------------------------- bundle */
 
-/* User: "" (root), "uid" or "uid:gid", numbers only (no /etc/passwd is read). */
-static int bundle_user(const char *user, uint32_t *uid, uint32_t *gid, struct kv_err **err)
-{
-	*uid = *gid = 0;
-	if (!*user)
-		return 0;
-	char *end;
-	errno = 0;
-	unsigned long u = strtoul(user, &end, 10), g = 0;
-	if (end != user && *end == ':') {
-		const char *gs = end + 1;
-		g = strtoul(gs, &end, 10);
-		if (end == gs)
-			end = (char *)"x";
-	}
-	if (end == user || *end || errno || u > UINT32_MAX - 1 || g > UINT32_MAX - 1)
-		return kv_err_plain(err, EINVAL,
-				    "image config: User %s: kvrun image bundle takes a numeric "
-				    "uid[:gid] (names would need the image's /etc/passwd); set "
-				    "process.user in config.json",
-				    user);
-	*uid = (uint32_t)u;
-	*gid = (uint32_t)g;
-	return 0;
-}
-
 /* Layer i in DIR/layers: a hard link to the store's image (the same inode, so
  * the same page cache; a store prune cannot take it away), or the store's
  * path where the two are on different file systems. The annotation's entry. */
@@ -258,9 +232,14 @@ static int bundle_write(const char *dir, const struct img_run *r, struct kv_err 
 		return kv_err_plain(err, EINVAL,
 				    "image %s: no Entrypoint or Cmd in its config; nothing to run",
 				    r->name);
-	struct spec_image im = {.args = r->args, .nargs = r->nargs, .cwd = r->cwd};
-	if (bundle_user(r->user, &im.uid, &im.gid, err) < 0)
-		return -1;
+	/* User was resolved in the image's /etc/passwd and /etc/group (img_run_info). */
+	struct spec_image im = {.args = r->args,
+				.nargs = r->nargs,
+				.cwd = r->cwd,
+				.uid = r->uid,
+				.gid = r->gid,
+				.gids = r->gids,
+				.ngids = r->ngids};
 	/* Env, with Docker's default PATH when the image has none. */
 	char *path_env = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 	cleanup_free char **env = kv_malloc0((r->nenv + 2) * sizeof(char *));

@@ -297,6 +297,8 @@ struct spec_image {
 	size_t nargs, nenv;
 	const char *cwd;
 	uint32_t uid, gid;
+	const uint32_t *gids; /* additionalGids, ngids of them (none: no key) */
+	size_t ngids;
 	const char *(*ann)[2]; /* key, value */
 	size_t nann;
 };

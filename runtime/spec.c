@@ -32,6 +32,13 @@ static void spec_process(struct kv_json *j, const struct spec_image *im)
 	kv_json_map_open(j);
 	kv_json_kint(j, "uid", im ? im->uid : 0);
 	kv_json_kint(j, "gid", im ? im->gid : 0);
+	if (im && im->ngids) {
+		kv_json_key(j, "additionalGids");
+		kv_json_array_open(j);
+		for (size_t i = 0; i < im->ngids; i++)
+			kv_json_int(j, im->gids[i]);
+		kv_json_array_close(j);
+	}
 	kv_json_map_close(j);
 	if (im) {
 		strs(j, "args", (const char *const *)im->args, im->nargs);

@@ -16,6 +16,23 @@ $(BUILD)/fuzz/fuzz_image_entry: $(FUZZ_IMAGE_SRCS) rootfs-tools/image/internal.h
 
 fuzz: $(BUILD)/fuzz/fuzz_image_entry
 
+# The image config's User through the image's /etc/passwd and /etc/group
+# (rootfs-tools/image/user.c): no root, no chroot, no seeds needed.
+FUZZ_IMAGE_USER_SRCS := tests/fuzz/fuzz_image_user.c $(wildcard rootfs-tools/image/*.c lib/*.c)
+$(BUILD)/fuzz/fuzz_image_user: $(FUZZ_IMAGE_USER_SRCS) rootfs-tools/image/internal.h \
+		rootfs-tools/image/image.h lib/kv.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(IMAGE_FUZZ_CFLAGS) -o $@ $(FUZZ_IMAGE_USER_SRCS) -larchive -lyajl
+
+fuzz: $(BUILD)/fuzz/fuzz_image_user
+
+.PHONY: fuzz-image-user-run
+fuzz-image-user-run: $(BUILD)/fuzz/fuzz_image_user
+	@mkdir -p $(BUILD)/fuzz/corpus/image-user
+	$< -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -max_len=8192 \
+		-rss_limit_mb=1024 -artifact_prefix=$(BUILD)/fuzz/image-user- \
+		$(BUILD)/fuzz/corpus/image-user
+
 .PHONY: fuzz-image-run
 fuzz-image-run: $(BUILD)/fuzz/fuzz_image_entry
 	@mkdir -p $(BUILD)/fuzz/corpus/image

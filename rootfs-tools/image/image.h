@@ -8,7 +8,9 @@
  * The store (IMG_STORE_DEFAULT, --store, $KVRUN_IMAGE_STORE):
  *   layers/<diff_id hex>.erofs   one per layer, read-only once in place
  *   layers/<chain hex>.erofs     an image's lowest layers flattened (IMG_VM_LAYERS)
- *   images/<image id hex>.json   one per image: name, config, manifest, layers
+ *   images/<image id hex>.json   one per image: name, config, manifest, layers,
+ *                                its /etc/passwd and /etc/group (for a named User)
+ *   layer-etc/<diff_id hex>.json what the layer does to /etc/passwd, /etc/group
  *   tmp/                         0700: staging of imports in progress
  *   lock                         flock: import, rm and prune exclusive, ls shared
  * A file in layers/ or images/ is complete: it is renamed into place only
@@ -73,13 +75,17 @@ struct img_run {
 	size_t nargs;
 	char **env; /* Env */
 	size_t nenv;
-	char *cwd;	     /* WorkingDir, "/" when unset */
-	char *user;	     /* User, "" when unset */
+	char *cwd;	   /* WorkingDir, "/" when unset */
+	char *user;	   /* User, "" when unset */
+	uint32_t uid, gid; /* User resolved in the image's /etc/passwd, /etc/group */
+	uint32_t *gids;	   /* additionalGids: the groups listing a User given alone */
+	size_t ngids;
 	char *exposed_ports; /* ExposedPorts' keys joined by ",", or NULL */
 	char *stop_signal;   /* StopSignal, or NULL */
 	char **layers;	     /* the layer images' paths in the store, base first */
 	size_t nlayers;
 };
+/* Fails (before anything is made) on a User that does not resolve, naming it. */
 int img_run_info(const char *store, const char *ref, struct img_run *r, struct kv_err **err) KV_WUR;
 void img_run_free(struct img_run *r);
 

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kvrun image import: manifest and config, then each layer not yet in the
- * store extracted into tmp/import.XXXXXX/layer-N and made an erofs image
- * there; only when every layer has passed are the images renamed into
- * layers/ and the record written, so a failed import leaves nothing. An
+ * store extracted into tmp/import.XXXXXX/layer-N, read for what it does to
+ * /etc/passwd and /etc/group (etc.c) and made an erofs image there; only
+ * when every layer has passed are the images renamed into layers/, their
+ * /etc deltas written to layer-etc/, and the record written (with the two
+ * files as the image's top shows them), so a failed import leaves nothing.
+ * A stored layer with no delta in layer-etc/ (stored by a kvrun before
+ * there were deltas) is extracted again for its /etc alone. An
  * image of more layers than a VM takes also gets its lowest layers as one
  * image (import_flatten, flatten.c), staged first and renamed into
  * layers/ with the others.
@@ -26,12 +30,18 @@ struct import {
 	struct img_limits lim;
 	struct img_config cfg;
 	size_t *job_layer; /* job -> layer index */
-	size_t flat_next;  /* flatten: the layer being merged */
+	bool *job_stored;  /* the job's layer is in the store: /etc only */
+	bool *job_known;   /* ... and so is its /etc delta: not read at all */
+	struct img_etc *job_etc;
+	size_t njobs;
+	size_t *x_job;	  /* the layers read from the source -> job */
+	size_t flat_next; /* flatten: the layer being merged */
 };
 
-static int build_layer(size_t job, img_read_fn rd, void *rdctx, void *ctx, struct kv_err **err)
+static int build_layer(size_t x, img_read_fn rd, void *rdctx, void *ctx, struct kv_err **err)
 {
 	struct import *im = ctx;
+	size_t job = im->x_job[x];
 	const char *diff = im->cfg.diff_ids[im->job_layer[job]];
 	char stage[32];
 	snprintf(stage, sizeof(stage), "layer-%zu", job);
@@ -42,6 +52,10 @@ static int build_layer(size_t job, img_read_fn rd, void *rdctx, void *ctx, struc
 		return kv_err_make(err, errno, "open %s/%s", im->tmp, stage);
 	if (img_layer_extract(rd, rdctx, diff, sfd, &im->lim, err) < 0)
 		return -1;
+	if (img_etc_scan(sfd, &im->job_etc[job], err) < 0)
+		return kv_err_wrap(err, "layer %.19s", diff);
+	if (im->job_stored[job])
+		return img_rm_tree(im->tmpfd, stage, err);
 	cleanup_free char *dir = kv_asprintf("%s/%s", im->tmp, stage);
 	cleanup_free char *out = kv_asprintf("%s/%s.erofs", im->tmp, diff + 7);
 	if (img_mkfs_erofs(dir, out, diff, err) < 0)
@@ -49,25 +63,62 @@ static int build_layer(size_t job, img_read_fn rd, void *rdctx, void *ctx, struc
 	return img_rm_tree(im->tmpfd, stage, err);
 }
 
-/* The layers not in the store yet, once each: their members in the source. */
-static size_t pending_layers(struct import *im, const struct img_manifest *m, char ***names)
+/*
+ * The layers, once each (a job), and which are stored; the members to read
+ * in the source (*names, the count returned): every layer but those stored
+ * with their /etc delta (store_layer_etc_read).
+ */
+static size_t layer_jobs(struct import *im, const struct img_manifest *m, char ***names)
 {
-	size_t n = 0;
+	size_t n = 0, nx = 0;
+	cleanup_free char **paths = kv_malloc0((m->nlayers + 1) * sizeof(char *));
 	*names = kv_malloc0((m->nlayers + 1) * sizeof(char *));
 	im->job_layer = kv_malloc0((m->nlayers + 1) * sizeof(size_t));
+	im->job_stored = kv_malloc0((m->nlayers + 1) * sizeof(bool));
+	im->job_known = kv_malloc0((m->nlayers + 1) * sizeof(bool));
+	im->job_etc = kv_malloc0((m->nlayers + 1) * sizeof(struct img_etc));
+	im->x_job = kv_malloc0((m->nlayers + 1) * sizeof(size_t));
 	for (size_t i = 0; i < m->nlayers; i++) {
-		cleanup_free char *p = store_layer_path(im->store, im->cfg.diff_ids[i]);
-		bool dup = access(p, F_OK) == 0;
+		const char *diff = im->cfg.diff_ids[i];
+		cleanup_free char *p = store_layer_path(im->store, diff);
+		bool dup = false;
 		for (size_t k = 0; k < n && !dup; k++)
-			dup =
-			    strcmp(im->cfg.diff_ids[im->job_layer[k]], im->cfg.diff_ids[i]) == 0 ||
-			    strcmp((*names)[k], m->layer_paths[i]) == 0;
+			dup = strcmp(im->cfg.diff_ids[im->job_layer[k]], diff) == 0 ||
+			      strcmp(paths[k], m->layer_paths[i]) == 0;
 		if (dup)
 			continue;
-		(*names)[n] = m->layer_paths[i];
+		paths[n] = m->layer_paths[i];
+		im->job_stored[n] = access(p, F_OK) == 0;
+		im->job_known[n] = im->job_stored[n] &&
+				   store_layer_etc_read(im->store, diff, &im->job_etc[n]) == 0;
+		if (!im->job_known[n]) {
+			(*names)[nx] = m->layer_paths[i];
+			im->x_job[nx++] = n;
+		}
 		im->job_layer[n++] = i;
 	}
-	return n;
+	im->njobs = n;
+	return nx;
+}
+
+/* The image's /etc files: each layer's, base first, over none. */
+static int etc_fold(struct import *im, struct img_etc *out, struct kv_err **err)
+{
+	*out = (struct img_etc){{IMG_ETC_NONE, NULL, 0}, {IMG_ETC_NONE, NULL, 0}};
+	for (size_t i = 0; i < im->cfg.ndiff; i++) {
+		size_t k = 0;
+		while (k < im->njobs &&
+		       strcmp(im->cfg.diff_ids[im->job_layer[k]], im->cfg.diff_ids[i]) != 0)
+			k++;
+		if (k == im->njobs) {
+			img_etc_free(out);
+			return kv_err_plain(err, EINVAL,
+					    "layer %zu (%.19s): its member is another layer's", i,
+					    im->cfg.diff_ids[i]);
+		}
+		img_etc_apply(out, &im->job_etc[k]);
+	}
+	return 0;
 }
 
 /* A name belongs to one image: a later import takes it from an earlier one. */
@@ -102,15 +153,19 @@ static int import_layers(struct import *im, const struct img_src *src, const str
 			 struct kv_err **err)
 {
 	cleanup_free char **names = NULL;
-	size_t n = pending_layers(im, m, &names);
+	size_t n = layer_jobs(im, m, &names);
 	if (img_src_each(src, names, n, build_layer, im, err) < 0)
 		return -1;
-	for (size_t k = 0; k < n; k++) {
+	for (size_t x = 0; x < n; x++) {
+		size_t k = im->x_job[x];
 		const char *diff = im->cfg.diff_ids[im->job_layer[k]];
 		cleanup_free char *from = kv_asprintf("%s/%s.erofs", im->tmp, diff + 7);
 		cleanup_free char *to = store_layer_path(im->store, diff);
-		if (rename(from, to) < 0)
+		if (!im->job_stored[k] && rename(from, to) < 0)
 			return kv_err_make(err, errno, "rename %s to %s", from, to);
+		/* After the image: a delta without its layer would be taken for one. */
+		if (store_layer_etc_write(im->store, diff, &im->job_etc[k], err) < 0)
+			return kv_err_wrap(err, "layer %.19s", diff);
 	}
 	return 0;
 }
@@ -218,6 +273,9 @@ static int import_run(struct import *im, const char *path, const struct img_impo
 		rc = import_layers(im, &src, &m, err);
 	if (rc == 0 && r.info.flat)
 		rc = flat_commit(im, r.info.flat, err);
+	if (rc == 0)
+		rc = etc_fold(im, &r.etc, err);
+	r.has_etc = rc == 0;
 	if (rc == 0) {
 		snprintf(r.info.id, sizeof(r.info.id), "%s", id);
 		r.info.name = kv_strdup(o->name ?: m.name ?: "");
@@ -272,6 +330,12 @@ int img_import(const char *store, const char *src, const struct img_import_opts 
 	}
 	free(im.tmp);
 	free(im.job_layer);
+	free(im.job_stored);
+	free(im.job_known);
+	free(im.x_job);
+	for (size_t k = 0; im.job_etc && k < im.njobs; k++)
+		img_etc_free(&im.job_etc[k]);
+	free(im.job_etc);
 	img_config_free(&im.cfg);
 	return rc;
 }

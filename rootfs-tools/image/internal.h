@@ -59,6 +59,42 @@ int img_tree_merge(int flat, int layer, struct kv_err **err) KV_WUR;
 /* The flat image's name: sha256 of the diff_ids it holds, in order. */
 void img_chain_id(char *const *diff_ids, size_t n, char out[SHA256_HEX_LEN + 1]);
 
+/* ------------------------------------------------------- /etc (etc.c, user.c) */
+
+/* /etc/passwd or /etc/group: what a layer does to it (a delta), or what the
+ * image has (the layers folded, base first; SAME there means NONE). */
+enum img_etc_state {
+	IMG_ETC_SAME, /* a delta leaving the file as the layers below have it */
+	IMG_ETC_NONE, /* no such file (or a whiteout, an opaque /etc) */
+	IMG_ETC_FILE, /* a regular file: text (NUL-terminated), len bytes */
+	IMG_ETC_BAD,  /* there, but not one kvrun reads: text says why */
+};
+#define IMG_ETC_MAX (256u << 10)
+struct img_etc_file {
+	enum img_etc_state state;
+	char *text;
+	size_t len;
+};
+struct img_etc {
+	struct img_etc_file passwd, group;
+};
+/* What the extracted layer in stagefd (overlay form) does to the two files. */
+int img_etc_scan(int stagefd, struct img_etc *delta, struct kv_err **err) KV_WUR;
+/* delta (one layer's) over acc (the layers below it). */
+void img_etc_apply(struct img_etc *acc, const struct img_etc *delta);
+void img_etc_free(struct img_etc *e);
+
+/*
+ * The image config's User ("", uid, uid:gid, name, name:group, uid:group,
+ * name:gid) resolved through the image's /etc/passwd and /etc/group as
+ * Docker does: a name's uid and primary gid from passwd, a group's gid
+ * from group; with no group given, the gids of the groups listing the
+ * user by name in *gids (n of them, malloc'd). etc NULL: an image record
+ * from before kvrun kept them; a name is refused, asking for a re-import.
+ */
+int img_user_resolve(const char *user, const struct img_etc *etc, uint32_t *uid, uint32_t *gid,
+		     uint32_t **gids, size_t *ngids, struct kv_err **err) KV_WUR;
+
 /* --------------------------------------------------------------- sources */
 
 /* An archive file (any libarchive filter, tar format) or a directory. */

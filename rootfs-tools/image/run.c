@@ -2,7 +2,8 @@
 /*
  * What running an image takes: its command, environment, working
  * directory, user and ports from the image config's "config" object (the
- * OCI image spec's conversion to a runtime config), and its layer images in
+ * OCI image spec's conversion to a runtime config), the user resolved in
+ * the image's /etc/passwd and /etc/group (user.c), and its layer images in
  * the store, base first. The config was checked at import (its digest is
  * the image id); here only the fields used are read, each checked for type.
  */
@@ -94,6 +95,9 @@ static int run_fill(const char *store, const struct store_record *rec, struct im
 		r->cwd = kv_strdup("/");
 	if (!r->user)
 		r->user = kv_strdup("");
+	if (img_user_resolve(r->user, rec->has_etc ? &rec->etc : NULL, &r->uid, &r->gid, &r->gids,
+			     &r->ngids, err) < 0)
+		return -1;
 	/* The flat image of the lowest layers, where the image has one, then the rest. */
 	r->layers = kv_malloc0((rec->info.nlayers + 2) * sizeof(char *));
 	size_t from = 0;
@@ -137,6 +141,7 @@ void img_run_free(struct img_run *r)
 	strv_free(r->env, r->nenv);
 	free(r->cwd);
 	free(r->user);
+	free(r->gids);
 	free(r->exposed_ports);
 	free(r->stop_signal);
 	strv_free(r->layers, r->nlayers);

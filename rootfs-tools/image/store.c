@@ -19,7 +19,7 @@ int store_open(const char *store, int lock, struct kv_err **err)
 {
 	if (kv_mkdir_p(store, 0755, err) < 0)
 		return kv_err_wrap(err, "image store");
-	static const char *const dirs[] = {STORE_LAYERS, STORE_IMAGES, STORE_TMP};
+	static const char *const dirs[] = {STORE_LAYERS, STORE_IMAGES, STORE_TMP, STORE_ETC};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(dirs); i++) {
 		cleanup_free char *d = kv_asprintf("%s/%s", store, dirs[i]);
 		int mode = strcmp(dirs[i], STORE_TMP) == 0 ? 0700 : 0755;
@@ -50,7 +50,63 @@ void store_record_free(struct store_record *r)
 	img_info_free(&r->info, 1);
 	free(r->config);
 	free(r->manifest);
+	img_etc_free(&r->etc);
 	memset(r, 0, sizeof(*r));
+}
+
+/* "passwd": {"state": "same"|"none"|"file"|"unusable", "base64": text | "why": reason} */
+static void etc_file_write(struct kv_json *j, const char *key, const struct img_etc_file *f)
+{
+	kv_json_key(j, key);
+	kv_json_map_open(j);
+	if (f->state == IMG_ETC_FILE) {
+		/* base64: the bytes as they are, UTF-8 or not (the writer wants UTF-8). */
+		cleanup_free char *b = kv_malloc0(KV_B64_LEN(f->len));
+		kv_b64_encode((const uint8_t *)f->text, f->len, b);
+		kv_json_kstr(j, "state", "file");
+		kv_json_kstr(j, "base64", b);
+	} else if (f->state == IMG_ETC_BAD) {
+		kv_json_kstr(j, "state", "unusable");
+		kv_json_kstr(j, "why", f->text);
+	} else {
+		kv_json_kstr(j, "state", f->state == IMG_ETC_SAME ? "same" : "none");
+	}
+	kv_json_map_close(j);
+}
+
+static void etc_write(struct kv_json *j, const struct img_etc *e)
+{
+	kv_json_map_open(j);
+	etc_file_write(j, "passwd", &e->passwd);
+	etc_file_write(j, "group", &e->group);
+	kv_json_map_close(j);
+}
+
+static int etc_file_read(yajl_val etc, const char *key, struct img_etc_file *f)
+{
+	yajl_val v = kv_jget(etc, key);
+	const char *st = v ? kv_jstr(v, "state") : NULL;
+	if (!st)
+		return -1;
+	if (strcmp(st, "none") == 0 || strcmp(st, "same") == 0) {
+		f->state = strcmp(st, "none") == 0 ? IMG_ETC_NONE : IMG_ETC_SAME;
+		return 0;
+	}
+	const char *text = kv_jstr(v, strcmp(st, "file") == 0 ? "base64" : "why");
+	if (!text || (strcmp(st, "file") != 0 && strcmp(st, "unusable") != 0))
+		return -1;
+	if (strcmp(st, "unusable") == 0) {
+		f->state = IMG_ETC_BAD;
+		f->text = kv_strdup(text);
+		return 0;
+	}
+	f->text = kv_malloc0(IMG_ETC_MAX + 1);
+	ssize_t n = kv_b64_decode(text, (uint8_t *)f->text, IMG_ETC_MAX);
+	if (n < 0)
+		return -1;
+	f->state = IMG_ETC_FILE;
+	f->len = (size_t)n;
+	return 0;
 }
 
 int store_record_write(const char *store, const struct store_record *r, struct kv_err **err)
@@ -75,12 +131,52 @@ int store_record_write(const char *store, const struct store_record *r, struct k
 	}
 	kv_json_kstr(j, "config", r->config);
 	kv_json_kstr(j, "manifest", r->manifest);
+	if (r->has_etc) {
+		kv_json_key(j, "etc");
+		etc_write(j, &r->etc);
+	}
 	kv_json_map_close(j);
 	const char *text;
 	size_t len;
 	if (kv_json_finish(j, &text, &len, err) < 0)
 		return -1;
 	cleanup_free char *path = kv_asprintf("%s/%s/%s.json", store, STORE_IMAGES, r->info.id);
+	return kv_write_file_atomic(path, text, len, 0644, err);
+}
+
+static char *layer_etc_path(const char *store, const char *diff_id)
+{
+	return kv_asprintf("%s/%s/%s.json", store, STORE_ETC, diff_id + 7);
+}
+
+int store_layer_etc_read(const char *store, const char *diff_id, struct img_etc *d)
+{
+	memset(d, 0, sizeof(*d));
+	cleanup_free char *path = layer_etc_path(store, diff_id);
+	cleanup_free char *text = NULL;
+	size_t len;
+	struct kv_err *err = NULL;
+	cleanup_yajl_val yajl_val root = NULL;
+	if (kv_read_file(path, 4 * IMG_ETC_MAX, &text, &len, &err) == 0)
+		root = kv_json_parse(text, path, &err);
+	kv_err_free(err);
+	if (root && YAJL_IS_OBJECT(root) && etc_file_read(root, "passwd", &d->passwd) == 0 &&
+	    etc_file_read(root, "group", &d->group) == 0)
+		return 0;
+	img_etc_free(d);
+	return -1;
+}
+
+int store_layer_etc_write(const char *store, const char *diff_id, const struct img_etc *d,
+			  struct kv_err **err)
+{
+	cleanup_json struct kv_json *j = kv_json_new(false);
+	etc_write(j, d);
+	const char *text;
+	size_t len;
+	if (kv_json_finish(j, &text, &len, err) < 0)
+		return -1;
+	cleanup_free char *path = layer_etc_path(store, diff_id);
 	return kv_write_file_atomic(path, text, len, 0644, err);
 }
 
@@ -133,6 +229,16 @@ int store_record_read(const char *store, const char *id, struct store_record *r,
 			return kv_err_plain(err, EINVAL, "%s: flat: not a flattened layer", path);
 		r->info.flat = kv_strdup(d);
 		r->info.nflat = (size_t)k;
+	}
+	yajl_val etc = kv_jget(root, "etc");
+	if (etc) {
+		r->has_etc = true;
+		if (etc_file_read(etc, "passwd", &r->etc.passwd) < 0 ||
+		    etc_file_read(etc, "group", &r->etc.group) < 0) {
+			store_record_free(r);
+			return kv_err_plain(err, EINVAL, "%s: etc: not the image's /etc files",
+					    path);
+		}
 	}
 	return 0;
 }
@@ -299,6 +405,32 @@ static int prune_layers(const char *store, char **refs, size_t nrefs, img_prune_
 	return rc;
 }
 
+/* The /etc deltas of layers no image references (and leftovers: *.tmp). */
+static int prune_etc(const char *store, char **refs, size_t nrefs, struct kv_err **err)
+{
+	cleanup_free char *dir = kv_asprintf("%s/%s", store, STORE_ETC);
+	struct dirent **list = NULL;
+	int cnt = scandir(dir, &list, NULL, alphasort);
+	if (cnt < 0)
+		return kv_err_make(err, errno, "image store: %s", dir);
+	int rc = 0;
+	for (int i = 0; i < cnt; i++) {
+		const char *d = list[i]->d_name;
+		size_t l = strlen(d);
+		bool keep = strcmp(d, ".") == 0 || strcmp(d, "..") == 0;
+		if (!keep && l == SHA256_HEX_LEN + 5 && strcmp(d + SHA256_HEX_LEN, ".json") == 0) {
+			cleanup_free char *hex = kv_asprintf("%.*s", SHA256_HEX_LEN, d);
+			keep = referenced(refs, nrefs, hex);
+		}
+		cleanup_free char *p = kv_asprintf("%s/%s", dir, d);
+		if (rc == 0 && !keep && unlink(p) < 0 && errno != ENOENT)
+			rc = kv_err_make(err, errno, "prune: remove %s", p);
+		free(list[i]);
+	}
+	free(list);
+	return rc;
+}
+
 int img_prune(const char *store, img_prune_cb cb, void *ctx, struct kv_err **err)
 {
 	cleanup_close int lock = store_open(store, LOCK_EX, err);
@@ -325,6 +457,8 @@ int img_prune(const char *store, img_prune_cb cb, void *ctx, struct kv_err **err
 	}
 	if (rc == 0)
 		rc = prune_layers(store, refs, nrefs, cb, ctx, err);
+	if (rc == 0)
+		rc = prune_etc(store, refs, nrefs, err);
 	/* What a killed import left (no import runs: the lock is ours). */
 	cleanup_free char *tmp = kv_asprintf("%s/%s", store, STORE_TMP);
 	cleanup_close int tfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -165,13 +165,111 @@ function refused() {
 	python3 "$CORPUS" named-user "$WORK/user.tar"
 	img -0 import "$WORK/user.tar"
 	img -1 bundle user:1 "$WORK/u"
-	[[ "$output" == *"User nobody: kvrun image bundle takes a numeric uid[:gid]"* ]]
+	[[ "$output" == *"image config: User nobody: no such user in the image's /etc/passwd"* ]]
 	[ ! -e "$WORK/u" ]
 	python3 "$CORPUS" no-cmd "$WORK/nocmd.tar"
 	img -0 import "$WORK/nocmd.tar"
 	img -1 bundle nocmd:1 "$WORK/n"
 	[[ "$output" == *"no Entrypoint or Cmd"* ]]
 	[ ! -e "$WORK/n" ]
+}
+
+# bundle_user NAME: kvrun image bundle NAME:1, process.user of its config.json.
+function bundle_user() {
+	rm -rf "$WORK/b"
+	img -0 bundle "$1:1" "$WORK/b"
+	jq -c .process.user "$WORK/b/config.json"
+}
+
+@test "image bundle: User names resolve through the image's /etc/passwd and /etc/group" {
+	requires jq
+	python3 "$CORPUS" users "$WORK/u"
+	local f
+	for f in "$WORK"/u/user-*.tar; do
+		img -0 import "$f"
+	done
+	# A name: passwd's uid and primary gid, the groups listing it as additionalGids.
+	[ "$(bundle_user user-0)" = '{"uid":1000,"gid":1000,"additionalGids":[10,29]}' ]
+	# A group given: its gid, no additional gids (Docker's rule).
+	[ "$(bundle_user user-1)" = '{"uid":1000,"gid":2000}' ]
+	[ "$(bundle_user user-2)" = '{"uid":1000,"gid":2000}' ]
+	[ "$(bundle_user user-8)" = '{"uid":1000,"gid":10}' ]
+	# A uid in passwd is its entry; one that is not stays, gid 0.
+	[ "$(bundle_user user-4)" = '{"uid":1001,"gid":1001,"additionalGids":[29]}' ]
+	[ "$(bundle_user user-5)" = '{"uid":4242,"gid":0}' ]
+	# What does not resolve is refused, naming the field, leaving no directory.
+	img -1 bundle user-3:1 "$WORK/n"
+	[[ "$output" == *"image config: User nobody-missing: no such user in the image's /etc/passwd"* ]]
+	[ ! -e "$WORK/n" ]
+	img -1 bundle user-6:1 "$WORK/n"
+	[[ "$output" == *"image config: User app:nogrp: no such group nogrp in the image's /etc/group"* ]]
+	[ ! -e "$WORK/n" ]
+	img -1 bundle user-7:1 "$WORK/n"
+	[[ "$output" == *"User 4294967295: uid 4294967295 out of range"* ]]
+	[ ! -e "$WORK/n" ]
+	# An image recorded before kvrun kept /etc: asked to import it again.
+	local rec
+	for rec in "$KVRUN_IMAGE_STORE"/images/*.json; do
+		jq -e '.name == "user-0:1"' "$rec" >/dev/null && break
+	done
+	jq -e .etc.passwd.base64 "$rec" >/dev/null
+	jq 'del(.etc)' "$rec" >"$WORK/rec" && cat "$WORK/rec" >"$rec"
+	img -1 bundle user-0:1 "$WORK/n"
+	[[ "$output" == *"image config: User app: the image was imported before kvrun kept its /etc/passwd and /etc/group: import it again"* ]]
+	[ ! -e "$WORK/n" ]
+}
+
+@test "image bundle: the User's entry comes from the top of the layer stack" {
+	requires jq
+	python3 "$CORPUS" users "$WORK/u"
+	local f
+	for f in "$WORK"/u/stack-*.tar; do
+		img -0 import "$f"
+	done
+	# The base's app (1000) whited out by the middle layer, the top's (3000) in.
+	[ "$(bundle_user stack-replace-app)" = '{"uid":3000,"gid":3000,"additionalGids":[10,29]}' ]
+	# An opaque /etc in the top: the base's /etc/group is hidden too.
+	[ "$(bundle_user stack-opaque-app)" = '{"uid":3000,"gid":3000}' ]
+	img -1 bundle stack-gone-app:1 "$WORK/n"
+	[[ "$output" == *"User app: no such user in the image's /etc/passwd"* ]]
+	img -1 bundle stack-symlink-app:1 "$WORK/n"
+	[[ "$output" == *"User app: the image's /etc/passwd is not a regular file (a symlink)"* ]]
+	# Hostile lines: refused naming the line; the others still resolve.
+	[ "$(bundle_user stack-hostile-app)" = '{"uid":3000,"gid":3000,"additionalGids":[10,29]}' ]
+	[ "$(bundle_user stack-hostile-long)" = '{"uid":7,"gid":7}' ]
+	img -1 bundle stack-hostile-big:1 "$WORK/n"
+	[[ "$output" == *"User big: the image's /etc/passwd line 1: uid 4294967296 out of range (over 4294967294)"* ]]
+	img -1 bundle stack-hostile-bad:1 "$WORK/n"
+	[[ "$output" == *"User bad: the image's /etc/passwd line 2: uid \"12a\" is not a number"* ]]
+	[ ! -e "$WORK/n" ]
+	# The shared base layer was stored once, with what it does to /etc.
+	[ "$(ls "$KVRUN_IMAGE_STORE/layers" | wc -l)" -eq 6 ]
+	[ "$(ls "$KVRUN_IMAGE_STORE/layer-etc" | wc -l)" -eq 6 ]
+	[ -z "$(ls "$KVRUN_IMAGE_STORE/tmp")" ]
+	# A stored layer with its /etc delta is not read again: its bytes garbled
+	# in the archive go unnoticed. Without the delta (a store from before
+	# kvrun kept them) it is read again, and the garbling found.
+	img -0 import "$WORK/u/garbled.tar"
+	[ "$(bundle_user garbled)" = '{"uid":3000,"gid":2000}' ]
+	local base
+	base=$(tar -xOf "$WORK/u/stack-replace-app.tar" manifest.json | jq -r '.[0].Layers[0]')
+	base=$(tar -xOf "$WORK/u/stack-replace-app.tar" "$base" | sha256sum | cut -d' ' -f1)
+	[ -e "$KVRUN_IMAGE_STORE/layer-etc/$base.json" ]
+	rm "$KVRUN_IMAGE_STORE/layer-etc/$base.json"
+	img ! import "$WORK/u/garbled.tar"
+	[[ "$output" == *"diff_id mismatch"* ]]
+	[ ! -e "$KVRUN_IMAGE_STORE/layer-etc/$base.json" ]
+	img -0 import "$WORK/u/stack-replace-app.tar"
+	[ -e "$KVRUN_IMAGE_STORE/layer-etc/$base.json" ]
+	[ "$(bundle_user stack-replace-app)" = '{"uid":3000,"gid":3000,"additionalGids":[10,29]}' ]
+	# prune takes a layer's delta with the layer.
+	local id
+	for id in $("$KVRUN" image ls --format json | jq -r '.[].id'); do
+		img -0 rm "$id"
+	done
+	img -0 prune
+	[ -z "$(ls "$KVRUN_IMAGE_STORE/layers")" ]
+	[ -z "$(ls "$KVRUN_IMAGE_STORE/layer-etc")" ]
 }
 
 @test "image import: more layers than a VM takes, the lowest flattened into one image as umoci unpacks them" {

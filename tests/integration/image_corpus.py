@@ -178,6 +178,62 @@ def flatten_cases(out):
     oci_layout([l0, l1, l2], os.path.join(out, "base"), "base", ["sh"])
 
 
+PASSWD = (b"root:x:0:0:root:/root:/bin/sh\n"
+          b"app:x:1000:1000:App:/home/app:/bin/sh\n"
+          b"other:x:1001:1001::/:/bin/sh\n")
+GROUP = (b"root:x:0:\napp:x:1000:\ngrp:x:2000:\n"
+         b"wheel:x:10:root,app\naudio:x:29:other,app\n")
+
+
+def etc_layer(passwd=None, group=None, extra=()):
+    e = [ti("etc/", tarfile.DIRTYPE, mode=0o755)]
+    if passwd is not None:
+        e.append(ti("etc/passwd", data=passwd))
+    if group is not None:
+        e.append(ti("etc/group", data=group))
+    return tar_bytes(e + list(extra))
+
+
+def users(out):
+    """OUT/USER.tar (name user-N:1) for each User over one layer with
+    /etc/passwd and /etc/group; OUT/stack-KIND.tar, a base layer with them
+    under layers that change /etc/passwd (name stack-KIND:1)."""
+    os.makedirs(out)
+    base = etc_layer(PASSWD, GROUP)
+    for n, user in enumerate(["app", "app:grp", "1000:grp", "nobody-missing", "1001",
+                              "4242", "app:nogrp", "4294967295", "app:10"]):
+        docker_archive([base], os.path.join(out, "user-%d.tar" % n), "user-%d:1" % n,
+                       config={"Cmd": ["sh"], "User": user})
+    app3000 = b"app:x:3000:3000::/:/bin/sh\n"
+    stacks = {
+        # A whiteout, then a new file in the layer above: the top's entry.
+        "replace": [base, etc_layer(extra=[ti("etc/.wh.passwd")]), etc_layer(app3000)],
+        # The top's whiteout alone: no /etc/passwd.
+        "gone": [base, etc_layer(extra=[ti("etc/.wh.passwd")])],
+        # An opaque /etc: the lower /etc/group is hidden too.
+        "opaque": [base, etc_layer(app3000, extra=[ti("etc/.wh..wh..opq")])],
+        # A symlink over it: not read.
+        "symlink": [base, etc_layer(extra=[ti("etc/passwd", tarfile.SYMTYPE,
+                                               linkname="/usr/lib/passwd", mode=0o777)])],
+        # Hostile lines: a huge uid, a non-numeric one, a long line.
+        "hostile": [base, etc_layer(b"big:x:4294967296:1::/:/bin/sh\n"
+                                    b"bad:x:12a:1::/:/bin/sh\n"
+                                    b"long:x:7:7:" + b"g" * 200000 + b":/:/bin/sh\n"
+                                    b"app:x:3000:3000::/:/bin/sh\n")],
+    }
+    # The replace stack with its base layer's bytes garbled, its diff_id kept:
+    # it imports only while the store has that layer and its /etc delta.
+    ids = ["sha256:" + hashlib.sha256(r).hexdigest() for r in stacks["replace"]]
+    garbled = [tar_bytes([ti("x", data=b"garbled")])] + stacks["replace"][1:]
+    docker_archive(garbled, os.path.join(out, "garbled.tar"), "garbled:1", diff_ids=ids,
+                   config={"Cmd": ["sh"], "User": "app:grp"})
+    for kind, layers in stacks.items():
+        for user in ["app", "big", "bad", "long"] if kind == "hostile" else ["app"]:
+            docker_archive(layers, os.path.join(out, "stack-%s-%s.tar" % (kind, user)),
+                           "stack-%s-%s:1" % (kind, user),
+                           config={"Cmd": ["sh"], "User": user})
+
+
 def sparse_declared():
     # An entry declaring 2 GiB (GNU sparse: the stream holds almost nothing).
     i = tarfile.TarInfo("big")
@@ -208,6 +264,8 @@ def main():
         return layered(out, sys.argv[3])
     if kind == "flatten":
         return flatten_cases(out)
+    if kind == "users":
+        return users(out)
     if kind == "named-user":
         raw = tar_bytes([ti("file", data=b"x")])
         return docker_archive([raw], out, "user:1", config={"Cmd": ["sh"], "User": "nobody"})
