@@ -45,4 +45,14 @@ struct oci_seccomp;
 int agent_seccomp_guest_bpf(const struct oci_seccomp *seccomp, char **b64,
 			    struct kv_err **err) KV_WUR;
 
+/*
+ * The host's side of a create's checks: what the agent will do with the
+ * spec and rootfs JSON it is sent (agent/protocol.h create), decoded and
+ * checked with the agent's own code (agent/spec.c), so that whatever it
+ * would refuse after the VM booted is refused before, with the same
+ * message naming the field (a mount count over its limit, a destination
+ * that climbs out, a device path...). rootfs_json may be NULL.
+ */
+int agent_spec_check(const char *spec_json, const char *rootfs_json, struct kv_err **err) KV_WUR;
+
 #endif

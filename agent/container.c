@@ -485,21 +485,6 @@ static void proc_setup_failed(struct agent *a, struct proc *p)
 		proc_bury(a, p);
 }
 
-static int container_check_spec(struct kv_spec *s, struct kv_err **err)
-{
-	if (!(s->ns_flags & CLONE_NEWNS))
-		return kv_err_plain(err, EINVAL,
-				    "linux.namespaces: a mount namespace is required "
-				    "(the agent's own is the VM's)");
-	if (s->ns_paths[KV_NS_PID] || s->ns_paths[KV_NS_MOUNT])
-		return kv_err_plain(err, ENOTSUP,
-				    "linux.namespaces: joining a pid or mount "
-				    "namespace by path is not supported");
-	if (!s->rootfs.type)
-		return kv_err_plain(err, EINVAL, "root.path: missing (and no rootfs source)");
-	return 0;
-}
-
 int container_create(struct agent *a, const char *id, yajl_val params, uint64_t serial,
 		     uint64_t req_id, struct kv_err **err)
 {
@@ -510,7 +495,7 @@ int container_create(struct agent *a, const char *id, yajl_val params, uint64_t 
 	struct container *c = container_new(id);
 	c->spec = kv_spec_decode(kv_jget(params, "spec"), err);
 	if (!c->spec || kv_rootfs_decode(kv_jget(params, "rootfs"), c->spec, err) < 0 ||
-	    container_check_spec(c->spec, err) < 0)
+	    kv_spec_check(c->spec, err) < 0)
 		goto fail;
 	if (c->spec->seccomp &&
 	    agent_seccomp_compile(c->spec->seccomp, c->spec->process.no_new_privs, &c->seccomp,

@@ -36,7 +36,9 @@
 #define KV_AGENT_PORT	       1024
 #define KV_AGENT_DATA_PORT     1025
 #define KV_AGENT_FRAME_MAX     (1u << 20)
-#define KV_AGENT_FRAME_HDR     4
+/* The most mounts a container's spec may have (agent/spec.c; kvrun checks first). */
+#define KV_AGENT_MOUNTS_MAX 1024
+#define KV_AGENT_FRAME_HDR  4
 /* Stream tokens: 32 lowercase hex digits. */
 #define KV_AGENT_TOKEN_LEN 32
 /* The largest id a JSON number carries exactly (2^53). */

@@ -6,6 +6,8 @@
  * rules and messages the host's config.json check uses), and each error
  * names its JSON path. What is decoded hangs off oci/'s allocation lists.
  */
+#include "agent/agent.h"
+#include "agent/protocol.h"
 #include "agent/spec.h"
 #include "oci/oci.h"
 
@@ -262,8 +264,9 @@ static int decode_mounts(struct pctx *c, yajl_val root, struct kv_spec *s)
 	yajl_val v;
 	if (pc_arr(c, root, "mounts", false, &v) < 0)
 		return -1;
-	if (pc_arr_len(v) > 1024)
-		return pc_fail_at(c, "mounts", "must be an array of at most 1024 mounts");
+	if (pc_arr_len(v) > KV_AGENT_MOUNTS_MAX)
+		return pc_fail_at(c, "mounts", "must be an array of at most %d mounts",
+				  KV_AGENT_MOUNTS_MAX);
 	return pc_each(c, root, "mounts", &s->nmounts, sizeof(*s->mounts), (void **)&s->mounts,
 		       decode_mount);
 }
@@ -583,6 +586,35 @@ struct kv_spec *kv_spec_decode(yajl_val root, struct kv_err **err)
 	    decode_uts_name(&c, root, "domainname", s, &s->domainname) < 0)
 		return NULL;
 	return steal_ptr(s);
+}
+
+int kv_spec_check(const struct kv_spec *s, struct kv_err **err)
+{
+	if (!(s->ns_flags & CLONE_NEWNS))
+		return kv_err_plain(err, EINVAL,
+				    "linux.namespaces: a mount namespace is required "
+				    "(the agent's own is the VM's)");
+	if (s->ns_paths[KV_NS_PID] || s->ns_paths[KV_NS_MOUNT])
+		return kv_err_plain(err, ENOTSUP,
+				    "linux.namespaces: joining a pid or mount "
+				    "namespace by path is not supported");
+	if (!s->rootfs.type)
+		return kv_err_plain(err, EINVAL, "root.path: missing (and no rootfs source)");
+	return 0;
+}
+
+int agent_spec_check(const char *spec_json, const char *rootfs_json, struct kv_err **err)
+{
+	cleanup_yajl_val yajl_val spec = kv_json_parse(spec_json, "the agent's spec", err);
+	if (!spec)
+		return -1;
+	cleanup_yajl_val yajl_val rootfs = NULL;
+	if (rootfs_json && !(rootfs = kv_json_parse(rootfs_json, "the agent's rootfs", err)))
+		return -1;
+	cleanup_spec struct kv_spec *s = kv_spec_decode(spec, err);
+	if (!s || kv_rootfs_decode(rootfs, s, err) < 0 || kv_spec_check(s, err) < 0)
+		return -1;
+	return 0;
 }
 
 void kv_spec_free(struct kv_spec *s)

@@ -182,6 +182,8 @@ void kv_resources_clear(struct kv_resources *r);
 int kv_process_decode(struct yajl_val_s *v, const char *path, struct kv_process *p,
 		      struct kv_err **err) KV_WUR;
 void kv_process_clear(struct kv_process *p);
+/* What a container needs of a decoded spec and rootfs beyond their fields. */
+int kv_spec_check(const struct kv_spec *s, struct kv_err **err) KV_WUR;
 void kv_spec_free(struct kv_spec *s);
 static inline void kv_spec_freep(struct kv_spec **s)
 {

@@ -15,6 +15,7 @@
  */
 #include "runtime/backend.h"
 #include "runtime/template.h"
+#include "agent/agent.h"
 #include "agent/protocol.h"
 #include "shim/shim.h"
 
@@ -167,6 +168,10 @@ static int place_rootfs(struct start_ctx *x, unsigned *cpus, uint64_t *mem, stru
 	const struct runtime_sandbox_req *req = x->req;
 	x->plan.shared = x->owner;
 	x->plan.dax_window = x->vc->rootfs_dax;
+	/* agent_spec_check() says it too, but after a plan of every mount. */
+	if (req->cfg->n_mounts > KV_AGENT_MOUNTS_MAX)
+		return kv_err_plain(err, E2BIG, "mounts: must be an array of at most %d mounts",
+				    KV_AGENT_MOUNTS_MAX);
 	if (rootfs_prepare(req->state_dir, req->cfg, req->st->rootfs, req->st->bundle, &x->plan,
 			   err) < 0)
 		return -1;
@@ -302,8 +307,11 @@ static int spec_fits(const struct start_ctx *x, struct kv_err **err)
 static int start_shim(struct start_ctx *x, unsigned cpus, uint64_t mem,
 		      struct runtime_sandbox_result *res, struct kv_err **err)
 {
-	if (spec_fits(x, err) < 0)
+	/* Whatever the agent would refuse after the VM booted, refused now. */
+	if (spec_fits(x, err) < 0 ||
+	    agent_spec_check(x->plan.spec_json, x->plan.rootfs_json, err) < 0)
 		return -1;
+	kv_timing_mark("check");
 	cleanup_free char *request = create_request(x, cpus, mem, err);
 	cleanup_free char *log = kv_asprintf("%s/%s", x->req->state_dir, SHIM_LOG);
 	cleanup_free char *pidfile = kv_asprintf("%s/%s", x->req->state_dir, SHIM_PIDFILE);
