@@ -54,5 +54,7 @@ int agent_seccomp_guest_bpf(const struct oci_seccomp *seccomp, char **b64,
  * that climbs out, a device path...). rootfs_json may be NULL.
  */
 int agent_spec_check(const char *spec_json, const char *rootfs_json, struct kv_err **err) KV_WUR;
+/* The same for an exec's process JSON (its errors name process.*). */
+int agent_process_check(const char *process_json, struct kv_err **err) KV_WUR;
 
 #endif

@@ -617,6 +617,17 @@ int agent_spec_check(const char *spec_json, const char *rootfs_json, struct kv_e
 	return 0;
 }
 
+int agent_process_check(const char *process_json, struct kv_err **err)
+{
+	cleanup_yajl_val yajl_val v = kv_json_parse(process_json, "the agent's process", err);
+	if (!v)
+		return -1;
+	struct kv_process p = {0};
+	int r = kv_process_decode(v, "process", &p, err);
+	kv_process_clear(&p);
+	return r;
+}
+
 void kv_spec_free(struct kv_spec *s)
 {
 	if (!s)

@@ -6,6 +6,7 @@
  */
 #include "runtime/backend.h"
 #include "runtime/template.h"
+#include "agent/agent.h"
 #include "agent/protocol.h"
 #include "shim/shim.h"
 
@@ -177,7 +178,8 @@ static char *exec_request(const struct container *c, const char *exec_id,
 	oci_process_to_json(p, body);
 	const char *btext;
 	size_t blen;
-	if (kv_json_finish(body, &btext, &blen, err) < 0)
+	/* What the agent would refuse, refused here. */
+	if (kv_json_finish(body, &btext, &blen, err) < 0 || agent_process_check(btext, err) < 0)
 		return NULL;
 	cleanup_free char *sb = sandbox_dir(c->dir, c->st->sandbox_id);
 	cleanup_free char *name = agent_container_name(c->id);

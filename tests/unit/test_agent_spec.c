@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* OCI subset decoding: good specs decode; each bad field's error names it. */
+#include "agent/agent.h"
 #include "agent/spec.h"
 #include "oci/oci.h"
 #include "tap.h"
@@ -277,6 +278,43 @@ static void test_mount_options_advertised(void)
 	ok(!kv_mount_option("mode=755", &set, &clear, &prop, &bind, &rec), "mode=755 is data");
 }
 
+/* The host's checks with the agent's code (agent.h): what create and exec refuse. */
+static void test_host_checks(void)
+{
+	struct kv_err *err = NULL;
+	const char *ok_spec = "{\"process\": {\"args\": [\"true\"], \"cwd\": \"/\"},"
+			      " \"root\": {\"path\": \"/r\"},"
+			      " \"linux\": {\"namespaces\": [{\"type\": \"mount\"}]}}";
+	ok(agent_spec_check(ok_spec, NULL, &err) == 0, "a good spec passes");
+	kv_err_free(steal_ptr(err));
+	ok(agent_spec_check(ok_spec,
+			    "{\"type\": \"overlay\", \"layers\": [{\"device\": "
+			    "\"/dev/pmem1\", \"fstype\": \"erofs\"}]}",
+			    &err) == 0,
+	   "  with a layered rootfs");
+	kv_err_free(steal_ptr(err));
+	ok(agent_spec_check(ok_spec, "{\"type\": \"overlay\", \"layers\": []}", &err) < 0 &&
+	       strstr(err->msg, "layers"),
+	   "a rootfs without layers is refused, naming them");
+	kv_err_free(steal_ptr(err));
+	const char *no_mnt = "{\"process\": {\"args\": [\"true\"], \"cwd\": \"/\"},"
+			     " \"root\": {\"path\": \"/r\"}, \"linux\": {\"namespaces\": []}}";
+	ok(agent_spec_check(no_mnt, NULL, &err) < 0 &&
+	       strstr(err->msg, "linux.namespaces: a mount namespace is required"),
+	   "no mount namespace: refused, named");
+	kv_err_free(steal_ptr(err));
+	ok(agent_spec_check("{", NULL, &err) < 0 && strstr(err->msg, "the agent's spec"),
+	   "broken JSON: refused");
+	kv_err_free(steal_ptr(err));
+	ok(agent_process_check("{\"args\": [\"sh\"], \"cwd\": \"/\"}", &err) == 0,
+	   "a good exec process passes");
+	kv_err_free(steal_ptr(err));
+	ok(agent_process_check("{\"args\": [], \"cwd\": \"/\"}", &err) < 0 &&
+	       strstr(err->msg, "process.args"),
+	   "an exec without args: refused, naming process.args");
+	kv_err_free(steal_ptr(err));
+}
+
 int main(void)
 {
 	test_mount_options_advertised();
@@ -285,5 +323,6 @@ int main(void)
 	test_readers();
 	test_bad();
 	test_rootfs();
+	test_host_checks();
 	return tap_done();
 }
