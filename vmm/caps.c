@@ -11,14 +11,30 @@
 
 #include "vmm/sandbox.h"
 
+/*
+ * Empty the bounding set but for what keep() says. One prctl per capability
+ * the kernel knows, no read before it: dropping one that is not in the set
+ * succeeds and does nothing (halves the ~80 calls, 0.5-0.7 ms where system
+ * calls are slow). Needs CAP_SETPCAP in the effective set, which dropping
+ * it from the bounding set does not take away; without it (a VMM started
+ * by a user) nothing is tried.
+ */
+static int caps_drop_bounding(bool (*keep)(cap_value_t), struct kv_err **err)
+{
+	if (!CAP_IS_SUPPORTED(CAP_SETPCAP) || cap_get_bound(CAP_SETPCAP) != 1)
+		return 0;
+	cap_value_t max = (cap_value_t)cap_max_bits();
+	for (cap_value_t c = 0; c < max; c++)
+		if (!(keep && keep(c)) && prctl(PR_CAPBSET_DROP, (unsigned long)c, 0, 0, 0) < 0 &&
+		    errno != EPERM && errno != EINVAL)
+			return kv_err_make(err, errno, "drop bounding capability %d", c);
+	return 0;
+}
+
 int sandbox_caps_drop(const struct sandbox_ids *ids, struct kv_err **err)
 {
-	/* The bounding set needs CAP_SETPCAP: drop it first, while we have it. */
-	if (CAP_IS_SUPPORTED(CAP_SETPCAP) && cap_get_bound(CAP_SETPCAP) == 1) {
-		for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++)
-			if (cap_get_bound(c) == 1 && cap_drop_bound(c) < 0 && errno != EPERM)
-				return kv_err_make(err, errno, "drop bounding capability %d", c);
-	}
+	if (caps_drop_bounding(NULL, err) < 0)
+		return -1;
 	if (cap_reset_ambient() < 0 && errno != EINVAL && errno != EPERM)
 		return kv_err_make(err, errno, "clear ambient capabilities");
 	/* Taking non-zero ids clears the permitted and effective sets (no keepcaps). */
@@ -55,12 +71,8 @@ static bool sandbox_fs_cap_kept(cap_value_t c)
 /* The calling thread keeps sandbox_fs_caps (those of them it has) and nothing else. */
 static int sandbox_caps_keep_fs(struct kv_err **err)
 {
-	if (CAP_IS_SUPPORTED(CAP_SETPCAP) && cap_get_bound(CAP_SETPCAP) == 1) {
-		for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++)
-			if (!sandbox_fs_cap_kept(c) && cap_get_bound(c) == 1 &&
-			    cap_drop_bound(c) < 0 && errno != EPERM)
-				return kv_err_make(err, errno, "drop bounding capability %d", c);
-	}
+	if (caps_drop_bounding(sandbox_fs_cap_kept, err) < 0)
+		return -1;
 	if (cap_reset_ambient() < 0 && errno != EINVAL && errno != EPERM)
 		return kv_err_make(err, errno, "clear ambient capabilities");
 	cap_t cur = cap_get_proc(), keep = cap_init();

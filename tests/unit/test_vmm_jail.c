@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -383,6 +385,56 @@ static void test_share_root(const char *dir)
 	rmdir(p);
 }
 
+/* A status line's value ("CapBnd", "NoNewPrivs"), of the calling thread. */
+static unsigned long long self_status(const char *field)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)syscall(SYS_gettid));
+	FILE *f = fopen(path, "r");
+	unsigned long long v = ~0ull;
+	size_t n = strlen(field);
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, field, n) == 0 && line[n] == ':')
+			v = strtoull(line + n + 1, NULL, strcmp(field, "NoNewPrivs") ? 16 : 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* The capability drops (caps.c), each in a child: the VMM's and a worker's. */
+static void test_caps(void)
+{
+	for (int worker = 0; worker < 2; worker++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			struct kv_err *err = NULL;
+			struct vmm_config cfg;
+			vmm_config_init(&cfg);
+			cfg.seccomp = VMM_SECCOMP_OFF;
+			long long t0 = now_ns();
+			int r = worker ? sandbox_fs_thread_confine(&cfg, &err)
+				       : sandbox_caps_drop(NULL, &err);
+			long long t = now_ns() - t0;
+			unsigned long long want = worker ? 0x800001full : 0;
+			int bits = (r == 0) | (self_status("CapBnd") == want) << 1 |
+				   (self_status("CapEff") == want) << 2 |
+				   (self_status("CapPrm") == want) << 3 |
+				   (self_status("NoNewPrivs") == 1) << 4;
+			fprintf(stderr, "# %s: %lld us\n", worker ? "worker's drop" : "VMM's drop",
+				t / 1000);
+			syscall(SYS_exit_group, 32 + bits);
+		}
+		int st = 0;
+		waitpid(pid, &st, 0);
+		int bits = WIFEXITED(st) ? WEXITSTATUS(st) - 32 : -1;
+		const char *who = worker ? "a virtio-fs worker" : "the VMM";
+		ok(bits >= 0 && (bits & 1), "%s drops its capabilities", who);
+		ok(bits >= 0 && (bits & 2), "  bounding set: %s", worker ? "its six" : "empty");
+		ok(bits >= 0 && (bits & 12) == 12, "  effective and permitted: the same");
+		ok(bits >= 0 && (bits & 16), "  no_new_privs");
+	}
+}
+
 static int cmp_ll(const void *a, const void *b)
 {
 	long long x = *(const long long *)a, y = *(const long long *)b;
@@ -428,6 +480,7 @@ int main(void)
 	test_jail(dir);
 	test_dial_root(dir);
 	test_share_root(dir);
+	test_caps();
 	test_cost(dir);
 	char sock[96];
 	snprintf(sock, sizeof(sock), "%s/vsock.sock_%d", dir, DIAL_PORT);
