@@ -6,8 +6,10 @@
  * kvrun image prune [--store DIR]
  * kvrun image bundle [--store DIR] NAME|ID DIR
  *
- * The image store (rootfs-tools/image/image.h). Linked into kvrun alone,
- * not libruntime.a, so that -larchive goes to this one program.
+ * The image store (rootfs-tools/image/image.h). Linked into kvrun-image
+ * alone (kvrun's CLI with this command), not libruntime.a or kvrun, so
+ * that -larchive goes to this one program; kvrun execs it
+ * (cmd_image_exec.c).
  */
 #include "rootfs-tools/image/image.h"
 #include "runtime/backend.h"

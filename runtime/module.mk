@@ -4,10 +4,12 @@
 # (libagentproto); libvmm through vmm/vmm.h (vmm_host_check for `kvrun
 # check`, the command line of the VMs it starts, the VMM's API clients).
 MODULES += runtime
-# cmd_image.c is the CLI of the image store (libimage, -larchive): in
-# libruntime.a like every command (cli.c's table names it), so kvrun and
-# the runtime's unit tests link libarchive; no other program does.
-runtime_SRCS := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+# cmd_image.c is the CLI of the image store (libimage, -larchive). It is
+# not in libruntime.a: kvrun-image is kvrun's CLI linked with it, and kvrun
+# links cmd_image_exec.c, which runs kvrun-image for `kvrun image` (so that
+# kvrun's every call does not load libarchive's 14 shared libraries).
+RUNTIME_IMAGE_SRCS := runtime/cmd_image.c runtime/cmd_image_exec.c
+runtime_SRCS := $(filter-out runtime/main.c $(RUNTIME_IMAGE_SRCS),$(wildcard runtime/*.c))
 runtime_LIBS := runtime shim agent agentproto oci vmm image kv
 $(BUILD)/tests/unit/test_runtime $(BUILD)/tests/unit/test_runtime_%: HOST_LIBS += $(IMAGE_LDLIBS)
 $(eval $(call module_lib,runtime,$(runtime_SRCS)))
@@ -19,11 +21,20 @@ $(BUILD)/asan/runtime/vmconf.o: ASAN_CFLAGS += -DKVRUN_PREFIX='"$(PREFIX)"'
 PROGRAMS += $(BUILD)/kvrun
 INSTALL_BIN += $(BUILD)/kvrun
 
-$(BUILD)/kvrun: $(BUILD)/obj/runtime/main.o $(BUILD)/libruntime.a \
-		$(BUILD)/libshim.a $(BUILD)/libagent.a $(BUILD)/libagentproto.a $(BUILD)/liboci.a $(BUILD)/libvmm.a \
-		$(BUILD)/libimage.a $(BUILD)/libkv.a
+RUNTIME_LINK_LIBS := $(BUILD)/libruntime.a $(BUILD)/libshim.a $(BUILD)/libagent.a \
+	$(BUILD)/libagentproto.a $(BUILD)/liboci.a $(BUILD)/libvmm.a
+$(BUILD)/kvrun: $(BUILD)/obj/runtime/main.o $(BUILD)/obj/runtime/cmd_image_exec.o \
+		$(RUNTIME_LINK_LIBS) $(BUILD)/libkv.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(HOST_LIBS)
+$(BUILD)/obj/runtime/cmd_image_exec.o: ALL_CFLAGS += -DKVRUN_PREFIX='"$(PREFIX)"'
+
+PROGRAMS += $(BUILD)/kvrun-image
+INSTALL_BIN += $(BUILD)/kvrun-image
+$(BUILD)/kvrun-image: $(BUILD)/obj/runtime/main.o $(BUILD)/obj/runtime/cmd_image.o \
+		$(RUNTIME_LINK_LIBS) $(BUILD)/libimage.a $(BUILD)/libkv.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(HOST_LIBS) $(IMAGE_LDLIBS)
--include $(BUILD)/obj/runtime/main.d
+-include $(BUILD)/obj/runtime/main.d $(BUILD)/obj/runtime/cmd_image.d \
+	$(BUILD)/obj/runtime/cmd_image_exec.d
 
 # The bundle fixture for the integration tests: a busybox root filesystem
 # built from the host's static busybox (Debian busybox-static). Links are

@@ -1,7 +1,8 @@
 # rootfs-tools/image/: the OCI image store (libimage.a): import through
 # libarchive, one erofs image per layer, ls/rm/prune. `kvrun image` is its
-# CLI (runtime/cmd_image.c): -larchive goes to kvrun and the unit tests
-# that link libruntime or libimage, no other program.
+# CLI (runtime/cmd_image.c, in kvrun-image, which kvrun execs for it):
+# -larchive goes to kvrun-image and the unit tests that link libruntime or
+# libimage, no other program.
 MODULES += image
 image_SRCS := $(wildcard rootfs-tools/image/*.c)
 image_LIBS := image kv
