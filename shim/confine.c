@@ -32,113 +32,33 @@
  * (console socket, resize), a foreground terminal, a VM owner stopping its
  * VMM and seeing it die, the agent going away (kvrun-agent on the host
  * behind a hybrid vsock stand-in), and the qdisc removal (test_shim).
- * Building with -DSHIM_SECCOMP_ACTION=SCMP_ACT_LOG logs a miss to the
+ * The list itself is in seccomp_rules.c, compiled to BPF at build time.
+ * Building with SHIM_SECCOMP_ACTION=SCMP_ACT_LOG (make) logs a miss to the
  * kernel log instead of killing.
  */
 #include "shim/internal.h"
+#include "shim/seccomp_bpf.h"
 
-#include <seccomp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/capability.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <termios.h>
+#include <sys/syscall.h>
 #include <time.h>
 
-#ifndef SHIM_SECCOMP_ACTION
-#define SHIM_SECCOMP_ACTION SCMP_ACT_KILL_PROCESS
-#endif
-
-static const int shim_syscalls[] = {
-    SCMP_SYS(read),
-    SCMP_SYS(write),
-    SCMP_SYS(writev), /* agent frames: kill, resize */
-    SCMP_SYS(close),
-    SCMP_SYS(poll),
-    SCMP_SYS(recvfrom), /* the relays' recv and send */
-    SCMP_SYS(sendto),
-    SCMP_SYS(shutdown),
-    SCMP_SYS(dup2),
-    SCMP_SYS(wait4),
-    SCMP_SYS(kill),
-    SCMP_SYS(getpid),
-    SCMP_SYS(gettid), /* abort() */
-    SCMP_SYS(tgkill),
-    SCMP_SYS(rt_sigaction),
-    SCMP_SYS(rt_sigprocmask),
-    SCMP_SYS(rt_sigreturn),
-    SCMP_SYS(restart_syscall),
-    SCMP_SYS(brk),
-    SCMP_SYS(munmap), /* frames over malloc's mmap threshold */
-    SCMP_SYS(mremap),
-    SCMP_SYS(clock_gettime), /* when the vDSO falls back */
-    SCMP_SYS(exit_group),
-};
-
-/* The ingress qdisc's removal (net.c): netlink, and its record in the sandbox directory. */
-static const int shim_net_syscalls[] = {
-    SCMP_SYS(bind),
-    SCMP_SYS(getsockname),
-    SCMP_SYS(recvmsg), /* mnl_socket_recvfrom */
-    SCMP_SYS(unlink),
-};
-
-/* isatty/tcgetattr, tcsetattr(TCSANOW) of the restore, the window size. */
-static const unsigned long shim_ioctls[] = {TCGETS, TCSETS, TIOCGWINSZ};
-
-static int rule(scmp_filter_ctx ctx, int nr, unsigned n, const struct scmp_arg_cmp *cmp)
-{
-	return seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, n, cmp);
-}
-
-static int rules_add(scmp_filter_ctx ctx, const int *nrs, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (rule(ctx, nrs[i], 0, NULL) < 0)
-			return -1;
-	return 0;
-}
-
-static int seccomp_build(scmp_filter_ctx ctx, bool net)
-{
-	if (rules_add(ctx, shim_syscalls, KV_ARRAY_SIZE(shim_syscalls)) < 0)
-		return -1;
-	for (size_t i = 0; i < KV_ARRAY_SIZE(shim_ioctls); i++) {
-		/* The low 32 bits: the request is an unsigned int in the kernel. */
-		struct scmp_arg_cmp req = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, shim_ioctls[i]);
-		if (rule(ctx, SCMP_SYS(ioctl), 1, &req) < 0)
-			return -1;
-	}
-	/* malloc's memory, never executable. */
-	struct scmp_arg_cmp no_exec = SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
-	if (rule(ctx, SCMP_SYS(mmap), 1, &no_exec) < 0)
-		return -1;
-	/* leave(): setrlimit(RLIMIT_CORE) of ourselves, before dying by a signal. */
-	struct scmp_arg_cmp core[] = {SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A1(SCMP_CMP_EQ, RLIMIT_CORE)};
-	if (rule(ctx, SCMP_SYS(prlimit64), 2, core) < 0)
-		return -1;
-	if (!net)
-		return 0;
-	struct scmp_arg_cmp netlink = SCMP_A0(SCMP_CMP_EQ, AF_NETLINK);
-	if (rule(ctx, SCMP_SYS(socket), 1, &netlink) < 0)
-		return -1;
-	return rules_add(ctx, shim_net_syscalls, KV_ARRAY_SIZE(shim_net_syscalls));
-}
-
+/* The filter, compiled at build time from seccomp_rules.c
+ * (build/gen/shim/seccomp_bpf.c, shim/tools/seccomp_gen.c): loading it is
+ * one seccomp(2) call, and the shim does not load libseccomp. */
 int shim_seccomp_load(bool net, struct kv_err **err)
 {
-	scmp_filter_ctx ctx = seccomp_init(SHIM_SECCOMP_ACTION);
-	if (!ctx)
-		return kv_err_make(err, ENOMEM, "seccomp_init");
-	int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-	if (r == 0)
-		r = seccomp_build(ctx, net);
-	if (r == 0)
-		r = seccomp_load(ctx);
-	seccomp_release(ctx);
-	return r < 0 ? kv_err_make(err, -r, "load the shim's seccomp filter") : 0;
+	const struct shim_bpf *b = &shim_bpf[net];
+	struct sock_fprog prog = {.len = b->len, .filter = (struct sock_filter *)b->insns};
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		return kv_err_make(err, errno, "load the shim's seccomp filter");
+	return 0;
 }
 
 static int drop_bounding(bool keep_net, bool keep_kill, struct kv_err **err)

@@ -37,6 +37,9 @@ int sandbox_seccomp_load(enum sandbox_thread kind, enum vmm_seccomp_mode mode,
 struct sock_filter;
 int sandbox_seccomp_compile(enum sandbox_thread kind, enum vmm_seccomp_mode mode,
 			    struct sock_filter **prog, unsigned short *len) KV_WUR;
+/* A libseccomp filter context's BPF (through a memfd: libseccomp 2.5 exports
+ * to an fd only); for kvrun-shim's build tool too. 0 or -errno; malloc'd. */
+int sandbox_seccomp_export(void *ctx, struct sock_filter **prog, unsigned short *len) KV_WUR;
 
 /*
  * virtio-fs worker threads (vmm/virtio/fs.c) confine themselves with this,

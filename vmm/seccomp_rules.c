@@ -188,7 +188,7 @@ static int seccomp_build(scmp_filter_ctx ctx, enum sandbox_thread kind)
 }
 
 /* libseccomp's BPF for ctx, through a memfd (libseccomp 2.5 exports to an fd only). */
-static int seccomp_export(scmp_filter_ctx ctx, struct sock_filter **prog, unsigned short *len)
+int sandbox_seccomp_export(void *ctx, struct sock_filter **prog, unsigned short *len)
 {
 	cleanup_close int fd = memfd_create("kvrun-seccomp", MFD_CLOEXEC);
 	if (fd < 0)
@@ -221,7 +221,7 @@ int sandbox_seccomp_compile(enum sandbox_thread kind, enum vmm_seccomp_mode mode
 		return -ENOMEM;
 	int r = seccomp_build(ctx, kind);
 	if (r == 0)
-		r = seccomp_export(ctx, prog, len);
+		r = sandbox_seccomp_export(ctx, prog, len);
 	seccomp_release(ctx);
 	return r < 0 ? r : 0;
 }

@@ -4,6 +4,7 @@
  * capabilities a confined shim keeps, and the committed shim's seccomp
  * filter (in children). */
 #include "shim/internal.h"
+#include "shim/seccomp_bpf.h"
 #include "tap.h"
 
 #include <fcntl.h>
@@ -242,6 +243,21 @@ static void test_seccomp(void)
 		ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "seccomp: the ingress qdisc's removal");
 }
 
+/* The programs compiled at build time are what the rules give now. */
+static void test_seccomp_built(void)
+{
+	for (int net = 0; net < 2; net++) {
+		struct sock_filter *p = NULL;
+		unsigned short n = 0;
+		int r = shim_seccomp_compile(net, &p, &n);
+		ok(r == 0 && n == shim_bpf[net].len &&
+		       memcmp(p, shim_bpf[net].insns, n * sizeof(*p)) == 0,
+		   "the build-time filter %s a network interface is seccomp_rules.c's (%u insns)",
+		   net ? "with" : "without", (unsigned)n);
+		free(p);
+	}
+}
+
 int main(void)
 {
 	test_request_good();
@@ -250,5 +266,6 @@ int main(void)
 	test_pidfile();
 	test_confine();
 	test_seccomp();
+	test_seccomp_built();
 	return tap_done();
 }
