@@ -5,8 +5,9 @@
  * FUSE client (and overlayfs on top of it) drives the real server with real
  * traffic on a machine without KVM. The server thread confines itself as a
  * jailed VMM's worker does (fs.c fs_worker_confine: its own umask, its
- * share or an empty directory as its root, Landlock beneath the shares, the six capabilities and
- * the SANDBOX_FS seccomp list), unless --no-sandbox.
+ * share or an empty directory as its root, a proc of its own for its
+ * /proc/self/fd, Landlock beneath the shares, the six capabilities and the
+ * SANDBOX_FS seccomp list), unless --no-sandbox.
  *
  *   fuse-devhost [--no-sandbox] MOUNTPOINT --fs TAG=PATH[,ro][,dev] [--fs TAG/NAME=PATH ...]
  *
@@ -47,6 +48,8 @@ static int devhost_confine(struct devhost *d, struct kv_err **err)
 	int keep = -1; /* held for the program's life */
 	if (d->cfg.jail && sandbox_fs_thread_jail(fuse_server_root_share(&d->srv), &keep, err) < 0)
 		return -1;
+	if (d->cfg.jail)
+		fuse_server_proc_own(&d->srv);
 	if (d->cfg.drop_caps && fuse_landlock(&d->srv, err) < 0)
 		return -1;
 	return sandbox_fs_thread_confine(&d->cfg, err);

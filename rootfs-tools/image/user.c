@@ -101,9 +101,10 @@ static int pw_line_fail(unsigned no, const char *line, size_t len, struct kv_err
 		int idlen = (int)(fend - p < 24 ? fend - p : 24);
 		if (field >= 2) {
 			char id[32];
-			snprintf(id, sizeof(id), "%.*s", idlen, p);
+			snprintf(id, sizeof(id), "%.*s%s", idlen, p, fend - p > idlen ? "..." : "");
 			uint64_t v = 0;
-			bool num = fend > p && strspn(id, "0123456789") == (size_t)(fend - p);
+			/* The whole field, not the copy shown (at most 24 bytes of it). */
+			bool num = fend > p && strspn(p, "0123456789") >= (size_t)(fend - p);
 			for (const char *c = p; num && c < fend && v <= ID_MAX; c++)
 				v = v * 10 + (uint64_t)(*c - '0');
 			if (!num)

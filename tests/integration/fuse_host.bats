@@ -124,6 +124,13 @@ function server_status() {
 	[ "$(server_status CapBnd)" = 000000000800001f ]
 	# And in a root of its own: the one directory it exports, not the host's /.
 	[ "$(stat -L -c %d:%i "/proc/$SERVER_PID/task/$(server_tid)/root/")" = "$(stat -c %d:%i "$S")" ]
+	# Its /proc/self/fd (the re-opens, the links above) is in a proc of its
+	# own attached nowhere (shown as /PID/fd), not the host's /proc, whose
+	# ".." would lead out of that root to the host's /.
+	local links
+	links=$(for f in /proc/"$SERVER_PID"/fd/*; do readlink "$f"; done)
+	grep -qx "/$SERVER_PID/fd" <<<"$links"
+	! grep -q "^/proc/" <<<"$links"
 }
 
 @test "fuse-devhost: an overlay with its upper on a share (copy-up, whiteouts, opaque dir, links); trusted.overlay.* kept as user.kvrun.trusted.*; a new overlay mount sees the same tree" {

@@ -166,6 +166,7 @@ static const char passwd_text[] = "root:x:0:0:root:/root:/bin/sh\n"
 				  "+nis:x:9:9::/:/bin/sh\n"
 				  "min:x:7:7\n"
 				  "app:x:2000:2000:a second app:/:/bin/sh\n"
+				  "long:x:123456789012345678901234567890:1::/:/bin/sh\n"
 				  "last:x:8:8::/:/bin/sh";
 static const char group_text[] = "root:x:0:\n"
 				 "grp:x:2000:\n"
@@ -196,6 +197,8 @@ static void test_users(void)
 	user_is(&e, "big", "line 8: uid 4294967296 out of range");
 	user_is(&e, "max", "/etc/passwd line 9: uid out of range");
 	user_is(&e, "biggid", "line 10: gid 99999999999 out of range");
+	/* A number too long to show whole is still a number, out of range. */
+	user_is(&e, "long", "line 14: uid 123456789012345678901234... out of range");
 	user_is(&e, "+nis", "no such user");
 	user_is(&e, "min", "/etc/group line 6: gid out of range");
 	user_is(&e, "4294967295", "uid 4294967295 out of range");

@@ -382,6 +382,9 @@ static int fs_worker_confine(struct virtio_fs *fs, struct kv_err **err)
 	if (fs->thread_jail && fs->thread_jail(fs->confine_ctx, fuse_server_root_share(&fs->srv),
 					       &fs->jail_fd, err) < 0)
 		return kv_err_wrap(err, "virtio-fs %s: jail worker", fs->tag);
+	/* And a /proc whose ".." does not lead out of that root. */
+	if (fs->thread_jail)
+		fuse_server_proc_own(&fs->srv);
 	/* Then Landlock: the seccomp list the core loads last has no landlock calls. */
 	if (fs->landlock && fuse_landlock(&fs->srv, err) < 0)
 		return -1;

@@ -114,6 +114,7 @@ struct fuse_server {
 	bool live;	     /* shares come and go at run time (fuse_live.c) */
 	unsigned nlive;	     /* a live device's shares now */
 	int proc_fd;	     /* /proc/self/fd, to re-open O_PATH fds */
+	int proc_mnt; /* a proc of its own that proc_fd is in (fuse_server_proc_own), or -1 */
 	struct fuse_dax dax;
 	uint64_t dax_maps, dax_unmaps; /* SETUPMAPPING / REMOVEMAPPING ranges served */
 
@@ -161,6 +162,16 @@ int fuse_server_init(struct fuse_server *s, const char *tag, const struct virtio
 /* The fd of the one directory a server exports as its root, or -1 (named
  * shares, a single file, a live device). */
 int fuse_server_root_share(const struct fuse_server *s);
+/*
+ * proc_fd from a proc of the server's own, attached nowhere, that holds
+ * only the pid directories (subset=pid), for a worker about to confine
+ * itself in a root of its own (sandbox_fs_thread_jail): from the host's
+ * /proc a ".." walked from proc_fd leads out of any chroot, to the host's /
+ * (until the VMM pivots) and to /proc/sys (for good); from this one it
+ * stops at the top of that proc. Needs CAP_SYS_ADMIN and Linux 5.8; where
+ * it cannot, the host's stays (said at debug level). On the serving thread.
+ */
+void fuse_server_proc_own(struct fuse_server *s);
 /* fuse_landlock.c: restrict the calling thread to the server's shares
  * (Landlock; nothing where the kernel has none, or for a live device). */
 int fuse_landlock(const struct fuse_server *s, struct kv_err **err) KV_WUR;

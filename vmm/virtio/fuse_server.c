@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -379,6 +380,7 @@ int fuse_server_init(struct fuse_server *s, const char *tag, const struct virtio
 	memset(s, 0, sizeof(*s));
 	s->tag = tag;
 	s->proc_fd = -1;
+	s->proc_mnt = -1;
 	s->dax = dax;
 	s->live = live;
 	s->rl = (struct kv_ratelimit)KV_RATELIMIT_INIT(5000, 10);
@@ -432,6 +434,37 @@ int fuse_server_root_share(const struct fuse_server *s)
 	return sh->fd;
 }
 
+void fuse_server_proc_own(struct fuse_server *s)
+{
+	cleanup_close int fs = fsopen("proc", FSOPEN_CLOEXEC);
+	if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "subset", "pid", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		kv_debug("virtio-fs %s: a proc of its own: %s; the host's /proc stays", s->tag,
+			 strerror(errno));
+		return;
+	}
+	/* Kept open until the server is destroyed: closing the last fd of a
+	 * mount attached nowhere unmounts it, and that waits for an RCU grace
+	 * period. */
+	cleanup_close int mnt =
+	    fsmount(fs, FSMOUNT_CLOEXEC,
+		    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	char self[32];
+	snprintf(self, sizeof(self), "%d/fd", (int)getpid());
+	int fd = mnt < 0 ? -1 : openat(mnt, self, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		kv_debug("virtio-fs %s: a proc of its own: %s; the host's /proc stays", s->tag,
+			 strerror(errno));
+		return;
+	}
+	if (s->proc_fd >= 0)
+		close(s->proc_fd);
+	if (s->proc_mnt >= 0)
+		close(s->proc_mnt);
+	s->proc_fd = fd;
+	s->proc_mnt = steal_fd(mnt);
+}
+
 void fuse_server_reset(struct fuse_server *s)
 {
 	fuse_tables_clear(s, true);
@@ -456,6 +489,8 @@ void fuse_server_destroy(struct fuse_server *s)
 	}
 	if (s->proc_fd >= 0)
 		close(s->proc_fd);
+	if (s->proc_mnt >= 0)
+		close(s->proc_mnt);
 	free(s->argbuf);
 	free(s->replybuf);
 	memset(s, 0, sizeof(*s));
