@@ -178,9 +178,17 @@ static char *exec_request(const struct container *c, const char *exec_id,
 	oci_process_to_json(p, body);
 	const char *btext;
 	size_t blen;
-	/* What the agent would refuse, refused here. */
+	/* What the agent would refuse, refused here: its decoder, and a frame
+	 * it cannot take (the request's other fields fit in the 64 KiB left). */
 	if (kv_json_finish(body, &btext, &blen, err) < 0 || agent_process_check(btext, err) < 0)
 		return NULL;
+	if (blen > KV_AGENT_FRAME_MAX - 64 * 1024) {
+		kv_err_plain(err, E2BIG,
+			     "process: %zu bytes of process.args and process.env; the guest agent "
+			     "takes at most %u",
+			     blen, KV_AGENT_FRAME_MAX - 64 * 1024);
+		return NULL;
+	}
 	cleanup_free char *sb = sandbox_dir(c->dir, c->st->sandbox_id);
 	cleanup_free char *name = agent_container_name(c->id);
 	cleanup_json struct kv_json *j = kv_json_new(false);

@@ -258,8 +258,9 @@ static void report_timings(const struct kvrun_globals *g, const char *cmd, int a
 		return;
 	kv_timing_mark("end");
 	cleanup_free char *line = kv_timing_line();
-	/* The container's id: the command's last argument, as runc takes it. */
-	const char *id = argc > 1 ? argv[argc - 1] : "";
+	/* The container's id: the command's first argument after its options
+	 * (getopt left optind there), as runc takes it. */
+	const char *id = optind > 0 && optind < argc ? argv[optind] : "";
 	kv_log(wanted ? KV_LOG_WARN : KV_LOG_DEBUG, "timings: %s %s: %s", cmd, id,
 	       line ? line : "?");
 }

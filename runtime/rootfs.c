@@ -423,8 +423,6 @@ static int prep_run(struct prep *x, const char *rootfs, struct rootfs_plan *p, s
 	const char *layers = oci_annotation(x->cfg, IMAGE_LAYERS_ANNOTATION);
 	if (layers && layers_read(x, layers, err) < 0)
 		return -1;
-	if (ro && !layers)
-		rootfs_targets_make(x->cfg, rootfs, x->bundle);
 	if (layers	? layers_rootfs(p, rootfs, ro, err) < 0
 	    : p->shared ? share_rootfs(p, rootfs, ro, err) < 0
 			: live_rootfs(x, rootfs, p, err) < 0)
@@ -432,7 +430,15 @@ static int prep_run(struct prep *x, const char *rootfs, struct rootfs_plan *p, s
 	struct oci_config view = *x->cfg;
 	view.mounts = x->mounts;
 	view.n_mounts = x->n;
-	return agent_spec(&view, p, err);
+	/* Whatever the agent would refuse after the VM booted, refused now,
+	 * before anything is made for it (a read-only root's mount targets, a
+	 * pod's live shares). */
+	if (agent_spec(&view, p, err) < 0 ||
+	    agent_spec_check(p->spec_json, p->rootfs_json, err) < 0)
+		return -1;
+	if (ro && !layers)
+		rootfs_targets_make(x->cfg, rootfs, x->bundle);
+	return 0;
 }
 
 int rootfs_prepare(const char *state_dir, const struct oci_config *cfg, const char *rootfs,

@@ -159,6 +159,35 @@ static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, st
 	return kv_json_finish_dup(j, NULL, err);
 }
 
+static size_t strv_bytes(const struct oci_strv *v)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < v->n; i++)
+		n += strlen(v->v[i]) + 3; /* quotes, comma */
+	return n;
+}
+
+/*
+ * The spec must fit one agent frame (KV_AGENT_FRAME_MAX, with room for the
+ * rest of the request): refused here, naming the field that makes it big,
+ * before a VM boots for it.
+ */
+static int spec_fits(const struct start_ctx *x, struct kv_err **err)
+{
+	size_t len = strlen(x->plan.spec_json), room = KV_AGENT_FRAME_MAX - 64 * 1024;
+	if (len <= room)
+		return 0;
+	const struct oci_process *p = x->req->cfg->process;
+	size_t env = p ? strv_bytes(&p->env) : 0, args = p ? strv_bytes(&p->args) : 0;
+	const char *what = env >= args && env > len / 2	  ? "process.env"
+			   : args > env && args > len / 2 ? "process.args"
+							  : "config.json";
+	return kv_err_plain(err, E2BIG,
+			    "%s: the container's spec is %zu bytes (process.env %zu, process.args "
+			    "%zu); the guest agent takes at most %zu",
+			    what, len, env, args, room);
+}
+
 /*
  * The root filesystem: boot-time shares of the container's own VM
  * (virtio-fs), or, joining a running VM, live shares added to it now.
@@ -173,7 +202,8 @@ static int place_rootfs(struct start_ctx *x, unsigned *cpus, uint64_t *mem, stru
 		return kv_err_plain(err, E2BIG, "mounts: must be an array of at most %d mounts",
 				    KV_AGENT_MOUNTS_MAX);
 	if (rootfs_prepare(req->state_dir, req->cfg, req->st->rootfs, req->st->bundle, &x->plan,
-			   err) < 0)
+			   err) < 0 ||
+	    spec_fits(x, err) < 0)
 		return -1;
 	if (x->owner) {
 		if (vm_size(x->vc, req->cfg, cpus, mem, err) < 0)
@@ -275,43 +305,9 @@ static int make_hostcg(struct start_ctx *x, unsigned cpus, uint64_t mem, struct 
 			     err);
 }
 
-static size_t strv_bytes(const struct oci_strv *v)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < v->n; i++)
-		n += strlen(v->v[i]) + 3; /* quotes, comma */
-	return n;
-}
-
-/*
- * The spec must fit one agent frame (KV_AGENT_FRAME_MAX, with room for the
- * rest of the request): refused here, naming the field that makes it big,
- * before a VM boots for it.
- */
-static int spec_fits(const struct start_ctx *x, struct kv_err **err)
-{
-	size_t len = strlen(x->plan.spec_json), room = KV_AGENT_FRAME_MAX - 64 * 1024;
-	if (len <= room)
-		return 0;
-	const struct oci_process *p = x->req->cfg->process;
-	size_t env = p ? strv_bytes(&p->env) : 0, args = p ? strv_bytes(&p->args) : 0;
-	const char *what = env >= args && env > len / 2	  ? "process.env"
-			   : args > env && args > len / 2 ? "process.args"
-							  : "config.json";
-	return kv_err_plain(err, E2BIG,
-			    "%s: the container's spec is %zu bytes (process.env %zu, process.args "
-			    "%zu); the guest agent takes at most %zu",
-			    what, len, env, args, room);
-}
-
 static int start_shim(struct start_ctx *x, unsigned cpus, uint64_t mem,
 		      struct runtime_sandbox_result *res, struct kv_err **err)
 {
-	/* Whatever the agent would refuse after the VM booted, refused now. */
-	if (spec_fits(x, err) < 0 ||
-	    agent_spec_check(x->plan.spec_json, x->plan.rootfs_json, err) < 0)
-		return -1;
-	kv_timing_mark("check");
 	cleanup_free char *request = create_request(x, cpus, mem, err);
 	cleanup_free char *log = kv_asprintf("%s/%s", x->req->state_dir, SHIM_LOG);
 	cleanup_free char *pidfile = kv_asprintf("%s/%s", x->req->state_dir, SHIM_PIDFILE);

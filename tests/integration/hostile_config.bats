@@ -54,6 +54,11 @@ function refused() {
 	refused '.linux.namespaces |= map(select(.type != "mount"))' \
 		'linux.namespaces: a mount namespace is required'
 	refused '.process.user.uid = 4294967296' 'process.user.uid: out of range'
+	# A read-only root gets its mount targets made on the host: not for a refused config.
+	refused '.root.readonly = true | .mounts += [{"destination": "/kvrun-target", "type": "tmpfs", "source": "tmpfs"}]
+		| .linux.namespaces |= map(select(.type != "mount"))' \
+		'linux.namespaces: a mount namespace is required'
+	[ ! -e "$BUNDLE/rootfs/kvrun-target" ]
 	refused '.process.rlimits = [{"type": "RLIMIT_BOGUS", "hard": 1, "soft": 1}]' \
 		'process.rlimits[0].type: unknown rlimit'
 	refused '.linux.seccomp = {"defaultAction": "SCMP_ACT_BOGUS"}' \
