@@ -293,6 +293,8 @@ int kvrun_main(int argc, char **argv)
 	char **cargv = argv + optind;
 	optind = 0; /* reinitialise getopt for the command's own options */
 	kv_timing_mark("cli");
+	if (!cmd->run) /* a weak command this program was linked without */
+		return cli_failf("'%s' is not in this build of kvrun", cmd->name);
 	r = cmd->run(&g, cargc, cargv);
 	report_timings(&g, cmd->name, cargc, cargv);
 	return r;
