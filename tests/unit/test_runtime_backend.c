@@ -104,10 +104,14 @@ static void test_conf(void)
 
 static struct oci_config *config(const char *extra)
 {
+	/* A mount namespace, as the agent requires (rootfs_prepare checks the spec
+	 * with its code), unless the test brings its own linux object. */
+	const char *ns =
+	    strstr(extra, "\"linux\"") ? "" : ",\"linux\":{\"namespaces\":[{\"type\":\"mount\"}]}";
 	cleanup_free char *text =
 	    kv_asprintf("{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\"},"
-			"\"root\":{\"path\":\"rootfs\"}%s}",
-			extra);
+			"\"root\":{\"path\":\"rootfs\"}%s%s}",
+			ns, extra);
 	struct oci_config *cfg = NULL;
 	struct kv_err *err = NULL;
 	if (oci_config_parse(text, strlen(text), "config.json", &cfg, &err) < 0) {
