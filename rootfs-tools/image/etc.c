@@ -83,6 +83,7 @@ int img_etc_scan(int stagefd, struct img_etc *delta, struct kv_err **err)
 	if (fstatat(stagefd, "etc", &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : kv_err_make(err, errno, "stat etc");
 	if (!S_ISDIR(st.st_mode)) {
+		delta->dir = IMG_ETC_DIR_OTHER;
 		for (size_t i = 0; i < 2; i++)
 			etc_file_set(files[i], is_whiteout(&st) ? IMG_ETC_NONE : IMG_ETC_BAD,
 				     is_whiteout(&st)
@@ -93,6 +94,7 @@ int img_etc_scan(int stagefd, struct img_etc *delta, struct kv_err **err)
 				     0);
 		return 0;
 	}
+	delta->dir = IMG_ETC_DIR_DIR;
 	cleanup_close int etcfd =
 	    openat(stagefd, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (etcfd < 0)
@@ -126,8 +128,17 @@ static void etc_file_apply(struct img_etc_file *acc, const struct img_etc_file *
 
 void img_etc_apply(struct img_etc *acc, const struct img_etc *delta)
 {
+	/* overlayfs merges a directory only with a directory below: over a
+	 * symlink or a file /etc, this layer's /etc is all there is. */
+	if (delta->dir == IMG_ETC_DIR_DIR && acc->dir == IMG_ETC_DIR_OTHER) {
+		static const struct img_etc_file none = {IMG_ETC_NONE, NULL, 0};
+		etc_file_apply(&acc->passwd, &none);
+		etc_file_apply(&acc->group, &none);
+	}
 	etc_file_apply(&acc->passwd, &delta->passwd);
 	etc_file_apply(&acc->group, &delta->group);
+	if (delta->dir != IMG_ETC_DIR_SAME)
+		acc->dir = delta->dir;
 }
 
 void img_etc_free(struct img_etc *e)

@@ -104,7 +104,7 @@ static size_t layer_jobs(struct import *im, const struct img_manifest *m, char *
 /* The image's /etc files: each layer's, base first, over none. */
 static int etc_fold(struct import *im, struct img_etc *out, struct kv_err **err)
 {
-	*out = (struct img_etc){{IMG_ETC_NONE, NULL, 0}, {IMG_ETC_NONE, NULL, 0}};
+	*out = (struct img_etc){{IMG_ETC_NONE, NULL, 0}, {IMG_ETC_NONE, NULL, 0}, IMG_ETC_DIR_SAME};
 	for (size_t i = 0; i < im->cfg.ndiff; i++) {
 		size_t k = 0;
 		while (k < im->njobs &&

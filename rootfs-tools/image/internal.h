@@ -75,8 +75,12 @@ struct img_etc_file {
 	char *text;
 	size_t len;
 };
+/* What a layer's /etc is: none (the layers below decide), a directory
+ * (merged with a directory below, hiding anything else), or not a directory. */
+enum img_etc_dir { IMG_ETC_DIR_SAME, IMG_ETC_DIR_DIR, IMG_ETC_DIR_OTHER };
 struct img_etc {
 	struct img_etc_file passwd, group;
+	enum img_etc_dir dir; /* a delta's /etc; folded, the image's so far */
 };
 /* What the extracted layer in stagefd (overlay form) does to the two files. */
 int img_etc_scan(int stagefd, struct img_etc *delta, struct kv_err **err) KV_WUR;

@@ -79,7 +79,19 @@ static void etc_write(struct kv_json *j, const struct img_etc *e)
 	kv_json_map_open(j);
 	etc_file_write(j, "passwd", &e->passwd);
 	etc_file_write(j, "group", &e->group);
+	/* "dir" (a directory) or "other"; absent: the layer has no /etc (and a
+	 * delta written before kvrun kept it: read as before). */
+	if (e->dir != IMG_ETC_DIR_SAME)
+		kv_json_kstr(j, "etc", e->dir == IMG_ETC_DIR_DIR ? "dir" : "other");
 	kv_json_map_close(j);
+}
+
+static void etc_dir_read(yajl_val etc, struct img_etc *e)
+{
+	const char *d = kv_jstr(etc, "etc");
+	e->dir = !d			 ? IMG_ETC_DIR_SAME
+		 : strcmp(d, "dir") == 0 ? IMG_ETC_DIR_DIR
+					 : IMG_ETC_DIR_OTHER;
 }
 
 static int etc_file_read(yajl_val etc, const char *key, struct img_etc_file *f)
@@ -160,6 +172,8 @@ int store_layer_etc_read(const char *store, const char *diff_id, struct img_etc 
 	if (kv_read_file(path, 4 * IMG_ETC_MAX, &text, &len, &err) == 0)
 		root = kv_json_parse(text, path, &err);
 	kv_err_free(err);
+	if (root && YAJL_IS_OBJECT(root))
+		etc_dir_read(root, d);
 	if (root && YAJL_IS_OBJECT(root) && etc_file_read(root, "passwd", &d->passwd) == 0 &&
 	    etc_file_read(root, "group", &d->group) == 0)
 		return 0;

@@ -36,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *group = kv_malloc0((size_t)(end - p) + 1);
 	memcpy(group, p, (size_t)(end - p));
 	glen = (size_t)(end - p);
-	struct img_etc e = {{IMG_ETC_FILE, passwd, plen}, {IMG_ETC_FILE, group, glen}};
+	struct img_etc e = {
+	    {IMG_ETC_FILE, passwd, plen}, {IMG_ETC_FILE, group, glen}, IMG_ETC_DIR_DIR};
 	if (plen > IMG_ETC_MAX || glen > IMG_ETC_MAX)
 		goto out;
 	uint32_t uid, gid, *gids = NULL;

@@ -122,7 +122,7 @@ static void test_digests(void)
 
 static struct img_etc etc_of(const char *passwd, const char *group)
 {
-	struct img_etc e = {{IMG_ETC_NONE, NULL, 0}, {IMG_ETC_NONE, NULL, 0}};
+	struct img_etc e = {{IMG_ETC_NONE, NULL, 0}, {IMG_ETC_NONE, NULL, 0}, IMG_ETC_DIR_SAME};
 	if (passwd)
 		e.passwd = (struct img_etc_file){IMG_ETC_FILE, kv_strdup(passwd), strlen(passwd)};
 	if (group)
@@ -251,7 +251,8 @@ static void test_etc_scan(void)
 	if (!tap_tmpdir(dir))
 		return;
 	int root = open(dir, O_RDONLY | O_DIRECTORY);
-	struct img_etc acc = {{IMG_ETC_NONE, NULL, 0}, {IMG_ETC_NONE, NULL, 0}}, d;
+	struct img_etc acc = {{IMG_ETC_NONE, NULL, 0}, {IMG_ETC_NONE, NULL, 0}, IMG_ETC_DIR_SAME},
+		       d;
 	struct kv_err *err = NULL;
 	ok(img_etc_scan(root, &d, &err) == 0 && d.passwd.state == IMG_ETC_SAME &&
 	       d.group.state == IMG_ETC_SAME,
@@ -309,7 +310,19 @@ static void test_etc_scan(void)
 	ok(img_etc_scan(root, &d, &err) == 0 && d.passwd.state == IMG_ETC_BAD &&
 	       strstr(d.passwd.text, "/etc is not a directory (a symlink)"),
 	   "/etc a symlink: unusable");
+	/* A higher layer's /etc directory over it hides it whole, as overlayfs
+	 * does (a directory merges only with a directory): its passwd counts,
+	 * and the group it does not have is none, not unusable. */
+	struct img_etc low = {{IMG_ETC_NONE, NULL, 0}, {IMG_ETC_NONE, NULL, 0}, IMG_ETC_DIR_SAME};
+	img_etc_apply(&low, &d);
 	img_etc_free(&d);
+	struct img_etc up = {{IMG_ETC_FILE, (char *)"u:x:7:7::/:/bin/sh\n", 19},
+			     {IMG_ETC_SAME, NULL, 0},
+			     IMG_ETC_DIR_DIR};
+	img_etc_apply(&low, &up);
+	ok(low.passwd.state == IMG_ETC_FILE && low.group.state == IMG_ETC_NONE,
+	   "an /etc directory over a symlinked /etc: its files alone (group none, not unusable)");
+	img_etc_free(&low);
 	img_etc_free(&acc);
 	unlinkat(root, "etc", 0);
 	close(root);
