@@ -33,6 +33,19 @@ function teardown() {
 	[ "${lines[0]}" = "$(__kvrun version | head -n1)" ]
 }
 
+@test "kvrun image runs kvrun-image; kvrun itself loads no libarchive (each call stays cheap)" {
+	command -v ldd >/dev/null || skip "ldd not installed"
+	run ldd "$KVRUN"
+	[[ "$output" != *libarchive* ]]
+	run ldd "$(dirname "$KVRUN")/kvrun-image"
+	[[ "$output" == *libarchive* ]]
+	KVRUN_IMAGE_STORE="$BATS_TEST_TMPDIR/store" kvrun -0 image ls --format json
+	[ "$output" = "[]" ]
+	# A bad option is reported by kvrun-image as kvrun's own.
+	kvrun -1 image ls --bogus
+	[[ "$output" == *bogus* ]]
+}
+
 # -------------------------------------------------------------------- spec
 
 @test "spec writes runc's default config.json" {
