@@ -130,7 +130,7 @@ function server_status() {
 	local links
 	links=$(for f in /proc/"$SERVER_PID"/fd/*; do readlink "$f"; done)
 	grep -qx "/$SERVER_PID/fd" <<<"$links"
-	! grep -q "^/proc/" <<<"$links"
+	run ! grep -q "^/proc/" <<<"$links"
 }
 
 @test "fuse-devhost: an overlay with its upper on a share (copy-up, whiteouts, opaque dir, links); trusted.overlay.* kept as user.kvrun.trusted.*; a new overlay mount sees the same tree" {
@@ -263,6 +263,20 @@ function server_status() {
 	[[ "$output" == *"Read-only file system"* ]]
 	[ -z "$(ls -A "/proc/$SERVER_PID/task/$(server_tid)/root/")" ]
 	[ "$(stat -f -L -c %T "/proc/$SERVER_PID/task/$(server_tid)/root/")" = tmpfs ]
+}
+
+@test "fuse-devhost: a tree copied in and out through the mount arrives identical (names, modes, owners, links, contents)" {
+	local src=/usr/share/zoneinfo
+	[ -d "$src" ] || skip "no $src to copy (tzdata)"
+	serve "rootfs=$T/share"
+	listing() { (cd "$1" && find . -printf '%p %y %m %U %G %s %l\n' | sort && find . -type f -exec md5sum {} + | sort -k2); }
+	cp -a "$src" "$T/mnt/tree"
+	diff <(listing "$src") <(listing "$T/share/tree")
+	diff <(listing "$src") <(listing "$T/mnt/tree")
+	cp -a "$T/mnt/tree" "$T/back"
+	diff <(listing "$src") <(listing "$T/back")
+	rm -rf "$T/mnt/tree"
+	[ ! -e "$T/share/tree" ]
 }
 
 @test "fuse-devhost: unmounted, the server exits 0 and leaves nothing" {
