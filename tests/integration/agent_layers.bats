@@ -101,6 +101,15 @@ function layers_json() {
 	[ "$(stat -c '%u:%g' "$U/written")" = 1000:100 ]
 	[ "$(stat -c '%F %t,%T' "$U/bin/true")" = "character special file 0,0" ]
 	python3 -c 'import os, sys; v = os.getxattr(sys.argv[1], "user.kvrun.trusted.overlay.opaque"); assert v == b"y", v' "$U/opq"
+	# A read-only root (no upper given: a tmpfs one, as the runtime sends):
+	# the image is there, nothing can be written, nothing reaches the bundle.
+	ro=$(jq -cn --argjson l "$(layers_json)" '{type: "overlay", layers: $l}')
+	make_config "$W/ro.json" '.root.readonly = true' \
+		'.process.args = ["sh", "-c", "cat /etc/motd; echo x >/ro-write || echo refused"]'
+	run -0 agent_client run c-ro "$W/ro.json" --rootfs "$ro"
+	[[ "$output" == *refused* ]]
+	[[ "$output" == *"Read-only file system"* ]]
+	[ ! -e "$U/ro-write" ]
 	# A third container on the same bundle sees the first ones' writes.
 	make_config "$W/c3.json" '.process.args = ["sh", "-c", "cat /written; ls /bin/true || echo gone; ls /opq"]'
 	run -0 agent_client run c3 "$W/c3.json" --rootfs "$rootfs"
