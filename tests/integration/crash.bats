@@ -433,6 +433,44 @@ function after_killed_create() {
 	done
 }
 
+@test "crash: kvrun pause killed mid-way: paused or running, resume and delete leave nothing" {
+	local t
+	for t in 0.02 0.1; do
+		run_container "$ID"
+		(exec "$KVRUN" --root "$KVRUN_ROOT" pause "$ID" </dev/null >/dev/null 2>&1) &
+		local p=$!
+		CHILDREN+=("$p")
+		sleep "$t"
+		kill -9 "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+		kv 30 -0 state "$ID"
+		local st
+		st=$(jq -r .status <<<"$output")
+		[ "$st" = paused ] || [ "$st" = running ]
+		# Whichever it is, the container goes on from there.
+		[ "$st" = running ] || kv 30 -0 resume "$ID"
+		status_is "$ID" running
+		kv 60 -0 delete --force "$ID"
+		check_clean "$ID"
+		rm -f "$BUNDLE/ctr.out"
+	done
+}
+
+@test "crash: kvrun-vmm killed while the container is paused: stopped, deleted, nothing left" {
+	run_container "$ID"
+	kv 30 -0 pause "$ID"
+	status_is "$ID" paused
+	local shim vmm
+	shim=$(cat "$BUNDLE/pid")
+	vmm=$(recorded_pid "$ID" vmm.pid)
+	kill -9 "$vmm"
+	wait_for 30 status_is "$ID" stopped
+	wait_for 10 bash -c "! kill -0 $shim 2>/dev/null"
+	kv 30 -1 resume "$ID"
+	kv 30 -0 delete "$ID"
+	check_clean "$ID"
+}
+
 @test "crash: kvrun exec killed mid-way: the container keeps running, a later exec works" {
 	run_container "$ID"
 	(
