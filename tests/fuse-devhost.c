@@ -37,22 +37,30 @@ struct devhost {
 	struct fuse_server srv;
 	struct vmm_config cfg;
 	int fd;
+	int jail_fd;
 	int status;
 };
 
+static int devhost_jail(void *ctx, int share_fd, int *keep_fd, struct kv_err **err)
+{
+	return sandbox_fs_thread_jail(share_fd, keep_fd, err);
+}
+
+static int devhost_thread_confine(void *ctx, struct kv_err **err)
+{
+	struct devhost *d = ctx;
+	return sandbox_fs_thread_confine(&d->cfg, err);
+}
+
+/* As a VMM's worker (vmm/devices.c): a jail only where the VMM jails itself. */
 static int devhost_confine(struct devhost *d, struct kv_err **err)
 {
-	if (unshare(CLONE_FS) < 0)
-		return kv_err_make(err, errno, "unshare(CLONE_FS)");
-	umask(0);
-	int keep = -1; /* held for the program's life */
-	if (d->cfg.jail && sandbox_fs_thread_jail(fuse_server_root_share(&d->srv), &keep, err) < 0)
-		return -1;
-	if (d->cfg.jail)
-		fuse_server_proc_own(&d->srv);
-	if (d->cfg.drop_caps && fuse_landlock(&d->srv, err) < 0)
-		return -1;
-	return sandbox_fs_thread_confine(&d->cfg, err);
+	struct fuse_confine c = {.jail = d->cfg.jail ? devhost_jail : NULL,
+				 .jail_fd = &d->jail_fd, /* held for the program's life */
+				 .landlock = d->cfg.drop_caps,
+				 .confine = devhost_thread_confine,
+				 .ctx = d};
+	return fuse_server_confine(&d->srv, &c, err);
 }
 
 static void *devhost_serve(void *arg)

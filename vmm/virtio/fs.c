@@ -25,11 +25,12 @@
  * delays a change by at most one batch at a time (the worker looks for one
  * after every batch), never indefinitely.
  *
- * The worker confines itself before it serves anything: its own fs struct
- * with umask 0 (the server sets modes exactly), params->thread_jail (an
- * empty root of its own, from the core), Landlock rules that keep it
- * beneath its shares (fuse_landlock.c), then params->thread_confine
- * (capabilities and the seccomp list for file system calls, from the core).
+ * The worker confines itself before it serves anything
+ * (fuse_server_confine(), fuse.h): its own fs struct with umask 0 (the
+ * server sets modes exactly), params->thread_jail (a root of its own, from
+ * the core), Landlock rules that keep it beneath its shares
+ * (fuse_landlock.c), then params->thread_confine (capabilities and the
+ * seccomp list for file system calls, from the core).
  * virtio_fs_new() waits for that, unless params->confine_failed is set: then
  * the VMM goes on building the machine while the worker starts (a guest kick
  * meanwhile only sets `pending`), and a failure arrives through the callback.
@@ -38,7 +39,6 @@
 #include "vmm/virtio/virtio_dev.h"
 
 #include <fcntl.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -374,23 +374,12 @@ int virtio_fs_snapshot_check(struct virtio_mmio *dev, struct kv_err **err)
 
 static int fs_worker_confine(struct virtio_fs *fs, struct kv_err **err)
 {
-	/* Our own umask (0), not the process's: created modes are exactly the guest's. */
-	if (unshare(CLONE_FS) < 0)
-		return kv_err_make(err, errno, "virtio-fs %s: unshare(CLONE_FS)", fs->tag);
-	umask(0);
-	/* Its own empty root next (mounting needs what Landlock and the seccomp list take). */
-	if (fs->thread_jail && fs->thread_jail(fs->confine_ctx, fuse_server_root_share(&fs->srv),
-					       &fs->jail_fd, err) < 0)
-		return kv_err_wrap(err, "virtio-fs %s: jail worker", fs->tag);
-	/* And a /proc whose ".." does not lead out of that root. */
-	if (fs->thread_jail)
-		fuse_server_proc_own(&fs->srv);
-	/* Then Landlock: the seccomp list the core loads last has no landlock calls. */
-	if (fs->landlock && fuse_landlock(&fs->srv, err) < 0)
-		return -1;
-	if (fs->thread_confine && fs->thread_confine(fs->confine_ctx, err) < 0)
-		return kv_err_wrap(err, "virtio-fs %s: confine worker", fs->tag);
-	return 0;
+	struct fuse_confine c = {.jail = fs->thread_jail,
+				 .jail_fd = &fs->jail_fd,
+				 .landlock = fs->landlock,
+				 .confine = fs->thread_confine,
+				 .ctx = fs->confine_ctx};
+	return fuse_server_confine(&fs->srv, &c, err);
 }
 
 static void *fs_worker(void *arg)

@@ -172,6 +172,25 @@ int fuse_server_root_share(const struct fuse_server *s);
  * it cannot, the host's stays (said at debug level). On the serving thread.
  */
 void fuse_server_proc_own(struct fuse_server *s);
+/*
+ * How a serving thread confines itself before it serves, in this order:
+ * its own fs struct with umask 0 (created modes are exactly the guest's);
+ * jail (an empty root or the one share: sandbox_fs_thread_jail), with a
+ * proc of its own (fuse_server_proc_own); Landlock beneath the shares
+ * (mounting needs what Landlock and seccomp take); then confine (the
+ * capabilities and the seccomp list, from the core: last, as the list has
+ * no landlock calls). A VMM worker (fs.c) and tests/fuse-devhost.c both
+ * go through fuse_server_confine(), so the tool serves as a worker does.
+ */
+struct fuse_confine {
+	int (*jail)(void *ctx, int share_fd, int *keep_fd, struct kv_err **err); /* or NULL */
+	int *jail_fd; /* where jail's keep_fd goes (closed by the caller, after the thread) */
+	bool landlock;
+	int (*confine)(void *ctx, struct kv_err **err); /* or NULL */
+	void *ctx;
+};
+int fuse_server_confine(struct fuse_server *s, const struct fuse_confine *c,
+			struct kv_err **err) KV_WUR;
 /* fuse_landlock.c: restrict the calling thread to the server's shares
  * (Landlock; nothing where the kernel has none, or for a live device). */
 int fuse_landlock(const struct fuse_server *s, struct kv_err **err) KV_WUR;

@@ -15,10 +15,12 @@
 #include "vmm/virtio/fuse.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* INIT flags we grant when the guest offers them. */
@@ -463,6 +465,24 @@ void fuse_server_proc_own(struct fuse_server *s)
 		close(s->proc_mnt);
 	s->proc_fd = fd;
 	s->proc_mnt = steal_fd(mnt);
+}
+
+int fuse_server_confine(struct fuse_server *s, const struct fuse_confine *c, struct kv_err **err)
+{
+	if (unshare(CLONE_FS) < 0)
+		return kv_err_make(err, errno, "virtio-fs %s: unshare(CLONE_FS)", s->tag);
+	umask(0);
+	if (c->jail) {
+		if (c->jail(c->ctx, fuse_server_root_share(s), c->jail_fd, err) < 0)
+			return kv_err_wrap(err, "virtio-fs %s: jail worker", s->tag);
+		/* And a /proc whose ".." does not lead out of that root. */
+		fuse_server_proc_own(s);
+	}
+	if (c->landlock && fuse_landlock(s, err) < 0)
+		return -1;
+	if (c->confine && c->confine(c->ctx, err) < 0)
+		return kv_err_wrap(err, "virtio-fs %s: confine worker", s->tag);
+	return 0;
 }
 
 void fuse_server_reset(struct fuse_server *s)
