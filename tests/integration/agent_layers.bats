@@ -9,21 +9,11 @@
 
 bats_require_minimum_version 1.5.0
 load agent_helpers
+load tree_listing
 
 KVRUN=$BUILD/kvrun
 DEVHOST=$BUILD/tests/fuse-devhost
 BUSYBOX=$BUILD/fixtures/busybox-bundle-rootfs
-
-# The container's view of its root, as image_run.bats lists it: name, raw
-# mode, owner, group, then a regular file's size and md5 or a symlink's target.
-# shellcheck disable=SC2016,SC2089
-LISTING='cd "${1:-/}" && find . -xdev ! -path ./proc ! -path ./sys ! -path ./dev ! -path ./dev/\* | sort |
-while read -r f; do
-	l=$(stat -c "%n %f %u %g" "$f")
-	if [ -L "$f" ]; then l="$l -> $(readlink "$f")"
-	elif [ -f "$f" ]; then l="$l $(stat -c %s "$f") $(md5sum <"$f" | cut -c1-32)"; fi
-	echo "$l"
-done'
 
 setup() {
 	reason=$(agent_skip_reason)

@@ -6,6 +6,7 @@
 # the second container of an image shape is a template clone.
 
 load helpers
+load tree_listing
 
 function setup() {
 	requires jq kvm busybox
@@ -24,18 +25,6 @@ function teardown() {
 	teardown_bundle
 	rm -rf "$KVRUN_IMAGE_STORE" "$WORK"
 }
-
-# The container's view of its root: one line per entry of / on the root
-# file system (the mount points of /proc, /sys and /dev aside): name, raw
-# mode, owner, group, then the size and md5 of a regular file or the target
-# of a symlink. The same script runs on the host over umoci's tree.
-LISTING='cd "${1:-/}" && find . -xdev ! -path ./proc ! -path ./sys ! -path ./dev ! -path ./dev/\* | sort |
-while read -r f; do
-	l=$(stat -c "%n %f %u %g" "$f")
-	if [ -L "$f" ]; then l="$l -> $(readlink "$f")"
-	elif [ -f "$f" ]; then l="$l $(stat -c %s "$f") $(md5sum <"$f" | cut -c1-32)"; fi
-	echo "$l"
-done'
 
 @test "image bundle: busybox from erofs on virtio-pmem with DAX, the writes in the bundle, then a clone" {
 	"$INTEGRATION_ROOT/clients/mkimage" "$BUSYBOX_ROOTFS" "$WORK/busybox.tar" busybox:test
