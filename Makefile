@@ -53,6 +53,28 @@ $(BUILD)/tests/unit/test_$(1): tests/unit/test_$(1).c $$(foreach l,$(2),$(BUILD)
 -include $(BUILD)/tests/unit/test_$(1).d
 endef
 
+# A module's seccomp programs, compiled at build time from its rules by its
+# tool $(1)/tools/seccomp_gen.c (linked with $(2), the rules' objects, and
+# libseccomp), written as C to $(BUILD)/gen/$(1)/seccomp_bpf.c and put in
+# lib$(1).a: the program itself needs no libseccomp (vmm/, shim/).
+define seccomp_bpf
+$(BUILD)/tools/$(1)-seccomp-gen: $(1)/tools/seccomp_gen.c $(2) $(BUILD)/libkv.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(HOST_LIBS)
+$(BUILD)/gen/$(1)/seccomp_bpf.c: $(BUILD)/tools/$(1)-seccomp-gen
+	@mkdir -p $$(@D)
+	$$< > $$@.tmp && mv $$@.tmp $$@
+$(BUILD)/obj/gen/$(1)/seccomp_bpf.o: $(BUILD)/gen/$(1)/seccomp_bpf.c $(1)/seccomp_bpf.h
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) -c -o $$@ $$<
+$(BUILD)/asan/gen/$(1)/seccomp_bpf.o: $(BUILD)/gen/$(1)/seccomp_bpf.c $(1)/seccomp_bpf.h
+	@mkdir -p $$(@D)
+	$$(CC) $$(ASAN_CFLAGS) -c -o $$@ $$<
+$(BUILD)/lib$(1).a: $(BUILD)/obj/gen/$(1)/seccomp_bpf.o
+$(BUILD)/asan/lib$(1).a: $(BUILD)/asan/gen/$(1)/seccomp_bpf.o
+-include $(BUILD)/tools/$(1)-seccomp-gen.d
+endef
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<

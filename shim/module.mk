@@ -17,26 +17,9 @@ INSTALL_BIN += $(BUILD)/kvrun-shim
 # seccomp(2) call to load it, one shared library fewer to load at each
 # start). SHIM_SECCOMP_ACTION=SCMP_ACT_LOG logs misses instead.
 SHIM_LIBS := $(filter-out -lseccomp,$(HOST_LIBS))
-SHIM_SECCOMP_GEN := $(BUILD)/tools/shim-seccomp-gen
-SHIM_SECCOMP_BPF := $(BUILD)/gen/shim/seccomp_bpf.c
 $(BUILD)/obj/shim/seccomp_rules.o: ALL_CFLAGS += \
 	$(if $(SHIM_SECCOMP_ACTION),-DSHIM_SECCOMP_ACTION=$(SHIM_SECCOMP_ACTION))
-$(SHIM_SECCOMP_GEN): shim/tools/seccomp_gen.c $(BUILD)/obj/shim/seccomp_rules.o \
-		$(BUILD)/obj/vmm/seccomp_rules.o $(BUILD)/libkv.a
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(HOST_LIBS)
-$(SHIM_SECCOMP_BPF): $(SHIM_SECCOMP_GEN)
-	@mkdir -p $(@D)
-	$< > $@.tmp && mv $@.tmp $@
-$(BUILD)/obj/gen/shim/seccomp_bpf.o: $(SHIM_SECCOMP_BPF) shim/seccomp_bpf.h
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
-$(BUILD)/asan/gen/shim/seccomp_bpf.o: $(SHIM_SECCOMP_BPF) shim/seccomp_bpf.h
-	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) -c -o $@ $<
-$(BUILD)/libshim.a: $(BUILD)/obj/gen/shim/seccomp_bpf.o
-$(BUILD)/asan/libshim.a: $(BUILD)/asan/gen/shim/seccomp_bpf.o
--include $(BUILD)/tools/shim-seccomp-gen.d
+$(eval $(call seccomp_bpf,shim,$(BUILD)/obj/shim/seccomp_rules.o $(BUILD)/obj/vmm/seccomp_rules.o))
 
 $(BUILD)/kvrun-shim: $(BUILD)/obj/shim/main.o $(BUILD)/libshim.a $(BUILD)/libagentproto.a \
 		$(BUILD)/libvmm.a $(BUILD)/libkv.a

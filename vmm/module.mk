@@ -18,23 +18,7 @@ $(BUILD)/kvrun-vmm: $(BUILD)/obj/vmm/main.o $(BUILD)/libvmm.a $(BUILD)/libkv.a
 # tool links the rules (seccomp_rules.o) and libseccomp, the VMM neither
 # (a shared library fewer to load at each start).
 VMM_LIBS := $(filter-out -lseccomp,$(HOST_LIBS))
-VMM_SECCOMP_GEN := $(BUILD)/tools/vmm-seccomp-gen
-VMM_SECCOMP_BPF := $(BUILD)/gen/vmm/seccomp_bpf.c
-$(VMM_SECCOMP_GEN): vmm/tools/seccomp_gen.c $(BUILD)/obj/vmm/seccomp_rules.o $(BUILD)/libkv.a
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(HOST_LIBS)
-$(VMM_SECCOMP_BPF): $(VMM_SECCOMP_GEN)
-	@mkdir -p $(@D)
-	$< > $@.tmp && mv $@.tmp $@
-$(BUILD)/obj/gen/vmm/seccomp_bpf.o: $(VMM_SECCOMP_BPF) vmm/seccomp_bpf.h
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
-$(BUILD)/asan/gen/vmm/seccomp_bpf.o: $(VMM_SECCOMP_BPF) vmm/seccomp_bpf.h
-	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) -c -o $@ $<
-$(BUILD)/libvmm.a: $(BUILD)/obj/gen/vmm/seccomp_bpf.o
-$(BUILD)/asan/libvmm.a: $(BUILD)/asan/gen/vmm/seccomp_bpf.o
--include $(BUILD)/tools/vmm-seccomp-gen.d
+$(eval $(call seccomp_bpf,vmm,$(BUILD)/obj/vmm/seccomp_rules.o))
 
 # A tiny 64-bit guest (no kernel needed) for fast integration tests of the
 # boot path, the console, the exit device and the PVM fixups.
