@@ -48,6 +48,10 @@ static inline void vm_conf_freep(struct vm_conf **c)
 /* Read $KVRUN_CONFIG or /etc/kvrun/config.json (absent: defaults) and
  * resolve the artifact paths (see README: "Configuration"). */
 int vm_conf_load(struct vm_conf **out, struct kv_err **err) KV_WUR;
+/* A program or file kvrun ships, by vm_conf_load()'s rules 2 and 3: next to
+ * the running binary (local, relative to its directory), else installed
+ * (relative to the prefix of make install). malloc'd. */
+char *vm_conf_artifact(const char *local, const char *installed);
 
 /* Guest RAM rounded up to its step (128M, 192M, 256M, 384M, ... x1.5). */
 uint64_t vm_mem_step(uint64_t mem);

@@ -8,38 +8,19 @@
  * five per container) about 14 million cycles, for a command that only
  * `kvrun image` needs.
  */
+#include "runtime/backend.h"
 #include "runtime/runtime.h"
 
 #include <errno.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define IMAGE_PROG "kvrun-image"
-#ifndef KVRUN_PREFIX
-#define KVRUN_PREFIX "/usr/local"
-#endif
-
-/* kvrun-image beside this binary, else the installed one. */
-static char *image_prog(void)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		char *p = kv_asprintf("%s/%s", dirname(exe), IMAGE_PROG);
-		if (access(p, X_OK) == 0)
-			return p;
-		free(p);
-	}
-	return kv_asprintf("%s/bin/%s", KVRUN_PREFIX, IMAGE_PROG);
-}
 
 int cmd_image(struct kvrun_globals *g, int argc, char **argv)
 {
-	cleanup_free char *prog = image_prog();
+	cleanup_free char *prog = vm_conf_artifact(IMAGE_PROG, "bin/" IMAGE_PROG);
 	/* The global options kvrun took, then "image" and its own arguments. */
 	char **args = kv_malloc0((size_t)(argc + 10) * sizeof(*args));
 	int n = 0;

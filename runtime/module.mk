@@ -26,7 +26,6 @@ RUNTIME_LINK_LIBS := $(BUILD)/libruntime.a $(BUILD)/libshim.a $(BUILD)/libagent.
 $(BUILD)/kvrun: $(BUILD)/obj/runtime/main.o $(BUILD)/obj/runtime/cmd_image_exec.o \
 		$(RUNTIME_LINK_LIBS) $(BUILD)/libkv.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(HOST_LIBS)
-$(BUILD)/obj/runtime/cmd_image_exec.o: ALL_CFLAGS += -DKVRUN_PREFIX='"$(PREFIX)"'
 
 PROGRAMS += $(BUILD)/kvrun-image
 INSTALL_BIN += $(BUILD)/kvrun-image

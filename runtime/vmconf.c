@@ -149,12 +149,24 @@ static char *artifact(const char *exe_dir, const char *local, const char *instal
 	return kv_asprintf("%s/%s", KVRUN_PREFIX, installed);
 }
 
+/* The running binary's directory, in exe (PATH_MAX bytes). */
+static const char *exe_dir(char *exe)
+{
+	ssize_t n = readlink("/proc/self/exe", exe, PATH_MAX - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	return n > 0 ? dirname(exe) : ".";
+}
+
+char *vm_conf_artifact(const char *local, const char *installed)
+{
+	char exe[PATH_MAX];
+	return artifact(exe_dir(exe), local, installed);
+}
+
 static void conf_defaults(struct vm_conf *c)
 {
 	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = '\0';
-	const char *dir = n > 0 ? dirname(exe) : ".";
+	const char *dir = exe_dir(exe);
 	if (!c->kernel)
 		c->kernel = artifact(dir, "guest/vmlinux", "share/kvrun/vmlinux");
 	if (!c->image)
