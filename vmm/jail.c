@@ -31,21 +31,32 @@ int sandbox_jail_unshare(struct kv_err **err)
 	return 0;
 }
 
-/* The jail's root: an empty tmpfs (nosuid, nodev, noexec), attached over /. */
-static int jail_root_make(struct kv_err **err)
+/* An empty tmpfs (nosuid, nodev, noexec, and attr), attached nowhere: its
+ * mount fd; what names it in the errors. */
+static int jail_tmpfs(const char *what, const char *mode, const char *size, const char *inodes,
+		      unsigned attr, struct kv_err **err)
 {
 	cleanup_close int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
 	if (fs < 0)
 		return kv_err_make(err, errno, "jail: fsopen tmpfs");
-	if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
-	    fsconfig(fs, FSCONFIG_SET_STRING, "size", JAIL_TMPFS_SIZE, 0) < 0 ||
-	    fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", JAIL_TMPFS_INODES, 0) < 0 ||
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", mode, 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "size", size, 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", inodes, 0) < 0 ||
 	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-		return kv_err_make(err, errno, "jail: configure the root tmpfs");
-	int root =
-	    fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+		return kv_err_make(err, errno, "jail: configure %s tmpfs", what);
+	int root = fsmount(fs, FSMOUNT_CLOEXEC,
+			   attr | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 	if (root < 0)
-		return kv_err_make(err, errno, "jail: fsmount the root tmpfs");
+		return kv_err_make(err, errno, "jail: fsmount %s tmpfs", what);
+	return root;
+}
+
+/* The jail's root: an empty tmpfs, attached over /. */
+static int jail_root_make(struct kv_err **err)
+{
+	int root = jail_tmpfs("the root", "0755", JAIL_TMPFS_SIZE, JAIL_TMPFS_INODES, 0, err);
+	if (root < 0)
+		return -1;
 	if (move_mount(root, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
 		int e = errno;
 		close(root);
@@ -136,21 +147,12 @@ int sandbox_fs_thread_jail(int share_fd, int *keep_fd, struct kv_err **err)
 			return kv_err_make(err, errno, "jail: chroot into the share");
 		return 0;
 	}
-	cleanup_close int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
-	if (fs < 0)
-		return kv_err_make(err, errno, "jail: fsopen tmpfs");
-	if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0555", 0) < 0 ||
-	    fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
-	    fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "1", 0) < 0 ||
-	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-		return kv_err_make(err, errno, "jail: configure the worker's root tmpfs");
 	/* Kept open: closing the last fd of a mount attached nowhere unmounts
 	 * it, and that waits for an RCU grace period (milliseconds). */
 	cleanup_close int root =
-	    fsmount(fs, FSMOUNT_CLOEXEC,
-		    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	    jail_tmpfs("the worker's root", "0555", "4k", "1", MOUNT_ATTR_RDONLY, err);
 	if (root < 0)
-		return kv_err_make(err, errno, "jail: fsmount the worker's root tmpfs");
+		return -1;
 	if (fchdir(root) < 0 || chroot(".") < 0 || chdir("/") < 0)
 		return kv_err_make(err, errno, "jail: chroot into the worker's root");
 	*keep_fd = steal_fd(root);
