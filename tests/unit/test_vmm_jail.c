@@ -309,6 +309,14 @@ struct share_jail {
 	int jail_ok, root_is_share, dotdot_stays, abs_in_share;
 };
 
+/* Two fds of one inode (false if either is not an fd). */
+static bool same_inode(int x, int y)
+{
+	struct stat a, b;
+	return x >= 0 && y >= 0 && fstat(x, &a) == 0 && fstat(y, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
 static bool same_file(int fd, const char *path)
 {
 	struct stat a, b;
@@ -331,13 +339,10 @@ static void *share_worker(void *arg)
 	j->jail_ok = sandbox_fs_thread_jail(top, &keep, &err) == 0 && keep == -1;
 	kv_err_free(err);
 	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	struct stat a, b;
-	j->root_is_share = root >= 0 && fstat(root, &a) == 0 && fstat(top, &b) == 0 &&
-			   a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	j->root_is_share = same_inode(root, top);
 	/* From a directory fd inside the share, ".." as far as it goes: the share's top. */
 	int up = openat(share, "../../../..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	j->dotdot_stays =
-	    up >= 0 && fstat(up, &a) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	j->dotdot_stays = same_inode(up, top);
 	/* An absolute path is the share's. */
 	int f = open("/in-share", O_RDONLY | O_CLOEXEC);
 	j->abs_in_share = f >= 0;
@@ -388,17 +393,9 @@ static void test_share_root(const char *dir)
 /* A status line's value ("CapBnd", "NoNewPrivs"), of the calling thread. */
 static unsigned long long self_status(const char *field)
 {
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)syscall(SYS_gettid));
-	FILE *f = fopen(path, "r");
-	unsigned long long v = ~0ull;
-	size_t n = strlen(field);
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, field, n) == 0 && line[n] == ':')
-			v = strtoull(line + n + 1, NULL, strcmp(field, "NoNewPrivs") ? 16 : 10);
-	if (f)
-		fclose(f);
-	return v;
+	char v[64];
+	proc_field(getpid(), (pid_t)syscall(SYS_gettid), field, v, sizeof(v));
+	return *v ? strtoull(v, NULL, strcmp(field, "NoNewPrivs") ? 16 : 10) : ~0ull;
 }
 
 /* The capability drops (caps.c), each in a child: the VMM's and a worker's. */
