@@ -10,9 +10,9 @@
 bats_require_minimum_version 1.5.0
 load agent_helpers
 load tree_listing
+load fuse_devhost
 
 KVRUN=$BUILD/kvrun
-DEVHOST=$BUILD/tests/fuse-devhost
 BUSYBOX=$BUILD/fixtures/busybox-bundle-rootfs
 
 setup() {
@@ -34,10 +34,7 @@ setup() {
 teardown() {
 	stop_agent
 	mountpoint -q "$W/upmnt" && umount "$W/upmnt"
-	if [ -n "$SERVER_PID" ]; then
-		for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$SERVER_PID" 2>/dev/null || true
-	fi
+	devhost_stop
 	local l
 	for l in "${LOOPS[@]}"; do losetup -d "$l"; done
 	rm -rf "$W"
@@ -64,10 +61,7 @@ function layers_json() {
 	[ "${#LOOPS[@]}" -eq 3 ]
 	# The writable layer, served as the VMM serves the bundle's rootfs/.
 	mkdir "$W/upmnt"
-	"$DEVHOST" "$W/upmnt" --fs "rootfs=$W/bundle/rootfs" >"$W/devhost.out" 2>"$W/devhost.err" &
-	SERVER_PID=$!
-	for _ in $(seq 50); do grep -q ready "$W/devhost.out" && break; sleep 0.1; done
-	grep -q ready "$W/devhost.out"
+	devhost_serve "$W/upmnt" "$W" "rootfs=$W/bundle/rootfs"
 	start_agent
 	rootfs=$(jq -cn --argjson l "$(layers_json)" --arg u "$W/upmnt" \
 		'{type: "overlay", layers: $l, upper: {path: $u}}')

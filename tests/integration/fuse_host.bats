@@ -9,8 +9,7 @@
 # kernel's FUSE minor, requests one at a time.
 
 load helpers
-
-DEVHOST="$REPO_ROOT/build/tests/fuse-devhost"
+load fuse_devhost
 
 function setup() {
 	requires root
@@ -27,38 +26,13 @@ function teardown() {
 		mountpoint -q "$m" && umount "$m"
 	done
 	[ -n "$LOOP" ] && losetup -d "$LOOP"
-	if [ -n "$SERVER_PID" ]; then
-		# Unmounted: the server sees ENODEV and exits 0 by itself.
-		wait_gone "$SERVER_PID" || kill -9 "$SERVER_PID"
-	fi
+	devhost_stop
 	rm -rf "$T"
-}
-
-function wait_gone() {
-	local _
-	for _ in $(seq 50); do
-		kill -0 "$1" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 # serve SPEC...: the server on $T/mnt with kvrun-vmm's --fs specs (one tag).
 function serve() {
-	local args=() s
-	for s in "$@"; do
-		args+=(--fs "$s")
-	done
-	"$DEVHOST" "$T/mnt" "${args[@]}" >"$T/out" 2>"$T/err" &
-	SERVER_PID=$!
-	local _
-	for _ in $(seq 50); do
-		grep -q ready "$T/out" 2>/dev/null && return 0
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$T/err" >&2
-	return 1
+	devhost_serve "$T/mnt" "$T" "$@"
 }
 
 # The host-side xattrs of a path, "name=value" sorted (values as Python bytes).
@@ -283,7 +257,7 @@ function server_status() {
 	serve "rootfs=$T/share"
 	echo x >"$T/mnt/f"
 	umount "$T/mnt"
-	wait_gone "$SERVER_PID"
+	devhost_wait_gone "$SERVER_PID"
 	run wait "$SERVER_PID"
 	[ "$status" -eq 0 ]
 	SERVER_PID=""
