@@ -47,6 +47,10 @@ static inline void vm_conf_freep(struct vm_conf **c)
 
 /* Read $KVRUN_CONFIG or /etc/kvrun/config.json (absent: defaults) and
  * resolve the artifact paths (see README: "Configuration"). */
+/* What a spec (create) or a process (exec) may take of one agent frame:
+ * the request's other fields fit in the 64 KiB left. */
+#define AGENT_BODY_MAX (KV_AGENT_FRAME_MAX - 64 * 1024)
+
 int vm_conf_load(struct vm_conf **out, struct kv_err **err) KV_WUR;
 /* A program or file kvrun ships, by vm_conf_load()'s rules 2 and 3: next to
  * the running binary (local, relative to its directory), else installed

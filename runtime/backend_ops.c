@@ -179,14 +179,14 @@ static char *exec_request(const struct container *c, const char *exec_id,
 	const char *btext;
 	size_t blen;
 	/* What the agent would refuse, refused here: its decoder, and a frame
-	 * it cannot take (the request's other fields fit in the 64 KiB left). */
+	 * it cannot take. */
 	if (kv_json_finish(body, &btext, &blen, err) < 0 || agent_process_check(btext, err) < 0)
 		return NULL;
-	if (blen > KV_AGENT_FRAME_MAX - 64 * 1024) {
+	if (blen > AGENT_BODY_MAX) {
 		kv_err_plain(err, E2BIG,
 			     "process: %zu bytes of process.args and process.env; the guest agent "
 			     "takes at most %u",
-			     blen, KV_AGENT_FRAME_MAX - 64 * 1024);
+			     blen, AGENT_BODY_MAX);
 		return NULL;
 	}
 	cleanup_free char *sb = sandbox_dir(c->dir, c->st->sandbox_id);

@@ -174,7 +174,7 @@ static size_t strv_bytes(const struct oci_strv *v)
  */
 static int spec_fits(const struct start_ctx *x, struct kv_err **err)
 {
-	size_t len = strlen(x->plan.spec_json), room = KV_AGENT_FRAME_MAX - 64 * 1024;
+	size_t len = strlen(x->plan.spec_json), room = AGENT_BODY_MAX;
 	if (len <= room)
 		return 0;
 	const struct oci_process *p = x->req->cfg->process;
