@@ -47,7 +47,7 @@ create_ctr() {
 }
 
 cgroup_dir() {
-	echo "/sys/fs/cgroup/unified/$(cat "$AGENT_DIR/cgparent")/$1"
+	echo "$(cg2_root)/$(cat "$AGENT_DIR/cgparent")/$1"
 }
 
 @test "agent: version handshake and ping" {
@@ -326,7 +326,7 @@ cgroup_dir() {
 }
 
 @test "agent: pause and resume freeze the container's cgroup" {
-	[ -f /sys/fs/cgroup/unified/cgroup.freeze ] || [ -d /sys/fs/cgroup/unified ] ||
+	[ "$(stat -f -c %T "$(cg2_root)" 2>/dev/null)" = cgroup2fs ] ||
 		skip "no cgroup v2 hierarchy on this host"
 	make_config "$BATS_TEST_TMPDIR/c.json" '.process.args=["sleep","100"]'
 	run -0 create_ctr c-pause "$BATS_TEST_TMPDIR/c.json"
@@ -346,7 +346,7 @@ cgroup_dir() {
 }
 
 @test "agent: memory and pids limits in the container's cgroup" {
-	if ! grep -qw memory /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; then
+	if ! grep -qw memory "$(cg2_root)/cgroup.controllers" 2>/dev/null; then
 		# Asking for them is an honest error here, not a silent no-op.
 		make_config "$BATS_TEST_TMPDIR/c.json" '.linux.resources={"memory":{"limit":67108864}}'
 		run ! create_ctr c-mem "$BATS_TEST_TMPDIR/c.json"

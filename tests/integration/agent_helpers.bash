@@ -49,8 +49,19 @@ stop_agent() {
 	fi
 	local cg
 	cg=$(cat "$AGENT_DIR/cgparent" 2>/dev/null || true)
-	[ -n "$cg" ] && rmdir "/sys/fs/cgroup/unified/$cg" 2>/dev/null || true
+	[ -n "$cg" ] && rmdir "$(cg2_root)/$cg" 2>/dev/null || true
 	rm -rf "$AGENT_DIR"
+}
+
+# cg2_root: where the agent finds cgroup v2 on this host, as its
+# cgroup_detect_root() does: /sys/fs/cgroup on a unified host (Debian 12's
+# default), /sys/fs/cgroup/unified on a hybrid one.
+cg2_root() {
+	if [ "$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ]; then
+		echo /sys/fs/cgroup
+	else
+		echo /sys/fs/cgroup/unified
+	fi
 }
 
 # agent_client ARGS...: the driver; on failure bats shows output and status.
