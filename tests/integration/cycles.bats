@@ -47,7 +47,7 @@ function file_handles() {
 	echo "# before: $before files=$fbefore" >&3
 	for ((i = 1; i <= CYCLES; i++)); do
 		kvrun_detached -0 create "c$i"
-		status_is "c$i" created
+		status_is "c$i" created || fail "c$i after create: $(__kvrun state "c$i" 2>&1; cat "$KVRUN_ROOT/c$i/shim.log" 2>&1 | tail -5)"
 		kvrun -0 start "c$i"
 		wait_for 60 status_is "c$i" stopped
 		kvrun -0 delete "c$i"
