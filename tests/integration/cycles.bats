@@ -41,18 +41,20 @@ function file_handles() {
 	# The first one may leave a template of this shape (kept, counted after it).
 	kvrun -0 run c0
 	kvrun -0 delete --force c0 2>/dev/null || true
-	local before fbefore i after fafter
+	local before fbefore n after fafter
 	before=$(counts)
 	fbefore=$(file_handles)
 	echo "# before: $before files=$fbefore" >&3
-	for ((i = 1; i <= CYCLES; i++)); do
-		kvrun_detached -0 create "c$i"
-		status_is "c$i" created || fail "c$i after create: $(__kvrun state "c$i" 2>&1; cat "$KVRUN_ROOT/c$i/shim.log" 2>&1 | tail -5)"
-		kvrun -0 start "c$i"
-		wait_for 60 status_is "c$i" stopped
-		kvrun -0 delete "c$i"
-		if ((i % 25 == 0)); then
-			echo "# after $i: $(counts) files=$(file_handles)" >&3
+	# (n, not i: bats 1.8's `run -N` sets a global i, the caller's if
+	# it is local, and looped here forever)
+	for ((n = 1; n <= CYCLES; n++)); do
+		kvrun_detached -0 create "c$n"
+		status_is "c$n" created || fail "c$n after create: $(__kvrun state "c$n" 2>&1; cat "$KVRUN_ROOT/c$n/shim.log" 2>&1 | tail -5)"
+		kvrun -0 start "c$n"
+		wait_for 60 status_is "c$n" stopped
+		kvrun -0 delete "c$n"
+		if ((n % 25 == 0)); then
+			echo "# after $n: $(counts) files=$(file_handles)" >&3
 		fi
 	done
 	after=$(counts)

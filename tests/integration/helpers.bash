@@ -176,8 +176,8 @@ function kvrun_detached() {
 function wait_for() {
 	local n=$(($1 * 5))
 	shift
-	local i
-	for ((i = 0; i < n; i++)); do
+	local wf # (not i: bats' `run -N` sets a global i, and "$@" may call run)
+	for ((wf = 0; wf < n; wf++)); do
 		"$@" && return 0
 		sleep 0.2
 	done
