@@ -71,11 +71,13 @@ live_drive() {
 	echo "removed $(fds_under "$pid" "$D/vol")" >> "$D/fds"
 	api_log remove-again fs-remove live vol
 	guest_waits reuse || return 1
-	api_log add-vol2 fs-add live vol "$D/vol2"
+	# The threads while the guest waits: once it has its share back it ends,
+	# and on a fast host the VMM is gone before a listing after add-vol2.
 	local t
 	for t in /proc/"$pid"/task/*; do
 		echo "$(cat "$t/comm") $(awk '$1 == "CapEff:" || $1 == "Seccomp:" { printf "%s ", $2 }' "$t/status")"
 	done > "$D/threads"
+	api_log add-vol2 fs-add live vol "$D/vol2"
 }
 
 prepare() {
