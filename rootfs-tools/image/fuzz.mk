@@ -7,24 +7,18 @@ FUZZ_SECONDS ?= 30
 IMAGE_FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -I. -g -O1 $(WARN) -fno-strict-aliasing \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer -Wno-format-nonliteral # lib/'s vasprintf wrappers
-FUZZ_IMAGE_SRCS := tests/fuzz/fuzz_image_entry.c $(wildcard rootfs-tools/image/*.c lib/*.c)
+# Two targets over the importer's own code: fuzz_image_entry (its entry
+# handling) and fuzz_image_user (the image config's User through the
+# image's /etc/passwd and /etc/group, rootfs-tools/image/user.c: no root,
+# no chroot, no seeds needed).
+FUZZ_IMAGE_LIB_SRCS := $(wildcard rootfs-tools/image/*.c lib/*.c)
 
-$(BUILD)/fuzz/fuzz_image_entry: $(FUZZ_IMAGE_SRCS) rootfs-tools/image/internal.h \
-		rootfs-tools/image/image.h lib/kv.h
+$(BUILD)/fuzz/fuzz_image_%: tests/fuzz/fuzz_image_%.c $(FUZZ_IMAGE_LIB_SRCS) \
+		rootfs-tools/image/internal.h rootfs-tools/image/image.h lib/kv.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(IMAGE_FUZZ_CFLAGS) -o $@ $(FUZZ_IMAGE_SRCS) -larchive -lyajl
+	$(FUZZ_CC) $(IMAGE_FUZZ_CFLAGS) -o $@ $< $(FUZZ_IMAGE_LIB_SRCS) -larchive -lyajl
 
-fuzz: $(BUILD)/fuzz/fuzz_image_entry
-
-# The image config's User through the image's /etc/passwd and /etc/group
-# (rootfs-tools/image/user.c): no root, no chroot, no seeds needed.
-FUZZ_IMAGE_USER_SRCS := tests/fuzz/fuzz_image_user.c $(wildcard rootfs-tools/image/*.c lib/*.c)
-$(BUILD)/fuzz/fuzz_image_user: $(FUZZ_IMAGE_USER_SRCS) rootfs-tools/image/internal.h \
-		rootfs-tools/image/image.h lib/kv.h
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(IMAGE_FUZZ_CFLAGS) -o $@ $(FUZZ_IMAGE_USER_SRCS) -larchive -lyajl
-
-fuzz: $(BUILD)/fuzz/fuzz_image_user
+fuzz: $(BUILD)/fuzz/fuzz_image_entry $(BUILD)/fuzz/fuzz_image_user
 
 .PHONY: fuzz-image-user-run
 fuzz-image-user-run: $(BUILD)/fuzz/fuzz_image_user
