@@ -174,6 +174,15 @@ function refused() {
 	[ ! -e "$WORK/n" ]
 }
 
+# import_users PREFIX: the corpus's User images named PREFIX-*, imported.
+function import_users() {
+	python3 "$CORPUS" users "$WORK/u"
+	local f
+	for f in "$WORK"/u/"$1"-*.tar; do
+		img -0 import "$f"
+	done
+}
+
 # bundle_user NAME: kvrun image bundle NAME:1, process.user of its config.json.
 function bundle_user() {
 	rm -rf "$WORK/b"
@@ -183,11 +192,7 @@ function bundle_user() {
 
 @test "image bundle: User names resolve through the image's /etc/passwd and /etc/group" {
 	requires jq
-	python3 "$CORPUS" users "$WORK/u"
-	local f
-	for f in "$WORK"/u/user-*.tar; do
-		img -0 import "$f"
-	done
+	import_users user
 	# A name: passwd's uid and primary gid, the groups listing it as additionalGids.
 	[ "$(bundle_user user-0)" = '{"uid":1000,"gid":1000,"additionalGids":[10,29]}' ]
 	# A group given: its gid, no additional gids (Docker's rule).
@@ -221,11 +226,7 @@ function bundle_user() {
 
 @test "image bundle: the User's entry comes from the top of the layer stack" {
 	requires jq
-	python3 "$CORPUS" users "$WORK/u"
-	local f
-	for f in "$WORK"/u/stack-*.tar; do
-		img -0 import "$f"
-	done
+	import_users stack
 	# The base's app (1000) whited out by the middle layer, the top's (3000) in.
 	[ "$(bundle_user stack-replace-app)" = '{"uid":3000,"gid":3000,"additionalGids":[10,29]}' ]
 	# An opaque /etc in the top: the base's /etc/group is hidden too.
