@@ -17,29 +17,60 @@
 #define AGENT_RETRY_MS	     200
 #define AGENT_RETRY_CLONE_MS 2
 
-static __attribute__((noreturn)) void vmm_child(const struct shim_req *r)
+/*
+ * The child's way to kvrun-vmm. What fails before exec is written to fd, a
+ * close-on-exec pipe to the shim (the log may not exist yet: the sandbox
+ * directory could be missing), so the error names the step and errno.
+ */
+static __attribute__((noreturn)) void vmm_child(const struct shim_req *r, int fd)
 {
 	sigset_t all;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	if (chdir(r->sandbox_dir) < 0)
-		_exit(127);
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	int log = open(SHIM_VMM_LOG_NAME, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
-		_exit(127);
-	execv(r->vmm_argv[0], r->vmm_argv);
-	dprintf(2, "kvrun-shim: exec %s: %s\n", r->vmm_argv[0], strerror(errno));
+	const char *step = "chdir to the sandbox directory";
+	if (chdir(r->sandbox_dir) == 0) {
+		step = "open the vmm log";
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int log = open(SHIM_VMM_LOG_NAME, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (null >= 0 && log >= 0 && dup2(null, 0) >= 0 && dup2(log, 1) >= 0 &&
+		    dup2(log, 2) >= 0) {
+			step = "exec";
+			execv(r->vmm_argv[0], r->vmm_argv);
+		}
+	}
+	int e = errno;
+	if (strcmp(step, "exec") == 0)
+		dprintf(fd, "exec %s: %s", r->vmm_argv[0], strerror(e));
+	else
+		dprintf(fd, "%s: %s", step, strerror(e));
 	_exit(127);
 }
 
 int shim_vm_start(struct shim *s, struct kv_err **err)
 {
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return kv_err_make(err, errno, "pipe for kvrun-vmm");
 	pid_t pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
 		return kv_err_make(err, errno, "fork for kvrun-vmm");
+	}
 	if (pid == 0)
-		vmm_child(&s->req);
+		vmm_child(&s->req, p[1]);
+	close(p[1]);
+	char why[512];
+	ssize_t n;
+	while ((n = read(p[0], why, sizeof(why) - 1)) < 0 && errno == EINTR)
+		;
+	close(p[0]);
+	if (n > 0) {
+		why[n] = '\0';
+		waitpid(pid, NULL, 0);
+		return kv_err_plain(err, ECHILD, "kvrun-vmm did not start in %s: %s",
+				    s->req.sandbox_dir, why);
+	}
 	s->vmm_pid = pid;
 	cleanup_free char *pf = kv_asprintf("%s/%s", s->req.sandbox_dir, SHIM_VMM_PID_NAME);
 	if (shim_pidfile_write(pf, pid, err) < 0)
