@@ -177,6 +177,9 @@ struct shim_spawn_opts {
 	 * it starts anything): host cgroup placement. NULL: none. */
 	int (*place)(void *ctx, pid_t pid, struct kv_err **err);
 	void *place_ctx;
+	/* A VM owner's shim: /dev/kvm for its VMM, and /dev/net/tun when it
+	 * wires a network (tun), opened here, before placement (spawn.c). */
+	bool kvm, tun;
 };
 
 /* Fork and exec kvrun-shim in a new session (in the network namespace the

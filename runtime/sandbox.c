@@ -327,7 +327,9 @@ static int start_shim(struct start_ctx *x, unsigned cpus, uint64_t mem,
 				     .netns = netns,
 				     .own_pidns = true,
 				     .place = place_shim,
-				     .place_ctx = (void *)x->req->state_dir};
+				     .place_ctx = (void *)x->req->state_dir,
+				     .kvm = x->owner,
+				     .tun = x->owner && netns != SHIM_NETNS_SAME};
 	int r = shim_spawn(x->vc, &so, request, &h, err);
 	if (netns >= 0)
 		close(netns);

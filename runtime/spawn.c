@@ -22,6 +22,11 @@
 #include <yajl/yajl_tree.h>
 
 #define SHIM_SYNC_FD 3
+/* The host devices the shim and its VMM use, opened by kvrun (dev_open). */
+#define SHIM_NULL_FD 4
+#define SHIM_KVM_FD  5
+#define SHIM_TUN_FD  6
+#define SHIM_DEV_N   3
 
 /* A failure in the child before exec, told to kvrun as the shim would. */
 static __attribute__((noreturn)) void child_fail(int sync_fd, int errnum, const char *what)
@@ -60,8 +65,43 @@ static void child_procfs(int sync_fd)
 		child_fail(sync_fd, errno, "the shim's mount namespace: mount /proc");
 }
 
+/*
+ * The host devices the shim and its VMM open, opened here, by kvrun, before
+ * the shim joins the container's host cgroup: a device policy there (a
+ * Podman pod's cgroup denies every device under cgroupfs on cgroup v2; a
+ * systemd slice may say DevicePolicy=closed) is the container's, and the
+ * container is in the guest. /dev/null always; /dev/kvm and /dev/net/tun
+ * for a VM owner (where they cannot be opened, -1: the shim and the VMM try
+ * themselves and say why). Each above 63, so that the child's dup2()s onto
+ * 4-6 clobber none of them.
+ */
+static int dev_open(const char *path, bool want, struct kv_err **err)
+{
+	if (!want)
+		return -1;
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		if (err)
+			return kv_err_make(err, errno, "open %s", path);
+		return -1;
+	}
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, 64);
+	close(fd);
+	if (hi < 0 && err)
+		return kv_err_make(err, errno, "dup %s", path);
+	return hi;
+}
+
+static void dev_close(const int dev[SHIM_DEV_N])
+{
+	for (int i = 0; i < SHIM_DEV_N; i++)
+		if (dev[i] >= 0)
+			close(dev[i]);
+}
+
 static __attribute__((noreturn)) void shim_child(const struct vm_conf *vc,
-						 const struct shim_spawn_opts *o, int sync_fd)
+						 const struct shim_spawn_opts *o, int sync_fd,
+						 const int dev[SHIM_DEV_N])
 {
 	const char *state_dir = o->state_dir, *log = o->log;
 	sigset_t none;
@@ -74,18 +114,31 @@ static __attribute__((noreturn)) void shim_child(const struct vm_conf *vc,
 	if (sync_fd == SHIM_SYNC_FD ? fcntl(sync_fd, F_SETFD, 0) < 0
 				    : dup2(sync_fd, SHIM_SYNC_FD) < 0)
 		_exit(127);
-	syscall(SYS_close_range, SHIM_SYNC_FD + 1, ~0u, 0);
+	static const char *const dev_opt[SHIM_DEV_N] = {"--null-fd", "--kvm-fd", "--tun-fd"};
+	static const char *const dev_num[SHIM_DEV_N] = {"4", "5", "6"};
+	char *argv[16];
+	int n = 0;
 	char fd_arg[16];
 	snprintf(fd_arg, sizeof(fd_arg), "%d", SHIM_SYNC_FD);
-	char *argv[] = {"kvrun-shim",
-			"--sync-fd",
-			fd_arg,
-			"--state-dir",
-			(char *)state_dir,
-			"--log",
-			(char *)log,
-			vc->debug ? "--debug" : NULL,
-			NULL};
+	argv[n++] = "kvrun-shim";
+	argv[n++] = "--sync-fd";
+	argv[n++] = fd_arg;
+	for (int i = 0; i < SHIM_DEV_N; i++) {
+		if (dev[i] < 0)
+			continue;
+		if (dup2(dev[i], SHIM_NULL_FD + i) < 0)
+			_exit(127);
+		argv[n++] = (char *)dev_opt[i];
+		argv[n++] = (char *)dev_num[i];
+	}
+	syscall(SYS_close_range, SHIM_NULL_FD + SHIM_DEV_N, ~0u, 0);
+	argv[n++] = "--state-dir";
+	argv[n++] = (char *)state_dir;
+	argv[n++] = "--log";
+	argv[n++] = (char *)log;
+	if (vc->debug)
+		argv[n++] = "--debug";
+	argv[n] = NULL;
 	execv(vc->shim, argv);
 	dprintf(2, "kvrun: exec %s: %s\n", vc->shim, strerror(errno));
 	_exit(127);
@@ -97,20 +150,30 @@ int shim_spawn(const struct vm_conf *vc, const struct shim_spawn_opts *o, const 
 	*h = (struct shim_handle){.sync_fd = -1};
 	if (access(vc->shim, X_OK) < 0)
 		return kv_err_make(err, errno, "kvrun-shim %s", vc->shim);
+	int dev[SHIM_DEV_N] = {dev_open("/dev/null", true, err), dev_open("/dev/kvm", o->kvm, NULL),
+			       dev_open("/dev/net/tun", o->tun, NULL)};
+	if (dev[0] < 0)
+		return -1;
 	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return kv_err_make(err, errno, "socketpair");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		int e = errno;
+		dev_close(dev);
+		return kv_err_make(err, e, "socketpair");
+	}
 	struct clone_args ca = {.flags = o->own_pidns ? CLONE_NEWPID | CLONE_NEWNS : 0,
 				.exit_signal = SIGCHLD};
 	pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid < 0) {
+		int e = errno;
 		close(sv[0]);
 		close(sv[1]);
-		return kv_err_make(err, errno, "fork kvrun-shim");
+		dev_close(dev);
+		return kv_err_make(err, e, "fork kvrun-shim");
 	}
 	if (pid == 0)
-		shim_child(vc, o, sv[1]);
+		shim_child(vc, o, sv[1], dev);
 	close(sv[1]);
+	dev_close(dev);
 	h->pid = pid;
 	h->sync_fd = sv[0];
 	if (kv_pid_start_time(pid, &h->start) < 0)

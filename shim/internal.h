@@ -69,6 +69,9 @@ struct shim {
 	int exit_code, exit_signal;
 	uint64_t exit_at_ms;
 	int net_index; /* the interface carried into the VM (net.c), 0 if none */
+	/* /dev/kvm and /dev/net/tun as kvrun opened them before we joined the
+	 * container's cgroup (runtime/spawn.c), or -1: open them ourselves. */
+	int kvm_fd, tun_fd;
 };
 
 /* vm.c: the VMM (owner only) and the agent connection. */
@@ -92,6 +95,8 @@ void shim_template_out(struct shim *s);
 void shim_stdio_release(int fd);
 /* That /dev/null, opened once (before the seccomp filter, which allows no open). */
 int shim_stdio_null(void);
+/* The /dev/null kvrun opened for us (--null-fd): shim_stdio_null() returns it. */
+void shim_stdio_null_set(int fd);
 int shim_streams_open(struct shim *s, struct yajl_val_s *result, struct kv_err **err) KV_WUR;
 void shim_relays_setup(struct shim *s);
 /* Add pollfds for the relays; returns how many were added. */

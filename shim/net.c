@@ -264,9 +264,9 @@ static int net_scan(struct nl *nl, struct net_scan *s, struct kv_err **err)
 
 /* ------------------------------------------------------ the tap and tc */
 
-static int tap_open(char name[IFNAMSIZ], struct kv_err **err)
+static int tap_open(struct shim *s, char name[IFNAMSIZ], struct kv_err **err)
 {
-	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	int fd = s->tun_fd >= 0 ? steal_fd(s->tun_fd) : open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return kv_err_make(err, errno, "open /dev/net/tun");
 	struct ifreq ifr = {0};
@@ -447,7 +447,7 @@ static void net_record(struct shim *s, const struct net_scan *sc)
 static int net_plumb(struct shim *s, struct nl *nl, const struct net_scan *sc, struct kv_err **err)
 {
 	char tap[IFNAMSIZ];
-	int fd = tap_open(tap, err);
+	int fd = tap_open(s, tap, err);
 	if (fd < 0)
 		return -1;
 	int tindex = (int)if_nametoindex(tap);

@@ -21,7 +21,7 @@
 #define SHIM_SETUP_MS 300000
 
 struct shim_args {
-	int sync_fd;
+	int sync_fd, null_fd, kvm_fd, tun_fd;
 	const char *log;
 	bool debug;
 };
@@ -29,20 +29,22 @@ struct shim_args {
 static int parse_args(int argc, char **argv, struct shim_args *a)
 {
 	static const struct option opts[] = {
-	    {"sync-fd", required_argument, NULL, 's'},
-	    {"state-dir", required_argument, NULL, 'd'},
-	    {"log", required_argument, NULL, 'l'},
-	    {"debug", no_argument, NULL, 'D'},
-	    {NULL, 0, NULL, 0},
+	    {"sync-fd", required_argument, NULL, 's'}, {"state-dir", required_argument, NULL, 'd'},
+	    {"log", required_argument, NULL, 'l'},     {"debug", no_argument, NULL, 'D'},
+	    {"null-fd", required_argument, NULL, 'n'}, {"kvm-fd", required_argument, NULL, 'k'},
+	    {"tun-fd", required_argument, NULL, 't'},  {NULL, 0, NULL, 0},
 	};
 	int o;
-	a->sync_fd = -1;
+	a->sync_fd = a->null_fd = a->kvm_fd = a->tun_fd = -1;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
 		case 's': a->sync_fd = atoi(optarg); break;
 		case 'd': break; /* names the container in ps output; nothing to do */
 		case 'l': a->log = optarg; break;
 		case 'D': a->debug = true; break;
+		case 'n': a->null_fd = atoi(optarg); break;
+		case 'k': a->kvm_fd = atoi(optarg); break;
+		case 't': a->tun_fd = atoi(optarg); break;
 		default: return -1;
 		}
 	}
@@ -226,15 +228,31 @@ static __attribute__((noreturn)) void leave(int code, int sig)
 int shim_main(int argc, char **argv)
 {
 	struct shim_args a = {0};
-	struct shim s = {.sync_fd = -1, .sigfd = -1, .s_in = -1, .s_out = -1, .s_err = -1};
+	struct shim s = {.sync_fd = -1,
+			 .sigfd = -1,
+			 .s_in = -1,
+			 .s_out = -1,
+			 .s_err = -1,
+			 .kvm_fd = -1,
+			 .tun_fd = -1};
 	s.s_pty = s.tty_slave = -1;
 	cleanup_err struct kv_err *err = NULL;
 	if (parse_args(argc, argv, &a) < 0) {
-		fprintf(stderr, "usage: kvrun-shim --sync-fd N [--state-dir DIR] [--log PATH] "
-				"[--debug]\n(started by kvrun, not by hand)\n");
+		fprintf(stderr, "usage: kvrun-shim --sync-fd N [--null-fd N] [--kvm-fd N] "
+				"[--tun-fd N] [--state-dir DIR] [--log PATH] [--debug]\n"
+				"(started by kvrun, not by hand)\n");
 		return 2;
 	}
 	s.sync_fd = a.sync_fd;
+	/* The devices kvrun opened for us: ours only (close-on-exec). */
+	int dev[] = {a.null_fd, a.kvm_fd, a.tun_fd};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(dev); i++)
+		if (dev[i] >= 0 && fcntl(dev[i], F_SETFD, FD_CLOEXEC) < 0)
+			dev[i] = -1;
+	if (dev[0] >= 0)
+		shim_stdio_null_set(dev[0]);
+	s.kvm_fd = dev[1];
+	s.tun_fd = dev[2];
 	if (fcntl(s.sync_fd, F_SETFD, FD_CLOEXEC) < 0 ||
 	    kv_log_init("kvrun-shim", a.log, KV_LOG_TEXT, a.debug ? KV_LOG_DEBUG : KV_LOG_INFO,
 			&err) < 0)
@@ -256,6 +274,11 @@ int shim_main(int argc, char **argv)
 		return 1;
 	}
 	close(steal_fd(s.sync_fd));
+	/* The VM runs and the network is wired: no more devices to hand on. */
+	if (s.kvm_fd >= 0)
+		close(steal_fd(s.kvm_fd));
+	if (s.tun_fd >= 0)
+		close(steal_fd(s.tun_fd));
 	if (shim_confine(&s, &err) < 0) {
 		/* Rootless, say: there was nothing to drop. */
 		kv_warn("confine the shim: %s", err->msg);

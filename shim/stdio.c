@@ -110,12 +110,18 @@ size_t shim_relays_poll(struct shim *s, struct pollfd *pfd, size_t max, struct r
 	return n;
 }
 
+static int stdio_null = -1;
+
+void shim_stdio_null_set(int fd)
+{
+	stdio_null = fd;
+}
+
 int shim_stdio_null(void)
 {
-	static int null = -1;
-	if (null < 0)
-		null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	return null;
+	if (stdio_null < 0)
+		stdio_null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	return stdio_null;
 }
 
 void shim_stdio_release(int fd)

@@ -16,31 +16,38 @@
 /* Between tries to reach an agent that is still booting (a clone's is up at once). */
 #define AGENT_RETRY_MS	     200
 #define AGENT_RETRY_CLONE_MS 2
+/* Where the VMM finds the /dev/kvm kvrun opened (its --kvm-fd). */
+#define VMM_KVM_FD     3
+#define VMM_KVM_FD_STR "3"
 
 /*
  * The child's way to kvrun-vmm. What fails before exec is written to fd, a
  * close-on-exec pipe to the shim (the log may not exist yet: the sandbox
  * directory could be missing), so the error names the step and errno.
  */
-static __attribute__((noreturn)) void vmm_child(const struct shim_req *r, int fd)
+static __attribute__((noreturn)) void vmm_child(const struct shim *s, char **argv, int fd)
 {
+	const struct shim_req *r = &s->req;
 	sigset_t all;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	const char *step = "chdir to the sandbox directory";
 	if (chdir(r->sandbox_dir) == 0) {
 		step = "open the vmm log";
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int null = shim_stdio_null();
 		int log = open(SHIM_VMM_LOG_NAME, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (null >= 0 && log >= 0 && dup2(null, 0) >= 0 && dup2(log, 1) >= 0 &&
 		    dup2(log, 2) >= 0) {
-			step = "exec";
-			execv(r->vmm_argv[0], r->vmm_argv);
+			step = "pass /dev/kvm";
+			if (s->kvm_fd < 0 || dup2(s->kvm_fd, VMM_KVM_FD) >= 0) {
+				step = "exec";
+				execv(argv[0], argv);
+			}
 		}
 	}
 	int e = errno;
 	if (strcmp(step, "exec") == 0)
-		dprintf(fd, "exec %s: %s", r->vmm_argv[0], strerror(e));
+		dprintf(fd, "exec %s: %s", argv[0], strerror(e));
 	else
 		dprintf(fd, "%s: %s", step, strerror(e));
 	_exit(127);
@@ -48,6 +55,16 @@ static __attribute__((noreturn)) void vmm_child(const struct shim_req *r, int fd
 
 int shim_vm_start(struct shim *s, struct kv_err **err)
 {
+	/* kvrun's /dev/kvm (runtime/spawn.c), as the VMM's fd VMM_KVM_FD. */
+	size_t n = 0;
+	while (s->req.vmm_argv[n])
+		n++;
+	cleanup_free char **argv = kv_malloc0((n + 3) * sizeof(*argv));
+	memcpy(argv, s->req.vmm_argv, n * sizeof(*argv));
+	if (s->kvm_fd >= 0) {
+		argv[n++] = (char *)"--kvm-fd";
+		argv[n++] = (char *)VMM_KVM_FD_STR;
+	}
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return kv_err_make(err, errno, "pipe for kvrun-vmm");
@@ -58,15 +75,15 @@ int shim_vm_start(struct shim *s, struct kv_err **err)
 		return kv_err_make(err, errno, "fork for kvrun-vmm");
 	}
 	if (pid == 0)
-		vmm_child(&s->req, p[1]);
+		vmm_child(s, argv, p[1]);
 	close(p[1]);
 	char why[512];
-	ssize_t n;
-	while ((n = read(p[0], why, sizeof(why) - 1)) < 0 && errno == EINTR)
+	ssize_t got;
+	while ((got = read(p[0], why, sizeof(why) - 1)) < 0 && errno == EINTR)
 		;
 	close(p[0]);
-	if (n > 0) {
-		why[n] = '\0';
+	if (got > 0) {
+		why[got] = '\0';
 		waitpid(pid, NULL, 0);
 		return kv_err_plain(err, ECHILD, "kvrun-vmm did not start in %s: %s",
 				    s->req.sandbox_dir, why);

@@ -42,6 +42,7 @@ enum {
 	OPT_VERSION,
 	OPT_HELP,
 	OPT_CONSOLE_MAX,
+	OPT_KVM_FD,
 };
 
 static const struct option cli_options[] = {
@@ -73,6 +74,7 @@ static const struct option cli_options[] = {
     {"restore", required_argument, NULL, OPT_RESTORE},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
+    {"kvm-fd", required_argument, NULL, OPT_KVM_FD},
     {NULL, 0, NULL, 0},
 };
 
@@ -91,6 +93,7 @@ void vmm_config_init(struct vmm_config *cfg)
 	cfg->pdeathsig = true;
 	cfg->jail = true;
 	cfg->log_level = -1;
+	cfg->kvm_fd = -1;
 	memcpy(cfg->net_mac, cli_default_mac, 6); /* for when net is set */
 }
 
@@ -151,6 +154,8 @@ void vmm_cli_usage(FILE *out)
 	    "                       devices from this command line (the same kinds, in the\n"
 	    "                       same order; their files may differ)\n"
 	    "  --stats PATH         write run statistics (JSON) at exit\n"
+	    "  --kvm-fd N           /dev/kvm already open as fd N (opened before this\n"
+	    "                       process joined a cgroup whose device policy denies it)\n"
 	    "  --pvm auto|on|off    PVM compatibility mode (default: auto-detect)\n"
 	    "  --seccomp kill|trap|off  seccomp allow-lists after setup (default kill;\n"
 	    "                       trap reports the offending syscall)\n"
@@ -462,6 +467,13 @@ static int cli_option_apply(struct vmm_config *cfg, int c, char *arg, enum vmm_c
 		return 0;
 	case OPT_NET: return cli_net_parse(cfg, arg, err);
 	case OPT_NO_RNG: cfg->rng = false; return 0;
+	case OPT_KVM_FD:
+		if (cli_uint_parse("kvm-fd", arg, INT32_MAX, &u, err) < 0)
+			return -1;
+		if (u < 3)
+			return kv_err_plain(err, EINVAL, "--kvm-fd: %llu is a stdio fd", u);
+		cfg->kvm_fd = (int)u;
+		return 0;
 	case OPT_API: cfg->api_sock = arg; return 0;
 	case OPT_STATS: cfg->stats_path = arg; return 0;
 	case OPT_PVM:

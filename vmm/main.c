@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 
+#include "vmm/vm.h"
 #include "vmm/vmm.h"
 
 /* No VM outlives its owner: die with the parent (architecture.md). */
@@ -125,6 +126,8 @@ int main(int argc, char **argv)
 		kv_error("parent exited before the VM started");
 		return VMM_EXIT_ERROR;
 	}
+	if (cfg.kvm_fd >= 0)
+		vm_kvm_fd_use(cfg.kvm_fd);
 	int status;
 	if (vmm_run(&cfg, &status, &err) < 0) {
 		kv_log_err(err);

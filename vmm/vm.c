@@ -73,10 +73,23 @@ int vm_create(struct vm *vm, struct kv_err **err)
 	return vm_irqchip_create(vm, true, err);
 }
 
+static int vm_given_kvm_fd = -1;
+
+void vm_kvm_fd_use(int fd)
+{
+	vm_given_kvm_fd = fd;
+}
+
 int vm_open(struct vm *vm, struct kv_err **err)
 {
 	vm_init(vm);
-	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm_given_kvm_fd >= 0) {
+		vm->kvm_fd = steal_fd(vm_given_kvm_fd);
+		if (fcntl(vm->kvm_fd, F_SETFD, FD_CLOEXEC) < 0)
+			return kv_err_make(err, errno, "--kvm-fd %d", vm->kvm_fd);
+	} else {
+		vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	}
 	if (vm->kvm_fd < 0)
 		return kv_err_make(err, errno, "open /dev/kvm (run kvrun-vmm --check)");
 	int v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);

@@ -57,6 +57,12 @@ int vm_create(struct vm *vm, struct kv_err **err) KV_WUR;
  * its PIT down does without (snap_pit_idle()).
  */
 int vm_open(struct vm *vm, struct kv_err **err) KV_WUR;
+/*
+ * The next vm_open() takes fd (an open /dev/kvm, close-on-exec from then
+ * on) instead of opening /dev/kvm: the caller opened it before it joined a
+ * cgroup whose device policy (a container's, a pod's) may deny it.
+ */
+void vm_kvm_fd_use(int fd);
 int vm_irqchip_create(struct vm *vm, bool pit, struct kv_err **err) KV_WUR;
 void vm_destroy(struct vm *vm);
 int vm_memslot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *hva, bool readonly,

@@ -133,6 +133,7 @@ struct vmm_config {
 	bool rng;		/* virtio-rng (on by default) */
 	const char *api_sock;	/* control socket, or NULL */
 	const char *stats_path; /* write run statistics (JSON) here at exit */
+	int kvm_fd;		/* /dev/kvm opened by the caller (--kvm-fd), or -1 */
 	enum vmm_pvm_mode pvm;
 	enum vmm_seccomp_mode seccomp;
 	bool drop_caps;
