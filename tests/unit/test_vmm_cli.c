@@ -377,6 +377,18 @@ int main(void)
 	   "reserved vsock CID refused: EINVAL");
 	is_str(err ? err->msg : NULL, "--vsock-cid: CIDs 0-2 are reserved", "  saying why");
 	kv_err_free(err);
+	err = NULL;
+	ok(parse(&cfg, &a, &err, "--kernel", "k", NULL) == 0 && cfg.kvm_fd == -1,
+	   "no --kvm-fd: the VMM opens /dev/kvm itself (-1)");
+	ok(parse(&cfg, &a, &err, "--kernel", "k", "--kvm-fd", "3", NULL) == 0 && cfg.kvm_fd == 3,
+	   "--kvm-fd 3: kvrun's /dev/kvm");
+	int r = parse(&cfg, &a, &err, "--kernel", "k", "--kvm-fd", "2", NULL);
+	ok(r < 0 && err && strstr(err->msg, "--kvm-fd: 2 is a stdio fd"), "--kvm-fd 2 refused: %s",
+	   err ? err->msg : "");
+	r = parse(&cfg, &a, &err, "--kernel", "k", "--kvm-fd", "x", NULL);
+	ok(r < 0 && err && strstr(err->msg, "--kvm-fd"), "--kvm-fd x refused: %s",
+	   err ? err->msg : "");
+	kv_err_free(err);
 	test_argv();
 	return tap_done();
 }
