@@ -92,6 +92,36 @@ static int dev_open(const char *path, bool want, struct kv_err **err)
 	return hi;
 }
 
+/*
+ * /dev/net/tun, opened in the network namespace the shim joins: a tap is
+ * made in the namespace its tun fd was opened in. kvrun is one thread, so
+ * it steps into that namespace and back. -1 where that fails (the shim
+ * opens it itself then) or where no namespace is joined by path; -2 (err
+ * set) when kvrun could not step back.
+ */
+static int tun_open(const struct shim_spawn_opts *o, struct kv_err **err)
+{
+	if (!o->tun || o->netns < 0)
+		return -1;
+	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return -1;
+	int fd = -1;
+	if (setns(o->netns, CLONE_NEWNET) == 0) {
+		fd = dev_open("/dev/net/tun", true, NULL);
+		if (setns(self, CLONE_NEWNET) < 0) {
+			int e = errno;
+			close(self);
+			if (fd >= 0)
+				close(fd);
+			kv_err_make(err, e, "return to kvrun's network namespace");
+			return -2;
+		}
+	}
+	close(self);
+	return fd;
+}
+
 static void dev_close(const int dev[SHIM_DEV_N])
 {
 	for (int i = 0; i < SHIM_DEV_N; i++)
@@ -150,10 +180,17 @@ int shim_spawn(const struct vm_conf *vc, const struct shim_spawn_opts *o, const 
 	*h = (struct shim_handle){.sync_fd = -1};
 	if (access(vc->shim, X_OK) < 0)
 		return kv_err_make(err, errno, "kvrun-shim %s", vc->shim);
-	int dev[SHIM_DEV_N] = {dev_open("/dev/null", true, err), dev_open("/dev/kvm", o->kvm, NULL),
-			       dev_open("/dev/net/tun", o->tun, NULL)};
+	int dev[SHIM_DEV_N] = {-1, -1, -1};
+	dev[0] = dev_open("/dev/null", true, err);
 	if (dev[0] < 0)
 		return -1;
+	dev[1] = dev_open("/dev/kvm", o->kvm, NULL);
+	dev[2] = tun_open(o, err);
+	if (dev[2] == -2) {
+		dev[2] = -1;
+		dev_close(dev);
+		return -1;
+	}
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		int e = errno;
