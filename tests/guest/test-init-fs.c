@@ -23,6 +23,15 @@ bool fsck_step(struct fsck *c, bool cond, const char *fmt, ...)
 {
 	int e = errno;
 	c->steps++;
+	/* kvrun.fsverbose=1: each step as it ends (where a guest that dies stopped). */
+	if (strcmp(arg("fsverbose", "0"), "1") == 0) {
+		char what[140];
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(what, sizeof(what), fmt, ap);
+		va_end(ap);
+		say("KVRUN-TEST-STEP %d %s: %s", c->steps, what, cond ? "ok" : "failed");
+	}
 	if (!cond && c->ok) {
 		char what[140];
 		va_list ap;

@@ -66,7 +66,7 @@ boot_fs() {
 	local start end tpid pid="" rc=0 i
 	start=$(date +%s.%N)
 	timeout "$BOOT_TIMEOUT" "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 256M \
-		--cmdline "kvrun.test=fs,fs-ro,fs-file,fs-binds,fs-escape kvrun.fstags=plain,dax kvrun.fsdax=dax kvrun.fswait=dax kvrun.fsro=ro kvrun.fsfile=hosts kvrun.fsfilename=hosts kvrun.fsescape=escape kvrun.fsoutside=$d/outside" \
+		--cmdline "kvrun.test=fs,fs-ro,fs-file,fs-binds,fs-escape kvrun.fstags=plain,dax kvrun.fsdax=dax kvrun.fswait=dax kvrun.fsro=ro kvrun.fsfile=hosts kvrun.fsfilename=hosts kvrun.fsescape=escape kvrun.fsoutside=$d/outside${KVRUN_TEST_FS_CMDLINE:+ $KVRUN_TEST_FS_CMDLINE}" \
 		--fs "plain=$d/plain" --fs "dax=$d/dax,dax=64M" --fs "ro=$d/ro,ro" \
 		--fs "hosts=$d/hosts" --fs "escape=$d/esc" --fs "binds/vol=$d/binds/vol" \
 		--fs "binds/conf=$d/binds/conf,ro" --fs "binds/hosts=$d/binds/hosts" \
