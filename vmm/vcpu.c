@@ -414,8 +414,14 @@ static void vcpu_loop(struct vcpu *v)
 				vcpu_probe(v);
 				continue;
 			}
-			machine_stop(m, VMM_EXIT_ERROR, "vcpu %u: KVM_RUN: %s", v->index,
-				     strerror(errno));
+			/* Where the guest was (EFAULT: an access KVM could not map
+			 * to host memory, such as a DAX window page with no file
+			 * page behind it). */
+			int e = errno;
+			struct kvm_regs regs = {0};
+			(void)ioctl(v->fd, KVM_GET_REGS, &regs);
+			machine_stop(m, VMM_EXIT_ERROR, "vcpu %u: KVM_RUN: %s (guest RIP 0x%llx)",
+				     v->index, strerror(e), (unsigned long long)regs.rip);
 			return;
 		}
 		__atomic_fetch_add(
