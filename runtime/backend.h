@@ -178,8 +178,9 @@ struct shim_spawn_opts {
 	int (*place)(void *ctx, pid_t pid, struct kv_err **err);
 	void *place_ctx;
 	/* A VM owner's shim: /dev/kvm for its VMM, and /dev/net/tun when it
-	 * wires a network (tun), opened here, before placement (spawn.c). */
-	bool kvm, tun;
+	 * wires a network (tun); a shim that makes a terminal for a console
+	 * socket: a pty master (ptmx). Opened here, before placement (spawn.c). */
+	bool kvm, tun, ptmx;
 };
 
 /* Fork and exec kvrun-shim in a new session (in the network namespace the

@@ -239,8 +239,11 @@ int runtime_backend_exec(struct container *c, const struct oci_process *p,
 	cleanup_free char *log = kv_asprintf("%s/%s", c->dir, SHIM_LOG);
 	cleanup_free char *pf = kv_asprintf("%s/%s%s.pid", c->dir, EXEC_PID_PREFIX, exec_id);
 	struct shim_handle h = {.sync_fd = -1};
-	struct shim_spawn_opts so = {
-	    .state_dir = c->dir, .log = log, .netns = SHIM_NETNS_SAME, .place = place_shim};
+	struct shim_spawn_opts so = {.state_dir = c->dir,
+				     .log = log,
+				     .netns = SHIM_NETNS_SAME,
+				     .place = place_shim,
+				     .ptmx = p->terminal && o->console_socket};
 	so.place_ctx = c->dir;
 	if (!req || shim_spawn(vc, &so, req, &h, err) < 0 ||
 	    shim_pidfile_write(pf, h.pid, err) < 0 || shim_await(&h, SETUP_TIMEOUT_S, err) < 0 ||

@@ -329,7 +329,9 @@ static int start_shim(struct start_ctx *x, unsigned cpus, uint64_t mem,
 				     .place = place_shim,
 				     .place_ctx = (void *)x->req->state_dir,
 				     .kvm = x->owner,
-				     .tun = x->owner && netns != SHIM_NETNS_SAME};
+				     .tun = x->owner && netns != SHIM_NETNS_SAME,
+				     .ptmx =
+					 x->req->cfg->process->terminal && x->req->console_socket};
 	int r = shim_spawn(x->vc, &so, request, &h, err);
 	if (netns >= 0)
 		close(netns);

@@ -26,7 +26,8 @@
 #define SHIM_NULL_FD 4
 #define SHIM_KVM_FD  5
 #define SHIM_TUN_FD  6
-#define SHIM_DEV_N   3
+#define SHIM_PTMX_FD 7
+#define SHIM_DEV_N   4
 
 /* A failure in the child before exec, told to kvrun as the shim would. */
 static __attribute__((noreturn)) void child_fail(int sync_fd, int errnum, const char *what)
@@ -71,9 +72,11 @@ static void child_procfs(int sync_fd)
  * Podman pod's cgroup denies every device under cgroupfs on cgroup v2; a
  * systemd slice may say DevicePolicy=closed) is the container's, and the
  * container is in the guest. /dev/null always; /dev/kvm and /dev/net/tun
- * for a VM owner (where they cannot be opened, -1: the shim and the VMM try
- * themselves and say why). Each above 63, so that the child's dup2()s onto
- * 4-6 clobber none of them.
+ * for a VM owner; /dev/ptmx for a terminal handed to a console socket (the
+ * shim opens its slave with TIOCGPTPEER, which a device policy does not
+ * see). Where one cannot be opened, -1: the shim and the VMM try themselves
+ * and say why. Each above 63, so that the child's dup2()s onto 4-7 clobber
+ * none of them.
  */
 static int dev_open(const char *path, bool want, struct kv_err **err)
 {
@@ -144,9 +147,10 @@ static __attribute__((noreturn)) void shim_child(const struct vm_conf *vc,
 	if (sync_fd == SHIM_SYNC_FD ? fcntl(sync_fd, F_SETFD, 0) < 0
 				    : dup2(sync_fd, SHIM_SYNC_FD) < 0)
 		_exit(127);
-	static const char *const dev_opt[SHIM_DEV_N] = {"--null-fd", "--kvm-fd", "--tun-fd"};
-	static const char *const dev_num[SHIM_DEV_N] = {"4", "5", "6"};
-	char *argv[16];
+	static const char *const dev_opt[SHIM_DEV_N] = {"--null-fd", "--kvm-fd", "--tun-fd",
+							"--ptmx-fd"};
+	static const char *const dev_num[SHIM_DEV_N] = {"4", "5", "6", "7"};
+	char *argv[20];
 	int n = 0;
 	char fd_arg[16];
 	snprintf(fd_arg, sizeof(fd_arg), "%d", SHIM_SYNC_FD);
@@ -180,11 +184,12 @@ int shim_spawn(const struct vm_conf *vc, const struct shim_spawn_opts *o, const 
 	*h = (struct shim_handle){.sync_fd = -1};
 	if (access(vc->shim, X_OK) < 0)
 		return kv_err_make(err, errno, "kvrun-shim %s", vc->shim);
-	int dev[SHIM_DEV_N] = {-1, -1, -1};
+	int dev[SHIM_DEV_N] = {-1, -1, -1, -1};
 	dev[0] = dev_open("/dev/null", true, err);
 	if (dev[0] < 0)
 		return -1;
 	dev[1] = dev_open("/dev/kvm", o->kvm, NULL);
+	dev[3] = dev_open("/dev/ptmx", o->ptmx, NULL);
 	dev[2] = tun_open(o, err);
 	if (dev[2] == -2) {
 		dev[2] = -1;

@@ -72,6 +72,7 @@ struct shim {
 	/* /dev/kvm and /dev/net/tun as kvrun opened them before we joined the
 	 * container's cgroup (runtime/spawn.c), or -1: open them ourselves. */
 	int kvm_fd, tun_fd;
+	int ptmx_fd; /* a pty master kvrun opened for the console socket, or -1 */
 };
 
 /* vm.c: the VMM (owner only) and the agent connection. */

@@ -21,7 +21,7 @@
 #define SHIM_SETUP_MS 300000
 
 struct shim_args {
-	int sync_fd, null_fd, kvm_fd, tun_fd;
+	int sync_fd, null_fd, kvm_fd, tun_fd, ptmx_fd;
 	const char *log;
 	bool debug;
 };
@@ -29,13 +29,18 @@ struct shim_args {
 static int parse_args(int argc, char **argv, struct shim_args *a)
 {
 	static const struct option opts[] = {
-	    {"sync-fd", required_argument, NULL, 's'}, {"state-dir", required_argument, NULL, 'd'},
-	    {"log", required_argument, NULL, 'l'},     {"debug", no_argument, NULL, 'D'},
-	    {"null-fd", required_argument, NULL, 'n'}, {"kvm-fd", required_argument, NULL, 'k'},
-	    {"tun-fd", required_argument, NULL, 't'},  {NULL, 0, NULL, 0},
+	    {"sync-fd", required_argument, NULL, 's'},
+	    {"state-dir", required_argument, NULL, 'd'},
+	    {"log", required_argument, NULL, 'l'},
+	    {"debug", no_argument, NULL, 'D'},
+	    {"null-fd", required_argument, NULL, 'n'},
+	    {"kvm-fd", required_argument, NULL, 'k'},
+	    {"tun-fd", required_argument, NULL, 't'},
+	    {"ptmx-fd", required_argument, NULL, 'p'},
+	    {NULL, 0, NULL, 0},
 	};
 	int o;
-	a->sync_fd = a->null_fd = a->kvm_fd = a->tun_fd = -1;
+	a->sync_fd = a->null_fd = a->kvm_fd = a->tun_fd = a->ptmx_fd = -1;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
 		case 's': a->sync_fd = atoi(optarg); break;
@@ -45,6 +50,7 @@ static int parse_args(int argc, char **argv, struct shim_args *a)
 		case 'n': a->null_fd = atoi(optarg); break;
 		case 'k': a->kvm_fd = atoi(optarg); break;
 		case 't': a->tun_fd = atoi(optarg); break;
+		case 'p': a->ptmx_fd = atoi(optarg); break;
 		default: return -1;
 		}
 	}
@@ -234,18 +240,20 @@ int shim_main(int argc, char **argv)
 			 .s_out = -1,
 			 .s_err = -1,
 			 .kvm_fd = -1,
-			 .tun_fd = -1};
+			 .tun_fd = -1,
+			 .ptmx_fd = -1};
 	s.s_pty = s.tty_slave = -1;
 	cleanup_err struct kv_err *err = NULL;
 	if (parse_args(argc, argv, &a) < 0) {
-		fprintf(stderr, "usage: kvrun-shim --sync-fd N [--null-fd N] [--kvm-fd N] "
-				"[--tun-fd N] [--state-dir DIR] [--log PATH] [--debug]\n"
-				"(started by kvrun, not by hand)\n");
+		fprintf(stderr,
+			"usage: kvrun-shim --sync-fd N [--null-fd N] [--kvm-fd N] "
+			"[--tun-fd N] [--ptmx-fd N] [--state-dir DIR] [--log PATH] [--debug]\n"
+			"(started by kvrun, not by hand)\n");
 		return 2;
 	}
 	s.sync_fd = a.sync_fd;
 	/* The devices kvrun opened for us: ours only (close-on-exec). */
-	int dev[] = {a.null_fd, a.kvm_fd, a.tun_fd};
+	int dev[] = {a.null_fd, a.kvm_fd, a.tun_fd, a.ptmx_fd};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(dev); i++)
 		if (dev[i] >= 0 && fcntl(dev[i], F_SETFD, FD_CLOEXEC) < 0)
 			dev[i] = -1;
@@ -253,6 +261,7 @@ int shim_main(int argc, char **argv)
 		shim_stdio_null_set(dev[0]);
 	s.kvm_fd = dev[1];
 	s.tun_fd = dev[2];
+	s.ptmx_fd = dev[3];
 	if (fcntl(s.sync_fd, F_SETFD, FD_CLOEXEC) < 0 ||
 	    kv_log_init("kvrun-shim", a.log, KV_LOG_TEXT, a.debug ? KV_LOG_DEBUG : KV_LOG_INFO,
 			&err) < 0)
@@ -279,6 +288,8 @@ int shim_main(int argc, char **argv)
 		close(steal_fd(s.kvm_fd));
 	if (s.tun_fd >= 0)
 		close(steal_fd(s.tun_fd));
+	if (s.ptmx_fd >= 0)
+		close(steal_fd(s.ptmx_fd));
 	if (shim_confine(&s, &err) < 0) {
 		/* Rootless, say: there was nothing to drop. */
 		kv_warn("confine the shim: %s", err->msg);

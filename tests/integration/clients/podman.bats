@@ -136,6 +136,13 @@ p() {
 	sleep 2
 	t -0 p exec m2 sh -c 'nc 127.0.0.1 8080 </dev/null'
 	[ "$output" = pod-hello ]
+	# Terminals in the pod (Podman 4.3's pod cgroup denies every device
+	# under cgroupfs on cgroup v2: the host pty is opened before the shim
+	# joins it).
+	t -4 script -qec "nsenter --net=/run/netns/$CT_NS podman --tmpdir $CT/podman/tmp --runtime kvrun exec -it m2 sh -c 'tty; exit 4'" /dev/null
+	[[ "$output" == */dev/pts/* ]]
+	t -6 script -qec "nsenter --net=/run/netns/$CT_NS podman --tmpdir $CT/podman/tmp --runtime kvrun run --rm -it --pod pod1 busybox sh -c 'tty; exit 6'" /dev/null
+	[[ "$output" == */dev/pts/* ]]
 	t -0 p run -d --name n1 busybox sleep 1000
 	t -0 p run -d --name n2 --network container:n1 busybox sleep 1000
 	b1=$(p exec n1 cat /proc/sys/kernel/random/boot_id)
