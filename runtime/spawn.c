@@ -158,8 +158,10 @@ static __attribute__((noreturn)) void shim_child(const struct vm_conf *vc,
 	argv[n++] = "--sync-fd";
 	argv[n++] = fd_arg;
 	for (int i = 0; i < SHIM_DEV_N; i++) {
-		if (dev[i] < 0)
+		if (dev[i] < 0) {
+			close(SHIM_NULL_FD + i); /* nothing of kvrun's stays there */
 			continue;
+		}
 		if (dup2(dev[i], SHIM_NULL_FD + i) < 0)
 			_exit(127);
 		argv[n++] = (char *)dev_opt[i];
