@@ -51,7 +51,11 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 bench_one() {
 	local label=$1 i s e
 	shift
-	"$@" >/dev/null 2>&1 || { echo "$label: failed: $*" >&2; echo 0; return; }
+	"$@" >"$CT/warmup.out" 2>&1 || {
+		echo "$label: failed: $*: $(tail -3 "$CT/warmup.out" | tr '\n' ' ')" >&2
+		echo 0
+		return
+	}
 	for ((i = 0; i < runs; i++)); do
 		s=$(date +%s%N)
 		"$@" >/dev/null 2>&1
