@@ -94,6 +94,8 @@ if command -v dockerd >/dev/null && command -v docker >/dev/null; then
 	k=$(bench_one kvrun docker run --rm --runtime kvrun busybox true)
 	report docker "$r" "$k"
 	stop_daemon "$CT/docker.pid"
+	# Podman reads DOCKER_CONFIG too (its auth file): not docker's here.
+	unset DOCKER_HOST DOCKER_CONFIG
 else
 	echo "docker: skipped: dockerd not installed"
 fi
