@@ -32,14 +32,22 @@ mkdir -p "$KVRUN_TEMPLATE_DIR"
 # clients_setup may have left a symlink to the binary there: remove it, or
 # the wrapper would be written through it over build/kvrun.
 rm -f "$CT/bin/kvrun"
+# KVRUN_BENCH_TIMINGS=1: each call's phases too (KVRUN_TIMINGS, read back
+# from the log the client gave kvrun), the last create's shown per client.
 cat >"$CT/bin/kvrun" <<EOF
 #!/bin/bash
 s=\$(date +%s%N)
-KVRUN_TEMPLATE_DIR=$KVRUN_TEMPLATE_DIR $KVRUN "\$@"
+KVRUN_TIMINGS=${KVRUN_BENCH_TIMINGS:-0} KVRUN_TEMPLATE_DIR=$KVRUN_TEMPLATE_DIR $KVRUN "\$@"
 r=\$?
-cmd=""
+cmd="" log=""
+prev=""
+for a in "\$@"; do
+	[ "\$prev" = --log ] && log=\$a
+	prev=\$a
+done
 for a in "\$@"; do case "\$a" in create|start|state|kill|delete|run|exec|ps|update) cmd=\$a; break;; esac; done
 echo "\$cmd \$(( (\$(date +%s%N) - s) / 1000000 ))" >>$CT/calls.log
+[ -n "\$log" ] && [ -f "\$log" ] && grep -o "timings: \$cmd [^\"]*" "\$log" | tail -1 >>$CT/timings.log
 exit \$r
 EOF
 chmod 755 "$CT/bin/kvrun"
@@ -77,6 +85,10 @@ report() {
 			printf "\n" }' "$CT/calls.log"
 	fi
 	: >"$CT/calls.log"
+	if [ -s "$CT/timings.log" ]; then
+		echo "         the last create's phases: $(grep '^timings: create' "$CT/timings.log" | tail -1)"
+		: >"$CT/timings.log"
+	fi
 }
 
 echo "clients: load $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
