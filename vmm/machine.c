@@ -11,6 +11,7 @@
 #include "vmm/machine.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
@@ -396,6 +397,9 @@ static int machine_run(struct machine *m, struct kv_err **err)
 		return -1;
 	if (m->jailed && cfg->pdeathsig && machine_pdeathsig_rearm(m, err) < 0)
 		return -1;
+	/* What set-up (a snapshot's state, the command line's devices) freed
+	 * goes back to the host: each idle VM would keep it otherwise. */
+	malloc_trim(0);
 	if (machine_vcpus_start(m, err) < 0) {
 		machine_stop(m, VMM_EXIT_ERROR, "%s", (*err)->msg);
 		machine_vcpus_join(m);
