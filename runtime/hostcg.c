@@ -402,8 +402,10 @@ void hostcg_remove(const char *state_dir)
 	for (size_t i = n; i-- > 0;) {
 		size_t dl = strlen(dirs[i]), rl = rel ? strlen(rel) : 0;
 		bool leaf = rel && dl >= rl && strcmp(dirs[i] + dl - rl, rel) == 0;
-		int tries = 0;
-		while (rmdir(dirs[i]) < 0 && errno == EBUSY && leaf && tries++ < 100)
+		/* A VMM that unmaps a large guest on a loaded host takes a
+		 * while to leave: up to 5 s. */
+		uint64_t until = kv_now_ms() + 5000;
+		while (rmdir(dirs[i]) < 0 && errno == EBUSY && leaf && kv_now_ms() < until)
 			usleep(10000);
 		if (leaf && access(dirs[i], F_OK) == 0)
 			kv_warn("host cgroup %s: %s", dirs[i], strerror(errno));
