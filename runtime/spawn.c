@@ -22,12 +22,11 @@
 #include <yajl/yajl_tree.h>
 
 #define SHIM_SYNC_FD 3
-/* The host devices the shim and its VMM use, opened by kvrun (dev_open). */
-#define SHIM_NULL_FD 4
-#define SHIM_KVM_FD  5
-#define SHIM_TUN_FD  6
-#define SHIM_PTMX_FD 7
-#define SHIM_DEV_N   4
+/* The host devices the shim and its VMM use, opened by kvrun (dev_open):
+ * slot i is the shim's fd SHIM_DEV_FD + i, named by dev_opt[i]. */
+enum { DEV_NULL, DEV_KVM, DEV_TUN, DEV_PTMX, SHIM_DEV_N };
+#define SHIM_DEV_FD (SHIM_SYNC_FD + 1)
+static const char *const dev_opt[SHIM_DEV_N] = {"--null-fd", "--kvm-fd", "--tun-fd", "--ptmx-fd"};
 
 /* A failure in the child before exec, told to kvrun as the shim would. */
 static __attribute__((noreturn)) void child_fail(int sync_fd, int errnum, const char *what)
@@ -75,8 +74,8 @@ static void child_procfs(int sync_fd)
  * for a VM owner; /dev/ptmx for a terminal handed to a console socket (the
  * shim opens its slave with TIOCGPTPEER, which a device policy does not
  * see). Where one cannot be opened, -1: the shim and the VMM try themselves
- * and say why. Each above 63, so that the child's dup2()s onto 4-7 clobber
- * none of them.
+ * and say why. Each above 63, so that the child's dup2()s onto the slots
+ * (SHIM_DEV_FD on) clobber none of them.
  */
 static int dev_open(const char *path, bool want, struct kv_err **err)
 {
@@ -147,27 +146,25 @@ static __attribute__((noreturn)) void shim_child(const struct vm_conf *vc,
 	if (sync_fd == SHIM_SYNC_FD ? fcntl(sync_fd, F_SETFD, 0) < 0
 				    : dup2(sync_fd, SHIM_SYNC_FD) < 0)
 		_exit(127);
-	static const char *const dev_opt[SHIM_DEV_N] = {"--null-fd", "--kvm-fd", "--tun-fd",
-							"--ptmx-fd"};
-	static const char *const dev_num[SHIM_DEV_N] = {"4", "5", "6", "7"};
 	char *argv[20];
 	int n = 0;
-	char fd_arg[16];
-	snprintf(fd_arg, sizeof(fd_arg), "%d", SHIM_SYNC_FD);
+	char fd_arg[SHIM_DEV_N + 1][16];
+	snprintf(fd_arg[0], sizeof(fd_arg[0]), "%d", SHIM_SYNC_FD);
 	argv[n++] = "kvrun-shim";
 	argv[n++] = "--sync-fd";
-	argv[n++] = fd_arg;
+	argv[n++] = fd_arg[0];
 	for (int i = 0; i < SHIM_DEV_N; i++) {
 		if (dev[i] < 0) {
-			close(SHIM_NULL_FD + i); /* nothing of kvrun's stays there */
+			close(SHIM_DEV_FD + i); /* nothing of kvrun's stays there */
 			continue;
 		}
-		if (dup2(dev[i], SHIM_NULL_FD + i) < 0)
+		if (dup2(dev[i], SHIM_DEV_FD + i) < 0)
 			_exit(127);
+		snprintf(fd_arg[i + 1], sizeof(fd_arg[i + 1]), "%d", SHIM_DEV_FD + i);
 		argv[n++] = (char *)dev_opt[i];
-		argv[n++] = (char *)dev_num[i];
+		argv[n++] = fd_arg[i + 1];
 	}
-	syscall(SYS_close_range, SHIM_NULL_FD + SHIM_DEV_N, ~0u, 0);
+	syscall(SYS_close_range, SHIM_DEV_FD + SHIM_DEV_N, ~0u, 0);
 	argv[n++] = "--state-dir";
 	argv[n++] = (char *)state_dir;
 	argv[n++] = "--log";
@@ -187,14 +184,14 @@ int shim_spawn(const struct vm_conf *vc, const struct shim_spawn_opts *o, const 
 	if (access(vc->shim, X_OK) < 0)
 		return kv_err_make(err, errno, "kvrun-shim %s", vc->shim);
 	int dev[SHIM_DEV_N] = {-1, -1, -1, -1};
-	dev[0] = dev_open("/dev/null", true, err);
-	if (dev[0] < 0)
+	dev[DEV_NULL] = dev_open("/dev/null", true, err);
+	if (dev[DEV_NULL] < 0)
 		return -1;
-	dev[1] = dev_open("/dev/kvm", o->kvm, NULL);
-	dev[3] = dev_open("/dev/ptmx", o->ptmx, NULL);
-	dev[2] = tun_open(o, err);
-	if (dev[2] == -2) {
-		dev[2] = -1;
+	dev[DEV_KVM] = dev_open("/dev/kvm", o->kvm, NULL);
+	dev[DEV_PTMX] = dev_open("/dev/ptmx", o->ptmx, NULL);
+	dev[DEV_TUN] = tun_open(o, err);
+	if (dev[DEV_TUN] == -2) {
+		dev[DEV_TUN] = -1;
 		dev_close(dev);
 		return -1;
 	}

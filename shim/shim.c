@@ -284,12 +284,10 @@ int shim_main(int argc, char **argv)
 	}
 	close(steal_fd(s.sync_fd));
 	/* The VM runs and the network is wired: no more devices to hand on. */
-	if (s.kvm_fd >= 0)
-		close(steal_fd(s.kvm_fd));
-	if (s.tun_fd >= 0)
-		close(steal_fd(s.tun_fd));
-	if (s.ptmx_fd >= 0)
-		close(steal_fd(s.ptmx_fd));
+	int *unused[] = {&s.kvm_fd, &s.tun_fd, &s.ptmx_fd};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(unused); i++)
+		if (*unused[i] >= 0)
+			close(steal_fd(*unused[i]));
 	if (shim_confine(&s, &err) < 0) {
 		/* Rootless, say: there was nothing to drop. */
 		kv_warn("confine the shim: %s", err->msg);
