@@ -29,6 +29,7 @@ struct shim_req {
 	bool clone;	      /* vmm_argv restores a template: give the clone its identity */
 	char **vmm_argv_cold; /* owner: the cold boot to fall back to, or NULL */
 	char *hostname;	      /* owner: the VM's hostname, or NULL */
+	bool vmm_own_netns;   /* owner: the VMM in a network namespace of its own */
 	/* A cold boot's template to leave behind (shim/tmpl.c), or NULL. */
 	char *tmpl_tmp, *tmpl_final, *tmpl_info;
 };

@@ -91,6 +91,7 @@ int shim_req_parse(const char *text, struct shim_req *r, struct kv_err **err)
 	kv_jbool(root, "terminal", &r->terminal);
 	kv_jbool(root, "set_time", &r->set_time);
 	kv_jbool(root, "clone", &r->clone);
+	kv_jbool(root, "vmm_own_netns", &r->vmm_own_netns);
 	r->hostname = dup_str(root, "hostname");
 	r->tmpl_tmp = dup_str(root, "template_tmp");
 	r->tmpl_final = dup_str(root, "template_final");

@@ -7,9 +7,11 @@
 #include "shim/internal.h"
 
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -53,6 +55,26 @@ static __attribute__((noreturn)) void vmm_child(const struct shim *s, char **arg
 	_exit(127);
 }
 
+/*
+ * The VMM as pid 1 of a pid namespace of its own (vmm/sandbox.h: it sees
+ * no process, not even ours; its jail's id comes from that namespace), and
+ * where kvrun asks, of a network namespace of its own. A shim that may not
+ * make namespaces (rootless: its VMM is not jailed either) forks.
+ */
+static pid_t vmm_fork(const struct shim *s)
+{
+	struct clone_args ca = {
+	    .flags = CLONE_NEWPID | (s->req.vmm_own_netns ? CLONE_NEWNET : 0),
+	    .exit_signal = SIGCHLD,
+	};
+	pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid < 0 && (errno == EPERM || errno == ENOSYS)) {
+		kv_debug("kvrun-vmm without namespaces of its own: clone3: %s", strerror(errno));
+		pid = fork();
+	}
+	return pid;
+}
+
 int shim_vm_start(struct shim *s, struct kv_err **err)
 {
 	/* kvrun's /dev/kvm (runtime/spawn.c), as the VMM's fd VMM_KVM_FD. */
@@ -68,7 +90,7 @@ int shim_vm_start(struct shim *s, struct kv_err **err)
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return kv_err_make(err, errno, "pipe for kvrun-vmm");
-	pid_t pid = fork();
+	pid_t pid = vmm_fork(s);
 	if (pid < 0) {
 		close(p[0]);
 		close(p[1]);

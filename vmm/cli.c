@@ -164,8 +164,10 @@ void vmm_cli_usage(FILE *out)
 	    "                       host's namespaces and root (default: after setup it\n"
 	    "                       moves into its own mount, ipc and uts namespaces, an\n"
 	    "                       empty root, and an unprivileged uid and gid)\n"
-	    "  --jail-uid UID[:GID] the jail's ids (default: 0x6b760000 + the VMM's pid,\n"
-	    "                       both); guest->host vsock peers must let them connect\n"
+	    "  --jail-uid UID[:GID] the jail's ids (default, both: 0x6b760000 + the VMM's\n"
+	    "                       pid, or as pid 1 of its own pid namespace 0x6bb60000 +\n"
+	    "                       that namespace's number); guest->host vsock peers\n"
+	    "                       must let them connect\n"
 	    "  --log-level error|warn|info|debug\n"
 	    "  --check              check this host for KVM and exit\n"
 	    "  --version, --help\n",

@@ -362,14 +362,19 @@ static char *machine_dial_dir(const struct machine *m)
 /* Into the jail's root; its ids are taken with the capabilities' drop. */
 static int machine_jail_pivot(struct machine *m, struct sandbox_ids *ids, struct kv_err **err)
 {
+	const struct vmm_config *cfg = m->cfg;
+	ids->uid = cfg->jail_uid;
+	ids->gid = cfg->jail_gid;
+	if (!cfg->jail_uid) {
+		if (sandbox_jail_default_id(&ids->uid, err) < 0)
+			return -1;
+		ids->gid = ids->uid;
+	}
 	cleanup_free char *dial = machine_dial_dir(m);
 	if (sandbox_jail_pivot(dial, err) < 0)
 		return -1;
 	if (m->vsock)
 		virtio_vsock_jailed(m->vsock, SANDBOX_JAIL_DIAL_DIR);
-	const struct vmm_config *cfg = m->cfg;
-	ids->uid = cfg->jail_uid ? cfg->jail_uid : SANDBOX_JAIL_ID_BASE + (uid_t)getpid();
-	ids->gid = cfg->jail_uid ? cfg->jail_gid : ids->uid;
 	return 0;
 }
 

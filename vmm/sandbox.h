@@ -84,20 +84,30 @@ int sandbox_fs_thread_confine(const struct vmm_config *cfg, struct kv_err **err)
  *    would otherwise see the host's tree until the process pivots, and
  *    /vsock after. Its capabilities have no CAP_SYS_CHROOT to leave by.
  *
- * The ids default to SANDBOX_JAIL_ID_BASE + the VMM's pid ("kv" in the high
- * half): one of its own per running VM, so a VMM cannot signal another,
- * and no file outlives it owned by that uid (the VMM creates none after
- * setup). kvrun-vmm --jail-uid UID[:GID] picks others.
+ * The ids default to one of the VM's own ("kv" in the high half), so that
+ * a VMM cannot signal another and no file outlives it owned by that uid
+ * (the VMM creates none after setup): SANDBOX_JAIL_ID_BASE + the VMM's
+ * pid, or, where it is pid 1 of a pid namespace of its own (kvrun's shim
+ * and `kvrun template create` clone it so), SANDBOX_JAIL_ID_BASE +
+ * SANDBOX_JAIL_PIDS + the number of that namespace (its inode's offset
+ * from the first dynamic proc inode: unique among live namespaces, and its
+ * namespace lives exactly as long as the VMM). Pids stay below
+ * SANDBOX_JAIL_PIDS (the kernel's PID_MAX_LIMIT). kvrun-vmm --jail-uid
+ * UID[:GID] picks others.
  *
- * No pid namespace: unshare(CLONE_NEWPID) only places children, and the
- * VMM has none; its spawner would have to clone it as pid 1 of a new
- * namespace. What it would hide, the jail already does: there is no /proc
- * in the root, seccomp allows no kill(2) (tgkill only), and the uid is the
- * VM's own.
+ * In its own pid namespace the VMM sees no other process, not even its
+ * shim; its spawner makes that (unshare(CLONE_NEWPID) only places
+ * children). Its signals from outside are SIGKILL and SIGSTOP only (a
+ * namespace's init takes no other signal it has no handler for): kvrun
+ * sends it nothing else.
  */
 #define SANDBOX_JAIL_ID_BASE  0x6b760000u
+#define SANDBOX_JAIL_PIDS     0x400000u
 #define SANDBOX_JAIL_DIAL_DIR "/vsock"
 int sandbox_jail_unshare(struct kv_err **err) KV_WUR;
+/* The jail's default uid and gid for this VMM (above); before the pivot,
+ * which takes /proc away. */
+int sandbox_jail_default_id(uid_t *id, struct kv_err **err) KV_WUR;
 /* dial_dir: the host directory to bind at SANDBOX_JAIL_DIAL_DIR, or NULL. */
 int sandbox_jail_pivot(const char *dial_dir, struct kv_err **err) KV_WUR;
 /* The calling thread's gid (no supplementary groups) and uid, and no other thread's. */

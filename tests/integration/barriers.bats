@@ -41,3 +41,41 @@ function teardown() {
 	[ ! -e "$BUNDLE/vol/escape" ]
 	[ "$(cat "$BUNDLE/vol/file")" = kept ]
 }
+
+# The VMM's pid recorded in container $1's state directory.
+function vmm_pid_of() {
+	awk '{ print $1; exit }' "$KVRUN_ROOT/$1/vmm.pid"
+}
+
+@test "jail: each container's VMM is pid 1 of a pid namespace of its own, with a uid of its own, outside the host's network namespace" {
+	requires root
+	update_config '.process.args = ["sh", "-c", "echo started; exec sleep 1000"]'
+	kvrun_detached -0 run -d --pid-file "$BUNDLE/pid.c1" c1
+	# A container with the host's network namespace (none in its spec): its
+	# shim stays in the host's, its VMM gets an empty one of its own.
+	update_config '.linux.namespaces |= map(select(.type != "network"))'
+	kvrun_detached -0 run -d --pid-file "$BUNDLE/pid.c2" c2
+	local c shim vmm uids=()
+	for c in c1 c2; do
+		shim=$(cat "$BUNDLE/pid.$c")
+		vmm=$(vmm_pid_of "$c")
+		grep -E '^(Uid|NSpid):' "/proc/$vmm/status" >&2
+		echo "$c: pid ns: vmm $(readlink "/proc/$vmm/ns/pid") shim $(readlink "/proc/$shim/ns/pid") host $(readlink /proc/self/ns/pid)" >&2
+		echo "$c: net ns: vmm $(readlink "/proc/$vmm/ns/net") shim $(readlink "/proc/$shim/ns/net") host $(readlink /proc/self/ns/net)" >&2
+		# pid 1 of its own namespace: neither the host's nor its shim's.
+		[ "$(awk '/^NSpid:/ { print $NF }' "/proc/$vmm/status")" = 1 ]
+		[ "$(readlink "/proc/$vmm/ns/pid")" != "$(readlink /proc/self/ns/pid)" ]
+		[ "$(readlink "/proc/$vmm/ns/pid")" != "$(readlink "/proc/$shim/ns/pid")" ]
+		[ "$(readlink "/proc/$vmm/ns/net")" != "$(readlink /proc/self/ns/net)" ]
+		uids+=("$(awk '/^Uid:/ { print $2 }' "/proc/$vmm/status")")
+	done
+	# c1's VMM shares its container's (new) network namespace with its shim.
+	[ "$(readlink "/proc/$(vmm_pid_of c1)/ns/net")" = "$(readlink "/proc/$(cat "$BUNDLE/pid.c1")/ns/net")" ]
+	[ "$(readlink "/proc/$(cat "$BUNDLE/pid.c2")/ns/net")" = "$(readlink /proc/self/ns/net)" ]
+	# Ids of their own, unprivileged, from their namespaces (vmm/sandbox.h).
+	[ "${uids[0]}" != "${uids[1]}" ]
+	[ "${uids[0]}" -ge $((0x6bb60000)) ]
+	[ "${uids[1]}" -ge $((0x6bb60000)) ]
+	kvrun -0 delete --force c1
+	kvrun -0 delete --force c2
+}

@@ -432,6 +432,101 @@ static void test_caps(void)
 	}
 }
 
+/* The id a child reports: sandbox_jail_default_id(), and its pid namespace's inode. */
+struct id_report {
+	int ok;
+	uid_t id;
+	unsigned long long ns_ino;
+	pid_t pid;
+};
+
+static void id_child(int fd)
+{
+	struct id_report r = {.pid = getpid()};
+	struct kv_err *err = NULL;
+	r.ok = sandbox_jail_default_id(&r.id, &err) == 0;
+	struct stat st;
+	if (stat("/proc/self/ns/pid", &st) == 0)
+		r.ns_ino = st.st_ino;
+	if (write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
+		syscall(SYS_exit_group, 1);
+	syscall(SYS_exit_group, 0);
+}
+
+/* One child, with flags of clone(2) (CLONE_NEWPID or none). */
+static int id_of(unsigned long flags, struct id_report *r, pid_t *host_pid)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return -1;
+	pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+	if (pid == 0) {
+		close(p[0]);
+		id_child(p[1]);
+	}
+	close(p[1]);
+	ssize_t n = pid > 0 ? read(p[0], r, sizeof(*r)) : -1;
+	close(p[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	*host_pid = pid;
+	return n == (ssize_t)sizeof(*r) ? 0 : -1;
+}
+
+/* The jail's default ids: the pid, or as pid 1 of its own namespace, the namespace's number. */
+static void test_default_id(void)
+{
+	struct id_report a, b, c;
+	pid_t ha, hb, hc;
+	if (!ok(id_of(0, &a, &ha) == 0 && a.ok, "a child in our pid namespace has a default id"))
+		return;
+	ok(a.id == SANDBOX_JAIL_ID_BASE + (uid_t)ha, "  0x6b760000 + its pid (%#x)", a.id);
+	if (!ok(id_of(CLONE_NEWPID, &b, &hb) == 0 && b.ok && id_of(CLONE_NEWPID, &c, &hc) == 0 &&
+		    c.ok,
+		"children that are pid 1 of namespaces of their own have default ids"))
+		return;
+	ok(b.pid == 1 && c.pid == 1, "  both are pid 1");
+	ok(b.id == SANDBOX_JAIL_ID_BASE + SANDBOX_JAIL_PIDS + (uid_t)(b.ns_ino - 0xF0000000u),
+	   "  0x6bb60000 + the namespace's number (%#x for inode %llu)", b.id, b.ns_ino);
+	ok(b.id >= SANDBOX_JAIL_ID_BASE + SANDBOX_JAIL_PIDS && b.id != a.id,
+	   "  above every pid's id");
+	/* Two at once: a third holds b's namespace number while c takes its own. */
+	struct id_report d, e;
+	int hold[2];
+	pid_t held = -1, he;
+	if (pipe(hold) == 0) {
+		int p[2];
+		if (pipe(p) == 0) {
+			held =
+			    (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
+			if (held == 0) {
+				close(hold[1]);
+				close(p[0]);
+				struct id_report r = {.pid = getpid()};
+				struct kv_err *err = NULL;
+				r.ok = sandbox_jail_default_id(&r.id, &err) == 0;
+				if (write(p[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
+					syscall(SYS_exit_group, 1);
+				char x;
+				(void)!read(hold[0], &x, 1);
+				syscall(SYS_exit_group, 0);
+			}
+			close(p[1]);
+			if (held > 0 && read(p[0], &d, sizeof(d)) != (ssize_t)sizeof(d))
+				d.ok = 0;
+			close(p[0]);
+		}
+		close(hold[0]);
+	}
+	int r = id_of(CLONE_NEWPID, &e, &he);
+	if (hold[1] >= 0)
+		close(hold[1]);
+	if (held > 0)
+		waitpid(held, NULL, 0);
+	ok(held > 0 && r == 0 && d.ok && e.ok && d.id != e.id,
+	   "two VMs at once in namespaces of their own: two ids (%#x, %#x)", d.id, e.id);
+}
+
 static int cmp_ll(const void *a, const void *b)
 {
 	long long x = *(const long long *)a, y = *(const long long *)b;
@@ -478,6 +573,7 @@ int main(void)
 	test_dial_root(dir);
 	test_share_root(dir);
 	test_caps();
+	test_default_id();
 	test_cost(dir);
 	char sock[96];
 	snprintf(sock, sizeof(sock), "%s/vsock.sock_%d", dir, DIAL_PORT);
