@@ -208,6 +208,11 @@ static void queue_event(struct kv_agent_client *c, struct kv_msg *msg)
 	c->tail = n;
 }
 
+bool kv_agent_client_pending(const struct kv_agent_client *c)
+{
+	return c->head != NULL;
+}
+
 int kv_agent_client_next(struct kv_agent_client *c, struct kv_msg *msg, struct kv_err **err)
 {
 	if (c->head) {

@@ -297,6 +297,9 @@ int kv_agent_client_send_raw(struct kv_agent_client *c, const void *buf, size_t 
 			     struct kv_err **err) KV_WUR;
 /* Read the next frame of any kind (queued events first). 0 on EOF. */
 int kv_agent_client_next(struct kv_agent_client *c, struct kv_msg *msg, struct kv_err **err) KV_WUR;
+/* Whether events read while waiting for a response are queued: the fd
+ * does not poll readable for them, so check this before polling it. */
+bool kv_agent_client_pending(const struct kv_agent_client *c);
 /* Wait for the next event (queued first). 0 on EOF. */
 int kv_agent_client_next_event(struct kv_agent_client *c, struct kv_msg *ev,
 			       struct kv_err **err) KV_WUR;

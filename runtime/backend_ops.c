@@ -380,6 +380,11 @@ int runtime_backend_events_fd(const struct backend_events *ev)
 	return kv_agent_client_fd(ev->agent);
 }
 
+bool runtime_backend_events_pending(const struct backend_events *ev)
+{
+	return kv_agent_client_pending(ev->agent);
+}
+
 int runtime_backend_events_next(struct backend_events *ev, bool *oom, struct kv_err **err)
 {
 	cleanup_msg struct kv_msg m = {0};

@@ -92,7 +92,10 @@ static void wait_notifications(struct container *ct, struct backend_events **ev,
 			return;
 		}
 		struct pollfd p = {.fd = runtime_backend_events_fd(*ev), .events = POLLIN};
-		int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		/* (one read with the handshake's answer is queued: no poll for it) */
+		int r = runtime_backend_events_pending(*ev)
+			    ? 1
+			    : poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
 		if (r < 0 && errno != EINTR)
 			return;
 		if (r <= 0)

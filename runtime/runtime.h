@@ -259,6 +259,7 @@ int runtime_backend_stats(struct container *c, struct kv_json *j, struct kv_err 
 struct backend_events;
 struct backend_events *runtime_backend_events_open(struct container *c, struct kv_err **err) KV_WUR;
 int runtime_backend_events_fd(const struct backend_events *ev);
+bool runtime_backend_events_pending(const struct backend_events *ev);
 int runtime_backend_events_next(struct backend_events *ev, bool *oom, struct kv_err **err) KV_WUR;
 void runtime_backend_events_close(struct backend_events *ev);
 static inline void runtime_backend_events_closep(struct backend_events **ev)

@@ -88,6 +88,18 @@ static void agent_readable(struct shim *s)
 	}
 }
 
+/* Events the client queued while it waited for an answer. */
+static void agent_queued(struct shim *s)
+{
+	while (s->agent && kv_agent_client_pending(s->agent)) {
+		cleanup_msg struct kv_msg ev = {0};
+		cleanup_err struct kv_err *e = NULL;
+		if (kv_agent_client_next_event(s->agent, &ev, &e) <= 0)
+			return;
+		handle_event(s, &ev);
+	}
+}
+
 static void signal_readable(struct shim *s)
 {
 	struct signalfd_siginfo si[16];
@@ -113,6 +125,10 @@ static void signal_readable(struct shim *s)
 int shim_run(struct shim *s)
 {
 	for (;;) {
+		/* An event that came before a call's answer (a quick process's
+		 * exit before the answer to its exec) was read with it: handled
+		 * here, as the socket will not poll readable for it. */
+		agent_queued(s);
 		struct pollfd pfd[MAX_POLL];
 		struct relay *owner[MAX_POLL] = {0};
 		short dir[MAX_POLL] = {0};

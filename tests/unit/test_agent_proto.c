@@ -319,11 +319,13 @@ static void test_client_hvsock(void)
 	       kv_jint(resp.result, "pid", &pidv) && pidv == 1,
 	   "the answer with our id is returned, the stray one skipped");
 	kv_msg_free(&resp);
+	ok(c && kv_agent_client_pending(c), "  pending: the socket will not poll readable for it");
 	struct kv_msg ev = {0};
 	ok(c && kv_agent_client_next_event(c, &ev, &err) == 1 && ev.kind == KV_MSG_EVENT &&
 	       strcmp(ev.event, "exit") == 0,
 	   "the event that came first was queued");
 	kv_msg_free(&ev);
+	ok(c && !kv_agent_client_pending(c), "  and no longer pending once read");
 	kv_agent_client_free(c);
 	int st = -1;
 	waitpid(pid, &st, 0);
