@@ -102,15 +102,29 @@ static const int seccomp_main[] = {
 
 /*
  * virtio-fs worker threads only (vmm/virtio/fuse_*.c): the file system calls
- * of the FUSE server, all relative to O_PATH fds beneath the shares
- * (openat through /proc/self/fd to re-open one of them for I/O).
+ * of the FUSE server, all relative to fds it holds, O_PATH fds beneath the
+ * shares (openat through /proc/self/fd to re-open one of them for I/O).
+ * Those that take a directory fd take only an fd: never AT_FDCWD (a cwd
+ * is a path, and a chroot's cwd can lie outside it), allowed where each
+ * dirfd argument is below 2^31 (seccomp sees the whole register; the
+ * kernel reads an int, which is then >= 0). The index of each dirfd
+ * argument, -1 for none; seccomp cannot read a path or open_how (a
+ * pointer): the chroot, Landlock and RESOLVE_BENEATH bound those.
  */
-static const int seccomp_fs[] = {
-    SCMP_SYS(openat),	 SCMP_SYS(openat2),   SCMP_SYS(getdents64), SCMP_SYS(mkdirat),
-    SCMP_SYS(mknodat),	 SCMP_SYS(symlinkat), SCMP_SYS(readlinkat), SCMP_SYS(unlinkat),
-    SCMP_SYS(renameat2), SCMP_SYS(linkat),    SCMP_SYS(fchownat),   SCMP_SYS(fchmodat),
-    SCMP_SYS(utimensat), SCMP_SYS(fstatfs),   SCMP_SYS(syncfs),	    SCMP_SYS(copy_file_range),
-    SCMP_SYS(fgetxattr), SCMP_SYS(fsetxattr), SCMP_SYS(flistxattr), SCMP_SYS(fremovexattr),
+static const struct {
+	int nr;
+	int dirfd[2];
+} seccomp_fs[] = {
+    {SCMP_SYS(openat), {0, -1}},      {SCMP_SYS(openat2), {0, -1}},
+    {SCMP_SYS(mkdirat), {0, -1}},     {SCMP_SYS(mknodat), {0, -1}},
+    {SCMP_SYS(symlinkat), {1, -1}},   {SCMP_SYS(readlinkat), {0, -1}},
+    {SCMP_SYS(unlinkat), {0, -1}},    {SCMP_SYS(renameat2), {0, 2}},
+    {SCMP_SYS(linkat), {0, 2}},	      {SCMP_SYS(fchownat), {0, -1}},
+    {SCMP_SYS(fchmodat), {0, -1}},    {SCMP_SYS(utimensat), {0, -1}},
+    {SCMP_SYS(getdents64), {-1, -1}}, {SCMP_SYS(fstatfs), {-1, -1}},
+    {SCMP_SYS(syncfs), {-1, -1}},     {SCMP_SYS(copy_file_range), {-1, -1}},
+    {SCMP_SYS(fgetxattr), {-1, -1}},  {SCMP_SYS(fsetxattr), {-1, -1}},
+    {SCMP_SYS(flistxattr), {-1, -1}}, {SCMP_SYS(fremovexattr), {-1, -1}},
 };
 
 /* KVM_GET_REGS: the loop logs where each vCPU stopped (debug), after join. */
@@ -161,6 +175,23 @@ static int seccomp_ioctls_add(scmp_filter_ctx ctx, const unsigned long *reqs, si
 	return 0;
 }
 
+static int seccomp_fs_add(scmp_filter_ctx ctx)
+{
+	for (size_t i = 0; i < KV_ARRAY_SIZE(seccomp_fs); i++) {
+		struct scmp_arg_cmp fd[2];
+		unsigned n = 0;
+		for (unsigned j = 0; j < 2; j++)
+			if (seccomp_fs[i].dirfd[j] >= 0)
+				fd[n++] =
+				    (struct scmp_arg_cmp){.arg = (unsigned)seccomp_fs[i].dirfd[j],
+							  .op = SCMP_CMP_LT,
+							  .datum_a = 0x80000000u};
+		if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, seccomp_fs[i].nr, n, fd) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int seccomp_build(scmp_filter_ctx ctx, enum sandbox_thread kind)
 {
 	if (seccomp_rules_add(ctx, seccomp_common, KV_ARRAY_SIZE(seccomp_common)) < 0 ||
@@ -172,7 +203,7 @@ static int seccomp_build(scmp_filter_ctx ctx, enum sandbox_thread kind)
 	if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, &unix_only) < 0)
 		return -1;
 	if (kind == SANDBOX_FS)
-		return seccomp_rules_add(ctx, seccomp_fs, KV_ARRAY_SIZE(seccomp_fs));
+		return seccomp_fs_add(ctx);
 	if (seccomp_ioctls_add(ctx, seccomp_ioctl_net_offload,
 			       KV_ARRAY_SIZE(seccomp_ioctl_net_offload)) < 0)
 		return -1;

@@ -67,9 +67,38 @@ static void test_load(void)
 	   "--seccomp=off loads nothing");
 }
 
+/* In a child: the virtio-fs filter, then openat() beneath a directory fd, or at AT_FDCWD. */
+static int fs_child_run(bool cwd)
+{
+	int dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct kv_err *err = NULL;
+		if (dir < 0 || sandbox_seccomp_load(SANDBOX_FS, VMM_SECCOMP_KILL, &err) < 0)
+			_exit(2);
+		int fd = (int)syscall(SYS_openat, cwd ? AT_FDCWD : dir, ".", O_PATH | O_CLOEXEC);
+		syscall(SYS_exit_group, fd >= 0 ? 0 : 4);
+	}
+	if (dir >= 0)
+		close(dir);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	return st;
+}
+
+static void test_fs_dirfd(void)
+{
+	int st = fs_child_run(false);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "virtio-fs filter: openat() beneath a directory fd runs (%d)", st);
+	st = fs_child_run(true);
+	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "  openat(AT_FDCWD, ...): killed (%d)", st);
+}
+
 int main(void)
 {
 	test_built_in();
 	test_load();
+	test_fs_dirfd();
 	return tap_done();
 }
