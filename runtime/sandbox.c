@@ -151,10 +151,10 @@ static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, st
 		return NULL;
 	if (x->owner)
 		kv_json_kstr(j, "hostname", x->name);
-	/* A container in the host's network namespace (none in its spec: the
-	 * guest has no network) leaves its VMM there no more than a Docker
-	 * container's VMM is in the host's: it gets an empty one of its own
-	 * (no host abstract socket to dial; about 1 ms, only for these). */
+	/* A container in the host's network namespace (none in its spec; its
+	 * guest has no network): its VMM gets an empty one of its own, as any
+	 * other container's VMM is in its container's, never the host's (no
+	 * host abstract socket to dial; about 1 ms, only for these). */
 	if (x->owner && !spec_netns(req->cfg))
 		kv_json_kbool(j, "vmm_own_netns", true);
 	kv_json_kstr(j, "container", x->name);
