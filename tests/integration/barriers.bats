@@ -50,9 +50,9 @@ function teardown() {
 	else
 		echo '{"console_max": 65536}' >"$conf"
 	fi
-	# Root with CAP_SYS_ADMIN and CAP_MKNOD makes /dev/kmsg in a tmpfs and
+	# Root with CAP_SYS_ADMIN and CAP_MKNOD makes /dev/kmsg in a tmpfs of its own and
 	# writes 2000 emergency lines (printed on every console), about 200 kB.
-	update_config '.process.args = ["sh", "-c", "mkdir -p /kmsgfs && mount -t tmpfs t /kmsgfs && mknod /kmsgfs/kmsg c 1 11 || exit 9; n=0; while [ $n -lt 2000 ]; do echo \"<0>kvrun-flood $n 0123456789012345678901234567890123456789012345678901234567890123456789\" >/kmsgfs/kmsg || exit 8; n=$((n + 1)); done; echo flooded"]
+	update_config '.process.args = ["sh", "-c", "mount -t tmpfs t /dev/shm && mknod /dev/shm/kmsg c 1 11 || exit 9; n=0; while [ $n -lt 2000 ]; do echo \"<0>kvrun-flood $n 0123456789012345678901234567890123456789012345678901234567890123456789\" >/dev/shm/kmsg || exit 8; n=$((n + 1)); done; echo flooded"]
 		| .process.capabilities.bounding += ["CAP_SYS_ADMIN", "CAP_MKNOD"]
 		| .process.capabilities.effective += ["CAP_SYS_ADMIN", "CAP_MKNOD"]
 		| .process.capabilities.permitted += ["CAP_SYS_ADMIN", "CAP_MKNOD"]
