@@ -71,9 +71,11 @@ echo "  import: kvrun image import $imp s, umoci unpack $umo s (ratio $(ratio "$
 mkdir "$work/vfs"
 jq --arg r "$work/umoci/rootfs" '.root.path = $r | .annotations |= del(.["io.kvrun.image.layers"])' \
 	"$work/pmem/config.json" >"$work/vfs/config.json"
-walk='s=$(date +%s%N); n=$(find / -xdev | wc -l); find / -xdev -exec stat -c %s {} + >/dev/null
-m=$(date +%s%N); b=$(find / -xdev -type f -exec cat {} + | wc -c)
-e=$(date +%s%N); echo "WALK entries=$n walk_ms=$(( (m - s) / 1000000 )) read_ms=$(( (e - m) / 1000000 )) bytes=$b"'
+# Milliseconds from the guest's /proc/uptime (busybox's date has no %N).
+walk='ms() { read u _ </proc/uptime; echo "${u%.*}${u#*.}0"; }
+s=$(ms); n=$(find / -xdev | wc -l); find / -xdev -exec stat -c %s {} + >/dev/null
+m=$(ms); b=$(find / -xdev -type f -exec cat {} + | wc -c)
+e=$(ms); echo "WALK entries=$n walk_ms=$((m - s)) read_ms=$((e - m)) bytes=$b"'
 setargs() { # setargs SCRIPT BUNDLE [more jq]
 	jq --arg w "$1" ".process.args = [\"sh\", \"-c\", \$w] ${3:-}" "$2/config.json" >"$2/c.new"
 	mv "$2/c.new" "$2/config.json"
