@@ -5,12 +5,14 @@
  * kill it when we are done. Any shim: connect to the agent.
  */
 #include "shim/internal.h"
+#include "vmm/vmm.h"
 
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -58,21 +60,29 @@ static __attribute__((noreturn)) void vmm_child(const struct shim *s, char **arg
 /*
  * The VMM as pid 1 of a pid namespace of its own (vmm/sandbox.h: it sees
  * no process, not even ours; its jail's id comes from that namespace), and
- * where kvrun asks, of a network namespace of its own. A shim that may not
- * make namespaces (rootless: its VMM is not jailed either) forks.
+ * where kvrun asks, of a network namespace of its own. Where clone3 is
+ * missing (or filtered with ENOSYS, as Docker's default profile does),
+ * clone(2) does the same. A shim that may not make namespaces forks: the
+ * VMM then shares our pid namespace, where it is pid 2 in every VM, so
+ * *jail_id is the id of our namespace (we are its pid 1, it is the VM's
+ * alone), for the VMM's --jail-uid; 0 where none is needed.
  */
-static pid_t vmm_fork(const struct shim *s)
+static pid_t vmm_fork(const struct shim *s, uint32_t *jail_id)
 {
-	struct clone_args ca = {
-	    .flags = CLONE_NEWPID | (s->req.vmm_own_netns ? CLONE_NEWNET : 0),
-	    .exit_signal = SIGCHLD,
-	};
+	*jail_id = 0;
+	unsigned long flags = CLONE_NEWPID | (s->req.vmm_own_netns ? CLONE_NEWNET : 0);
+	struct clone_args ca = {.flags = flags, .exit_signal = SIGCHLD};
 	pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
-	if (pid < 0 && (errno == EPERM || errno == ENOSYS)) {
-		kv_debug("kvrun-vmm without namespaces of its own: clone3: %s", strerror(errno));
-		pid = fork();
-	}
-	return pid;
+	if (pid < 0 && errno == ENOSYS)
+		pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+	if (pid >= 0 || errno != EPERM)
+		return pid;
+	kv_warn("kvrun-vmm without a pid%s namespace of its own: %s",
+		s->req.vmm_own_netns ? " and network" : "", strerror(errno));
+	struct stat st;
+	if (getpid() == 1 && stat("/proc/self/ns/pid", &st) == 0)
+		*jail_id = vmm_jail_ns_id(st.st_ino);
+	return fork();
 }
 
 int shim_vm_start(struct shim *s, struct kv_err **err)
@@ -81,7 +91,7 @@ int shim_vm_start(struct shim *s, struct kv_err **err)
 	size_t n = 0;
 	while (s->req.vmm_argv[n])
 		n++;
-	cleanup_free char **argv = kv_malloc0((n + 3) * sizeof(*argv));
+	cleanup_free char **argv = kv_malloc0((n + 5) * sizeof(*argv));
 	memcpy(argv, s->req.vmm_argv, n * sizeof(*argv));
 	if (s->kvm_fd >= 0) {
 		argv[n++] = (char *)"--kvm-fd";
@@ -90,7 +100,16 @@ int shim_vm_start(struct shim *s, struct kv_err **err)
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return kv_err_make(err, errno, "pipe for kvrun-vmm");
-	pid_t pid = vmm_fork(s);
+	uint32_t jail_id;
+	char jail_arg[24];
+	pid_t pid = vmm_fork(s, &jail_id);
+	if (pid == 0 && jail_id) {
+		/* Before the caller's own --jail-uid, if any: the last one counts. */
+		snprintf(jail_arg, sizeof(jail_arg), "%u:%u", jail_id, jail_id);
+		memmove(argv + 3, argv + 1, (n - 1) * sizeof(*argv));
+		argv[1] = (char *)"--jail-uid";
+		argv[2] = jail_arg;
+	}
 	if (pid < 0) {
 		close(p[0]);
 		close(p[1]);
@@ -111,8 +130,11 @@ int shim_vm_start(struct shim *s, struct kv_err **err)
 				    s->req.sandbox_dir, why);
 	}
 	s->vmm_pid = pid;
+	/* Our pids are the host's unless we are pid 1 of a namespace of our
+	 * own (kvrun's shims are): then the pid means nothing outside, and
+	 * kvrun records the VMM's once we answer (runtime/sandbox.c). */
 	cleanup_free char *pf = kv_asprintf("%s/%s", s->req.sandbox_dir, SHIM_VMM_PID_NAME);
-	if (shim_pidfile_write(pf, pid, err) < 0)
+	if (getpid() != 1 && shim_pidfile_write(pf, pid, err) < 0)
 		return -1;
 	kv_debug("started kvrun-vmm %d in %s", (int)pid, s->req.sandbox_dir);
 	return 0;

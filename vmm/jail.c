@@ -31,10 +31,6 @@ int sandbox_jail_unshare(struct kv_err **err)
 	return 0;
 }
 
-/* The first inode number of the kernel's dynamic proc entries and
- * namespaces (include/linux/proc_ns.h). */
-#define PROC_DYNAMIC_FIRST 0xF0000000u
-
 int sandbox_jail_default_id(uid_t *id, struct kv_err **err)
 {
 	pid_t pid = getpid();
@@ -45,12 +41,12 @@ int sandbox_jail_default_id(uid_t *id, struct kv_err **err)
 	struct stat st;
 	if (stat("/proc/self/ns/pid", &st) < 0)
 		return kv_err_make(err, errno, "jail: the VM's id: stat /proc/self/ns/pid");
-	if (st.st_ino < PROC_DYNAMIC_FIRST || st.st_ino - PROC_DYNAMIC_FIRST >= SANDBOX_JAIL_PIDS)
+	*id = vmm_jail_ns_id(st.st_ino);
+	if (!*id)
 		return kv_err_plain(err, ERANGE,
 				    "jail: the VM's id: pid namespace inode %llu out of range "
 				    "(--jail-uid picks one)",
 				    (unsigned long long)st.st_ino);
-	*id = SANDBOX_JAIL_ID_BASE + SANDBOX_JAIL_PIDS + (uid_t)(st.st_ino - PROC_DYNAMIC_FIRST);
 	return 0;
 }
 

@@ -391,9 +391,6 @@ static int machine_pdeathsig_rearm(struct machine *m, struct kv_err **err)
 static int machine_run(struct machine *m, struct kv_err **err)
 {
 	const struct vmm_config *cfg = m->cfg;
-	/* glibc reads /etc/localtime on first use (log timestamps): do it while open() is allowed.
-	 */
-	tzset();
 	struct sandbox_ids ids;
 	if (m->jailed && machine_jail_pivot(m, &ids, err) < 0)
 		return -1;

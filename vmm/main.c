@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <time.h>
 
 #include "vmm/vm.h"
 #include "vmm/vmm.h"
@@ -115,6 +116,10 @@ int main(int argc, char **argv)
 	 * calloc from the heap would write every page of each at once. An idle
 	 * VM touches few of them; with 200 VMs on a host, that is its PSS. */
 	mallopt(M_MMAP_THRESHOLD, 64 << 10);
+	/* glibc reads /etc/localtime on first use (log timestamps): now, before
+	 * any thread is confined (a virtio-fs worker that logs first may not
+	 * open at all). */
+	tzset();
 	if (kv_log_init("kvrun-vmm", NULL, KV_LOG_TEXT, KV_LOG_INFO, NULL) < 0)
 		return VMM_EXIT_ERROR;
 	vmm_config_init(&cfg);

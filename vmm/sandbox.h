@@ -88,21 +88,22 @@ int sandbox_fs_thread_confine(const struct vmm_config *cfg, struct kv_err **err)
  * a VMM cannot signal another and no file outlives it owned by that uid
  * (the VMM creates none after setup): SANDBOX_JAIL_ID_BASE + the VMM's
  * pid, or, where it is pid 1 of a pid namespace of its own (kvrun's shim
- * and `kvrun template create` clone it so), SANDBOX_JAIL_ID_BASE +
- * SANDBOX_JAIL_PIDS + the number of that namespace (its inode's offset
- * from the first dynamic proc inode: unique among live namespaces, and its
- * namespace lives exactly as long as the VMM). Pids stay below
- * SANDBOX_JAIL_PIDS (the kernel's PID_MAX_LIMIT). kvrun-vmm --jail-uid
- * UID[:GID] picks others.
+ * clones it so), vmm_jail_ns_id() of that namespace (vmm.h); its pid is 1
+ * in every VM there. kvrun-vmm --jail-uid UID[:GID] picks others (the
+ * shim passes its own namespace's id where it could not make one for the
+ * VMM). A VMM started by hand or by `kvrun template create` is in its
+ * caller's pid namespace.
  *
  * In its own pid namespace the VMM sees no other process, not even its
  * shim; its spawner makes that (unshare(CLONE_NEWPID) only places
- * children). Its signals from outside are SIGKILL and SIGSTOP only (a
- * namespace's init takes no other signal it has no handler for): kvrun
- * sends it nothing else.
+ * children). From outside, a namespace's init takes SIGKILL and SIGSTOP,
+ * and the signals it has blocked for its signalfd (SIGTERM, SIGINT,
+ * SIGHUP, once set up); others are dropped. Its getppid() is 0, so the
+ * parent-death checks cannot tell whether the parent went: the shim's own
+ * pid namespace, which ends with the shim, ends the VMM too.
  */
-#define SANDBOX_JAIL_ID_BASE  0x6b760000u
-#define SANDBOX_JAIL_PIDS     0x400000u
+#define SANDBOX_JAIL_ID_BASE  VMM_JAIL_ID_BASE
+#define SANDBOX_JAIL_PIDS     VMM_JAIL_PIDS
 #define SANDBOX_JAIL_DIAL_DIR "/vsock"
 int sandbox_jail_unshare(struct kv_err **err) KV_WUR;
 /* The jail's default uid and gid for this VMM (above); before the pivot,

@@ -43,7 +43,6 @@ static const int seccomp_common[] = {
     SCMP_SYS(pwritev2),
     SCMP_SYS(close),
     SCMP_SYS(fstat),
-    SCMP_SYS(newfstatat),
     SCMP_SYS(lseek),
     SCMP_SYS(fsync),
     SCMP_SYS(fdatasync),
@@ -115,6 +114,7 @@ static const struct {
 	int nr;
 	int dirfd[2];
 } seccomp_fs[] = {
+    {SCMP_SYS(newfstatat), {0, -1}}, /* glibc fstat(): fstatat(fd, "", AT_EMPTY_PATH) */
     {SCMP_SYS(openat), {0, -1}},      {SCMP_SYS(openat2), {0, -1}},
     {SCMP_SYS(mkdirat), {0, -1}},     {SCMP_SYS(mknodat), {0, -1}},
     {SCMP_SYS(symlinkat), {1, -1}},   {SCMP_SYS(readlinkat), {0, -1}},
@@ -204,6 +204,8 @@ static int seccomp_build(scmp_filter_ctx ctx, enum sandbox_thread kind)
 		return -1;
 	if (kind == SANDBOX_FS)
 		return seccomp_fs_add(ctx);
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 0) < 0)
+		return -1;
 	if (seccomp_ioctls_add(ctx, seccomp_ioctl_net_offload,
 			       KV_ARRAY_SIZE(seccomp_ioctl_net_offload)) < 0)
 		return -1;

@@ -94,6 +94,24 @@ struct vmm_disk {
 /* The largest pmem window (--pmem ...,window=): 64 GiB. */
 #define VMM_PMEM_WINDOW_MAX (64ull << 30)
 
+/*
+ * The jail's default ids (--jail-uid; vmm/sandbox.h says why): VMM_JAIL_ID_BASE
+ * + the VMM's pid, or, for a VMM that is pid 1 of a pid namespace of its own,
+ * vmm_jail_ns_id() of that namespace's inode: VMM_JAIL_ID_BASE + VMM_JAIL_PIDS
+ * + its offset from the first dynamic proc inode, unique among live
+ * namespaces. Pids stay below VMM_JAIL_PIDS (the kernel's PID_MAX_LIMIT).
+ */
+#define VMM_JAIL_ID_BASE       0x6b760000u
+#define VMM_JAIL_PIDS	       0x400000u
+#define VMM_PROC_DYNAMIC_FIRST 0xF0000000u
+/* 0 for an inode out of that range. */
+static inline uint32_t vmm_jail_ns_id(uint64_t ino)
+{
+	if (ino < VMM_PROC_DYNAMIC_FIRST || ino - VMM_PROC_DYNAMIC_FIRST >= VMM_JAIL_PIDS)
+		return 0;
+	return VMM_JAIL_ID_BASE + VMM_JAIL_PIDS + (uint32_t)(ino - VMM_PROC_DYNAMIC_FIRST);
+}
+
 enum vmm_console_kind {
 	VMM_CONSOLE_STDIO, /* output on stdout, input from stdin */
 	VMM_CONSOLE_FILE,  /* output to a file (a tty path is also read for input) */

@@ -10,6 +10,7 @@
 #include "fs_helpers.h"
 
 #include <seccomp.h>
+#include <sys/capability.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -395,9 +396,40 @@ static void test_no_openat2(void)
 	   WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
-/* Last: it lowers this process's fd limit for good. */
+/* As root the server raises both fd limits to fs.nr_open (virtiofsd's
+ * way): a hard limit of 4096 (the kernel's default) would fill the inode
+ * table after 2048 entries of a guest's walk. */
+static void test_limit_raised(void)
+{
+	cap_t caps = cap_get_proc();
+	cap_flag_value_t have = CAP_CLEAR;
+	if (caps)
+		cap_get_flag(caps, CAP_SYS_RESOURCE, CAP_EFFECTIVE, &have);
+	cap_free(caps);
+	if (have != CAP_SET) {
+		skip("raising the hard fd limit needs CAP_SYS_RESOURCE, which this process lacks");
+		return;
+	}
+	struct rlimit rl = {4096, 4096};
+	ok(setrlimit(RLIMIT_NOFILE, &rl) == 0, "RLIMIT_NOFILE 4096");
+	struct fsdev d;
+	ok(open_export(&d, false, false), "export up");
+	ok(getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max > 4096 && rl.rlim_cur == rl.rlim_max,
+	   "the server raised the fd limit: %llu (hard %llu)", (unsigned long long)rl.rlim_cur,
+	   (unsigned long long)rl.rlim_max);
+	fs_close_dev(&d);
+}
+
+/* Last: it lowers this process's fd limit for good, without the capability
+ * to raise it again. */
 static void test_table_limits(void)
 {
+	cap_t caps = cap_get_proc();
+	cap_value_t res = CAP_SYS_RESOURCE;
+	ok(caps && cap_set_flag(caps, CAP_EFFECTIVE, 1, &res, CAP_CLEAR) == 0 &&
+	       cap_set_proc(caps) == 0,
+	   "CAP_SYS_RESOURCE dropped (the hard limit stays)");
+	cap_free(caps);
 	char p[256];
 	path_of(p, sizeof(p), "many");
 	ok(mkdir(p, 0755) == 0, "host: many/");
@@ -439,6 +471,7 @@ int main(void)
 	test_special_nodes();
 	test_batch_forget();
 	test_no_openat2();
+	test_limit_raised();
 	test_table_limits();
 	fs_test_cleanup();
 	return tap_done();

@@ -492,7 +492,7 @@ static void test_default_id(void)
 	   "  above every pid's id");
 	/* Two at once: a third holds b's namespace number while c takes its own. */
 	struct id_report d, e;
-	int hold[2];
+	int hold[2] = {-1, -1};
 	pid_t held = -1, he;
 	if (pipe(hold) == 0) {
 		int p[2];

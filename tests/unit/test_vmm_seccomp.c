@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,8 +68,9 @@ static void test_load(void)
 	   "--seccomp=off loads nothing");
 }
 
-/* In a child: the virtio-fs filter, then openat() beneath a directory fd, or at AT_FDCWD. */
-static int fs_child_run(bool cwd)
+/* In a child: the virtio-fs filter, then openat() and fstat() beneath a
+ * directory fd (0), openat(AT_FDCWD) (1), or stat() of a path (2). */
+static int fs_child_run(int what)
 {
 	int dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	pid_t pid = fork();
@@ -76,8 +78,18 @@ static int fs_child_run(bool cwd)
 		struct kv_err *err = NULL;
 		if (dir < 0 || sandbox_seccomp_load(SANDBOX_FS, VMM_SECCOMP_KILL, &err) < 0)
 			_exit(2);
-		int fd = (int)syscall(SYS_openat, cwd ? AT_FDCWD : dir, ".", O_PATH | O_CLOEXEC);
-		syscall(SYS_exit_group, fd >= 0 ? 0 : 4);
+		struct stat st;
+		int r = -1;
+		if (what == 0)
+			r = (int)syscall(SYS_openat, dir, ".", O_PATH | O_CLOEXEC) >= 0 &&
+				    fstat(dir, &st) == 0
+				? 0
+				: -1;
+		else if (what == 1)
+			r = (int)syscall(SYS_openat, AT_FDCWD, ".", O_PATH | O_CLOEXEC);
+		else
+			r = stat("/", &st);
+		syscall(SYS_exit_group, r >= 0 ? 0 : 4);
 	}
 	if (dir >= 0)
 		close(dir);
@@ -88,11 +100,13 @@ static int fs_child_run(bool cwd)
 
 static void test_fs_dirfd(void)
 {
-	int st = fs_child_run(false);
+	int st = fs_child_run(0);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	   "virtio-fs filter: openat() beneath a directory fd runs (%d)", st);
-	st = fs_child_run(true);
+	   "virtio-fs filter: openat() and fstat() beneath a directory fd run (%d)", st);
+	st = fs_child_run(1);
 	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "  openat(AT_FDCWD, ...): killed (%d)", st);
+	st = fs_child_run(2);
+	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "  stat() of a path: killed (%d)", st);
 }
 
 int main(void)

@@ -32,7 +32,7 @@ int fuse_openat_beneath(int dirfd, const char *name, int flags, mode_t mode)
 	if (!__atomic_load_n(&no_openat2, __ATOMIC_RELAXED)) {
 		struct open_how how = {
 		    .flags = (uint64_t)(flags | O_CLOEXEC), .mode = mode, .resolve = FUSE_RESOLVE};
-		int fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+		int fd = syscall(SYS_openat2, (long)dirfd, name, &how, sizeof(how));
 		if (fd >= 0 || errno != ENOSYS)
 			return fd < 0 ? -errno : fd;
 		__atomic_store_n(&no_openat2, true, __ATOMIC_RELAXED);
@@ -562,7 +562,7 @@ static int fuse_do_rename(struct fuse_req *r, uint64_t newdir, uint32_t flags, s
 	if (np->share != parent->share)
 		return -EXDEV;
 	/* The syscall itself: glibc turns flags 0 into renameat, which seccomp does not list. */
-	if (syscall(SYS_renameat2, parent->fd, oldname, np->fd, newname, flags) < 0)
+	if (syscall(SYS_renameat2, (long)parent->fd, oldname, (long)np->fd, newname, flags) < 0)
 		return -errno;
 	return fuse_reply(r, NULL, 0);
 }

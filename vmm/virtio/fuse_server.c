@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -351,19 +352,42 @@ static int fuse_shares_check(struct fuse_server *s, const struct virtio_fs_share
 	return 0;
 }
 
+/* fs.nr_open, the most RLIMIT_NOFILE may be (1048576 unless set). */
+static rlim_t fuse_nr_open(void)
+{
+	char buf[32] = "";
+	int fd = open("/proc/sys/fs/nr_open", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	unsigned long long v = n > 0 ? strtoull(buf, NULL, 10) : 0;
+	return v ? (rlim_t)v : 1048576;
+}
+
 /*
- * Every inode the guest holds is an open O_PATH fd, so a guest listing a
- * big directory needs many: raise the soft RLIMIT_NOFILE to the hard limit
- * (as virtiofsd does) and size the tables from it, leaving the other
- * devices headroom. A full table answers ENFILE; the guest forgets and
- * retries.
+ * Every inode the guest holds is an open O_PATH fd, and a guest that walks
+ * a big tree (find /usr) holds one for each entry in its dentry cache: so,
+ * as virtiofsd does, raise RLIMIT_NOFILE to fs.nr_open (both limits, where
+ * we may: a VMM started as root, during set-up; a hard limit of 4096, the
+ * kernel's default where no service manager raised it, answered ENFILE
+ * after 2048 entries), or else the soft limit to the hard one, and size
+ * the tables from it, leaving the other devices headroom. A full table
+ * answers ENFILE; the guest forgets and retries.
  */
 static void fuse_server_limits(struct fuse_server *s)
 {
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+	rlim_t want = fuse_nr_open();
+	if (want > 2 * (rlim_t)FUSE_INODES_MAX)
+		want = 2 * (rlim_t)FUSE_INODES_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
 		rl.rlim_cur = 1024;
-	else if (rl.rlim_cur < rl.rlim_max) {
+	} else if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+		struct rlimit up = {want, want};
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			getrlimit(RLIMIT_NOFILE, &rl);
