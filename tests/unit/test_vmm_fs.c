@@ -414,7 +414,8 @@ static void test_limit_raised(void)
 	ok(setrlimit(RLIMIT_NOFILE, &rl) == 0, "RLIMIT_NOFILE 4096");
 	struct fsdev d;
 	ok(open_export(&d, false, false), "export up");
-	ok(getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max > 4096 && rl.rlim_cur == rl.rlim_max,
+	int got = getrlimit(RLIMIT_NOFILE, &rl);
+	ok(got == 0 && rl.rlim_max > 4096 && rl.rlim_cur == rl.rlim_max,
 	   "the server raised the fd limit: %llu (hard %llu)", (unsigned long long)rl.rlim_cur,
 	   (unsigned long long)rl.rlim_max);
 	fs_close_dev(&d);
