@@ -107,6 +107,16 @@ static int describe_vm(struct start_ctx *x, unsigned cpus, uint64_t mem, struct 
 	return 0;
 }
 
+/* The index of the spec's network namespace (with a path or not), or -1. */
+static int spec_netns(const struct oci_config *cfg)
+{
+	const struct oci_linux *l = cfg->linux_;
+	for (size_t i = 0; l && i < l->n_namespaces; i++)
+		if (l->namespaces[i].type == OCI_NS_NETWORK)
+			return (int)i;
+	return -1;
+}
+
 /* The owner's kvrun-vmm: the clone, with its cold boot as the fallback
  * should the restore fail, or a cold boot that leaves a template behind. */
 static int owner_argv(struct start_ctx *x, struct kv_json *j, unsigned cpus, uint64_t mem,
@@ -129,16 +139,6 @@ static int owner_argv(struct start_ctx *x, struct kv_json *j, unsigned cpus, uin
 	return 0;
 }
 
-/* Whether the spec names a network namespace (with a path or not). */
-static bool spec_netns(const struct oci_config *cfg)
-{
-	const struct oci_linux *l = cfg->linux_;
-	for (size_t i = 0; l && i < l->n_namespaces; i++)
-		if (l->namespaces[i].type == OCI_NS_NETWORK)
-			return true;
-	return false;
-}
-
 static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, struct kv_err **err)
 {
 	const struct runtime_sandbox_req *req = x->req;
@@ -155,7 +155,7 @@ static char *create_request(struct start_ctx *x, unsigned cpus, uint64_t mem, st
 	 * guest has no network): its VMM gets an empty one of its own, as any
 	 * other container's VMM is in its container's, never the host's (no
 	 * host abstract socket to dial; about 1 ms, only for these). */
-	if (x->owner && !spec_netns(req->cfg))
+	if (x->owner && spec_netns(req->cfg) < 0)
 		kv_json_kbool(j, "vmm_own_netns", true);
 	kv_json_kstr(j, "container", x->name);
 	kv_json_kstr(j, "body", x->plan.spec_json);
@@ -264,20 +264,16 @@ static int run_create_hooks(struct start_ctx *x, pid_t pid, struct kv_err **err)
  */
 static int shim_netns(const struct oci_config *cfg, bool owner, struct kv_err **err)
 {
-	const struct oci_linux *l = cfg->linux_;
-	for (size_t i = 0; l && i < l->n_namespaces; i++) {
-		if (l->namespaces[i].type != OCI_NS_NETWORK)
-			continue;
-		const char *path = l->namespaces[i].path;
-		if (!path || !*path)
-			return owner ? SHIM_NETNS_NEW : SHIM_NETNS_SAME;
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return kv_err_make(err, errno, "linux.namespaces[%zu].path: open %s", i,
-					   path);
-		return fd;
-	}
-	return SHIM_NETNS_SAME;
+	int i = spec_netns(cfg);
+	if (i < 0)
+		return SHIM_NETNS_SAME;
+	const char *path = cfg->linux_->namespaces[i].path;
+	if (!path || !*path)
+		return owner ? SHIM_NETNS_NEW : SHIM_NETNS_SAME;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kv_err_make(err, errno, "linux.namespaces[%d].path: open %s", i, path);
+	return fd;
 }
 
 /* The VM's size, for update's checks ("cpus memory\n" in the VM owner's

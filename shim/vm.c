@@ -12,7 +12,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -79,9 +78,8 @@ static pid_t vmm_fork(const struct shim *s, uint32_t *jail_id)
 		return pid;
 	kv_warn("kvrun-vmm without a pid%s namespace of its own: %s",
 		s->req.vmm_own_netns ? " and network" : "", strerror(errno));
-	struct stat st;
-	if (getpid() == 1 && stat("/proc/self/ns/pid", &st) == 0)
-		*jail_id = vmm_jail_ns_id(st.st_ino);
+	if (getpid() == 1)
+		*jail_id = vmm_jail_ns_id();
 	return fork();
 }
 

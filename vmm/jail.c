@@ -38,15 +38,11 @@ int sandbox_jail_default_id(uid_t *id, struct kv_err **err)
 		*id = SANDBOX_JAIL_ID_BASE + (uid_t)pid;
 		return 0;
 	}
-	struct stat st;
-	if (stat("/proc/self/ns/pid", &st) < 0)
-		return kv_err_make(err, errno, "jail: the VM's id: stat /proc/self/ns/pid");
-	*id = vmm_jail_ns_id(st.st_ino);
+	*id = vmm_jail_ns_id();
 	if (!*id)
-		return kv_err_plain(err, ERANGE,
-				    "jail: the VM's id: pid namespace inode %llu out of range "
-				    "(--jail-uid picks one)",
-				    (unsigned long long)st.st_ino);
+		return kv_err_make(err, errno,
+				   "jail: the VM's id from its pid namespace (/proc/self/ns/pid; "
+				   "--jail-uid picks one)");
 	return 0;
 }
 

@@ -204,6 +204,7 @@ static int seccomp_build(scmp_filter_ctx ctx, enum sandbox_thread kind)
 		return -1;
 	if (kind == SANDBOX_FS)
 		return seccomp_fs_add(ctx);
+	/* Not in seccomp_common: a worker's takes a directory fd only. */
 	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 0) < 0)
 		return -1;
 	if (seccomp_ioctls_add(ctx, seccomp_ioctl_net_offload,

@@ -29,9 +29,11 @@
 #ifndef KV_VMM_H
 #define KV_VMM_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "lib/kv.h"
 
@@ -104,11 +106,18 @@ struct vmm_disk {
 #define VMM_JAIL_ID_BASE       0x6b760000u
 #define VMM_JAIL_PIDS	       0x400000u
 #define VMM_PROC_DYNAMIC_FIRST 0xF0000000u
-/* 0 for an inode out of that range. */
-static inline uint32_t vmm_jail_ns_id(uint64_t ino)
+/* The id of the caller's pid namespace; 0 with errno set where /proc
+ * cannot tell it, or ERANGE for an inode out of that range. */
+static inline uint32_t vmm_jail_ns_id(void)
 {
-	if (ino < VMM_PROC_DYNAMIC_FIRST || ino - VMM_PROC_DYNAMIC_FIRST >= VMM_JAIL_PIDS)
+	struct stat st;
+	if (stat("/proc/self/ns/pid", &st) < 0)
 		return 0;
+	uint64_t ino = st.st_ino;
+	if (ino < VMM_PROC_DYNAMIC_FIRST || ino - VMM_PROC_DYNAMIC_FIRST >= VMM_JAIL_PIDS) {
+		errno = ERANGE;
+		return 0;
+	}
 	return VMM_JAIL_ID_BASE + VMM_JAIL_PIDS + (uint32_t)(ino - VMM_PROC_DYNAMIC_FIRST);
 }
 

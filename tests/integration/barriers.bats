@@ -72,11 +72,6 @@ function teardown() {
 	kvrun -0 delete flood
 }
 
-# The VMM's pid recorded in container $1's state directory.
-function vmm_pid_of() {
-	awk '{ print $1; exit }' "$KVRUN_ROOT/$1/vmm.pid"
-}
-
 @test "jail: each container's VMM is pid 1 of a pid namespace of its own, with a uid of its own, outside the host's network namespace" {
 	requires root
 	update_config '.process.args = ["sh", "-c", "echo started; exec sleep 1000"]'
@@ -88,7 +83,7 @@ function vmm_pid_of() {
 	local c shim vmm uids=()
 	for c in c1 c2; do
 		shim=$(cat "$BUNDLE/pid.$c")
-		vmm=$(vmm_pid_of "$c")
+		vmm=$(recorded_pid "$c" vmm.pid)
 		grep -E '^(Uid|NSpid):' "/proc/$vmm/status" >&2
 		echo "$c: pid ns: vmm $(readlink "/proc/$vmm/ns/pid") shim $(readlink "/proc/$shim/ns/pid") host $(readlink /proc/self/ns/pid)" >&2
 		echo "$c: net ns: vmm $(readlink "/proc/$vmm/ns/net") shim $(readlink "/proc/$shim/ns/net") host $(readlink /proc/self/ns/net)" >&2
@@ -100,7 +95,7 @@ function vmm_pid_of() {
 		uids+=("$(awk '/^Uid:/ { print $2 }' "/proc/$vmm/status")")
 	done
 	# c1's VMM shares its container's (new) network namespace with its shim.
-	[ "$(readlink "/proc/$(vmm_pid_of c1)/ns/net")" = "$(readlink "/proc/$(cat "$BUNDLE/pid.c1")/ns/net")" ]
+	[ "$(readlink "/proc/$(recorded_pid c1 vmm.pid)/ns/net")" = "$(readlink "/proc/$(cat "$BUNDLE/pid.c1")/ns/net")" ]
 	[ "$(readlink "/proc/$(cat "$BUNDLE/pid.c2")/ns/net")" = "$(readlink /proc/self/ns/net)" ]
 	# Ids of their own, unprivileged, from their namespaces (vmm/sandbox.h).
 	[ "${uids[0]}" != "${uids[1]}" ]

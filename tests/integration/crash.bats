@@ -150,16 +150,11 @@ function run_container() {
 # Container $1's kvrun-vmm as the host sees it (while its VM boots, before
 # kvrun records it in vmm.pid: the shim's own pids are its namespace's).
 function vmm_pid() {
-	pgrep -f -- "kvrun-vmm .*$KVRUN_ROOT/$1/" | head -n 1
+	procs_of "$1" | awk '$2 ~ /kvrun-vmm$/ { print $1; exit }'
 }
 
 function vmm_running() {
 	[ -n "$(vmm_pid "$1")" ]
-}
-
-# The pid recorded in a "pid start" file of the state directory.
-function recorded_pid() {
-	awk '{ print $1; exit }' "$KVRUN_ROOT/$1/$2"
 }
 
 @test "crash: kvrun-vmm killed while the container runs: stopped, deleted, nothing left" {

@@ -196,6 +196,11 @@ function update_config() {
 }
 
 # /proc/<pid>/stat starttime (field 22), which kvrun records against pid reuse.
+# The pid recorded in a "pid start" file of container $1's state directory ($2).
+function recorded_pid() {
+	awk '{ print $1; exit }' "$KVRUN_ROOT/$1/$2"
+}
+
 function pid_start_time() {
 	sed 's/.*) //' "/proc/$1/stat" | awk '{ print $20 }'
 }

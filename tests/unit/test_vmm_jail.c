@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,8 +441,12 @@ struct id_report {
 	pid_t pid;
 };
 
-static void id_child(int fd)
+/* The child: its report on fd; with hold (a pipe), it lives until the
+ * parent closes hold[1]. */
+static void id_child(int fd, const int *hold)
 {
+	if (hold)
+		close(hold[1]);
 	struct id_report r = {.pid = getpid()};
 	struct kv_err *err = NULL;
 	r.ok = sandbox_jail_default_id(&r.id, &err) == 0;
@@ -450,11 +455,16 @@ static void id_child(int fd)
 		r.ns_ino = st.st_ino;
 	if (write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
 		syscall(SYS_exit_group, 1);
+	char x;
+	if (hold)
+		(void)!read(hold[0], &x, 1);
 	syscall(SYS_exit_group, 0);
 }
 
-/* One child, with flags of clone(2) (CLONE_NEWPID or none). */
-static int id_of(unsigned long flags, struct id_report *r, pid_t *host_pid)
+/* Start a child with flags of clone(2) (CLONE_NEWPID or none) and read its
+ * report; returns its pid (not waited for: with hold, it waits for the
+ * parent), -1 on failure. */
+static pid_t id_start(unsigned long flags, const int *hold, struct id_report *r)
 {
 	int p[2];
 	if (pipe(p) < 0)
@@ -462,15 +472,27 @@ static int id_of(unsigned long flags, struct id_report *r, pid_t *host_pid)
 	pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
 	if (pid == 0) {
 		close(p[0]);
-		id_child(p[1]);
+		id_child(p[1], hold);
 	}
 	close(p[1]);
 	ssize_t n = pid > 0 ? read(p[0], r, sizeof(*r)) : -1;
 	close(p[0]);
-	if (pid > 0)
+	if (pid > 0 && n != (ssize_t)sizeof(*r)) {
+		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-	*host_pid = pid;
-	return n == (ssize_t)sizeof(*r) ? 0 : -1;
+		return -1;
+	}
+	return pid;
+}
+
+/* One child, reaped. */
+static int id_of(unsigned long flags, struct id_report *r, pid_t *host_pid)
+{
+	*host_pid = id_start(flags, NULL, r);
+	if (*host_pid < 0)
+		return -1;
+	waitpid(*host_pid, NULL, 0);
+	return 0;
 }
 
 /* The jail's default ids: the pid, or as pid 1 of its own namespace, the namespace's number. */
@@ -490,40 +512,20 @@ static void test_default_id(void)
 	   "  0x6bb60000 + the namespace's number (%#x for inode %llu)", b.id, b.ns_ino);
 	ok(b.id >= SANDBOX_JAIL_ID_BASE + SANDBOX_JAIL_PIDS && b.id != a.id,
 	   "  above every pid's id");
-	/* Two at once: a third holds b's namespace number while c takes its own. */
-	struct id_report d, e;
-	int hold[2] = {-1, -1};
-	pid_t held = -1, he;
+	/* Two at once: d lives (holding its namespace, and so its number) while e takes one. */
+	struct id_report d = {0}, e = {0};
+	int hold[2];
+	pid_t held = -1, he = -1;
 	if (pipe(hold) == 0) {
-		int p[2];
-		if (pipe(p) == 0) {
-			held =
-			    (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
-			if (held == 0) {
-				close(hold[1]);
-				close(p[0]);
-				struct id_report r = {.pid = getpid()};
-				struct kv_err *err = NULL;
-				r.ok = sandbox_jail_default_id(&r.id, &err) == 0;
-				if (write(p[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
-					syscall(SYS_exit_group, 1);
-				char x;
-				(void)!read(hold[0], &x, 1);
-				syscall(SYS_exit_group, 0);
-			}
-			close(p[1]);
-			if (held > 0 && read(p[0], &d, sizeof(d)) != (ssize_t)sizeof(d))
-				d.ok = 0;
-			close(p[0]);
-		}
+		held = id_start(CLONE_NEWPID, hold, &d);
 		close(hold[0]);
-	}
-	int r = id_of(CLONE_NEWPID, &e, &he);
-	if (hold[1] >= 0)
+		if (held > 0)
+			id_of(CLONE_NEWPID, &e, &he);
 		close(hold[1]);
-	if (held > 0)
-		waitpid(held, NULL, 0);
-	ok(held > 0 && r == 0 && d.ok && e.ok && d.id != e.id,
+		if (held > 0)
+			waitpid(held, NULL, 0);
+	}
+	ok(held > 0 && he > 0 && d.ok && e.ok && d.id != e.id,
 	   "two VMs at once in namespaces of their own: two ids (%#x, %#x)", d.id, e.id);
 }
 

@@ -352,16 +352,19 @@ static int fuse_shares_check(struct fuse_server *s, const struct virtio_fs_share
 	return 0;
 }
 
-/* fs.nr_open, the most RLIMIT_NOFILE may be (1048576 unless set). */
+/* fs.nr_open, the most RLIMIT_NOFILE may be (1048576 unless set); read
+ * once per process (devices are made on the set-up thread). */
 static rlim_t fuse_nr_open(void)
 {
-	char buf[32] = "";
-	int fd = open("/proc/sys/fs/nr_open", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-	if (fd >= 0)
-		close(fd);
-	unsigned long long v = n > 0 ? strtoull(buf, NULL, 10) : 0;
-	return v ? (rlim_t)v : 1048576;
+	static rlim_t nr_open;
+	if (nr_open)
+		return nr_open;
+	cleanup_free char *text = NULL;
+	unsigned long long v = 0;
+	if (kv_read_file("/proc/sys/fs/nr_open", 32, &text, NULL, NULL) == 0)
+		v = strtoull(text, NULL, 10);
+	nr_open = v ? (rlim_t)v : 1048576;
+	return nr_open;
 }
 
 /*
