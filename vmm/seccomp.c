@@ -7,30 +7,55 @@
  * no_new_privs and one seccomp(2) call, as libseccomp's seccomp_load()
  * would make after generating it.
  */
+#include <execinfo.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 
 #include "vmm/sandbox.h"
 #include "vmm/seccomp_bpf.h"
 
-static void seccomp_sigsys(int sig, siginfo_t *si, void *uc)
-{
-	char msg[96];
-	int n =
-	    snprintf(msg, sizeof(msg), "kvrun-vmm: seccomp: syscall %d is not on the allow-list\n",
-		     si->si_syscall);
-	if (n > 0)
-		(void)!write(STDERR_FILENO, msg, n);
-	_exit(VMM_EXIT_ERROR);
-}
-
 static const char *seccomp_kind_name(enum sandbox_thread kind)
 {
 	return kind == SANDBOX_MAIN ? "event loop" : kind == SANDBOX_FS ? "virtio-fs" : "vCPU";
+}
+
+/* Trap mode (debugging): which thread made the call, and from where. The
+ * handler makes no call of its own but write(2) (on every list) and
+ * exit_group(2); backtrace() is loaded before the filter (it dlopens libgcc_s),
+ * and backtrace_symbols_fd() writes without allocating. Offsets of PIE
+ * frames (`kvrun-vmm(+0x...)`) map to lines with addr2line -e kvrun-vmm. */
+static __thread const char *seccomp_thread;
+
+static void seccomp_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	const greg_t *r = ((ucontext_t *)uc)->uc_mcontext.gregs;
+	char msg[256];
+	int n = snprintf(msg, sizeof(msg),
+			 "kvrun-vmm: seccomp: syscall %d is not on the %s thread's allow-list "
+			 "(args %#llx %#llx %#llx, call at %p)\n",
+			 si->si_syscall, seccomp_thread ? seccomp_thread : "?",
+			 (unsigned long long)r[REG_RDI], (unsigned long long)r[REG_RSI],
+			 (unsigned long long)r[REG_RDX], si->si_call_addr);
+	if (n > 0)
+		(void)!write(STDERR_FILENO, msg,
+			     (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	void *frames[32];
+	int depth = backtrace(frames, 32);
+	backtrace_symbols_fd(frames, depth, STDERR_FILENO);
+	syscall(SYS_exit_group, VMM_EXIT_ERROR); /* not _exit(): ASan's hook clones */
+}
+
+static void seccomp_trap_prepare(void)
+{
+	void *frame;
+	backtrace(&frame, 1);
 }
 
 int sandbox_seccomp_load(enum sandbox_thread kind, enum vmm_seccomp_mode mode, struct kv_err **err)
@@ -38,6 +63,9 @@ int sandbox_seccomp_load(enum sandbox_thread kind, enum vmm_seccomp_mode mode, s
 	if (mode == VMM_SECCOMP_OFF)
 		return 0;
 	if (mode == VMM_SECCOMP_TRAP) {
+		static pthread_once_t once = PTHREAD_ONCE_INIT;
+		pthread_once(&once, seccomp_trap_prepare);
+		seccomp_thread = seccomp_kind_name(kind);
 		struct sigaction sa;
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_sigaction = seccomp_sigsys;

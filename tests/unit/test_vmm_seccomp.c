@@ -4,6 +4,7 @@
  * (build/gen/vmm/seccomp_bpf.c) are what libseccomp makes of the rules now,
  * and a loaded filter allows its list and kills the process otherwise.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <signal.h>
@@ -109,10 +110,48 @@ static void test_fs_dirfd(void)
 	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "  stat() of a path: killed (%d)", st);
 }
 
+/* Trap mode names the thread's list, the call and its arguments, and where
+ * it came from (a backtrace), then exits VMM_EXIT_ERROR. */
+static void test_trap_report(void)
+{
+	int p[2];
+	if (pipe(p) < 0) {
+		ok(0, "pipe: %s", strerror(errno));
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(p[1], STDERR_FILENO);
+		struct kv_err *err = NULL;
+		if (sandbox_seccomp_load(SANDBOX_VCPU, VMM_SECCOMP_TRAP, &err) < 0)
+			_exit(2);
+		(void)syscall(SYS_openat, AT_FDCWD, "/trap-test", O_RDONLY | O_CLOEXEC);
+		syscall(SYS_exit_group, 3);
+	}
+	close(p[1]);
+	char buf[4096];
+	size_t len = 0;
+	ssize_t got;
+	while (len < sizeof(buf) - 1 && (got = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)got;
+	buf[len] = '\0';
+	close(p[0]);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == VMM_EXIT_ERROR, "trap mode: exits %d (%d)",
+	   VMM_EXIT_ERROR, st);
+	ok(strstr(buf, "syscall 257 is not on the vCPU thread's allow-list") != NULL,
+	   "  names the call and the thread's list");
+	ok(strstr(buf, "test_vmm_seccomp") != NULL, "  and gives a backtrace");
+	if (!strstr(buf, "test_vmm_seccomp"))
+		diag("%s", buf);
+}
+
 int main(void)
 {
 	test_built_in();
 	test_load();
 	test_fs_dirfd();
+	test_trap_report();
 	return tap_done();
 }
