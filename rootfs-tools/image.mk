@@ -3,7 +3,9 @@
 # virtio-pmem; the kernel mounts it as root (root=/dev/pmem0 ro rootflags=dax
 # rootfstype=erofs), and every VM shares the host's page cache of this file.
 # Uncompressed on purpose: DAX maps blocks straight from the host file, and
-# decompression would run as (emulated) guest kernel code on PVM hosts.
+# decompression would run as (emulated) guest kernel code on PVM hosts. No
+# inline tails (-Enoinline_data): the guest maps only whole-block files
+# with DAX; a tail packed into metadata sends the file through its cache.
 GUEST_IMAGE := $(BUILD)/guest/rootfs.erofs
 GUEST_IMAGE_DIRS := proc sys dev run tmp mnt sbin etc root
 
@@ -19,7 +21,7 @@ $(GUEST_IMAGE): $(BUILD)/kvrun-agent rootfs-tools/image.mk
 	echo 'root:x:0:0:root:/root:/sbin/nologin' > $(@D)/rootfs.staging/etc/passwd
 	echo 'root:x:0:' > $(@D)/rootfs.staging/etc/group
 	rm -f $@.tmp
-	mkfs.erofs --quiet --all-root -T0 -U 6b767275-6e2d-6775-6573-742d696d6167 $@.tmp \
+	mkfs.erofs --quiet -Enoinline_data --all-root -T0 -U 6b767275-6e2d-6775-6573-742d696d6167 $@.tmp \
 		$(@D)/rootfs.staging
 	mv $@.tmp $@
 	rm -rf $(@D)/rootfs.staging

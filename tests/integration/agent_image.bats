@@ -33,6 +33,15 @@ teardown() {
 	for d in proc sys dev run tmp mnt; do [[ "$output" == *"$d"* ]]; done
 }
 
+@test "guest image: every file in whole blocks, so the guest maps it with DAX" {
+	# erofs maps only EROFS_INODE_FLAT_PLAIN files (layout 0) with DAX; a
+	# tail inlined in metadata (layout 2) goes through each guest's cache.
+	run -0 dump.erofs --path=/sbin/init "$IMAGE"
+	[[ "$output" == *"Layout: 0 "* ]]
+	run -0 dump.erofs --path=/etc/passwd "$IMAGE"
+	[[ "$output" == *"Layout: 0 "* ]]
+}
+
 @test "guest image: the agent boots as PID 1 (init mode), answers, powers off" {
 	# In a non-initial pid namespace, reboot(POWER_OFF) ends the namespace's init.
 	unshare -m -p -f -n --propagation private sh -c "
