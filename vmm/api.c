@@ -129,10 +129,12 @@ static char *api_op_run(struct machine *m, const char *op, yajl_val req, const i
 	char *r = api_fs_op(m, op, req, fds, nfds);
 	if (!r)
 		r = api_net_op(m, op, fds, nfds);
+	if (!r)
+		r = api_pmem_op(m, op, req, fds, nfds);
 	if (r)
 		return r;
 	return api_error(EINVAL, "unknown op (status, pause, resume, shutdown, snapshot, fs-add, "
-				 "fs-remove, net-attach, net-detach)");
+				 "fs-remove, net-attach, net-detach, pmem-bind)");
 }
 
 char *api_request_handle(struct machine *m, const char *line, size_t len)

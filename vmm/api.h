@@ -41,6 +41,17 @@
  *   response: {"ok":true,"state":...,"link":"up"|"down"}, or an error
  *             (ENODEV: no --net device; EBUSY: a tap is attached already;
  *             EINVAL: not one fd, or the fd is not such a tap).
+ *
+ * Slots (a read-only --pmem given a window; pmem_api.c):
+ *   {"op":"pmem-bind","device":N}
+ *             with one fd attached: a regular file (O_RDONLY) no larger than
+ *             the window, mapped over pmemN's window in place; with none:
+ *             the window reads as zeroes. The guest must not have pmemN
+ *             mounted (its page cache of the device is its own to drop).
+ *   response: {"ok":true,"state":...,"device":N,"bound":BOOL}, or an error
+ *             (ENOENT: no such device; EPERM: not a slot; EFBIG: the file
+ *             is larger than the window; EINVAL: not a regular file, more
+ *             than one fd).
  */
 #ifndef KV_VMM_API_H
 #define KV_VMM_API_H
@@ -67,6 +78,9 @@ char *api_request_handle_fds(struct machine *m, const char *line, size_t len, co
 struct yajl_val_s;
 char *api_fs_op(struct machine *m, const char *op, const struct yajl_val_s *req, const int *fds,
 		unsigned nfds);
+/* pmem-bind (pmem_api.c); NULL when op is another. */
+char *api_pmem_op(struct machine *m, const char *op, const struct yajl_val_s *req, const int *fds,
+		  unsigned nfds);
 /* net-attach, net-detach (net_api.c); NULL when op is neither. */
 char *api_net_op(struct machine *m, const char *op, const int *fds, unsigned nfds);
 /* The machine's state for a reply: "stopping", "paused" or "running". */

@@ -161,23 +161,69 @@ static bool devices_slot_free(struct machine *m, struct kv_err **err)
  * where KVM has no read-only memslots, copy-on-write instead: the guest may
  * write, its writes stay in the VMM and never reach the file.
  */
-static void *devices_pmem_map(int fd, uint64_t file_size, uint64_t size, bool ro, bool cow,
-			      struct kv_err **err)
+static void *devices_pmem_map(void *at, int fd, uint64_t file_size, uint64_t size, bool ro,
+			      bool cow, struct kv_err **err)
 {
 	int prot = PROT_READ | (ro && !cow ? 0 : PROT_WRITE);
-	void *base = mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *base =
+	    mmap(at, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (at ? MAP_FIXED : 0),
+		 -1, 0);
 	if (base == MAP_FAILED) {
 		kv_err_make(err, errno, "mmap %llu bytes", (unsigned long long)size);
 		return NULL;
 	}
+	if (fd < 0)
+		return base;
 	void *p = mmap(base, ALIGN_UP(file_size, PAGE_4K), prot,
 		       (cow ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, fd, 0);
 	if (p == MAP_FAILED) {
 		kv_err_make(err, errno, "mmap");
-		munmap(base, size);
+		if (!at)
+			munmap(base, size);
 		return NULL;
 	}
 	return base;
+}
+
+/*
+ * A slot's window bound to another file, or to zeroes (fd < 0), in place:
+ * the same host range under the same memslot, so KVM's MMU notifier drops
+ * the guest's old pages and the guest reads the new file's from then on.
+ * A pod's member brings its image layers this way (a VM has no hotplug).
+ * The guest must not have the device mounted (the runtime binds a slot
+ * only when free); a hostile guest that has gains nothing: it is the
+ * pod's, and so are the files its members bring. On a mapping failure the
+ * window reads as zeroes.
+ */
+int machine_pmem_bind(struct machine *m, unsigned index, int fd, struct kv_err **err)
+{
+	if (index >= m->npmem)
+		return kv_err_plain(err, ENOENT, "pmem%u: no such device (the VM has %u)", index,
+				    m->npmem);
+	struct machine_pmem *pm = &m->pmem[index];
+	if (!pm->slot)
+		return kv_err_plain(err, EPERM,
+				    "pmem%u: not a slot (only a read-only device given a window "
+				    "can be bound to another file)",
+				    index);
+	uint64_t file_size = 0;
+	if (fd >= 0) {
+		struct stat st;
+		if (fstat(fd, &st) < 0)
+			return kv_err_make(err, errno, "pmem%u: fstat", index);
+		if (!S_ISREG(st.st_mode) || st.st_size == 0)
+			return kv_err_plain(err, EINVAL, "pmem%u: not a non-empty regular file",
+					    index);
+		if ((uint64_t)st.st_size > pm->size)
+			return kv_err_plain(
+			    err, EFBIG,
+			    "pmem%u: the file (%llu bytes) is larger than the window (%llu)", index,
+			    (unsigned long long)st.st_size, (unsigned long long)pm->size);
+		file_size = (uint64_t)st.st_size;
+	}
+	if (!devices_pmem_map(pm->hva, fd, file_size, pm->size, true, pm->cow, err))
+		return kv_err_wrap(err, "pmem%u", index);
+	return 0;
 }
 
 static uint64_t devices_pmem_next_gpa(struct machine *m)
@@ -214,12 +260,12 @@ static int devices_pmem_add(struct machine *m, const struct vmm_disk *d, struct 
 	if (d->window)
 		size = ALIGN_UP(d->window, LAYOUT_PMEM_SIZE_ALIGN);
 	bool cow = d->ro && !m->vm.readonly_mem;
-	void *hva = devices_pmem_map(fd, st.st_size, size, d->ro, cow, err);
+	void *hva = devices_pmem_map(NULL, fd, st.st_size, size, d->ro, cow, err);
 	if (!hva)
 		return kv_err_wrap(err, "pmem %s", d->path);
 	uint64_t gpa = devices_pmem_next_gpa(m);
 	struct machine_pmem *pm = &m->pmem[m->npmem++];
-	*pm = (struct machine_pmem){hva, gpa, size};
+	*pm = (struct machine_pmem){hva, gpa, size, .slot = d->ro && d->window, .cow = cow};
 	/* Read-only: a read-only memslot; guest writes become MMIO exits we drop. */
 	if (vm_memslot_add(&m->vm, pm->gpa, size, hva, d->ro && !cow, err) < 0)
 		return kv_err_wrap(err, "pmem %s", d->path);
@@ -268,7 +314,7 @@ static int devices_fs_window(struct machine *m, uint64_t size, struct virtio_fs_
 		return kv_err_make(err, errno, "DAX window: reserve %llu bytes",
 				   (unsigned long long)size);
 	uint64_t gpa = devices_pmem_next_gpa(m);
-	m->fsdax[m->nfsdax++] = (struct machine_pmem){hva, gpa, size};
+	m->fsdax[m->nfsdax++] = (struct machine_pmem){.hva = hva, .gpa = gpa, .size = size};
 	if (vm_memslot_add(&m->vm, gpa, size, hva, false, err) < 0)
 		return kv_err_wrap(err, "DAX window");
 	p->dax_gpa = gpa;

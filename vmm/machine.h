@@ -36,6 +36,8 @@ struct machine_ioevent {
 struct machine_pmem {
 	void *hva;
 	uint64_t gpa, size;
+	bool slot; /* read-only with a window: pmem-bind may map another file in */
+	bool cow;  /* mapped private and writable (no read-only memslots) */
 };
 
 struct machine {
@@ -104,6 +106,9 @@ uint64_t machine_exits_total(struct machine *m);
 
 /* devices.c: serial console, power, virtio devices; fills m->cmdline. */
 int machine_devices_setup(struct machine *m, struct kv_err **err) KV_WUR;
+/* The API's pmem-bind: map fd (a regular file no larger than the window;
+ * -1: zeroes) over slot pmem<index>'s window, in place (devices.c). */
+int machine_pmem_bind(struct machine *m, unsigned index, int fd, struct kv_err **err) KV_WUR;
 void machine_devices_teardown(struct machine *m);
 
 #endif

@@ -68,6 +68,21 @@ static int main_api_net(const struct vmm_config *cfg, struct kv_err **err)
 	return vmm_api_net_attach(cfg->api_call_sock, fd, err);
 }
 
+/* --api-call SOCK pmem-bind N [PATH]: PATH opened here; none: zeroes. */
+static int main_api_pmem(const struct vmm_config *cfg, struct kv_err **err)
+{
+	char **a = cfg->api_call_args;
+	int n = cfg->api_call_nargs;
+	char *end = NULL;
+	unsigned long dev = n >= 1 ? strtoul(a[0], &end, 10) : 0;
+	if (n < 1 || n > 2 || !end || *end || end == a[0] || dev >= VMM_MAX_DISKS)
+		return kv_err_plain(err, EINVAL, "usage: --api-call SOCK pmem-bind N [PATH]");
+	cleanup_close int fd = n == 2 ? open(a[1], O_RDONLY | O_CLOEXEC) : -1;
+	if (n == 2 && fd < 0)
+		return kv_err_make(err, errno, "pmem-bind: open %s", a[1]);
+	return vmm_api_pmem_bind(cfg->api_call_sock, (unsigned)dev, fd, err);
+}
+
 static int main_api_call(const struct vmm_config *cfg, struct kv_err **err)
 {
 	cleanup_free char *resp = NULL;
@@ -82,6 +97,13 @@ static int main_api_call(const struct vmm_config *cfg, struct kv_err **err)
 	}
 	if (strcmp(op, "net-attach") == 0 || strcmp(op, "net-detach") == 0) {
 		if (main_api_net(cfg, err) < 0) {
+			kv_log_err(*err);
+			return VMM_EXIT_ERROR;
+		}
+		return 0;
+	}
+	if (strcmp(op, "pmem-bind") == 0) {
+		if (main_api_pmem(cfg, err) < 0) {
 			kv_log_err(*err);
 			return VMM_EXIT_ERROR;
 		}

@@ -289,6 +289,16 @@ int vmm_api_net_attach(const char *sock, int tapfd, struct kv_err **err) KV_WUR;
 /* Not KV_WUR: teardown paths may ignore it (gcc warns even through a (void) cast). */
 int vmm_api_net_detach(const char *sock, struct kv_err **err);
 
+/*
+ * A slot (a read-only --pmem given a window): map fd, a regular file no
+ * larger than the window opened O_RDONLY, over pmem<device>'s window of
+ * the VM whose API is at sock, or zeroes where fd < 0. For a pod's member
+ * and its image layers; the guest must not have the device mounted.
+ * Errors carry the VMM's errno (ENOENT: no such device; EPERM: not a slot;
+ * EFBIG: larger than the window; EINVAL: not a regular file).
+ */
+int vmm_api_pmem_bind(const char *sock, unsigned device, int fd, struct kv_err **err) KV_WUR;
+
 /* True when /dev/kvm is provided by PVM (kvm_pvm loaded, no vmx/svm flag). */
 bool vmm_pvm_detect(void);
 

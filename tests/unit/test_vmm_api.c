@@ -320,6 +320,14 @@ int main(void)
 	ok(strstr(r, "\"ok\":false") && strstr(r, "resume, pause or exit"),
 	   "snapshot: an unknown \"then\" is refused before anything happens");
 	free(r);
+	r = req(&m, "{\"op\":\"pmem-bind\",\"device\":\"1\"}");
+	ok(strstr(r, "\"ok\":false") && strstr(r, "EINVAL") && strstr(r, "must be a pmem device"),
+	   "pmem-bind: a device that is not an index: EINVAL, naming it");
+	free(r);
+	r = req(&m, "{\"op\":\"pmem-bind\",\"device\":3}");
+	ok(strstr(r, "\"ok\":false") && strstr(r, "ENOENT") && strstr(r, "pmem3"),
+	   "pmem-bind: no such device: ENOENT");
+	free(r);
 	test_fs_ops(&m);
 	test_fs_client(&m);
 	test_net(&m);

@@ -3,6 +3,8 @@
 #include "tap.h"
 #include "vq_builder.h"
 
+#include "vmm/machine.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 
@@ -74,11 +76,69 @@ static void test_pmem(bool shared)
 	unlink(path);
 }
 
+/* A temporary file holding `text` (unlinked; the fd stays). */
+static int text_file(const char *text)
+{
+	char path[] = "/tmp/kvrun-pmem-bind-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd >= 0) {
+		unlink(path);
+		if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+/* The API's pmem-bind (machine_pmem_bind): a slot's window takes another
+ * file in place, then zeroes; what is not a slot, or too big, is refused. */
+static void test_bind(void)
+{
+	size_t win = 2 << 20;
+	struct machine m;
+	memset(&m, 0, sizeof(m));
+	char *hva = mmap(NULL, win, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	m.pmem[0] = (struct machine_pmem){.hva = hva, .size = win, .slot = true};
+	m.pmem[1] = (struct machine_pmem){.hva = hva, .size = win, .slot = false};
+	m.npmem = 2;
+	int a = text_file("layer A"), b = text_file("layer B");
+	struct kv_err *err = NULL;
+	ok(a >= 0 && b >= 0 && machine_pmem_bind(&m, 0, a, &err) == 0 &&
+	       memcmp(hva, "layer A", 7) == 0 && hva[7] == 0 && hva[win - 1] == 0,
+	   "pmem-bind: the window shows the file, zeroes after it");
+	ok(machine_pmem_bind(&m, 0, b, &err) == 0 && memcmp(hva, "layer B", 7) == 0,
+	   "  bound again: the other file, at the same address");
+	ok(machine_pmem_bind(&m, 0, -1, &err) == 0 && hva[0] == 0,
+	   "  no fd: zeroes (the file no longer mapped)");
+	ok(machine_pmem_bind(&m, 1, a, &err) < 0 && err->errnum == EPERM, "  not a slot: EPERM");
+	kv_err_free(err);
+	err = NULL;
+	ok(machine_pmem_bind(&m, 2, a, &err) < 0 && err->errnum == ENOENT,
+	   "  no such device: ENOENT");
+	kv_err_free(err);
+	err = NULL;
+	ok(ftruncate(a, (off_t)win + 1) == 0 && machine_pmem_bind(&m, 0, a, &err) < 0 &&
+	       err->errnum == EFBIG && strstr(err->msg, "larger than the window"),
+	   "  a file larger than the window: EFBIG");
+	kv_err_free(err);
+	err = NULL;
+	int dir = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ok(machine_pmem_bind(&m, 0, dir, &err) < 0 && err->errnum == EINVAL,
+	   "  a directory: EINVAL");
+	kv_err_free(err);
+	close(dir);
+	close(a);
+	close(b);
+	munmap(hva, win);
+}
+
 int main(void)
 {
 	vqb_mem_init(&mem, BASE, MEMSZ);
 	test_pmem(true);
 	test_pmem(false);
+	test_bind();
 	struct virtio_env env = {.gm = &mem.gm};
 	struct kv_err *err = NULL;
 	ok(virtio_pmem_new(&env, 0x1000, 0, NULL, false, &err) == NULL, "size 0 refused");
