@@ -101,12 +101,27 @@ struct plan_share {
 #define VM_LAYERS_MAX		(VMM_MAX_DISKS - 1)
 /* A layer's window: its size rounded up to a power of two, at least 16 MiB. */
 uint64_t vm_layer_window(uint64_t size);
+/*
+ * A pod's layer slots: the sandbox reserves COUNT more pmem devices after
+ * its own layers ("COUNT" or "COUNT:SIZE", each a window of SIZE rounded
+ * as a layer's, default 256 MiB), each a placeholder until a member
+ * binds one of its image layers there (the VMM's pmem-bind) and free
+ * again at the member's delete. A member's layer takes the first free
+ * slot whose window holds it. Windows cost the guest 1/64 of their size
+ * in struct pages, so none are reserved unless asked.
+ */
+#define POD_LAYER_SLOTS_ANNOTATION "io.kvrun.pod.layer-slots"
+#define POD_SLOT_WINDOW_DEFAULT	   (256ull << 20)
 
 struct rootfs_plan {
 	bool shared;
 	char **layers; /* image layers, base first (IMAGE_LAYERS_ANNOTATION) */
 	size_t n_layers;
 	uint64_t layer_window[VM_LAYERS_MAX];
+	unsigned layer_dev[VM_LAYERS_MAX]; /* each layer's pmem device in the guest */
+	unsigned n_slots; /* shared: slots reserved for members, after the layers */
+	uint64_t slot_window;
+	char *upper_path;	  /* not shared, with layers: the live share holding upper/ */
 	char *root;		  /* shared: root.path, the share "rootfs" */
 	bool root_ro;		  /* shared: root.readonly (read-only on the host too) */
 	struct plan_share *binds; /* shared: the entries of the share "binds" */
@@ -133,6 +148,18 @@ int live_attach(const struct rootfs_plan *p, const char *api_sock, const char *s
 /* Remove the live shares recorded in state_dir from the VM (best effort:
  * the VM may be gone). */
 void live_detach(const char *api_sock, const char *state_dir);
+/* A sandbox's slots (plan->n_slots): their placeholder file and their
+ * table, in its directory sbdir, before its VM starts. */
+int slots_prepare(const struct rootfs_plan *p, const char *sbdir, struct kv_err **err) KV_WUR;
+/* A member's layers (not shared) into free slots of the sandbox whose
+ * directory is sbdir and API socket api_sock: claimed, recorded in
+ * state_dir (for slots_release) and bound; the plan's rootfs then names
+ * the devices. All or none. */
+int slots_attach(struct rootfs_plan *p, const char *id, const char *api_sock, const char *sbdir,
+		 const char *state_dir, struct kv_err **err) KV_WUR;
+/* Give back the slots recorded in state_dir (zeroes bound, claims removed;
+ * best effort: the VM may be gone). */
+void slots_release(const char *id, const char *api_sock, const char *sbdir, const char *state_dir);
 
 /* The size a sandbox's VM was given at create (sandbox.c). */
 int vmsize_read(const char *sbdir, unsigned *cpus, uint64_t *mem, struct kv_err **err) KV_WUR;

@@ -99,6 +99,7 @@ int runtime_backend_destroy(struct container *c, struct kv_err **err)
 		cleanup_free char *sb = sandbox_dir(c->dir, c->st->sandbox_id);
 		cleanup_free char *api = kv_asprintf("%s/%s", sb, SHIM_API_NAME);
 		live_detach(api, c->dir);
+		slots_release(c->id, api, sb, c->dir);
 	}
 	return 0;
 }

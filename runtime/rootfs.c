@@ -30,6 +30,7 @@
  */
 #include "runtime/backend.h"
 #include "agent/agent.h"
+#include "runtime/template.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -58,6 +59,7 @@ void rootfs_plan_free(struct rootfs_plan *p)
 	for (size_t i = 0; i < p->n_layers; i++)
 		free(p->layers[i]);
 	free(p->layers);
+	free(p->upper_path);
 	free(p->root);
 	shares_free(p->binds, p->n_binds);
 	shares_free(p->live, p->n_live);
@@ -234,12 +236,6 @@ static int layers_read(struct prep *x, const char *value, struct kv_err **err)
 {
 	struct rootfs_plan *p = x->p;
 	const char *what = IMAGE_LAYERS_ANNOTATION;
-	if (!p->shared)
-		return kv_err_plain(err, EINVAL,
-				    "annotation %s: a container joining a pod's VM cannot bring "
-				    "image layers (they are devices of a VM, and virtio has no "
-				    "hotplug); give its root as a directory",
-				    what);
 	cleanup_free char *list = kv_strdup(value);
 	for (char *save = NULL, *e = strtok_r(list, ",", &save); e;
 	     e = strtok_r(NULL, ",", &save)) {
@@ -256,6 +252,8 @@ static int layers_read(struct prep *x, const char *value, struct kv_err **err)
 		uint64_t size = 0;
 		if (layer_check(p->n_layers, path, &size, err) < 0)
 			return -1;
+		p->layer_dev[p->n_layers] =
+		    (unsigned)p->n_layers + 1; /* a member's: slots_attach */
 		p->layer_window[p->n_layers++] = vm_layer_window(size);
 	}
 	if (!p->n_layers)
@@ -263,18 +261,44 @@ static int layers_read(struct prep *x, const char *value, struct kv_err **err)
 	return 0;
 }
 
-/* The root as the layers' overlay: pmem1.. as erofs with DAX, the upper on the share. */
-static int layers_rootfs(struct rootfs_plan *p, const char *rootfs, bool ro, struct kv_err **err)
+/* The sandbox's POD_LAYER_SLOTS_ANNOTATION: "COUNT" or "COUNT:SIZE". */
+static int slots_read(struct rootfs_plan *p, const char *value, struct kv_err **err)
 {
-	if (share_root(p, rootfs, ro, err) < 0)
-		return -1;
+	const char *what = POD_LAYER_SLOTS_ANNOTATION;
+	if (!p->shared) {
+		/* A pod's annotations may reach its members too: theirs mean nothing. */
+		kv_debug("annotation %s: ignored (this container joins a pod's VM)", what);
+		return 0;
+	}
+	char *end = NULL;
+	errno = 0;
+	unsigned long n = strtoul(value, &end, 10);
+	uint64_t size = POD_SLOT_WINDOW_DEFAULT;
+	unsigned room = VM_LAYERS_MAX - (unsigned)p->n_layers;
+	if (end == value || errno || (*end && (*end != ':' || kv_parse_size(end + 1, &size) < 0)) ||
+	    n == 0 || n > room || size == 0 || size > VMM_PMEM_WINDOW_MAX)
+		return kv_err_plain(err, EINVAL,
+				    "annotation %s: \"%s\": want COUNT or COUNT:SIZE, COUNT 1 to "
+				    "%u (a VM takes %d layers, %zu are this container's own), SIZE "
+				    "up to 64G",
+				    what, value, room, VM_LAYERS_MAX, p->n_layers);
+	p->n_slots = (unsigned)n;
+	p->slot_window = vm_layer_window(size);
+	return 0;
+}
+
+/* The overlay of the plan's layers (pmem devices, erofs with DAX) under the
+ * root's share (the owner's "rootfs", a member's live share), or under a
+ * tmpfs in the guest where the root is read-only. */
+static int layers_json(struct rootfs_plan *p, struct kv_err **err)
+{
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	kv_json_map_open(j);
 	kv_json_kstr(j, "type", "overlay");
 	kv_json_key(j, "layers");
 	kv_json_array_open(j);
 	for (size_t i = 0; i < p->n_layers; i++) {
-		cleanup_free char *dev = kv_asprintf("/dev/pmem%zu", i + 1);
+		cleanup_free char *dev = kv_asprintf("/dev/pmem%u", p->layer_dev[i]);
 		kv_json_map_open(j);
 		kv_json_kstr(j, "device", dev);
 		kv_json_kstr(j, "fstype", "erofs");
@@ -282,15 +306,38 @@ static int layers_rootfs(struct rootfs_plan *p, const char *rootfs, bool ro, str
 		kv_json_map_close(j);
 	}
 	kv_json_array_close(j);
-	if (!ro) { /* a read-only root: a tmpfs upper in the guest, remounted read-only */
+	if (!p->root_ro) { /* a read-only root: a tmpfs upper in the guest, remounted read-only */
 		kv_json_key(j, "upper");
 		kv_json_map_open(j);
-		share_root_json(p, j);
+		if (p->upper_path)
+			kv_json_kstr(j, "path", p->upper_path);
+		else
+			share_root_json(p, j);
 		kv_json_map_close(j);
 	}
 	kv_json_map_close(j);
+	free(p->rootfs_json);
 	p->rootfs_json = kv_json_finish_dup(j, NULL, err);
 	return p->rootfs_json ? 0 : -1;
+}
+
+/* The root as the layers' overlay: the owner's upper on its share "rootfs",
+ * a member's on the live share <prefix>r (its devices: slots_attach). */
+static int layers_rootfs(struct prep *x, const char *rootfs, bool ro, struct kv_err **err)
+{
+	struct rootfs_plan *p = x->p;
+	if (p->shared) {
+		if (share_root(p, rootfs, ro, err) < 0)
+			return -1;
+	} else {
+		p->root_ro = ro;
+		if (!ro) { /* the upper's share; a read-only root has none */
+			char *name = kv_asprintf("%sr", x->prefix);
+			p->upper_path = kv_asprintf("%s/%s/%s", AGENT_SHARED_DIR, LIVE_TAG, name);
+			share_add(&p->live, &p->n_live, name, rootfs, false);
+		}
+	}
+	return layers_json(p, err);
 }
 
 /* root.path as the live share <prefix>r, a directory the agent bind-mounts. */
@@ -423,7 +470,10 @@ static int prep_run(struct prep *x, const char *rootfs, struct rootfs_plan *p, s
 	const char *layers = oci_annotation(x->cfg, IMAGE_LAYERS_ANNOTATION);
 	if (layers && layers_read(x, layers, err) < 0)
 		return -1;
-	if (layers	? layers_rootfs(p, rootfs, ro, err) < 0
+	const char *slots = oci_annotation(x->cfg, POD_LAYER_SLOTS_ANNOTATION);
+	if (slots && slots_read(p, slots, err) < 0)
+		return -1;
+	if (layers	? layers_rootfs(x, rootfs, ro, err) < 0
 	    : p->shared ? share_rootfs(p, rootfs, ro, err) < 0
 			: live_rootfs(x, rootfs, p, err) < 0)
 		return -1;
@@ -514,4 +564,127 @@ void live_detach(const char *api_sock, const char *state_dir)
 		kv_err_free(e);
 	}
 	unlink(rec);
+}
+
+/* ------------------------------------------------------- a pod's layer slots */
+
+/* In the sandbox's directory: the slots, one "DEVICE WINDOW" line each, and
+ * one claim file per slot taken (its member's id). In the member's: the
+ * devices it claimed, one a line (recorded before each claim). */
+#define SLOTS_TABLE  "layer-slots"
+#define SLOTS_RECORD "layer-claims"
+
+static char *slot_claim_path(const char *sbdir, unsigned dev)
+{
+	return kv_asprintf("%s/slot-%u.claim", sbdir, dev);
+}
+
+int slots_prepare(const struct rootfs_plan *p, const char *sbdir, struct kv_err **err)
+{
+	if (!p->n_slots)
+		return 0;
+	if (vm_slot_file_make(sbdir, err) < 0)
+		return -1;
+	cleanup_free char *table = kv_malloc0(32 * (size_t)p->n_slots + 1);
+	size_t len = 0;
+	for (unsigned k = 0; k < p->n_slots; k++)
+		len += (size_t)sprintf(table + len, "%u %llu\n", (unsigned)p->n_layers + 1 + k,
+				       (unsigned long long)p->slot_window);
+	cleanup_free char *path = kv_asprintf("%s/%s", sbdir, SLOTS_TABLE);
+	return kv_write_file_volatile(path, table, len, 0644, err);
+}
+
+/* Whether the claim of dev is id's (its content). */
+static bool slot_claimed_by(const char *sbdir, unsigned dev, const char *id)
+{
+	cleanup_free char *path = slot_claim_path(sbdir, dev), *text = NULL;
+	size_t len = 0;
+	return kv_read_file(path, 1024, &text, &len, NULL) == 0 && len == strlen(id) &&
+	       memcmp(text, id, len) == 0;
+}
+
+/* Claim a free slot of the table whose window holds size; its device, or -1. */
+static int slot_claim(const char *sbdir, const char *table, uint64_t size, const char *id,
+		      FILE *rec, struct kv_err **err)
+{
+	const char *line = table;
+	while (line && *line) {
+		unsigned dev;
+		unsigned long long window;
+		if (sscanf(line, "%u %llu", &dev, &window) == 2 && dev < VMM_MAX_DISKS &&
+		    window >= size) {
+			fprintf(rec, "%u\n", dev); /* recorded first: released with the rest */
+			fflush(rec);
+			cleanup_free char *path = slot_claim_path(sbdir, dev);
+			int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+			if (fd >= 0) {
+				bool ok = write(fd, id, strlen(id)) == (ssize_t)strlen(id);
+				close(fd);
+				if (ok)
+					return (int)dev;
+				unlink(path);
+			} else if (errno != EEXIST) {
+				return kv_err_make(err, errno, "claim %s", path);
+			}
+		}
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
+	}
+	return kv_err_plain(err, ENOSPC, "no free slot holds %llu bytes", (unsigned long long)size);
+}
+
+int slots_attach(struct rootfs_plan *p, const char *id, const char *api_sock, const char *sbdir,
+		 const char *state_dir, struct kv_err **err)
+{
+	if (p->shared || !p->n_layers)
+		return 0;
+	const char *what = IMAGE_LAYERS_ANNOTATION;
+	cleanup_free char *tpath = kv_asprintf("%s/%s", sbdir, SLOTS_TABLE), *table = NULL;
+	if (kv_read_file(tpath, 4096, &table, NULL, NULL) < 0)
+		return kv_err_plain(err, EINVAL,
+				    "annotation %s: this container joins a pod's VM, whose sandbox "
+				    "reserved no slots for image layers (give the sandbox the "
+				    "annotation %s=COUNT[:SIZE])",
+				    what, POD_LAYER_SLOTS_ANNOTATION);
+	cleanup_free char *rpath = kv_asprintf("%s/%s", state_dir, SLOTS_RECORD);
+	cleanup_fclose FILE *rec = fopen(rpath, "we");
+	if (!rec)
+		return kv_err_make(err, errno, "create %s", rpath);
+	for (size_t i = 0; i < p->n_layers; i++) {
+		struct stat st;
+		cleanup_close int fd = open(p->layers[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		int dev = fd < 0 || fstat(fd, &st) < 0
+			      ? kv_err_make(err, errno, "layer %zu (%s)", i, p->layers[i])
+			      : slot_claim(sbdir, table, (uint64_t)st.st_size, id, rec, err);
+		if (dev < 0 || vmm_api_pmem_bind(api_sock, (unsigned)dev, fd, err) < 0) {
+			kv_err_wrap(err,
+				    "annotation %s: layer %zu (%s) into a slot of the pod's VM",
+				    what, i, p->layers[i]);
+			slots_release(id, api_sock, sbdir, state_dir);
+			return -1;
+		}
+		p->layer_dev[i] = (unsigned)dev;
+	}
+	return layers_json(p, err);
+}
+
+void slots_release(const char *id, const char *api_sock, const char *sbdir, const char *state_dir)
+{
+	cleanup_free char *rpath = kv_asprintf("%s/%s", state_dir, SLOTS_RECORD), *text = NULL;
+	if (kv_read_file(rpath, 4096, &text, NULL, NULL) < 0)
+		return;
+	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		unsigned dev = (unsigned)strtoul(l, NULL, 10);
+		if (!slot_claimed_by(sbdir, dev, id))
+			continue; /* recorded, then not taken (another member's) */
+		struct kv_err *e = NULL;
+		/* Zeroes: the layer's file is no longer mapped by the VMM. */
+		if (vmm_api_pmem_bind(api_sock, dev, -1, &e) < 0)
+			kv_debug("slot pmem%u: %s", dev, e->msg);
+		kv_err_free(e);
+		cleanup_free char *claim = slot_claim_path(sbdir, dev);
+		unlink(claim);
+	}
+	unlink(rpath);
 }

@@ -222,12 +222,14 @@ static int place_rootfs(struct start_ctx *x, unsigned *cpus, uint64_t *mem, stru
 	    spec_fits(x, err) < 0)
 		return -1;
 	if (x->owner) {
-		if (vm_size(x->vc, req->cfg, cpus, mem, err) < 0)
+		if (vm_size(x->vc, req->cfg, cpus, mem, err) < 0 ||
+		    slots_prepare(&x->plan, x->sbdir, err) < 0)
 			return -1;
 		return describe_vm(x, *cpus, *mem, err);
 	}
 	cleanup_free char *api = kv_asprintf("%s/%s", x->sbdir, SHIM_API_NAME);
-	if (live_attach(&x->plan, api, req->state_dir, err) < 0)
+	if (slots_attach(&x->plan, req->id, api, x->sbdir, req->state_dir, err) < 0 ||
+	    live_attach(&x->plan, api, req->state_dir, err) < 0)
 		return kv_err_wrap(err, "join the VM of sandbox %s", req->st->sandbox_id);
 	return 0;
 }
@@ -422,6 +424,7 @@ int runtime_sandbox_start(const struct runtime_sandbox_req *req, struct runtime_
 		if (!x.owner && x.sbdir) {
 			cleanup_free char *api = kv_asprintf("%s/%s", x.sbdir, SHIM_API_NAME);
 			live_detach(api, req->state_dir);
+			slots_release(req->id, api, x.sbdir, req->state_dir);
 		}
 	}
 	vm_desc_free(&x.cold);

@@ -239,14 +239,15 @@ static int tmpl_rmtree(const char *dir)
 	return nftw(dir, tmpl_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int tmpl_prepare(const char *tmp, struct kv_err **err)
+static int tmpl_prepare(const char *tmp, const struct tmpl_shape *sh, struct kv_err **err)
 {
 	if (mkdir(tmp, 0700) < 0)
 		return kv_err_make(err, errno, "mkdir %s", tmp);
 	cleanup_free char *empty = kv_asprintf("%s/%s", tmp, VM_EMPTY_DIR);
 	if (mkdir(empty, 0755) < 0)
 		return kv_err_make(err, errno, "mkdir %s", empty);
-	return 0;
+	/* Layer slots: the placeholder each is booted with (vm_desc_build). */
+	return sh->nlayers ? vm_slot_file_make(tmp, err) : 0;
 }
 
 static char *tmpl_info_text(const char *id, const char *key, const struct tmpl_shape *sh,
@@ -336,7 +337,7 @@ int tmpl_create(const struct vm_conf *vc, const struct tmpl_shape *sh, bool forc
 	cleanup_vm_desc struct vm_desc d = {0};
 	if (vm_desc_build(&d, vc, sh, NULL, NULL, tmp, err) < 0)
 		return -1;
-	int r = tmpl_prepare(tmp, err);
+	int r = tmpl_prepare(tmp, sh, err);
 	if (r == 0)
 		r = tmpl_boot_and_snapshot(vc, &d, tmp, err);
 	if (r == 0)

@@ -57,8 +57,10 @@ struct tmpl_shape {
 /* The shape of a VM of cpus and mem for plan (its layer slots; NULL: none). */
 struct tmpl_shape tmpl_shape_of(const struct vm_conf *vc, unsigned cpus, uint64_t mem,
 				const struct rootfs_plan *plan);
-/* A template's placeholder for an image layer slot (in its directory). */
+/* A template's placeholder for an image layer slot (in its directory), and
+ * a pod sandbox's for the slots its members bind layers to: 4 KiB of zeroes. */
 #define VM_SLOT_FILE "slot.pmem"
+int vm_slot_file_make(const char *dir, struct kv_err **err) KV_WUR;
 
 /* The directory templates live in: $KVRUN_TEMPLATE_DIR, the config's
  * template_dir, or TEMPLATE_DIR_DEFAULT. */

@@ -71,6 +71,13 @@ static int desc_shares(struct vm_desc *d, const struct rootfs_plan *plan, uint64
 	return 0;
 }
 
+int vm_slot_file_make(const char *dir, struct kv_err **err)
+{
+	static const char zeroes[4096];
+	cleanup_free char *path = kv_asprintf("%s/%s", dir, VM_SLOT_FILE);
+	return kv_write_file_volatile(path, zeroes, sizeof(zeroes), 0644, err);
+}
+
 uint64_t vm_layer_window(uint64_t size)
 {
 	uint64_t w = 16ull << 20;
@@ -86,6 +93,8 @@ struct tmpl_shape tmpl_shape_of(const struct vm_conf *vc, unsigned cpus, uint64_
 	if (plan && plan->shared) {
 		sh.nlayers = (unsigned)plan->n_layers;
 		memcpy(sh.layer_window, plan->layer_window, sizeof(sh.layer_window));
+		for (unsigned k = 0; k < plan->n_slots && sh.nlayers < VM_LAYERS_MAX; k++)
+			sh.layer_window[sh.nlayers++] = plan->slot_window;
 	}
 	return sh;
 }
@@ -109,11 +118,13 @@ int vm_desc_build(struct vm_desc *d, const struct vm_conf *vc, const struct tmpl
 	}
 	/* pmem0: the guest OS image, root=/dev/pmem0. */
 	c->pmem[c->n_pmem++] = (struct vmm_disk){.path = vc->image, .ro = true};
-	/* pmem1..: the image layers' slots, the plan's files or a template's placeholder. */
+	/* pmem1..: the image layers' slots, the plan's files or a template's
+	 * placeholder, then a pod's slots for its members (placeholders). */
+	size_t own = plan ? plan->n_layers : 0;
 	const char *slot =
-	    sh->nlayers && !plan ? desc_own(d, kv_asprintf("%s/%s", dir, VM_SLOT_FILE)) : NULL;
+	    sh->nlayers > own ? desc_own(d, kv_asprintf("%s/%s", dir, VM_SLOT_FILE)) : NULL;
 	for (unsigned i = 0; i < sh->nlayers && i < VM_LAYERS_MAX; i++)
-		c->pmem[c->n_pmem++] = (struct vmm_disk){.path = plan ? plan->layers[i] : slot,
+		c->pmem[c->n_pmem++] = (struct vmm_disk){.path = i < own ? plan->layers[i] : slot,
 							 .ro = true,
 							 .window = sh->layer_window[i]};
 	const char *empty = desc_own(d, kv_asprintf("%s/%s", dir, VM_EMPTY_DIR));

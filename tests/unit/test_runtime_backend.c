@@ -10,6 +10,9 @@
 #include "runtime/template.h"
 #include "tap.h"
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -360,6 +363,164 @@ static void test_refusals(const char *b)
 		       "mounts[0]: bind source /none", "a missing bind source");
 }
 
+/* An erofs image as far as kvrun looks (its magic at 1024), of `size` bytes. */
+static void erofs_file(const char *path, off_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	uint32_t magic = 0xE0F5E1E2u;
+	if (fd < 0 || pwrite(fd, &magic, sizeof(magic), 1024) != (ssize_t)sizeof(magic) ||
+	    ftruncate(fd, size) < 0)
+		diag("erofs_file %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/* A VMM API that answers `n` requests with ok (a child); its pid. */
+static pid_t fake_api(const char *path, int n)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	unlink(path);
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 8) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (int i = 0; i < n; i++) {
+			int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+			char buf[4096];
+			struct msghdr mh = {0};
+			char cbuf[CMSG_SPACE(4 * sizeof(int))];
+			struct iovec io = {buf, sizeof(buf)};
+			mh.msg_iov = &io;
+			mh.msg_iovlen = 1;
+			mh.msg_control = cbuf;
+			mh.msg_controllen = sizeof(cbuf);
+			if (c >= 0 && recvmsg(c, &mh, 0) > 0) {
+				const char *ok = "{\"ok\":true,\"state\":\"running\"}\n";
+				(void)!write(c, ok, strlen(ok));
+			}
+			if (c >= 0)
+				close(c);
+		}
+		_exit(0);
+	}
+	close(l);
+	return pid;
+}
+
+/* A pod's layer slots: the sandbox reserves them (its shape, its devices, its
+ * table), a member's layers claim the first free ones that hold them and
+ * name them in its rootfs, and give them back. */
+static void test_pod_slots(const char *b)
+{
+	struct kv_err *err = NULL;
+	cleanup_free char *rootfs = kv_asprintf("%s/rootfs", b);
+	cleanup_free char *sbdir = kv_asprintf("%s/pod-sb", tmp),
+			  *mdir = kv_asprintf("%s/pod-m", tmp);
+	mkdir(sbdir, 0755);
+	mkdir(mdir, 0755);
+	cleanup_oci_config struct oci_config *owner =
+	    config(",\"annotations\":{\"" POD_LAYER_SLOTS_ANNOTATION "\":\"2:100M\"}");
+	struct rootfs_plan p = {.shared = true};
+	ok(owner && rootfs_prepare(tmp, owner, rootfs, b, &p, &err) == 0 && p.n_slots == 2 &&
+	       p.slot_window == 128ull << 20,
+	   "sandbox: 2 slots of 100M reserved, windows of 128 MiB");
+	struct vm_conf vc = {.kernel = "k", .image = "i", .rootfs_dax = 0};
+	struct tmpl_shape sh = tmpl_shape_of(&vc, 1, 256ull << 20, &p);
+	ok(sh.nlayers == 2 && sh.layer_window[1] == 128ull << 20, "  its shape has the slots");
+	cleanup_vm_desc struct vm_desc d = {0};
+	cleanup_free char *ph = kv_asprintf("%s/%s", sbdir, VM_SLOT_FILE);
+	ok(vm_desc_build(&d, &vc, &sh, NULL, &p, sbdir, &err) == 0 && d.cfg.n_pmem == 3 &&
+	       strcmp(d.cfg.pmem[2].path, ph) == 0 && d.cfg.pmem[2].ro &&
+	       d.cfg.pmem[2].window == 128ull << 20,
+	   "  pmem1 and pmem2: the placeholder, read-only, with the window");
+	struct stat st;
+	cleanup_free char *table = NULL, *tpath = kv_asprintf("%s/layer-slots", sbdir);
+	ok(slots_prepare(&p, sbdir, &err) == 0 && stat(ph, &st) == 0 && st.st_size == 4096 &&
+	       kv_read_file(tpath, 4096, &table, NULL, &err) == 0 &&
+	       strcmp(table, "1 134217728\n2 134217728\n") == 0,
+	   "  its directory: the placeholder and the slot table");
+	rootfs_plan_free(&p);
+	static const char *const bad[] = {"0", "8", "2:x", "x", "2:", "1:65G"};
+	for (size_t i = 0; i < KV_ARRAY_SIZE(bad); i++) {
+		cleanup_free char *extra = kv_asprintf(
+		    ",\"annotations\":{\"" POD_LAYER_SLOTS_ANNOTATION "\":\"%s\"}", bad[i]);
+		cleanup_oci_config struct oci_config *cfg = config(extra);
+		struct rootfs_plan q = {.shared = true};
+		ok(cfg && rootfs_prepare(tmp, cfg, rootfs, b, &q, &err) < 0 &&
+		       strstr(err->msg, "annotation " POD_LAYER_SLOTS_ANNOTATION) &&
+		       strstr(err->msg, "COUNT"),
+		   "  \"%s\": refused, naming the annotation", bad[i]);
+		kv_err_free(err);
+		err = NULL;
+		rootfs_plan_free(&q);
+	}
+
+	/* A member with two layers: the first fits a slot, and so does the second. */
+	cleanup_free char *l0 = kv_asprintf("%s/l0.erofs", b), *l1 = kv_asprintf("%s/l1.erofs", b);
+	erofs_file(l0, 8192);
+	erofs_file(l1, 4096);
+	cleanup_free char *extra =
+	    kv_asprintf(",\"annotations\":{\"" IMAGE_LAYERS_ANNOTATION "\":\"%s,%s\"}", l0, l1);
+	cleanup_oci_config struct oci_config *member = config(extra);
+	struct rootfs_plan m = {.shared = false};
+	ok(member && rootfs_prepare(tmp, member, rootfs, b, &m, &err) == 0 && m.n_layers == 2 &&
+	       m.n_live == 1 && m.upper_path && strstr(m.rootfs_json, "\"upper\":{\"path\":"),
+	   "member with layers: prepared, its root a live share holding the upper");
+	if (err)
+		diag("%s", err->msg);
+	kv_err_free(err);
+	err = NULL;
+	cleanup_free char *api = kv_asprintf("%s/api.sock", tmp);
+	pid_t fake = fake_api(api, 2);
+	ok(slots_attach(&m, "m1", api, sbdir, mdir, &err) == 0 && m.layer_dev[0] == 1 &&
+	       m.layer_dev[1] == 2 && strstr(m.rootfs_json, "/dev/pmem1") &&
+	       strstr(m.rootfs_json, "/dev/pmem2"),
+	   "  slots claimed and bound: its rootfs names pmem1 and pmem2");
+	if (err)
+		diag("%s", err->msg);
+	kv_err_free(err);
+	err = NULL;
+	waitpid(fake, NULL, 0);
+	cleanup_free char *c1 = kv_asprintf("%s/slot-1.claim", sbdir), *text = NULL;
+	ok(kv_read_file(c1, 64, &text, NULL, NULL) == 0 && strcmp(text, "m1") == 0,
+	   "  the claim names the member");
+	struct rootfs_plan m2 = {.shared = false};
+	cleanup_free char *m2dir = kv_asprintf("%s/pod-m2", tmp);
+	mkdir(m2dir, 0755);
+	ok(rootfs_prepare(tmp, member, rootfs, b, &m2, &err) == 0 &&
+	       slots_attach(&m2, "m2", api, sbdir, m2dir, &err) < 0 && err->errnum == ENOSPC &&
+	       strstr(err->msg, "annotation " IMAGE_LAYERS_ANNOTATION ": layer 0"),
+	   "  a second member finds no free slot: ENOSPC, naming the layer");
+	kv_err_free(err);
+	err = NULL;
+	cleanup_free char *rec2 = kv_asprintf("%s/layer-claims", m2dir);
+	ok(access(c1, F_OK) == 0 && access(rec2, F_OK) < 0,
+	   "  the first member's claims stay; the second's record is gone");
+	rootfs_plan_free(&m2);
+	fake = fake_api(api, 2);
+	slots_release("m1", api, sbdir, mdir);
+	waitpid(fake, NULL, 0);
+	cleanup_free char *c2 = kv_asprintf("%s/slot-2.claim", sbdir);
+	cleanup_free char *rec = kv_asprintf("%s/layer-claims", mdir);
+	ok(access(c1, F_OK) < 0 && access(c2, F_OK) < 0 && access(rec, F_OK) < 0,
+	   "  released: the claims and the record are gone");
+	rootfs_plan_free(&m);
+
+	/* A sandbox without slots: a member's layers are refused, saying how. */
+	struct rootfs_plan m3 = {.shared = false};
+	cleanup_free char *nosb = kv_asprintf("%s/pod-none", tmp);
+	mkdir(nosb, 0755);
+	ok(rootfs_prepare(tmp, member, rootfs, b, &m3, &err) == 0 &&
+	       slots_attach(&m3, "m3", api, nosb, m2dir, &err) < 0 &&
+	       strstr(err->msg, "reserved no slots") &&
+	       strstr(err->msg, POD_LAYER_SLOTS_ANNOTATION "=COUNT"),
+	   "  a sandbox with no slots: the member is refused, naming the annotation to give");
+	kv_err_free(err);
+	rootfs_plan_free(&m3);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmp))
@@ -372,6 +533,7 @@ int main(void)
 	test_shared_readonly(b);
 	test_live(b);
 	test_refusals(b);
+	test_pod_slots(b);
 	cleanup_free char *cmd = kv_asprintf("rm -rf %s", tmp);
 	if (system(cmd) != 0)
 		diag("could not remove %s", tmp);
