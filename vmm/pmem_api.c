@@ -44,8 +44,8 @@ static char *pmem_api_bind(struct machine *m, yajl_val req, const int *fds, unsi
 	return out ? out : api_error(EIO, err->msg);
 }
 
-char *api_pmem_op(struct machine *m, const char *op, const struct yajl_val_s *req,
-		  const int *fds, unsigned nfds)
+char *api_pmem_op(struct machine *m, const char *op, const struct yajl_val_s *req, const int *fds,
+		  unsigned nfds)
 {
 	if (strcmp(op, "pmem-bind") == 0)
 		return pmem_api_bind(m, (yajl_val)req, fds, nfds);
@@ -56,8 +56,7 @@ char *api_pmem_op(struct machine *m, const char *op, const struct yajl_val_s *re
 
 int vmm_api_pmem_bind(const char *sock, unsigned device, int fd, struct kv_err **err)
 {
-	cleanup_free char *what =
-	    kv_asprintf("pmem-bind %u%s", device, fd < 0 ? " (zeroes)" : "");
+	cleanup_free char *what = kv_asprintf("pmem-bind %u%s", device, fd < 0 ? " (zeroes)" : "");
 	cleanup_json struct kv_json *j = kv_json_new(false);
 	kv_json_map_open(j);
 	kv_json_kstr(j, "op", "pmem-bind");
