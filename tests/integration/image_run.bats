@@ -89,3 +89,71 @@ function teardown() {
 	grep -q '^./opq/new ' "$WORK/guest"
 	grep -q '^./etc/motd 89ed 1000 100 6 ' "$WORK/guest"
 }
+
+# pod_bundle DIR ANNOTATIONS-JSON ARGS-JSON: an image bundle of busybox:test
+# whose annotations gain ANNOTATIONS (its layers annotation stays).
+function pod_bundle() {
+	mkdir -p "$BUNDLE" # kvrun_detached's output goes there
+	"$KVRUN" image bundle busybox:test "$1" >/dev/null
+	jq --argjson a "$2" --argjson p "$3" '.annotations += $a | .process.args = $p' \
+		"$1/config.json" >"$1/c.new"
+	mv "$1/c.new" "$1/config.json"
+}
+
+@test "image bundle in a pod: members bring their layers into the sandbox's slots, and give them back" {
+	"$INTEGRATION_ROOT/clients/mkimage" "$BUSYBOX_ROOTFS" "$WORK/busybox.tar" busybox:test
+	"$KVRUN" image import "$WORK/busybox.tar"
+	local loop='["sh", "-c", "while :; do sleep 1; done"]' member
+	member='{"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "sb"}'
+	# The sandbox: its own layer (pmem1) and two slots (pmem2, pmem3).
+	pod_bundle "$WORK/sb" '{"io.kubernetes.cri.container-type": "sandbox",
+		"io.kubernetes.cri.sandbox-id": "sb", "io.kvrun.pod.layer-slots": "2:64M"}' "$loop"
+	for m in m1 m2 m3; do pod_bundle "$WORK/$m" "$member" "$loop"; done
+	kvrun_detached -0 run -d --bundle "$WORK/sb" sb
+	local vmm
+	vmm=$(kvrun_procs | awk '/kvrun-vmm / { print $1 }')
+	[ -n "$vmm" ]
+	# A member's layer is in a slot: the VMM maps that bundle's layer file,
+	# and the member's root is the overlay of it, its writes in its bundle.
+	kvrun_detached -0 run -d --bundle "$WORK/m1" m1
+	grep -qF "$WORK/m1/layers/0.erofs" "/proc/$vmm/maps"
+	kvrun -0 exec m1 sh -c 'grep " / / " /proc/self/mountinfo; echo m1 >/written; busybox true && echo layered'
+	[[ "$output" == *"- overlay overlay "*"lowerdir="* ]]
+	[[ "$output" == *layered* ]]
+	[ "$(cat "$WORK/m1/rootfs/upper/written")" = m1 ]
+	kvrun_detached -0 run -d --bundle "$WORK/m2" m2
+	kvrun -0 exec m2 sh -c 'cat /written 2>/dev/null || echo own-root'
+	[ "$output" = own-root ]
+	[ "$(kvrun_procs | grep -c 'kvrun-vmm ')" -eq 1 ]
+	# The slots are taken: a third member is refused, naming its layer and
+	# the lack of a slot, and nothing of it is left.
+	kvrun_detached -1 run -d --bundle "$WORK/m3" m3
+	[[ "$output" == *"io.kvrun.image.layers: layer 0"*"no free slot"* ]]
+	kvrun -0 list -q
+	[[ "$output" != *m3* ]]
+	# A member deleted gives its slot back (the VMM lets go of its file), and
+	# the next member takes it.
+	kvrun -0 delete --force m1
+	! grep -qF "$WORK/m1/layers/0.erofs" "/proc/$vmm/maps" || false
+	kvrun_detached -0 run -d --bundle "$WORK/m3" m3
+	kvrun -0 exec m3 sh -c 'cat /written 2>/dev/null || echo own-root; busybox true && echo layered'
+	[[ "$output" == *own-root*layered* ]]
+	kvrun -0 delete --force m2
+	kvrun -0 delete --force m3
+	kvrun -0 delete --force sb
+	[ -z "$(kvrun_procs_wait)" ]
+}
+
+@test "image bundle in a pod: a sandbox without slots refuses a member's layers, saying how to reserve them" {
+	"$INTEGRATION_ROOT/clients/mkimage" "$BUSYBOX_ROOTFS" "$WORK/busybox.tar" busybox:test
+	"$KVRUN" image import "$WORK/busybox.tar"
+	local loop='["sh", "-c", "while :; do sleep 1; done"]'
+	pod_bundle "$WORK/sb" '{"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": "sb"}' "$loop"
+	pod_bundle "$WORK/m1" '{"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "sb"}' "$loop"
+	kvrun_detached -0 run -d --bundle "$WORK/sb" sb
+	kvrun_detached -1 run -d --bundle "$WORK/m1" m1
+	[[ "$output" == *"reserved no slots"*"io.kvrun.pod.layer-slots=COUNT"* ]]
+	kvrun -0 list -q
+	[[ "$output" != *m1* ]]
+	kvrun -0 delete --force sb
+}
