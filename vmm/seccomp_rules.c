@@ -192,7 +192,7 @@ static int seccomp_fs_add(scmp_filter_ctx ctx)
 	return 0;
 }
 
-static int seccomp_build(scmp_filter_ctx ctx, enum sandbox_thread kind)
+static int seccomp_build(scmp_filter_ctx ctx, enum sandbox_thread kind, uint32_t def)
 {
 	if (seccomp_rules_add(ctx, seccomp_common, KV_ARRAY_SIZE(seccomp_common)) < 0 ||
 	    seccomp_ioctls_add(ctx, seccomp_ioctl_common, KV_ARRAY_SIZE(seccomp_ioctl_common)) < 0)
@@ -206,6 +206,14 @@ static int seccomp_build(scmp_filter_ctx ctx, enum sandbox_thread kind)
 		return seccomp_fs_add(ctx);
 	/* Not in seccomp_common: a worker's takes a directory fd only. */
 	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 0) < 0)
+		return -1;
+	/* Opening a file: trapped (seccomp.c fails it with EACCES and reports
+	 * the caller), not fatal, in every mode: none of our code here opens
+	 * one, but a library may on a rare path, and that must not kill the VM.
+	 * (--seccomp trap traps every call off the list anyway.) */
+	if (def != SCMP_ACT_TRAP &&
+	    (seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(openat), 0) < 0 ||
+	     seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(open), 0) < 0))
 		return -1;
 	if (seccomp_ioctls_add(ctx, seccomp_ioctl_net_offload,
 			       KV_ARRAY_SIZE(seccomp_ioctl_net_offload)) < 0)
@@ -253,7 +261,7 @@ int sandbox_seccomp_compile(enum sandbox_thread kind, enum vmm_seccomp_mode mode
 	scmp_filter_ctx ctx = seccomp_init(def);
 	if (!ctx)
 		return -ENOMEM;
-	int r = seccomp_build(ctx, kind);
+	int r = seccomp_build(ctx, kind, def);
 	if (r == 0)
 		r = sandbox_seccomp_export(ctx, prog, len);
 	seccomp_release(ctx);

@@ -48,7 +48,7 @@ static int child_run(bool forbidden)
 		if (getpid() <= 0) /* allowed */
 			_exit(3);
 		if (forbidden)
-			(void)open("/", O_RDONLY | O_CLOEXEC); /* not on the vCPU list */
+			(void)mkdir("/nonexistent-kvrun-test", 0700); /* not on the vCPU list */
 		/* Not _exit(): ASan's interceptor runs the leak check, which clones. */
 		syscall(SYS_exit_group, 0);
 	}
@@ -62,7 +62,7 @@ static void test_load(void)
 	int st = child_run(false);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vCPU filter loaded: allowed calls run (%d)", st);
 	st = child_run(true);
-	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "open() under the vCPU filter: killed (%d)",
+	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "mkdir() under the vCPU filter: killed (%d)",
 	   st);
 	struct kv_err *err = NULL;
 	ok(sandbox_seccomp_load(SANDBOX_VCPU, VMM_SECCOMP_OFF, &err) == 0 && !err,
@@ -110,41 +110,70 @@ static void test_fs_dirfd(void)
 	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "  stat() of a path: killed (%d)", st);
 }
 
-/* Trap mode names the thread's list, the call and its arguments, and where
- * it came from (a backtrace), then exits VMM_EXIT_ERROR. */
-static void test_trap_report(void)
+/* A child with stderr on a pipe: loads `kind`'s filter in `mode`, then runs
+ * what(); returns the wait status and what it wrote in buf. */
+static int report_run(enum sandbox_thread kind, enum vmm_seccomp_mode mode, int (*what)(void),
+		      char *buf, size_t size)
 {
 	int p[2];
-	if (pipe(p) < 0) {
-		ok(0, "pipe: %s", strerror(errno));
-		return;
-	}
+	if (pipe(p) < 0)
+		return -1;
 	pid_t pid = fork();
 	if (pid == 0) {
 		dup2(p[1], STDERR_FILENO);
 		struct kv_err *err = NULL;
-		if (sandbox_seccomp_load(SANDBOX_VCPU, VMM_SECCOMP_TRAP, &err) < 0)
+		if (sandbox_seccomp_load(kind, mode, &err) < 0)
 			_exit(2);
-		(void)syscall(SYS_openat, AT_FDCWD, "/trap-test", O_RDONLY | O_CLOEXEC);
-		syscall(SYS_exit_group, 3);
+		syscall(SYS_exit_group, what());
 	}
 	close(p[1]);
-	char buf[4096];
 	size_t len = 0;
 	ssize_t got;
-	while (len < sizeof(buf) - 1 && (got = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+	while (len < size - 1 && (got = read(p[0], buf + len, size - 1 - len)) > 0)
 		len += (size_t)got;
 	buf[len] = '\0';
 	close(p[0]);
 	int st = 0;
 	waitpid(pid, &st, 0);
-	ok(WIFEXITED(st) && WEXITSTATUS(st) == VMM_EXIT_ERROR, "trap mode: exits %d (%d)",
-	   VMM_EXIT_ERROR, st);
-	ok(strstr(buf, "syscall 257 is not on the vCPU thread's allow-list") != NULL,
-	   "  names the call and the thread's list");
-	ok(strstr(buf, "test_vmm_seccomp") != NULL, "  and gives a backtrace");
+	return st;
+}
+
+/* openat(AT_FDCWD): 0 when it failed with EACCES. */
+static int open_refused(void)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/trap-test", O_RDONLY | O_CLOEXEC);
+	return fd < 0 && errno == EACCES ? 0 : 3;
+}
+
+static int mkdir_call(void)
+{
+	(void)mkdir("/nonexistent-kvrun-test", 0700);
+	return 3;
+}
+
+/* An open on the loop's or a vCPU's thread fails with EACCES, reported with
+ * the path and a backtrace, and the VM goes on; --seccomp trap reports any
+ * other call off the list, then exits VMM_EXIT_ERROR. */
+static void test_trap_report(void)
+{
+	char buf[8192];
+	int st = report_run(SANDBOX_VCPU, VMM_SECCOMP_KILL, open_refused, buf, sizeof(buf));
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "open on a vCPU thread: EACCES, and the process goes on (%d)", st);
+	ok(strstr(buf, "the vCPU thread tried to open /trap-test (syscall 257)") != NULL,
+	   "  reported with the thread and the path");
+	ok(strstr(buf, "test_vmm_seccomp") != NULL, "  and a backtrace");
 	if (!strstr(buf, "test_vmm_seccomp"))
 		diag("%s", buf);
+	st = report_run(SANDBOX_MAIN, VMM_SECCOMP_TRAP, open_refused, buf, sizeof(buf));
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "the event loop thread tried"),
+	   "  the same under --seccomp trap, on the event loop (%d)", st);
+	st = report_run(SANDBOX_VCPU, VMM_SECCOMP_TRAP, mkdir_call, buf, sizeof(buf));
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == VMM_EXIT_ERROR, "trap mode: exits %d (%d)",
+	   VMM_EXIT_ERROR, st);
+	ok(strstr(buf, "syscall 83 is not on the vCPU thread's allow-list") != NULL,
+	   "  names the call and the thread's list");
+	ok(strstr(buf, "test_vmm_seccomp") != NULL, "  and gives a backtrace");
 }
 
 int main(void)
