@@ -148,6 +148,8 @@ for kind in pmem vfs; do
 		"PSS of their kvrun processes $((pss / 1024)) MiB, page cache of the image $((cache / 1024)) MiB," \
 		"$(((pss + cache) / n / 1024)) MiB per container"
 	res[mem-$kind]=$((pss + cache))
+	# A VMM's refused open (seccomp.c reports it with a backtrace): shown.
+	grep -h -A12 "tried to open" "$kroot"/m-"$kind"-*/vmm.log 2>/dev/null | head -40 || true
 	for i in $(seq "$n"); do
 		"$kvrun" --root "$kroot" delete --force "m-$kind-$i" >/dev/null 2>&1 || true
 	done
