@@ -193,7 +193,7 @@ static void *devices_pmem_map(void *at, int fd, uint64_t file_size, uint64_t siz
  * The guest must not have the device mounted (the runtime binds a slot
  * only when free); a hostile guest that has gains nothing: it is the
  * pod's, and so are the files its members bring. On a mapping failure the
- * window reads as zeroes.
+ * window reads as zeroes (or the VM stops, if even that fails).
  */
 int machine_pmem_bind(struct machine *m, unsigned index, int fd, struct kv_err **err)
 {
@@ -221,9 +221,18 @@ int machine_pmem_bind(struct machine *m, unsigned index, int fd, struct kv_err *
 			    (unsigned long long)st.st_size, (unsigned long long)pm->size);
 		file_size = (uint64_t)st.st_size;
 	}
-	if (!devices_pmem_map(pm->hva, fd, file_size, pm->size, true, pm->cow, err))
-		return kv_err_wrap(err, "pmem%u", index);
-	return 0;
+	if (devices_pmem_map(pm->hva, fd, file_size, pm->size, true, pm->cow, err))
+		return 0;
+	/* A failed MAP_FIXED may have unmapped the old pages already: never
+	 * leave a hole under the memslot (a later mapping of ours could land
+	 * there, in the guest's view). Zeroes, or the VM stops. */
+	struct kv_err *e = NULL;
+	if (!devices_pmem_map(pm->hva, -1, 0, pm->size, true, pm->cow, &e)) {
+		machine_stop(m, VMM_EXIT_ERROR, "pmem%u: the window could not be remapped: %s",
+			     index, e->msg);
+		kv_err_free(e);
+	}
+	return kv_err_wrap(err, "pmem%u", index);
 }
 
 static uint64_t devices_pmem_next_gpa(struct machine *m)

@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <time.h>
 
+#include "vmm/sandbox.h"
 #include "vmm/vm.h"
 #include "vmm/vmm.h"
 
@@ -142,6 +143,8 @@ int main(int argc, char **argv)
 	 * any thread is confined (a virtio-fs worker that logs first may not
 	 * open at all). */
 	tzset();
+	/* seccomp's SIGSYS handler and its unwinder (libgcc_s), before the jail. */
+	sandbox_seccomp_prepare();
 	if (kv_log_init("kvrun-vmm", NULL, KV_LOG_TEXT, KV_LOG_INFO, NULL) < 0)
 		return VMM_EXIT_ERROR;
 	vmm_config_init(&cfg);

@@ -41,9 +41,15 @@ static const char *seccomp_kind_name(enum sandbox_thread kind)
  * of PIE frames (`kvrun-vmm(+0x...)`) map to lines with addr2line -e
  * kvrun-vmm.
  */
+/* si_code of a SIGSYS from a filter (asm-generic/siginfo.h; glibc lacks it) */
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1
+#endif
+
 static __thread enum sandbox_thread seccomp_kind = SANDBOX_FS;
 static __thread bool seccomp_loaded;
 static unsigned seccomp_reports;
+static bool seccomp_unwinder; /* libgcc_s loaded: backtrace() opens nothing */
 
 static void seccomp_say(const char *msg, int n)
 {
@@ -54,6 +60,8 @@ static void seccomp_say(const char *msg, int n)
 static void seccomp_sigsys(int sig, siginfo_t *si, void *ucv)
 {
 	(void)sig;
+	if (si->si_code != SYS_SECCOMP)
+		return; /* sent by a process (kill, sigqueue), not by our filter */
 	greg_t *r = ((ucontext_t *)ucv)->uc_mcontext.gregs;
 	const char *who = seccomp_loaded ? seccomp_kind_name(seccomp_kind) : "?";
 	bool open_call = si->si_syscall == SYS_openat || si->si_syscall == SYS_open;
@@ -78,7 +86,7 @@ static void seccomp_sigsys(int sig, siginfo_t *si, void *ucv)
 			     si->si_call_addr);
 	}
 	seccomp_say(msg, n < (int)sizeof(msg) ? n : (int)sizeof(msg) - 1);
-	if (report) {
+	if (report && seccomp_unwinder) {
 		void *frames[32];
 		int depth = backtrace(frames, 32);
 		backtrace_symbols_fd(frames, depth, STDERR_FILENO);
@@ -90,10 +98,13 @@ static void seccomp_sigsys(int sig, siginfo_t *si, void *ucv)
 	syscall(SYS_exit_group, VMM_EXIT_ERROR); /* not _exit(): ASan's hook clones */
 }
 
-static void seccomp_trap_prepare(void)
+void sandbox_seccomp_prepare(void)
 {
+	/* backtrace() dlopens libgcc_s on its first call: now, before the
+	 * jail (where it could not be opened) and before any filter (where the
+	 * open would be trapped inside the handler, and kill). */
 	void *frame;
-	backtrace(&frame, 1);
+	seccomp_unwinder = backtrace(&frame, 1) > 0;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = seccomp_sigsys;
@@ -105,9 +116,10 @@ int sandbox_seccomp_load(enum sandbox_thread kind, enum vmm_seccomp_mode mode, s
 {
 	if (mode == VMM_SECCOMP_OFF)
 		return 0;
-	/* Every mode traps open calls (above): the handler first. */
+	/* Every mode traps open calls (above): the handler first (main() has
+	 * called this before the jail; here for the tests and other callers). */
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, seccomp_trap_prepare);
+	pthread_once(&once, sandbox_seccomp_prepare);
 	seccomp_kind = kind;
 	seccomp_loaded = true;
 	const struct sandbox_bpf *b = &sandbox_bpf[mode == VMM_SECCOMP_TRAP][kind];

@@ -145,6 +145,22 @@ static int open_refused(void)
 	return fd < 0 && errno == EACCES ? 0 : 3;
 }
 
+/* Six refused opens: 0 when each failed with EACCES. */
+static int open_six(void)
+{
+	for (int i = 0; i < 6; i++)
+		if (open_refused() != 0)
+			return 3;
+	return 0;
+}
+
+/* A SIGSYS sent by a process, not by the filter: ignored by the handler. */
+static int sigsys_sent(void)
+{
+	syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), SIGSYS);
+	return 0;
+}
+
 static int mkdir_call(void)
 {
 	(void)mkdir("/nonexistent-kvrun-test", 0700);
@@ -168,6 +184,15 @@ static void test_trap_report(void)
 	st = report_run(SANDBOX_MAIN, VMM_SECCOMP_TRAP, open_refused, buf, sizeof(buf));
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "the event loop thread tried"),
 	   "  the same under --seccomp trap, on the event loop (%d)", st);
+	st = report_run(SANDBOX_VCPU, VMM_SECCOMP_KILL, open_six, buf, sizeof(buf));
+	unsigned reports = 0;
+	for (const char *q = buf; (q = strstr(q, "tried to open")); q++)
+		reports++;
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && reports == 4,
+	   "  six refused: the first four reported (%u)", reports);
+	st = report_run(SANDBOX_VCPU, VMM_SECCOMP_KILL, sigsys_sent, buf, sizeof(buf));
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && buf[0] == '\0',
+	   "  a SIGSYS another process sends: ignored, nothing reported (%d)", st);
 	st = report_run(SANDBOX_VCPU, VMM_SECCOMP_TRAP, mkdir_call, buf, sizeof(buf));
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == VMM_EXIT_ERROR, "trap mode: exits %d (%d)",
 	   VMM_EXIT_ERROR, st);
