@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #define ERR(e, ...) kv_err_make(err, (e), __VA_ARGS__)
 
@@ -57,6 +58,27 @@ static void block_flush(const char *dev)
 	close(fd);
 }
 
+/*
+ * A pod's layer slot is bound to another member's layer once the member
+ * before it is deleted; that member's mount of the device goes with its
+ * mount namespace, a moment after its last process. Until then a new
+ * erofs mount of the device would share the old superblock and its cached
+ * metadata: wait for it to go (up to 2 s; the runtime deletes first).
+ */
+static int layer_device_free(const char *dev, const char *fstype, struct kv_err **err)
+{
+	if (!fstype || strcmp(fstype, "erofs") != 0)
+		return 0;
+	const char *base = strrchr(dev, '/');
+	cleanup_free char *sb = kv_asprintf("/sys/fs/erofs/%s", base ? base + 1 : dev);
+	for (int i = 0; i < 100; i++) {
+		if (access(sb, F_OK) < 0)
+			return 0;
+		usleep(20000);
+	}
+	return ERR(EBUSY, "%s is still mounted by an earlier container", dev);
+}
+
 /* A layer or the upper: its device or virtio-fs tag mounted on dir. */
 static int layer_mount(const struct kv_layer *l, const char *dir, unsigned long extra,
 		       struct kv_err **err)
@@ -66,6 +88,8 @@ static int layer_mount(const struct kv_layer *l, const char *dir, unsigned long 
 			return ERR(errno, "mount virtiofs %s on %s", l->tag, dir);
 		return 0;
 	}
+	if (layer_device_free(l->device, l->fstype, err) < 0)
+		return -1;
 	block_flush(l->device);
 	return mount_block(l->device, dir, l->fstype, l->options, extra, err);
 }

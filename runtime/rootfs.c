@@ -613,19 +613,22 @@ static int slot_claim(const char *sbdir, const char *table, uint64_t size, const
 		unsigned long long window;
 		if (sscanf(line, "%u %llu", &dev, &window) == 2 && dev < VMM_MAX_DISKS &&
 		    window >= size) {
-			fprintf(rec, "%u\n", dev); /* recorded first: released with the rest */
-			fflush(rec);
+			/* Recorded first: released with the rest. */
+			if (fprintf(rec, "%u\n", dev) < 0 || fflush(rec) != 0)
+				return kv_err_make(err, errno, "record the claim of slot %u", dev);
+			/* The claim appears whole or not at all: written aside, then
+			 * linked into place (EEXIST: another member's). */
 			cleanup_free char *path = slot_claim_path(sbdir, dev);
-			int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-			if (fd >= 0) {
-				bool ok = write(fd, id, strlen(id)) == (ssize_t)strlen(id);
-				close(fd);
-				if (ok)
-					return (int)dev;
-				unlink(path);
-			} else if (errno != EEXIST) {
-				return kv_err_make(err, errno, "claim %s", path);
-			}
+			cleanup_free char *tmp = kv_asprintf("%s.%s", path, id);
+			if (kv_write_file_volatile(tmp, id, strlen(id), 0644, err) < 0)
+				return -1;
+			int r = link(tmp, path);
+			int e = errno;
+			unlink(tmp);
+			if (r == 0)
+				return (int)dev;
+			if (e != EEXIST)
+				return kv_err_make(err, e, "claim %s", path);
 		}
 		line = strchr(line, '\n');
 		line = line ? line + 1 : NULL;
@@ -640,7 +643,11 @@ int slots_attach(struct rootfs_plan *p, const char *id, const char *api_sock, co
 		return 0;
 	const char *what = IMAGE_LAYERS_ANNOTATION;
 	cleanup_free char *tpath = kv_asprintf("%s/%s", sbdir, SLOTS_TABLE), *table = NULL;
-	if (kv_read_file(tpath, 4096, &table, NULL, NULL) < 0)
+	cleanup_err struct kv_err *terr = NULL;
+	if (kv_read_file(tpath, 4096, &table, NULL, &terr) < 0 && terr->errnum != ENOENT)
+		return kv_err_plain(err, terr->errnum, "annotation %s: the pod's slot table: %s",
+				    what, terr->msg);
+	if (!table)
 		return kv_err_plain(err, EINVAL,
 				    "annotation %s: this container joins a pod's VM, whose sandbox "
 				    "reserved no slots for image layers (give the sandbox the "

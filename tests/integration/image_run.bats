@@ -90,11 +90,11 @@ function teardown() {
 	grep -q '^./etc/motd 89ed 1000 100 6 ' "$WORK/guest"
 }
 
-# pod_bundle DIR ANNOTATIONS-JSON ARGS-JSON: an image bundle of busybox:test
-# whose annotations gain ANNOTATIONS (its layers annotation stays).
+# pod_bundle DIR ANNOTATIONS-JSON ARGS-JSON [IMAGE]: an image bundle of IMAGE
+# (busybox:test) whose annotations gain ANNOTATIONS (its layers' stays).
 function pod_bundle() {
 	mkdir -p "$BUNDLE" # kvrun_detached's output goes there
-	"$KVRUN" image bundle busybox:test "$1" >/dev/null
+	"$KVRUN" image bundle "${4:-busybox:test}" "$1" >/dev/null
 	jq --argjson a "$2" --argjson p "$3" '.annotations += $a | .process.args = $p' \
 		"$1/config.json" >"$1/c.new"
 	mv "$1/c.new" "$1/config.json"
@@ -103,12 +103,17 @@ function pod_bundle() {
 @test "image bundle in a pod: members bring their layers into the sandbox's slots, and give them back" {
 	"$INTEGRATION_ROOT/clients/mkimage" "$BUSYBOX_ROOTFS" "$WORK/busybox.tar" busybox:test
 	"$KVRUN" image import "$WORK/busybox.tar"
+	# The members' image: busybox with a file the sandbox's lacks.
+	cp -a "$BUSYBOX_ROOTFS" "$WORK/marked"
+	echo from-the-member-layer >"$WORK/marked/marker"
+	"$INTEGRATION_ROOT/clients/mkimage" "$WORK/marked" "$WORK/marked.tar" busybox:marked
+	"$KVRUN" image import "$WORK/marked.tar"
 	local loop='["sh", "-c", "while :; do sleep 1; done"]' member
 	member='{"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "sb"}'
 	# The sandbox: its own layer (pmem1) and two slots (pmem2, pmem3).
 	pod_bundle "$WORK/sb" '{"io.kubernetes.cri.container-type": "sandbox",
 		"io.kubernetes.cri.sandbox-id": "sb", "io.kvrun.pod.layer-slots": "2:64M"}' "$loop"
-	for m in m1 m2 m3; do pod_bundle "$WORK/$m" "$member" "$loop"; done
+	for m in m1 m2 m3; do pod_bundle "$WORK/$m" "$member" "$loop" busybox:marked; done
 	kvrun_detached -0 run -d --bundle "$WORK/sb" sb
 	local vmm
 	vmm=$(kvrun_procs | awk '/kvrun-vmm / { print $1 }')
@@ -117,13 +122,21 @@ function pod_bundle() {
 	# and the member's root is the overlay of it, its writes in its bundle.
 	kvrun_detached -0 run -d --bundle "$WORK/m1" m1
 	grep -qF "$WORK/m1/layers/0.erofs" "/proc/$vmm/maps"
-	kvrun -0 exec m1 sh -c 'grep " / / " /proc/self/mountinfo; echo m1 >/written; busybox true && echo layered'
+	# Its layer is erofs on the first slot, pmem2 (/sys/fs/erofs lists the
+	# guest's erofs mounts: pmem1 the sandbox's own layer), and its root
+	# shows its own image's file.
+	kvrun -0 exec m1 sh -c 'grep " / / " /proc/self/mountinfo; echo m1 >/written; cat /marker; ls /sys/fs/erofs'
 	[[ "$output" == *"- overlay overlay "*"lowerdir="* ]]
-	[[ "$output" == *layered* ]]
+	[[ "$output" == *from-the-member-layer* ]]
+	printf '%s\n' "${lines[@]}" | grep -qx pmem2
+	! printf '%s\n' "${lines[@]}" | grep -qx pmem3 || false
+	kvrun -0 exec sb sh -c 'cat /marker 2>/dev/null || echo no-marker'
+	[ "$output" = no-marker ]
 	[ "$(cat "$WORK/m1/rootfs/upper/written")" = m1 ]
 	kvrun_detached -0 run -d --bundle "$WORK/m2" m2
-	kvrun -0 exec m2 sh -c 'cat /written 2>/dev/null || echo own-root'
-	[ "$output" = own-root ]
+	kvrun -0 exec m2 sh -c 'cat /written 2>/dev/null || echo own-root; ls /sys/fs/erofs'
+	[ "${lines[0]}" = own-root ]
+	printf '%s\n' "${lines[@]}" | grep -qx pmem3
 	[ "$(kvrun_procs | grep -c 'kvrun-vmm ')" -eq 1 ]
 	# The slots are taken: a third member is refused, naming its layer and
 	# the lack of a slot, and nothing of it is left.
@@ -136,8 +149,9 @@ function pod_bundle() {
 	kvrun -0 delete --force m1
 	! grep -qF "$WORK/m1/layers/0.erofs" "/proc/$vmm/maps" || false
 	kvrun_detached -0 run -d --bundle "$WORK/m3" m3
-	kvrun -0 exec m3 sh -c 'cat /written 2>/dev/null || echo own-root; busybox true && echo layered'
-	[[ "$output" == *own-root*layered* ]]
+	kvrun -0 exec m3 sh -c 'cat /written 2>/dev/null || echo own-root; cat /marker'
+	[[ "$output" == *own-root*from-the-member-layer* ]]
+	grep -qF "$WORK/m3/layers/0.erofs" "/proc/$vmm/maps"
 	kvrun -0 delete --force m2
 	kvrun -0 delete --force m3
 	kvrun -0 delete --force sb

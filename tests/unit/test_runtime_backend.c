@@ -375,8 +375,9 @@ static void erofs_file(const char *path, off_t size)
 		close(fd);
 }
 
-/* A VMM API that answers `n` requests with ok (a child); its pid. */
-static pid_t fake_api(const char *path, int n)
+/* A VMM API that answers `n` requests with ok (a child), appending each
+ * request and the number of fds that came with it to `log`; its pid. */
+static pid_t fake_api(const char *path, int n, const char *log)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
@@ -386,17 +387,25 @@ static pid_t fake_api(const char *path, int n)
 		return -1;
 	pid_t pid = fork();
 	if (pid == 0) {
-		for (int i = 0; i < n; i++) {
+		FILE *f = fopen(log, "a");
+		for (int i = 0; i < n && f; i++) {
 			int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
 			char buf[4096];
 			struct msghdr mh = {0};
 			char cbuf[CMSG_SPACE(4 * sizeof(int))];
-			struct iovec io = {buf, sizeof(buf)};
+			struct iovec io = {buf, sizeof(buf) - 1};
 			mh.msg_iov = &io;
 			mh.msg_iovlen = 1;
 			mh.msg_control = cbuf;
 			mh.msg_controllen = sizeof(cbuf);
-			if (c >= 0 && recvmsg(c, &mh, 0) > 0) {
+			ssize_t got = c >= 0 ? recvmsg(c, &mh, 0) : -1;
+			if (got > 0) {
+				buf[got] = '\0';
+				buf[strcspn(buf, "\n")] = '\0';
+				struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+				size_t fds = cm ? (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int) : 0;
+				fprintf(f, "%s fds=%zu\n", buf, fds);
+				fflush(f);
 				const char *ok = "{\"ok\":true,\"state\":\"running\"}\n";
 				(void)!write(c, ok, strlen(ok));
 			}
@@ -407,6 +416,16 @@ static pid_t fake_api(const char *path, int n)
 	}
 	close(l);
 	return pid;
+}
+
+/* What fake_api logged (emptied after). */
+static char *api_log_take(const char *log)
+{
+	char *text = NULL;
+	if (kv_read_file(log, 1 << 16, &text, NULL, NULL) < 0)
+		text = kv_strdup("");
+	unlink(log);
+	return text;
 }
 
 /* A pod's layer slots: the sandbox reserves them (its shape, its devices, its
@@ -473,7 +492,8 @@ static void test_pod_slots(const char *b)
 	kv_err_free(err);
 	err = NULL;
 	cleanup_free char *api = kv_asprintf("%s/api.sock", tmp);
-	pid_t fake = fake_api(api, 2);
+	cleanup_free char *log = kv_asprintf("%s/api.log", tmp);
+	pid_t fake = fake_api(api, 2, log);
 	ok(slots_attach(&m, "m1", api, sbdir, mdir, &err) == 0 && m.layer_dev[0] == 1 &&
 	       m.layer_dev[1] == 2 && strstr(m.rootfs_json, "/dev/pmem1") &&
 	       strstr(m.rootfs_json, "/dev/pmem2"),
@@ -483,6 +503,11 @@ static void test_pod_slots(const char *b)
 	kv_err_free(err);
 	err = NULL;
 	waitpid(fake, NULL, 0);
+	cleanup_free char *calls = api_log_take(log);
+	is_str(calls,
+	       "{\"op\":\"pmem-bind\",\"device\":1} fds=1\n"
+	       "{\"op\":\"pmem-bind\",\"device\":2} fds=1\n",
+	       "  the VMM was asked to bind each layer's file to its slot");
 	cleanup_free char *c1 = kv_asprintf("%s/slot-1.claim", sbdir), *text = NULL;
 	ok(kv_read_file(c1, 64, &text, NULL, NULL) == 0 && strcmp(text, "m1") == 0,
 	   "  the claim names the member");
@@ -499,13 +524,40 @@ static void test_pod_slots(const char *b)
 	ok(access(c1, F_OK) == 0 && access(rec2, F_OK) < 0,
 	   "  the first member's claims stay; the second's record is gone");
 	rootfs_plan_free(&m2);
-	fake = fake_api(api, 2);
+	fake = fake_api(api, 2, log);
 	slots_release("m1", api, sbdir, mdir);
 	waitpid(fake, NULL, 0);
+	cleanup_free char *calls2 = api_log_take(log);
+	is_str(calls2,
+	       "{\"op\":\"pmem-bind\",\"device\":1} fds=0\n"
+	       "{\"op\":\"pmem-bind\",\"device\":2} fds=0\n",
+	       "  released: zeroes bound to both slots");
 	cleanup_free char *c2 = kv_asprintf("%s/slot-2.claim", sbdir);
 	cleanup_free char *rec = kv_asprintf("%s/layer-claims", mdir);
 	ok(access(c1, F_OK) < 0 && access(c2, F_OK) < 0 && access(rec, F_OK) < 0,
 	   "  released: the claims and the record are gone");
+	/* All or none: one slot free, two layers: the first is bound, the second
+	 * finds none, and the first is given back. */
+	write_text(c1, "other");
+	struct rootfs_plan m4 = {.shared = false};
+	fake = fake_api(api, 2, log);
+	ok(rootfs_prepare(tmp, member, rootfs, b, &m4, &err) == 0 &&
+	       slots_attach(&m4, "m4", api, sbdir, m2dir, &err) < 0 && err->errnum == ENOSPC &&
+	       strstr(err->msg, "layer 1"),
+	   "  one free slot for two layers: refused at layer 1");
+	kv_err_free(err);
+	err = NULL;
+	waitpid(fake, NULL, 0);
+	cleanup_free char *calls3 = api_log_take(log), *other = NULL;
+	is_str(calls3,
+	       "{\"op\":\"pmem-bind\",\"device\":2} fds=1\n"
+	       "{\"op\":\"pmem-bind\",\"device\":2} fds=0\n",
+	       "  the slot it took is bound to zeroes again");
+	ok(access(c2, F_OK) < 0 && kv_read_file(c1, 64, &other, NULL, NULL) == 0 &&
+	       strcmp(other, "other") == 0,
+	   "  and its claim removed; another member's stays");
+	unlink(c1);
+	rootfs_plan_free(&m4);
 	rootfs_plan_free(&m);
 
 	/* A sandbox without slots: a member's layers are refused, saying how. */
