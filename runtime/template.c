@@ -289,7 +289,7 @@ static int tmpl_info_write(const char *tmp, const char *id, const char *key,
 /* What a finished template keeps: the snapshot, template.json, the boot's logs. */
 static void tmpl_tidy(const char *tmp)
 {
-	const char *gone[] = {VM_EMPTY_DIR, SHIM_VSOCK_NAME, SHIM_API_NAME};
+	const char *gone[] = {VM_EMPTY_DIR, VM_SLOT_FILE, SHIM_VSOCK_NAME, SHIM_API_NAME};
 	for (size_t i = 0; i < KV_ARRAY_SIZE(gone); i++) {
 		cleanup_free char *p = kv_asprintf("%s/%s", tmp, gone[i]);
 		(void)remove(p);
