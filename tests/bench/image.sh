@@ -101,10 +101,17 @@ echo "  full read: erofs/pmem $(w pmem read_ms) ms, virtio-fs $(w vfs read_ms) m
 
 # (2) n containers each way, each reads the whole image, says so in a
 # directory of the host (a bind mount), then sleeps. Read-only roots.
-pss_kb() { # PSS of every process whose command line names $1
+# PSS of every process whose command line names $1, less its share of the
+# image's own pages (mappings of files whose path matches the regex $2: the
+# layer images, or the shared tree through the DAX window), which the page
+# cache below counts once; counting both would charge them twice.
+pss_kb() {
 	local total=0 p v
 	for p in $(pgrep -f -- "$1"); do
-		v=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+		v=$(awk -v img="$2" '
+			/^[0-9a-f]+-[0-9a-f]+ / { skip = ($6 ~ img) }
+			/^Pss:/ { if (!skip) s += $2 }
+			END { print s + 0 }' "/proc/$p/smaps" 2>/dev/null || echo 0)
 		total=$((total + ${v:-0}))
 	done
 	echo "$total"
@@ -138,14 +145,19 @@ for kind in pmem vfs; do
 	done
 	ready=$(elapsed "$t0" "$(now)")
 	sleep 3
-	pss=$(pss_kb "$kroot/m-$kind-")
+	if [ "$kind" = pmem ]; then
+		pss=$(pss_kb "$kroot/m-$kind-" '[.]erofs$')
+	else
+		pss=$(pss_kb "$kroot/m-$kind-" "^$work/umoci/rootfs/")
+	fi
 	if [ "$kind" = pmem ]; then
 		cache=$(cached_kb "$KVRUN_IMAGE_STORE/layers")
 	else
 		cache=$(cached_kb "$work/umoci/rootfs")
 	fi
 	echo "  $n containers ($kind): $(ls "$work/marks" | grep -c "^$kind-") read the image in $ready s;" \
-		"PSS of their kvrun processes $((pss / 1024)) MiB, page cache of the image $((cache / 1024)) MiB," \
+		"PSS of their kvrun processes (less the image's mapped pages) $((pss / 1024)) MiB," \
+		"page cache of the image $((cache / 1024)) MiB," \
 		"$(((pss + cache) / n / 1024)) MiB per container"
 	res[mem-$kind]=$((pss + cache))
 	# A VMM's refused open (seccomp.c reports it with a backtrace): shown.
