@@ -143,8 +143,6 @@ int main(int argc, char **argv)
 	 * any thread is confined (a virtio-fs worker that logs first may not
 	 * open at all). */
 	tzset();
-	/* seccomp's SIGSYS handler and its unwinder (libgcc_s), before the jail. */
-	sandbox_seccomp_prepare();
 	if (kv_log_init("kvrun-vmm", NULL, KV_LOG_TEXT, KV_LOG_INFO, NULL) < 0)
 		return VMM_EXIT_ERROR;
 	vmm_config_init(&cfg);
@@ -165,6 +163,10 @@ int main(int argc, char **argv)
 	}
 	if (cfg.kvm_fd >= 0)
 		vm_kvm_fd_use(cfg.kvm_fd);
+	/* seccomp's SIGSYS handler and its unwinder (libgcc_s), before the jail;
+	 * only a VM that loads filters needs them (not --api-call, --check). */
+	if (cfg.seccomp != VMM_SECCOMP_OFF)
+		sandbox_seccomp_prepare();
 	int status;
 	if (vmm_run(&cfg, &status, &err) < 0) {
 		kv_log_err(err);

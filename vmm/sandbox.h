@@ -28,11 +28,12 @@ struct sandbox_ids {
  * and set no_new_privs; with ids, take them (sandbox_jail_ids) once the
  * bounding set is gone. Applies to the calling thread and threads it creates. */
 int sandbox_caps_drop(const struct sandbox_ids *ids, struct kv_err **err) KV_WUR;
+/* The SIGSYS handler the filters rely on, and the unwinder its reports use
+ * loaded: before the jail and any filter (main() calls it; later calls do
+ * nothing). */
+void sandbox_seccomp_prepare(void);
 /* Load the calling thread's seccomp filter (no-op for VMM_SECCOMP_OFF): the program
  * compiled at build time (seccomp_bpf.h), one system call. */
-/* The SIGSYS handler the filters rely on, and the unwinder its reports use
- * loaded: once, before the jail and any filter (main() calls it). */
-void sandbox_seccomp_prepare(void);
 int sandbox_seccomp_load(enum sandbox_thread kind, enum vmm_seccomp_mode mode,
 			 struct kv_err **err) KV_WUR;
 /* Compile a category's filter with libseccomp (seccomp_rules.c): for the build tool

@@ -26,6 +26,11 @@ static const char *seccomp_kind_name(enum sandbox_thread kind)
 	return kind == SANDBOX_MAIN ? "event loop" : kind == SANDBOX_FS ? "virtio-fs" : "vCPU";
 }
 
+/* si_code of a SIGSYS from a filter (asm-generic/siginfo.h; glibc lacks it) */
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1
+#endif
+
 /*
  * SIGSYS: which thread made the call, and from where. Two cases reach it:
  *  - open/openat on the event loop's or a vCPU's thread, in every mode:
@@ -41,11 +46,6 @@ static const char *seccomp_kind_name(enum sandbox_thread kind)
  * of PIE frames (`kvrun-vmm(+0x...)`) map to lines with addr2line -e
  * kvrun-vmm.
  */
-/* si_code of a SIGSYS from a filter (asm-generic/siginfo.h; glibc lacks it) */
-#ifndef SYS_SECCOMP
-#define SYS_SECCOMP 1
-#endif
-
 static __thread enum sandbox_thread seccomp_kind = SANDBOX_FS;
 static __thread bool seccomp_loaded;
 static unsigned seccomp_reports;
@@ -98,7 +98,7 @@ static void seccomp_sigsys(int sig, siginfo_t *si, void *ucv)
 	syscall(SYS_exit_group, VMM_EXIT_ERROR); /* not _exit(): ASan's hook clones */
 }
 
-void sandbox_seccomp_prepare(void)
+static void seccomp_prepare_once(void)
 {
 	/* backtrace() dlopens libgcc_s on its first call: now, before the
 	 * jail (where it could not be opened) and before any filter (where the
@@ -112,14 +112,19 @@ void sandbox_seccomp_prepare(void)
 	sigaction(SIGSYS, &sa, NULL);
 }
 
+void sandbox_seccomp_prepare(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, seccomp_prepare_once);
+}
+
 int sandbox_seccomp_load(enum sandbox_thread kind, enum vmm_seccomp_mode mode, struct kv_err **err)
 {
 	if (mode == VMM_SECCOMP_OFF)
 		return 0;
 	/* Every mode traps open calls (above): the handler first (main() has
-	 * called this before the jail; here for the tests and other callers). */
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, sandbox_seccomp_prepare);
+	 * set it up before the jail; this is for the tests and other callers). */
+	sandbox_seccomp_prepare();
 	seccomp_kind = kind;
 	seccomp_loaded = true;
 	const struct sandbox_bpf *b = &sandbox_bpf[mode == VMM_SECCOMP_TRAP][kind];
